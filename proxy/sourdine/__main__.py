@@ -1,0 +1,3 @@
+from sourdine.cli import main
+
+raise SystemExit(main())

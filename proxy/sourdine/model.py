@@ -1,0 +1,66 @@
+"""Plain values shared by the pure core: posts found in a feed, their scores, and the verdict on each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Action = Literal["keep", "collapse", "hide"]
+ACTIONS: tuple[Action, ...] = ("keep", "collapse", "hide")
+
+PLATFORMS: tuple[str, ...] = (
+    "mastodon",
+    "bluesky",
+    "x",
+    "reddit",
+    "youtube",
+    "linkedin",
+    "facebook",
+    "instagram",
+    "threads",
+    "pinterest",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post an adapter found in a response.
+
+    `id` is unique within the response's platform. `text` is plain text (HTML already stripped).
+    `lang` is the platform's own language field when it has one ("en", "fr", "en-US"...), else None.
+    """
+
+    id: str
+    author_id: str
+    author: str
+    author_name: str
+    text: str
+    lang: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What the scorer says of one text. Every number is in [0, 1].
+
+    `scored` is False for a language Sourdine does not score: the numbers are then 0 and mean nothing.
+    `reasons` are short strings naming the terms and features that drove the score.
+    """
+
+    lang: str
+    negativity: float
+    outrage: float
+    score: float
+    scored: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The policy's decision on one post, with a short reason a person can read ("outrage 0.82")."""
+
+    action: Action
+    reason: str = ""
+
+
+KEEP = Verdict("keep")

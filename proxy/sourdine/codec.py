@@ -1,0 +1,87 @@
+"""Content-Encoding decoding with a size limit, so that a small compressed body cannot expand without bound.
+
+Every decoder reads in steps and stops as soon as the output passes the limit. Encodings are applied in the
+order the header lists them, so they are undone in reverse.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import brotli
+import zstandard
+
+DEFAULT_LIMIT = 32 * 1024 * 1024
+_STEP = 64 * 1024
+
+
+class TooLarge(ValueError):
+    """The decoded body would be larger than the limit."""
+
+
+def _zlib(data: bytes, wbits: int, limit: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data, limit + 1)
+    if len(out) > limit or d.unconsumed_tail:
+        raise TooLarge(f"decoded body exceeds {limit} bytes")
+    if not d.eof:
+        raise ValueError("truncated compressed body")
+    return out
+
+
+def _deflate(data: bytes, limit: int) -> bytes:
+    # "deflate" is meant to be zlib-wrapped, but servers also send raw deflate.
+    try:
+        return _zlib(data, zlib.MAX_WBITS, limit)
+    except zlib.error:
+        return _zlib(data, -zlib.MAX_WBITS, limit)
+
+
+def _brotli(data: bytes, limit: int) -> bytes:
+    # Brotli 1.1 has no output bound, so feed it small slices and check after each one.
+    d = brotli.Decompressor()
+    parts: list[bytes] = []
+    size = 0
+    for i in range(0, len(data), 1024):
+        part = d.process(data[i : i + 1024])
+        size += len(part)
+        if size > limit:
+            raise TooLarge(f"decoded body exceeds {limit} bytes")
+        parts.append(part)
+    if not d.is_finished():
+        raise ValueError("truncated brotli body")
+    return b"".join(parts)
+
+
+def _zstd(data: bytes, limit: int) -> bytes:
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    out = io.BytesIO()
+    while chunk := reader.read(_STEP):
+        out.write(chunk)
+        if out.tell() > limit:
+            raise TooLarge(f"decoded body exceeds {limit} bytes")
+    return out.getvalue()
+
+
+def decode(data: bytes, content_encoding: str | None, limit: int = DEFAULT_LIMIT) -> bytes:
+    """The body with its content encodings undone. ValueError for an unknown, corrupt or oversized body."""
+    if len(data) > limit:
+        raise TooLarge(f"body exceeds {limit} bytes")
+    if not content_encoding:
+        return data
+    for coding in reversed([c.strip().lower() for c in content_encoding.split(",") if c.strip()]):
+        try:
+            if coding in ("gzip", "x-gzip"):
+                data = _zlib(data, 16 + zlib.MAX_WBITS, limit)
+            elif coding == "deflate":
+                data = _deflate(data, limit)
+            elif coding == "br":
+                data = _brotli(data, limit)
+            elif coding == "zstd":
+                data = _zstd(data, limit)
+            elif coding != "identity":
+                raise ValueError(f"unsupported content encoding {coding!r}")
+        except (zlib.error, brotli.error, zstandard.ZstdError) as e:
+            raise ValueError(f"corrupt {coding} body: {e}") from e
+    return data

@@ -1,0 +1,140 @@
+"""The filter itself, over bytes and plain values: parse a feed body, score its posts, rewrite it.
+
+No mitmproxy here: the addon hands in a decoded body and gets back either new bytes or None ("send the
+original"). Scores are cached per post, so a feed seen again (scrolling back, a refresh) is not scored twice;
+the verdict is recomputed from the cached score each time, so a threshold change applies at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import orjson
+
+from sourdine import policy
+from sourdine.model import Post, Score, Verdict
+from sourdine.settings import Snapshot
+
+Scorer = Callable[[str, str | None], Score]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A post's verdict, recorded when first made and again only when it changes. Never holds post text."""
+
+    time: float
+    platform: str
+    endpoint: str
+    post_id: str
+    author_id: str
+    author: str
+    lang: str
+    negativity: float
+    outrage: float
+    score: float
+    action: str
+    reason: str
+
+
+@dataclass(slots=True)
+class _Entry:
+    text_hash: int
+    score: Score
+    recorded: str  # the action last recorded for this post
+
+
+@dataclass(slots=True)
+class Counts:
+    seen: int = 0
+    collapsed: int = 0
+    hidden: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        scorer: Scorer,
+        adapters: dict[str, ModuleType],
+        record: Callable[[Decision], None] = lambda d: None,
+        cache_size: int = 50_000,
+    ) -> None:
+        self.scorer = scorer
+        self.adapters = adapters
+        self.record = record
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self.counts = Counts()
+
+    def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post]) -> dict[str, Verdict]:
+        """The verdict on each post whose action is not keep, by post id."""
+        thresholds = snapshot.platforms[platform].thresholds
+        verdicts: dict[str, Verdict] = {}
+        now = time.time()
+        for post in posts:
+            key = (platform, post.id)
+            text_hash = hash(post.text)
+            entry = self._cache.get(key)
+            if entry is None or entry.text_hash != text_hash:
+                entry = _Entry(text_hash, self.scorer(post.text, post.lang), "")
+                self._cache[key] = entry
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+            verdict = policy.decide(entry.score, thresholds)
+            if verdict.action != "keep":
+                verdicts[post.id] = verdict
+            if verdict.action != entry.recorded:
+                self._count(entry.recorded, verdict.action)
+                entry.recorded = verdict.action
+                s = entry.score
+                self.record(
+                    Decision(now, platform, endpoint, post.id, post.author_id, post.author, s.lang,
+                             s.negativity, s.outrage, s.score, verdict.action, verdict.reason)
+                )
+        return verdicts
+
+    def _count(self, before: str, after: str) -> None:
+        if not before:
+            self.counts.seen += 1
+        for action, delta in ((before, -1), (after, 1)):
+            if action == "collapse":
+                self.counts.collapsed += delta
+            elif action == "hide":
+                self.counts.hidden += delta
+
+    def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes) -> bytes | None:
+        """The rewritten body, or None when nothing changed. Raises on anything it cannot parse."""
+        adapter = self.adapters[platform]
+        doc: Any = orjson.loads(body)
+        posts = adapter.posts(endpoint, doc)
+        if not posts:
+            return None
+        verdicts = self.judge(snapshot, platform, endpoint, posts)
+        if verdicts and adapter.rewrite(endpoint, doc, verdicts):
+            return orjson.dumps(doc)
+        return None
+
+    def filter_event(self, snapshot: Snapshot, platform: str, endpoint: str, message: str) -> str | None:
+        """For one streaming message: the new text, "" to drop the message, or None when nothing changed."""
+        adapter = self.adapters[platform]
+        event = orjson.loads(message)
+        if not isinstance(event, dict):
+            return None
+        posts = adapter.posts(endpoint, event)
+        if not posts:
+            return None
+        verdicts = self.judge(snapshot, platform, endpoint, posts)
+        if not verdicts:
+            return None
+        outcome = adapter.rewrite_event(event, verdicts)
+        if outcome == "drop":
+            return ""
+        if outcome == "changed":
+            return orjson.dumps(event).decode()
+        return None

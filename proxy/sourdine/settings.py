@@ -1,0 +1,101 @@
+"""The settings snapshot the addon reads on every flow.
+
+A snapshot is immutable: a change builds a new one and swaps it in whole, so a flow never sees half an update.
+It merges three layers: the shipped rules, the shipped defaults, and what the user saved (a plain dict, as the
+store keeps it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sourdine import rules
+from sourdine.rules import PlatformRules, Thresholds
+
+_HOST = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+
+
+def normalise_host(value: str) -> str:
+    """A bare host name from what a user typed ("Mastodon.Social", "https://piaille.fr/"); ValueError if none."""
+    host = value.strip().lower()
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", host).split("/", 1)[0]
+    if not _HOST.match(host) or "." not in host:
+        raise ValueError(f"not a host name: {value!r}")
+    return host
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSettings:
+    enabled: bool
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    platforms: dict[str, PlatformSettings]
+    rules: dict[str, PlatformRules]
+    mastodon_instances: tuple[str, ...] = ()
+    mastodon_streaming_hosts: tuple[str, ...] = ()
+    hosts: dict[str, str] = field(default_factory=dict)  # decrypted host -> platform
+    user: dict[str, Any] = field(default_factory=dict)  # the user's own layer, as saved
+
+    def route(self, scheme: str, host: str, path: str) -> tuple[str, str] | None:
+        """(platform, endpoint) for a request, or None when Sourdine leaves it alone.
+
+        Over HTTPS only the platforms' own hosts are decrypted, so the host decides the platform. Plain-HTTP
+        requests are matched on their path whatever the host (a local test server, a self-hosted instance).
+        """
+        platform = self.hosts.get(host.lower())
+        if platform is not None:
+            candidates: tuple[str, ...] = (platform,)
+        elif scheme == "http":
+            candidates = tuple(self.rules)
+        else:
+            return None
+        for name in candidates:
+            settings = self.platforms.get(name)
+            if settings is None or not settings.enabled:
+                continue
+            endpoint = self.rules[name].endpoint(path)
+            if endpoint is not None:
+                return name, endpoint
+        return None
+
+    def allow_hosts(self) -> list[str]:
+        """mitmproxy's allow_hosts: one pattern, matched against "host:port", for every decrypted host."""
+        names = sorted(self.hosts)
+        return [r"^(?:" + "|".join(re.escape(h) for h in names) + r")(?::\d+)?$"] if names else []
+
+
+def build(user: dict[str, Any] | None = None) -> Snapshot:
+    """A snapshot from the shipped rules and defaults, overridden by the user's saved settings."""
+    user = user or {}
+    platform_rules = rules.platforms()
+    defaults = rules.defaults()
+    saved = user.get("platforms", {})
+    platforms: dict[str, PlatformSettings] = {}
+    for name in platform_rules:
+        layer = {**defaults.platforms.get(name, {}), **saved.get(name, {})}
+        platforms[name] = PlatformSettings(
+            enabled=bool(layer.get("enabled", defaults.enabled)),
+            thresholds=Thresholds(
+                float(layer.get("collapse", defaults.thresholds.collapse)),
+                float(layer.get("hide", defaults.thresholds.hide)),
+            ),
+        )
+    instances = tuple(dict.fromkeys(normalise_host(h) for h in user.get("mastodon_instances", [])))
+    streaming = tuple(dict.fromkeys(normalise_host(h) for h in user.get("mastodon_streaming_hosts", [])))
+    hosts: dict[str, str] = {}
+    for name, r in platform_rules.items():
+        for host in r.hosts:
+            hosts.setdefault(host, name)
+    for host in instances + streaming:
+        hosts.setdefault(host, "mastodon")
+    return Snapshot(platforms, platform_rules, instances, streaming, hosts, dict(user))
+
+
+def with_user(snapshot: Snapshot, **changes: Any) -> Snapshot:
+    """A new snapshot with some of the user's settings replaced; ValueError (nothing changed) if one is bad."""
+    return build({**snapshot.user, **changes})

@@ -1,0 +1,178 @@
+"""The mitmproxy addon: the only place that touches flows.
+
+`sourdine run` builds it around a shared Runtime. Loaded on its own (`mitmdump -s .../sourdine/addon.py`),
+it builds its own runtime from the `sourdine_home` option.
+
+Fail open: any error while matching, decoding, parsing, scoring or rewriting leaves the response exactly as the
+platform sent it. Logs name the platform and the endpoint, never the path, the query or any post text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlsplit
+
+import orjson
+from mitmproxy import ctx, exceptions, http
+
+from sourdine import codec, settings
+from sourdine.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+# Headers that describe the body as it came from the platform and would lie about a rewritten one.
+_STALE_HEADERS = ("content-encoding", "etag", "content-md5", "digest", "content-digest", "repr-digest")
+_INSTANCE_PATHS = ("/api/v1/instance", "/api/v2/instance")
+
+
+def _path(flow: http.HTTPFlow) -> str:
+    return flow.request.path.split("?", 1)[0]
+
+
+def streaming_host(doc: object) -> str | None:
+    """The host of a Mastodon instance's streaming API, from its /api/v1 or /api/v2 instance document."""
+    if not isinstance(doc, dict):
+        return None
+    url = (doc.get("urls") or {}).get("streaming_api") if isinstance(doc.get("urls"), dict) else None
+    conf = doc.get("configuration")
+    if url is None and isinstance(conf, dict) and isinstance(conf.get("urls"), dict):
+        url = conf["urls"].get("streaming")
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        return settings.normalise_host(urlsplit(url).hostname or "")
+    except ValueError:
+        return None
+
+
+class Sourdine:
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.runtime = runtime
+        self._standalone = runtime is None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "sourdine_home", str, "",
+            "Sourdine's home directory, holding its database and token. Empty means $SOURDINE_HOME, or else "
+            "the user's data directory. Used only when the addon is loaded with mitmdump -s.",
+        )
+        loader.add_option(
+            "sourdine_max_body", int, codec.DEFAULT_LIMIT,
+            "The largest feed body, in bytes after decompression, that Sourdine reads. A larger one passes "
+            "through unchanged.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "sourdine_max_body" in updated and ctx.options.sourdine_max_body <= 0:
+            raise exceptions.OptionsError("sourdine_max_body must be a positive number of bytes")
+        if self._standalone and "sourdine_home" in updated and self.runtime is None:
+            from sourdine import home, store
+
+            try:
+                where = home.ensure(home.resolve(ctx.options.sourdine_home or None))
+                db = store.open_db(home.db_path(where))
+                user = store.load_settings(db)
+                db.close()
+                self.runtime = Runtime.create(where, home.token(where), user, store.Writer(home.db_path(where)))
+            except (OSError, ValueError) as e:
+                raise exceptions.OptionsError(f"Sourdine cannot use its home directory: {e}") from e
+
+    def running(self) -> None:
+        if self._standalone and self.runtime is not None:
+            self.runtime.writer.start()
+            if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+                ctx.options.update(allow_hosts=self.runtime.snapshot.allow_hosts())
+                self.runtime.on_change.append(lambda s: ctx.options.update(allow_hosts=s.allow_hosts()))
+
+    def done(self) -> None:
+        if self._standalone and self.runtime is not None:
+            self.runtime.writer.close()
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if self.runtime is None:
+            return
+        try:
+            path = _path(flow)
+            snapshot = self.runtime.snapshot
+            route = snapshot.route(flow.request.scheme, flow.request.host, path)
+            if route is None:
+                if path in _INSTANCE_PATHS and snapshot.hosts.get(flow.request.host) == "mastodon":
+                    flow.metadata["sourdine"] = {"platform": "mastodon", "endpoint": "instance"}
+                return
+            platform, endpoint = route
+            flow.metadata["sourdine"] = {"platform": platform, "endpoint": endpoint}
+            if endpoint != "streaming" and "gzip" in flow.request.headers.get("accept-encoding", ""):
+                # Never make mitmproxy re-encode brotli while the browser waits: gzip decodes fast, and a
+                # rewritten body goes to the local browser uncompressed.
+                flow.request.headers["accept-encoding"] = "gzip"
+        except Exception as e:
+            flow.metadata.pop("sourdine", None)
+            logger.warning("sourdine: request matching failed (%s); flow left alone", type(e).__name__)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get("sourdine")
+        if not meta or self.runtime is None or flow.response is None or flow.error:
+            return
+        response = flow.response
+        if response.status_code != 200 or response.raw_content is None:
+            return
+        if "json" not in response.headers.get("content-type", "json"):
+            return
+        started = time.perf_counter()
+        runtime = self.runtime
+        try:
+            body = codec.decode(
+                response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
+            )
+            if meta["endpoint"] == "instance":
+                self._learn_streaming_host(orjson.loads(body))
+                return
+            new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body)
+        except Exception as e:
+            runtime.errors += 1
+            logger.warning(
+                "sourdine: %s %s response left unchanged: %s", meta["platform"], meta["endpoint"], type(e).__name__
+            )
+            logger.debug("sourdine: filter failure", exc_info=True)
+            return
+        meta["ms"] = (time.perf_counter() - started) * 1000
+        if new is None:
+            return
+        for name in _STALE_HEADERS:
+            response.headers.pop(name, None)
+        response.content = new
+        meta["rewritten"] = True
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        meta = flow.metadata.get("sourdine")
+        if not meta or meta["endpoint"] != "streaming" or self.runtime is None or flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if message.from_client or not message.is_text:
+            return
+        runtime = self.runtime
+        try:
+            new = runtime.engine.filter_event(runtime.snapshot, meta["platform"], "streaming", message.text)
+        except Exception as e:
+            runtime.errors += 1
+            logger.warning("sourdine: %s streaming message left unchanged: %s", meta["platform"], type(e).__name__)
+            return
+        if new == "":
+            message.drop()
+        elif new is not None:
+            message.text = new
+
+    def _learn_streaming_host(self, doc: object) -> None:
+        assert self.runtime is not None
+        host = streaming_host(doc)
+        snapshot = self.runtime.snapshot
+        if host is None or host in snapshot.hosts:
+            return
+        hosts = [*snapshot.mastodon_streaming_hosts, host]
+        self.runtime.swap(settings.with_user(snapshot, mastodon_streaming_hosts=hosts), mastodon_streaming_hosts=hosts)
+        logger.info("sourdine: now also decrypting a Mastodon streaming host")
+        logger.debug("sourdine: streaming host %s", host)
+
+
+addons = [Sourdine()]

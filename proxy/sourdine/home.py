@@ -1,0 +1,92 @@
+"""The home directory: where the database, mitmproxy's CA, the API token and run.json live."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def default_home() -> Path:
+    """The user's data directory, per platform convention."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "Sourdine"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "Sourdine"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "sourdine"
+
+
+def resolve(arg: str | None) -> Path:
+    """--home wins over $SOURDINE_HOME, which wins over the default."""
+    if arg:
+        return Path(arg).expanduser().resolve()
+    if env := os.environ.get("SOURDINE_HOME"):
+        return Path(env).expanduser().resolve()
+    return default_home()
+
+
+def ensure(home: Path) -> Path:
+    """Create the home (mode 0700) if needed, and tighten it if it exists."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    return home
+
+
+def db_path(home: Path) -> Path:
+    return home / "sourdine.db"
+
+
+def confdir(home: Path) -> Path:
+    return home / "mitmproxy"
+
+
+def ca_cert(home: Path) -> Path:
+    """The CA certificate the user trusts in their browser (no key in it)."""
+    return confdir(home) / "mitmproxy-ca-cert.pem"
+
+
+def _write_private(path: Path, data: str) -> None:
+    """Write a file readable by its owner only, atomically: no moment where it exists with wider rights."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def token(home: Path) -> str:
+    """The local API token, created on first use (mode 0600)."""
+    path = home / "token"
+    try:
+        value = path.read_text().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(32)
+    _write_private(path, value + "\n")
+    return value
+
+
+def write_run_info(home: Path, info: dict[str, Any]) -> None:
+    _write_private(home / "run.json", json.dumps(info))
+
+
+def read_run_info(home: Path) -> dict[str, Any] | None:
+    """What the running instance wrote, or None when nothing runs (a stale file from a dead pid counts as none)."""
+    try:
+        info = json.loads((home / "run.json").read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info
+
+
+def remove_run_info(home: Path) -> None:
+    (home / "run.json").unlink(missing_ok=True)

@@ -1,0 +1,140 @@
+"""`sourdine run`: mitmproxy and the API on one event loop, in one process.
+
+Start-up order: home and token, database and settings, the proxy, the API, then run.json and the ready line.
+A port already in use stops start-up with a clear message (exit code 2). Ctrl-C or SIGTERM flushes pending
+writes, removes run.json and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from mitmproxy import addons as mitm_addons
+from mitmproxy import master as mitm_master
+from mitmproxy import options as mitm_options
+
+from sourdine import api, home, settings, store
+from sourdine.addon import Sourdine
+from sourdine.runtime import Listen, Runtime
+
+logger = logging.getLogger(__name__)
+
+EXIT_PORT_IN_USE = 2
+
+
+class StartupError(Exception):
+    """Sourdine cannot start; the message says why, for a person."""
+
+
+def _private_ca(confdir: Path) -> None:
+    """mitmproxy writes its CA key files 0600 already; make sure, since they sign for every platform."""
+    for path in confdir.glob("mitmproxy-ca*"):
+        if path.name not in ("mitmproxy-ca-cert.pem", "mitmproxy-ca-cert.cer", "mitmproxy-ca-cert.p12"):
+            os.chmod(path, 0o600)
+
+
+def prepare_settings(where: Path, instances: list[str]) -> dict:
+    """Open (and migrate) the database, add the instances given on the command line, return the user's settings."""
+    db = store.open_db(home.db_path(where))
+    try:
+        user = store.load_settings(db)
+        if instances:
+            known = list(user.get("mastodon_instances", []))
+            for value in instances:
+                host = settings.normalise_host(value)
+                if host not in known:
+                    known.append(host)
+            user["mastodon_instances"] = known
+            store.save_settings(db, {"mastodon_instances": known})
+        settings.build(user)  # refuse to start on saved settings that do not parse
+        return user
+    finally:
+        db.close()
+
+
+async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> int:
+    home.ensure(where)
+    token = home.token(where)
+    try:
+        user = prepare_settings(where, instances)
+    except ValueError as e:
+        raise StartupError(f"bad setting: {e}") from e
+    writer = store.Writer(home.db_path(where))
+    runtime = Runtime.create(where, token, user, writer)
+
+    opts = mitm_options.Options()
+    master = mitm_master.Master(opts)
+    master.addons.add(*mitm_addons.default_addons())
+    master.addons.add(Sourdine(runtime))
+    confdir = home.confdir(where)
+    confdir.mkdir(mode=0o700, exist_ok=True)
+    opts.update(
+        listen_host="127.0.0.1",
+        listen_port=proxy_port,
+        confdir=str(confdir),
+        allow_hosts=runtime.snapshot.allow_hosts(),
+        # Bodies larger than this are streamed untouched; no feed page comes near it.
+        stream_large_bodies="16m",
+    )
+    runtime.on_change.append(lambda snapshot: opts.update(allow_hosts=snapshot.allow_hosts()))
+    _private_ca(confdir)
+
+    proxyserver = master.addons.get("proxyserver")
+    if not await proxyserver.setup_servers() or not proxyserver.listen_addrs():
+        raise StartupError(f"cannot listen on 127.0.0.1:{proxy_port} for the proxy: is the port already in use?")
+    proxy_addr = proxyserver.listen_addrs()[0][:2]
+
+    app_runner = web.AppRunner(api.create_app(runtime), access_log=None, handle_signals=False)
+    await app_runner.setup()
+    site = web.TCPSite(app_runner, "127.0.0.1", api_port)
+    try:
+        await site.start()
+    except OSError as e:
+        await app_runner.cleanup()
+        await master.done()
+        raise StartupError(f"cannot listen on 127.0.0.1:{api_port} for the API: {e.strerror}") from e
+    api_addr = app_runner.addresses[0][:2]
+    runtime.listen = Listen(proxy=proxy_addr, api=api_addr)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    writer.start()
+    await master.running()
+    home.write_run_info(
+        where, {"pid": os.getpid(), "proxy": list(proxy_addr), "api": list(api_addr), "version": runtime.version}
+    )
+    print(f"sourdine: proxy on {proxy_addr[0]}:{proxy_addr[1]}, API on http://{api_addr[0]}:{api_addr[1]}",
+          flush=True)
+    print(f"sourdine: CA certificate: {home.ca_cert(where)}", flush=True)
+
+    # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
+    # keeps its pauses off the responses.
+    gc.collect()
+    gc.freeze()
+    try:
+        await stop.wait()
+    finally:
+        logger.info("stopping")
+        await master.done()
+        await app_runner.cleanup()
+        await asyncio.to_thread(writer.close)
+        home.remove_run_info(where)
+    return 0
+
+
+def run(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> int:
+    try:
+        return asyncio.run(serve(where, proxy_port, api_port, instances))
+    except StartupError as e:
+        print(f"sourdine: {e}", file=sys.stderr)
+        return EXIT_PORT_IN_USE

@@ -1,0 +1,50 @@
+"""What the addon and the API share in one process: the settings snapshot, the engine and the writer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sourdine import __version__, settings
+from sourdine.engine import Engine
+from sourdine.platforms import ADAPTERS
+from sourdine.settings import Snapshot
+from sourdine.store import Writer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Listen:
+    proxy: tuple[str, int] = ("127.0.0.1", 0)
+    api: tuple[str, int] = ("127.0.0.1", 0)
+
+
+@dataclass
+class Runtime:
+    home: Path
+    token: str
+    snapshot: Snapshot
+    engine: Engine
+    writer: Writer
+    listen: Listen = field(default_factory=Listen)
+    version: str = __version__
+    # Called with the new snapshot whenever it changes (the runner uses it to update mitmproxy's allow_hosts).
+    on_change: list = field(default_factory=list)
+    errors: int = 0
+
+    @classmethod
+    def create(cls, home: Path, token: str, user_settings: dict, writer: Writer) -> Runtime:
+        from sourdine import scoring
+
+        engine = Engine(scoring.score, ADAPTERS, record=writer.record)
+        return cls(home, token, settings.build(user_settings), engine, writer)
+
+    def swap(self, snapshot: Snapshot, **saved: object) -> None:
+        """Replace the snapshot; `saved` are the user settings that changed, queued for the database."""
+        self.snapshot = snapshot
+        for key, value in saved.items():
+            self.writer.set(key, value)
+        for callback in self.on_change:
+            callback(snapshot)

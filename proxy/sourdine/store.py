@@ -1,0 +1,151 @@
+"""The sqlite store: numbered migrations, settings, and decisions written in batches by one writer thread.
+
+The event loop never waits on sqlite while a feed is in flight: `record()` only puts a value on a queue. The
+writer thread owns its own connection and commits what has queued up in one transaction, at most every
+`interval` seconds. `flush()` waits until everything queued so far is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from sourdine.engine import Decision
+
+logger = logging.getLogger(__name__)
+
+migrations = Migrations("sourdine")
+
+
+@migrations(name="0001_settings_and_decisions")
+def _m0001(db: sqlite_utils.Database) -> None:
+    db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"}, strict=True)
+    db["decisions"].create(
+        {
+            "platform": str,
+            "post_id": str,
+            "first_seen": float,
+            "last_changed": float,
+            "endpoint": str,
+            "author_id": str,
+            "author": str,
+            "lang": str,
+            "negativity": float,
+            "outrage": float,
+            "score": float,
+            "action": str,
+            "reason": str,
+        },
+        pk=("platform", "post_id"),
+        not_null={"first_seen", "last_changed", "action"},
+        strict=True,
+    )
+    db["decisions"].create_index(["last_changed"])
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
+    db = sqlite_utils.Database(path)
+    db.enable_wal()
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("PRAGMA busy_timeout = 5000")
+    migrations.apply(db)
+    return db
+
+
+def load_settings(db: sqlite_utils.Database) -> dict[str, Any]:
+    return {row["key"]: json.loads(row["value"]) for row in db["settings"].rows}
+
+
+def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:
+    with db.atomic():
+        db["settings"].upsert_all(
+            [{"key": k, "value": json.dumps(v)} for k, v in values.items()], pk="key"
+        )
+
+
+_UPSERT_DECISION = """
+INSERT INTO decisions (first_seen, platform, endpoint, post_id, author_id, author, lang,
+                       negativity, outrage, score, action, reason, last_changed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (platform, post_id) DO UPDATE SET
+    last_changed = excluded.last_changed, endpoint = excluded.endpoint, negativity = excluded.negativity,
+    outrage = excluded.outrage, score = excluded.score, action = excluded.action, reason = excluded.reason
+"""
+_UPSERT_SETTING = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+class Writer:
+    """One thread, one connection, batched commits."""
+
+    def __init__(self, path: Path, interval: float = 0.25, batch: int = 2000) -> None:
+        self.path = path
+        self.interval = interval
+        self.batch = batch
+        self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sourdine-writer", daemon=True)
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def record(self, decision: Decision) -> None:
+        self._queue.put(("decision", decision))
+
+    def set(self, key: str, value: Any) -> None:
+        self._queue.put(("setting", (key, json.dumps(value))))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued before this call is committed. False on timeout or a dead writer."""
+        if not self._thread.is_alive():
+            return False
+        done = threading.Event()
+        self._queue.put(("flush", done))
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._queue.put(("stop", None))
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        db = open_db(self.path)
+        stopping = False
+        while not stopping:
+            items = [self._queue.get()]
+            # Gather whatever else arrives within the interval, up to one batch.
+            while len(items) < self.batch:
+                try:
+                    items.append(self._queue.get(timeout=self.interval))
+                except queue.Empty:
+                    break
+                if items[-1][0] in ("flush", "stop"):
+                    break
+            decisions = [
+                (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity,
+                 d.outrage, d.score, d.action, d.reason, d.time)
+                for kind, d in items if kind == "decision"
+            ]
+            settings = [value for kind, value in items if kind == "setting"]
+            if decisions or settings:
+                try:
+                    with db.atomic():
+                        db.conn.executemany(_UPSERT_DECISION, decisions)
+                        db.conn.executemany(_UPSERT_SETTING, settings)
+                except Exception:
+                    self.failures += 1
+                    logger.exception("could not write %d decisions to the database", len(decisions))
+            for kind, value in items:
+                if kind == "flush":
+                    value.set()
+                elif kind == "stop":
+                    stopping = True
+        db.close()
+

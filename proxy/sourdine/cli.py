@@ -48,12 +48,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from sourdine import bench
-
-    return bench.main(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -89,16 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="Show the running instance's status.",
                             description="Ask the running Sourdine for its status, as JSON.")
     status.set_defaults(func=_cmd_status)
-
-    bench = sub.add_parser(
-        "bench", parents=[common], help="Measure Sourdine against plain mitmproxy, side by side.",
-        description="Serve Mastodon timelines from a local server and time them through plain mitmproxy and "
-        "through Sourdine in one run: requests per second and added p50/p99 latency, cold and warm.",
-    )
-    bench.add_argument("--requests", type=int, default=300, help="Requests per workload (default 300).")
-    bench.add_argument("--concurrency", type=int, default=4, help="Clients in parallel (default 4).")
-    bench.add_argument("--json", action="store_true", help="Print the figures as JSON as well.")
-    bench.set_defaults(func=_cmd_bench)
 
     try:
         from sourdine import cli_score

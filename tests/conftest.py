@@ -1,0 +1,129 @@
+"""Shared fixtures: a stand-in platform server and a real `sourdine run` process, both on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+DATA = Path(__file__).parent / "data"
+SOURDINE = Path(sys.executable).parent / "sourdine"
+
+
+class StandIn:
+    """An aiohttp server on 127.0.0.1 in its own thread; `routes` maps a path to a handler.
+
+    It records the Host of every request it serves, so tests can see what reached it.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable[[web.Request], web.StreamResponse]] = {}
+        self.seen: list[tuple[str, str]] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append((request.host, request.path))
+        handler = self.routes.get(request.path)
+        if handler is None:
+            return web.Response(status=404, text="not found")
+        result = handler(request)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = self._runner.addresses[0][1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+
+    def start(self) -> StandIn:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandIn]:
+    server = StandIn().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen
+    home: Path
+    proxy_port: int
+    api_port: int
+    ready: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+    @property
+    def proxy(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    def token(self) -> str:
+        return (self.home / "token").read_text().strip()
+
+    def stop(self) -> int:
+        """SIGTERM, wait, and keep what it wrote on stderr in `self.stderr`."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, self.stderr = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise
+        return self.proc.returncode
+
+
+def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
+    """Start `sourdine run` on free ports and wait for its ready line."""
+    proc = subprocess.Popen(
+        [str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+    )
+    first = proc.stdout.readline()
+    match = re.match(r"sourdine: proxy on 127\.0\.0\.1:(\d+), API on http://127\.0\.0\.1:(\d+)$", first.strip())
+    if not match:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"no ready line: {first!r}; stderr: {err[-2000:]}")
+    second = proc.stdout.readline()
+    return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()])
+
+
+@pytest.fixture(scope="module")
+def sourdine(tmp_path_factory) -> Iterator[Running]:
+    # 127.0.0.1 as a Mastodon instance: a WebSocket opened through CONNECT, as browsers do, is then read too.
+    running = start_sourdine(tmp_path_factory.mktemp("home"), "--mastodon-instance", "127.0.0.1")
+    yield running
+    code = running.stop()
+    assert code == 0, running.stderr[-2000:]

@@ -1,0 +1,259 @@
+"""The addon's hooks, called directly inside mitmproxy's taddons context on tflow flows.
+
+The scorer here is a stand-in that flags any text containing "HOSTILE", so these tests pin the addon's
+behaviour (routing, decoding, rewriting, failing open) independently of the real scorer's calibration, which
+tests/test_scoring.py and tests/test_e2e.py cover.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import logging
+
+import brotli
+import pytest
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow
+from mitmproxy.websocket import WebSocketData, WebSocketMessage
+
+from conftest import DATA
+from sourdine import settings
+from sourdine.addon import Sourdine, streaming_host
+from sourdine.engine import Engine
+from sourdine.model import Score
+from sourdine.platforms import ADAPTERS
+from sourdine.runtime import Runtime
+from sourdine.store import Writer
+
+REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+SECRET = "HOSTILE and-a-secret-phrase"
+
+
+def fake_score(text: str, lang: str | None) -> Score:
+    if "HOSTILE" in text:
+        return Score("en", 0.7, 0.95, 0.95, True, ("stand-in",))
+    return Score("en", 0.1, 0.0, 0.05, True)
+
+
+def hostile_timeline(*indices: int) -> list[dict]:
+    statuses = copy.deepcopy(REAL)
+    for i in indices:
+        statuses[i]["content"] = f"<p>{SECRET}</p>"
+    return statuses
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    decisions: list = []
+    engine = Engine(fake_score, ADAPTERS, record=decisions.append)
+    rt = Runtime(tmp_path, "token", settings.build(), engine, Writer(tmp_path / "db.sqlite"))
+    rt.decisions = decisions  # type: ignore[attr-defined]
+    return rt
+
+
+@pytest.fixture
+async def addon(runtime):
+    # Inside a running loop, so taddons' Master uses pytest-asyncio's loop instead of leaking a new one.
+    a = Sourdine(runtime)
+    with taddons.context(a):
+        yield a
+
+
+def feed_flow(body: bytes, path="/api/v1/timelines/home", host="127.0.0.1", scheme="http", encoding=None,
+              content_type="application/json; charset=utf-8") -> http.HTTPFlow:
+    flow = tflow.tflow(resp=True)
+    flow.request.scheme = scheme
+    flow.request.host = host
+    flow.request.port = 443 if scheme == "https" else 80
+    flow.request.path = path + "?limit=20"
+    flow.request.headers["accept-encoding"] = "gzip, deflate, br, zstd"
+    headers = {"content-type": content_type, "link": '<https://x.example/?max_id=1>; rel="next"', "etag": 'W/"1"'}
+    if encoding:
+        headers["content-encoding"] = encoding
+    flow.response = http.Response.make(200, b"", headers)
+    flow.response.raw_content = body
+    return flow
+
+
+def run(addon, flow):
+    addon.requestheaders(flow)
+    addon.response(flow)
+    return flow
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [(None, lambda b: b), ("gzip", gzip.compress), ("br", brotli.compress)],
+)
+def test_hostile_posts_are_rewritten_and_sent_uncompressed(addon, encoding, encode):
+    """A feed with hostile posts is rewritten, sent as identity with a correct length, Link kept, ETag gone."""
+    statuses = hostile_timeline(3)
+    flow = run(addon, feed_flow(encode(json.dumps(statuses).encode()), encoding=encoding))
+    assert flow.metadata["sourdine"]["rewritten"]
+    assert "content-encoding" not in flow.response.headers
+    assert "etag" not in flow.response.headers
+    assert flow.response.headers["link"] == '<https://x.example/?max_id=1>; rel="next"'
+    assert int(flow.response.headers["content-length"]) == len(flow.response.raw_content)
+    out = json.loads(flow.response.raw_content)
+    target = statuses[3]["id"]
+    kept = {s["id"]: s for s in out}
+    assert target not in kept or kept[target]["filtered"][-1]["filter"]["title"].startswith("Sourdine: ")
+    for s in statuses:
+        if s["id"] != target:
+            assert kept[s["id"]] == s
+
+
+def test_calm_feed_goes_out_as_the_original_bytes(addon):
+    """A feed where nothing is filtered keeps its exact bytes and headers."""
+    raw = gzip.compress(json.dumps(REAL).encode())
+    flow = run(addon, feed_flow(raw, encoding="gzip"))
+    assert flow.response.raw_content is raw
+    assert flow.response.headers["content-encoding"] == "gzip"
+    assert flow.response.headers["etag"] == 'W/"1"'
+    assert "rewritten" not in flow.metadata["sourdine"]
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        (b'[{"id": "1", "content": "HOSTILE', None),
+        (gzip.compress(b"[1, 2, 3")[:-5], "gzip"),
+        (b"\xff\xfe\x00garbage", None),
+        (b"not brotli", "br"),
+        (json.dumps({"unexpected": "HOSTILE"}).encode(), None),
+    ],
+)
+def test_bad_bodies_pass_through_byte_for_byte(addon, runtime, body, encoding, caplog):
+    """Malformed, truncated or oddly encoded feed bodies go out exactly as received."""
+    flow = feed_flow(body, encoding=encoding)
+    headers = flow.response.headers.copy()
+    run(addon, flow)
+    assert flow.response.raw_content == body
+    assert flow.response.headers == headers
+
+
+def test_a_failing_adapter_fails_open_and_logs_no_text_or_path(addon, runtime, monkeypatch, caplog):
+    """An exception inside the adapter leaves the response as sent; the log names platform and endpoint only."""
+
+    def boom(endpoint, doc, verdicts):
+        raise RuntimeError(SECRET)
+
+    monkeypatch.setattr(ADAPTERS["mastodon"], "rewrite", boom)
+    raw = json.dumps(hostile_timeline(0)).encode()
+    flow = feed_flow(raw, path="/api/v1/accounts/someone/statuses")
+    with caplog.at_level(logging.DEBUG, logger="sourdine"):
+        run(addon, flow)
+    assert flow.response.raw_content is raw
+    assert runtime.errors == 1
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings and "mastodon account_statuses" in warnings[0].getMessage()
+    for record in caplog.records:
+        assert "secret" not in record.getMessage() and "someone" not in record.getMessage()
+        assert "limit=20" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "path", "routed"),
+    [
+        ("http", "127.0.0.1", "/api/v1/timelines/home", True),
+        ("https", "mastodon.social", "/api/v1/timelines/home", True),
+        ("https", "example.com", "/api/v1/timelines/home", False),
+        ("http", "127.0.0.1", "/api/v1/statuses/1", False),
+    ],
+)
+def test_only_feed_requests_are_marked_and_asked_for_gzip(addon, scheme, host, path, routed):
+    """Feed requests are marked and ask upstream for gzip only; everything else is left alone."""
+    flow = feed_flow(b"[]", path=path, host=host, scheme=scheme)
+    addon.requestheaders(flow)
+    assert ("sourdine" in flow.metadata) == routed
+    assert flow.request.headers["accept-encoding"] == ("gzip" if routed else "gzip, deflate, br, zstd")
+
+
+def test_non_json_and_errors_are_left_alone(addon):
+    """An HTML error page on a feed path and a non-200 answer are not touched."""
+    flow = run(addon, feed_flow(b"<html>HOSTILE</html>", content_type="text/html"))
+    assert flow.response.raw_content == b"<html>HOSTILE</html>"
+    flow = feed_flow(json.dumps(hostile_timeline(0)).encode())
+    flow.response.status_code = 500
+    raw = flow.response.raw_content
+    run(addon, flow)
+    assert flow.response.raw_content is raw
+
+
+def test_oversized_body_passes_through(addon):
+    """A body larger than sourdine_max_body is not read at all."""
+    from mitmproxy import ctx
+
+    ctx.options.update(sourdine_max_body=1000)
+    raw = json.dumps(hostile_timeline(0)).encode()
+    flow = run(addon, feed_flow(raw))
+    assert flow.response.raw_content is raw
+
+
+def test_decisions_are_recorded_once_per_post(addon, runtime):
+    """Each post's decision is recorded when first made, not again when the same feed comes back."""
+    raw = json.dumps(hostile_timeline(2)).encode()
+    run(addon, feed_flow(raw))
+    run(addon, feed_flow(raw))
+    assert len(runtime.decisions) == len(REAL)
+    assert runtime.engine.counts.seen == len(REAL)
+    assert runtime.engine.counts.collapsed + runtime.engine.counts.hidden == 1
+
+
+def ws_flow(payload: dict, event="update") -> http.HTTPFlow:
+    flow = tflow.tflow(resp=True)
+    flow.request.scheme = "http"
+    flow.request.host = "127.0.0.1"
+    flow.request.path = "/api/v1/streaming?stream=user"
+    flow.websocket = WebSocketData()
+    text = json.dumps({"stream": ["user"], "event": event, "payload": json.dumps(payload)})
+    flow.websocket.messages.append(WebSocketMessage(1, False, text.encode()))  # 1 = text frame
+    return flow
+
+
+def test_streaming_hostile_update_is_dropped_or_folded(addon):
+    """A hostile status pushed on the streaming API is dropped or folded; a calm one passes unchanged."""
+    hostile = hostile_timeline(0)[0]
+    flow = ws_flow(hostile)
+    addon.requestheaders(flow)
+    addon.websocket_message(flow)
+    message = flow.websocket.messages[-1]
+    if not message.dropped:
+        payload = json.loads(json.loads(message.text)["payload"])
+        assert payload["filtered"][-1]["filter"]["title"].startswith("Sourdine: ")
+
+    calm = ws_flow(REAL[1])
+    before = calm.websocket.messages[-1].content
+    addon.requestheaders(calm)
+    addon.websocket_message(calm)
+    assert calm.websocket.messages[-1].content == before
+    assert not calm.websocket.messages[-1].dropped
+
+
+def test_streaming_host_is_learned_from_the_instance_document(addon, runtime):
+    """A Mastodon instance's streaming host, named in /api/v2/instance, joins the decrypted hosts."""
+    changes = []
+    runtime.on_change.append(changes.append)
+    doc = {"domain": "mastodon.social", "configuration": {"urls": {"streaming": "wss://streaming.mastodon.social"}}}
+    flow = run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v2/instance", host="mastodon.social",
+                                scheme="https"))
+    assert runtime.snapshot.hosts["streaming.mastodon.social"] == "mastodon"
+    assert changes and "streaming.mastodon.social" in changes[-1].hosts
+    assert flow.response.raw_content == json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    ("doc", "host"),
+    [
+        ({"urls": {"streaming_api": "wss://streaming.example.org"}}, "streaming.example.org"),
+        ({"configuration": {"urls": {"streaming": "wss://Stream.Example.org/"}}}, "stream.example.org"),
+        ({"urls": {"streaming_api": "not a url"}}, None),
+        ({"urls": "oops"}, None),
+        ([], None),
+    ],
+)
+def test_streaming_host(doc, host):
+    """The streaming host is read from v1 and v2 instance documents, and nonsense gives None."""
+    assert streaming_host(doc) == host

@@ -1,0 +1,68 @@
+import gzip
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from sourdine import codec
+
+BODY = b'{"hello": "world", "n": [1, 2, 3]}' * 100
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encoded"),
+    [
+        (None, BODY),
+        ("identity", BODY),
+        ("gzip", gzip.compress(BODY)),
+        ("x-gzip", gzip.compress(BODY)),
+        ("deflate", zlib.compress(BODY)),
+        ("br", brotli.compress(BODY)),
+        ("zstd", zstandard.ZstdCompressor().compress(BODY)),
+        ("GZIP", gzip.compress(BODY)),
+        ("gzip, br", brotli.compress(gzip.compress(BODY))),
+    ],
+)
+def test_decode_every_encoding(encoding, encoded):
+    """Each supported content encoding, alone or stacked, decodes to the original body."""
+    assert codec.decode(encoded, encoding) == BODY
+
+
+def test_raw_deflate():
+    """A raw (headerless) deflate stream, which some servers send as "deflate", decodes too."""
+    c = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    assert codec.decode(c.compress(BODY) + c.flush(), "deflate") == BODY
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("br", brotli.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ],
+)
+def test_bomb_is_refused_at_the_limit(encoding, compress):
+    """A small body that expands past the limit is refused instead of filling memory."""
+    bomb = compress(b"\0" * (8 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    with pytest.raises(codec.TooLarge):
+        codec.decode(bomb, encoding, limit=1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("gzip", b"not gzip at all"),
+        ("gzip", gzip.compress(BODY)[:-20]),
+        ("br", b"\xff\xff\xff\xff"),
+        ("zstd", b"nope"),
+        ("compress", b"whatever"),
+    ],
+)
+def test_corrupt_or_unknown_raises_value_error(encoding, data):
+    """Corrupt, truncated or unknown encodings raise ValueError, which the addon turns into pass-through."""
+    with pytest.raises(ValueError):
+        codec.decode(data, encoding)

@@ -1,0 +1,345 @@
+"""End to end: a real `sourdine run` process, a stand-in Mastodon server and a client, all on 127.0.0.1.
+
+The timeline is a real capture (tests/data/mastodon/rtoot_get_timeline_public_instance.body.json, 20 statuses
+from mastodon.social). Four statuses get hand-written texts, two hostile and two friendly, in English and French;
+the other sixteen are left as captured.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+
+import brotli
+import pytest
+from aiohttp import web
+
+from conftest import DATA, start_sourdine
+
+REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+LINK = (
+    '<https://mastodon.social/api/v1/timelines/public?max_id=114870361500887110>; rel="next", '
+    '<https://mastodon.social/api/v1/timelines/public?min_id=114870361973436726>; rel="prev"'
+)
+HOSTILE = {
+    1: ("en", "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!! Everyone should despise you.</p>"),
+    10: ("fr", "<p>Espèce d'ordure, menteur pathétique et minable. Tu es une honte absolue, dégage !!!</p>"),
+}
+FRIENDLY = {
+    2: ("en", "<p>Thank you all for a lovely afternoon at the library, the kids loved the stories!</p>"),
+    11: ("fr", "<p>Merci à toute l'équipe pour ce bel atelier, c'était un vrai plaisir de vous retrouver.</p>"),
+}
+
+
+def timeline() -> list[dict]:
+    statuses = copy.deepcopy(REAL)
+    for i, (lang, html) in {**HOSTILE, **FRIENDLY}.items():
+        statuses[i]["language"] = lang
+        statuses[i]["content"] = html
+    return statuses
+
+
+TIMELINE = timeline()
+TIMELINE_BYTES = json.dumps(TIMELINE).encode()
+HOSTILE_IDS = {TIMELINE[i]["id"] for i in HOSTILE}
+FRIENDLY_IDS = {TIMELINE[i]["id"] for i in FRIENDLY}
+MALFORMED = TIMELINE_BYTES[: len(TIMELINE_BYTES) // 2]
+NONFEED = json.dumps([s["account"] for s in REAL]).encode()
+
+
+def respond(body: bytes, encoding: str | None = None, **headers: str):
+    def handler(request: web.Request) -> web.Response:
+        data = body
+        if encoding == "gzip":
+            data = gzip.compress(body)
+        elif encoding == "br":
+            data = brotli.compress(body)
+        h = {"Content-Type": "application/json; charset=utf-8", "Link": LINK, "ETag": 'W/"abc"', **headers}
+        if encoding:
+            h["Content-Encoding"] = encoding
+        return web.Response(body=data, headers=h)
+
+    return handler
+
+
+@pytest.fixture(scope="module", autouse=True)
+def routes(standin):
+    standin.routes.update(
+        {
+            "/api/v1/timelines/home": respond(TIMELINE_BYTES),
+            "/api/v1/timelines/public": respond(TIMELINE_BYTES, "gzip"),
+            "/api/v1/timelines/tag/brotli": respond(TIMELINE_BYTES, "br"),
+            "/api/v1/timelines/list/1": respond(gzip.compress(MALFORMED), None, **{"Content-Encoding": "gzip"}),
+            "/api/v1/instance/peers": respond(NONFEED, "gzip"),
+        }
+    )
+    standin.seen.clear()
+
+
+def fetch(sourdine, standin, path: str, headers: dict | None = None):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": sourdine.proxy}))
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{standin.port}{path}",
+        headers={"Accept-Encoding": "gzip, deflate, br, zstd", **(headers or {})},
+    )
+    with opener.open(request, timeout=10) as response:
+        return response.status, response.headers, response.read()
+
+
+def decoded(headers, raw: bytes) -> bytes:
+    encoding = headers.get("Content-Encoding")
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    if encoding == "br":
+        return brotli.decompress(raw)
+    assert encoding is None
+    return raw
+
+
+def sourdine_filters(status: dict) -> list[dict]:
+    return [f for f in status.get("filtered") or [] if f["filter"]["title"].startswith("Sourdine: ")]
+
+
+def check_filtered_timeline(headers, raw: bytes) -> None:
+    body = decoded(headers, raw)
+    if "Content-Length" in headers:
+        assert int(headers["Content-Length"]) == len(raw)
+    assert headers["Link"] == LINK
+    statuses = json.loads(body)
+    by_id = {s["id"]: s for s in statuses}
+    original = {s["id"]: s for s in TIMELINE}
+    assert [s["id"] for s in statuses] == [s["id"] for s in TIMELINE if s["id"] in by_id], "order kept"
+    for status_id in HOSTILE_IDS:
+        assert status_id not in by_id or sourdine_filters(by_id[status_id]), "hostile post neither hidden nor folded"
+    for status_id in FRIENDLY_IDS:
+        assert by_id[status_id] == original[status_id], "friendly post changed"
+    for status_id, status in by_id.items():
+        if not sourdine_filters(status):
+            assert status == original[status_id], "a kept post changed"
+        else:
+            [f] = sourdine_filters(status)
+            assert f["filter"]["filter_action"] == "warn"
+            assert set(f["filter"]["context"]) == {"home", "notifications", "public", "thread", "account"}
+    assert len(statuses) < len(TIMELINE) or any(sourdine_filters(s) for s in statuses)
+    # A rewritten body no longer matches the platform's ETag.
+    assert "ETag" not in headers
+
+
+@pytest.mark.parametrize("path", ["/api/v1/timelines/home", "/api/v1/timelines/public", "/api/v1/timelines/tag/brotli"])
+def test_hostile_posts_are_hidden_or_folded_in_plain_gzip_and_brotli(sourdine, standin, path):
+    """Hostile English and French posts come back hidden or folded, friendly ones untouched, Link kept."""
+    status, headers, raw = fetch(sourdine, standin, path)
+    assert status == 200
+    check_filtered_timeline(headers, raw)
+
+
+def test_feed_requests_ask_the_platform_for_gzip(sourdine, standin):
+    """On a feed request Sourdine asks upstream for gzip only, so it never re-encodes brotli."""
+    seen = []
+    standin.routes["/api/v1/timelines/link"] = lambda r: seen.append(r.headers.get("Accept-Encoding")) or respond(
+        TIMELINE_BYTES
+    )(r)
+    fetch(sourdine, standin, "/api/v1/timelines/link")
+    assert seen == ["gzip"]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/api/v1/timelines/list/1", gzip.compress(MALFORMED)),
+        ("/api/v1/instance/peers", gzip.compress(NONFEED)),
+    ],
+)
+def test_malformed_feed_and_non_feed_pass_byte_for_byte(sourdine, standin, path, expected):
+    """A malformed feed body and a non-feed response reach the client exactly as the server sent them."""
+    status, headers, raw = fetch(sourdine, standin, path)
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert headers["ETag"] == 'W/"abc"'
+    assert gzip.decompress(raw) == gzip.decompress(expected)
+    assert raw[10:] == expected[10:]  # same deflate stream; the gzip header's mtime differs per compress() call
+
+
+def api_get(sourdine, path: str, headers: dict | None = None):
+    request = urllib.request.Request(f"http://127.0.0.1:{sourdine.api_port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def test_status_counts_and_needs_the_token(sourdine, standin):
+    """/api/v1/status reports ports and counts with the token, and answers 401 without it."""
+    fetch(sourdine, standin, "/api/v1/timelines/home")
+    code, body = api_get(sourdine, "/api/v1/status")
+    assert code == 401 and body["error"]["code"] == "unauthorized"
+    code, body = api_get(sourdine, "/api/v1/status", {"Authorization": f"Bearer {sourdine.token()}"})
+    assert code == 200
+    assert body["proxy"]["port"] == sourdine.proxy_port and body["api"]["port"] == sourdine.api_port
+    assert body["counts"]["seen"] >= len(TIMELINE)
+    assert body["counts"]["collapsed"] + body["counts"]["hidden"] >= len(HOSTILE)
+    assert "mastodon" in body["platforms"]
+
+
+def websocket_messages(proxy_port: int, port: int, path: str) -> list[str]:
+    """Text messages of a WebSocket opened the way browsers do through a proxy: CONNECT, then the upgrade."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as sock:
+        sock.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        ws = WSConnection(ConnectionType.CLIENT)
+        sock.sendall(ws.send(Request(host=f"127.0.0.1:{port}", target=path)))
+        messages, parts, done = [], [], False
+        while not done:
+            data = sock.recv(65536)
+            ws.receive_data(data or None)
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    continue
+                if isinstance(event, TextMessage):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        messages.append("".join(parts))
+                        parts = []
+                elif isinstance(event, CloseConnection):
+                    done = True
+            if not data:
+                done = True
+        return messages
+
+
+def test_streaming_updates_are_filtered(sourdine, standin):
+    """A hostile post pushed on the streaming WebSocket is dropped or folded; a friendly one arrives as sent."""
+    hostile, friendly = TIMELINE[1], TIMELINE[2]
+    events = [
+        {"stream": ["public"], "event": "update", "payload": json.dumps(hostile)},
+        {"stream": ["public"], "event": "update", "payload": json.dumps(friendly)},
+        {"stream": ["public"], "event": "delete", "payload": "123"},
+    ]
+
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for event in events:
+            await ws.send_str(json.dumps(event))
+        await ws.close()
+        return ws
+
+    standin.routes["/api/v1/streaming"] = stream
+    received = [json.loads(m) for m in websocket_messages(sourdine.proxy_port, standin.port, "/api/v1/streaming")]
+    assert received[-1] == events[2]
+    assert events[1] in received
+    assert events[0] not in received, "the hostile update went through unchanged"
+    for event in received:
+        if event["event"] == "update" and json.loads(event["payload"])["id"] == hostile["id"]:
+            assert sourdine_filters(json.loads(event["payload"]))
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _remote_addresses(pid: int) -> set[str]:
+    inodes = _socket_inodes(pid)
+    remotes = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                remote, inode = fields[2], fields[9]
+                if inode in inodes and not remote.endswith(":0000"):
+                    remotes.add(remote.split(":")[0])
+    return remotes
+
+
+LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/net/tcp"), reason="needs Linux /proc")
+def test_no_connection_leaves_loopback(sourdine, standin):
+    """Every connection the Sourdine process holds after serving traffic is to 127.0.0.1."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", sourdine.proxy_port, timeout=10)
+    try:
+        conn.request("GET", f"http://127.0.0.1:{standin.port}/api/v1/timelines/home")
+        conn.getresponse().read()  # the connection stays open, and so does the proxy's upstream one
+        remotes = _remote_addresses(sourdine.proc.pid)
+    finally:
+        conn.close()
+    assert len(remotes) >= 1, "expected live connections to inspect"
+    assert remotes <= LOOPBACK, remotes
+    assert {host for host, _ in standin.seen} == {f"127.0.0.1:{standin.port}"}
+
+
+def test_home_files_and_ready_lines(sourdine):
+    """The home is 0700, the token and CA key 0600, run.json names the ports, and the CA path is printed."""
+    assert sourdine.home.stat().st_mode & 0o777 == 0o700
+    assert (sourdine.home / "token").stat().st_mode & 0o777 == 0o600
+    ca_key = sourdine.home / "mitmproxy" / "mitmproxy-ca.pem"
+    assert ca_key.stat().st_mode & 0o777 == 0o600
+    ca_cert = sourdine.home / "mitmproxy" / "mitmproxy-ca-cert.pem"
+    assert sourdine.ready[1] == f"sourdine: CA certificate: {ca_cert}"
+    assert ca_cert.exists()
+    info = json.loads((sourdine.home / "run.json").read_text())
+    assert info["pid"] == sourdine.proc.pid
+    assert info["proxy"] == ["127.0.0.1", sourdine.proxy_port]
+    assert info["api"] == ["127.0.0.1", sourdine.api_port]
+    conn = __import__("sqlite3").connect(sourdine.home / "sourdine.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_port_in_use_exits_2_with_a_message(tmp_path):
+    """A proxy port already taken stops start-up with a clear message and exit code 2."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = __import__("subprocess").run(
+            [str(__import__("conftest").SOURDINE), "run", "--home", str(tmp_path), "--proxy-port", str(port),
+             "--api-port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 2
+    assert f"127.0.0.1:{port}" in proc.stderr and "in use" in proc.stderr
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):
+    """On SIGTERM pending decisions reach sqlite, run.json goes, and the exit code is 0."""
+    running = start_sourdine(tmp_path / "home", "--mastodon-instance", "Toot.Example.org")
+    try:
+        fetch(running, standin, "/api/v1/timelines/home")
+    finally:
+        assert running.stop() == 0
+    assert not (running.home / "run.json").exists()
+    import sqlite3
+
+    conn = sqlite3.connect(running.home / "sourdine.db")
+    rows = conn.execute("SELECT platform, post_id, action, reason FROM decisions").fetchall()
+    assert len(rows) == len(TIMELINE)
+    assert {r[1] for r in rows if r[2] != "keep"} >= HOSTILE_IDS
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(decisions)")}
+    assert not columns & {"text", "content"}, "post text must never be stored"
+    [(value,)] = conn.execute("SELECT value FROM settings WHERE key = 'mastodon_instances'").fetchall()
+    assert json.loads(value) == ["toot.example.org"]

@@ -1,0 +1,98 @@
+import re
+
+import pytest
+
+from sourdine import rules, settings
+from sourdine.rules import Thresholds
+
+
+def test_shipped_rules_parse():
+    """rules/platforms.toml and rules/defaults.toml load, and Mastodon has hosts and feeds."""
+    platforms = rules.platforms()
+    assert "mastodon.social" in platforms["mastodon"].hosts
+    assert platforms["mastodon"].endpoint("/api/v1/timelines/home") == "timeline"
+    d = rules.defaults()
+    assert 0 < d.thresholds.collapse <= d.thresholds.hide <= 1
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/api/v1/timelines/home", "timeline"),
+        ("/api/v1/timelines/public", "timeline"),
+        ("/api/v1/timelines/tag/rstats", "timeline"),
+        ("/api/v1/timelines/list/6", "timeline"),
+        ("/api/v1/timelines/link", "timeline"),
+        ("/api/v1/accounts/109302436954721982/statuses", "account_statuses"),
+        ("/api/v1/statuses/110446983926957470/context", "context"),
+        ("/api/v2/search", "search"),
+        ("/api/v1/trends/statuses", "trends"),
+        ("/api/v1/streaming", "streaming"),
+        ("/api/v1/statuses/1", None),
+        ("/api/v1/timelines/homeX", None),
+        ("/api/v1/accounts/1/statuses/extra", None),
+        ("/api/v1/instance", None),
+    ],
+)
+def test_mastodon_endpoints(path, endpoint):
+    """Each Mastodon feed path maps to its endpoint name; other paths to nothing."""
+    assert rules.platforms()["mastodon"].endpoint(path) == endpoint
+
+
+def test_route_https_only_on_platform_hosts_and_http_on_any_host():
+    """HTTPS is matched only on decrypted hosts; plain HTTP feed paths match on any host."""
+    snap = settings.build()
+    assert snap.route("https", "mastodon.social", "/api/v1/timelines/home") == ("mastodon", "timeline")
+    assert snap.route("https", "example.com", "/api/v1/timelines/home") is None
+    assert snap.route("http", "127.0.0.1", "/api/v1/timelines/home") == ("mastodon", "timeline")
+    assert snap.route("http", "127.0.0.1", "/index.html") is None
+
+
+def test_user_instances_are_decrypted_and_disabled_platforms_are_not_filtered():
+    """A user's instance joins allow_hosts; a disabled platform's feeds are left alone."""
+    snap = settings.build({"mastodon_instances": ["Piaille.example/", "https://toot.example.org"]})
+    assert snap.hosts["piaille.example"] == "mastodon"
+    assert snap.hosts["toot.example.org"] == "mastodon"
+    [pattern] = snap.allow_hosts()
+    assert re.search(pattern, "toot.example.org:443")
+    assert re.search(pattern, "mastodon.social:443")
+    assert not re.search(pattern, "mybank.example:443")
+    assert not re.search(pattern, "evil-mastodon.social:443")
+    off = settings.build({"platforms": {"mastodon": {"enabled": False}}})
+    assert off.route("https", "mastodon.social", "/api/v1/timelines/home") is None
+
+
+@pytest.mark.parametrize("bad", ["", "not a host", "a..b", "-x.org", "localhost", "x" * 300 + ".org"])
+def test_bad_instance_names_are_refused(bad):
+    """A host name that is not one gives ValueError naming it."""
+    with pytest.raises(ValueError, match="not a host name"):
+        settings.normalise_host(bad)
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        {"platforms": {"mastodon": {"collapse": 0.9, "hide": 0.5}}},
+        {"platforms": {"mastodon": {"collapse": 1.5}}},
+        {"platforms": {"mastodon": {"hide": "high"}}},
+    ],
+)
+def test_bad_thresholds_are_refused(user):
+    """Thresholds outside [0, 1], or hide below collapse, are refused."""
+    with pytest.raises(ValueError):
+        settings.build(user)
+
+
+def test_with_user_keeps_the_user_layer_only():
+    """Changing one user setting keeps the others and does not freeze the shipped defaults into it."""
+    snap = settings.build({"mastodon_instances": ["a.example"]})
+    snap2 = settings.with_user(snap, mastodon_streaming_hosts=["streaming.a.example"])
+    assert snap2.user == {"mastodon_instances": ["a.example"], "mastodon_streaming_hosts": ["streaming.a.example"]}
+    assert snap2.hosts["streaming.a.example"] == "mastodon"
+
+
+def test_thresholds_validate():
+    """Thresholds reject booleans and out-of-range numbers."""
+    Thresholds(0.5, 0.5)
+    with pytest.raises(ValueError):
+        Thresholds(True, 0.9)  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""The `sourdine` command: its help, its documentation, and `status` against a running instance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import SOURDINE
+from sourdine import api, cli, runtime, settings
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = cli.build_parser()
+    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_command_and_option_is_in_the_readme():
+    """A subcommand or option missing from the README fails the build: the docs follow the code."""
+    for name, parser in subcommands().items():
+        assert f"sourdine {name}" in README, name
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert option in README, f"sourdine {name} {option}"
+
+
+def test_every_api_route_is_in_the_readme(tmp_path):
+    """Each route of the API appears in the README's route table."""
+    rt = runtime.Runtime(tmp_path, "t", settings.build(), None, None)  # type: ignore[arg-type]
+    app = api.create_app(rt)
+    for resource in app.router.resources():
+        info = resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        for route in resource:
+            if route.method == "HEAD":  # aiohttp adds HEAD beside every GET
+                continue
+            assert f"`{route.method} {path}`" in README, f"{route.method} {path}"
+
+
+def test_help_runs():
+    """`sourdine --help` and `sourdine run --help` print usage and exit 0."""
+    for args in (["--help"], ["run", "--help"]):
+        out = subprocess.run([str(SOURDINE), *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "usage: sourdine" in out.stdout
+
+
+@pytest.mark.parametrize("port", ["-1", "70000", "http"])
+def test_bad_port_is_a_usage_error(port, capsys):
+    """A port that is not one is refused before anything starts."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--proxy-port", port])
+    assert e.value.code == 2
+    assert "port" in capsys.readouterr().err
+
+
+def test_bad_instance_exits_2_with_a_message(tmp_path):
+    """A --mastodon-instance that is not a host name is refused with the bad value named."""
+    out = subprocess.run(
+        [str(SOURDINE), "run", "--home", str(tmp_path), "--mastodon-instance", "not a host",
+         "--proxy-port", "0", "--api-port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert "not a host name: 'not a host'" in out.stderr
+
+
+def test_status_finds_the_running_instance(sourdine):
+    """`sourdine status --home` finds the instance through run.json and prints its status."""
+    out = subprocess.run([str(SOURDINE), "status", "--home", str(sourdine.home)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["proxy"]["port"] == sourdine.proxy_port
+
+
+def test_status_when_nothing_runs(tmp_path):
+    """`sourdine status` says plainly that nothing runs, exit 1."""
+    out = subprocess.run([str(SOURDINE), "status", "--home", str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and "not running" in out.stderr
+    assert re.search(r"home .*", out.stderr)

@@ -1,0 +1,100 @@
+import sqlite3
+import time
+
+import pytest
+
+from sourdine import home, store
+from sourdine.engine import Decision
+
+
+def decision(post_id: str, action: str = "keep", t: float | None = None) -> Decision:
+    return Decision(t or time.time(), "mastodon", "timeline", post_id, "42", "alice@example.org", "en",
+                    0.1, 0.2, 0.15, action, "" if action == "keep" else "outrage 0.90")
+
+
+def test_open_db_migrates_once_in_wal_mode(tmp_path):
+    """A new database gets the numbered migrations, WAL mode, and re-opening applies nothing twice."""
+    path = tmp_path / "s.db"
+    store.open_db(path).close()
+    db = store.open_db(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    applied = [m.name for m in store.migrations.applied(db)]
+    assert applied == ["0001_settings_and_decisions"]
+    assert {"settings", "decisions"} <= set(db.table_names())
+
+
+def test_settings_round_trip(tmp_path):
+    """Saved settings load back as the same JSON values."""
+    db = store.open_db(tmp_path / "s.db")
+    store.save_settings(db, {"mastodon_instances": ["a.example"], "platforms": {"mastodon": {"hide": 0.9}}})
+    assert store.load_settings(db) == {"mastodon_instances": ["a.example"], "platforms": {"mastodon": {"hide": 0.9}}}
+
+
+def test_writer_batches_and_upserts_decisions(tmp_path):
+    """Queued decisions are committed by the writer thread; a later decision on the same post updates it."""
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    writer.start()
+    try:
+        for i in range(500):
+            writer.record(decision(str(i)))
+        writer.record(decision("7", "hide", t=time.time() + 1))
+        writer.set("mastodon_streaming_hosts", ["streaming.example.org"])
+        assert writer.flush()
+    finally:
+        writer.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 500
+    row = conn.execute("SELECT action, reason, first_seen < last_changed FROM decisions WHERE post_id = '7'").fetchone()
+    assert row == ("hide", "outrage 0.90", 1)
+    assert conn.execute("SELECT value FROM settings").fetchone()[0] == '["streaming.example.org"]'
+
+
+def test_writer_close_flushes_what_is_queued(tmp_path):
+    """close() commits everything queued before it, so a clean stop loses no decision."""
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=5.0)
+    writer.start()
+    for i in range(50):
+        writer.record(decision(str(i)))
+    writer.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM decisions").fetchone()[0] == 50
+
+
+def test_flush_on_a_writer_that_never_started_says_so(tmp_path):
+    """flush() reports False rather than hanging when the writer thread is not running."""
+    assert store.Writer(tmp_path / "s.db").flush(timeout=0.1) is False
+
+
+def test_home_resolution_order(tmp_path, monkeypatch):
+    """--home wins over $SOURDINE_HOME, which wins over the default data directory."""
+    monkeypatch.setenv("SOURDINE_HOME", str(tmp_path / "env"))
+    assert home.resolve(str(tmp_path / "arg")) == tmp_path / "arg"
+    assert home.resolve(None) == tmp_path / "env"
+    monkeypatch.delenv("SOURDINE_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    if home.sys.platform.startswith("linux"):
+        assert home.resolve(None) == tmp_path / "xdg" / "sourdine"
+
+
+def test_home_token_and_run_info_are_private(tmp_path):
+    """The home is 0700; token and run.json are 0600; the token is stable; a dead pid's run.json counts as none."""
+    where = home.ensure(tmp_path / "h")
+    assert where.stat().st_mode & 0o777 == 0o700
+    token = home.token(where)
+    assert len(token) >= 40 and home.token(where) == token
+    assert (where / "token").stat().st_mode & 0o777 == 0o600
+    home.write_run_info(where, {"pid": home.os.getpid(), "api": ["127.0.0.1", 1]})
+    assert (where / "run.json").stat().st_mode & 0o777 == 0o600
+    assert home.read_run_info(where)["api"] == ["127.0.0.1", 1]
+    home.write_run_info(where, {"pid": 2**22 + 12345})
+    assert home.read_run_info(where) is None
+    home.remove_run_info(where)
+    assert not (where / "run.json").exists()
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"no_pid": 1}'])
+def test_broken_run_info_counts_as_not_running(tmp_path, content):
+    """A truncated or odd run.json means nothing is running, not a crash."""
+    (tmp_path / "run.json").write_text(content)
+    assert home.read_run_info(tmp_path) is None

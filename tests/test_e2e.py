@@ -343,3 +343,46 @@ def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):
     assert not columns & {"text", "content"}, "post text must never be stored"
     [(value,)] = conn.execute("SELECT value FROM settings WHERE key = 'mastodon_instances'").fetchall()
     assert json.loads(value) == ["toot.example.org"]
+
+
+def test_the_addon_runs_inside_plain_mitmdump(tmp_path, standin):
+    """`mitmdump -s .../sourdine/addon.py` filters feeds too, with its own home and database."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import sourdine.addon
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mitmdump"), "-q", "-s", sourdine.addon.__file__,
+         "--listen-host", "127.0.0.1", "--listen-port", str(port),
+         "--set", f"sourdine_home={tmp_path / 'home'}", "--set", f"confdir={tmp_path / 'conf'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+                time.sleep(0.1)
+
+        class Proxy:
+            proxy = f"http://127.0.0.1:{port}"
+
+        status, headers, raw = fetch(Proxy, standin, "/api/v1/timelines/home")
+        assert status == 200
+        check_filtered_timeline(headers, raw)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    import sqlite3
+
+    rows = sqlite3.connect(tmp_path / "home" / "sourdine.db").execute("SELECT count(*) FROM decisions").fetchone()
+    assert rows[0] == len(TIMELINE), err[-2000:]

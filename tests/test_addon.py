@@ -12,8 +12,11 @@ import gzip
 import json
 import logging
 
+import zlib
+
 import brotli
 import pytest
+import zstandard
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketData, WebSocketMessage
@@ -85,7 +88,13 @@ def run(addon, flow):
 
 @pytest.mark.parametrize(
     ("encoding", "encode"),
-    [(None, lambda b: b), ("gzip", gzip.compress), ("br", brotli.compress)],
+    [
+        (None, lambda b: b),
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("br", brotli.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ],
 )
 def test_hostile_posts_are_rewritten_and_sent_uncompressed(addon, encoding, encode):
     """A feed with hostile posts is rewritten, sent as identity with a correct length, Link kept, ETag gone."""

@@ -386,3 +386,17 @@ def test_the_addon_runs_inside_plain_mitmdump(tmp_path, standin):
 
     rows = sqlite3.connect(tmp_path / "home" / "sourdine.db").execute("SELECT count(*) FROM decisions").fetchone()
     assert rows[0] == len(TIMELINE), err[-2000:]
+
+
+def test_the_api_cannot_be_reached_through_the_proxy(sourdine):
+    """A request sent through the proxy to the API's own address is refused by the proxy, token or not."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": sourdine.proxy}))
+    for host in ("127.0.0.1", "localhost"):
+        request = urllib.request.Request(
+            f"http://{host}:{sourdine.api_port}/api/v1/status",
+            headers={"Authorization": f"Bearer {sourdine.token()}"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as e:
+            opener.open(request, timeout=10)
+        assert e.value.code == 403
+        assert json.load(e.value)["error"]["code"] == "via_proxy"

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 # Headers that describe the body as it came from the platform and would lie about a rewritten one.
 _STALE_HEADERS = ("content-encoding", "etag", "content-md5", "digest", "content-digest", "repr-digest")
 _INSTANCE_PATHS = ("/api/v1/instance", "/api/v2/instance")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def _path(flow: http.HTTPFlow) -> str:
@@ -92,6 +93,14 @@ class Sourdine:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self.runtime is None:
             return
+        if self._to_own_api(flow):
+            # The API is for the extension and local tools; nothing reaches it through the proxy
+            # (mitmproxy's CVE-2025-23217 was its own loopback API reachable this way).
+            flow.response = http.Response.make(
+                403, b'{"error": {"code": "via_proxy", "message": "the API is not reachable through the proxy"}}',
+                {"content-type": "application/json"},
+            )
+            return
         try:
             path = _path(flow)
             snapshot = self.runtime.snapshot
@@ -109,6 +118,11 @@ class Sourdine:
         except Exception as e:
             flow.metadata.pop("sourdine", None)
             logger.warning("sourdine: request matching failed (%s); flow left alone", type(e).__name__)
+
+    def _to_own_api(self, flow: http.HTTPFlow) -> bool:
+        assert self.runtime is not None
+        api_port = self.runtime.listen.api[1]
+        return bool(api_port) and flow.request.port == api_port and flow.request.host.lower() in _LOOPBACK
 
     def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("sourdine")

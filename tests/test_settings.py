@@ -96,3 +96,51 @@ def test_thresholds_validate():
     Thresholds(0.5, 0.5)
     with pytest.raises(ValueError):
         Thresholds(True, 0.9)  # type: ignore[arg-type]
+
+
+def test_wildcard_hosts_cover_subdomains_only(monkeypatch):
+    """A "*.host.bsky.network" entry decrypts and routes any PDS under it, and nothing else."""
+    from sourdine import platforms
+
+    monkeypatch.setitem(platforms.ADAPTERS, "bluesky", platforms.ADAPTERS["mastodon"])  # any adapter will do here
+    snap = settings.build()
+    assert snap.platform_of("morel.us-east.host.bsky.network") == "bluesky"
+    assert snap.platform_of("host.bsky.network") is None
+    assert snap.platform_of("evilhost.bsky.network") is None
+    [pattern] = snap.allow_hosts()
+    assert re.search(pattern, "morel.us-east.host.bsky.network:443")
+    assert not re.search(pattern, "host.bsky.network.evil.example:443")
+    assert not re.search(pattern, "evilhost.bsky.network:443")
+    assert snap.route("https", "morel.us-east.host.bsky.network", "/xrpc/app.bsky.feed.getTimeline") == (
+        "bluesky", "getTimeline")
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/i/api/graphql/q1W2e3/HomeTimeline", "HomeTimeline"),
+        ("/i/api/graphql/abc-_9/HomeLatestTimeline", "HomeLatestTimeline"),
+        ("/graphql/abc/TweetDetail", "TweetDetail"),
+        ("/i/api/graphql/abc/UserByScreenName", None),
+        ("/i/api/graphql/abc/HomeTimelineX", None),
+    ],
+)
+def test_x_operations_match_by_name_whatever_the_query_id(path, endpoint):
+    """X GraphQL feeds are matched on the operation name; the rotating query id does not matter."""
+    assert rules.platforms()["x"].endpoint(path) == endpoint
+
+
+def test_bad_wildcard_is_refused():
+    """A wildcard anywhere but at the start of a host name is a rules error."""
+    with pytest.raises(ValueError, match="wildcard"):
+        rules.parse_platforms({"bluesky": {"hosts": ["bsky.*.network"]}})
+
+
+def test_platforms_without_an_adapter_are_neither_decrypted_nor_routed(monkeypatch):
+    """A platform listed in the rules but without an adapter module is left entirely alone."""
+    from sourdine import platforms
+
+    monkeypatch.delitem(platforms.ADAPTERS, "x", raising=False)
+    snap = settings.build()
+    assert "x" not in snap.platforms and "x.com" not in snap.hosts
+    assert snap.route("https", "x.com", "/i/api/graphql/abc/HomeTimeline") is None

@@ -106,7 +106,7 @@ class Sourdine:
             snapshot = self.runtime.snapshot
             route = snapshot.route(flow.request.scheme, flow.request.host, path)
             if route is None:
-                if path in _INSTANCE_PATHS and snapshot.hosts.get(flow.request.host) == "mastodon":
+                if path in _INSTANCE_PATHS and snapshot.platform_of(flow.request.host) == "mastodon":
                     flow.metadata["sourdine"] = {"platform": "mastodon", "endpoint": "instance"}
                 return
             platform, endpoint = route

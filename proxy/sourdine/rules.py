@@ -64,6 +64,9 @@ def parse_platforms(data: dict[str, Any]) -> dict[str, PlatformRules]:
         hosts = entry.get("hosts", [])
         if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
             raise ValueError(f"platforms.toml: [{name}] hosts must be a list of host names")
+        for host in hosts:
+            if "*" in host.removeprefix("*."):
+                raise ValueError(f"platforms.toml: [{name}] {host!r}: a wildcard may only start a host name")
         feeds = []
         for endpoint, pattern in entry.get("feeds", {}).items():
             try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sourdine import rules
+from sourdine.platforms import ADAPTERS
 from sourdine.rules import PlatformRules, Thresholds
 
 _HOST = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
@@ -38,8 +39,9 @@ class Snapshot:
     rules: dict[str, PlatformRules]
     mastodon_instances: tuple[str, ...] = ()
     mastodon_streaming_hosts: tuple[str, ...] = ()
-    hosts: dict[str, str] = field(default_factory=dict)  # decrypted host -> platform
+    hosts: dict[str, str] = field(default_factory=dict)  # decrypted host -> platform ("*.x.org": subdomains)
     user: dict[str, Any] = field(default_factory=dict)  # the user's own layer, as saved
+    wildcards: tuple[tuple[str, str], ...] = ()  # (".x.org", platform) for each "*.x.org" host
 
     def route(self, scheme: str, host: str, path: str) -> tuple[str, str] | None:
         """(platform, endpoint) for a request, or None when Sourdine leaves it alone.
@@ -47,7 +49,7 @@ class Snapshot:
         Over HTTPS only the platforms' own hosts are decrypted, so the host decides the platform. Plain-HTTP
         requests are matched on their path whatever the host (a local test server, a self-hosted instance).
         """
-        platform = self.hosts.get(host.lower())
+        platform = self.platform_of(host)
         if platform is not None:
             candidates: tuple[str, ...] = (platform,)
         elif scheme == "http":
@@ -63,16 +65,29 @@ class Snapshot:
                 return name, endpoint
         return None
 
+    def platform_of(self, host: str) -> str | None:
+        """The platform whose host this is, exactly or under a "*." wildcard entry."""
+        host = host.lower()
+        platform = self.hosts.get(host)
+        if platform is None and self.wildcards:
+            for suffix, name in self.wildcards:
+                if host.endswith(suffix):
+                    return name
+        return platform
+
     def allow_hosts(self) -> list[str]:
         """mitmproxy's allow_hosts: one pattern, matched against "host:port", for every decrypted host."""
-        names = sorted(self.hosts)
-        return [r"^(?:" + "|".join(re.escape(h) for h in names) + r")(?::\d+)?$"] if names else []
+        names = [
+            r"(?:[a-z0-9-]+\.)+" + re.escape(h[2:]) if h.startswith("*.") else re.escape(h) for h in sorted(self.hosts)
+        ]
+        return [r"^(?:" + "|".join(names) + r")(?::\d+)?$"] if names else []
 
 
 def build(user: dict[str, Any] | None = None) -> Snapshot:
     """A snapshot from the shipped rules and defaults, overridden by the user's saved settings."""
     user = user or {}
-    platform_rules = rules.platforms()
+    # A platform is decrypted and routed only once it has an adapter.
+    platform_rules = {name: r for name, r in rules.platforms().items() if name in ADAPTERS}
     defaults = rules.defaults()
     saved = user.get("platforms", {})
     platforms: dict[str, PlatformSettings] = {}
@@ -93,7 +108,8 @@ def build(user: dict[str, Any] | None = None) -> Snapshot:
             hosts.setdefault(host, name)
     for host in instances + streaming:
         hosts.setdefault(host, "mastodon")
-    return Snapshot(platforms, platform_rules, instances, streaming, hosts, dict(user))
+    wildcards = tuple((h[1:], p) for h, p in hosts.items() if h.startswith("*."))
+    return Snapshot(platforms, platform_rules, instances, streaming, hosts, dict(user), wildcards)
 
 
 def with_user(snapshot: Snapshot, **changes: Any) -> Snapshot:

@@ -83,6 +83,12 @@ class Running:
     api_port: int
     ready: list[str] = field(default_factory=list)
     stderr: str = ""
+    audit: Path | None = None
+
+    def addresses(self) -> set[str]:
+        """Every address the process has connected to or looked up so far."""
+        lines = self.audit.read_text().splitlines() if self.audit and self.audit.exists() else []
+        return {line.split(" ", 1)[1] for line in lines}
 
     @property
     def proxy(self) -> str:
@@ -104,11 +110,24 @@ class Running:
         return self.proc.returncode
 
 
+AUDIT = Path(__file__).parent / "audit"
+
+
 def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
-    """Start `sourdine run` on free ports and wait for its ready line."""
+    """Start `sourdine run` on free ports and wait for its ready line.
+
+    The process records every address it connects to or looks up in `<home>.audit` (tests/audit).
+    """
+    audit = home.with_name(home.name + ".audit")
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(AUDIT), os.environ.get("PYTHONPATH")])),
+        "SOURDINE_TEST_AUDIT": str(audit),
+        **(env or {}),
+    }
     proc = subprocess.Popen(
         [str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )
     first = proc.stdout.readline()
     match = re.match(r"sourdine: proxy on 127\.0\.0\.1:(\d+), API on http://127\.0\.0\.1:(\d+)$", first.strip())
@@ -117,7 +136,7 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
         _, err = proc.communicate()
         raise AssertionError(f"no ready line: {first!r}; stderr: {err[-2000:]}")
     second = proc.stdout.readline()
-    return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()])
+    return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()], audit=audit)
 
 
 @pytest.fixture(scope="module")

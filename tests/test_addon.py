@@ -1,8 +1,6 @@
-"""The addon's hooks, called directly inside mitmproxy's taddons context on tflow flows.
+"""The addon's hooks, called directly inside mitmproxy's taddons context on tflow flows, with the real scorer.
 
-The scorer here is a stand-in that flags any text containing "HOSTILE", so these tests pin the addon's
-behaviour (routing, decoding, rewriting, failing open) independently of the real scorer's calibration, which
-tests/test_scoring.py and tests/test_e2e.py cover.
+The timeline is a real capture; the hostile text put into some of its statuses is hand-written.
 """
 
 from __future__ import annotations
@@ -25,32 +23,33 @@ from conftest import DATA
 from sourdine import settings
 from sourdine.addon import Sourdine, streaming_host
 from sourdine.engine import Engine
-from sourdine.model import Score
+from sourdine.scoring import score
 from sourdine.platforms import ADAPTERS
 from sourdine.runtime import Runtime
 from sourdine.store import Writer
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
-SECRET = "HOSTILE and-a-secret-phrase"
-
-
-def fake_score(text: str, lang: str | None) -> Score:
-    if "HOSTILE" in text:
-        return Score("en", 0.7, 0.95, 0.95, True, ("stand-in",))
-    return Score("en", 0.1, 0.0, 0.05, True)
+# A real timeline from Mastodon.py's test server whose posts are all calm ("Toot!" and the like).
+CALM = (DATA / "mastodon" / "mastodonpy_test_home_tl.body.json").read_bytes()
+SECRET = "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!! and-a-secret-phrase"
 
 
 def hostile_timeline(*indices: int) -> list[dict]:
     statuses = copy.deepcopy(REAL)
     for i in indices:
         statuses[i]["content"] = f"<p>{SECRET}</p>"
+        statuses[i]["language"] = "en"
     return statuses
+
+
+def sourdine_filtered(status: dict) -> bool:
+    return any(f["filter"]["title"].startswith("Sourdine: ") for f in status.get("filtered") or [])
 
 
 @pytest.fixture
 def runtime(tmp_path):
     decisions: list = []
-    engine = Engine(fake_score, ADAPTERS, record=decisions.append)
+    engine = Engine(score, ADAPTERS, record=decisions.append)
     rt = Runtime(tmp_path, "token", settings.build(), engine, Writer(tmp_path / "db.sqlite"))
     rt.decisions = decisions  # type: ignore[attr-defined]
     return rt
@@ -108,15 +107,15 @@ def test_hostile_posts_are_rewritten_and_sent_uncompressed(addon, encoding, enco
     out = json.loads(flow.response.raw_content)
     target = statuses[3]["id"]
     kept = {s["id"]: s for s in out}
-    assert target not in kept or kept[target]["filtered"][-1]["filter"]["title"].startswith("Sourdine: ")
+    assert target not in kept or sourdine_filtered(kept[target])
     for s in statuses:
-        if s["id"] != target:
-            assert kept[s["id"]] == s
+        if s["id"] in kept and not sourdine_filtered(kept[s["id"]]):
+            assert kept[s["id"]] == s, "a post Sourdine kept was changed"
 
 
 def test_calm_feed_goes_out_as_the_original_bytes(addon):
     """A feed where nothing is filtered keeps its exact bytes and headers."""
-    raw = gzip.compress(json.dumps(REAL).encode())
+    raw = gzip.compress(CALM)
     flow = run(addon, feed_flow(raw, encoding="gzip"))
     assert flow.response.raw_content is raw
     assert flow.response.headers["content-encoding"] == "gzip"
@@ -127,11 +126,12 @@ def test_calm_feed_goes_out_as_the_original_bytes(addon):
 @pytest.mark.parametrize(
     ("body", "encoding"),
     [
-        (b'[{"id": "1", "content": "HOSTILE', None),
+        (b'[{"id": "1", "content": "You are a disgusting idiot', None),
         (gzip.compress(b"[1, 2, 3")[:-5], "gzip"),
         (b"\xff\xfe\x00garbage", None),
         (b"not brotli", "br"),
-        (json.dumps({"unexpected": "HOSTILE"}).encode(), None),
+        (json.dumps({"unexpected": SECRET}).encode(), None),
+        (b"", None),
     ],
 )
 def test_bad_bodies_pass_through_byte_for_byte(addon, runtime, body, encoding, caplog):
@@ -158,9 +158,9 @@ def test_a_failing_adapter_fails_open_and_logs_no_text_or_path(addon, runtime, m
     assert runtime.errors == 1
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings and "mastodon account_statuses" in warnings[0].getMessage()
-    for record in caplog.records:
-        assert "secret" not in record.getMessage() and "someone" not in record.getMessage()
-        assert "limit=20" not in record.getMessage()
+    assert "RuntimeError" in caplog.text  # the DEBUG traceback is there...
+    for leak in ("secret", "disgusting", "someone", "limit=20"):
+        assert leak not in caplog.text  # ...but no message, text or path, formatted as a handler would
 
 
 @pytest.mark.parametrize(
@@ -182,8 +182,9 @@ def test_only_feed_requests_are_marked_and_asked_for_gzip(addon, scheme, host, p
 
 def test_non_json_and_errors_are_left_alone(addon):
     """An HTML error page on a feed path and a non-200 answer are not touched."""
-    flow = run(addon, feed_flow(b"<html>HOSTILE</html>", content_type="text/html"))
-    assert flow.response.raw_content == b"<html>HOSTILE</html>"
+    page = f"<html>{SECRET}</html>".encode()
+    flow = run(addon, feed_flow(page, content_type="text/html"))
+    assert flow.response.raw_content == page
     flow = feed_flow(json.dumps(hostile_timeline(0)).encode())
     flow.response.status_code = 500
     raw = flow.response.raw_content
@@ -205,10 +206,14 @@ def test_decisions_are_recorded_once_per_post(addon, runtime):
     """Each post's decision is recorded when first made, not again when the same feed comes back."""
     raw = json.dumps(hostile_timeline(2)).encode()
     run(addon, feed_flow(raw))
+    counts = copy.copy(runtime.engine.counts)
     run(addon, feed_flow(raw))
     assert len(runtime.decisions) == len(REAL)
-    assert runtime.engine.counts.seen == len(REAL)
-    assert runtime.engine.counts.collapsed + runtime.engine.counts.hidden == 1
+    assert runtime.engine.counts == counts
+    assert counts.seen == len(REAL)
+    acted = [d for d in runtime.decisions if d.action != "keep"]
+    assert counts.collapsed + counts.hidden == len(acted) >= 1
+    assert REAL[2]["id"] in {d.post_id for d in acted}
 
 
 def ws_flow(payload: dict, event="update") -> http.HTTPFlow:
@@ -224,16 +229,16 @@ def ws_flow(payload: dict, event="update") -> http.HTTPFlow:
 
 def test_streaming_hostile_update_is_dropped_or_folded(addon):
     """A hostile status pushed on the streaming API is dropped or folded; a calm one passes unchanged."""
-    hostile = hostile_timeline(0)[0]
+    hostile = hostile_timeline(1)[1]
     flow = ws_flow(hostile)
     addon.requestheaders(flow)
     addon.websocket_message(flow)
     message = flow.websocket.messages[-1]
     if not message.dropped:
         payload = json.loads(json.loads(message.text)["payload"])
-        assert payload["filtered"][-1]["filter"]["title"].startswith("Sourdine: ")
+        assert sourdine_filtered(payload)
 
-    calm = ws_flow(REAL[1])
+    calm = ws_flow(json.loads(CALM)[0])
     before = calm.websocket.messages[-1].content
     addon.requestheaders(calm)
     addon.websocket_message(calm)
@@ -251,6 +256,75 @@ def test_streaming_host_is_learned_from_the_instance_document(addon, runtime):
     assert runtime.snapshot.hosts["streaming.mastodon.social"] == "mastodon"
     assert changes and "streaming.mastodon.social" in changes[-1].hosts
     assert flow.response.raw_content == json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "streaming"),
+    [
+        ("https", "mastodon.social", "wss://www.mybank.example"),  # not the instance's own name space
+        ("https", "mastodon.social", "wss://accounts.google.com"),
+        ("https", "mastodon.social", "wss://evilmastodon.social"),
+        ("http", "mastodon.social", "wss://streaming.mastodon.social"),  # plain HTTP can be forged on the path
+        ("https", "example.com", "wss://streaming.example.com"),  # not a Mastodon instance
+    ],
+)
+def test_instance_documents_cannot_add_foreign_hosts(addon, runtime, scheme, host, streaming):
+    """Only an instance's own subdomain, learnt over HTTPS, joins the decrypted hosts; nothing else does."""
+    before = runtime.snapshot
+    doc = {"urls": {"streaming_api": streaming}}
+    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host=host, scheme=scheme))
+    assert runtime.snapshot is before
+
+
+def test_learned_streaming_hosts_do_not_teach_further_hosts(addon, runtime):
+    """A learnt streaming host is not itself trusted to name more hosts."""
+    doc = {"urls": {"streaming_api": "wss://streaming.mastodon.social"}}
+    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host="mastodon.social", scheme="https"))
+    learned = runtime.snapshot
+    doc = {"urls": {"streaming_api": "wss://x.streaming.mastodon.social"}}
+    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host="streaming.mastodon.social",
+                         scheme="https"))
+    assert runtime.snapshot is learned
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True), ("127.1", True), ("2130706433", True), ("0x7f.0.0.1", True), ("0.0.0.0", True),
+        ("localhost", True), ("LOCALHOST.", True), ("api.localhost", True), ("::1", True), ("[::1]", True),
+        ("::ffff:127.0.0.1", True), ("::", True), ("10.0.0.1", False), ("mastodon.social", False),
+        ("127.0.0.1.nip.io", False), ("", False),
+    ],
+)
+def test_is_loopback_sees_every_spelling(host, loopback):
+    """Every spelling of this machine's address counts as loopback; other hosts do not."""
+    from sourdine.addon import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0.0.0.0", "localhost", "[::1]"])
+def test_requests_to_sourdine_own_ports_are_refused(addon, runtime, host):
+    """A proxied request, a CONNECT or an upstream connection to Sourdine's own API port is refused."""
+    from types import SimpleNamespace
+
+    from sourdine.runtime import Listen
+
+    runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", 8787))
+    flow = feed_flow(b"[]", path="/api/v1/status", host=host.strip("[]"))
+    flow.request.port = 8787
+    flow.response = None
+    addon.requestheaders(flow)
+    assert flow.response.status_code == 403
+    flow.response = None
+    addon.http_connect(flow)
+    assert flow.response.status_code == 403
+    data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), 8787), error=None))
+    addon.server_connect(data)
+    assert data.server.error
+    data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), 9999), error=None))
+    addon.server_connect(data)
+    assert data.server.error is None
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from sourdine import api, settings
 from sourdine.engine import Engine
-from sourdine.model import Score
+from sourdine.scoring import score
 from sourdine.platforms import ADAPTERS
 from sourdine.runtime import Listen, Runtime
 from sourdine.store import Writer
@@ -17,8 +17,7 @@ TOKEN = "t0ken-for-tests"
 
 @pytest.fixture
 async def client(tmp_path):
-    runtime = Runtime(tmp_path, TOKEN, settings.build(), Engine(lambda t, l: Score("en", 0, 0, 0, True), ADAPTERS),
-                      Writer(tmp_path / "db"))
+    runtime = Runtime(tmp_path, TOKEN, settings.build(), Engine(score, ADAPTERS), Writer(tmp_path / "db"))
     server = TestServer(api.create_app(runtime), host="127.0.0.1")
     async with TestClient(server) as c:
         runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", server.port))

@@ -81,16 +81,22 @@ def test_home_token_and_run_info_are_private(tmp_path):
     """The home is 0700; token and run.json are 0600; the token is stable; a dead pid's run.json counts as none."""
     where = home.ensure(tmp_path / "h")
     assert where.stat().st_mode & 0o777 == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    home.ensure(shared)
+    assert shared.stat().st_mode & 0o777 == 0o755, "an existing folder keeps its mode"
     token = home.token(where)
     assert len(token) >= 40 and home.token(where) == token
     assert (where / "token").stat().st_mode & 0o777 == 0o600
     home.write_run_info(where, {"pid": home.os.getpid(), "api": ["127.0.0.1", 1]})
     assert (where / "run.json").stat().st_mode & 0o777 == 0o600
     assert home.read_run_info(where)["api"] == ["127.0.0.1", 1]
+    home.remove_run_info(where, home.os.getpid() + 1)
+    assert (where / "run.json").exists(), "another instance's run.json is not ours to remove"
+    home.remove_run_info(where, home.os.getpid())
+    assert not (where / "run.json").exists()
     home.write_run_info(where, {"pid": 2**22 + 12345})
     assert home.read_run_info(where) is None
-    home.remove_run_info(where)
-    assert not (where / "run.json").exists()
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"no_pid": 1}'])

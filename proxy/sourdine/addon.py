@@ -9,8 +9,11 @@ platform sent it. Logs name the platform and the endpoint, never the path, the q
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import time
+import traceback
 from urllib.parse import urlsplit
 
 import orjson
@@ -24,11 +27,36 @@ logger = logging.getLogger(__name__)
 # Headers that describe the body as it came from the platform and would lie about a rewritten one.
 _STALE_HEADERS = ("content-encoding", "etag", "content-md5", "digest", "content-digest", "repr-digest")
 _INSTANCE_PATHS = ("/api/v1/instance", "/api/v2/instance")
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+_REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
+# Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
+_MAX_STREAMING_HOSTS = 64
 
 
 def _path(flow: http.HTTPFlow) -> str:
     return flow.request.path.split("?", 1)[0]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host names this machine: localhost, any loopback or unspecified address, in any spelling
+    (127.1, 2130706433, 0x7f.0.0.1, [::1], ::ffff:127.0.0.1, 0.0.0.0)."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(name))  # the legacy IPv4 spellings
+        except OSError:
+            return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback or ip.is_unspecified
+
+
+def _safe_traceback(e: BaseException) -> str:
+    """Where an error happened, without its message: messages can carry post text."""
+    return "".join(traceback.format_tb(e.__traceback__)) + type(e).__name__
 
 
 def streaming_host(doc: object) -> str | None:
@@ -81,6 +109,9 @@ class Sourdine:
 
     def running(self) -> None:
         if self._standalone and self.runtime is not None:
+            # Requests carry cookies, tokens and handles: mitmdump must not print flows.
+            if "flow_detail" in ctx.options:
+                ctx.options.update(flow_detail=0)
             self.runtime.writer.start()
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 ctx.options.update(allow_hosts=self.runtime.snapshot.allow_hosts())
@@ -93,21 +124,22 @@ class Sourdine:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if self.runtime is None:
             return
-        if self._to_own_api(flow):
-            # The API is for the extension and local tools; nothing reaches it through the proxy
-            # (mitmproxy's CVE-2025-23217 was its own loopback API reachable this way).
-            flow.response = http.Response.make(
-                403, b'{"error": {"code": "via_proxy", "message": "the API is not reachable through the proxy"}}',
-                {"content-type": "application/json"},
-            )
+        if self._to_self(flow.request.host, flow.request.port):
+            flow.response = http.Response.make(403, _REFUSED, {"content-type": "application/json"})
             return
         try:
             path = _path(flow)
             snapshot = self.runtime.snapshot
             route = snapshot.route(flow.request.scheme, flow.request.host, path)
             if route is None:
-                if path in _INSTANCE_PATHS and snapshot.platform_of(flow.request.host) == "mastodon":
-                    flow.metadata["sourdine"] = {"platform": "mastodon", "endpoint": "instance"}
+                if (
+                    path in _INSTANCE_PATHS
+                    and flow.request.scheme == "https"
+                    and snapshot.platform_of(flow.request.host) == "mastodon"
+                    and flow.request.host.lower() not in snapshot.mastodon_streaming_hosts
+                ):
+                    flow.metadata["sourdine"] = {"platform": "mastodon", "endpoint": "instance",
+                                                 "host": flow.request.host.lower()}
                 return
             platform, endpoint = route
             flow.metadata["sourdine"] = {"platform": platform, "endpoint": endpoint}
@@ -119,17 +151,34 @@ class Sourdine:
             flow.metadata.pop("sourdine", None)
             logger.warning("sourdine: request matching failed (%s); flow left alone", type(e).__name__)
 
-    def _to_own_api(self, flow: http.HTTPFlow) -> bool:
-        assert self.runtime is not None
-        api_port = self.runtime.listen.api[1]
-        return bool(api_port) and flow.request.port == api_port and flow.request.host.lower() in _LOOPBACK
+    def _to_self(self, host: str, port: int) -> bool:
+        """Whether a destination is Sourdine's own API or proxy port on this machine.
+
+        The API is for the extension and local tools: nothing reaches it through the proxy, neither as a proxied
+        request nor through a CONNECT tunnel (mitmproxy's CVE-2025-23217 was its own loopback API reachable
+        this way).
+        """
+        if self.runtime is None:
+            return False
+        ports = {self.runtime.listen.api[1], self.runtime.listen.proxy[1]} - {0}
+        return port in ports and is_loopback(host)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if self._to_self(flow.request.host, flow.request.port):
+            flow.response = http.Response.make(403, _REFUSED, {"content-type": "application/json"})
+
+    def server_connect(self, data) -> None:
+        # The last line of defence, for tunnels that are passed through without being read.
+        address = data.server.address
+        if address and self._to_self(str(address[0]), int(address[1])):
+            data.server.error = "Sourdine's own ports are not reachable through its proxy"
 
     def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("sourdine")
         if not meta or self.runtime is None or flow.response is None or flow.error:
             return
         response = flow.response
-        if response.status_code != 200 or response.raw_content is None:
+        if response.status_code != 200 or not response.raw_content:
             return
         if "json" not in response.headers.get("content-type", "json"):
             return
@@ -140,7 +189,7 @@ class Sourdine:
                 response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
             )
             if meta["endpoint"] == "instance":
-                self._learn_streaming_host(orjson.loads(body))
+                self._learn_streaming_host(meta["host"], orjson.loads(body))
                 return
             new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body)
         except Exception as e:
@@ -148,7 +197,7 @@ class Sourdine:
             logger.warning(
                 "sourdine: %s %s response left unchanged: %s", meta["platform"], meta["endpoint"], type(e).__name__
             )
-            logger.debug("sourdine: filter failure", exc_info=True)
+            logger.debug("sourdine: filter failure at\n%s", _safe_traceback(e))
             return
         meta["ms"] = (time.perf_counter() - started) * 1000
         if new is None:
@@ -177,11 +226,18 @@ class Sourdine:
         elif new is not None:
             message.text = new
 
-    def _learn_streaming_host(self, doc: object) -> None:
+    def _learn_streaming_host(self, instance: str, doc: object) -> None:
+        """Decrypt an instance's streaming host too, if it is the instance's own host or one under it.
+
+        Only an instance's own name space is trusted: an instance document naming any other host (a bank, a
+        mail provider) is ignored, and learned hosts never teach further hosts.
+        """
         assert self.runtime is not None
         host = streaming_host(doc)
         snapshot = self.runtime.snapshot
-        if host is None or host in snapshot.hosts:
+        if host is None or host in snapshot.hosts or not host.endswith("." + instance):
+            return
+        if len(snapshot.mastodon_streaming_hosts) >= _MAX_STREAMING_HOSTS:
             return
         hosts = [*snapshot.mastodon_streaming_hosts, host]
         self.runtime.swap(settings.with_user(snapshot, mastodon_streaming_hosts=hosts), mastodon_streaming_hosts=hosts)

@@ -22,6 +22,15 @@ def _port(value: str) -> int:
     return port
 
 
+def _host(value: str) -> str:
+    from sourdine.settings import normalise_host
+
+    try:
+        return normalise_host(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from sourdine import runner
 
@@ -75,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--proxy-port", type=_port, default=8080, help="The proxy's port (default 8080; 0 picks one).")
     run.add_argument("--api-port", type=_port, default=8787, help="The API's port (default 8787; 0 picks one).")
     run.add_argument(
-        "--mastodon-instance", action="append", default=[], metavar="HOST",
+        "--mastodon-instance", action="append", default=[], metavar="HOST", type=_host,
         help="A Mastodon instance to filter, besides the well-known ones. Repeatable; saved in the settings.",
     )
     run.set_defaults(func=_cmd_run)

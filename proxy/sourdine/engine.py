@@ -80,7 +80,8 @@ class Engine:
             text_hash = hash(post.text)
             entry = self._cache.get(key)
             if entry is None or entry.text_hash != text_hash:
-                entry = _Entry(text_hash, self.scorer(post.text, post.lang), "")
+                # An edited post is scored again; what was recorded for it before still stands.
+                entry = _Entry(text_hash, self.scorer(post.text, post.lang), entry.recorded if entry else "")
                 self._cache[key] = entry
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)

@@ -29,9 +29,11 @@ def resolve(arg: str | None) -> Path:
 
 
 def ensure(home: Path) -> Path:
-    """Create the home (mode 0700) if needed, and tighten it if it exists."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(home, 0o700)
+    """Create the home with mode 0700 if it does not exist. An existing folder keeps its mode: the secrets in
+    it (token, CA key) are 0600 on their own, and `--home ~` must not lock the user's home folder."""
+    if not home.is_dir():
+        home.mkdir(mode=0o700, parents=True)
+        os.chmod(home, 0o700)  # mkdir's mode is filtered by the umask
     return home
 
 
@@ -88,5 +90,11 @@ def read_run_info(home: Path) -> dict[str, Any] | None:
     return info
 
 
-def remove_run_info(home: Path) -> None:
+def remove_run_info(home: Path, pid: int) -> None:
+    """Remove run.json if it is this process's (another instance may have started since)."""
+    try:
+        if json.loads((home / "run.json").read_text()).get("pid") != pid:
+            return
+    except (OSError, ValueError, AttributeError):
+        return
     (home / "run.json").unlink(missing_ok=True)

@@ -27,10 +27,15 @@ from sourdine.runtime import Listen, Runtime
 logger = logging.getLogger(__name__)
 
 EXIT_PORT_IN_USE = 2
+EXIT_CANNOT_START = 1
 
 
 class StartupError(Exception):
     """Sourdine cannot start; the message says why, for a person."""
+
+    def __init__(self, message: str, code: int = EXIT_CANNOT_START) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _private_ca(confdir: Path) -> None:
@@ -61,6 +66,9 @@ def prepare_settings(where: Path, instances: list[str]) -> dict:
 
 async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> int:
     home.ensure(where)
+    if (other := home.read_run_info(where)) is not None:
+        raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "
+                           "or give another --home")
     token = home.token(where)
     try:
         user = prepare_settings(where, instances)
@@ -88,7 +96,9 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     proxyserver = master.addons.get("proxyserver")
     if not await proxyserver.setup_servers() or not proxyserver.listen_addrs():
-        raise StartupError(f"cannot listen on 127.0.0.1:{proxy_port} for the proxy: is the port already in use?")
+        raise StartupError(
+            f"cannot listen on 127.0.0.1:{proxy_port} for the proxy: is the port already in use?", EXIT_PORT_IN_USE
+        )
     proxy_addr = proxyserver.listen_addrs()[0][:2]
 
     app_runner = web.AppRunner(api.create_app(runtime), access_log=None, handle_signals=False)
@@ -99,7 +109,9 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     except OSError as e:
         await app_runner.cleanup()
         await master.done()
-        raise StartupError(f"cannot listen on 127.0.0.1:{api_port} for the API: {e.strerror}") from e
+        raise StartupError(
+            f"cannot listen on 127.0.0.1:{api_port} for the API: {e.strerror}", EXIT_PORT_IN_USE
+        ) from e
     api_addr = app_runner.addresses[0][:2]
     runtime.listen = Listen(proxy=proxy_addr, api=api_addr)
 
@@ -128,7 +140,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         await master.done()
         await app_runner.cleanup()
         await asyncio.to_thread(writer.close)
-        home.remove_run_info(where)
+        home.remove_run_info(where, os.getpid())
     return 0
 
 
@@ -137,4 +149,4 @@ def run(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> in
         return asyncio.run(serve(where, proxy_port, api_port, instances))
     except StartupError as e:
         print(f"sourdine: {e}", file=sys.stderr)
-        return EXIT_PORT_IN_USE
+        return e.code

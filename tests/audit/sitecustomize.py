@@ -1,0 +1,21 @@
+"""Loaded by the `sourdine run` processes the tests start (through PYTHONPATH): records, with Python's audit
+hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1."""
+
+import os
+import sys
+
+_path = os.environ.get("SOURDINE_TEST_AUDIT")
+if _path:
+    _log = open(_path, "a", buffering=1)  # noqa: SIM115 - kept open for the life of the process
+
+    def _hook(event: str, args: tuple) -> None:
+        if event == "socket.connect":
+            address = args[1]
+            if isinstance(address, tuple):
+                _log.write(f"connect {address[0]}\n")
+            else:
+                _log.write(f"connect-unix {address!r}\n")
+        elif event == "socket.getaddrinfo":
+            _log.write(f"lookup {args[0]!r}\n")
+
+    sys.addaudithook(_hook)

@@ -250,21 +250,21 @@ def test_streaming_host_is_learned_from_the_instance_document(addon, runtime):
     """A Mastodon instance's streaming host, named in /api/v2/instance, joins the decrypted hosts."""
     changes = []
     runtime.on_change.append(changes.append)
-    doc = {"domain": "mastodon.social", "configuration": {"urls": {"streaming": "wss://streaming.mastodon.social"}}}
-    flow = run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v2/instance", host="mastodon.social",
+    doc = {"domain": "mastodon.online", "configuration": {"urls": {"streaming": "wss://streaming.mastodon.online"}}}
+    flow = run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v2/instance", host="mastodon.online",
                                 scheme="https"))
-    assert runtime.snapshot.hosts["streaming.mastodon.social"] == "mastodon"
-    assert changes and "streaming.mastodon.social" in changes[-1].hosts
+    assert runtime.snapshot.hosts["streaming.mastodon.online"] == "mastodon"
+    assert changes and "streaming.mastodon.online" in changes[-1].hosts
     assert flow.response.raw_content == json.dumps(doc).encode()
 
 
 @pytest.mark.parametrize(
     ("scheme", "host", "streaming"),
     [
-        ("https", "mastodon.social", "wss://www.mybank.example"),  # not the instance's own name space
-        ("https", "mastodon.social", "wss://accounts.google.com"),
-        ("https", "mastodon.social", "wss://evilmastodon.social"),
-        ("http", "mastodon.social", "wss://streaming.mastodon.social"),  # plain HTTP can be forged on the path
+        ("https", "mastodon.online", "wss://www.mybank.example"),  # not the instance's own name space
+        ("https", "mastodon.online", "wss://accounts.google.com"),
+        ("https", "mastodon.online", "wss://evilmastodon.social"),
+        ("http", "mastodon.online", "wss://streaming.mastodon.online"),  # plain HTTP can be forged on the path
         ("https", "example.com", "wss://streaming.example.com"),  # not a Mastodon instance
     ],
 )
@@ -278,11 +278,11 @@ def test_instance_documents_cannot_add_foreign_hosts(addon, runtime, scheme, hos
 
 def test_learned_streaming_hosts_do_not_teach_further_hosts(addon, runtime):
     """A learnt streaming host is not itself trusted to name more hosts."""
-    doc = {"urls": {"streaming_api": "wss://streaming.mastodon.social"}}
-    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host="mastodon.social", scheme="https"))
+    doc = {"urls": {"streaming_api": "wss://streaming.mastodon.online"}}
+    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host="mastodon.online", scheme="https"))
     learned = runtime.snapshot
-    doc = {"urls": {"streaming_api": "wss://x.streaming.mastodon.social"}}
-    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host="streaming.mastodon.social",
+    doc = {"urls": {"streaming_api": "wss://x.streaming.mastodon.online"}}
+    run(addon, feed_flow(json.dumps(doc).encode(), path="/api/v1/instance", host="streaming.mastodon.online",
                          scheme="https"))
     assert runtime.snapshot is learned
 

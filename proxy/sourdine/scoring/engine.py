@@ -1,0 +1,335 @@
+"""Read one text in one language: VADER's valence method, outrage terms, emphasis.
+
+The valence pass is VADER's (Hutto & Gilbert 2014), rewritten to be linear in the text's length: only tokens
+found in the lexicon do any work, and the contrast ("but") rule is one pass over the hits. Departures from
+vaderSentiment 3.3.2, each on purpose:
+- punctuation is stripped from a token that is a word even when it is short ("no," is "no");
+- a run of negation words negates once ("ce n'est pas génial" is not a double negation);
+- a booster with its own valence ("super") keeps it unless a lexicon word follows it;
+- idioms are looked up wherever they occur, not only three words after a lexicon word;
+- elongated words ("baaad") are read as the word they stretch;
+- emoji are matched with a set intersection, not character by character.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+
+from sourdine.scoring.lexicon import PUNCT, Lexicon, clean, fold, split_elisions, tokenize
+
+# VADER's empirical constants.
+B_INCR = 0.293
+C_INCR = 0.733
+N_SCALAR = -0.74
+ALPHA = 15.0
+
+# Text past this many characters is not read: scoring stays bounded on a 1 MB post. 10,000 characters is about
+# 1,700 words, longer than nearly every post; a longer one is judged on its beginning.
+MAX_CHARS = 10_000
+
+# Links and handles (left out) and hashtags (split into words), in one pass.
+# (No look-behinds and no IGNORECASE: either makes this regex three times slower.)
+_MARKUP_RE = re.compile(r"https?://\S+|[Ww][Ww][Ww]\.\S+|@\w+(?:@[\w.-]+\w)?|#(\w+)")
+_UPPER = "A-ZÀ-ÖØ-Þ"
+_LOWER = "a-zß-öø-ÿ"
+_CAMEL_RE = re.compile(
+    rf"(?<=[{_LOWER}])(?=[{_UPPER}])|(?<=[{_UPPER}])(?=[{_UPPER}][{_LOWER}])|(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)"
+)
+_BOOSTER_DECAY = (1.0, 0.95, 0.9)
+_AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
+# A letter three times or more: "sooo baaad", "nuuul".
+# (A class of letters, not [^\W\d_]: the back-reference makes that one three times slower.)
+_ELONGATED_RE = re.compile(r"([a-zß-öø-ÿ])\1\1")
+# Characters that may be emoji (past the Latin letters French uses): a quick test before the set intersection.
+_SYMBOL_RE = re.compile("[\u00a9\u00ae\u2000-\U0010ffff]")
+_STRETCH_RE = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def _markup(m: re.Match[str]) -> str:
+    """A link or a handle reads as nothing; "#NotMyPresident" reads "not my president". A tag in capitals is
+    not shouting, so every tag is lowered."""
+    tag = m.group(1)
+    if tag is None:
+        return " "
+    tag = tag.replace("_", " ")
+    if not (tag.isupper() or tag.islower()):
+        tag = camel_words(tag)
+    return f" {tag.lower()} "
+
+
+def camel_words(tag: str) -> str:
+    """Spaces at the case changes of a tag: "HonteÀVous" -> "Honte À Vous", "NYCRocks" -> "NYC Rocks"."""
+    return _CAMEL_RE.sub(" ", tag)
+
+
+def prepare(text: str) -> str:
+    """What every language reads: capped, entities decoded, links and handles out, hashtags split."""
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    if "&" in text:
+        text = html.unescape(text)
+    if "#" in text or "@" in text or "://" in text or "www." in text or "WWW." in text:
+        text = _MARKUP_RE.sub(_markup, text)
+    if "’" in text or "‘" in text:
+        text = text.replace("’", "'").replace("‘", "'")
+    return text
+
+
+@dataclass(slots=True)
+class Reading:
+    """What one language's lexicon finds in a text."""
+
+    lang: str
+    valence: float = 0.0  # VADER's sum, with punctuation emphasis
+    positive: float = 0.0  # sum of positive valences
+    negative: float = 0.0  # sum of the magnitudes of negative valences
+    outrage: float = 0.0  # sum of outrage weights
+    aimed: bool = False  # an insult next to "you"
+    words: int = 0
+    caps_words: int = 0  # words of three letters or more in capitals
+    # (weight, reason) pairs, for the reasons a person reads.
+    why: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def shouting(self) -> bool:
+        return self.caps_words >= 2 and self.caps_words * 3 >= self.words or self.caps_words >= 4
+
+
+def _negated(lex: Lexicon, low: list[str], i: int) -> str | None:
+    """The negation word among the three tokens before position i, if any."""
+    negators = lex.negators
+    english = lex.lang == "en"
+    for j in range(i - 1, max(i - 4, -1), -1):
+        p = low[j]
+        if p in negators or (english and "n't" in p):
+            if english and j == i - 2 and p == "without" and low[i - 1] == "doubt":
+                return None
+            return p
+    if english and i >= 1 and low[i - 1] == "least" and (i < 2 or low[i - 2] not in ("at", "very")):
+        return "least"
+    return None
+
+
+def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
+    """Read a prepared text with one language's lexicon. Linear in the text's length.
+
+    `low_text` is `text.lower()` and `tokens` its English tokens (`tokenize("en", low_text)`), made once for
+    language detection and reused here.
+    """
+    out = Reading(lex.lang)
+    if not text.isascii() and _SYMBOL_RE.search(text) is not None:
+        chars = lex.emoji_chars.intersection(text)
+        if chars:
+            for emoji in chars:
+                o = lex.outrage_emoji.get(emoji)
+                if o is not None:
+                    out.outrage += o[0] * (1.0 + 0.25 * min(text.count(emoji) - 1, 4))
+                    out.why.append((o[0], f"{o[1]}: {emoji}"))
+            for emoji in chars:
+                name = lex.emoji.get(emoji)
+                if name is not None:
+                    text = text.replace(emoji, f" {name} ")
+            if len(text) > 2 * MAX_CHARS:  # a wall of emoji, each now a few words: still bounded
+                text = text[: 2 * MAX_CHARS]
+            low_text = text.lower()
+            tokens = tokenize("en", low_text)
+    if lex.lang == "fr":
+        if "'" in low_text:
+            orig, low = _elided(text.split(), tokens)
+        else:
+            orig = text.split()
+        low = fold(low if "'" in low_text else tokens)
+    else:
+        orig = text.split()
+        low = tokens
+    n = len(low)
+    out.words = n
+    if n == 0:
+        return out
+    if _ELONGATED_RE.search(low_text) is not None:
+        low = _unelongate(lex, low)
+    if len(orig) != n:  # lower() changed the spacing of some exotic character: read without capitals
+        orig = low
+    uppers = [t for t in orig if t.isupper()]
+    cap_diff = 0 < len(uppers) < n
+    if uppers:
+        out.caps_words = sum(1 for t in uppers if len(t.strip(PUNCT)) >= 3)
+
+    entries, valence, boosters, negators = lex.entries, lex.valence, lex.boosters, lex.negators
+    second = lex.second_person
+    english = lex.lang == "en"
+    hits: list[tuple[int, float]] = []
+    skip_to = -1
+    outrage_to = -1
+    for i, w in enumerate(low):
+        e = entries.get(w)
+        if e is None:
+            continue
+        v, single, phrases, idioms, nexts = e
+        nxt = low[i + 1] if i + 1 < n else None
+        if nexts is not None and nxt not in nexts:
+            phrases = idioms = None  # no phrase starting here goes on with the next word
+        if phrases is not None:
+            for seq, weight, kind, term in phrases:
+                k = len(seq)
+                if tuple(low[i : i + k]) == seq:
+                    _outrage_hit(lex, out, low, i, k, term, weight, kind, second)
+                    outrage_to = i + k
+                    break
+        if single is not None and i >= outrage_to:
+            _outrage_hit(lex, out, low, i, 1, single[2], single[0], single[1], second)
+        if i < skip_to:
+            continue
+        if idioms is not None:
+            found = None
+            for seq, value in idioms:
+                if tuple(low[i : i + len(seq)]) == seq:
+                    found = (len(seq), value)
+                    break
+            if found is not None:
+                hits.append((i, found[1]))
+                if found[1] < 0:
+                    out.why.append((-found[1] / 4, "negative: " + _shown(orig, i, found[0])))
+                skip_to = i + found[0]
+                continue
+        if v is None:
+            continue
+        if nxt is not None and nxt in valence and (w in boosters or w in negators):
+            continue  # it modifies the next word instead
+        if cap_diff and orig[i].isupper():
+            v += C_INCR if v > 0 else -C_INCR
+        for j in (1, 2, 3):
+            if i < j:
+                break
+            b = boosters.get(low[i - j])
+            if b is not None:
+                s = b * _BOOSTER_DECAY[j - 1]
+                if v < 0:
+                    s = -s
+                if cap_diff and orig[i - j].isupper():
+                    s += C_INCR if v > 0 else -C_INCR
+                v += s
+        if i >= 2:
+            b = boosters.get(low[i - 2] + " " + low[i - 1])
+            if b is not None:
+                v += b * 0.95 if v > 0 else -b * 0.95
+        if (
+            (i and low[i - 1] in negators)
+            or (i > 1 and low[i - 2] in negators)
+            or (i > 2 and low[i - 3] in negators)
+            or (english and i and (low[i - 1] == "least" or "n't" in "".join(low[max(i - 3, 0) : i])))
+        ):
+            negator = _negated(lex, low, i)
+        else:
+            negator = None
+        if negator is not None:
+            v *= N_SCALAR
+        hits.append((i, v))
+        if v < 0 and single is None and i >= outrage_to:  # an outrage term is named as such, not twice
+            term = _shown(orig, i, 1)
+            if negator is not None:
+                term = f"{negator} {term}"
+            out.why.append((-v / 4, f"negative: {term}"))
+
+    if not hits:
+        return out
+    first = None
+    if not lex.contrast.isdisjoint(low):
+        first = min(low.index(c) for c in lex.contrast if c in low)
+    total = 0.0
+    pos = 0.0
+    neg = 0.0
+    for i, v in hits:
+        if first is not None:
+            if i < first:
+                v *= 0.5
+            elif i > first:
+                v *= 1.5
+        total += v
+        if v > 0:
+            pos += v
+        elif v < 0:
+            neg -= v
+    amp = _punctuation(text)
+    if total > 0:
+        total += amp
+        pos += amp
+    elif total < 0:
+        total -= amp
+        neg += amp
+    out.valence, out.positive, out.negative = total, pos, neg
+    return out
+
+
+def _elided(orig: list[str], tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Split French elisions ("c'est" -> "c", "est") in the original and lookup tokens, kept aligned."""
+    if len(orig) != len(tokens):
+        orig = tokens
+    out_orig: list[str] = []
+    out_low: list[str] = []
+    for o, t in zip(orig, tokens, strict=True):
+        if "'" in t:
+            parts = clean(split_elisions(t).split())
+            oparts = split_elisions(o).split()
+            out_low.extend(parts)
+            out_orig.extend(oparts if len(oparts) == len(parts) else parts)
+        else:
+            out_orig.append(o)
+            out_low.append(t)
+    return out_orig, out_low
+
+
+def _unelongate(lex: Lexicon, low: list[str]) -> list[str]:
+    """Elongated words read as the lexicon word they stretch: "baaad" is "bad", "sooo" is "so"."""
+    out = []
+    for t in low:
+        if t not in lex.entries and _STRETCH_RE.search(t) is not None:
+            for form in (_STRETCH_RE.sub(r"\1\1", t), _STRETCH_RE.sub(r"\1", t)):
+                if form in lex.entries or form in lex.boosters or form in lex.negators:
+                    t = form
+                    break
+        out.append(t)
+    return out
+
+
+def _shown(orig: list[str], i: int, k: int) -> str:
+    """The words as the post wrote them (lower-cased, punctuation off), for a reason."""
+    return " ".join(t.lower().strip(PUNCT) for t in orig[i : i + k])
+
+
+def _outrage_hit(
+    lex: Lexicon,
+    out: Reading,
+    low: list[str],
+    i: int,
+    k: int,
+    term: str,
+    weight: float,
+    kind: str,
+    second: frozenset[str],
+) -> None:
+    """Count one outrage term: damped when negated ("not an idiot"), raised when aimed at "you"."""
+    if kind != "blame" and _negated(lex, low, i) is not None:
+        weight *= 0.3
+    elif kind in _AIMABLE and not second.isdisjoint(low[max(i - 3, 0) : i + k + 2]):
+        weight *= 1.3
+        out.aimed = True
+    out.outrage += weight
+    out.why.append((weight, f"{kind}: {term}"))
+
+
+def _punctuation(text: str) -> float:
+    """VADER's emphasis from "!" (up to 4) and "?" (2 or more)."""
+    ep = min(text.count("!"), 4) * 0.292
+    qm = text.count("?")
+    if qm > 1:
+        ep += qm * 0.18 if qm <= 3 else 0.96
+    return ep
+
+
+def normalize(x: float) -> float:
+    """VADER's squashing of a valence sum into (-1, 1)."""
+    return x / math.sqrt(x * x + ALPHA)

@@ -1,0 +1,222 @@
+"""Read the lexicons under rules/lexicons/<lang>/ into plain lookup tables, once.
+
+Formats (documented in rules/lexicons/README.md):
+- `*.txt`: one term a line;
+- `*.tsv`: `term<TAB>number`, and for outrage.tsv a third column, the kind;
+- in both, blank lines and lines starting with `#` are skipped.
+Every term goes through the language's own tokenizer, so it matches the tokens the scorer sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+OUTRAGE_KINDS = frozenset(
+    {"insult", "slur", "profanity", "contempt", "indignation", "blame", "dunk", "threat"}
+)
+
+# Accents off, for French lookups: tweets drop them as often as they keep them.
+UNACCENT = str.maketrans(
+    {
+        **{c: "a" for c in "àáâãäå"},
+        **{c: "e" for c in "èéêë"},
+        **{c: "i" for c in "ìíîï"},
+        **{c: "o" for c in "òóôõö"},
+        **{c: "u" for c in "ùúûü"},
+        "ç": "c",
+        "ñ": "n",
+        "ÿ": "y",
+        "œ": "oe",
+        "æ": "ae",
+    }
+)
+
+
+# What a token loses at either end, as in VADER, plus typographic marks.
+PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’„…–—¡¿·•"
+
+
+def split_elisions(text: str) -> str:
+    """Detach French elided articles and pronouns: "l'idiot" becomes "l' idiot". Every apostrophe counts,
+    which is fast and costs only the French lexicon's few emoticons with an apostrophe (":'(")."""
+    return text.replace("'", "' ")
+
+
+def clean(tokens: list[str]) -> list[str]:
+    """Strip punctuation from both ends of each token, unless what is left is too short to be a word (an
+    emoticon, say: ":)" stays ":)", as in VADER; "no," becomes "no", unlike VADER)."""
+    return [
+        t if t.isalnum() else (s if len(s := t.strip(PUNCT)) > 2 or s.isalpha() else t) for t in tokens
+    ]
+
+
+def fold(tokens: list[str]) -> list[str]:
+    """Accents off (French): only tokens that have any pay for it."""
+    return [t if t.isascii() else t.translate(UNACCENT) for t in tokens]
+
+
+def tokenize(lang: str, low: str) -> list[str]:
+    """Lower-cased text -> lookup tokens, for one language. Split on white space only, as VADER does, so that
+    each token lines up with the same token of the original text (whose capitals count)."""
+    if lang == "fr":
+        return fold(clean(split_elisions(low).split()))
+    return clean(low.split())
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield number, line
+
+
+def read_terms(path: Path) -> list[str]:
+    """One term a line."""
+    return [line.strip() for _, line in _lines(path)]
+
+
+def read_numbers(path: Path) -> list[tuple[str, float]]:
+    """`term<TAB>number` lines. Raises ValueError naming the file and line of a bad one."""
+    out = []
+    for number, line in _lines(path):
+        parts = line.split("\t")
+        try:
+            if len(parts) < 2 or not parts[0]:
+                raise ValueError("expected term<TAB>number")
+            out.append((parts[0], float(parts[1])))
+        except ValueError as e:
+            raise ValueError(f"{path}:{number}: {e}") from e
+    return out
+
+
+def read_outrage(path: Path) -> list[tuple[str, float, str]]:
+    """`term<TAB>weight<TAB>kind` lines, weight in [0, 1], kind one of OUTRAGE_KINDS."""
+    out = []
+    for number, line in _lines(path):
+        parts = line.split("\t")
+        try:
+            if len(parts) != 3 or not parts[0]:
+                raise ValueError("expected term<TAB>weight<TAB>kind")
+            weight = float(parts[1])
+            if not 0.0 <= weight <= 1.0:
+                raise ValueError(f"weight {weight} is outside [0, 1]")
+            if parts[2] not in OUTRAGE_KINDS:
+                raise ValueError(f"unknown kind {parts[2]!r}")
+            out.append((parts[0], weight, parts[2]))
+        except ValueError as e:
+            raise ValueError(f"{path}:{number}: {e}") from e
+    return out
+
+
+def read_emoji(path: Path) -> dict[str, str]:
+    """`emoji<TAB>description` lines; only single code points are kept (the scorer matches characters)."""
+    out = {}
+    for number, line in _lines(path):
+        parts = line.split("\t")
+        if len(parts) < 2 or not parts[0].strip():
+            raise ValueError(f"{path}:{number}: expected emoji<TAB>description")
+        emoji = parts[0].strip()
+        if len(emoji) == 1:
+            out[emoji] = parts[1].strip()
+    return out
+
+
+Phrase = tuple[tuple[str, ...], float]
+OutragePhrase = tuple[tuple[str, ...], float, str, str]
+
+
+class Entry(NamedTuple):
+    """What one token can start: a valence, an outrage term (weight, kind, as written), phrases of either."""
+
+    valence: float | None
+    outrage: tuple[float, str, str] | None
+    outrage_phrases: list[OutragePhrase] | None
+    idioms: list[Phrase] | None
+    # The second words of those phrases: a quick test that any of them may start here.
+    phrase_next: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """Everything the scorer looks up for one language. Keys are tokens as `tokenize` makes them."""
+
+    lang: str
+    entries: dict[str, Entry]
+    valence: dict[str, float]
+    boosters: dict[str, float]
+    negators: frozenset[str]
+    contrast: frozenset[str]
+    second_person: frozenset[str]
+    stopwords: tuple[str, ...]  # as written, for the language detector
+    emoji: dict[str, str]
+    outrage_emoji: dict[str, tuple[float, str]]
+    emoji_chars: frozenset[str]
+
+
+def _tokens(lang: str, term: str) -> tuple[str, ...]:
+    return tuple(t for t in tokenize(lang, term.lower()) if t)
+
+
+def load(lang: str, root: Path) -> Lexicon:
+    """Read rules/lexicons/<lang>/. Raises ValueError or OSError on a bad or missing file."""
+    folder = root / lang
+    french = lang == "fr"
+
+    valence: dict[str, float] = {}
+    idioms: dict[str, list[Phrase]] = {}
+    for name in ("valence.tsv", "valence_extra.tsv", "idioms.tsv"):
+        for term, value in read_numbers(folder / name):
+            if name == "idioms.tsv" or " " in term or (french and "'" in term and term.strip(PUNCT) == term):
+                tokens = _tokens(lang, term)
+            else:  # emoticons keep their punctuation
+                low = term.lower()
+                tokens = (low.translate(UNACCENT) if french else low,)
+                if french and len(tokens[0]) == 1 and tokens[0].isalpha():
+                    continue  # "s", "v": elided words in French, not sentiment
+            if len(tokens) == 1:
+                valence[tokens[0]] = value
+            elif tokens:
+                idioms.setdefault(tokens[0], []).append((tokens, value))
+
+    valence = {k: v for k, v in valence.items() if v}  # a word set to 0 is a word removed
+    outrage: dict[str, tuple[float, str, str]] = {}
+    outrage_phrases: dict[str, list[OutragePhrase]] = {}
+    outrage_emoji: dict[str, tuple[float, str]] = {}
+    for term, weight, kind in read_outrage(folder / "outrage.tsv"):
+        if len(term) == 1 and not term.isalnum():
+            outrage_emoji[term] = (weight, kind)
+            continue
+        tokens = _tokens(lang, term)
+        if len(tokens) == 1:
+            outrage[tokens[0]] = (weight, kind, term)
+        elif tokens:
+            outrage_phrases.setdefault(tokens[0], []).append((tokens, weight, kind, term))
+
+    entries = {}
+    for key in valence.keys() | outrage.keys() | outrage_phrases.keys() | idioms.keys():
+        phrases = sorted(outrage_phrases.get(key, ()), key=lambda p: -len(p[0])) or None
+        idiom_list = sorted(idioms.get(key, ()), key=lambda p: -len(p[0])) or None
+        nexts = frozenset(p[0][1] for p in (*(phrases or ()), *(idiom_list or ())))
+        entries[key] = Entry(valence.get(key), outrage.get(key), phrases, idiom_list, nexts or None)
+
+    def term_set(name: str) -> frozenset[str]:
+        return frozenset(" ".join(_tokens(lang, t)) for t in read_terms(folder / name))
+
+    emoji = read_emoji(folder / "emoji.tsv")
+    return Lexicon(
+        lang=lang,
+        entries=entries,
+        valence=valence,
+        boosters={" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")},
+        negators=term_set("negators.txt"),
+        contrast=term_set("contrast.txt"),
+        second_person=term_set("second_person.txt"),
+        stopwords=tuple(t.lower() for t in read_terms(folder / "stopwords.txt")),
+        emoji=emoji,
+        outrage_emoji=outrage_emoji,
+        emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
+    )

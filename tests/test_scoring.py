@@ -1,0 +1,487 @@
+"""The scorer: text in, negativity, outrage, score and reasons out, in English and French.
+
+Every sentence here is hand-written for these tests; none comes from a labelled data set.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from sourdine.cli_score import as_dict
+from sourdine.model import Score
+from sourdine.rules import rules_dir
+from sourdine.scoring import detect, lexicon, score, warm
+
+HOSTILE_FRIENDLY = [
+    ("en", "You are a pathetic liar and everyone knows it.",
+     "You are a wonderful friend and everyone knows it."),
+    ("en", "Shut up, you stupid clown. Nobody asked.", "Thanks for sharing, this was really helpful."),
+    ("en", "These corrupt crooks should be ashamed of themselves.",
+     "These volunteers should be proud of themselves."),
+    ("fr", "Tu es un menteur pathétique et tout le monde le sait.",
+     "Tu es un ami merveilleux et tout le monde le sait."),
+    ("fr", "Ferme ta gueule, espèce de guignol. Personne n'a demandé.",
+     "Merci pour le partage, c'était très utile."),
+    ("fr", "Ces escrocs corrompus devraient avoir honte.", "Ces bénévoles devraient être fiers d'eux."),
+]
+
+# The same hostile sentence in both languages (hand translations).
+PARALLEL = [
+    ("You are a disgusting liar, shame on you!", "Tu es un menteur dégoûtant, honte à toi !"),
+    ("What a bunch of idiots. Resign now!", "Quelle bande d'idiots. Démission !"),
+    ("These politicians are corrupt criminals and should be ashamed.",
+     "Ces politiciens sont des criminels corrompus et devraient avoir honte."),
+    ("Shut up, you pathetic loser.", "Ta gueule, pauvre minable."),
+    ("This decision is a disgrace, it is unacceptable and scandalous.",
+     "Cette décision est une honte, c'est inacceptable et scandaleux."),
+    ("I hate this stupid government.", "Je déteste ce gouvernement stupide."),
+]
+
+
+def in_range(s: Score) -> bool:
+    return all(0.0 <= x <= 1.0 for x in (s.negativity, s.outrage, s.score))
+
+
+@pytest.mark.parametrize(("lang", "hostile", "friendly"), HOSTILE_FRIENDLY)
+def test_hostile_scores_above_friendly(lang: str, hostile: str, friendly: str) -> None:
+    """A hostile post outscores a friendly one of the same shape, and crosses the collapse threshold."""
+    h, f = score(hostile, lang), score(friendly, lang)
+    assert h.scored and f.scored
+    assert h.score > f.score + 0.3
+    assert h.score >= 0.55 > f.score
+    assert h.outrage > f.outrage
+
+
+@pytest.mark.parametrize(("lang", "hostile", "friendly"), HOSTILE_FRIENDLY)
+def test_language_is_detected_without_a_hint(lang: str, hostile: str, friendly: str) -> None:
+    """Without the platform's field, English and French posts are detected as such."""
+    assert score(hostile).lang == lang
+    assert score(friendly).lang == lang
+
+
+@pytest.mark.parametrize(("negated", "plain", "lang"), [
+    ("not bad", "bad", "en"),
+    ("this is not terrible at all", "this is terrible", "en"),
+    ("pas mal", "mal", "fr"),
+    ("ce n'est pas mauvais", "c'est mauvais", "fr"),
+])
+def test_negation_softens_a_negative_word(negated: str, plain: str, lang: str) -> None:
+    """A negated negative word ("not bad", "pas mal") reads much less negative than the word alone."""
+    assert score(negated, lang).negativity < score(plain, lang).negativity - 0.1
+
+
+@pytest.mark.parametrize(("negated", "plain", "lang"), [
+    ("this is not great", "this is great", "en"),
+    ("ce n'est pas génial", "c'est génial", "fr"),
+    ("je n'aime pas ça", "j'aime ça", "fr"),
+])
+def test_negation_turns_praise_negative(negated: str, plain: str, lang: str) -> None:
+    """A negated positive word ("ce n'est pas génial") is more negative, and the reason names the negation."""
+    n, p = score(negated, lang), score(plain, lang)
+    assert n.negativity > p.negativity + 0.15
+    assert any(r.startswith("negative: ") and " " in r[len("negative: "):] for r in n.reasons), n.reasons
+
+
+def test_french_double_negation_words_negate_once() -> None:
+    """ "ne ... pas" is one negation: "il n'est pas content" is negative, not positive."""
+    assert score("il n'est pas content", "fr").negativity > score("il est content", "fr").negativity + 0.15
+
+
+@pytest.mark.parametrize(("boosted", "plain", "lang"), [
+    ("this is extremely bad", "this is bad", "en"),
+    ("this is very sad", "this is sad", "en"),
+    ("c'est vraiment nul", "c'est nul", "fr"),
+    ("c'est très triste", "c'est triste", "fr"),
+])
+def test_intensifiers_raise_negativity(boosted: str, plain: str, lang: str) -> None:
+    """Boosters ("extremely", "vraiment") make a negative word count more."""
+    assert score(boosted, lang).negativity > score(plain, lang).negativity
+
+
+@pytest.mark.parametrize(("dampened", "plain", "lang"), [
+    ("this is slightly bad", "this is bad", "en"),
+    ("c'est un peu triste", "c'est triste", "fr"),
+])
+def test_dampeners_lower_negativity(dampened: str, plain: str, lang: str) -> None:
+    """Dampeners ("slightly", "un peu") make a negative word count less."""
+    assert score(dampened, lang).negativity < score(plain, lang).negativity
+
+
+@pytest.mark.parametrize(("shouted", "plain", "lang"), [
+    ("THIS IS DISGUSTING!!!", "this is disgusting", "en"),
+    ("C'EST UNE HONTE !!!", "c'est une honte", "fr"),
+    ("Are you serious?! What a stupid decision", "Are you serious. What a stupid decision", "en"),
+])
+def test_shouting_amplifies_hostility(shouted: str, plain: str, lang: str) -> None:
+    """ALL CAPS, "!!!" and "?!" raise outrage when the words are hostile, and are named in the reasons."""
+    s, p = score(shouted, lang), score(plain, lang)
+    assert s.outrage > p.outrage
+    assert s.score > p.score
+    assert {"ALL CAPS", "!!!", "?!"} & set(s.reasons)
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("SO HAPPY FOR YOU!!!", "en"), ("TROP CONTENT POUR TOI !!!", "fr")])
+def test_shouting_alone_is_not_outrage(text: str, lang: str) -> None:
+    """Capitals and exclamation marks on friendly words do not make a post hostile."""
+    s = score(text, lang)
+    assert s.outrage < 0.1 and s.score < 0.3
+
+
+def test_emoji_carry_sentiment_and_outrage() -> None:
+    """Angry emoji raise outrage; smiling ones do not; emoji alone are read in any language."""
+    angry, happy = score("🤬🤬🖕"), score("😊😍")
+    assert angry.scored and angry.outrage > 0.5 and angry.score >= 0.55
+    assert happy.scored and happy.score < 0.1
+    assert score("Quel match 😡🤬", "fr").outrage > score("Quel match 😊", "fr").outrage + 0.3
+    assert score("I love this 😍", "en").negativity < score("I hate this 😡", "en").negativity
+
+
+def test_urls_and_mentions_are_ignored() -> None:
+    """Words inside a link or a handle do not count."""
+    s = score("check this https://example.com/idiot-stupid-moron and @stupid_idiot_bot now", "en")
+    assert s.outrage == 0.0 and s.reasons == ()
+    assert score("bonjour @connard_du_92 www.debile.fr", "fr").outrage == 0.0
+
+
+@pytest.mark.parametrize(("tagged", "plain", "reason", "lang"), [
+    ("They did it again #ShameOnYou", "They did it again", "blame: shame on", "en"),
+    ("Encore une fois #HonteÀVous", "Encore une fois", "blame: honte à vous", "fr"),
+    ("Another day #disgusting", "Another day", "indignation: disgusting", "en"),
+])
+def test_hashtags_are_split_and_read(tagged: str, plain: str, reason: str, lang: str) -> None:
+    """A hashtag is read as its words ("#ShameOnYou" is "shame on you"), not ignored."""
+    t = score(tagged, lang)
+    assert t.score > score(plain, lang).score + 0.2
+    assert reason in t.reasons
+
+
+def test_capitalised_hashtag_is_not_shouting() -> None:
+    """ "#BREAKING" is a tag, not someone shouting."""
+    assert "ALL CAPS" not in score("#BREAKING #NEWS #UPDATE the match is over, sadly we lost!!", "en").reasons
+
+
+def test_html_entities_are_decoded() -> None:
+    """HTML entities are read as the characters they stand for ("&lt;3", "&amp;", numeric emoji)."""
+    assert score("you idiot &amp; liar", "en").reasons[:2] == ("insult: idiot", "insult: liar")
+    assert score("I &lt;3 you", "en").negativity < score("I hate you", "en").negativity
+    assert score("&#x1F92C;&#x1F92C;", "en").outrage > 0.5
+
+
+def test_mixed_english_and_french_reads_both() -> None:
+    """A post mixing both languages is read with both lexicons, whatever the platform says it is."""
+    text = "This is so bad, c'est vraiment nul et honteux"
+    for hint in ("en", "fr", None):
+        s = score(text, hint)
+        assert s.lang in ("en", "fr")
+        assert "mixed en/fr" in s.reasons
+        assert "indignation: honteux" in s.reasons and "negative: bad" in s.reasons
+        assert s.score >= 0.55
+
+
+def test_french_is_never_read_with_the_english_lexicon() -> None:
+    """French words that are English lexicon words ("pain" is bread) do not make a French post negative."""
+    s = score("Je mange du pain avec ma famille, quelle joie", "fr")
+    assert s.lang == "fr"
+    assert not any("pain" in r for r in s.reasons)
+    assert s.negativity < 0.1
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "https://example.com/only-a-link @someone"])
+def test_empty_text_scores_zero(text: str) -> None:
+    """Empty text, or text with nothing to read, scores exactly zero."""
+    s = score(text)
+    assert (s.negativity, s.outrage, s.score) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("text", ["\u200b", "...", "ok", "d'accord"])
+def test_near_empty_text_is_neutral(text: str) -> None:
+    """Text with no sentiment words is neutral: every number below 0.1."""
+    s = score(text)
+    assert in_range(s) and s.score < 0.1 and s.outrage == 0.0
+
+
+def test_a_one_megabyte_post_takes_bounded_time() -> None:
+    """A 1 MB post is scored in bounded time: only its first 10,000 characters are read."""
+    warm()
+    words = ["this", "is", "a", "bad", "idiot", "post", "with", "some", "words", "and", "more", "words"]
+    big = " ".join(words[i % len(words)] for i in range(200_000))[:1_000_000]
+    start = time.perf_counter()
+    s = score(big, "en")
+    elapsed = time.perf_counter() - start
+    assert s.scored and in_range(s)
+    assert elapsed < 0.25
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("praise", "love " * 200_000),
+    ("insults", "idiot " * 200_000),
+    ("emoji", "🤬😊" * 500_000),
+    ("camel-case tag", "#" + "aB" * 500_000),
+    ("elisions", "l'" * 500_000),
+    ("hashes", "#" * 1_000_000),
+    ("stretched", "baaaaad " * 125_000),
+    ("one token", "x" * 1_000_000),
+    ("entities", "&amp;" * 200_000),
+])
+def test_pathological_posts_score_in_bounded_time(name: str, text: str) -> None:
+    """Walls of one word, emoji, tags or entities score without error, in bounded time, in [0, 1]."""
+    warm(wait=True)
+    for lang in ("en", "fr", None):
+        start = time.perf_counter()
+        s = score(text, lang)
+        assert time.perf_counter() - start < 0.25, (name, lang)
+        assert in_range(s) and s.reasons != ("error",), (name, lang, s)
+
+
+def test_scoring_is_linear_in_length() -> None:
+    """A 6,000-character post costs at most a few times 30 tweets of 200 characters."""
+    warm()
+    tweet = "Honestly the new policy is not great, and the minister is a clown. Why? Nobody knows!! "
+    long_post = (tweet * 80)[:6000]
+    short = tweet[:200]
+
+    def best(text: str, n: int) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(n):
+                score(text, "en")
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert best(long_post, 1) < 4 * best(short, 30)
+
+
+def test_lone_surrogates_around_hostile_words() -> None:
+    """Lone surrogates (from surrogateescape) do not hide hostile words, and the result encodes as JSON."""
+    s = score("\udcffyou are an idiot \udcfe and a \udcfe\udcfe", "en")
+    assert "insult: idiot" in s.reasons and s.score >= 0.55
+    orjson.dumps(as_dict(s))
+
+
+def test_a_feed_of_100_posts_fits_the_latency_budget() -> None:
+    """100 tweet-length posts, half without a language field, score in well under the 5 ms budget's 4x."""
+    warm(wait=True)
+    posts = [(e if i % 2 else f, None if i % 4 < 2 else lang)
+             for i, (lang, e, f) in enumerate(HOSTILE_FRIENDLY * 17)][:100]
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for text, lang in posts:
+            score(text, lang)
+        best = min(best, time.perf_counter() - start)
+    assert best < 0.02
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_binary_garbage_never_raises(seed: int) -> None:
+    """Random bytes decoded every which way score without raising, in [0, 1], with JSON-encodable reasons."""
+    rng = random.Random(seed)
+    data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 5000)))
+    texts = (
+        data.decode("latin-1"),
+        data.decode("utf-8", "surrogateescape"),
+        data.decode("utf-8", "replace"),
+        "".join(chr(rng.randrange(0x110000)) for _ in range(500)),
+    )
+    for text in texts:
+        for hint in (None, "en", "fr"):
+            s = score(text, hint)
+            assert isinstance(s, Score) and in_range(s)
+            orjson.dumps(as_dict(s))  # what the CLI and the API send must encode
+
+
+def test_not_text_gives_a_not_scored_result() -> None:
+    """Something other than a str is not scored, and does not raise."""
+    s = score(None)  # type: ignore[arg-type]
+    assert not s.scored and s.score == 0.0
+
+
+@pytest.mark.parametrize(("text", "hint", "lang"), [
+    ("Dies ist ein schöner Tag und ich bin so froh darüber", None, "de"),
+    ("Hoy es un día muy bonito y estoy feliz con todos", None, "es"),
+    ("今日はとても良い天気です", None, "ja"),
+    ("You absolute idiot", "de", "de"),
+    ("Idiota total", "pt-BR", "pt"),
+])
+def test_other_languages_are_not_scored(text: str, hint: str | None, lang: str) -> None:
+    """A language other than English or French gets its code, zeros, and scored=False."""
+    s = score(text, hint)
+    assert (s.lang, s.scored, s.negativity, s.outrage, s.score) == (lang, False, 0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("hint", "lang"), [
+    ("fr-CA", "fr"), ("FR", "fr"), ("fr_FR", "fr"), ("en-US", "en"), ("en-GB", "en"),
+    ("und", None), ("", None),
+])
+def test_language_hint_is_honoured(hint: str, lang: str | None) -> None:
+    """The platform's field wins ("fr-CA" -> fr); an empty or "und" field means detect."""
+    text = "Quelle bande d'idiots, ils devraient avoir honte"
+    s = score(text, hint)
+    assert s.lang == (lang or "fr")
+    if lang == "en":  # honoured even when wrong; the French in it is still read, as in a mixed post
+        assert "mixed en/fr" in s.reasons
+
+
+@pytest.mark.parametrize(("english", "french"), PARALLEL)
+def test_same_hostile_sentence_scores_alike_in_both_languages(english: str, french: str) -> None:
+    """The same hostile sentence in English and in French lands within 0.15 on score."""
+    en, fr = score(english, "en"), score(french, "fr")
+    assert en.score >= 0.55 and fr.score >= 0.55
+    assert abs(en.score - fr.score) <= 0.15, (en, fr)
+
+
+def test_reasons_name_the_terms() -> None:
+    """Reasons name the insult, the blame and the emphasis; a word is not named twice."""
+    s = score("You absolute idiot, shame on you!!!", "en")
+    assert s.reasons[0] == "insult: idiot"
+    assert "blame: shame on" in s.reasons and "!!!" in s.reasons and "aimed at you" in s.reasons
+    assert "negative: idiot" not in s.reasons
+    assert 1 <= len(s.reasons) <= 6
+
+
+@pytest.mark.parametrize(("stretched", "plain", "lang"), [
+    ("this is baaaaad", "this is bad", "en"), ("c'est nuuuuul", "c'est nul", "fr")])
+def test_elongated_words_read_as_the_word(stretched: str, plain: str, lang: str) -> None:
+    """ "baaaaad" reads as "bad", "nuuuuul" as "nul"."""
+    assert score(stretched, lang).negativity == pytest.approx(score(plain, lang).negativity, abs=0.02)
+    assert score(stretched, lang).negativity > score("this is it", "en").negativity + 0.15
+
+
+@pytest.mark.parametrize(("dunk", "plain", "lang"), [
+    ("Oh great, what a surprise, the minister lied again 👏👏", "The minister spoke again", "en"),
+    ("Comme par hasard, quel génie ce ministre 👏👏", "Le ministre a parlé", "fr"),
+])
+def test_dunks_and_sarcasm_markers_count_as_outrage(dunk: str, plain: str, lang: str) -> None:
+    """Sarcasm markers ("what a surprise", "comme par hasard", clapping) raise outrage and are named."""
+    d = score(dunk, lang)
+    assert d.outrage > score(plain, lang).outrage + 0.2
+    assert any(r.startswith("dunk: ") for r in d.reasons)
+
+
+def test_profanity_in_praise_is_mild() -> None:
+    """ "fucking awesome" is praise: far below "fucking idiot"."""
+    assert score("this is fucking awesome", "en").score < 0.3 < score("you fucking idiot", "en").score
+
+
+def test_a_long_post_is_not_negative_for_its_length() -> None:
+    """A long post with a few negative words among many reads less negative than a short one made of them."""
+    filler = "We met at the station, took the train to the coast and walked along the harbour. " * 12
+    short = "A bad day, a sad end, an awful mess."
+    assert score(filler + short, "en").negativity < score(short, "en").negativity
+
+
+def test_sad_news_can_collapse_but_not_hide() -> None:
+    """Negativity alone (no hostility) stays below the hide threshold, however negative."""
+    text = "So sad and heartbroken, a terrible tragedy, my deepest sympathy to the grieving families"
+    s = score(text, "en")
+    assert s.negativity > 0.8 and s.outrage < 0.2
+    assert s.score < 0.85
+
+
+ENGLISH_REFERENCE = [
+    "I love this so much", "This is the worst day ever", "The food was okay, nothing special",
+    "What a terrible, awful movie", "She is very kind and smart", "I am not happy with the service",
+    "Great job, team!", "This is not good at all", "I hate waiting in line", "The weather is nice today",
+    "He was rude and disrespectful", "Best concert ever!!!", "I'm so disappointed",
+    "Thanks, that was helpful",
+    "The situation is getting worse", "What a wonderful surprise", "This product broke after a day, useless",
+    "I feel lonely and sad", "Congratulations on your new job!", "That was a stupid mistake",
+]
+
+
+def test_english_agrees_with_vadersentiment() -> None:
+    """English valence follows vaderSentiment's: same sign on clear sentences, same ordering by and large."""
+    vader = SentimentIntensityAnalyzer()
+    ours = [score(t, "en").negativity for t in ENGLISH_REFERENCE]
+    theirs = [vader.polarity_scores(t)["compound"] for t in ENGLISH_REFERENCE]
+    neutral = score("The meeting is on Tuesday at the town hall", "en").negativity
+    agree = sum(1 for o, t in zip(ours, theirs, strict=True) if (o > neutral + 0.05) == (t < -0.05))
+    assert agree >= len(ENGLISH_REFERENCE) - 1
+    # Rank agreement: pairs ordered the same way (our negativity against VADER's -compound).
+    pairs = concordant = 0
+    for i in range(len(ours)):
+        for j in range(i + 1, len(ours)):
+            if theirs[i] != theirs[j] and ours[i] != ours[j]:
+                pairs += 1
+                concordant += (ours[i] > ours[j]) == (theirs[i] < theirs[j])
+    assert concordant / pairs > 0.8
+
+
+def test_scoring_is_thread_safe() -> None:
+    """Scoring from many threads at once gives the same results as scoring alone."""
+    texts = [t for _, h, f in HOSTILE_FRIENDLY for t in (h, f)] + [e for e, _ in PARALLEL]
+    expected = [score(t) for t in texts]
+    results: list[list[Score]] = []
+
+    def work() -> None:
+        results.append([score(t) for t in texts])
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all(r == expected for r in results)
+
+
+def test_warm_loads_everything_and_is_idempotent() -> None:
+    """warm() can be called more than once; after warm(wait=True) even a post that needs py3langid is fast."""
+    warm()
+    warm(wait=True)
+    warm()
+    start = time.perf_counter()
+    assert score("Hola, buenos días a todos").lang == "es"
+    assert time.perf_counter() - start < 0.05
+
+
+LEXICON_FILES = sorted((rules_dir() / "lexicons").glob("*/*.t*"))
+
+
+@pytest.mark.parametrize("path", LEXICON_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_lexicon_file_parses(path: Path) -> None:
+    """Each data file under rules/lexicons parses in its format and is not empty."""
+    if path.name == "outrage.tsv":
+        rows: list[object] = list(lexicon.read_outrage(path))
+    elif path.name == "emoji.tsv":
+        rows = list(lexicon.read_emoji(path))
+    elif path.suffix == ".tsv":
+        rows = list(lexicon.read_numbers(path))
+    else:
+        rows = list(lexicon.read_terms(path))
+    assert rows
+
+
+def test_every_lexicon_file_is_attributed() -> None:
+    """SOURCES.md names every data file under rules/lexicons."""
+    sources = (rules_dir() / "lexicons" / "SOURCES.md").read_text(encoding="utf-8")
+    for path in LEXICON_FILES:
+        assert f"{path.parent.name}/{path.name}" in sources, path
+
+
+def test_a_bad_lexicon_line_names_its_file_and_line(tmp_path: Path) -> None:
+    """A malformed lexicon line is a ValueError naming the file and the line."""
+    bad = tmp_path / "outrage.tsv"
+    bad.write_text("# comment\nidiot\t0.6\tinsult\nmoron\t1.5\tinsult\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"outrage.tsv:3: weight 1.5"):
+        lexicon.read_outrage(bad)
+    bad.write_text("idiot\tlots\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"outrage.tsv:1"):
+        lexicon.read_numbers(bad)
+
+
+@pytest.mark.parametrize(("field", "expected"), [
+    ("fr-CA", "fr"), ("en_US", "en"), ("eng", "en"), ("und", None), ("", None), (None, None),
+    ("x" * 100, None),
+])
+def test_normalise_hint(field: str | None, expected: str | None) -> None:
+    """Platform language fields reduce to their primary subtag; empty or unknown ones to None."""
+    assert detect.normalise_hint(field) == expected

@@ -9,7 +9,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from sourdine import __version__, home
+from sourdine import __version__, cli_score, home
 
 
 def _port(value: str) -> int:
@@ -93,12 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Ask the running Sourdine for its status, as JSON.")
     status.set_defaults(func=_cmd_status)
 
-    try:
-        from sourdine import cli_score
-    except ImportError:  # pragma: no cover - the scoring CLI ships with the package
-        pass
-    else:
-        cli_score.add_parser(sub, parents=[common])
+    cli_score.add_parser(sub, parents=[common])
     return parser
 
 

@@ -20,7 +20,7 @@ from mitmproxy import addons as mitm_addons
 from mitmproxy import master as mitm_master
 from mitmproxy import options as mitm_options
 
-from sourdine import api, home, settings, store
+from sourdine import api, home, scoring, settings, store
 from sourdine.addon import Sourdine
 from sourdine.runtime import Listen, Runtime
 
@@ -129,6 +129,8 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
           flush=True)
     print(f"sourdine: CA certificate: {home.ca_cert(where)}", flush=True)
 
+    # Load the lexicons now rather than on the first feed; the language model follows in the background.
+    scoring.warm()
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
     # keeps its pauses off the responses.
     gc.collect()

@@ -1,0 +1,157 @@
+"""`sourdine score`: score a text, or a stream of JSON lines, with the same scorer the proxy uses."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+import orjson
+
+from sourdine.model import Score
+from sourdine.scoring import score, warm
+
+_PROGRESS_EVERY = 0.2  # seconds between progress-bar refreshes
+
+
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """Add the `score` subcommand to `sourdine`'s subparsers."""
+    parser = subparsers.add_parser(
+        "score",
+        parents=list(parents),
+        help="Score a text for negativity and outrage.",
+        description="Score a text for negativity and outrage, and say why. With --jsonl, read one JSON "
+        'object a line on stdin ({"text": ..., "lang": ...}, other fields copied through) and write one '
+        "a line.",
+    )
+    parser.add_argument("text", nargs="?", help="The text to score (default: all of stdin).")
+    parser.add_argument("--lang", help="The text's language as a platform gives it (en, fr-CA...); "
+                        "detected when absent.")
+    parser.add_argument("--json", action="store_true", help="Print the result as one JSON object.")
+    parser.add_argument("--jsonl", action="store_true", help="Score JSON lines from stdin to stdout.")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def as_dict(s: Score) -> dict[str, Any]:
+    """A score as the JSON object the CLI and the API return."""
+    return {
+        "lang": s.lang,
+        "negativity": s.negativity,
+        "outrage": s.outrage,
+        "score": s.score,
+        "scored": s.scored,
+        "reasons": list(s.reasons),
+    }
+
+
+def run(
+    args: argparse.Namespace,
+    stdin: IO[Any] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run `sourdine score`. Returns the exit code."""
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    if args.jsonl:
+        if args.text is not None:
+            print("sourdine score: give a text or --jsonl, not both", file=stderr)
+            return 2
+        return score_lines(_lines(stdin), stdout, stderr)
+    text = args.text if args.text is not None else stdin.read()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    result = score(text, args.lang)
+    if args.json:
+        stdout.write(orjson.dumps(as_dict(result)).decode() + "\n")
+    else:
+        stdout.write(describe(result))
+    return 0
+
+
+def describe(s: Score) -> str:
+    """A score as a person reads it."""
+    if not s.scored:
+        return f"lang        {s.lang}\nnot scored  {', '.join(s.reasons) or 'language not scored'}\n"
+    reasons = "\n            ".join(s.reasons) if s.reasons else "(nothing notable)"
+    return (
+        f"lang        {s.lang}\n"
+        f"score       {s.score:.2f}\n"
+        f"negativity  {s.negativity:.2f}\n"
+        f"outrage     {s.outrage:.2f}\n"
+        f"reasons     {reasons}\n"
+    )
+
+
+def _lines(stream: IO[Any]) -> Iterable[bytes | str]:
+    return getattr(stream, "buffer", stream)
+
+
+def score_line(line: bytes | str) -> dict[str, Any]:
+    """One input line -> one output object; a malformed line gives {"error": ...}."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        return {"error": f"not JSON: {e.msg}"}
+    if not isinstance(obj, dict):
+        return {"error": "not a JSON object"}
+    text = obj.get("text")
+    if not isinstance(text, str):
+        return {"error": '"text" is missing or not a string'}
+    lang = obj.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        return {"error": '"lang" is not a string'}
+    return {**obj, **as_dict(score(text, lang))}
+
+
+def score_lines(lines: Iterable[bytes | str], stdout: IO[str], stderr: IO[str]) -> int:
+    """Score each JSON line in order; a progress bar goes to stderr when it is a terminal."""
+    progress = _isatty(stderr)
+    if progress:
+        warm(wait=True)
+    start = last = time.monotonic()
+    count = 0
+    write = stdout.write
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            out = orjson.dumps(score_line(line))
+        except (TypeError, ValueError) as e:  # an input field orjson cannot write back (a huge integer, say)
+            out = orjson.dumps({"error": f"cannot write this line back: {type(e).__name__}"})
+        write(out.decode() + "\n")
+        count += 1
+        if progress and (now := time.monotonic()) - last >= _PROGRESS_EVERY:
+            last = now
+            stderr.write(f"\rscored {count:,} posts ({count / (now - start):,.0f}/s)")
+            stderr.flush()
+    stdout.flush()
+    if progress:
+        elapsed = max(time.monotonic() - start, 1e-9)
+        stderr.write(f"\rscored {count:,} posts ({count / elapsed:,.0f}/s)\n")
+    return 0
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sourdine.cli_score")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["score", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -65,6 +65,8 @@ def prepare_settings(where: Path, instances: list[str]) -> dict:
 
 
 async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> int:
+    # Everything Sourdine writes (database, CA, token) is for this user's eyes only.
+    os.umask(0o077)
     home.ensure(where)
     if (other := home.read_run_info(where)) is not None:
         raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sourdine.platforms import mastodon
+from sourdine.platforms import mastodon, x
 
-ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon,)}
+ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, x)}

@@ -216,6 +216,10 @@ def _post(sid: str, status: dict[str, Any]) -> Post:
     )
 
 
+# The same statuses come back as the user scrolls and refreshes: remember their text, keyed by their HTML.
+_content_text = lru_cache(maxsize=8192)(html_to_text)
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -232,7 +236,7 @@ def _text(status: dict[str, Any]) -> str:
         parts.append(spoiler.strip())
     content = status.get("content")
     if isinstance(content, str) and content:
-        parts.append(html_to_text(content))
+        parts.append(_content_text(content))
     poll = status.get("poll")
     if isinstance(poll, dict):
         options = poll.get("options")

@@ -71,3 +71,50 @@ async def test_unknown_route_needs_the_token_first(client):
     r = await client.get("/api/v1/nope", headers=auth(client))
     assert r.status == 404
     assert (await r.json())["error"]["code"] == "not_found"
+
+
+async def test_score_returns_the_cli_shape(client):
+    """POST /api/v1/score scores a text and returns lang, negativity, outrage, score, scored and reasons."""
+    r = await client.post("/api/v1/score", json={"text": "Espèce d'ordure, tu es une honte absolue !!!"},
+                          headers=auth(client))
+    assert r.status == 200
+    body = await r.json()
+    assert set(body) == {"lang", "negativity", "outrage", "score", "scored", "reasons"}
+    assert body["lang"] == "fr" and body["scored"] and body["score"] > 0.55 and body["reasons"]
+    r = await client.post("/api/v1/score", json={"text": "Guten Morgen, wie geht es?", "lang": "de"},
+                          headers=auth(client))
+    assert (await r.json())["scored"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"text": "hi", "extra": 1}, 400, "unknown_fields"),
+        ({"lang": "en"}, 400, "missing_fields"),
+        ({"text": 42}, 400, "bad_field"),
+        ({"text": "hi", "lang": ["en"]}, 400, "bad_field"),
+        (["text"], 400, "bad_request"),
+    ],
+)
+async def test_score_refuses_bad_bodies(client, body, status, code):
+    """Unknown or missing fields and wrong types get 400 with the error named."""
+    r = await client.post("/api/v1/score", json=body, headers=auth(client))
+    assert r.status == status
+    assert (await r.json())["error"]["code"] == code
+
+
+async def test_score_refuses_large_bodies_and_non_json(client):
+    """A body over 64 KB gets 413, a body that is not JSON gets 415 or 400, all in the one error shape."""
+    r = await client.post("/api/v1/score", json={"text": "x" * (65 * 1024)}, headers=auth(client))
+    assert r.status == 413
+    assert (await r.json())["error"]["code"] == "request_entity_too_large"
+    r = await client.post("/api/v1/score", data="text=hi", headers=auth(client, **{"Content-Type": "text/plain"}))
+    assert r.status == 415
+    r = await client.post("/api/v1/score", data="{nope", headers=auth(client, **{"Content-Type": "application/json"}))
+    assert r.status == 400 and (await r.json())["error"]["code"] == "bad_json"
+
+
+async def test_score_needs_the_token(client):
+    """POST /api/v1/score without the token is refused before the body is read."""
+    r = await client.post("/api/v1/score", json={"text": "hi"}, headers={"Host": client.host_header})
+    assert r.status == 401

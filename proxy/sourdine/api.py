@@ -94,8 +94,39 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
+async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, ...]], required: set[str]) -> dict:
+    """The request's JSON object, checked: only `allowed` fields, of their types, with the `required` ones."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send JSON, with Content-Type: application/json")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ApiError(400, "unknown_fields", f"unknown field(s): {', '.join(unknown)}", {"fields": unknown})
+    missing = sorted(required - set(body))
+    if missing:
+        raise ApiError(400, "missing_fields", f"missing field(s): {', '.join(missing)}", {"fields": missing})
+    for name, value in body.items():
+        if not isinstance(value, allowed[name]) or isinstance(value, bool) and allowed[name] is not bool:
+            raise ApiError(400, "bad_field", f"field {name!r} has the wrong type", {"field": name})
+    return body
+
+
+async def score_text(request: web.Request) -> web.Response:
+    from sourdine import scoring
+
+    body = await json_body(request, {"text": str, "lang": (str, type(None))}, {"text"})
+    return web.json_response(scoring.score(body["text"], body.get("lang")).to_dict())
+
+
 def create_app(runtime: Runtime) -> web.Application:
+    # Bodies are small JSON documents: 64 KB is plenty, and anything larger is refused with 413.
     app = web.Application(middlewares=[errors, guard], client_max_size=64 * 1024)
     app[RUNTIME] = runtime
     app.router.add_get("/api/v1/status", status)
+    app.router.add_post("/api/v1/score", score_text)
     return app

@@ -54,6 +54,17 @@ class Score:
     scored: bool
     reasons: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, object]:
+        """The JSON object the CLI and the API return."""
+        return {
+            "lang": self.lang,
+            "negativity": self.negativity,
+            "outrage": self.outrage,
+            "score": self.score,
+            "scored": self.scored,
+            "reasons": list(self.reasons),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

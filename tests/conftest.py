@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -111,6 +112,20 @@ class Running:
 
 
 AUDIT = Path(__file__).parent / "audit"
+
+
+def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socket, bytes]:
+    """Ask the proxy for a CONNECT tunnel to host:port, as browsers do; returns the socket and the proxy's reply
+    head (the caller checks it, and closes the socket)."""
+    sock = socket.create_connection(("127.0.0.1", proxy_port), timeout=10)
+    sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return sock, reply
 
 
 def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:

@@ -19,7 +19,7 @@ import brotli
 import pytest
 from aiohttp import web
 
-from conftest import DATA, start_sourdine
+from conftest import DATA, connect_through, start_sourdine
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
 LINK = (
@@ -194,11 +194,8 @@ def websocket_messages(proxy_port: int, port: int, path: str) -> list[str]:
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as sock:
-        sock.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            reply += sock.recv(4096)
+    sock, reply = connect_through(proxy_port, "127.0.0.1", port)
+    with sock:
         assert reply.startswith(b"HTTP/1.1 200"), reply
         ws = WSConnection(ConnectionType.CLIENT)
         sock.sendall(ws.send(Request(host=f"127.0.0.1:{port}", target=path)))
@@ -417,15 +414,9 @@ def test_the_api_cannot_be_reached_through_the_proxy(plain_sourdine, host):
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "localhost"])
 def test_no_tunnel_to_the_api_through_the_proxy(plain_sourdine, host):
     """A CONNECT tunnel to the API's port is refused, so the API never sees a request that came via the proxy."""
-    with socket.create_connection(("127.0.0.1", plain_sourdine.proxy_port), timeout=10) as sock:
-        port = plain_sourdine.api_port
-        sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+    port = plain_sourdine.api_port
+    sock, reply = connect_through(plain_sourdine.proxy_port, host, port)
+    with sock:
         if reply.startswith(b"HTTP/1.1 200"):
             # The tunnel opened: whatever is sent inside must not reach the API.
             token = plain_sourdine.token()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import start_sourdine
+from conftest import connect_through, start_sourdine
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +64,8 @@ def tls_server(tmp_path_factory):
 
 
 def certificate_through(proxy_port: int, port: int) -> bytes:
-    with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as sock:
-        sock.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            reply += sock.recv(4096)
+    sock, reply = connect_through(proxy_port, "127.0.0.1", port)
+    with sock:
         assert reply.startswith(b"HTTP/1.1 200"), reply
         context = ssl.create_default_context()
         context.check_hostname = False

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sourdine.platforms import mastodon, x
+from sourdine.platforms import bluesky, mastodon, x
 
-ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, x)}
+ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, bluesky, x)}

@@ -1,4 +1,4 @@
-"""Tests for sourdine.platforms.bluesky on real AppView responses (tests/data/bluesky, SOURCES.md there).
+"""Tests for sourdine.platforms.bluesky on real AppView responses (tests/data/bluesky; tests/data/SOURCES.md says where each comes from).
 
 Every rewritten response is checked against the AT Protocol lexicons in tests/data/bluesky/lexicons twice:
 by tests/lexicon_check.py, written for these tests, and by the validator of the lexrpc package.

@@ -1,37 +1,72 @@
-"""The API's checks, through aiohttp's test client against the real app."""
+"""The API, through aiohttp's test client against the real app, with a real sqlite store behind it.
+
+Each attack on the list of issue 5 has its test here; the request through the proxy is in test_e2e.py.
+"""
 
 from __future__ import annotations
+
+import sqlite3
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from sourdine import api, settings
 from sourdine.engine import Engine
-from sourdine.scoring import score
 from sourdine.platforms import ADAPTERS
 from sourdine.runtime import Listen, Runtime
+from sourdine.scoring import score
 from sourdine.store import Writer
 
 TOKEN = "t0ken-for-tests"
+CHROME = "chrome-extension://" + "abcdefghijklmnopabcdefghijklmnop"
+FIREFOX = "moz-extension://0f8c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
 @pytest.fixture
 async def client(tmp_path):
-    runtime = Runtime(tmp_path, TOKEN, settings.build(), Engine(score, ADAPTERS), Writer(tmp_path / "db"))
+    writer = Writer(tmp_path / "db.sqlite")
+    writer.start()
+    runtime = Runtime(tmp_path, TOKEN, settings.build(), Engine(score, ADAPTERS), writer)
     server = TestServer(api.create_app(runtime), host="127.0.0.1")
     async with TestClient(server) as c:
         runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", server.port))
         c.host_header = f"127.0.0.1:{server.port}"
+        c.runtime = runtime
+        c.db = tmp_path / "db.sqlite"
         yield c
+    writer.close()
 
 
-def auth(client, **extra):
+def local(client, **extra):
     return {"Host": client.host_header, "Authorization": f"Bearer {TOKEN}", **extra}
 
 
-async def test_status_with_token(client):
-    """The token opens /api/v1/status, which reports version, addresses, platforms and counts."""
-    r = await client.get("/api/v1/status", headers=auth(client))
+async def new_code(client) -> dict:
+    r = await client.post("/api/v1/pair/codes", headers=local(client))
+    assert r.status == 201
+    return await r.json()
+
+
+async def pair(client, origin=CHROME, code=None):
+    code = code or (await new_code(client))["code"]
+    return await client.post("/api/v1/pair", json={"code": code, "name": "Chrome"},
+                             headers={"Host": client.host_header, "Origin": origin})
+
+
+async def paired(client, origin=CHROME) -> str:
+    r = await pair(client, origin)
+    assert r.status == 201, await r.text()
+    return (await r.json())["token"]
+
+
+async def error_code(response) -> str:
+    return (await response.json())["error"]["code"]
+
+
+async def test_status_with_the_local_token(client):
+    """The local token opens /api/v1/status, which reports version, addresses, platforms and counts."""
+    r = await client.get("/api/v1/status", headers=local(client))
     assert r.status == 200
     body = await r.json()
     assert set(body) >= {"version", "proxy", "api", "platforms", "counts"}
@@ -44,45 +79,165 @@ async def test_status_with_token(client):
         ({"Authorization": None}, 401, "unauthorized"),
         ({"Authorization": "Bearer wrong"}, 401, "unauthorized"),
         ({"Authorization": f"Basic {TOKEN}"}, 401, "unauthorized"),
-        ({"Host": "evil.example:8787"}, 421, "bad_host"),
-        ({"Host": "127.0.0.1.nip.io"}, 421, "bad_host"),
+        ({"Host": "evil.example:8787"}, 403, "bad_host"),
+        ({"Host": "127.0.0.1.nip.io"}, 403, "bad_host"),
+        ({"Host": "rebind.attacker.example"}, 403, "bad_host"),
         ({"Origin": "https://evil.example"}, 403, "bad_origin"),
         ({"Origin": "null"}, 403, "bad_origin"),
+        ({"Origin": CHROME}, 403, "bad_origin"),  # an extension that never paired
     ],
 )
 async def test_hostile_requests_are_refused(client, headers, status, code):
-    """A missing or wrong token, a foreign Host (DNS rebinding) or a web page's Origin is refused."""
-    h = {k: v for k, v in {**auth(client), **headers}.items() if v is not None}
+    """A missing or wrong token, a DNS-rebinding Host, a foreign, null or unpaired Origin: each refused."""
+    h = {k: v for k, v in {**local(client), **headers}.items() if v is not None}
     r = await client.get("/api/v1/status", headers=h)
     assert r.status == status
-    assert (await r.json())["error"]["code"] == code
+    assert await error_code(r) == code
 
 
-async def test_extension_origin_is_let_through(client):
-    """A browser extension's Origin, with the token, is served."""
-    r = await client.get("/api/v1/status", headers=auth(client, Origin="chrome-extension://abcdef"))
+async def test_token_in_a_query_string_or_cookie_is_never_accepted(client):
+    """The token works only in the Authorization header."""
+    for r in (
+        await client.get(f"/api/v1/status?token={TOKEN}", headers={"Host": client.host_header}),
+        await client.get(f"/api/v1/status?access_token={TOKEN}", headers={"Host": client.host_header}),
+        await client.get("/api/v1/status", headers={"Host": client.host_header, "Cookie": f"token={TOKEN}"}),
+    ):
+        assert r.status == 401
+
+
+async def test_pairing_gives_an_extension_its_own_token_bound_to_its_origin(client):
+    """A paired extension's token works from its own origin only, and the store keeps only its digest."""
+    token = await paired(client, CHROME)
+    r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Origin": CHROME,
+                                                    "Authorization": f"Bearer {token}"})
     assert r.status == 200
+    assert r.headers["Access-Control-Allow-Origin"] == CHROME and r.headers["Vary"] == "Origin"
+    await paired(client, FIREFOX)
+    r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Origin": FIREFOX,
+                                                    "Authorization": f"Bearer {token}"})
+    assert r.status == 401, "a token is valid only with the origin it was paired from"
+    r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Authorization": f"Bearer {token}"})
+    assert r.status == 401, "an extension's token is not a local token"
+    rows = sqlite3.connect(client.db).execute("SELECT origin, token_hash FROM clients").fetchall()
+    assert {o for o, _ in rows} == {CHROME, FIREFOX}
+    assert all(token not in h for _, h in rows)
+
+
+async def test_the_local_token_is_refused_with_an_origin(client):
+    """The home's token, sent with a (paired) origin, is refused: pages must never use it."""
+    await paired(client, CHROME)
+    r = await client.get("/api/v1/status", headers=local(client, Origin=CHROME))
+    assert r.status == 401
+
+
+@pytest.mark.parametrize("case", ["wrong", "expired", "used", "sixth"])
+async def test_bad_pairing_codes_are_refused(client, case):
+    """A wrong, expired or already used code is refused, and so is the right code after five wrong tries."""
+    issued = await new_code(client)
+    code = issued["code"]
+    if case == "wrong":
+        code = "00000-00000"
+    elif case == "expired":
+        client.runtime.codes.codes[issued["id"]].expires = time.time() - 1
+    elif case == "used":
+        assert (await pair(client, CHROME, code)).status == 201
+    elif case == "sixth":
+        for _ in range(5):
+            assert (await pair(client, CHROME, "ZZZZZ-ZZZZZ")).status == 403
+    r = await pair(client, FIREFOX, code)
+    assert r.status == 403
+    assert await error_code(r) == "bad_code"
+
+
+@pytest.mark.parametrize("origin", [None, "https://evil.example", "null", "chrome-extension://short"])
+async def test_pairing_only_from_an_extension_origin(client, origin):
+    """Pairing needs a well-formed extension origin: a page, no origin or null cannot pair, even with the code."""
+    code = (await new_code(client))["code"]
+    headers = {"Host": client.host_header, **({"Origin": origin} if origin else {})}
+    r = await client.post("/api/v1/pair", json={"code": code}, headers=headers)
+    assert r.status == 403
+
+
+async def test_codes_are_for_the_cli_only(client):
+    """An extension's token cannot mint pairing codes: pairing is done from the command line."""
+    token = await paired(client)
+    r = await client.post("/api/v1/pair/codes", headers={"Host": client.host_header, "Origin": CHROME,
+                                                         "Authorization": f"Bearer {token}"})
+    assert r.status == 403 and await error_code(r) == "cli_only"
+
+
+async def test_the_cli_sees_which_origin_paired(client):
+    """The code's state turns from open to paired and names the client's origin."""
+    issued = await new_code(client)
+    r = await client.get(f"/api/v1/pair/codes/{issued['id']}", headers=local(client))
+    assert (await r.json())["state"] == "open"
+    await pair(client, FIREFOX, issued["code"].lower().replace("-", " "))
+    r = await client.get(f"/api/v1/pair/codes/{issued['id']}", headers=local(client))
+    body = await r.json()
+    assert body["state"] == "paired" and body["client"]["origin"] == FIREFOX
+
+
+async def test_revoked_clients_lose_access_at_once(client):
+    """Revoking a client removes it from the store and its token stops working on the next request."""
+    token = await paired(client)
+    [entry] = (await (await client.get("/api/v1/clients", headers=local(client))).json())["clients"]
+    assert "token_hash" not in entry and entry["origin"] == CHROME
+    r = await client.delete(f"/api/v1/clients/{entry['id']}", headers=local(client))
+    assert r.status == 200 and (await r.json())["clients"] == []
+    r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Origin": CHROME,
+                                                    "Authorization": f"Bearer {token}"})
+    assert r.status == 403, "its origin is no longer recorded"
+    assert sqlite3.connect(client.db).execute("SELECT count(*) FROM clients").fetchone()[0] == 0
+    r = await client.delete(f"/api/v1/clients/{entry['id']}", headers=local(client))
+    assert r.status == 404
+
+
+async def test_preflight_only_for_recorded_origins(client):
+    """A CORS preflight is answered for a paired origin (echoed, Vary, no credentials) and refused otherwise."""
+    await paired(client)
+    r = await client.options("/api/v1/status", headers={
+        "Host": client.host_header, "Origin": CHROME, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization"})
+    assert r.status == 204
+    assert r.headers["Access-Control-Allow-Origin"] == CHROME
+    assert r.headers["Vary"] == "Origin"
+    assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in r.headers
+    r = await client.options("/api/v1/status", headers={"Host": client.host_header, "Origin": "https://evil.example",
+                                                         "Access-Control-Request-Method": "GET"})
+    assert r.status == 403
+
+
+async def test_failed_authentication_is_slowed_down(client):
+    """Each failed attempt from the same origin waits longer than the last."""
+    times = []
+    for _ in range(4):
+        started = time.perf_counter()
+        r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Authorization": "Bearer no"})
+        assert r.status == 401
+        times.append(time.perf_counter() - started)
+    assert times[3] > times[0] and times[3] >= 0.75
 
 
 async def test_unknown_route_needs_the_token_first(client):
     """Without the token even a 404 is not revealed; with it, the error has the one JSON shape."""
     r = await client.get("/api/v1/nope", headers={"Host": client.host_header})
     assert r.status == 401
-    r = await client.get("/api/v1/nope", headers=auth(client))
+    r = await client.get("/api/v1/nope", headers=local(client))
     assert r.status == 404
-    assert (await r.json())["error"]["code"] == "not_found"
+    assert await error_code(r) == "not_found"
 
 
 async def test_score_returns_the_cli_shape(client):
     """POST /api/v1/score scores a text and returns lang, negativity, outrage, score, scored and reasons."""
     r = await client.post("/api/v1/score", json={"text": "Espèce d'ordure, tu es une honte absolue !!!"},
-                          headers=auth(client))
+                          headers=local(client))
     assert r.status == 200
     body = await r.json()
     assert set(body) == {"lang", "negativity", "outrage", "score", "scored", "reasons"}
     assert body["lang"] == "fr" and body["scored"] and body["score"] > 0.55 and body["reasons"]
     r = await client.post("/api/v1/score", json={"text": "Guten Morgen, wie geht es?", "lang": "de"},
-                          headers=auth(client))
+                          headers=local(client))
     assert (await r.json())["scored"] is False
 
 
@@ -98,23 +253,17 @@ async def test_score_returns_the_cli_shape(client):
 )
 async def test_score_refuses_bad_bodies(client, body, status, code):
     """Unknown or missing fields and wrong types get 400 with the error named."""
-    r = await client.post("/api/v1/score", json=body, headers=auth(client))
+    r = await client.post("/api/v1/score", json=body, headers=local(client))
     assert r.status == status
-    assert (await r.json())["error"]["code"] == code
+    assert await error_code(r) == code
 
 
-async def test_score_refuses_large_bodies_and_non_json(client):
-    """A body over 64 KB gets 413, a body that is not JSON gets 415 or 400, all in the one error shape."""
-    r = await client.post("/api/v1/score", json={"text": "x" * (65 * 1024)}, headers=auth(client))
+async def test_large_bodies_csrf_and_invalid_json(client):
+    """A body over 64 KB gets 413, a text/plain POST (CSRF) 415, invalid JSON 400, all in the one error shape."""
+    r = await client.post("/api/v1/score", json={"text": "x" * (65 * 1024)}, headers=local(client))
     assert r.status == 413
-    assert (await r.json())["error"]["code"] == "request_entity_too_large"
-    r = await client.post("/api/v1/score", data="text=hi", headers=auth(client, **{"Content-Type": "text/plain"}))
+    assert await error_code(r) == "request_entity_too_large"
+    r = await client.post("/api/v1/score", data="text=hi", headers=local(client, **{"Content-Type": "text/plain"}))
     assert r.status == 415
-    r = await client.post("/api/v1/score", data="{nope", headers=auth(client, **{"Content-Type": "application/json"}))
-    assert r.status == 400 and (await r.json())["error"]["code"] == "bad_json"
-
-
-async def test_score_needs_the_token(client):
-    """POST /api/v1/score without the token is refused before the body is read."""
-    r = await client.post("/api/v1/score", json={"text": "hi"}, headers={"Host": client.host_header})
-    assert r.status == 401
+    r = await client.post("/api/v1/score", data="{nope", headers=local(client, **{"Content-Type": "application/json"}))
+    assert r.status == 400 and await error_code(r) == "bad_json"

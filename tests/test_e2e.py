@@ -451,3 +451,47 @@ def test_nothing_left_loopback_all_along(sourdine, plain_sourdine):
     assert sourdine.addresses(), "the audit hook recorded nothing: the check would prove nothing"
     for running in (sourdine, plain_sourdine):
         assert running.addresses() <= {"127.0.0.1", "'127.0.0.1'"}, running.addresses()
+
+
+def test_sourdine_pair_end_to_end(sourdine):
+    """`sourdine pair` prints a code; an extension origin trades it for a token; the CLI names the origin, and
+    `sourdine clients` lists and revokes it."""
+    import subprocess
+
+    from conftest import SOURDINE
+
+    origin = "chrome-extension://" + "p" * 32
+    proc = subprocess.Popen([str(SOURDINE), "pair", "--home", str(sourdine.home), "--wait", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Pairing code: "), first + proc.stderr.read()
+        code = first.split(": ", 1)[1].strip()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{sourdine.api_port}/api/v1/pair", method="POST",
+            data=json.dumps({"code": code, "name": "Chrome"}).encode(),
+            headers={"Origin": origin, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            token = json.load(response)["token"]
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"from {origin}" in out
+    assert code not in err and token not in out + err
+    listing = subprocess.run([str(SOURDINE), "clients", "list", "--home", str(sourdine.home)], capture_output=True,
+                             text=True, timeout=60)
+    assert origin in listing.stdout
+    client_id = listing.stdout.split()[0]
+    revoked = subprocess.run([str(SOURDINE), "clients", "revoke", client_id, "--home", str(sourdine.home)],
+                             capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    request = urllib.request.Request(f"http://127.0.0.1:{sourdine.api_port}/api/v1/status",
+                                     headers={"Origin": origin, "Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=10)
+    with e.value:
+        assert e.value.code == 403

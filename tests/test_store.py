@@ -19,8 +19,8 @@ def test_open_db_migrates_once_in_wal_mode(tmp_path):
     db = store.open_db(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [m.name for m in store.migrations.applied(db)]
-    assert applied == ["0001_settings_and_decisions"]
-    assert {"settings", "decisions"} <= set(db.table_names())
+    assert applied == ["0001_settings_and_decisions", "0002_clients"]
+    assert {"settings", "decisions", "clients"} <= set(db.table_names())
 
 
 def test_settings_round_trip(tmp_path):
@@ -104,3 +104,35 @@ def test_broken_run_info_counts_as_not_running(tmp_path, content):
     """A truncated or odd run.json means nothing is running, not a crash."""
     (tmp_path / "run.json").write_text(content)
     assert home.read_run_info(tmp_path) is None
+
+
+def test_submit_commits_before_it_resolves_and_rolls_back_on_error(tmp_path):
+    """A submitted write is committed when its future resolves; a failing one leaves nothing behind."""
+    from sourdine.pairing import Client
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path)
+    writer.start()
+    try:
+        client = Client("c1", "Firefox", "moz-extension://x", "h" * 64, 1.0)
+        writer.submit(lambda db: store.add_client(db, client)).result(5)
+        other = sqlite3.connect(path)
+        assert other.execute("SELECT origin FROM clients").fetchall() == [("moz-extension://x",)]
+
+        def half_then_fail(db):
+            store.add_client(db, Client("c2", "Chrome", "chrome-extension://y", "g" * 64, 2.0))
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError):
+            writer.submit(half_then_fail).result(5)
+        assert other.execute("SELECT count(*) FROM clients").fetchone()[0] == 1
+        assert writer.submit(lambda db: store.remove_client(db, "c1")).result(5) is True
+        assert other.execute("SELECT count(*) FROM clients").fetchone()[0] == 0
+    finally:
+        writer.close()
+
+
+def test_submit_to_a_stopped_writer_fails_at_once(tmp_path):
+    """Submitting to a writer that is not running fails instead of hanging."""
+    with pytest.raises(RuntimeError):
+        store.Writer(tmp_path / "s.db").submit(lambda db: None).result(1)

@@ -1,26 +1,43 @@
-"""The local aiohttp API. Every request is hostile until its Host, Origin and token are checked.
+"""The local aiohttp API. Every request is hostile until its Host, Origin and token are checked, in this order:
 
-- Host must name this API (127.0.0.1, localhost or [::1] with our port): this defeats DNS rebinding, where a
-  page's own host name is pointed at 127.0.0.1.
-- A request carrying an Origin must come from a browser extension: an ordinary web page is refused, even
-  before the token is looked at.
-- Authorization must be `Bearer <token>`, compared in constant time.
+1. Binding: the API listens on 127.0.0.1 only, and the addon refuses proxied requests to it.
+2. Host must be exactly 127.0.0.1:<port>, localhost:<port> or [::1]:<port>: this defeats DNS rebinding, where a
+   page's own host name is pointed at 127.0.0.1.
+3. Origin, when present, must be one recorded at pairing (exact string; "null" refused). The one exception is
+   POST /api/v1/pair, which takes an extension origin that brings a valid one-time code. CORS preflights are
+   answered for recorded origins only.
+4. Token: `Authorization: Bearer <token>` (never a query string or a cookie). A paired extension's token is valid
+   only with its own origin; the local token (the home's `token` file, for the CLI and scripts) only without one.
+   Only digests are kept, compared in constant time. Failed attempts are slowed, per origin.
+5. Bodies: JSON only, 64 KB at most, unknown fields refused.
+
+Refusals are logged with a reason code; changes as audit events (client, route, summary). Never a token, a code
+or post text.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
+import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from sourdine import pairing, store
+from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+audit = logging.getLogger("sourdine.audit")
 
 RUNTIME = web.AppKey("runtime", Runtime)
-_EXTENSION_ORIGINS = ("chrome-extension://", "moz-extension://")
+BACKOFF = web.AppKey("backoff", OrderedDict)
+CLIENT = web.RequestKey("client", object)  # a paired Client, or LOCAL
+LOCAL = "local"  # the CLI and scripts, which use the home's token
+MAX_BODY = 64 * 1024
 
 
 class ApiError(Exception):
@@ -42,6 +59,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as e:
+        if e.status in (401, 403):
+            logger.info("refused %s %s: %s", request.method, _route(request), e.code)
         return web.json_response(error_body(e.code, e.message, e.details), status=e.status)
     except web.HTTPException as e:
         if e.status < 400:
@@ -52,22 +71,114 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.json_response(error_body("internal", "internal error"), status=500)
 
 
+def _route(request: web.Request) -> str:
+    """The route's pattern, never the path itself (ids and handles stay out of the log)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
+
+
 def _host_allowed(host: str, port: int) -> bool:
     return host in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
+
+def _cors(response: web.StreamResponse, origin: str) -> None:
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+
+
+async def _slow_down(request: web.Request, key: str) -> None:
+    """Failed authentication waits longer each time for the same origin: 0.1 s, 0.2 s ... up to 5 s."""
+    backoff = request.app[BACKOFF]
+    failures = backoff.pop(key, 0) + 1
+    backoff[key] = failures
+    while len(backoff) > 1024:
+        backoff.popitem(last=False)
+    await asyncio.sleep(min(0.1 * 2 ** (failures - 1), 5.0))
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     if not _host_allowed(request.headers.get("Host", ""), runtime.listen.api[1]):
-        raise ApiError(421, "bad_host", "this API answers only to its own loopback address")
+        raise ApiError(403, "bad_host", "this API answers only to its own loopback address")
     origin = request.headers.get("Origin")
-    if origin is not None and not origin.startswith(_EXTENSION_ORIGINS):
-        raise ApiError(403, "bad_origin", "web pages may not call this API")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), runtime.token.encode()):
-        raise ApiError(401, "unauthorized", "a valid API token is required")
-    return await handler(request)
+    open_route = _route(request) in OPEN_ROUTES
+    if origin is not None:
+        if origin == "null":
+            raise ApiError(403, "bad_origin", "an opaque origin may not call this API")
+        pairing_call = _route(request) == "/api/v1/pair" and request.method in ("POST", "OPTIONS")
+        if origin not in runtime.origins() and not (pairing_call and pairing.is_extension_origin(origin)):
+            raise ApiError(403, "bad_origin", "this origin has not paired with Sourdine")
+    if request.method == "OPTIONS":
+        if origin is None:
+            raise ApiError(403, "bad_origin", "a preflight needs an origin")
+        response = web.Response(status=204)
+        _cors(response, origin)
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+    if not open_route:
+        token = _bearer(request)
+        client: Client | str | None = None
+        if token is not None:
+            digest = pairing.digest(token)
+            if origin is None:
+                client = LOCAL if pairing.same(digest, runtime.token_hash) else None
+            else:
+                found = runtime.clients.get(digest)
+                client = found if found is not None and pairing.same(found.origin, origin) else None
+        if client is None:
+            await _slow_down(request, origin or "(no origin)")
+            raise ApiError(401, "unauthorized", "a valid API token is required")
+        request.app[BACKOFF].pop(origin or "(no origin)", None)
+        request[CLIENT] = client
+        if _route(request) in CLI_ONLY and client != LOCAL:
+            raise ApiError(403, "cli_only", "this is done from the sourdine command, not from an extension")
+    response = await handler(request)
+    if origin is not None:
+        _cors(response, origin)
+    return response
+
+
+def who(request: web.Request) -> str:
+    client = request.get(CLIENT)
+    return client.id if isinstance(client, Client) else str(client)
+
+
+async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, ...]], required: set[str]) -> dict:
+    """The request's JSON object, checked: only `allowed` fields, of their types, with the `required` ones."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send JSON, with Content-Type: application/json")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ApiError(400, "unknown_fields", f"unknown field(s): {', '.join(unknown)}", {"fields": unknown})
+    missing = sorted(required - set(body))
+    if missing:
+        raise ApiError(400, "missing_fields", f"missing field(s): {', '.join(missing)}", {"fields": missing})
+    for name, value in body.items():
+        if not isinstance(value, allowed[name]) or isinstance(value, bool) and allowed[name] is not bool:
+            raise ApiError(400, "bad_field", f"field {name!r} has the wrong type", {"field": name})
+    return body
+
+
+async def committed(request: web.Request, fn) -> object:
+    """Run a write in the store's writer and wait until it is committed: nothing is acknowledged before."""
+    return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
+
+
+# -- routes -------------------------------------------------------------------------------------------------
 
 
 async def status(request: web.Request) -> web.Response:
@@ -94,28 +205,6 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
-async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, ...]], required: set[str]) -> dict:
-    """The request's JSON object, checked: only `allowed` fields, of their types, with the `required` ones."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send JSON, with Content-Type: application/json")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ApiError(400, "unknown_fields", f"unknown field(s): {', '.join(unknown)}", {"fields": unknown})
-    missing = sorted(required - set(body))
-    if missing:
-        raise ApiError(400, "missing_fields", f"missing field(s): {', '.join(missing)}", {"fields": missing})
-    for name, value in body.items():
-        if not isinstance(value, allowed[name]) or isinstance(value, bool) and allowed[name] is not bool:
-            raise ApiError(400, "bad_field", f"field {name!r} has the wrong type", {"field": name})
-    return body
-
-
 async def score_text(request: web.Request) -> web.Response:
     from sourdine import scoring
 
@@ -123,10 +212,78 @@ async def score_text(request: web.Request) -> web.Response:
     return web.json_response(scoring.score(body["text"], body.get("lang")).to_dict())
 
 
+async def new_code(request: web.Request) -> web.Response:
+    """Issue a one-time pairing code (the CLI's `sourdine pair`)."""
+    record, code = request.app[RUNTIME].codes.issue(time.time())
+    audit.info("%s: %s: pairing code issued", who(request), _route(request))
+    return web.json_response({"id": record.id, "code": code, "expires": record.expires}, status=201)
+
+
+async def code_state(request: web.Request) -> web.Response:
+    """Whether a code has paired yet, and with which origin (the CLI polls this)."""
+    runtime = request.app[RUNTIME]
+    record = runtime.codes.codes.get(request.match_info["id"])
+    if record is None:
+        raise ApiError(404, "not_found", "no such pairing code")
+    client = next((c for c in runtime.clients.values() if c.id == record.client_id), None)
+    now = time.time()
+    state = "paired" if record.client_id else "open" if record.usable(now) else "spent"
+    return web.json_response({"id": record.id, "state": state, "expires": record.expires,
+                              "client": client.public() if client else None})
+
+
+async def pair(request: web.Request) -> web.Response:
+    """An extension trades a one-time code for its own token, bound to its origin."""
+    runtime = request.app[RUNTIME]
+    origin = request.headers.get("Origin", "")
+    if not pairing.is_extension_origin(origin):
+        raise ApiError(403, "bad_origin", "only a browser extension pairs, from its own origin")
+    body = await json_body(request, {"code": str, "name": str}, {"code"})
+    record = runtime.codes.redeem(body["code"], time.time())
+    if record is None:
+        await _slow_down(request, origin)
+        raise ApiError(403, "bad_code", "this code is wrong, expired or already used")
+    token = pairing.new_token()
+    name = str(body.get("name") or "browser extension")[:100]
+    client = Client(secrets.token_hex(8), name, origin, pairing.digest(token), time.time())
+    await committed(request, lambda db: store.add_client(db, client))
+    record.client_id = client.id
+    runtime.clients[client.token_hash] = client
+    audit.info("%s: %s: client %s paired", client.id, _route(request), client.id)
+    return web.json_response({"token": token, "client": client.public()}, status=201)
+
+
+async def list_clients(request: web.Request) -> web.Response:
+    clients = sorted(request.app[RUNTIME].clients.values(), key=lambda c: c.created)
+    return web.json_response({"clients": [c.public() for c in clients]})
+
+
+async def revoke_client(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    client_id = request.match_info["id"]
+    found = next((c for c in runtime.clients.values() if c.id == client_id), None)
+    if found is None:
+        raise ApiError(404, "not_found", "no such client")
+    await committed(request, lambda db: store.remove_client(db, client_id))
+    runtime.clients.pop(found.token_hash, None)
+    audit.info("%s: %s: client %s revoked", who(request), _route(request), client_id)
+    return web.json_response({"clients": [c.public() for c in runtime.clients.values()]})
+
+
+OPEN_ROUTES = frozenset({"/api/v1/pair"})
+CLI_ONLY = frozenset({"/api/v1/pair/codes", "/api/v1/pair/codes/{id}"})
+
+
 def create_app(runtime: Runtime) -> web.Application:
     # Bodies are small JSON documents: 64 KB is plenty, and anything larger is refused with 413.
-    app = web.Application(middlewares=[errors, guard], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[errors, guard], client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
+    app[BACKOFF] = OrderedDict()
     app.router.add_get("/api/v1/status", status)
     app.router.add_post("/api/v1/score", score_text)
+    app.router.add_post("/api/v1/pair", pair)
+    app.router.add_post("/api/v1/pair/codes", new_code)
+    app.router.add_get("/api/v1/pair/codes/{id}", code_state)
+    app.router.add_get("/api/v1/clients", list_clients)
+    app.router.add_delete("/api/v1/clients/{id}", revoke_client)
     return app

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from sourdine import __version__, cli_score, home
@@ -37,23 +39,73 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance)
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    where = home.resolve(args.home)
+class CommandError(Exception):
+    """A command cannot go on; the message says why, for a person."""
+
+
+def call_api(home_arg: str | None, method: str, path: str) -> dict:
+    """Call the running instance's API with the local token; CommandError when nothing runs or it refuses."""
+    where = home.resolve(home_arg)
     info = home.read_run_info(where)
     if info is None:
-        print(f"sourdine: not running (home {where})", file=sys.stderr)
-        return 1
+        raise CommandError(f"not running (home {where})")
     host, port = info["api"]
     request = urllib.request.Request(
-        f"http://{host}:{port}/api/v1/status", headers={"Authorization": f"Bearer {home.token(where)}"}
+        f"http://{host}:{port}{path}", method=method,
+        headers={"Authorization": f"Bearer {home.token(where)}", "Host": f"{host}:{port}"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            status = json.load(response)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as e:
+        with e:
+            try:
+                message = json.load(e)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = e.reason
+        raise CommandError(f"the API refused: {message} (HTTP {e.code})") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
-        print(f"sourdine: the running instance did not answer: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(status, indent=2))
+        raise CommandError(f"the running instance did not answer: {e}") from None
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    print(json.dumps(call_api(args.home, "GET", "/api/v1/status"), indent=2))
+    return 0
+
+
+def _cmd_pair(args: argparse.Namespace) -> int:
+    issued = call_api(args.home, "POST", "/api/v1/pair/codes")
+    minutes = max(1, round((issued["expires"] - time.time()) / 60))
+    print(f"Pairing code: {issued['code']}", flush=True)
+    print(f"Type it in the Sourdine extension's options page within {minutes} minutes. Waiting...", flush=True)
+    deadline = min(issued["expires"], time.time() + args.wait)
+    while time.time() < deadline:
+        time.sleep(0.5)
+        state = call_api(args.home, "GET", f"/api/v1/pair/codes/{issued['id']}")
+        if state["state"] == "paired":
+            client = state["client"]
+            print(f"Paired: {client['name']} from {client['origin']} (client {client['id']}).")
+            return 0
+        if state["state"] == "spent":
+            break
+    print("sourdine: the code was not used in time, or too many wrong codes were tried; run `sourdine pair` again",
+          file=sys.stderr)
+    return 1
+
+
+def _cmd_clients(args: argparse.Namespace) -> int:
+    if args.action == "revoke":
+        if not args.id:
+            raise CommandError("say which client to revoke: sourdine clients revoke ID")
+        call_api(args.home, "DELETE", f"/api/v1/clients/{urllib.parse.quote(args.id, safe='')}")
+        print(f"Revoked client {args.id}.")
+        return 0
+    clients = call_api(args.home, "GET", "/api/v1/clients")["clients"]
+    if not clients:
+        print("No paired clients.")
+    for c in clients:
+        seen = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["created"]))
+        print(f"{c['id']}  {c['origin']}  {c['name']}  (paired {seen})")
     return 0
 
 
@@ -93,6 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Ask the running Sourdine for its status, as JSON.")
     status.set_defaults(func=_cmd_status)
 
+    pair = sub.add_parser(
+        "pair", parents=[common], help="Pair the browser extension: print a one-time code and wait for it.",
+        description="Print a one-time pairing code for the Sourdine browser extension, then wait until an "
+        "extension uses it and say which one paired. The code is valid for 5 minutes, once, and dies after 5 "
+        "wrong attempts.",
+    )
+    pair.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
+                      help="How long to wait for the extension (default: the code's 5 minutes).")
+    pair.set_defaults(func=_cmd_pair)
+
+    clients = sub.add_parser("clients", parents=[common], help="List or revoke paired extensions.",
+                             description="List the paired browser extensions, or revoke one: its token stops "
+                             "working at once.")
+    clients.add_argument("action", choices=["list", "revoke"], help="list, or revoke ID")
+    clients.add_argument("id", nargs="?", help="The client to revoke (see `sourdine clients list`).")
+    clients.set_defaults(func=_cmd_clients)
+
     cli_score.add_parser(sub, parents=[common])
     return parser
 
@@ -104,4 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as e:
+        print(f"sourdine: {e}", file=sys.stderr)
+        return 1

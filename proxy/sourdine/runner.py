@@ -45,8 +45,9 @@ def _private_ca(confdir: Path) -> None:
             os.chmod(path, 0o600)
 
 
-def prepare_settings(where: Path, instances: list[str]) -> dict:
-    """Open (and migrate) the database, add the instances given on the command line, return the user's settings."""
+def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list]:
+    """Open (and migrate) the database, add the instances given on the command line; the user's settings and the
+    paired clients."""
     db = store.open_db(home.db_path(where))
     try:
         user = store.load_settings(db)
@@ -59,7 +60,7 @@ def prepare_settings(where: Path, instances: list[str]) -> dict:
             user["mastodon_instances"] = known
             store.save_settings(db, {"mastodon_instances": known})
         settings.build(user)  # refuse to start on saved settings that do not parse
-        return user
+        return user, store.load_clients(db)
     finally:
         db.close()
 
@@ -73,11 +74,12 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
                            "or give another --home")
     token = home.token(where)
     try:
-        user = prepare_settings(where, instances)
+        user, clients = prepare_settings(where, instances)
     except ValueError as e:
         raise StartupError(f"bad setting: {e}") from e
     writer = store.Writer(home.db_path(where))
-    runtime = Runtime.create(where, token, user, writer)
+    runtime = Runtime.create(where, token, user, writer, clients)
+    writer.start()
 
     opts = mitm_options.Options()
     master = mitm_master.Master(opts)
@@ -98,6 +100,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     proxyserver = master.addons.get("proxyserver")
     if not await proxyserver.setup_servers() or not proxyserver.listen_addrs():
+        writer.close()
         raise StartupError(
             f"cannot listen on 127.0.0.1:{proxy_port} for the proxy: is the port already in use?", EXIT_PORT_IN_USE
         )
@@ -111,6 +114,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     except OSError as e:
         await app_runner.cleanup()
         await master.done()
+        writer.close()
         raise StartupError(
             f"cannot listen on 127.0.0.1:{api_port} for the API: {e.strerror}", EXIT_PORT_IN_USE
         ) from e
@@ -122,7 +126,6 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    writer.start()
     await master.running()
     home.write_run_info(
         where, {"pid": os.getpid(), "proxy": list(proxy_addr), "api": list(api_addr), "version": runtime.version}

@@ -6,8 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sourdine import __version__, settings
+from sourdine import __version__, pairing, settings
 from sourdine.engine import Engine
+from sourdine.pairing import Client, Codes
 from sourdine.platforms import ADAPTERS
 from sourdine.settings import Snapshot
 from sourdine.store import Writer
@@ -33,13 +34,26 @@ class Runtime:
     # Called with the new snapshot whenever it changes (the runner uses it to update mitmproxy's allow_hosts).
     on_change: list = field(default_factory=list)
     errors: int = 0
+    # Paired extensions, by the digest of their token; pairing codes outstanding.
+    clients: dict[str, Client] = field(default_factory=dict)
+    codes: Codes = field(default_factory=Codes)
+
+    @property
+    def token_hash(self) -> str:
+        return pairing.digest(self.token)
+
+    def origins(self) -> set[str]:
+        return {client.origin for client in self.clients.values()}
 
     @classmethod
-    def create(cls, home: Path, token: str, user_settings: dict, writer: Writer) -> Runtime:
+    def create(cls, home: Path, token: str, user_settings: dict, writer: Writer,
+               clients: list[Client] | None = None) -> Runtime:
         from sourdine import scoring
 
         engine = Engine(scoring.score, ADAPTERS, record=writer.record)
-        return cls(home, token, settings.build(user_settings), engine, writer)
+        runtime = cls(home, token, settings.build(user_settings), engine, writer)
+        runtime.clients = {c.token_hash: c for c in clients or []}
+        return runtime
 
     def swap(self, snapshot: Snapshot, **saved: object) -> None:
         """Replace the snapshot; `saved` are the user settings that changed, queued for the database."""

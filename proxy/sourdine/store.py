@@ -11,6 +11,9 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from sourdine.engine import Decision
+from sourdine.pairing import Client
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,17 @@ def _m0001(db: sqlite_utils.Database) -> None:
     db["decisions"].create_index(["last_changed"])
 
 
+@migrations(name="0002_clients")
+def _m0002(db: sqlite_utils.Database) -> None:
+    db["clients"].create(
+        {"id": str, "name": str, "origin": str, "token_hash": str, "created": float, "last_seen": float},
+        pk="id",
+        not_null={"name", "origin", "token_hash", "created"},
+        strict=True,
+    )
+    db["clients"].create_index(["token_hash"], unique=True)
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
     db = sqlite_utils.Database(path)
@@ -62,6 +77,18 @@ def open_db(path: Path) -> sqlite_utils.Database:
 
 def load_settings(db: sqlite_utils.Database) -> dict[str, Any]:
     return {row["key"]: json.loads(row["value"]) for row in db["settings"].rows}
+
+
+def load_clients(db: sqlite_utils.Database) -> list[Client]:
+    return [Client(**row) for row in db["clients"].rows]
+
+
+def add_client(db: sqlite_utils.Database, client: Client) -> None:
+    db["clients"].insert(asdict(client))
+
+
+def remove_client(db: sqlite_utils.Database, client_id: str) -> bool:
+    return db.execute("DELETE FROM clients WHERE id = ?", [client_id]).rowcount > 0
 
 
 def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:
@@ -102,6 +129,17 @@ class Writer:
     def set(self, key: str, value: Any) -> None:
         self._queue.put(("setting", (key, json.dumps(value))))
 
+    def submit(self, fn: Callable[[sqlite_utils.Database], Any]) -> Future:
+        """Run `fn(db)` in the writer thread, in a transaction of its own, after everything queued before it.
+        The future resolves once the transaction has committed (or with fn's exception, nothing written): an API
+        change is acknowledged only then."""
+        future: Future = Future()
+        if not self._thread.is_alive():
+            future.set_exception(RuntimeError("the database writer is not running"))
+        else:
+            self._queue.put(("call", (fn, future)))
+        return future
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued before this call is committed. False on timeout or a dead writer."""
         if not self._thread.is_alive():
@@ -120,13 +158,12 @@ class Writer:
         stopping = False
         while not stopping:
             items = [self._queue.get()]
-            # Gather whatever else arrives within the interval, up to one batch.
-            while len(items) < self.batch:
+            # Gather whatever else arrives within the interval, up to one batch; a call, a flush or a stop is
+            # served at once.
+            while items[-1][0] in ("decision", "setting") and len(items) < self.batch:
                 try:
                     items.append(self._queue.get(timeout=self.interval))
                 except queue.Empty:
-                    break
-                if items[-1][0] in ("flush", "stop"):
                     break
             decisions = [
                 (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity,
@@ -143,7 +180,16 @@ class Writer:
                     self.failures += 1
                     logger.exception("could not write %d decisions to the database", len(decisions))
             for kind, value in items:
-                if kind == "flush":
+                if kind == "call":
+                    fn, future = value
+                    try:
+                        with db.atomic():
+                            result = fn(db)
+                    except Exception as e:
+                        future.set_exception(e)
+                    else:
+                        future.set_result(result)
+                elif kind == "flush":
                     value.set()
                 elif kind == "stop":
                     stopping = True

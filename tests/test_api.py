@@ -267,3 +267,130 @@ async def test_large_bodies_csrf_and_invalid_json(client):
     assert r.status == 415
     r = await client.post("/api/v1/score", data="{nope", headers=local(client, **{"Content-Type": "application/json"}))
     assert r.status == 400 and await error_code(r) == "bad_json"
+
+
+async def test_settings_patch_is_stored_then_applied_and_returned(client):
+    """A threshold change is in sqlite when acknowledged, in the live snapshot for the next flow, and returned."""
+    r = await client.patch("/api/v1/settings", json={"platforms": {"mastodon": {"collapse": 0.4, "hide": 0.9}}},
+                           headers=local(client))
+    assert r.status == 200
+    body = await r.json()
+    assert body["platforms"]["mastodon"] == {"enabled": True, "collapse": 0.4, "hide": 0.9}
+    assert client.runtime.snapshot.platforms["mastodon"].thresholds.collapse == 0.4
+    [(value,)] = sqlite3.connect(client.db).execute("SELECT value FROM settings WHERE key = 'platforms'").fetchall()
+    assert '"collapse": 0.4' in value
+    r = await client.get("/api/v1/settings", headers=local(client))
+    assert (await r.json()) == body
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"platforms": {"myspace": {"enabled": False}}}, "platforms.myspace"),
+        ({"platforms": {"mastodon": {"collapse": "high"}}}, "platforms.mastodon.collapse"),
+        ({"platforms": {"mastodon": {"enabled": 1}}}, "platforms.mastodon.enabled"),
+        ({"platforms": {"mastodon": {"loud": True}}}, "platforms.mastodon.loud"),
+        ({"platforms": {"mastodon": []}}, "platforms.mastodon"),
+        ({"mastodon_instances": ["not a host"]}, "mastodon_instances"),
+    ],
+)
+async def test_settings_patch_names_the_bad_field_and_changes_nothing(client, body, field):
+    """A bad setting gets 400 naming the field, and neither the store nor the live settings change."""
+    before = client.runtime.snapshot
+    r = await client.patch("/api/v1/settings", json=body, headers=local(client))
+    assert r.status == 400
+    assert (await r.json())["error"]["details"]["field"] == field
+    assert client.runtime.snapshot is before
+
+
+async def test_thresholds_out_of_order_are_refused(client):
+    """hide below collapse is refused with 400, nothing changed."""
+    r = await client.patch("/api/v1/settings", json={"platforms": {"x": {"collapse": 0.9, "hide": 0.2}}},
+                           headers=local(client))
+    assert r.status == 400 and await error_code(r) == "bad_value"
+
+
+async def test_instances_are_changed_from_the_cli_only(client):
+    """An extension cannot change which hosts are decrypted; the local token can."""
+    token = await paired(client)
+    r = await client.patch("/api/v1/settings", json={"mastodon_instances": ["piaille.fr"]},
+                           headers={"Host": client.host_header, "Origin": CHROME, "Authorization": f"Bearer {token}"})
+    assert r.status == 403 and await error_code(r) == "cli_only"
+    r = await client.patch("/api/v1/settings", json={"mastodon_instances": ["Toot.Example.org"]}, headers=local(client))
+    assert r.status == 200 and (await r.json())["mastodon_instances"] == ["toot.example.org"]
+    assert client.runtime.snapshot.platform_of("toot.example.org") == "mastodon"
+
+
+async def test_fifty_parallel_writes_lose_nothing(client):
+    """50 concurrent settings patches, each to its own field, are all in the state read back and in sqlite."""
+    import asyncio
+    import json
+
+    platforms = list(client.runtime.snapshot.platforms)
+    writes = []
+    for i in range(50):
+        name = platforms[i % len(platforms)]
+        writes.append((name, {"collapse": round(0.1 + i / 1000, 3), "hide": 0.95} if i % 2 else {"enabled": i % 4 == 0}))
+    results = await asyncio.gather(*(
+        client.patch("/api/v1/settings", json={"platforms": {n: v}}, headers=local(client)) for n, v in writes))
+    assert all(r.status == 200 for r in results)
+    expected: dict = {}
+    for name, values in writes:
+        expected.setdefault(name, {}).update(values)
+    state = (await (await client.get("/api/v1/settings", headers=local(client))).json())["platforms"]
+    [(stored,)] = sqlite3.connect(client.db).execute("SELECT value FROM settings WHERE key = 'platforms'").fetchall()
+    for name, values in expected.items():
+        for key, value in values.items():
+            assert state[name][key] == value
+            assert json.loads(stored)[name][key] == value
+
+
+async def test_decisions_and_stats_read_what_was_recorded(client):
+    """Recorded decisions come back newest first, filtered by action, and are counted per day and hour."""
+    import json as _json
+
+    from sourdine.platforms import mastodon
+    body = _json.loads((__import__("conftest").DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json")
+                       .read_bytes())
+    body[1]["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
+    body[1]["language"] = "en"
+    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record)
+    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body))
+    assert client.runtime.writer.flush()
+    r = await client.get("/api/v1/decisions", headers=local(client))
+    rows = (await r.json())["decisions"]
+    assert rows and all(row["action"] in ("collapse", "hide") for row in rows)
+    assert body[1]["id"] in {row["post_id"] for row in rows}
+    assert not any("text" in row or "content" in row for row in rows)
+    r = await client.get("/api/v1/decisions?action=keep&limit=3", headers=local(client))
+    assert len((await r.json())["decisions"]) == 3
+    r = await client.get("/api/v1/stats?days=1", headers=local(client))
+    stats = await r.json()
+    [today] = stats["by_day"]
+    assert today["platform"] == "mastodon" and today["seen"] == len(body)
+    assert sum(h["seen"] for h in stats["by_hour_today"]) == len(body)
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "action=delete", "platform=myspace", "before=soon",
+                                   "days=99"])
+async def test_bad_query_parameters_are_400(client, query):
+    """Bad query parameters get 400 naming the parameter, never a 500."""
+    path = "/api/v1/stats" if query.startswith("days") else "/api/v1/decisions"
+    r = await client.get(f"{path}?{query}", headers=local(client))
+    assert r.status == 400 and (await r.json())["error"]["details"]["field"] == query.split("=")[0]
+
+
+async def test_proxy_pac_needs_no_token_but_the_host_check(client):
+    """proxy.pac routes the enabled platforms' hosts to the proxy with a DIRECT fallback, everything else DIRECT."""
+    r = await client.get("/proxy.pac", headers={"Host": client.host_header})
+    assert r.status == 200
+    assert r.content_type == "application/x-ns-proxy-autoconfig"
+    pac = await r.text()
+    assert '"mastodon.social": 1' in pac and ".host.bsky.network" in pac
+    assert "PROXY 127.0.0.1:8080; DIRECT" in pac and 'return "DIRECT"' in pac
+    assert TOKEN not in pac
+    r = await client.get("/proxy.pac", headers={"Host": "evil.example"})
+    assert r.status == 403
+    await client.patch("/api/v1/settings", json={"platforms": {"x": {"enabled": False}}}, headers=local(client))
+    pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
+    assert '"x.com"' not in pac and '"mastodon.social"' in pac

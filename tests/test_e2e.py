@@ -495,3 +495,28 @@ def test_sourdine_pair_end_to_end(sourdine):
         urllib.request.urlopen(request, timeout=10)
     with e.value:
         assert e.value.code == 403
+
+
+def test_a_threshold_change_through_the_api_applies_to_the_next_response(sourdine, standin):
+    """While `sourdine run` serves feeds, a threshold patched through the API governs the very next response."""
+    def patch(values):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{sourdine.api_port}/api/v1/settings", method="PATCH",
+            data=json.dumps({"platforms": {"mastodon": values}}).encode(),
+            headers={"Authorization": f"Bearer {sourdine.token()}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    _, headers, raw = fetch(sourdine, standin, "/api/v1/timelines/home")
+    assert json.loads(decoded(headers, raw)) != TIMELINE, "hostile posts are filtered at the default thresholds"
+    try:
+        assert patch({"collapse": 1.0, "hide": 1.0})["platforms"]["mastodon"]["collapse"] == 1.0
+        _, headers, raw = fetch(sourdine, standin, "/api/v1/timelines/home")
+        assert raw == TIMELINE_BYTES, "with thresholds at 1.0 nothing is touched: the original bytes"
+        patch({"enabled": False, "collapse": 0.55, "hide": 0.85})
+        _, headers, raw = fetch(sourdine, standin, "/api/v1/timelines/home")
+        assert raw == TIMELINE_BYTES, "a disabled platform passes untouched"
+    finally:
+        patch({"enabled": True, "collapse": 0.55, "hide": 0.85})
+    _, headers, raw = fetch(sourdine, standin, "/api/v1/timelines/home")
+    check_filtered_timeline(headers, raw)

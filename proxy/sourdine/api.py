@@ -18,6 +18,7 @@ or post text.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from sourdine import pairing, store
+from sourdine import pairing, settings, store
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
@@ -35,6 +36,7 @@ audit = logging.getLogger("sourdine.audit")
 
 RUNTIME = web.AppKey("runtime", Runtime)
 BACKOFF = web.AppKey("backoff", OrderedDict)
+SETTINGS_LOCK = web.AppKey("settings_lock", asyncio.Lock)
 CLIENT = web.RequestKey("client", object)  # a paired Client, or LOCAL
 LOCAL = "local"  # the CLI and scripts, which use the home's token
 MAX_BODY = 64 * 1024
@@ -201,7 +203,142 @@ async def status(request: web.Request) -> web.Response:
             "mastodon_instances": list(snapshot.mastodon_instances),
             "counts": {"seen": counts.seen, "collapsed": counts.collapsed, "hidden": counts.hidden},
             "errors": runtime.errors,
+            "health": {name: h.to_dict() for name, h in runtime.engine.health.items()},
         }
+    )
+
+
+def settings_state(runtime: Runtime) -> dict:
+    snapshot = runtime.snapshot
+    return {
+        "platforms": {
+            name: {"enabled": s.enabled, "collapse": s.thresholds.collapse, "hide": s.thresholds.hide}
+            for name, s in snapshot.platforms.items()
+        },
+        "mastodon_instances": list(snapshot.mastodon_instances),
+    }
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    return web.json_response(settings_state(request.app[RUNTIME]))
+
+
+_PLATFORM_FIELDS: dict[str, type | tuple[type, ...]] = {"enabled": bool, "collapse": (int, float), "hide": (int, float)}
+
+
+async def patch_settings(request: web.Request) -> web.Response:
+    """Change some settings. Stored in sqlite before the answer, applied to the next flow, the new state returned."""
+    runtime = request.app[RUNTIME]
+    body = await json_body(request, {"platforms": dict, "mastodon_instances": list}, set())
+    if "mastodon_instances" in body and request[CLIENT] != LOCAL:
+        raise ApiError(403, "cli_only", "Mastodon instances change what is decrypted: use sourdine run "
+                       "--mastodon-instance")
+    async with request.app[SETTINGS_LOCK]:
+        user = dict(runtime.snapshot.user)
+        changed: dict[str, object] = {}
+        if "platforms" in body:
+            platforms = {name: dict(values) for name, values in user.get("platforms", {}).items()}
+            for name, values in body["platforms"].items():
+                where = f"platforms.{name}"
+                if name not in runtime.snapshot.platforms:
+                    raise ApiError(400, "bad_field", f"unknown platform {name!r}", {"field": where})
+                if not isinstance(values, dict):
+                    raise ApiError(400, "bad_field", f"{where} must be an object", {"field": where})
+                for key, value in values.items():
+                    expected = _PLATFORM_FIELDS.get(key)
+                    if expected is None or not isinstance(value, expected) or (
+                        isinstance(value, bool) and expected is not bool
+                    ):
+                        raise ApiError(400, "bad_field", f"{where}.{key}: bad field or value",
+                                       {"field": f"{where}.{key}"})
+                platforms[name] = {**platforms.get(name, {}), **values}
+            changed["platforms"] = platforms
+        if "mastodon_instances" in body:
+            try:
+                hosts = [settings.normalise_host(h) for h in body["mastodon_instances"] if isinstance(h, str)]
+            except ValueError as e:
+                raise ApiError(400, "bad_field", str(e), {"field": "mastodon_instances"}) from None
+            if len(hosts) != len(body["mastodon_instances"]):
+                raise ApiError(400, "bad_field", "mastodon_instances must be host names",
+                               {"field": "mastodon_instances"})
+            changed["mastodon_instances"] = list(dict.fromkeys(hosts))
+        try:
+            snapshot = settings.build({**user, **changed})
+        except ValueError as e:
+            raise ApiError(400, "bad_value", str(e), {"fields": sorted(changed)}) from None
+        if changed:
+            await committed(request, lambda db: store.save_settings(db, changed))
+            runtime.swap(snapshot)
+            audit.info("%s: %s: changed %s", who(request), _route(request), ", ".join(sorted(changed)))
+    return web.json_response(settings_state(runtime))
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_param", f"{name} must be a whole number", {"field": name}) from None
+    if not low <= value <= high:
+        raise ApiError(400, "bad_param", f"{name} must be from {low} to {high}", {"field": name})
+    return value
+
+
+async def decisions(request: web.Request) -> web.Response:
+    """The most recent decisions, newest first: by default the folded and hidden posts, with their reasons."""
+    runtime = request.app[RUNTIME]
+    limit = _int_param(request, "limit", 100, 1, 1000)
+    actions = request.query.get("action", "collapse,hide").split(",")
+    if not actions or any(a not in ("keep", "collapse", "hide") for a in actions):
+        raise ApiError(400, "bad_param", "action is a comma-separated list of keep, collapse, hide",
+                       {"field": "action"})
+    platform = request.query.get("platform")
+    if platform is not None and platform not in runtime.snapshot.platforms:
+        raise ApiError(400, "bad_param", f"unknown platform {platform!r}", {"field": "platform"})
+    before = request.query.get("before")
+    try:
+        before_ts = float(before) if before is not None else None
+    except ValueError:
+        raise ApiError(400, "bad_param", "before must be a time in seconds", {"field": "before"}) from None
+    rows = await asyncio.to_thread(store.read_decisions, runtime.writer.path, actions, platform, before_ts, limit)
+    return web.json_response({"decisions": rows})
+
+
+async def stats(request: web.Request) -> web.Response:
+    """Posts seen, folded and hidden per platform, per day over the last `days` days and per hour today."""
+    runtime = request.app[RUNTIME]
+    days = _int_param(request, "days", 7, 1, 31)
+    return web.json_response(await asyncio.to_thread(store.read_stats, runtime.writer.path, days))
+
+
+async def proxy_pac(request: web.Request) -> web.Response:
+    """A proxy auto-config file: the enabled platforms' hosts go through Sourdine, everything else direct.
+
+    The DIRECT fallback keeps pages working when Sourdine is not running. It holds no secret."""
+    runtime = request.app[RUNTIME]
+    return web.Response(text=render_pac(runtime), content_type="application/x-ns-proxy-autoconfig")
+
+
+def render_pac(runtime: Runtime) -> str:
+    snapshot = runtime.snapshot
+    enabled = {name for name, s in snapshot.platforms.items() if s.enabled}
+    exact = sorted(h for h, p in snapshot.hosts.items() if p in enabled and not h.startswith("*."))
+    suffixes = sorted(h[1:] for h, p in snapshot.hosts.items() if p in enabled and h.startswith("*."))
+    proxy = f"PROXY {runtime.listen.proxy[0]}:{runtime.listen.proxy[1]}; DIRECT"
+    return (
+        "// Sourdine: send the feeds it filters through its proxy, everything else direct.\n"
+        "function FindProxyForURL(url, host) {\n"
+        "  host = host.toLowerCase();\n"
+        f"  var hosts = {json.dumps(dict.fromkeys(exact, 1))};\n"
+        f"  var suffixes = {json.dumps(suffixes)};\n"
+        f"  if (hosts.hasOwnProperty(host)) return {json.dumps(proxy)};\n"
+        "  for (var i = 0; i < suffixes.length; i++) {\n"
+        f"    if (dnsDomainIs(host, suffixes[i])) return {json.dumps(proxy)};\n"
+        "  }\n"
+        '  return "DIRECT";\n'
+        "}\n"
     )
 
 
@@ -270,7 +407,7 @@ async def revoke_client(request: web.Request) -> web.Response:
     return web.json_response({"clients": [c.public() for c in runtime.clients.values()]})
 
 
-OPEN_ROUTES = frozenset({"/api/v1/pair"})
+OPEN_ROUTES = frozenset({"/api/v1/pair", "/proxy.pac"})
 CLI_ONLY = frozenset({"/api/v1/pair/codes", "/api/v1/pair/codes/{id}"})
 
 
@@ -279,7 +416,13 @@ def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(middlewares=[errors, guard], client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[BACKOFF] = OrderedDict()
+    app[SETTINGS_LOCK] = asyncio.Lock()
     app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/settings", get_settings)
+    app.router.add_patch("/api/v1/settings", patch_settings)
+    app.router.add_get("/api/v1/decisions", decisions)
+    app.router.add_get("/api/v1/stats", stats)
+    app.router.add_get("/proxy.pac", proxy_pac)
     app.router.add_post("/api/v1/score", score_text)
     app.router.add_post("/api/v1/pair", pair)
     app.router.add_post("/api/v1/pair/codes", new_code)

@@ -55,6 +55,22 @@ class Counts:
     hidden: int = 0
 
 
+@dataclass(slots=True)
+class Health:
+    """How one platform's adapter is doing since start. A platform that changed its format fails open, which
+    looks exactly like a calm feed: these numbers are how the user can tell the two apart."""
+
+    responses: int = 0  # responses parsed
+    posts: int = 0  # posts found in them
+    last_ok: float | None = None  # when a response was last parsed
+    failures: int = 0  # responses left unchanged because something went wrong
+    last_failure: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"responses": self.responses, "posts": self.posts, "last_ok": self.last_ok,
+                "failures": self.failures, "last_failure": self.last_failure}
+
+
 class Engine:
     def __init__(
         self,
@@ -69,6 +85,19 @@ class Engine:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.counts = Counts()
+        self.health: dict[str, Health] = {name: Health() for name in adapters}
+
+    def failed(self, platform: str) -> None:
+        """Note a response of this platform that was left unchanged because filtering failed."""
+        health = self.health.setdefault(platform, Health())
+        health.failures += 1
+        health.last_failure = time.time()
+
+    def _parsed(self, platform: str, posts: int) -> None:
+        health = self.health.setdefault(platform, Health())
+        health.responses += 1
+        health.posts += posts
+        health.last_ok = time.time()
 
     def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post]) -> dict[str, Verdict]:
         """The verdict on each post whose action is not keep, by post id."""
@@ -114,6 +143,7 @@ class Engine:
         adapter = self.adapters[platform]
         doc: Any = orjson.loads(body)
         posts = adapter.posts(endpoint, doc)
+        self._parsed(platform, len(posts))
         if not posts:
             return None
         verdicts = self.judge(snapshot, platform, endpoint, posts)
@@ -128,6 +158,7 @@ class Engine:
         if not isinstance(event, dict):
             return None
         posts = adapter.posts(endpoint, event)
+        self._parsed(platform, len(posts))
         if not posts:
             return None
         verdicts = self.judge(snapshot, platform, endpoint, posts)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
+import time
+from contextlib import closing
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
@@ -89,6 +92,45 @@ def add_client(db: sqlite_utils.Database, client: Client) -> None:
 
 def remove_client(db: sqlite_utils.Database, client_id: str) -> bool:
     return db.execute("DELETE FROM clients WHERE id = ?", [client_id]).rowcount > 0
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection for one API read, off the event loop; WAL lets it read while the writer writes."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def read_decisions(path: Path, actions: list[str], platform: str | None, before: float | None,
+                   limit: int) -> list[dict[str, Any]]:
+    where = [f"action IN ({', '.join('?' * len(actions))})"]
+    params: list[Any] = list(actions)
+    if platform is not None:
+        where.append("platform = ?")
+        params.append(platform)
+    if before is not None:
+        where.append("last_changed < ?")
+        params.append(before)
+    sql = (f"SELECT platform, post_id, author_id, author, lang, negativity, outrage, score, action, reason, "
+           f"first_seen, last_changed FROM decisions WHERE {' AND '.join(where)} "
+           f"ORDER BY last_changed DESC LIMIT ?")
+    with closing(_reader(path)) as conn:
+        return [dict(row) for row in conn.execute(sql, [*params, limit])]
+
+
+def read_stats(path: Path, days: int) -> dict[str, Any]:
+    """Counts of distinct posts per local day (the last `days`) and per hour today, by platform."""
+    since = time.time() - days * 86400
+    counts = ("count(*) AS seen, sum(action = 'collapse') AS collapsed, sum(action = 'hide') AS hidden")
+    with closing(_reader(path)) as conn:
+        by_day = conn.execute(
+            f"SELECT date(first_seen, 'unixepoch', 'localtime') AS day, platform, {counts} FROM decisions "
+            "WHERE first_seen >= ? GROUP BY day, platform ORDER BY day, platform", [since]).fetchall()
+        by_hour = conn.execute(
+            f"SELECT CAST(strftime('%H', first_seen, 'unixepoch', 'localtime') AS INTEGER) AS hour, platform, "
+            f"{counts} FROM decisions WHERE date(first_seen, 'unixepoch', 'localtime') = date('now', 'localtime') "
+            "GROUP BY hour, platform ORDER BY hour, platform").fetchall()
+    return {"days": days, "by_day": [dict(r) for r in by_day], "by_hour_today": [dict(r) for r in by_hour]}
 
 
 def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:

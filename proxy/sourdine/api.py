@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from sourdine import pairing, settings, store
+from sourdine import openapi, pairing, settings, store
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
@@ -37,6 +37,7 @@ audit = logging.getLogger("sourdine.audit")
 RUNTIME = web.AppKey("runtime", Runtime)
 BACKOFF = web.AppKey("backoff", OrderedDict)
 SETTINGS_LOCK = web.AppKey("settings_lock", asyncio.Lock)
+BACKOFF_STEPS = web.AppKey("backoff_steps", tuple)
 CLIENT = web.RequestKey("client", object)  # a paired Client, or LOCAL
 LOCAL = "local"  # the CLI and scripts, which use the home's token
 MAX_BODY = 64 * 1024
@@ -95,7 +96,8 @@ async def _slow_down(request: web.Request, key: str) -> None:
     backoff[key] = failures
     while len(backoff) > 1024:
         backoff.popitem(last=False)
-    await asyncio.sleep(min(0.1 * 2 ** (failures - 1), 5.0))
+    first, most = request.app[BACKOFF_STEPS]
+    await asyncio.sleep(min(first * 2 ** (failures - 1), most))
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -407,15 +409,21 @@ async def revoke_client(request: web.Request) -> web.Response:
     return web.json_response({"clients": [c.public() for c in runtime.clients.values()]})
 
 
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
 OPEN_ROUTES = frozenset({"/api/v1/pair", "/proxy.pac"})
 CLI_ONLY = frozenset({"/api/v1/pair/codes", "/api/v1/pair/codes/{id}"})
 
 
-def create_app(runtime: Runtime) -> web.Application:
+def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> web.Application:
+    """The API app. `backoff` is the first wait after a failed authentication and the longest one, in seconds."""
     # Bodies are small JSON documents: 64 KB is plenty, and anything larger is refused with 413.
     app = web.Application(middlewares=[errors, guard], client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[BACKOFF] = OrderedDict()
+    app[BACKOFF_STEPS] = backoff
     app[SETTINGS_LOCK] = asyncio.Lock()
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/settings", get_settings)
@@ -423,6 +431,7 @@ def create_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/api/v1/decisions", decisions)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
     app.router.add_post("/api/v1/score", score_text)
     app.router.add_post("/api/v1/pair", pair)
     app.router.add_post("/api/v1/pair/codes", new_code)

@@ -1,0 +1,158 @@
+"""The OpenAPI 3.1 document of the local API. Written by hand, next to the routes; a test fails when a route is
+missing from it, and schemathesis checks the live API against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sourdine import __version__
+from sourdine.platforms import ADAPTERS
+
+_NUM = {"type": "number"}
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_OPT_NUM = {"type": ["number", "null"]}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None, closed: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "required": list(properties) if required is None else required}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "An error, always in the same shape.")
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"error": _obj({"code": _STR, "message": _STR, "details": {}})}),
+    "Address": _obj({"host": _STR, "port": _INT}),
+    "PlatformSettings": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM}),
+    "Health": _obj({"responses": _INT, "posts": _INT, "last_ok": _OPT_NUM, "failures": _INT,
+                    "last_failure": _OPT_NUM}),
+    "Status": _obj({
+        "version": _STR,
+        "proxy": _ref("Address"),
+        "api": _ref("Address"),
+        "platforms": {"type": "object", "additionalProperties": _ref("PlatformSettings")},
+        "mastodon_instances": {"type": "array", "items": _STR},
+        "counts": _obj({"seen": _INT, "collapsed": _INT, "hidden": _INT}),
+        "errors": _INT,
+        "health": {"type": "object", "additionalProperties": _ref("Health")},
+    }),
+    "Settings": _obj({
+        "platforms": {"type": "object", "additionalProperties": _ref("PlatformSettings")},
+        "mastodon_instances": {"type": "array", "items": _STR},
+    }),
+    "SettingsPatch": _obj({
+        "platforms": {"type": "object", "propertyNames": {"enum": sorted(ADAPTERS)}, "additionalProperties": _obj(
+            {"enabled": {"type": "boolean"}, "collapse": {"type": "number", "minimum": 0, "maximum": 1},
+             "hide": {"type": "number", "minimum": 0, "maximum": 1}}, required=[])},
+        "mastodon_instances": {"type": "array", "items": {
+            "type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)+$"}},
+    }, required=[]),
+    "ScoreRequest": _obj({"text": _STR, "lang": {"type": ["string", "null"]}}, required=["text"]),
+    "Score": _obj({"lang": _STR, "negativity": _NUM, "outrage": _NUM, "score": _NUM,
+                   "scored": {"type": "boolean"}, "reasons": {"type": "array", "items": _STR}}),
+    "Decision": _obj({
+        "platform": _STR, "post_id": _STR, "author_id": {"type": ["string", "null"]},
+        "author": {"type": ["string", "null"]}, "lang": {"type": ["string", "null"]},
+        "negativity": _OPT_NUM, "outrage": _OPT_NUM, "score": _OPT_NUM,
+        "action": {"enum": ["keep", "collapse", "hide"]}, "reason": {"type": ["string", "null"]},
+        "first_seen": _NUM, "last_changed": _NUM,
+    }),
+    "Decisions": _obj({"decisions": {"type": "array", "items": _ref("Decision")}}),
+    "Count": _obj({"platform": _STR, "seen": _INT, "collapsed": _INT, "hidden": _INT}, closed=False),
+    "Stats": _obj({
+        "days": _INT,
+        "by_day": {"type": "array", "items": {"allOf": [_ref("Count"), {"required": ["day"],
+                                                                        "properties": {"day": _STR}}]}},
+        "by_hour_today": {"type": "array", "items": {"allOf": [_ref("Count"), {"required": ["hour"],
+                                                                               "properties": {"hour": _INT}}]}},
+    }),
+    "Client": _obj({"id": _STR, "name": _STR, "origin": _STR, "created": _NUM, "last_seen": _OPT_NUM}),
+    "Clients": _obj({"clients": {"type": "array", "items": _ref("Client")}}),
+    "PairRequest": _obj({"code": _STR, "name": _STR}, required=["code"]),
+    "Paired": _obj({"token": _STR, "client": _ref("Client")}),
+    "CodeIssued": _obj({"id": _STR, "code": _STR, "expires": _NUM}),
+    "CodeState": _obj({"id": _STR, "state": {"enum": ["open", "paired", "spent"]}, "expires": _NUM,
+                       "client": {"oneOf": [_ref("Client"), {"type": "null"}]}}),
+}
+
+
+def _op(summary: str, ok: dict[str, Any], code: str = "200", *, body: str | None = None,
+        params: list[dict[str, Any]] | None = None, public: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {code: ok, "default": _ERROR}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    if public:
+        op["security"] = []
+    return op
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": _STR}]
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/v1/status": {"get": _op("Whether Sourdine runs, where, its counts and each adapter's health.",
+                                  _json(_ref("Status"), "The status."))},
+    "/api/v1/settings": {
+        "get": _op("The settings.", _json(_ref("Settings"), "The settings.")),
+        "patch": _op("Change some settings; they apply to the next flow and are stored first.",
+                     _json(_ref("Settings"), "The new settings."), body="SettingsPatch"),
+    },
+    "/api/v1/decisions": {"get": _op(
+        "The latest decisions, newest first; never the post's text.", _json(_ref("Decisions"), "Decisions."),
+        params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many."),
+                _query("action", _STR, "Comma-separated: keep, collapse, hide (default collapse,hide)."),
+                _query("platform", _STR, "Only this platform."),
+                _query("before", _NUM, "Only decisions changed before this time (seconds), for paging.")])},
+    "/api/v1/stats": {"get": _op(
+        "Posts seen, folded and hidden per platform, per day and per hour today.", _json(_ref("Stats"), "Stats."),
+        params=[_query("days", {"type": "integer", "minimum": 1, "maximum": 31}, "How many days (default 7).")])},
+    "/api/v1/score": {"post": _op("Score a text.", _json(_ref("Score"), "The scores."), body="ScoreRequest")},
+    "/api/v1/pair": {"post": _op(
+        "An extension trades a one-time code for its token, from its own extension origin; no token.",
+        _json(_ref("Paired"), "Paired."), "201", body="PairRequest", public=True)},
+    "/api/v1/pair/codes": {"post": _op("Issue a one-time pairing code (local token only).",
+                                       _json(_ref("CodeIssued"), "The code, shown once."), "201")},
+    "/api/v1/pair/codes/{id}": {"get": _op("Whether a pairing code has paired (local token only).",
+                                           _json(_ref("CodeState"), "Its state."), params=_ID)},
+    "/api/v1/clients": {"get": _op("The paired extensions.", _json(_ref("Clients"), "The clients."))},
+    "/api/v1/clients/{id}": {"delete": _op("Revoke a paired extension.",
+                                           _json(_ref("Clients"), "The clients left."), params=_ID)},
+    "/api/v1/openapi.json": {"get": _op("This document.", {"description": "OpenAPI 3.1.",
+                                                           "content": {"application/json": {"schema": {
+                                                               "type": "object"}}}})},
+    "/proxy.pac": {"get": _op("Proxy auto-configuration for the browser; no token.",
+                              {"description": "A PAC file.", "content": {"application/x-ns-proxy-autoconfig": {
+                                  "schema": _STR}}}, public=True)},
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Sourdine local API", "version": __version__,
+                 "description": "Steers Sourdine from its browser extension, its CLI and your scripts. Listens on "
+                                "127.0.0.1 only; see the README for the checks every request goes through."},
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -340,3 +340,17 @@ def test_requests_to_sourdine_own_ports_are_refused(addon, runtime, host):
 def test_streaming_host(doc, host):
     """The streaming host is read from v1 and v2 instance documents, and nonsense gives None."""
     assert streaming_host(doc) == host
+
+
+def test_outside_work_hours_feeds_pass_untouched(addon, runtime):
+    """With no work-hours window open now, a hostile feed is not even routed, and goes out as it came."""
+    runtime.snapshot = settings.with_user(runtime.snapshot, schedule={"timezone": "UTC", "windows": []})
+    raw = json.dumps(hostile_timeline(1)).encode()
+    flow = run(addon, feed_flow(raw))
+    assert "sourdine" not in flow.metadata
+    assert flow.response.raw_content is raw
+    runtime.snapshot = settings.with_user(runtime.snapshot, schedule={
+        "timezone": "UTC", "windows": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                        "start": "00:00", "end": "00:00"}]})
+    flow = run(addon, feed_flow(raw))
+    assert flow.metadata["sourdine"]["rewritten"]

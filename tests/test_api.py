@@ -394,3 +394,50 @@ async def test_proxy_pac_needs_no_token_but_the_host_check(client):
     await client.patch("/api/v1/settings", json={"platforms": {"x": {"enabled": False}}}, headers=local(client))
     pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
     assert '"x.com"' not in pac and '"mastodon.social"' in pac
+
+
+async def test_schedule_round_trip_and_status(client):
+    """Work hours are stored, applied at once, and the status says whether Sourdine filters now and until when."""
+    always = await (await client.get("/api/v1/schedule", headers=local(client))).json()
+    assert always["active"] is True and always["until"] is None
+    week = {"timezone": "Europe/Paris", "windows": [{"days": ["mon"], "start": "09:00", "end": "09:00"}]}
+    r = await client.put("/api/v1/schedule", json=week, headers=local(client))
+    assert r.status == 200
+    body = await r.json()
+    assert body["schedule"]["windows"] == week["windows"] and body["schedule"]["timezone"] == "Europe/Paris"
+    assert client.runtime.snapshot.schedule.timezone == "Europe/Paris"
+    status = await (await client.get("/api/v1/status", headers=local(client))).json()
+    assert status["filtering"]["until"] is not None
+    assert '"Europe/Paris"' in sqlite3.connect(client.db).execute(
+        "SELECT value FROM settings WHERE key = 'schedule'").fetchone()[0]
+
+
+async def test_pause_and_filter_until_override_the_windows(client):
+    """"Pause 30 min" stops filtering at once until then; "filter until" turns it back on; clearing resumes."""
+    r = await client.post("/api/v1/schedule/pause", json={"minutes": 30}, headers=local(client))
+    body = await r.json()
+    assert r.status == 200 and body["active"] is False and body["until"]
+    assert client.runtime.filtering()[0] is False
+    r = await client.post("/api/v1/schedule/filter-until", json={"until": "23:59"}, headers=local(client))
+    assert (await r.json())["active"] is True
+    r = await client.delete("/api/v1/schedule/overrides", headers=local(client))
+    assert (await r.json())["schedule"]["overrides"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "field"),
+    [
+        ("/api/v1/schedule", "put", {"timezone": "Mars/Olympus", "windows": []}, "timezone"),
+        ("/api/v1/schedule", "put", {"timezone": "UTC", "windows": [{"days": ["mon"], "start": "25:00",
+                                                                      "end": "26:00"}]}, "windows[0].start"),
+        ("/api/v1/schedule/pause", "post", {"minutes": 0}, "minutes"),
+        ("/api/v1/schedule/filter-until", "post", {"until": "tomorrow"}, "until"),
+    ],
+)
+async def test_bad_schedules_name_the_field(client, path, method, body, field):
+    """A bad zone, time or duration gets 400 naming the field, and nothing changes."""
+    before = client.runtime.snapshot
+    r = await getattr(client, method)(path, json=body, headers=local(client))
+    assert r.status == 400
+    assert (await r.json())["error"]["details"]["field"] == field
+    assert client.runtime.snapshot is before

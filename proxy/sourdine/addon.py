@@ -146,7 +146,9 @@ class Sourdine:
         try:
             path = _path(flow)
             snapshot = self.runtime.snapshot
-            route = snapshot.route(flow.request.scheme, flow.request.host, path)
+            # Outside work hours (or paused), feeds pass through untouched.
+            route = snapshot.route(flow.request.scheme, flow.request.host, path) if self.runtime.filtering()[0] \
+                else None
             if route is None:
                 if (
                     path in _INSTANCE_PATHS

@@ -23,11 +23,13 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
+from datetime import time as dtime
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from sourdine import openapi, pairing, settings, store
+from sourdine import openapi, pairing, schedule, settings, store
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
@@ -206,8 +208,78 @@ async def status(request: web.Request) -> web.Response:
             "counts": {"seen": counts.seen, "collapsed": counts.collapsed, "hidden": counts.hidden},
             "errors": runtime.errors,
             "health": {name: h.to_dict() for name, h in runtime.engine.health.items()},
+            "filtering": _filtering(runtime),
         }
     )
+
+
+def _filtering(runtime: Runtime) -> dict[str, object]:
+    """Whether Sourdine filters right now, and until when: the extension shows this and never computes it."""
+    active, until = runtime.filtering()
+    return {"active": active, "until": schedule.format_instant(until) if until else None}
+
+
+def schedule_state(runtime: Runtime) -> dict[str, object]:
+    return {"schedule": schedule.to_json(runtime.snapshot.schedule), **_filtering(runtime)}
+
+
+async def get_schedule(request: web.Request) -> web.Response:
+    return web.json_response(schedule_state(request.app[RUNTIME]))
+
+
+async def _change_schedule(request: web.Request, change) -> web.Response:
+    """Apply `change(current schedule, now) -> new schedule` under the settings lock: stored, then live."""
+    runtime = request.app[RUNTIME]
+    async with request.app[SETTINGS_LOCK]:
+        now = datetime.now(UTC)
+        try:
+            new = change(schedule.prune(runtime.snapshot.schedule, now), now)
+            schedule.check_overrides(new, now)
+            stored = schedule.to_json(new)
+            snapshot = settings.with_user(runtime.snapshot, schedule=stored)
+        except schedule.ScheduleError as e:
+            raise ApiError(400, "bad_field", str(e), {"field": e.field}) from None
+        await committed(request, lambda db: store.save_settings(db, {"schedule": stored}))
+        runtime.swap(snapshot)
+        audit.info("%s: %s %s: schedule changed", who(request), request.method, _route(request))
+    return web.json_response(schedule_state(runtime))
+
+
+async def put_schedule(request: web.Request) -> web.Response:
+    """Replace the time zone and the weekly windows (and the overrides, when given)."""
+    body = await json_body(request, {"timezone": str, "windows": list, "overrides": list}, {"timezone", "windows"})
+
+    def change(current, now):
+        if "overrides" not in body:
+            body["overrides"] = schedule.to_json(current)["overrides"]
+        return schedule.parse_schedule(body)
+
+    return await _change_schedule(request, change)
+
+
+async def pause_filtering(request: web.Request) -> web.Response:
+    """No filtering for `minutes` ("pause 30 min")."""
+    body = await json_body(request, {"minutes": int}, {"minutes"})
+    return await _change_schedule(request, lambda current, now: schedule.pause(current, now, body["minutes"]))
+
+
+async def filter_until(request: web.Request) -> web.Response:
+    """Filtering now until a local time ("18:00") or an instant ("2026-11-22T18:00:00Z")."""
+    body = await json_body(request, {"until": str}, {"until"})
+
+    def change(current, now):
+        text = body["until"]
+        if len(text) == 5:
+            minutes = schedule.parse_time(text, "until")
+            return schedule.filter_until(current, now, dtime(minutes // 60, minutes % 60))
+        return schedule.filter_until(current, now, schedule.parse_instant(text, "until"))
+
+    return await _change_schedule(request, change)
+
+
+async def clear_overrides(request: web.Request) -> web.Response:
+    """Back to the weekly windows alone."""
+    return await _change_schedule(request, lambda current, now: schedule.clear_overrides(current))
 
 
 def settings_state(runtime: Runtime) -> dict:
@@ -428,6 +500,11 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/settings", get_settings)
     app.router.add_patch("/api/v1/settings", patch_settings)
+    app.router.add_get("/api/v1/schedule", get_schedule)
+    app.router.add_put("/api/v1/schedule", put_schedule)
+    app.router.add_post("/api/v1/schedule/pause", pause_filtering)
+    app.router.add_post("/api/v1/schedule/filter-until", filter_until)
+    app.router.add_delete("/api/v1/schedule/overrides", clear_overrides)
     app.router.add_get("/api/v1/decisions", decisions)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sourdine import __version__, pairing, settings
+from sourdine import __version__, pairing, schedule, settings
 from sourdine.engine import Engine
 from sourdine.pairing import Client, Codes
 from sourdine.platforms import ADAPTERS
@@ -37,6 +38,19 @@ class Runtime:
     # Paired extensions, by the digest of their token; pairing codes outstanding.
     clients: dict[str, Client] = field(default_factory=dict)
     codes: Codes = field(default_factory=Codes)
+
+    _filtering: tuple[Snapshot, bool, datetime | None] | None = None
+
+    def filtering(self, now: datetime | None = None) -> tuple[bool, datetime | None]:
+        """Whether Sourdine filters now (work hours and overrides), and until when. The answer is kept until it
+        changes or the settings do, so the hot path pays for it about once a state change."""
+        now = now or datetime.now(UTC)
+        cached = self._filtering
+        if cached is not None and cached[0] is self.snapshot and (cached[2] is None or now < cached[2]):
+            return cached[1], cached[2]
+        active, until = schedule.active(self.snapshot.schedule, now)
+        self._filtering = (self.snapshot, active, until)
+        return active, until
 
     @property
     def token_hash(self) -> str:

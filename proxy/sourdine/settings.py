@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sourdine import rules
+from sourdine import schedule as schedule_module
 from sourdine.platforms import ADAPTERS
 from sourdine.rules import PlatformRules, Thresholds
+from sourdine.schedule import Schedule
 
 _HOST = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
@@ -42,6 +44,7 @@ class Snapshot:
     hosts: dict[str, str] = field(default_factory=dict)  # decrypted host -> platform ("*.x.org": subdomains)
     user: dict[str, Any] = field(default_factory=dict)  # the user's own layer, as saved
     wildcards: tuple[tuple[str, str], ...] = ()  # (".x.org", platform) for each "*.x.org" host
+    schedule: Schedule = schedule_module.ALWAYS  # work hours; none configured means always
 
     def route(self, scheme: str, host: str, path: str) -> tuple[str, str] | None:
         """(platform, endpoint) for a request, or None when Sourdine leaves it alone.
@@ -109,7 +112,8 @@ def build(user: dict[str, Any] | None = None) -> Snapshot:
     for host in instances + streaming:
         hosts.setdefault(host, "mastodon")
     wildcards = tuple((h[1:], p) for h, p in hosts.items() if h.startswith("*."))
-    return Snapshot(platforms, platform_rules, instances, streaming, hosts, dict(user), wildcards)
+    hours = schedule_module.parse_schedule(user["schedule"]) if "schedule" in user else schedule_module.ALWAYS
+    return Snapshot(platforms, platform_rules, instances, streaming, hosts, dict(user), wildcards, hours)
 
 
 def with_user(snapshot: Snapshot, **changes: Any) -> Snapshot:

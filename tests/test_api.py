@@ -322,18 +322,27 @@ async def test_instances_are_changed_from_the_cli_only(client):
 
 
 async def test_fifty_parallel_writes_lose_nothing(client):
-    """50 concurrent settings patches, each to its own field, are all in the state read back and in sqlite."""
+    """50 concurrent writes (settings patched, schedule windows added) are all in the state read back and in
+    sqlite."""
     import asyncio
     import json
 
     platforms = list(client.runtime.snapshot.platforms)
     writes = []
-    for i in range(50):
+    for i in range(30):
         name = platforms[i % len(platforms)]
         writes.append((name, {"collapse": round(0.1 + i / 1000, 3), "hide": 0.95} if i % 2 else {"enabled": i % 4 == 0}))
-    results = await asyncio.gather(*(
-        client.patch("/api/v1/settings", json={"platforms": {n: v}}, headers=local(client)) for n, v in writes))
+    windows = [{"days": ["mon"], "start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(20)]
+    results = await asyncio.gather(
+        *(client.patch("/api/v1/settings", json={"platforms": {n: v}}, headers=local(client)) for n, v in writes),
+        *(client.post("/api/v1/schedule/windows", json=w, headers=local(client)) for w in windows),
+    )
     assert all(r.status == 200 for r in results)
+    state = (await (await client.get("/api/v1/schedule", headers=local(client))).json())["schedule"]["windows"]
+    assert sorted(w["start"] for w in state) == sorted(w["start"] for w in windows)
+    [(stored_schedule,)] = sqlite3.connect(client.db).execute(
+        "SELECT value FROM settings WHERE key = 'schedule'").fetchall()
+    assert len(json.loads(stored_schedule)["windows"]) == len(windows)
     expected: dict = {}
     for name, values in writes:
         expected.setdefault(name, {}).update(values)
@@ -441,3 +450,15 @@ async def test_bad_schedules_name_the_field(client, path, method, body, field):
     assert r.status == 400
     assert (await r.json())["error"]["details"]["field"] == field
     assert client.runtime.snapshot is before
+
+
+async def test_pac_can_send_everything_direct_outside_work_hours(client):
+    """With the setting on and no window open, proxy.pac sends everything direct."""
+    await client.put("/api/v1/schedule", json={"timezone": "UTC", "windows": []}, headers=local(client))
+    pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
+    assert "mastodon.social" in pac, "the setting is off by default: the PAC still routes the platforms"
+    r = await client.patch("/api/v1/settings", json={"global": {"pac_direct_outside_hours": True}},
+                           headers=local(client))
+    assert (await r.json())["global"] == {"pac_direct_outside_hours": True}
+    pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
+    assert "mastodon.social" not in pac and 'return "DIRECT"' in pac

@@ -257,6 +257,25 @@ async def put_schedule(request: web.Request) -> web.Response:
     return await _change_schedule(request, change)
 
 
+async def add_window(request: web.Request) -> web.Response:
+    """Add one weekly window, atomically (two clients adding at once both get theirs)."""
+    body = await json_body(request, {"days": list, "start": str, "end": str}, {"days", "start", "end"})
+
+    def change(current, now):
+        data = schedule.to_json(current)
+        if "schedule" not in request.app[RUNTIME].snapshot.user:
+            # No work hours yet means "always": the first window added replaces that.
+            data["windows"] = []
+        data["windows"].append(body)
+        try:
+            return schedule.parse_schedule(data)
+        except schedule.ScheduleError as e:
+            raise schedule.ScheduleError(e.field.replace(f"windows[{len(data['windows']) - 1}].", ""),
+                                         str(e).split(": ", 1)[-1]) from None
+
+    return await _change_schedule(request, change)
+
+
 async def pause_filtering(request: web.Request) -> web.Response:
     """No filtering for `minutes` ("pause 30 min")."""
     body = await json_body(request, {"minutes": int}, {"minutes"})
@@ -290,6 +309,7 @@ def settings_state(runtime: Runtime) -> dict:
             for name, s in snapshot.platforms.items()
         },
         "mastodon_instances": list(snapshot.mastodon_instances),
+        "global": {"pac_direct_outside_hours": bool(snapshot.user.get("pac_direct_outside_hours", False))},
     }
 
 
@@ -303,7 +323,7 @@ _PLATFORM_FIELDS: dict[str, type | tuple[type, ...]] = {"enabled": bool, "collap
 async def patch_settings(request: web.Request) -> web.Response:
     """Change some settings. Stored in sqlite before the answer, applied to the next flow, the new state returned."""
     runtime = request.app[RUNTIME]
-    body = await json_body(request, {"platforms": dict, "mastodon_instances": list}, set())
+    body = await json_body(request, {"platforms": dict, "mastodon_instances": list, "global": dict}, set())
     if "mastodon_instances" in body and request[CLIENT] != LOCAL:
         raise ApiError(403, "cli_only", "Mastodon instances change what is decrypted: use sourdine run "
                        "--mastodon-instance")
@@ -327,6 +347,10 @@ async def patch_settings(request: web.Request) -> web.Response:
                                        {"field": f"{where}.{key}"})
                 platforms[name] = {**platforms.get(name, {}), **values}
             changed["platforms"] = platforms
+        for key, value in body.get("global", {}).items():
+            if key != "pac_direct_outside_hours" or not isinstance(value, bool):
+                raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"})
+            changed[key] = value
         if "mastodon_instances" in body:
             try:
                 hosts = [settings.normalise_host(h) for h in body["mastodon_instances"] if isinstance(h, str)]
@@ -397,6 +421,9 @@ async def proxy_pac(request: web.Request) -> web.Response:
 
 def render_pac(runtime: Runtime) -> str:
     snapshot = runtime.snapshot
+    if snapshot.user.get("pac_direct_outside_hours") and not runtime.filtering()[0]:
+        return ("// Sourdine: outside work hours, everything goes direct.\n"
+                'function FindProxyForURL(url, host) {\n  return "DIRECT";\n}\n')
     enabled = {name for name, s in snapshot.platforms.items() if s.enabled}
     exact = sorted(h for h, p in snapshot.hosts.items() if p in enabled and not h.startswith("*."))
     suffixes = sorted(h[1:] for h, p in snapshot.hosts.items() if p in enabled and h.startswith("*."))
@@ -502,6 +529,7 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app.router.add_patch("/api/v1/settings", patch_settings)
     app.router.add_get("/api/v1/schedule", get_schedule)
     app.router.add_put("/api/v1/schedule", put_schedule)
+    app.router.add_post("/api/v1/schedule/windows", add_window)
     app.router.add_post("/api/v1/schedule/pause", pause_filtering)
     app.router.add_post("/api/v1/schedule/filter-until", filter_until)
     app.router.add_delete("/api/v1/schedule/overrides", clear_overrides)

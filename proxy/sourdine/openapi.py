@@ -49,9 +49,11 @@ SCHEMAS: dict[str, Any] = {
         "health": {"type": "object", "additionalProperties": _ref("Health")},
         "filtering": _obj({"active": {"type": "boolean"}, "until": {"type": ["string", "null"]}}),
     }),
+    "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}}, required=[]),
     "Settings": _obj({
         "platforms": {"type": "object", "additionalProperties": _ref("PlatformSettings")},
         "mastodon_instances": {"type": "array", "items": _STR},
+        "global": _ref("Global"),
     }),
     "SettingsPatch": _obj({
         "platforms": {"type": "object", "propertyNames": {"enum": sorted(ADAPTERS)}, "additionalProperties": _obj(
@@ -59,6 +61,7 @@ SCHEMAS: dict[str, Any] = {
              "hide": {"type": "number", "minimum": 0, "maximum": 1}}, required=[])},
         "mastodon_instances": {"type": "array", "items": {
             "type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)+$"}},
+        "global": _ref("Global"),
     }, required=[]),
     "Window": _obj({"days": {"type": "array", "items": {"enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
                              "uniqueItems": True},
@@ -133,6 +136,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "put": _op("Replace the time zone and weekly windows (and the overrides, when given).",
                    _json(_ref("ScheduleState"), "The new schedule."), body="Schedule"),
     },
+    "/api/v1/schedule/windows": {"post": _op("Add one weekly window.", _json(_ref("ScheduleState"),
+                                                                          "The new schedule."), body="Window")},
     "/api/v1/schedule/pause": {"post": _op("Pause filtering for some minutes.",
                                            _json(_ref("ScheduleState"), "The new schedule."), body="Pause")},
     "/api/v1/schedule/filter-until": {"post": _op("Filter now until a local time (HH:MM) or an instant.",

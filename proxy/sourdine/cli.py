@@ -11,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from sourdine import __version__, cli_score, home
+from sourdine import __version__, cli_ca, cli_score, home
 
 
 def _port(value: str) -> int:
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     clients.set_defaults(func=_cmd_clients)
 
     cli_score.add_parser(sub, parents=[common])
+    cli_ca.add_parsers(sub, parents=[common])
     return parser
 
 

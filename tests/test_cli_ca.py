@@ -1,0 +1,435 @@
+"""`sourdine ca`, `sourdine ca rotate` and `sourdine doctor`, on real CAs made by mitmproxy's own code and a
+real `sourdine run` (conftest's `sourdine` fixture: this module's own instance, 127.0.0.1 as a Mastodon
+instance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import os
+import shlex
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from mitmproxy import certs
+
+from conftest import SOURDINE
+from sourdine import cli_ca, home
+from sourdine.cli import CommandError
+
+
+def parser() -> argparse.ArgumentParser:
+    """A `sourdine`-like parser with only this module's subcommands, as cli.build_parser wires them."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home")
+    common.add_argument("--log-level", default="WARNING")
+    p = argparse.ArgumentParser(prog="sourdine")
+    cli_ca.add_parsers(p.add_subparsers(dest="command", required=True), parents=[common])
+    return p
+
+
+class Terminal(io.StringIO):
+    """Typed answers on a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(*argv: str, stdin: io.StringIO | None = None) -> tuple[int, str]:
+    """Run a subcommand in this process; (exit code, stdout). A CommandError propagates."""
+    args = parser().parse_args(list(argv))
+    out = io.StringIO()
+    if args.command == "ca":
+        code = args.func(args, stdin=stdin if stdin is not None else io.StringIO(), stdout=out)
+    else:
+        code = args.func(args, stdout=out)
+    return code, out.getvalue()
+
+
+def make_ca(where: Path) -> Path:
+    """A CA made the way `sourdine run` makes it (mitmproxy's CertStore, in the home's confdir)."""
+    home.ensure(where)
+    home.confdir(where).mkdir(mode=0o700, exist_ok=True)
+    certs.CertStore.from_store(home.confdir(where), "mitmproxy", 2048)
+    return home.ca_cert(where)
+
+
+def fingerprints(path: Path) -> tuple[str, str]:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper(), cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def assert_no_secret(output: str, where: Path) -> None:
+    assert "PRIVATE KEY" not in output
+    token = where / "token"
+    if token.exists():
+        assert token.read_text().strip() not in output
+
+
+# -- sourdine ca ---------------------------------------------------------------------------------------------
+
+
+def test_ca_before_the_first_run_says_sourdine_run_creates_it(tmp_path):
+    """Without a CA, `sourdine ca` fails saying that `sourdine run` creates it, and creates nothing."""
+    where = tmp_path / "home"
+    with pytest.raises(CommandError, match=r"`sourdine run` creates it on its first start"):
+        run("ca", "--home", str(where))
+    assert not where.exists()
+
+
+GUIDE = [
+    # (section title, what its trust line holds, what its untrust line holds); {pem} {cer} {sha1} filled in
+    ("Firefox", "Authorities > Import...", "Delete or Distrust..."),
+    ("Chrome, Chromium, Edge on Linux", '-A -t "C,," -n sourdine -i {pem}', "-D -n sourdine"),
+    ("macOS", "add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {pem}",
+     "delete-certificate -Z {sha1} /Library/Keychains/System.keychain"),
+    ("Windows", 'certutil -addstore Root "{cer}"', "certutil -delstore Root {sha1}"),
+    ("Debian, Ubuntu", "sudo cp {pem} /usr/local/share/ca-certificates/sourdine.crt",
+     "sudo rm /usr/local/share/ca-certificates/sourdine.crt && sudo update-ca-certificates --fresh"),
+]
+
+
+def section(output: str, title: str) -> list[str]:
+    """The trust and untrust lines under a section title of the guide."""
+    lines = output.splitlines()
+    [start] = [i for i, line in enumerate(lines) if line.startswith(title)]
+    trust = next(line for line in lines[start:] if line.lstrip().startswith("trust:"))
+    untrust = next(line for line in lines[start:] if line.lstrip().startswith("untrust:"))
+    return [trust, untrust]
+
+
+@pytest.mark.parametrize(("title", "trust", "untrust"), GUIDE)
+def test_ca_shows_the_certificate_and_how_to_trust_and_untrust_it(tmp_path, title, trust, untrust):
+    """`sourdine ca` prints the path, SHA-256, SHA-1 and expiry, and each store's trust and untrust steps."""
+    where = tmp_path / "home"
+    pem = make_ca(where)
+    sha256, sha1 = fingerprints(pem)
+    code, out = run("ca", "--home", str(where))
+    assert code == 0
+    not_after = x509.load_pem_x509_certificate(pem.read_bytes()).not_valid_after_utc
+    assert f"CA certificate: {pem}\n" in out
+    assert f"SHA-256:     {sha256}" in out and f"SHA-1:       {sha1}" in out
+    assert f"valid until: {not_after:%Y-%m-%d %H:%M} UTC" in out
+    fill = {"pem": str(pem), "cer": str(pem.with_suffix(".cer")), "sha1": sha1}
+    trust_line, untrust_line = section(out, title)
+    assert trust.format(**fill) in trust_line
+    assert untrust.format(**fill) in untrust_line
+    assert_no_secret(out, where)
+
+
+def test_ca_commands_quote_a_path_with_a_space(tmp_path):
+    """A home with a space (macOS's "Application Support") gives commands a shell reads as one path."""
+    where = tmp_path / "Application Support" / "Sourdine"
+    pem = make_ca(where)
+    _, out = run("ca", "--home", str(where))
+    trust_line, _ = section(out, "macOS")
+    assert shlex.split(trust_line.split("trust:", 1)[1])[-1] == str(pem)
+    trust_line, _ = section(out, "Debian, Ubuntu")
+    assert str(pem) in shlex.split(trust_line.split("trust:", 1)[1])
+
+
+# -- sourdine ca rotate --------------------------------------------------------------------------------------
+
+
+def test_rotate_makes_a_new_ca_keeps_the_old_certificate_and_not_its_key(tmp_path):
+    """rotate --yes: a new fingerprint that mitmproxy loads, the old cert kept as *.old-<time>, keys 0600."""
+    where = tmp_path / "home"
+    pem = make_ca(where)
+    confdir = home.confdir(where)
+    before = snapshot(confdir)
+    old_sha256, old_sha1 = fingerprints(pem)
+
+    code, out = run("ca", "rotate", "--yes", "--home", str(where))
+
+    assert code == 0
+    new_sha256, _ = fingerprints(pem)
+    assert new_sha256 != old_sha256
+    assert f"SHA-256:     {new_sha256}" in out and old_sha256 in out
+    # What mitmproxy (so `sourdine run`) will sign with is the new CA.
+    store = certs.CertStore.from_store(confdir, "mitmproxy", 2048)
+    assert store.default_ca.fingerprint().hex(":").upper() == new_sha256
+    # The old certificate, and only it, is kept; every key file holds the new key, readable by its owner only.
+    [kept] = confdir.glob("*.old-*")
+    assert kept.name.startswith("mitmproxy-ca-cert.pem.old-")
+    assert kept.read_bytes() == before["mitmproxy-ca-cert.pem"]
+    assert str(kept) in out
+    for name in cli_ca.KEY_FILES:
+        assert (confdir / name).read_bytes() != before[name]
+        assert (confdir / name).stat().st_mode & 0o777 == 0o600
+    after = snapshot(confdir)
+    assert not any(before[name] in data for name in cli_ca.KEY_FILES for data in after.values())
+    assert not list(confdir.glob(".rotate-*")), "the staging folder is gone"
+    # The untrust steps name the old CA, the trust steps the new one.
+    _, untrust_line = section(out, "Windows")
+    assert untrust_line.endswith(f"certutil -delstore Root {old_sha1}")
+    assert_no_secret(out, where)
+
+
+def test_rotate_twice_in_the_same_second_keeps_both_old_certificates(tmp_path):
+    """Two rotations keep two distinct old certificates, the second never overwriting the first."""
+    where = tmp_path / "home"
+    make_ca(where)
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    first = cli_ca.rotate_ca(where, now=now)
+    second = cli_ca.rotate_ca(where, now=now)
+    assert first.kept.name == "mitmproxy-ca-cert.pem.old-20260102T030405Z"
+    assert first.kept != second.kept and first.kept.exists() and second.kept.exists()
+    assert first.kept.read_bytes() != second.kept.read_bytes()
+
+
+def test_rotate_without_yes_and_without_a_terminal_refuses(tmp_path):
+    """Without --yes and with stdin not a terminal, rotate refuses, points at --yes, and changes nothing."""
+    where = tmp_path / "home"
+    make_ca(where)
+    before = snapshot(home.confdir(where))
+    with pytest.raises(CommandError, match="--yes"):
+        run("ca", "rotate", "--home", str(where), stdin=io.StringIO("y\n"))
+    assert snapshot(home.confdir(where)) == before
+
+
+@pytest.mark.parametrize(
+    ("answer", "rotated"), [("y\n", True), ("yes\n", True), ("n\n", False), ("\n", False)]
+)
+def test_rotate_asks_on_a_terminal(tmp_path, answer, rotated):
+    """On a terminal rotate asks y/N: yes rotates, anything else (Enter included) leaves the CA alone."""
+    where = tmp_path / "home"
+    make_ca(where)
+    before = snapshot(home.confdir(where))
+    code, out = run("ca", "rotate", "--home", str(where), stdin=Terminal(answer))
+    assert "[y/N]" in out
+    assert code == (0 if rotated else 1)
+    assert (snapshot(home.confdir(where)) != before) is rotated
+
+
+def test_rotate_with_no_ca_yet_makes_one_in_a_private_home(tmp_path):
+    """rotate on a home without a CA makes one, in a 0700 home, and keeps no old file."""
+    where = tmp_path / "new-home"
+    code, out = run("ca", "rotate", "--yes", "--home", str(where))
+    assert code == 0 and "There was no CA before" in out
+    assert where.stat().st_mode & 0o777 == 0o700
+    assert home.ca_cert(where).exists()
+    assert not list(home.confdir(where).glob("*.old-*"))
+
+
+def test_rotate_refuses_while_sourdine_runs(sourdine):
+    """While `sourdine run` uses the home, rotate refuses (it holds the CA in memory) and changes nothing."""
+    confdir = home.confdir(sourdine.home)
+    before = snapshot(confdir)
+    refusal = rf"running with this home \(pid {sourdine.proc.pid}\).*[Ss]top it"
+    with pytest.raises(CommandError, match=refusal):
+        run("ca", "rotate", "--yes", "--home", str(sourdine.home))
+    assert snapshot(confdir) == before
+
+
+def test_rotate_stops_before_replacing_anything_if_sourdine_started_meanwhile(tmp_path):
+    """The last check before the swap aborts the rotation and leaves every CA file as it was."""
+    where = tmp_path / "home"
+    make_ca(where)
+    before = snapshot(home.confdir(where))
+
+    def started() -> None:
+        raise CommandError("Sourdine is running with this home")
+
+    with pytest.raises(CommandError):
+        cli_ca.rotate_ca(where, before_swap=started)
+    assert snapshot(home.confdir(where)) == before
+
+
+# -- sourdine doctor -----------------------------------------------------------------------------------------
+
+
+def api(sourdine, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{sourdine.api_port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {sourdine.token()}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def lines(out: str) -> dict[str, list[str]]:
+    """Doctor's lines by level."""
+    by_level: dict[str, list[str]] = {"OK": [], "WARN": [], "FAIL": []}
+    for line in out.splitlines():
+        level = line.split(" ", 1)[0]
+        by_level[level].append(line)
+    return by_level
+
+
+def test_doctor_against_a_running_sourdine_is_all_ok(sourdine):
+    """Against a real `sourdine run`: every check OK, ports named, the hostile test post filtered, exit 0."""
+    code, out = run("doctor", "--home", str(sourdine.home))
+    by_level = lines(out)
+    assert code == 0, out
+    assert by_level["WARN"] == [] and by_level["FAIL"] == [], out
+    assert f"runs (pid {sourdine.proc.pid}): proxy on 127.0.0.1:{sourdine.proxy_port}, " \
+           f"API on http://127.0.0.1:{sourdine.api_port}" in out
+    assert "the hostile test post came back hidden, the friendly one unchanged" in out
+    for label in ("home", "API token", "CA key", "database"):
+        assert any(line.startswith(f"OK    {label} ") for line in by_level["OK"]), label
+    assert_no_secret(out, sourdine.home)
+
+
+def test_doctor_lists_the_decrypted_hosts_by_platform(sourdine):
+    """The decrypted hosts come one line per platform, with the user's Mastodon instance among Mastodon's."""
+    _, out = run("doctor", "--home", str(sourdine.home))
+    hosts = {
+        line.split("decrypted for ", 1)[1].split(":", 1)[0]: line.split(": ", 1)[1].split(", ")
+        for line in out.splitlines() if "decrypted for " in line
+    }
+    assert set(hosts) == {"mastodon", "bluesky", "x"}
+    assert "127.0.0.1" in hosts["mastodon"] and "mastodon.social" in hosts["mastodon"]
+    assert "*.host.bsky.network" in hosts["bluesky"]
+    assert "x.com" in hosts["x"]
+
+
+def test_doctor_sees_a_fold_and_fails_when_filtering_is_off(sourdine):
+    """With hide at 1 the hostile test post comes back folded; with Mastodon off doctor fails, saying why."""
+    saved = api(sourdine, "GET", "/api/v1/settings")["platforms"]["mastodon"]
+    try:
+        api(sourdine, "PATCH", "/api/v1/settings", {"platforms": {"mastodon": {"hide": 1.0}}})
+        code, out = run("doctor", "--home", str(sourdine.home))
+        assert code == 0 and "the hostile test post came back folded" in out, out
+        api(sourdine, "PATCH", "/api/v1/settings", {"platforms": {"mastodon": {"enabled": False}}})
+        code, out = run("doctor", "--home", str(sourdine.home))
+        assert code == 1
+        [fail] = lines(out)["FAIL"]
+        assert "the hostile test post came back untouched: Mastodon filtering is off" in fail
+        assert "fix:" in fail
+        assert "decrypted for mastodon, filtering off: " in out
+    finally:
+        api(sourdine, "PATCH", "/api/v1/settings", {"platforms": {"mastodon": saved}})
+
+
+def test_doctor_when_nothing_runs_fails_and_says_how_to_start(tmp_path):
+    """With Sourdine stopped, doctor fails with `sourdine run` as the fix and skips the filtering check."""
+    where = tmp_path / "home"
+    make_ca(where)
+    home.token(where)
+    code, out = run("doctor", "--home", str(where))
+    assert code == 1
+    [fail] = lines(out)["FAIL"]
+    assert "not running" in fail and "fix: start it: sourdine run" in fail
+    assert any("filtering not checked" in line for line in lines(out)["WARN"])
+
+
+def test_doctor_fails_when_the_api_does_not_answer(tmp_path):
+    """A run.json whose process lives but whose API is gone gives a FAIL naming the ports."""
+    where = tmp_path / "home"
+    make_ca(where)
+    home.token(where)
+    home.write_run_info(where, {"pid": os.getpid(), "proxy": ["127.0.0.1", 9], "api": ["127.0.0.1", 9]})
+    code, out = run("doctor", "--home", str(where))
+    assert code == 1
+    [fail] = lines(out)["FAIL"]
+    assert "proxy on 127.0.0.1:9, API on http://127.0.0.1:9" in fail and "did not answer" in fail
+
+
+def test_doctor_fails_on_a_run_json_without_ports(tmp_path):
+    """A run.json whose process lives but which names no ports fails, and no request is attempted."""
+    where = tmp_path / "home"
+    make_ca(where)
+    home.write_run_info(where, {"pid": os.getpid()})
+    code, out = run("doctor", "--home", str(where))
+    assert code == 1
+    [fail] = lines(out)["FAIL"]
+    assert "run.json does not say where Sourdine listens" in fail
+
+
+@pytest.mark.parametrize(("days", "level"), [(5, "WARN"), (-1, "FAIL")])
+def test_doctor_warns_before_the_ca_expires_and_fails_after(tmp_path, monkeypatch, days, level):
+    """A CA expiring within 30 days warns, an expired one fails; both point at `sourdine ca rotate`."""
+    monkeypatch.setattr(certs, "CA_EXPIRY", datetime.timedelta(days=days))
+    where = tmp_path / "home"
+    make_ca(where)
+    _, out = run("doctor", "--home", str(where))
+    [flagged] = [line for line in lines(out)[level] if "the CA certificate expire" in line]
+    assert flagged.endswith("fix: sourdine ca rotate, then trust the new CA")
+
+
+@pytest.mark.parametrize(
+    ("target", "mode", "level", "fix"),
+    [
+        ("token", 0o644, "FAIL", "chmod 600"),
+        ("mitmproxy/mitmproxy-ca.pem", 0o640, "FAIL", "chmod 600"),
+        ("mitmproxy/mitmproxy-ca.p12", 0o604, "FAIL", "chmod 600"),
+        (".", 0o755, "WARN", "chmod 700"),
+        ("mitmproxy", 0o750, "WARN", "chmod 700"),
+    ],
+)
+def test_doctor_flags_loose_permissions_with_the_fix(tmp_path, target, mode, level, fix):
+    """A secret others can read fails, a readable home warns; each line gives the chmod that fixes it."""
+    where = tmp_path / "home"
+    make_ca(where)
+    home.token(where)
+    path = (where / target).resolve()
+    os.chmod(path, mode)
+    code, out = run("doctor", "--home", str(where))
+    [flagged] = [line for line in lines(out)[level] if f" {path} is mode {mode:04o}" in line]
+    assert flagged.endswith(f"fix: {fix} {path}")
+    assert code == 1  # not running, at least
+
+
+def test_doctor_on_a_missing_home_fails(tmp_path):
+    """A home that does not exist fails the first check, and doctor does not create it."""
+    where = tmp_path / "nowhere"
+    code, out = run("doctor", "--home", str(where))
+    assert code == 1
+    first = out.splitlines()[0]
+    assert first == f"FAIL  home {where} does not exist -- fix: start Sourdine once: sourdine run"
+    assert not where.exists()
+
+
+def test_doctor_timeline_has_mastodons_status_shape():
+    """The embedded statuses carry every key of a real captured Mastodon status but `quote` and `filtered`."""
+    real = json.loads((Path(__file__).parent / "data" / "mastodon"
+                       / "rtoot_get_timeline_public_instance.body.json").read_bytes())[0]
+    [hostile, friendly] = cli_ca.doctor_timeline("http://127.0.0.1:1")
+    for status in (hostile, friendly):
+        assert set(real) - set(status) <= {"quote", "filtered"}
+        assert set(status) <= set(real)
+        assert set(status["account"]) <= set(real["account"])
+
+
+# -- through the `sourdine` command --------------------------------------------------------------------------
+
+
+def sourdine_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SOURDINE), *argv], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_command_rotate_without_a_terminal_refuses_with_exit_code_1(tmp_path):
+    """`sourdine ca rotate` with stdin not a terminal exits 1, says to add --yes, and leaves the CA alone."""
+    where = tmp_path / "home"
+    make_ca(where)
+    before = snapshot(home.confdir(where))
+    done = sourdine_cli("ca", "rotate", "--home", str(where))
+    assert done.returncode == 1
+    assert done.stderr.startswith("sourdine: ") and "--yes" in done.stderr
+    assert snapshot(home.confdir(where)) == before
+
+
+def test_command_ca_and_doctor_against_a_running_sourdine(sourdine):
+    """`sourdine ca` exits 0 with the fingerprint, `sourdine doctor` exits 0, `ca rotate --yes` exits 1."""
+    sha256, _ = fingerprints(home.ca_cert(sourdine.home))
+    shown = sourdine_cli("ca", "--home", str(sourdine.home))
+    assert shown.returncode == 0 and sha256 in shown.stdout
+    checked = sourdine_cli("doctor", "--home", str(sourdine.home))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert all(line.startswith("OK ") for line in checked.stdout.splitlines()), checked.stdout
+    refused = sourdine_cli("ca", "rotate", "--yes", "--home", str(sourdine.home))
+    assert refused.returncode == 1 and "stop it first" in refused.stderr.lower()
+    assert fingerprints(home.ca_cert(sourdine.home))[0] == sha256

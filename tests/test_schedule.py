@@ -45,226 +45,117 @@ def table(zone: str, windows: str) -> Schedule:
     return sch.parse_schedule({"timezone": zone, "windows": parsed})
 
 
-# Fixed cases: zone, windows, now (UTC), expected active, expected until (UTC) or None ---------------------
-
-# New York: 2025-03-09 02:00 EST -> 03:00 EDT at 07:00Z; 2025-11-02 02:00 EDT -> 01:00 EST at 06:00Z.
-NY = "America/New_York"
-# Paris: 2025-03-30 02:00 -> 03:00 at 01:00Z; 2025-10-26 03:00 -> 02:00 at 01:00Z.
 PARIS = "Europe/Paris"
-# Lord Howe: 2025-04-06 02:00 +11 -> 01:30 +10:30 at 15:00Z the 5th; 2025-10-05 02:00 -> 02:30 at 15:30Z.
-LH = "Australia/Lord_Howe"
-
-FIXED = {
-    # New York, spring forward.
-    "ny spring: 09:00-18:00 is EDT after the change": (
-        NY,
-        "sun 09:00-18:00",
-        "2025-03-09T12:59",
-        False,
-        "2025-03-09T13:00",
-    ),
-    "ny spring: inside the window, until 18:00 EDT": (
-        NY,
-        "sun 09:00-18:00",
-        "2025-03-09T13:00",
-        True,
-        "2025-03-09T22:00",
-    ),
-    "ny spring: start in the gap begins at the change": (
-        NY,
-        "sun 02:30-03:30",
-        "2025-03-09T06:59",
-        False,
-        "2025-03-09T07:00",
-    ),
-    "ny spring: and ends at 03:30 EDT": (NY, "sun 02:30-03:30", "2025-03-09T07:00", True, "2025-03-09T07:30"),
-    "ny spring: a window inside the gap skips that day": (
-        NY,
-        "sun 02:00-02:45",
-        "2025-03-09T06:00",
-        False,
-        "2025-03-16T06:00",
-    ),
-    "ny spring: overnight across the change is 10 real hours": (
-        NY,
-        "sat 22:00-09:00",
-        "2025-03-09T03:00",
-        True,
-        "2025-03-09T13:00",
-    ),
-    # New York, fall back.
-    "ny autumn: ambiguous start is the first 01:30 (EDT)": (
-        NY,
-        "sun 01:30-02:30",
-        "2025-11-02T05:29",
-        False,
-        "2025-11-02T05:30",
-    ),
-    "ny autumn: stays on through the repeated hour until 02:30 EST": (
-        NY,
-        "sun 01:30-02:30",
-        "2025-11-02T06:15",
-        True,
-        "2025-11-02T07:30",
-    ),
-    "ny autumn: ended at the first 01:30, not on again in the second": (
-        NY,
-        "sun 00:00-01:30",
-        "2025-11-02T06:10",
-        False,
-        "2025-11-09T05:00",
-    ),
-    "ny autumn: 09:00-18:00 is EST after the change": (
-        NY,
-        "sun 09:00-18:00",
-        "2025-11-02T13:59",
-        False,
-        "2025-11-02T14:00",
-    ),
-    # Paris.
-    "paris spring: daily hours on the Saturday are CET": (
-        PARIS,
-        "all 09:00-18:00",
-        "2025-03-29T12:00",
-        True,
-        "2025-03-29T17:00",
-    ),
-    "paris spring: and CEST on the Sunday": (
-        PARIS,
-        "all 09:00-18:00",
-        "2025-03-29T17:00",
-        False,
-        "2025-03-30T07:00",
-    ),
-    "paris spring: a window inside the gap skips to next week": (
-        PARIS,
-        "sun 02:15-02:45",
-        "2025-03-30T00:00",
-        False,
-        "2025-04-06T00:15",
-    ),
-    "paris autumn: 02:30-04:00 spans the repeated hour, 2.5 h": (
-        PARIS,
-        "sun 02:30-04:00",
-        "2025-10-26T00:30",
-        True,
-        "2025-10-26T03:00",
-    ),
-    "paris autumn: on during the second 02:45 too": (
-        PARIS,
-        "sun 02:30-04:00",
-        "2025-10-26T01:45",
-        True,
-        "2025-10-26T03:00",
-    ),
-    # Lord Howe: 30-minute changes.
-    "lord howe spring: start in the 02:00-02:30 gap begins at 02:30": (
-        LH,
-        "sun 02:15-03:00",
-        "2025-10-04T15:00",
-        False,
-        "2025-10-04T15:30",
-    ),
-    "lord howe spring: ends at 03:00 +11": (
-        LH,
-        "sun 02:15-03:00",
-        "2025-10-04T15:30",
-        True,
-        "2025-10-04T16:00",
-    ),
-    "lord howe spring: a window inside the gap skips the day": (
-        LH,
-        "sun 02:00-02:20",
-        "2025-10-04T15:00",
-        False,
-        "2025-10-11T15:00",
-    ),
-    "lord howe autumn: 01:45 (first) to 02:15 (+10:30) is one real hour": (
-        LH,
-        "sun 01:45-02:15",
-        "2025-04-05T14:45",
-        True,
-        "2025-04-05T15:45",
-    ),
-    "lord howe autumn: on through the repeated half hour": (
-        LH,
-        "sun 01:45-02:15",
-        "2025-04-05T15:10",
-        True,
-        "2025-04-05T15:45",
-    ),
-    # Overnight wrap from Sunday into Monday, in UTC.
-    "wrap: Sunday 22:00 starts it": ("UTC", "sun 22:00-06:00", "2025-11-23T21:59", False, "2025-11-23T22:00"),
-    "wrap: it runs into Monday morning": (
-        "UTC",
-        "sun 22:00-06:00",
-        "2025-11-24T03:00",
-        True,
-        "2025-11-24T06:00",
-    ),
-    "wrap: Monday evening is not a window day": (
-        "UTC",
-        "sun 22:00-06:00",
-        "2025-11-24T22:30",
-        False,
-        "2025-11-30T22:00",
-    ),
-    "wrap: Sunday window and Monday window merge": (
-        "UTC",
-        "sun 22:00-06:00; mon 06:00-09:00",
-        "2025-11-24T03:00",
-        True,
-        "2025-11-24T09:00",
-    ),
-    "wrap: end 00:00 is midnight the next day": (
-        "UTC",
-        "sun 20:00-00:00",
-        "2025-11-23T23:59",
-        True,
-        "2025-11-24T00:00",
-    ),
-    # start == end: a full day.
-    "start == end: 24 hours from start": (
-        PARIS,
-        "wed 09:00-09:00",
-        "2025-11-27T07:59",
-        True,
-        "2025-11-27T08:00",
-    ),
-    "start == end: 23 real hours across spring forward": (
-        PARIS,
-        "sat 12:00-12:00",
-        "2025-03-29T11:00",
-        True,
-        "2025-03-30T10:00",
-    ),
-    "start == end: every day all day is always": (NY, "all 00:00-00:00", "2025-03-09T07:00", True, None),
-    "start == end: six days all day leave a gap": (
-        NY,
-        "mon,tue,wed,thu,fri,sat 07:00-07:00",
-        "2025-11-23T13:00",
-        False,
-        "2025-11-24T12:00",
-    ),
-    # No days, no windows.
-    "a window with no days never applies": (NY, "none 09:00-18:00", "2025-11-24T15:00", False, None),
-    "no windows: never filtering": (NY, "", "2025-11-24T15:00", False, None),
-    # Zones without DST and with odd offsets.
-    "kolkata +05:30": ("Asia/Kolkata", "mon 09:00-18:00", "2025-11-24T03:30", True, "2025-11-24T12:30"),
-    "chatham autumn: 02:45-03:45 repeats, start is the first": (
-        "Pacific/Chatham",
-        "sun 03:00-04:00",
-        "2025-04-05T13:00",
-        False,
-        "2025-04-05T13:15",
-    ),
-}
 
 
-@pytest.mark.parametrize(("zone", "windows", "now", "on", "until"), FIXED.values(), ids=FIXED.keys())
-def test_fixed_cases(zone, windows, now, on, until):
+# Fixed cases: zone | windows | now (UTC) | state | until (UTC), checked by hand ---------------------------
+#
+# America/New_York: 2025-03-09 02:00 EST -> 03:00 EDT at 07:00Z; 2025-11-02 02:00 EDT -> 01:00 EST at 06:00Z.
+# Europe/Paris: 2025-03-30 02:00 -> 03:00 at 01:00Z; 2025-10-26 03:00 -> 02:00 at 01:00Z.
+# Australia/Lord_Howe: 2025-04-06 02:00 +11 -> 01:30 +10:30 at 15:00Z on the 5th;
+# 2025-10-05 02:00 +10:30 -> 02:30 +11 at 15:30Z on the 4th.
+
+FIXED = """
+# New York, spring forward.
+ny spring: 09:00-18:00 is EDT after the change
+    America/New_York | sun 09:00-18:00 | 2025-03-09T12:59 | off | 2025-03-09T13:00
+ny spring: inside the window, until 18:00 EDT
+    America/New_York | sun 09:00-18:00 | 2025-03-09T13:00 | on | 2025-03-09T22:00
+ny spring: start in the gap begins at the change
+    America/New_York | sun 02:30-03:30 | 2025-03-09T06:59 | off | 2025-03-09T07:00
+ny spring: and ends at 03:30 EDT
+    America/New_York | sun 02:30-03:30 | 2025-03-09T07:00 | on | 2025-03-09T07:30
+ny spring: a window inside the gap skips that day
+    America/New_York | sun 02:00-02:45 | 2025-03-09T06:00 | off | 2025-03-16T06:00
+ny spring: overnight across the change is 10 real hours
+    America/New_York | sat 22:00-09:00 | 2025-03-09T03:00 | on | 2025-03-09T13:00
+# New York, fall back.
+ny autumn: ambiguous start is the first 01:30 (EDT)
+    America/New_York | sun 01:30-02:30 | 2025-11-02T05:29 | off | 2025-11-02T05:30
+ny autumn: stays on through the repeated hour until 02:30 EST
+    America/New_York | sun 01:30-02:30 | 2025-11-02T06:15 | on | 2025-11-02T07:30
+ny autumn: ended at the first 01:30, not on again in the second
+    America/New_York | sun 00:00-01:30 | 2025-11-02T06:10 | off | 2025-11-09T05:00
+ny autumn: 09:00-18:00 is EST after the change
+    America/New_York | sun 09:00-18:00 | 2025-11-02T13:59 | off | 2025-11-02T14:00
+# Paris.
+paris spring: daily hours on the Saturday are CET
+    Europe/Paris | all 09:00-18:00 | 2025-03-29T12:00 | on | 2025-03-29T17:00
+paris spring: and CEST on the Sunday
+    Europe/Paris | all 09:00-18:00 | 2025-03-29T17:00 | off | 2025-03-30T07:00
+paris spring: a window inside the gap skips to next week
+    Europe/Paris | sun 02:15-02:45 | 2025-03-30T00:00 | off | 2025-04-06T00:15
+paris autumn: 02:30-04:00 spans the repeated hour, 2.5 h
+    Europe/Paris | sun 02:30-04:00 | 2025-10-26T00:30 | on | 2025-10-26T03:00
+paris autumn: on during the second 02:45 too
+    Europe/Paris | sun 02:30-04:00 | 2025-10-26T01:45 | on | 2025-10-26T03:00
+# Lord Howe: 30-minute changes.
+lord howe spring: start in the 02:00-02:30 gap begins at 02:30
+    Australia/Lord_Howe | sun 02:15-03:00 | 2025-10-04T15:00 | off | 2025-10-04T15:30
+lord howe spring: ends at 03:00 +11
+    Australia/Lord_Howe | sun 02:15-03:00 | 2025-10-04T15:30 | on | 2025-10-04T16:00
+lord howe spring: a window inside the gap skips the day
+    Australia/Lord_Howe | sun 02:00-02:20 | 2025-10-04T15:00 | off | 2025-10-11T15:00
+lord howe autumn: 01:45 (first) to 02:15 (+10:30) is one real hour
+    Australia/Lord_Howe | sun 01:45-02:15 | 2025-04-05T14:45 | on | 2025-04-05T15:45
+lord howe autumn: on through the repeated half hour
+    Australia/Lord_Howe | sun 01:45-02:15 | 2025-04-05T15:10 | on | 2025-04-05T15:45
+# Overnight wrap from Sunday into Monday, in UTC.
+wrap: Sunday 22:00 starts it
+    UTC | sun 22:00-06:00 | 2025-11-23T21:59 | off | 2025-11-23T22:00
+wrap: it runs into Monday morning
+    UTC | sun 22:00-06:00 | 2025-11-24T03:00 | on | 2025-11-24T06:00
+wrap: Monday evening is not a window day
+    UTC | sun 22:00-06:00 | 2025-11-24T22:30 | off | 2025-11-30T22:00
+wrap: Sunday window and Monday window merge
+    UTC | sun 22:00-06:00; mon 06:00-09:00 | 2025-11-24T03:00 | on | 2025-11-24T09:00
+wrap: end 00:00 is midnight the next day
+    UTC | sun 20:00-00:00 | 2025-11-23T23:59 | on | 2025-11-24T00:00
+# start == end: a full day.
+start == end: 24 hours from start
+    Europe/Paris | wed 09:00-09:00 | 2025-11-27T07:59 | on | 2025-11-27T08:00
+start == end: 23 real hours across spring forward
+    Europe/Paris | sat 12:00-12:00 | 2025-03-29T11:00 | on | 2025-03-30T10:00
+start == end: every day all day is always
+    America/New_York | all 00:00-00:00 | 2025-03-09T07:00 | on | never
+start == end: six days all day leave a gap
+    America/New_York | mon,tue,wed,thu,fri,sat 07:00-07:00 | 2025-11-23T13:00 | off | 2025-11-24T12:00
+# No days, no windows.
+a window with no days never applies
+    America/New_York | none 09:00-18:00 | 2025-11-24T15:00 | off | never
+no windows: never filtering
+    America/New_York | - | 2025-11-24T15:00 | off | never
+# Zones without DST and with odd offsets.
+kolkata +05:30
+    Asia/Kolkata | mon 09:00-18:00 | 2025-11-24T03:30 | on | 2025-11-24T12:30
+chatham autumn: 02:45-03:45 repeats, start is the first
+    Pacific/Chatham | sun 03:00-04:00 | 2025-04-05T13:00 | off | 2025-04-05T13:15
+"""
+
+
+def fixed_cases(text: str) -> list:
+    """Each case is a line naming it, then an indented line: zone | windows | now | on/off | until/never.
+
+    Lines starting with # are comments; "-" is no windows.
+    """
+    cases = []
+    name = ""
+    for line in text.strip().splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.startswith(" "):
+            name = line
+            continue
+        zone, windows, now, state, until = (cell.strip() for cell in line.split("|"))
+        expected = (state == "on", None if until == "never" else z(until))
+        cases.append(pytest.param(table(zone, "" if windows == "-" else windows), z(now), expected, id=name))
+    return cases
+
+
+@pytest.mark.parametrize(("schedule", "now", "expected"), fixed_cases(FIXED))
+def test_fixed_cases(schedule, now, expected):
     """active() gives the state and the exact next change for hand-checked instants around DST changes."""
-    assert sch.active(table(zone, windows), z(now)) == (on, z(until) if until else None)
+    assert sch.active(schedule, now) == expected
 
 
 def test_always_is_the_unconfigured_default():
@@ -394,6 +285,18 @@ def test_pause_minutes_are_bounded(minutes):
     """A pause is 1 minute to 7 days."""
     with pytest.raises(ScheduleError, match="minutes"):
         sch.pause(OFFICE, z("2025-11-24T10:00"), minutes)
+
+
+def test_long_pause_over_many_windows():
+    """A week-long pause over hourly windows ends at its end, without stepping through every window."""
+    hourly = Schedule(PARIS, tuple(Window(tuple(range(7)), h * 60, h * 60 + 30) for h in range(24)), ())
+    now = z("2025-11-24T10:10")
+    paused = sch.pause(hourly, now, 7 * 1440)
+    assert sch.active(paused, now) == (False, z("2025-12-01T10:10"))
+    assert sch.active(sch.prune(paused, z("2025-12-01T10:10")), z("2025-12-01T10:10")) == (
+        True,
+        z("2025-12-01T10:30"),
+    )
 
 
 def test_clear_overrides_resumes():
@@ -551,7 +454,8 @@ def reference(s: Schedule, now: datetime) -> tuple[bool, datetime | None, dateti
     stamps = list(range(first, m0 + 10 * 86400, 60))
     walls = []
     for ts in stamps:
-        walls.append((ts + int(tz.utcoffset(datetime.fromtimestamp(ts, UTC)).total_seconds())) // 60)
+        local = datetime.fromtimestamp(ts, tz)
+        walls.append((ts + int(local.utcoffset().total_seconds())) // 60)
     reached = []  # the highest wall clock so far: "has reached" is monotone even when the clock goes back
     top = walls[0]
     for w in walls:

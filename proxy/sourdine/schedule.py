@@ -41,7 +41,7 @@ import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any, Literal
@@ -130,7 +130,7 @@ class Schedule:
 
     timezone: str
     windows: tuple[Window, ...] = ()
-    overrides: tuple[Override, ...] = field(default=())
+    overrides: tuple[Override, ...] = ()
 
     def __post_init__(self) -> None:
         if self.timezone != SYSTEM:
@@ -157,7 +157,7 @@ def system_zone() -> tzinfo:
     candidates = []
     tz = os.environ.get("TZ", "").lstrip(":")
     if tz:
-        candidates.append(tz)
+        candidates.append(tz.split("/zoneinfo/", 1)[-1])
     try:
         target = os.path.realpath("/etc/localtime")
         if "/zoneinfo/" in target:
@@ -172,7 +172,7 @@ def system_zone() -> tzinfo:
     for name in candidates:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             continue
     try:
         with open("/etc/localtime", "rb") as f:
@@ -462,18 +462,21 @@ def active(schedule: Schedule, now: datetime) -> tuple[bool, datetime | None]:
         return _windows_state(tz, schedule.windows, now)
     current = _state(schedule, tz, now)
     at = now
-    # Each step moves to the next override boundary or window change; the state can only change there.
-    for _ in range(4 * len(schedule.overrides) + 8):
+    # Each step moves to the next instant where the state may change: an override boundary, or, when no
+    # override holds, the windows' next change (where it does change). Each boundary is passed at most once.
+    for _ in range(2 * len(schedule.overrides) + 2):
         boundaries = [b for o in schedule.overrides for b in (o.since, o.until) if b is not None and b > at]
-        candidate = _windows_state(tz, schedule.windows, at)[1]
-        if boundaries and (candidate is None or min(boundaries) < candidate):
-            candidate = min(boundaries)
+        candidate = min(boundaries) if boundaries else None
+        if current_override(schedule, at) is None:
+            change = _windows_state(tz, schedule.windows, at)[1]
+            if change is not None and (candidate is None or change < candidate):
+                candidate = change
         if candidate is None:
             return current, None
         if _state(schedule, tz, candidate) != current:
             return current, candidate
         at = candidate
-    raise AssertionError("overrides and windows did not settle")  # each boundary is passed once
+    raise AssertionError("overrides and windows did not settle")  # each boundary is passed at most once
 
 
 def prune(schedule: Schedule, now: datetime) -> Schedule:

@@ -304,7 +304,7 @@ def test_is_loopback_sees_every_spelling(host, loopback):
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0.0.0.0", "localhost", "[::1]"])
-def test_requests_to_sourdine_own_ports_are_refused(addon, runtime, host):
+async def test_requests_to_sourdine_own_ports_are_refused(addon, runtime, host):
     """A proxied request, a CONNECT or an upstream connection to Sourdine's own API port is refused."""
     from types import SimpleNamespace
 
@@ -320,11 +320,36 @@ def test_requests_to_sourdine_own_ports_are_refused(addon, runtime, host):
     addon.http_connect(flow)
     assert flow.response.status_code == 403
     data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), 8787), error=None))
-    addon.server_connect(data)
+    await addon.server_connect(data)
     assert data.server.error
     data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), 9999), error=None))
-    addon.server_connect(data)
+    await addon.server_connect(data)
     assert data.server.error is None
+
+
+async def test_names_resolving_to_this_machine_cannot_reach_sourdine(addon, runtime, monkeypatch):
+    """A host name that resolves to 127.0.0.1 (hosts file, *.nip.io) is refused on Sourdine's ports; another
+    name is pinned to the address that was checked, so DNS cannot change between check and connect."""
+    import asyncio
+    import socket
+    from types import SimpleNamespace
+
+    from sourdine.runtime import Listen
+
+    runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", 8787))
+    answers = {"rebind.example": "127.0.0.1", "v6.example": "::1", "elsewhere.example": "192.0.2.7"}
+
+    async def fake_getaddrinfo(host, port, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake_getaddrinfo)
+    for name in ("rebind.example", "v6.example"):
+        data = SimpleNamespace(server=SimpleNamespace(address=(name, 8787), error=None))
+        await addon.server_connect(data)
+        assert data.server.error, name
+    data = SimpleNamespace(server=SimpleNamespace(address=("elsewhere.example", 8080), error=None))
+    await addon.server_connect(data)
+    assert data.server.error is None and data.server.address == ("192.0.2.7", 8080)
 
 
 @pytest.mark.parametrize(

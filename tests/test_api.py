@@ -43,7 +43,7 @@ def local(client, **extra):
 
 
 async def new_code(client) -> dict:
-    r = await client.post("/api/v1/pair/codes", headers=local(client))
+    r = await client.post("/api/v1/pair/codes", json={}, headers=local(client))
     assert r.status == 201
     return await r.json()
 
@@ -462,3 +462,128 @@ async def test_pac_can_send_everything_direct_outside_work_hours(client):
     assert (await r.json())["global"] == {"pac_direct_outside_hours": True}
     pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
     assert "mastodon.social" not in pac and 'return "DIRECT"' in pac
+
+
+async def test_one_code_pairs_once_even_in_parallel(client):
+    """Ten extensions sending the same code at once: exactly one is paired."""
+    import asyncio
+
+    code = (await new_code(client))["code"]
+    origins = ["chrome-extension://" + chr(ord("a") + i) * 32 for i in range(10)]
+    results = await asyncio.gather(*(pair(client, origin, code) for origin in origins))
+    assert sorted(r.status for r in results) == [201] + [403] * 9
+    assert len(client.runtime.clients) == 1
+
+
+async def test_a_write_from_a_client_revoked_meanwhile_is_refused(client):
+    """A client revoked while its request waits for the settings lock writes nothing."""
+    import asyncio
+
+    token = await paired(client)
+    [entry] = (await (await client.get("/api/v1/clients", headers=local(client))).json())["clients"]
+    lock = client.app[api.SETTINGS_LOCK]
+    await lock.acquire()
+    pending = asyncio.ensure_future(client.patch(
+        "/api/v1/settings", json={"platforms": {"mastodon": {"enabled": False}}},
+        headers={"Host": client.host_header, "Origin": CHROME, "Authorization": f"Bearer {token}"}))
+    await asyncio.sleep(0.2)  # past the guard, waiting for the lock
+    revoke = await client.delete(f"/api/v1/clients/{entry['id']}", headers=local(client))
+    assert revoke.status == 200
+    lock.release()
+    r = await pending
+    assert r.status == 401
+    assert client.runtime.snapshot.platforms["mastodon"].enabled is True
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status"),
+    [
+        (b'{"text": "hi"}', {"Content-Type": "application/json; charset=foo"}, 415),
+        (b"[" * 20000, {"Content-Type": "application/json"}, 400),
+        (b'{"text": "hi"}', {"Content-Type": "application/json", "Content-Encoding": "gzip"}, 400),
+        (b'{"text": "\xff\xfe"}', {"Content-Type": "application/json"}, 400),
+    ],
+)
+async def test_bad_bodies_never_give_a_500(client, data, headers, status):
+    """An unknown charset, deeply nested JSON, a lying Content-Encoding or invalid UTF-8 is the client's error."""
+    r = await client.post("/api/v1/score", data=data, headers=local(client, **headers))
+    assert r.status == status
+    assert "error" in await r.json()
+
+
+async def test_huge_numbers_are_refused_not_crashed_on(client):
+    """A threshold too large for a float gets 400 naming the field."""
+    r = await client.patch("/api/v1/settings", data='{"platforms": {"mastodon": {"collapse": 1' + "0" * 400 + "}}}",
+                           headers=local(client, **{"Content-Type": "application/json"}))
+    assert r.status == 400
+    assert (await r.json())["error"]["details"]["field"].startswith("platforms.mastodon")
+
+
+async def test_errors_are_readable_by_a_paired_origin_and_marked(client):
+    """A paired extension can read the error answers meant for it; every answer says nosniff and same-origin."""
+    token = await paired(client)
+    r = await client.post("/api/v1/score", json={"nope": 1},
+                          headers={"Host": client.host_header, "Origin": CHROME, "Authorization": f"Bearer {token}"})
+    assert r.status == 400
+    assert r.headers["Access-Control-Allow-Origin"] == CHROME
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "script"},  # <script src=".../proxy.pac">
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "empty"},
+        {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "image"},
+    ],
+)
+async def test_web_pages_cannot_load_the_pac_or_anything(client, headers):
+    """A page's script tag or no-cors fetch of proxy.pac (or any route) is refused, token or not."""
+    r = await client.get("/proxy.pac", headers={"Host": client.host_header, **headers})
+    assert r.status == 403
+    r = await client.get("/api/v1/status", headers=local(client, **headers))
+    assert r.status == 403
+
+
+async def test_writes_need_json_even_without_a_body(client):
+    """A text/plain POST, the CSRF form, is refused on every write route, pairing codes included."""
+    r = await client.post("/api/v1/pair/codes", data="x", headers=local(client, **{"Content-Type": "text/plain"}))
+    assert r.status == 415
+
+
+def test_the_cli_never_sends_the_token_through_a_proxy(tmp_path, monkeypatch):
+    """With http_proxy pointing elsewhere, the CLI still talks to 127.0.0.1 directly."""
+    import http.server
+    import threading
+
+    from sourdine import cli, home
+
+    seen = []
+
+    class Spy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}')
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Spy)
+    api_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Spy)
+    for server in (proxy, api_server):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        where = home.ensure(tmp_path / "h")
+        home.write_run_info(where, {"pid": home.os.getpid(), "api": ["127.0.0.1", api_server.server_address[1]]})
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        assert cli.call_api(str(where), "GET", "/api/v1/status") == {"ok": True}
+        assert seen == ["/api/v1/status"], "the request went straight to the API, not through the proxy"
+    finally:
+        for server in (proxy, api_server):
+            server.shutdown()
+            server.server_close()

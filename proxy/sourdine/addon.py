@@ -9,6 +9,7 @@ platform sent it. Logs name the platform and the endpoint, never the path, the q
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
 import logging
@@ -142,6 +143,7 @@ class Sourdine:
             return
         if self._to_self(flow.request.host, flow.request.port):
             flow.response = http.Response.make(403, _REFUSED, {"content-type": "application/json"})
+            logger.info("refused via_proxy: a request to Sourdine's own port")
             return
         try:
             path = _path(flow)
@@ -184,12 +186,37 @@ class Sourdine:
     def http_connect(self, flow: http.HTTPFlow) -> None:
         if self._to_self(flow.request.host, flow.request.port):
             flow.response = http.Response.make(403, _REFUSED, {"content-type": "application/json"})
+            logger.info("refused via_proxy: a tunnel to Sourdine's own port")
 
-    def server_connect(self, data) -> None:
-        # The last line of defence, for tunnels that are passed through without being read.
+    async def server_connect(self, data) -> None:
+        """The last line of defence, for every upstream connection, tunnels passed through unread included.
+
+        A name that resolves to this machine (a hosts-file entry, localtest.me, *.nip.io) is as dangerous as
+        127.0.0.1 itself, so on Sourdine's own ports the name is resolved here, and the connection is pinned to
+        the address that was checked (DNS cannot change its answer between the check and the connect)."""
         address = data.server.address
-        if address and self._to_self(str(address[0]), int(address[1])):
-            data.server.error = "Sourdine's own ports are not reachable through its proxy"
+        if not address or self.runtime is None:
+            return
+        host, port = str(address[0]), int(address[1])
+        if port not in {self.runtime.listen.api[1], self.runtime.listen.proxy[1]} - {0}:
+            return
+        if is_loopback(host):
+            self._refuse_connect(data)
+            return
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            return  # mitmproxy's own connect will fail the same way
+        addresses = [info[4][0] for info in infos]
+        if any(is_loopback(a) for a in addresses):
+            self._refuse_connect(data)
+        elif addresses:
+            data.server.address = (addresses[0], port)
+
+    @staticmethod
+    def _refuse_connect(data) -> None:
+        data.server.error = "Sourdine's own ports are not reachable through its proxy"
+        logger.info("refused via_proxy: an upstream connection to Sourdine's own port")
 
     def response(self, flow: http.HTTPFlow) -> None:
         meta = flow.metadata.get("sourdine")

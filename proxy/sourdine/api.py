@@ -64,16 +64,39 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as e:
-        if e.status in (401, 403):
-            logger.info("refused %s %s: %s", request.method, _route(request), e.code)
-        return web.json_response(error_body(e.code, e.message, e.details), status=e.status)
+        logger.info("refused %s %s: %s", request.method, _route(request), e.code)
+        return _error_response(request, e.status, error_body(e.code, e.message, e.details))
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return web.json_response(error_body(e.reason.lower().replace(" ", "_"), e.reason), status=e.status)
+        code = e.reason.lower().replace(" ", "_")
+        logger.info("refused %s %s: %s", request.method, _route(request), code)
+        return _error_response(request, e.status, error_body(code, e.reason))
     except Exception:
         logger.exception("API handler failed")
-        return web.json_response(error_body("internal", "internal error"), status=500)
+        return _error_response(request, 500, error_body("internal", "internal error"))
+
+
+def _error_response(request: web.Request, status: int, body: dict) -> web.Response:
+    """An error answer, readable by the caller when its origin may read answers at all."""
+    response = web.json_response(body, status=status)
+    origin = request.headers.get("Origin")
+    if origin is not None and (
+        origin in request.app[RUNTIME].origins()
+        or (_route(request) == "/api/v1/pair" and pairing.is_extension_origin(origin))
+    ):
+        _cors(response, origin)
+    return response
+
+
+@web.middleware
+async def hardening(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Headers on every answer: never sniffed as a script, never embeddable by another site."""
+    response = await handler(request)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _route(request: web.Request) -> str:
@@ -120,6 +143,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         pairing_call = _route(request) == "/api/v1/pair" and request.method in ("POST", "OPTIONS")
         if origin not in runtime.origins() and not (pairing_call and pairing.is_extension_origin(origin)):
             raise ApiError(403, "bad_origin", "this origin has not paired with Sourdine")
+    if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin") or request.headers.get(
+        "Sec-Fetch-Dest", "empty"
+    ) not in ("empty", "document"):
+        # A page's <script src>, <img> or no-cors fetch: browsers say so, and none of them may read anything here.
+        pairing_call = _route(request) == "/api/v1/pair" and origin is not None and pairing.is_extension_origin(origin)
+        if not pairing_call and (origin is None or origin not in runtime.origins()):
+            raise ApiError(403, "bad_fetch", "this API is not for web pages")
     if request.method == "OPTIONS":
         if origin is None:
             raise ApiError(403, "bad_origin", "a preflight needs an origin")
@@ -146,6 +176,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[CLIENT] = client
         if _route(request) in CLI_ONLY and client != LOCAL:
             raise ApiError(403, "cli_only", "this is done from the sourdine command, not from an extension")
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send JSON, with Content-Type: application/json")
     response = await handler(request)
     if origin is not None:
         _cors(response, origin)
@@ -159,11 +191,17 @@ def who(request: web.Request) -> str:
 
 async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, ...]], required: set[str]) -> dict:
     """The request's JSON object, checked: only `allowed` fields, of their types, with the `required` ones."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send JSON, with Content-Type: application/json")
+    if request.content_type != "application/json" or (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type", "send JSON in UTF-8, with Content-Type: application/json")
     try:
-        body = await request.json()
-    except ValueError:
+        raw = await request.read()
+    except web.HTTPException:
+        raise
+    except Exception:  # a body that cannot be decoded (a bad Content-Encoding...) is the client's error
+        raise ApiError(400, "bad_body", "the body could not be read") from None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
@@ -236,11 +274,12 @@ async def _change_schedule(request: web.Request, change) -> web.Response:
             new = change(schedule.prune(runtime.snapshot.schedule, now), now)
             schedule.check_overrides(new, now)
             stored = schedule.to_json(new)
-            snapshot = settings.with_user(runtime.snapshot, schedule=stored)
+            settings.with_user(runtime.snapshot, schedule=stored)
         except schedule.ScheduleError as e:
             raise ApiError(400, "bad_field", str(e), {"field": e.field}) from None
+        _still_authorised(request)
         await committed(request, lambda db: store.save_settings(db, {"schedule": stored}))
-        runtime.swap(snapshot)
+        runtime.swap(settings.with_user(runtime.snapshot, schedule=stored))
         audit.info("%s: %s %s: schedule changed", who(request), request.method, _route(request))
     return web.json_response(schedule_state(runtime))
 
@@ -361,14 +400,33 @@ async def patch_settings(request: web.Request) -> web.Response:
                                {"field": "mastodon_instances"})
             changed["mastodon_instances"] = list(dict.fromkeys(hosts))
         try:
-            snapshot = settings.build({**user, **changed})
-        except ValueError as e:
-            raise ApiError(400, "bad_value", str(e), {"fields": sorted(changed)}) from None
+            settings.build({**user, **changed})
+        except (ValueError, OverflowError) as e:
+            raise ApiError(400, "bad_value", str(e), {"field": _bad_threshold(user, changed)}) from None
         if changed:
+            _still_authorised(request)
             await committed(request, lambda db: store.save_settings(db, changed))
-            runtime.swap(snapshot)
+            # Built again on what is live now: the addon may have learnt a streaming host meanwhile.
+            runtime.swap(settings.build({**runtime.snapshot.user, **changed}))
             audit.info("%s: %s: changed %s", who(request), _route(request), ", ".join(sorted(changed)))
     return web.json_response(settings_state(runtime))
+
+
+def _bad_threshold(user: dict, changed: dict) -> str:
+    """The field of the first platform whose new thresholds do not hold together."""
+    for name, values in changed.get("platforms", {}).items():
+        try:
+            settings.build({**user, "platforms": {name: values}})
+        except (ValueError, OverflowError):
+            return f"platforms.{name}.hide" if "hide" in values else f"platforms.{name}.collapse"
+    return "platforms"
+
+
+def _still_authorised(request: web.Request) -> None:
+    """A client revoked while its request waited is refused before anything is written."""
+    client = request.get(CLIENT)
+    if isinstance(client, Client) and client.token_hash not in request.app[RUNTIME].clients:
+        raise ApiError(401, "unauthorized", "this client has been revoked")
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -482,10 +540,15 @@ async def pair(request: web.Request) -> web.Response:
         await _slow_down(request, origin)
         raise ApiError(403, "bad_code", "this code is wrong, expired or already used")
     token = pairing.new_token()
-    name = str(body.get("name") or "browser extension")[:100]
+    name = "".join(ch for ch in str(body.get("name") or "") if ch.isprintable())[:100] or "browser extension"
     client = Client(secrets.token_hex(8), name, origin, pairing.digest(token), time.time())
-    await committed(request, lambda db: store.add_client(db, client))
+    # Spent now, before any await: the same code sent twice at once pairs once.
     record.client_id = client.id
+    try:
+        await committed(request, lambda db: store.add_client(db, client))
+    except Exception:
+        record.client_id = None
+        raise
     runtime.clients[client.token_hash] = client
     audit.info("%s: %s: client %s paired", client.id, _route(request), client.id)
     return web.json_response({"token": token, "client": client.public()}, status=201)
@@ -502,8 +565,13 @@ async def revoke_client(request: web.Request) -> web.Response:
     found = next((c for c in runtime.clients.values() if c.id == client_id), None)
     if found is None:
         raise ApiError(404, "not_found", "no such client")
-    await committed(request, lambda db: store.remove_client(db, client_id))
+    # Out of the live table first: a request already past the guard with its token must not write after this.
     runtime.clients.pop(found.token_hash, None)
+    try:
+        await committed(request, lambda db: store.remove_client(db, client_id))
+    except Exception:
+        runtime.clients[found.token_hash] = found
+        raise
     audit.info("%s: %s: client %s revoked", who(request), _route(request), client_id)
     return web.json_response({"clients": [c.public() for c in runtime.clients.values()]})
 
@@ -519,7 +587,7 @@ CLI_ONLY = frozenset({"/api/v1/pair/codes", "/api/v1/pair/codes/{id}"})
 def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> web.Application:
     """The API app. `backoff` is the first wait after a failed authentication and the longest one, in seconds."""
     # Bodies are small JSON documents: 64 KB is plenty, and anything larger is refused with 413.
-    app = web.Application(middlewares=[errors, guard], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[hardening, errors, guard], client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[BACKOFF] = OrderedDict()
     app[BACKOFF_STEPS] = backoff

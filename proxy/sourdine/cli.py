@@ -51,11 +51,14 @@ def call_api(home_arg: str | None, method: str, path: str) -> dict:
         raise CommandError(f"not running (home {where})")
     host, port = info["api"]
     request = urllib.request.Request(
-        f"http://{host}:{port}{path}", method=method,
-        headers={"Authorization": f"Bearer {home.token(where)}", "Host": f"{host}:{port}"},
+        f"http://{host}:{port}{path}", method=method, data=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+        headers={"Authorization": f"Bearer {home.token(where)}", "Host": f"{host}:{port}",
+                 "Content-Type": "application/json"},
     )
+    # Straight to 127.0.0.1, whatever http_proxy says: the local token must never go through a proxy.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with opener.open(request, timeout=10) as response:
             return json.load(response)
     except urllib.error.HTTPError as e:
         with e:

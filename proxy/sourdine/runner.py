@@ -106,6 +106,8 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         )
     proxy_addr = proxyserver.listen_addrs()[0][:2]
 
+    # aiohttp logs a malformed request's raw header line at ERROR, which can hold a token: keep it quiet.
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     app_runner = web.AppRunner(api.create_app(runtime), access_log=None, handle_signals=False)
     await app_runner.setup()
     site = web.TCPSite(app_runner, "127.0.0.1", api_port)

@@ -520,3 +520,18 @@ def test_a_threshold_change_through_the_api_applies_to_the_next_response(sourdin
         patch({"enabled": True, "collapse": 0.55, "hide": 0.85})
     _, headers, raw = fetch(sourdine, standin, "/api/v1/timelines/home")
     check_filtered_timeline(headers, raw)
+
+
+def test_the_api_answers_on_ipv6_loopback_too(sourdine):
+    """Where the machine has ::1, the API listens there as well, with the same checks."""
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("::1", sourdine.api_port, timeout=5)
+        conn.request("GET", "/api/v1/status", headers={"Host": f"[::1]:{sourdine.api_port}",
+                                                       "Authorization": f"Bearer {sourdine.token()}"})
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    response = conn.getresponse()
+    assert response.status == 200 and json.load(response)["api"]["port"] == sourdine.api_port
+    conn.close()

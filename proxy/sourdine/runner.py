@@ -122,6 +122,11 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         ) from e
     api_addr = app_runner.addresses[0][:2]
     runtime.listen = Listen(proxy=proxy_addr, api=api_addr)
+    # The same port on IPv6 loopback too, where the machine has it; 127.0.0.1 is what everything is told.
+    try:
+        await web.TCPSite(app_runner, "::1", api_addr[1]).start()
+    except OSError:
+        logger.debug("no IPv6 loopback for the API")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -114,6 +114,31 @@ class Running:
 AUDIT = Path(__file__).parent / "audit"
 
 
+def adapter_speed(adapter, endpoint: str, load: Callable[[], object], verdicts: Callable[[list], dict],
+                  rounds: int = 200) -> tuple[float, float, int]:
+    """(µs per post for posts(), µs per page for rewrite(), posts per page) on one real page.
+
+    rewrite() is timed one fresh page at a time, as the proxy sees them: hundreds of live pages would time the
+    garbage collector instead.
+    """
+    import time
+
+    doc = load()
+    found = adapter.posts(endpoint, doc)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        adapter.posts(endpoint, doc)
+    per_post = (time.perf_counter() - start) / rounds / len(found) * 1e6
+    chosen = verdicts(found)
+    spent = 0.0
+    for _ in range(rounds):
+        page = load()
+        start = time.perf_counter()
+        adapter.rewrite(endpoint, page, chosen)
+        spent += time.perf_counter() - start
+    return per_post, spent / rounds * 1e6, len(found)
+
+
 def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socket, bytes]:
     """Ask the proxy for a CONNECT tunnel to host:port, as browsers do; returns the socket and the proxy's reply
     head (the caller checks it, and closes the socket)."""

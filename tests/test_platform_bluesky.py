@@ -12,7 +12,6 @@ has getTimeline's shape and is tested on the real timeline.
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from lexrpc.base import Base as Lexrpc
 from lexrpc.base import ValidationError
 
 from lexicon_check import Lexicons, graphemes
+from conftest import adapter_speed
 from sourdine.model import KEEP, Verdict
 from sourdine.platforms import bluesky
 
@@ -826,22 +826,9 @@ def test_endpoints_are_those_of_the_rules() -> None:
 
 def test_speed_of_posts_on_the_timeline() -> None:
     """posts() on the real 49-item timeline costs microseconds per post (printed; loose bound)."""
-    doc = load(TIMELINE)
-    count = len(bluesky.posts("getTimeline", doc))
-    rounds = 300
-    start = time.perf_counter()
-    for _ in range(rounds):
-        bluesky.posts("getTimeline", doc)
-    per_post = (time.perf_counter() - start) / rounds / count * 1e6
-    found = [post.id for post in bluesky.posts("getTimeline", doc)]
-    verdicts = {u: FOLD for u in found[::4]} | {u: HIDE for u in found[2::8]}
-    docs = [load(TIMELINE) for _ in range(rounds)]
-    start = time.perf_counter()
-    for each in docs:
-        bluesky.rewrite("getTimeline", each, verdicts)
-    per_rewrite = (time.perf_counter() - start) / rounds * 1e6
-    print(
-        f"\nbluesky.posts: {per_post:.2f} µs per post ({count} posts, 49-item timeline); "
-        f"rewrite folding {len(found[::4])} and hiding {len(found[2::8])}: {per_rewrite:.1f} µs per page"
-    )
+    per_post, per_rewrite, count = adapter_speed(
+        bluesky, "getTimeline", lambda: load(TIMELINE),
+        lambda found: {p.id: FOLD for p in found[::4]} | {p.id: HIDE for p in found[2::8]}, rounds=300)
+    print(f"\nbluesky.posts: {per_post:.2f} µs per post ({count} posts, 49-item timeline); "
+          f"rewrite folding every 4th and hiding every 8th: {per_rewrite:.1f} µs per page")
     assert per_post < 200

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from conftest import adapter_speed
 from sourdine.model import KEEP, Verdict
 from sourdine.platforms import mastodon
 
@@ -570,20 +570,8 @@ def test_unknown_endpoint_is_an_error() -> None:
 
 def test_speed_of_posts_on_a_public_timeline() -> None:
     """posts() on the real 20-status public timeline costs microseconds per status (printed; loose bound)."""
-    doc = load(PUBLIC_SOCIAL)
-    rounds = 200
-    start = time.perf_counter()
-    for _ in range(rounds):
-        mastodon.posts("timeline", doc)
-    per_status = (time.perf_counter() - start) / rounds / len(doc) * 1e6
-    fold = {post.id: FOLD for post in mastodon.posts("timeline", doc)[::4]}
-    docs = [load(PUBLIC_SOCIAL) for _ in range(rounds)]
-    start = time.perf_counter()
-    for each in docs:
-        mastodon.rewrite("timeline", each, fold)
-    per_rewrite = (time.perf_counter() - start) / rounds * 1e6
-    print(
-        f"\nmastodon.posts: {per_status:.2f} µs per status (20-status public timeline); "
-        f"rewrite folding 5 of 20: {per_rewrite:.1f} µs per page"
-    )
+    per_status, per_rewrite, count = adapter_speed(
+        mastodon, "timeline", lambda: load(PUBLIC_SOCIAL), lambda found: {p.id: FOLD for p in found[::4]})
+    print(f"\nmastodon.posts: {per_status:.2f} µs per status ({count}-status public timeline); "
+          f"rewrite folding every 4th: {per_rewrite:.1f} µs per page")
     assert per_status < 200

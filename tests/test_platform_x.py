@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from conftest import adapter_speed
 from sourdine.model import KEEP, Verdict
 from sourdine.platforms import x
 
@@ -764,23 +764,8 @@ def test_endpoints_match_the_rules_file() -> None:
 
 def test_speed_of_posts_on_search() -> None:
     """posts() on the real 20-entry search page costs microseconds per tweet (printed; loose bound)."""
-    doc = load(SEARCH)
-    count = len(x.posts("SearchTimeline", doc))
-    rounds = 200
-    start = time.perf_counter()
-    for _ in range(rounds):
-        x.posts("SearchTimeline", doc)
-    per_tweet = (time.perf_counter() - start) / rounds / count * 1e6
-    fold = {p.id: FOLD for p in x.posts("SearchTimeline", doc)[::4]}
-    spent = 0.0
-    for _ in range(rounds):  # one page at a time, as the proxy sees them: 200 live pages would time the GC
-        each = load(SEARCH)
-        start = time.perf_counter()
-        x.rewrite("SearchTimeline", each, fold)
-        spent += time.perf_counter() - start
-    per_rewrite = spent / rounds * 1e6
-    print(
-        f"\nx.posts: {per_tweet:.2f} µs per tweet ({count} tweets, search page); "
-        f"rewrite folding {len(fold)} of {count}: {per_rewrite:.1f} µs per page"
-    )
+    per_tweet, per_rewrite, count = adapter_speed(
+        x, "SearchTimeline", lambda: load(SEARCH), lambda found: {p.id: FOLD for p in found[::4]})
+    print(f"\nx.posts: {per_tweet:.2f} µs per tweet ({count} tweets, search page); "
+          f"rewrite folding every 4th: {per_rewrite:.1f} µs per page")
     assert per_tweet < 200

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sourdine import policy
 from sourdine.model import Score
@@ -22,7 +24,45 @@ def s(score, negativity=0.0, outrage=0.0, scored=True):
         (s(0.99, 0.0, 0.0, scored=False), "keep", ""),
     ],
 )
-def test_decide(score, action, reason):
+def test_decide_by_score(score, action, reason):
     """Thresholds pick the action; the reason names the dominant dimension; unscored posts are kept."""
     verdict = policy.decide(score, T)
     assert (verdict.action, verdict.reason) == (action, reason)
+
+
+def test_each_step_of_the_precedence():
+    """Off beats allow beats mute beats toxic beats the score, each with its own reason."""
+    hot = s(0.99, 0.9, 0.99)
+    assert policy.decide(hot, T, active=False, muted=("hide", "honte")).action == "keep"
+    assert policy.decide(hot, T, allowed="account:x:brand", muted=("hide", "x")).reason == "allowed: account:x:brand"
+    assert policy.decide(s(0.0), T, muted=("hide", "keyword:honte"), toxic="toxic").reason == "muted: keyword:honte"
+    verdict = policy.decide(s(0.0), T, toxic="toxic connection: 7 of 12 recent posts hostile")
+    assert (verdict.action, verdict.reason) == ("collapse", "toxic connection: 7 of 12 recent posts hostile")
+    assert policy.decide(s(0.0), T, toxic="t", toxic_action="hide").action == "hide"
+    assert policy.decide(hot, T, toxic="t", toxic_action="keep").action == "hide", "toxic 'keep' leaves the score"
+
+
+scores = st.builds(s, st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.booleans())
+actions = st.sampled_from(["collapse", "hide"])
+
+
+@given(score=scores, active=st.booleans(), allowed=st.none() | st.just("a"),
+       muted=st.none() | st.tuples(actions, st.just("m")), toxic=st.none() | st.just("t"),
+       toxic_action=st.sampled_from(["keep", "collapse", "hide"]),
+       collapse=st.floats(0, 1), gap=st.floats(0, 1))
+def test_precedence_holds_for_any_post_and_settings(score, active, allowed, muted, toxic, toxic_action, collapse,
+                                                    gap):
+    """For random posts and settings, the verdict is the first step of the precedence that applies."""
+    thresholds = Thresholds(collapse, min(1.0, collapse + gap))
+    verdict = policy.decide(score, thresholds, active=active, allowed=allowed, muted=muted, toxic=toxic,
+                            toxic_action=toxic_action)
+    if not active or allowed is not None:
+        assert verdict.action == "keep"
+    elif muted is not None:
+        assert verdict.action == muted[0]
+    elif toxic is not None and toxic_action != "keep":
+        assert verdict.action == toxic_action
+    else:
+        assert verdict == policy.by_score(score, thresholds)
+        if score.scored and score.score >= thresholds.hide:
+            assert verdict.action == "hide"

@@ -1,8 +1,18 @@
-"""Decide keep, collapse or hide for one scored post, with a reason a person can read."""
+"""Decide keep, collapse or hide for one post, with a reason a person can read.
+
+One order of precedence, the same everywhere:
+
+1. The platform is off, or it is outside work hours: keep. (The addon does not even read such a feed.)
+2. The account or a keyword is on the allow list: keep (or flag it, if the user asked).
+3. The post is muted: the mute's action.
+4. The author is a toxic connection: the action chosen for toxic connections.
+5. The score passes a threshold: collapse or hide.
+6. Otherwise: keep.
+"""
 
 from __future__ import annotations
 
-from sourdine.model import KEEP, Score, Verdict
+from sourdine.model import KEEP, Action, Score, Verdict
 from sourdine.rules import Thresholds
 
 
@@ -13,7 +23,8 @@ def reason(score: Score) -> str:
     return f"negativity {score.negativity:.2f}"
 
 
-def decide(score: Score, thresholds: Thresholds) -> Verdict:
+def by_score(score: Score, thresholds: Thresholds) -> Verdict:
+    """Step 5: the thresholds alone."""
     if not score.scored:
         return KEEP
     if score.score >= thresholds.hide:
@@ -21,3 +32,26 @@ def decide(score: Score, thresholds: Thresholds) -> Verdict:
     if score.score >= thresholds.collapse:
         return Verdict("collapse", reason(score))
     return KEEP
+
+
+def decide(
+    score: Score,
+    thresholds: Thresholds,
+    *,
+    active: bool = True,
+    allowed: str | None = None,
+    muted: tuple[Action, str] | None = None,
+    toxic: str | None = None,
+    toxic_action: Action = "collapse",
+) -> Verdict:
+    """The verdict on one post. `allowed`, `muted` and `toxic` are what the lists and the author records say of
+    it (a reason, or None); `active` is False when the platform is off or it is outside work hours."""
+    if not active:
+        return KEEP
+    if allowed is not None:
+        return Verdict("keep", f"allowed: {allowed}")
+    if muted is not None:
+        return Verdict(muted[0], f"muted: {muted[1]}")
+    if toxic is not None and toxic_action != "keep":
+        return Verdict(toxic_action, toxic)
+    return by_score(score, thresholds)

@@ -17,6 +17,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from sourdine.cli_score import as_dict
 from sourdine.model import Score
 from sourdine.rules import rules_dir
+from sourdine import scoring
 from sourdine.scoring import detect, lexicon, score, warm
 
 HOSTILE_FRIENDLY = [
@@ -107,10 +108,11 @@ def test_intensifiers_raise_negativity(boosted: str, plain: str, lang: str) -> N
 
 @pytest.mark.parametrize(("dampened", "plain", "lang"), [
     ("this is slightly bad", "this is bad", "en"),
+    ("this is kind of bad", "this is bad", "en"),
     ("c'est un peu triste", "c'est triste", "fr"),
 ])
 def test_dampeners_lower_negativity(dampened: str, plain: str, lang: str) -> None:
-    """Dampeners ("slightly", "un peu") make a negative word count less."""
+    """Dampeners ("slightly", "kind of", "un peu") make a negative word count less."""
     assert score(dampened, lang).negativity < score(plain, lang).negativity
 
 
@@ -314,8 +316,27 @@ def test_not_text_gives_a_not_scored_result() -> None:
 ])
 def test_other_languages_are_not_scored(text: str, hint: str | None, lang: str) -> None:
     """A language other than English or French gets its code, zeros, and scored=False."""
+    warm(wait=True)  # py3langid names the language; score() never waits for its model
     s = score(text, hint)
     assert (s.lang, s.scored, s.negativity, s.outrage, s.score) == (lang, False, 0.0, 0.0, 0.0)
+
+
+def test_detection_never_waits_for_py3langid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While py3langid's model loads, a post only it could place is not scored, at once; others are scored."""
+    lexicons, _ = scoring._load()
+    other = ["und", "der", "el", "los"]
+    detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other)
+    done = threading.Event()
+    monkeypatch.setattr(detector, "load_langid", lambda: done.wait(10))  # a load that lasts the whole test
+    monkeypatch.setattr(scoring, "_state", (lexicons, detector))
+    try:
+        start = time.perf_counter()
+        s = score("Hola, buenos días a todos")
+        assert time.perf_counter() - start < 0.05
+        assert (s.lang, s.scored, s.score, s.reasons) == ("und", False, 0.0, ("language not detected yet",))
+        assert score("You are a pathetic liar and everyone knows it.").scored
+    finally:
+        done.set()
 
 
 @pytest.mark.parametrize(("hint", "lang"), [

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from operator import itemgetter
 
 from sourdine.model import Score
 from sourdine.scoring import detect, engine, lexicon
@@ -80,15 +79,15 @@ def warm(wait: bool = False) -> None:
     """Load the lexicons now (about 50 ms), so the first post does not pay for it.
 
     py3langid's model, which only posts without a language field and without clear English or French function
-    words need, takes about 0.6 s more to decompress: it loads in a background thread, unless `wait` is true.
-    A post that needs it before then waits for it.
+    words need, takes about 0.5 s more to decompress: it loads in a background thread, unless `wait` is true.
+    score() never waits for it: a post that needs it before then is not scored ("language not detected yet").
     """
     _, detector = _load()
     score("warm up: not bad", "en")
     if wait:
         detector.load_langid()
-    elif not detector.langid_loaded:
-        threading.Thread(target=detector.load_langid, name="sourdine-langid", daemon=True).start()
+    else:
+        detector.start_loading()
 
 
 def score(text: str, lang: str | None = None) -> Score:
@@ -122,6 +121,8 @@ def _score(text: str, lang: str | None) -> Score:
     else:  # counting the hinted language's own words is only worth it when the other one shows up
         primary = hint
         mixed = detector.foreign(hint, tokens) >= 2 and detect.mixed(hint, detector.counts(tokens))
+    if primary == detect.PENDING:
+        return Score("und", 0.0, 0.0, 0.0, False, ("language not detected yet",))
     if primary == "und":
         # No words at all: emoji and emoticons only, which the English tables describe in any language.
         readings = [engine.read(lexicons["en"], text, low, tokens)]
@@ -167,32 +168,47 @@ def outrage_of(reading: engine.Reading, shout: float, negativity: float) -> floa
 def _reasons(why: dict[str, float]) -> tuple[str, ...]:
     """The strongest reasons first, as valid Unicode (a post decoded with surrogateescape can carry lone
     surrogates, which no JSON encoder accepts)."""
-    ranked = sorted(why.items(), key=itemgetter(1), reverse=True)
-    return tuple(
-        r if r.isascii() else r.encode("utf-8", "replace").decode("utf-8") for r, _ in ranked[:MAX_REASONS]
-    )
+    ranked = sorted(why, key=why.__getitem__, reverse=True)
+    if len(ranked) > MAX_REASONS:
+        ranked = ranked[:MAX_REASONS]
+    if not "".join(ranked).isascii():
+        ranked = [r if r.isascii() else r.encode("utf-8", "replace").decode("utf-8") for r in ranked]
+    return tuple(ranked)
 
 
 def _combine(lang: str, readings: list[engine.Reading], text: str) -> Score:
     caps = readings[0].shouting
-    bangs = "!!" in text
-    interrobang = "?!" in text or "!?" in text
-    shout = EMPHASIS_CAPS * caps + EMPHASIS_BANGS * bangs + EMPHASIS_INTERROBANG * interrobang
-    negativity = 0.0
-    outrage = 0.0
-    aimed = False
+    if "!" in text or "?" in text:
+        bangs = "!!" in text
+        interrobang = "?!" in text or "!?" in text
+        shout = EMPHASIS_CAPS * caps + EMPHASIS_BANGS * bangs + EMPHASIS_INTERROBANG * interrobang
+    else:
+        bangs = interrobang = False
+        shout = EMPHASIS_CAPS * caps
     why: dict[str, float] = {}
-    for reading in readings:
-        n = negativity_of(reading)
-        if n > negativity:
-            negativity = n
-        o = outrage_of(reading, shout, n)
-        if o > outrage:
-            outrage = o
-        aimed = aimed or reading.aimed
+    if len(readings) == 1:
+        reading = readings[0]
+        negativity = negativity_of(reading)
+        outrage = outrage_of(reading, shout, negativity)
+        aimed = reading.aimed
         for weight, reason in reading.why:
             if weight > why.get(reason, 0.0):
                 why[reason] = weight
+    else:
+        negativity = outrage = 0.0
+        aimed = False
+        for reading in readings:
+            n = negativity_of(reading)
+            if n > negativity:
+                negativity = n
+            o = outrage_of(reading, shout, n)
+            if o > outrage:
+                outrage = o
+            aimed = aimed or reading.aimed
+            for weight, reason in reading.why:
+                if weight > why.get(reason, 0.0):
+                    why[reason] = weight
+        why["mixed en/fr"] = 0.0
     if aimed:
         why["aimed at you"] = AIMED_BONUS
     if shout and (outrage > 0.2 or negativity > 0.5):
@@ -202,8 +218,6 @@ def _combine(lang: str, readings: list[engine.Reading], text: str) -> Score:
             why["!!!"] = EMPHASIS_BANGS
         if interrobang:
             why["?!"] = EMPHASIS_INTERROBANG
-    if len(readings) > 1:
-        why["mixed en/fr"] = 0.0
     total = 1.0 - (1.0 - outrage) * (1.0 - NEGATIVITY_IN_SCORE * negativity)
     # Four decimals are plenty, and int() is three times faster than round().
     return Score(

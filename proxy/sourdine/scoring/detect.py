@@ -1,12 +1,15 @@
 """Which language a post is in: the platform's field first, then function words, then py3langid.
 
-Counting English and French function words settles most posts in a few microseconds. py3langid (BSD-3-Clause,
-its model ships in the package) only sees the posts that settles nothing: no function words, a tie, or words
-of other languages. It costs about 40 µs a post, and is restricted to the first 1,000 characters.
+Counting English and French function words settles most posts in a couple of microseconds. py3langid
+(BSD-3-Clause, its model ships in the package) only sees the posts that settles nothing: no function words,
+a tie, or words of other languages; it names the other languages, which are then not scored. It costs about
+40 µs a post, and is restricted to the first 1,000 characters. Its model (0.5 s to load, about 70 MB with
+numpy) loads in a background thread and is never waited for: until it is there, such a post is not scored.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable
@@ -15,12 +18,17 @@ from typing import Any, NamedTuple
 
 from sourdine.scoring.lexicon import UNACCENT
 
+logger = logging.getLogger(__name__)
+
 SCORED = ("en", "fr")
+# What detect() says of a post only py3langid could place, while its model loads: not scored, not waited for.
+PENDING = "und-pending"
 # Language fields that say nothing about the language.
 _UNKNOWN = frozenset({"", "und", "mul", "zxx", "mis", "xx", "unknown"})
 _ALIASES = {"eng": "en", "fra": "fr", "fre": "fr", "english": "en", "french": "fr", "français": "fr"}
 _DETECT_WORDS = 400
 _LETTER_RE = re.compile(r"[^\W\d_]")
+_FRENCH_LETTER_RE = re.compile("[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)
 # py3langid knows 140 languages; on a short post it readily picks a rare one ("Hello" came out Breton). Social
 # media posts are overwhelmingly in these, so the guess is restricted to them.
 LANGID_LANGS = (  # noqa: SIM905 - 54 codes read better as one string
@@ -81,7 +89,9 @@ class Detector:
             kinds[w] = kinds.get(w, 0) | 2
         self._kinds = kinds
         self._langid: Any = None
-        self._langid_lock = threading.Lock()
+        self._loading = False
+        self._langid_lock = threading.Lock()  # guards _loading
+        self._load_lock = threading.Lock()  # one load at a time
 
     @property
     def langid_loaded(self) -> bool:
@@ -91,7 +101,7 @@ class Detector:
         """Load py3langid's model (about 0.6 s: it is xz-compressed). warm() starts it in a thread."""
         if self._langid is not None:
             return
-        with self._langid_lock:
+        with self._load_lock:
             if self._langid is None:
                 import numpy as np
                 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
@@ -114,16 +124,13 @@ class Detector:
         """Count function words among a post's tokens (lower-cased, punctuation stripped)."""
         if len(words) > _DETECT_WORDS:
             words = words[:_DETECT_WORDS]
-        get = self._kinds.get
         en = fr = other = 0
-        for w in words:
-            k = get(w)
-            if k:
-                if k == 4:
-                    other += 1
-                else:
-                    en += k & 1
-                    fr += k >> 1
+        for k in filter(None, map(self._kinds.get, words)):  # only the function words reach Python
+            if k == 4:
+                other += 1
+            else:
+                en += k & 1
+                fr += k >> 1
         return Counts(en, fr, other, len(words))
 
     def foreign(self, primary: str, words: list[str]) -> int:
@@ -132,19 +139,37 @@ class Detector:
         return sum(map(other.__contains__, words[:_DETECT_WORDS]))
 
     def detect(self, text: str, counts: Counts) -> str:
-        """The language of `text` ("und" when it has no words at all)."""
+        """The language of `text`: "und" when it has no words at all, PENDING when only py3langid could tell
+        and its model is still loading (it is never waited for: the post is then not scored)."""
         en, fr, other = counts.en, counts.fr, counts.other
         if counts.words == 0 or (not en + fr + other and _LETTER_RE.search(text) is None):
             return "und"
         best = max(en, fr)
         if best and en != fr and (other == 0 or (other * 2 < best and best >= 2)):
             return "en" if en > fr else "fr"
-        return self._guess(text)
-
-    def _guess(self, text: str) -> str:
-        self.load_langid()
-        lang, _ = self._langid.classify(text[:_LANGID_CHARS])
+        langid = self._langid
+        if langid is None:
+            self.start_loading()
+            if best and en == fr and other == 0:  # as many of each: until py3langid can, French letters say
+                return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
+            return PENDING
+        lang, _ = langid.classify(text[:_LANGID_CHARS])
         return str(lang)
+
+    def start_loading(self) -> None:
+        """Load py3langid's model in a background thread, once."""
+        if self._langid is None and not self._loading:
+            with self._langid_lock:
+                if self._loading:
+                    return
+                self._loading = True
+            threading.Thread(target=self._load_quietly, name="sourdine-langid", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.load_langid()
+        except Exception as e:  # posts that need it stay "not detected"; the rest are scored as usual
+            logger.warning("py3langid's model did not load (%s): %s", type(e).__name__, e)
 
 
 def mixed(primary: str, counts: Counts) -> bool:

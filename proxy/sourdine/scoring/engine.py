@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from sourdine.scoring.lexicon import PUNCT, Lexicon, clean, fold, split_elisions, tokenize
+from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
 
 # VADER's empirical constants.
 B_INCR = 0.293
@@ -30,30 +30,29 @@ ALPHA = 15.0
 # 1,700 words, longer than nearly every post; a longer one is judged on its beginning.
 MAX_CHARS = 10_000
 
-# Links and handles (left out) and hashtags (split into words), in one pass.
-# (No look-behinds and no IGNORECASE: either makes this regex three times slower.)
-_MARKUP_RE = re.compile(r"https?://\S+|[Ww][Ww][Ww]\.\S+|@\w+(?:@[\w.-]+\w)?|#(\w+)")
+# Links and handles (left out) and hashtags (split into words): see _markup.
+_URL_RE = re.compile(r"https?://\S+")  # matched on the lower-cased text
+_WWW_RE = re.compile(r"www\.\S+")  # matched on the lower-cased text
+_HANDLE_RE = re.compile(r"@\w+(?:@[\w.-]+\w)?")
+_TAG_RE = re.compile(r"#(\w+)")
+_MARKERS = (("http", _URL_RE, True), ("www.", _WWW_RE, True), ("@", _HANDLE_RE, False), ("#", _TAG_RE, False))
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
-_CAMEL_RE = re.compile(
-    rf"(?<=[{_LOWER}])(?=[{_UPPER}])|(?<=[{_UPPER}])(?=[{_UPPER}][{_LOWER}])|(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)"
-)
+# The words of a camel-case tag: a run of capitals not followed by a small letter ("NYC"), a word with at most
+# one leading capital ("Rocks", "vous"), digits, any other letters.
+_CAMEL_RE = re.compile(rf"[{_UPPER}]+(?![{_LOWER}])|[{_UPPER}]?[{_LOWER}]+|\d+|[^\W\d_]+")
 _BOOSTER_DECAY = (1.0, 0.95, 0.9)
 _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
-# A letter three times or more: "sooo baaad", "nuuul".
-# (A class of letters, not [^\W\d_]: the back-reference makes that one three times slower.)
-_ELONGATED_RE = re.compile(r"([a-zß-öø-ÿ])\1\1")
+# Any character three times: a quick test for elongated words ("sooo baaad", "nuuul"), then checked to be a
+# letter. (Faster than a class of letters before the back-reference, even counting the "!!!" it also finds.)
+_TRIPLE_RE = re.compile(r"(.)\1\1")
 # Characters that may be emoji (past the Latin letters French uses): a quick test before the set intersection.
 _SYMBOL_RE = re.compile("[\u00a9\u00ae\u2000-\U0010ffff]")
 _STRETCH_RE = re.compile(r"([^\W\d_])\1{2,}")
 
 
-def _markup(m: re.Match[str]) -> str:
-    """A link or a handle reads as nothing; "#NotMyPresident" reads "not my president". A tag in capitals is
-    not shouting, so every tag is lowered."""
-    tag = m.group(1)
-    if tag is None:
-        return " "
+def _tag(tag: str) -> str:
+    """ "#NotMyPresident" reads "not my president". A tag in capitals is not shouting: tags are lowered."""
     tag = tag.replace("_", " ")
     if not (tag.isupper() or tag.islower()):
         tag = camel_words(tag)
@@ -62,7 +61,44 @@ def _markup(m: re.Match[str]) -> str:
 
 def camel_words(tag: str) -> str:
     """Spaces at the case changes of a tag: "HonteÀVous" -> "Honte À Vous", "NYCRocks" -> "NYC Rocks"."""
-    return _CAMEL_RE.sub(" ", tag)
+    return " ".join(_CAMEL_RE.findall(tag))
+
+
+def _markup(text: str) -> str:
+    """Links and handles out, hashtags split. Each kind is found with str.find on its first characters, then
+    matched there (one regex with four alternatives, tried at every position, cost half as much again);
+    spans are applied left to right, and one that starts inside an earlier one ("#frag" in a link) is part
+    of it."""
+    low = text.lower()
+    if len(low) != len(text):  # lower() changed the length of some exotic character: match the original
+        low = text
+    spans: list[tuple[int, int, str]] = []
+    for marker, pattern, lowered in _MARKERS:
+        i = low.find(marker)
+        if i == -1:
+            continue
+        source = low if lowered else text
+        while i != -1:
+            m = pattern.match(source, i)
+            if m is None:
+                i = low.find(marker, i + 1)
+            else:
+                i = m.end()
+                spans.append((m.start(), i, _tag(m.group(1)) if marker == "#" else " "))
+                i = low.find(marker, i)
+    if not spans:
+        return text
+    if len(spans) > 1:
+        spans.sort()
+    out = []
+    last = 0
+    for start, end, replacement in spans:
+        if start >= last:
+            out.append(text[last:start])
+            out.append(replacement)
+            last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def prepare(text: str) -> str:
@@ -71,8 +107,8 @@ def prepare(text: str) -> str:
         text = text[:MAX_CHARS]
     if "&" in text:
         text = html.unescape(text)
-    if "#" in text or "@" in text or "://" in text or "www." in text or "WWW." in text:
-        text = _MARKUP_RE.sub(_markup, text)
+    if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
+        text = _markup(text)
     if "’" in text or "‘" in text:
         text = text.replace("’", "'").replace("‘", "'")
     return text
@@ -136,24 +172,25 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
                 text = text[: 2 * MAX_CHARS]
             low_text = text.lower()
             tokens = tokenize("en", low_text)
-    if lex.lang == "fr":
-        if "'" in low_text:
-            orig, low = _elided(text.split(), tokens)
+    french = lex.lang == "fr"
+    if french:
+        if "'" in low_text:  # elisions split: "c'est" -> "c", "est", as the lexicon's terms are
+            low = " ".join(tokens).replace("'", " ").split()
         else:
-            orig = text.split()
-        low = fold(low if "'" in low_text else tokens)
+            low = tokens
+        if not low_text.isascii():
+            low = fold(low)
     else:
-        orig = text.split()
         low = tokens
     n = len(low)
     out.words = n
     if n == 0:
         return out
-    if _ELONGATED_RE.search(low_text) is not None:
+    if _elongated(low_text):
         low = _unelongate(lex, low)
-    if len(orig) != n:  # lower() changed the spacing of some exotic character: read without capitals
-        orig = low
-    uppers = [t for t in orig if t.isupper()]
+    # The tokens as written, for capitals and for the words a reason shows.
+    orig = _original(text, low, french)
+    uppers = list(filter(str.isupper, orig))
     cap_diff = 0 < len(uppers) < n
     if uppers:
         out.caps_words = sum(1 for t in uppers if len(t.strip(PUNCT)) >= 3)
@@ -161,6 +198,11 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     entries, valence, boosters, negators = lex.entries, lex.valence, lex.boosters, lex.negators
     second = lex.second_person
     english = lex.lang == "en"
+    # What can modify a word, looked for once: most posts have no booster, and many no negation.
+    boosted = not boosters.keys().isdisjoint(low)
+    bigrams = not lex.booster_starts.isdisjoint(low)  # "kind of", "un peu"
+    nt = english and ("n't" in low_text or "least" in low_text)
+    negations = nt or not negators.isdisjoint(low)
     hits: list[tuple[int, float]] = []
     skip_to = -1
     outrage_to = -1
@@ -171,16 +213,18 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         v, single, phrases, idioms, nexts = e
         nxt = low[i + 1] if i + 1 < n else None
         if nexts is not None and nxt not in nexts:
-            phrases = idioms = None  # no phrase starting here goes on with the next word
+            if v is None and single is None:
+                continue  # a word that only starts phrases ("pas", "the"), none of which goes on here
+            phrases = idioms = None
         if phrases is not None:
             for seq, weight, kind, term in phrases:
                 k = len(seq)
                 if tuple(low[i : i + k]) == seq:
-                    _outrage_hit(lex, out, low, i, k, term, weight, kind, second)
+                    _outrage_hit(lex, out, low, i, k, term, weight, kind, second, negations)
                     outrage_to = i + k
                     break
         if single is not None and i >= outrage_to:
-            _outrage_hit(lex, out, low, i, 1, single[2], single[0], single[1], second)
+            _outrage_hit(lex, out, low, i, 1, single[2], single[0], single[1], second, negations)
         if i < skip_to:
             continue
         if idioms is not None:
@@ -201,30 +245,30 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
             continue  # it modifies the next word instead
         if cap_diff and orig[i].isupper():
             v += C_INCR if v > 0 else -C_INCR
-        for j in (1, 2, 3):
-            if i < j:
-                break
-            b = boosters.get(low[i - j])
-            if b is not None:
-                s = b * _BOOSTER_DECAY[j - 1]
-                if v < 0:
-                    s = -s
-                if cap_diff and orig[i - j].isupper():
-                    s += C_INCR if v > 0 else -C_INCR
-                v += s
-        if i >= 2:
+        if boosted:
+            for j in (1, 2, 3):
+                if i < j:
+                    break
+                b = boosters.get(low[i - j])
+                if b is not None:
+                    s = b * _BOOSTER_DECAY[j - 1]
+                    if v < 0:
+                        s = -s
+                    if cap_diff and orig[i - j].isupper():
+                        s += C_INCR if v > 0 else -C_INCR
+                    v += s
+        if bigrams and i >= 2:
             b = boosters.get(low[i - 2] + " " + low[i - 1])
             if b is not None:
                 v += b * 0.95 if v > 0 else -b * 0.95
-        if (
+        negator = None
+        if negations and (
             (i and low[i - 1] in negators)
             or (i > 1 and low[i - 2] in negators)
             or (i > 2 and low[i - 3] in negators)
-            or (english and i and (low[i - 1] == "least" or "n't" in "".join(low[max(i - 3, 0) : i])))
+            or (nt and i and (low[i - 1] == "least" or "n't" in "".join(low[max(i - 3, 0) : i])))
         ):
             negator = _negated(lex, low, i)
-        else:
-            negator = None
         if negator is not None:
             v *= N_SCALAR
         hits.append((i, v))
@@ -264,22 +308,21 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     return out
 
 
-def _elided(orig: list[str], tokens: list[str]) -> tuple[list[str], list[str]]:
-    """Split French elisions ("c'est" -> "c", "est") in the original and lookup tokens, kept aligned."""
-    if len(orig) != len(tokens):
-        orig = tokens
-    out_orig: list[str] = []
-    out_low: list[str] = []
-    for o, t in zip(orig, tokens, strict=True):
-        if "'" in t:
-            parts = clean(split_elisions(t).split())
-            oparts = split_elisions(o).split()
-            out_low.extend(parts)
-            out_orig.extend(oparts if len(oparts) == len(parts) else parts)
-        else:
-            out_orig.append(o)
-            out_low.append(t)
-    return out_orig, out_low
+def _original(text: str, low: list[str], french: bool) -> list[str]:
+    """The tokens of `text` as written, aligned with the lookup tokens `low` (French elisions split alike).
+    If lower-casing changed the spacing of some exotic character, the lookup tokens stand in."""
+    orig = (text.replace("'", " ") if french and "'" in text else text).split()
+    return orig if len(orig) == len(low) else low
+
+
+def _elongated(low: str) -> bool:
+    """Whether a letter appears three times in a row."""
+    m = _TRIPLE_RE.search(low)
+    while m is not None:
+        if m.group(1).isalpha():
+            return True
+        m = _TRIPLE_RE.search(low, m.end())
+    return False
 
 
 def _unelongate(lex: Lexicon, low: list[str]) -> list[str]:
@@ -297,7 +340,9 @@ def _unelongate(lex: Lexicon, low: list[str]) -> list[str]:
 
 def _shown(orig: list[str], i: int, k: int) -> str:
     """The words as the post wrote them (lower-cased, punctuation off), for a reason."""
-    return " ".join(t.lower().strip(PUNCT) for t in orig[i : i + k])
+    if k == 1:
+        return orig[i].lower().strip(PUNCT)
+    return " ".join([t.lower().strip(PUNCT) for t in orig[i : i + k]])
 
 
 def _outrage_hit(
@@ -310,9 +355,11 @@ def _outrage_hit(
     weight: float,
     kind: str,
     second: frozenset[str],
+    negations: bool,
 ) -> None:
-    """Count one outrage term: damped when negated ("not an idiot"), raised when aimed at "you"."""
-    if kind != "blame" and _negated(lex, low, i) is not None:
+    """Count one outrage term: damped when negated ("not an idiot"), raised when aimed at "you".
+    `negations` says whether the post has any negation word at all."""
+    if negations and kind != "blame" and _negated(lex, low, i) is not None:
         weight *= 0.3
     elif kind in _AIMABLE and not second.isdisjoint(low[max(i - 3, 0) : i + k + 2]):
         weight *= 1.3

@@ -1,6 +1,6 @@
 """Read the lexicons under rules/lexicons/<lang>/ into plain lookup tables, once.
 
-Formats (documented in rules/lexicons/README.md):
+Formats (documented in rules/README.md):
 - `*.txt`: one term a line;
 - `*.tsv`: `term<TAB>number`, and for outrage.tsv a third column, the kind;
 - in both, blank lines and lines starting with `#` are skipped.
@@ -53,9 +53,24 @@ def clean(tokens: list[str]) -> list[str]:
     ]
 
 
+# Tokens already folded, so that a word with accents costs one lookup, not a translation. Bounded: cleared
+# when full (a dict's get and set are atomic, so threads may share it).
+_FOLDED: dict[str, str] = {}
+_FOLDED_MAX = 50_000
+
+
+def _fold(token: str) -> str:
+    folded = token.translate(UNACCENT)
+    if len(_FOLDED) >= _FOLDED_MAX:
+        _FOLDED.clear()
+    _FOLDED[token] = folded
+    return folded
+
+
 def fold(tokens: list[str]) -> list[str]:
     """Accents off (French): only tokens that have any pay for it."""
-    return [t if t.isascii() else t.translate(UNACCENT) for t in tokens]
+    get = _FOLDED.get
+    return [t if t.isascii() else (get(t) or _fold(t)) for t in tokens]
 
 
 def tokenize(lang: str, low: str) -> list[str]:
@@ -148,6 +163,7 @@ class Lexicon:
     entries: dict[str, Entry]
     valence: dict[str, float]
     boosters: dict[str, float]
+    booster_starts: frozenset[str]  # the first words of the boosters of two words ("kind of")
     negators: frozenset[str]
     contrast: frozenset[str]
     second_person: frozenset[str]
@@ -207,11 +223,13 @@ def load(lang: str, root: Path) -> Lexicon:
         return frozenset(" ".join(_tokens(lang, t)) for t in read_terms(folder / name))
 
     emoji = read_emoji(folder / "emoji.tsv")
+    boosters = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")}
     return Lexicon(
         lang=lang,
         entries=entries,
         valence=valence,
-        boosters={" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")},
+        boosters=boosters,
+        booster_starts=frozenset(b.split()[0] for b in boosters if " " in b),
         negators=term_set("negators.txt"),
         contrast=term_set("contrast.txt"),
         second_person=term_set("second_person.txt"),

@@ -275,7 +275,7 @@ async def test_settings_patch_is_stored_then_applied_and_returned(client):
                            headers=local(client))
     assert r.status == 200
     body = await r.json()
-    assert body["platforms"]["mastodon"] == {"enabled": True, "collapse": 0.4, "hide": 0.9}
+    assert body["platforms"]["mastodon"] == {"enabled": True, "collapse": 0.4, "hide": 0.9, "toxic": "collapse"}
     assert client.runtime.snapshot.platforms["mastodon"].thresholds.collapse == 0.4
     [(value,)] = sqlite3.connect(client.db).execute("SELECT value FROM settings WHERE key = 'platforms'").fetchall()
     assert '"collapse": 0.4' in value
@@ -291,6 +291,7 @@ async def test_settings_patch_is_stored_then_applied_and_returned(client):
         ({"platforms": {"mastodon": {"enabled": 1}}}, "platforms.mastodon.enabled"),
         ({"platforms": {"mastodon": {"loud": True}}}, "platforms.mastodon.loud"),
         ({"platforms": {"mastodon": []}}, "platforms.mastodon"),
+        ({"platforms": {"mastodon": {"toxic": "burn"}}}, "platforms.mastodon.toxic"),
         ({"mastodon_instances": ["not a host"]}, "mastodon_instances"),
     ],
 )

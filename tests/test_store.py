@@ -19,8 +19,8 @@ def test_open_db_migrates_once_in_wal_mode(tmp_path):
     db = store.open_db(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [m.name for m in store.migrations.applied(db)]
-    assert applied == ["0001_settings_and_decisions", "0002_clients"]
-    assert {"settings", "decisions", "clients"} <= set(db.table_names())
+    assert applied == ["0001_settings_and_decisions", "0002_clients", "0003_authors"]
+    assert {"settings", "decisions", "clients", "authors"} <= set(db.table_names())
 
 
 def test_settings_round_trip(tmp_path):

@@ -96,6 +96,7 @@ class Sourdine:
     def __init__(self, runtime: Runtime | None = None) -> None:
         self.runtime = runtime
         self._standalone = runtime is None
+        self._saver: asyncio.Task | None = None
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -119,8 +120,10 @@ class Sourdine:
                 where = home.ensure(home.resolve(ctx.options.sourdine_home or None))
                 db = store.open_db(home.db_path(where))
                 user = store.load_settings(db)
+                clients, author_rows = store.load_clients(db), store.load_authors(db)
                 db.close()
-                self.runtime = Runtime.create(where, home.token(where), user, store.Writer(home.db_path(where)))
+                self.runtime = Runtime.create(where, home.token(where), user, store.Writer(home.db_path(where)),
+                                              clients, author_rows)
             except (OSError, ValueError) as e:
                 raise exceptions.OptionsError(f"Sourdine cannot use its home directory: {e}") from e
 
@@ -130,12 +133,16 @@ class Sourdine:
             if "flow_detail" in ctx.options:
                 ctx.options.update(flow_detail=0)
             self.runtime.writer.start()
+            self._saver = asyncio.get_running_loop().create_task(self.runtime.save_authors_forever())
             if not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
                 ctx.options.update(allow_hosts=self.runtime.snapshot.allow_hosts())
                 self.runtime.on_change.append(lambda s: ctx.options.update(allow_hosts=s.allow_hosts()))
 
     def done(self) -> None:
         if self._standalone and self.runtime is not None:
+            if self._saver is not None:
+                self._saver.cancel()
+            self.runtime.save_authors(time.time())
             self.runtime.writer.close()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:

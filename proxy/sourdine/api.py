@@ -344,7 +344,8 @@ def settings_state(runtime: Runtime) -> dict:
     snapshot = runtime.snapshot
     return {
         "platforms": {
-            name: {"enabled": s.enabled, "collapse": s.thresholds.collapse, "hide": s.thresholds.hide}
+            name: {"enabled": s.enabled, "collapse": s.thresholds.collapse, "hide": s.thresholds.hide,
+                   "toxic": s.toxic_action}
             for name, s in snapshot.platforms.items()
         },
         "mastodon_instances": list(snapshot.mastodon_instances),
@@ -356,7 +357,8 @@ async def get_settings(request: web.Request) -> web.Response:
     return web.json_response(settings_state(request.app[RUNTIME]))
 
 
-_PLATFORM_FIELDS: dict[str, type | tuple[type, ...]] = {"enabled": bool, "collapse": (int, float), "hide": (int, float)}
+_PLATFORM_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "enabled": bool, "collapse": (int, float), "hide": (int, float), "toxic": str}
 
 
 async def patch_settings(request: web.Request) -> web.Response:
@@ -418,6 +420,8 @@ def _bad_threshold(user: dict, changed: dict) -> str:
         try:
             settings.build({**user, "platforms": {name: values}})
         except (ValueError, OverflowError):
+            if values.get("toxic", "collapse") not in settings.TOXIC_ACTIONS:
+                return f"platforms.{name}.toxic"
             return f"platforms.{name}.hide" if "hide" in values else f"platforms.{name}.collapse"
     return "platforms"
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from sourdine import policy
+from sourdine.authors import AuthorBook
 from sourdine.model import Post, Score, Verdict
 from sourdine.settings import Snapshot
 
@@ -78,8 +79,10 @@ class Engine:
         adapters: dict[str, ModuleType],
         record: Callable[[Decision], None] = lambda d: None,
         cache_size: int = 50_000,
+        authors: AuthorBook | None = None,
     ) -> None:
         self.scorer = scorer
+        self.authors = authors
         self.adapters = adapters
         self.record = record
         self.cache_size = cache_size
@@ -101,7 +104,9 @@ class Engine:
 
     def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post]) -> dict[str, Verdict]:
         """The verdict on each post whose action is not keep, by post id."""
-        thresholds = snapshot.platforms[platform].thresholds
+        settings = snapshot.platforms[platform]
+        thresholds = settings.thresholds
+        authors = self.authors
         verdicts: dict[str, Verdict] = {}
         now = time.time()
         for post in posts:
@@ -114,9 +119,18 @@ class Engine:
                 self._cache[key] = entry
                 if len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
+                if authors is not None and post.author_id and entry.score.scored:
+                    # The author's record counts the post by its own score (never by a verdict that their
+                    # record caused), at once, so the next post already sees it. Each post id counts once.
+                    authors.observe(platform, post.author_id, post.id, entry.score.score,
+                                    entry.score.score >= thresholds.collapse, now,
+                                    reasons=entry.score.reasons[:3], handle=post.author)
             else:
                 self._cache.move_to_end(key)
-            verdict = policy.decide(entry.score, thresholds)
+            toxic = None
+            if authors is not None and post.author_id and authors.toxic(platform, post.author_id, now):
+                toxic = authors.evidence(platform, post.author_id, now)
+            verdict = policy.decide(entry.score, thresholds, toxic=toxic, toxic_action=settings.toxic_action)
             if verdict.action != "keep":
                 verdicts[post.id] = verdict
             if verdict.action != entry.recorded:

@@ -36,6 +36,8 @@ SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _obj({"code": _STR, "message": _STR, "details": {}})}),
     "Address": _obj({"host": _STR, "port": _INT}),
     "PlatformSettings": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM}),
+    "PlatformState": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM,
+                           "toxic": {"enum": ["collapse", "hide", "keep"]}}),
     "Health": _obj({"responses": _INT, "posts": _INT, "last_ok": _OPT_NUM, "failures": _INT,
                     "last_failure": _OPT_NUM}),
     "Status": _obj({
@@ -51,14 +53,15 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}}, required=[]),
     "Settings": _obj({
-        "platforms": {"type": "object", "additionalProperties": _ref("PlatformSettings")},
+        "platforms": {"type": "object", "additionalProperties": _ref("PlatformState")},
         "mastodon_instances": {"type": "array", "items": _STR},
         "global": _ref("Global"),
     }),
     "SettingsPatch": _obj({
         "platforms": {"type": "object", "propertyNames": {"enum": sorted(ADAPTERS)}, "additionalProperties": _obj(
             {"enabled": {"type": "boolean"}, "collapse": {"type": "number", "minimum": 0, "maximum": 1},
-             "hide": {"type": "number", "minimum": 0, "maximum": 1}}, required=[])},
+             "hide": {"type": "number", "minimum": 0, "maximum": 1},
+             "toxic": {"enum": ["collapse", "hide", "keep"]}}, required=[])},
         "mastodon_instances": {"type": "array", "items": {
             "type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)+$"}},
         "global": _ref("Global"),

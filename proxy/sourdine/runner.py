@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -45,7 +46,7 @@ def _private_ca(confdir: Path) -> None:
             os.chmod(path, 0o600)
 
 
-def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list]:
+def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, list]:
     """Open (and migrate) the database, add the instances given on the command line; the user's settings and the
     paired clients."""
     db = store.open_db(home.db_path(where))
@@ -60,7 +61,7 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list]:
             user["mastodon_instances"] = known
             store.save_settings(db, {"mastodon_instances": known})
         settings.build(user)  # refuse to start on saved settings that do not parse
-        return user, store.load_clients(db)
+        return user, store.load_clients(db), store.load_authors(db)
     finally:
         db.close()
 
@@ -74,11 +75,11 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
                            "or give another --home")
     token = home.token(where)
     try:
-        user, clients = prepare_settings(where, instances)
+        user, clients, author_rows = prepare_settings(where, instances)
+        writer = store.Writer(home.db_path(where))
+        runtime = Runtime.create(where, token, user, writer, clients, author_rows)
     except ValueError as e:
         raise StartupError(f"bad setting: {e}") from e
-    writer = store.Writer(home.db_path(where))
-    runtime = Runtime.create(where, token, user, writer, clients)
     writer.start()
 
     opts = mitm_options.Options()
@@ -147,12 +148,15 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     # keeps its pauses off the responses.
     gc.collect()
     gc.freeze()
+    saver = asyncio.create_task(runtime.save_authors_forever())
     try:
         await stop.wait()
     finally:
         logger.info("stopping")
+        saver.cancel()
         await master.done()
         await app_runner.cleanup()
+        runtime.save_authors(time.time())
         await asyncio.to_thread(writer.close)
         home.remove_run_info(where, os.getpid())
     return 0

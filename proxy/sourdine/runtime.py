@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sourdine import __version__, pairing, schedule, settings
+from sourdine import __version__, authors, pairing, schedule, settings
+from sourdine.authors import AuthorBook
 from sourdine.engine import Engine
 from sourdine.pairing import Client, Codes
 from sourdine.platforms import ADAPTERS
@@ -61,13 +64,37 @@ class Runtime:
 
     @classmethod
     def create(cls, home: Path, token: str, user_settings: dict, writer: Writer,
-               clients: list[Client] | None = None) -> Runtime:
+               clients: list[Client] | None = None, author_rows: list[dict] | None = None) -> Runtime:
         from sourdine import scoring
 
-        engine = Engine(scoring.score, ADAPTERS, record=writer.record)
+        records = []
+        for row in author_rows or []:
+            try:
+                records.append(authors.from_row(row))
+            except ValueError as e:
+                logger.warning("an author record could not be read and is skipped: %s", type(e).__name__)
+        book = AuthorBook(authors.parse_toxicity(user_settings.get("toxicity", {})), records)
+        engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book)
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         runtime.clients = {c.token_hash: c for c in clients or []}
         return runtime
+
+    async def save_authors_forever(self, every: float = 2.0) -> None:
+        """Author records change in memory on the hot path; they reach sqlite in batches from here."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.save_authors(time.time())
+            except Exception:
+                logger.exception("could not queue author records")
+
+    def save_authors(self, now: float) -> None:
+        """Queue the author records changed since last time, and drop (and delete) the ones past retention."""
+        book = self.engine.authors
+        if book is None:
+            return
+        gone = book.expire(now)
+        self.writer.authors([authors.to_row(r) for r in book.drain_dirty()], gone)
 
     def swap(self, snapshot: Snapshot, **saved: object) -> None:
         """Replace the snapshot; `saved` are the user settings that changed, queued for the database."""

@@ -29,10 +29,14 @@ def normalise_host(value: str) -> str:
     return host
 
 
+TOXIC_ACTIONS = ("collapse", "hide", "keep")
+
+
 @dataclass(frozen=True, slots=True)
 class PlatformSettings:
     enabled: bool
     thresholds: Thresholds
+    toxic_action: str = "collapse"  # what toxic connections' posts get; "keep" turns it off
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +100,16 @@ def build(user: dict[str, Any] | None = None) -> Snapshot:
     platforms: dict[str, PlatformSettings] = {}
     for name in platform_rules:
         layer = {**defaults.platforms.get(name, {}), **saved.get(name, {})}
+        toxic = layer.get("toxic", "collapse")
+        if toxic not in TOXIC_ACTIONS:
+            raise ValueError(f"platforms.{name}.toxic must be one of {', '.join(TOXIC_ACTIONS)}, not {toxic!r}")
         platforms[name] = PlatformSettings(
             enabled=bool(layer.get("enabled", defaults.enabled)),
             thresholds=Thresholds(
                 float(layer.get("collapse", defaults.thresholds.collapse)),
                 float(layer.get("hide", defaults.thresholds.hide)),
             ),
+            toxic_action=toxic,
         )
     instances = tuple(dict.fromkeys(normalise_host(h) for h in user.get("mastodon_instances", [])))
     streaming = tuple(dict.fromkeys(normalise_host(h) for h in user.get("mastodon_streaming_hosts", [])))

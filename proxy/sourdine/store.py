@@ -68,6 +68,18 @@ def _m0002(db: sqlite_utils.Database) -> None:
     db["clients"].create_index(["token_hash"], unique=True)
 
 
+@migrations(name="0003_authors")
+def _m0003(db: sqlite_utils.Database) -> None:
+    db["authors"].create(
+        {"platform": str, "author_id": str, "handle": str, "first_seen": float, "last_seen": float, "posts": int,
+         "weight": float, "hostile": float, "score_sum": float, "reasons": str, "recent": str},
+        pk=("platform", "author_id"),
+        not_null={"last_seen"},
+        strict=True,
+    )
+    db["authors"].create_index(["last_seen"])
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
     db = sqlite_utils.Database(path)
@@ -80,6 +92,11 @@ def open_db(path: Path) -> sqlite_utils.Database:
 
 def load_settings(db: sqlite_utils.Database) -> dict[str, Any]:
     return {row["key"]: json.loads(row["value"]) for row in db["settings"].rows}
+
+
+def load_authors(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Author records as `sourdine.authors.from_row` reads them."""
+    return [{**row, "reasons": json.loads(row["reasons"] or "[]")} for row in db["authors"].rows]
 
 
 def load_clients(db: sqlite_utils.Database) -> list[Client]:
@@ -168,6 +185,11 @@ class Writer:
     def record(self, decision: Decision) -> None:
         self._queue.put(("decision", decision))
 
+    def authors(self, rows: list[dict[str, Any]], gone: list[tuple[str, str]] = ()) -> None:
+        """Queue author records to write (as `authors.to_row` gives them) and records to delete."""
+        if rows or gone:
+            self._queue.put(("authors", (rows, list(gone))))
+
     def set(self, key: str, value: Any) -> None:
         self._queue.put(("setting", (key, json.dumps(value))))
 
@@ -202,7 +224,7 @@ class Writer:
             items = [self._queue.get()]
             # Gather whatever else arrives within the interval, up to one batch; a call, a flush or a stop is
             # served at once.
-            while items[-1][0] in ("decision", "setting") and len(items) < self.batch:
+            while items[-1][0] in ("decision", "setting", "authors") and len(items) < self.batch:
                 try:
                     items.append(self._queue.get(timeout=self.interval))
                 except queue.Empty:
@@ -213,11 +235,18 @@ class Writer:
                 for kind, d in items if kind == "decision"
             ]
             settings = [value for kind, value in items if kind == "setting"]
-            if decisions or settings:
+            authors = [row for kind, value in items if kind == "authors" for row in value[0]]
+            gone = [key for kind, value in items if kind == "authors" for key in value[1]]
+            if decisions or settings or authors or gone:
                 try:
                     with db.atomic():
                         db.conn.executemany(_UPSERT_DECISION, decisions)
                         db.conn.executemany(_UPSERT_SETTING, settings)
+                        if authors:
+                            db["authors"].upsert_all(
+                                [{**row, "reasons": json.dumps(row["reasons"])} for row in authors],
+                                pk=("platform", "author_id"))
+                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?", gone)
                 except Exception:
                     self.failures += 1
                     logger.exception("could not write %d decisions to the database", len(decisions))

@@ -1,0 +1,84 @@
+"""Toxic connections end to end, through a real `sourdine run`, on real Mastodon statuses whose texts the test
+sets (hand-written, English and French)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import urllib.request
+
+import pytest
+from aiohttp import web
+
+from conftest import DATA, start_sourdine
+
+REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+AUTHOR = REAL[1]["account"]
+HOSTILE = [
+    ("en", "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!"),
+    ("fr", "Espèce d'ordure, menteur pathétique et minable. Tu es une honte absolue !!!"),
+]
+NEUTRAL = ("en", "The library opens at nine tomorrow; the reading group meets on the second floor.")
+
+
+def status(n: int, lang: str, text: str) -> dict:
+    s = copy.deepcopy(REAL[1])
+    s["id"] = str(900000000000000000 + n)
+    s["language"] = lang
+    s["content"] = f"<p>{text}</p>"
+    s["account"] = AUTHOR
+    return s
+
+
+def fetch(running, port: int, path: str) -> list[dict]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": running.proxy}))
+    with opener.open(f"http://localhost:{port}{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def pages(standin):
+    """Three timeline pages with two hostile posts each by one author, then a page with their neutral post."""
+    routes = {}
+    for page in range(3):
+        body = [status(page * 2 + i, *HOSTILE[i]) for i in range(2)]
+        routes[f"/api/v1/timelines/tag/page{page}"] = json.dumps(body).encode()
+    routes["/api/v1/timelines/tag/after"] = json.dumps([status(99, *NEUTRAL)]).encode()
+    for path, body in routes.items():
+        standin.routes[path] = lambda r, body=body: web.Response(body=body, content_type="application/json")
+    return routes
+
+
+def sourdine_titles(s: dict) -> list[str]:
+    return [f["filter"]["title"] for f in s.get("filtered") or [] if f["filter"]["title"].startswith("Sourdine: ")]
+
+
+def test_an_author_with_six_hostile_posts_gets_their_neutral_post_folded(tmp_path, standin, pages):
+    """Six hostile posts over three responses make the author a toxic connection: their next neutral post comes
+    back folded with the toxic-connection reason, and still does after a restart (the record is in sqlite)."""
+    running = start_sourdine(tmp_path / "home")
+    try:
+        before = fetch(running, standin.port, "/api/v1/timelines/tag/after")
+        assert sourdine_titles(before[0]) == [], "a neutral post by an unknown author is left alone"
+        for page in (0, 1, 0, 2):  # page 0 twice: a refresh counts nothing again
+            fetch(running, standin.port, f"/api/v1/timelines/tag/page{page}")
+        standin.routes["/api/v1/timelines/tag/after2"] = lambda r: web.Response(
+            body=json.dumps([status(98, *NEUTRAL)]).encode(), content_type="application/json")
+        [after] = fetch(running, standin.port, "/api/v1/timelines/tag/after2")
+        [title] = sourdine_titles(after)
+        assert title.startswith("Sourdine: toxic connection: ") and "recent posts hostile" in title
+    finally:
+        assert running.stop() == 0
+    rows = sqlite3.connect(tmp_path / "home" / "sourdine.db").execute(
+        "SELECT posts, hostile FROM authors WHERE author_id = ?", [AUTHOR["id"]]).fetchall()
+    assert rows and rows[0][0] == 8, "each post counted once: six hostile and the two neutral ones"
+
+    again = start_sourdine(tmp_path / "home")
+    try:
+        standin.routes["/api/v1/timelines/tag/after3"] = lambda r: web.Response(
+            body=json.dumps([status(97, *NEUTRAL)]).encode(), content_type="application/json")
+        [after] = fetch(again, standin.port, "/api/v1/timelines/tag/after3")
+        assert sourdine_titles(after), "the author is still a toxic connection after a restart"
+    finally:
+        assert again.stop() == 0

@@ -379,3 +379,44 @@ def test_outside_work_hours_feeds_pass_untouched(addon, runtime):
                                         "start": "00:00", "end": "00:00"}]})
     flow = run(addon, feed_flow(raw))
     assert flow.metadata["sourdine"]["rewritten"]
+
+
+def test_a_mute_with_an_expiry_stops_applying_after_it(runtime):
+    """With an injected clock: a muted keyword hides a calm post, and no longer once its expiry has passed."""
+    from datetime import UTC, datetime
+
+    from sourdine import lists
+    from sourdine.platforms import mastodon
+
+    start = datetime(2026, 11, 22, 9, 0, tzinfo=UTC).timestamp()
+    clock = {"now": start}
+    engine = Engine(score, ADAPTERS, clock=lambda: clock["now"])
+    entry = lists.parse_mute({"kind": "keyword", "text": "honte", "action": "hide", "expires": "2h"},
+                             datetime.fromtimestamp(start, UTC))
+    engine.lists = lists.compile_lists([entry], [], datetime.fromtimestamp(start, UTC))
+    statuses = json.loads(CALM)[:1]
+    statuses[0]["content"] = "<p>C'est une honte, mais je souris quand même.</p>"
+    statuses[0]["language"] = "fr"
+    [post] = mastodon.posts("timeline", statuses)
+    verdicts = engine.judge(runtime.snapshot, "mastodon", "timeline", [post])
+    assert verdicts[post.id].action == "hide" and verdicts[post.id].reason == "muted: keyword:honte"
+    clock["now"] = start + 3 * 3600
+    assert post.id not in engine.judge(runtime.snapshot, "mastodon", "timeline", [post])
+
+
+def test_an_allowed_account_is_never_filtered_even_at_maximum_outrage(runtime):
+    """An allowed brand account's hostile post is kept, with the allow entry as its reason."""
+    from datetime import UTC, datetime
+
+    from sourdine import lists
+    from sourdine.platforms import mastodon
+
+    statuses = hostile_timeline(1)[1:2]
+    [post] = mastodon.posts("timeline", statuses)
+    engine = Engine(score, ADAPTERS)
+    assert engine.judge(runtime.snapshot, "mastodon", "timeline", [post])[post.id].action == "hide"
+    acct = post.author if "@" in post.author else f"{post.author}@mastodon.social"
+    entry = lists.parse_allow({"kind": "account", "platform": "mastodon", "handle": acct}, datetime.now(UTC))
+    engine = Engine(score, ADAPTERS)
+    engine.lists = lists.compile_lists([], [entry], datetime.now(UTC))
+    assert engine.judge(runtime.snapshot, "mastodon", "timeline", [post]) == {}

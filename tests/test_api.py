@@ -588,3 +588,57 @@ def test_the_cli_never_sends_the_token_through_a_proxy(tmp_path, monkeypatch):
         for server in (proxy, api_server):
             server.shutdown()
             server.server_close()
+
+
+async def test_lone_surrogates_are_refused(client):
+    """A JSON string escaping a lone surrogate is refused with 400, never stored or crashed on."""
+    r = await client.post("/api/v1/mutes", data='{"kind": "keyword", "text": "\\udab1x"}',
+                          headers=local(client, **{"Content-Type": "application/json"}))
+    assert r.status == 400 and await error_code(r) == "bad_json"
+
+
+async def test_mutes_and_allow_entries_are_stored_stamped_and_live(client):
+    """A mute is stored with a clock stamp before the answer, applies to the next post, and leaves a tombstone."""
+    from datetime import UTC, datetime
+
+    from sourdine.model import Post
+
+    client.runtime.load_lists([], "dev1")
+    r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "Honte", "action": "hide"},
+                          headers=local(client))
+    assert r.status == 201
+    entry = await r.json()
+    assert entry["key"] == "keyword:honte" and entry["updated"].endswith("-dev1")
+    post = Post("1", "9", "alice@example.org", "Alice", "Quelle honte !", "fr")
+    assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) == ("hide", "keyword:honte")
+    r = await client.post("/api/v1/allow", json={"kind": "account", "platform": "mastodon",
+                                                 "handle": "@Alice@Example.org"}, headers=local(client))
+    assert r.status == 201 and (await r.json())["key"] == "account:mastodon:alice@example.org"
+    listed = await (await client.get("/api/v1/mutes?q=hon", headers=local(client))).json()
+    assert [m["key"] for m in listed["mutes"]] == ["keyword:honte"]
+    r = await client.delete("/api/v1/mutes/keyword:honte", headers=local(client))
+    assert r.status == 200 and (await r.json())["mutes"] == []
+    assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) is None
+    rows = sqlite3.connect(client.db).execute("SELECT list, key, deleted, device FROM lists ORDER BY list").fetchall()
+    assert rows == [("allow", "account:mastodon:alice@example.org", 0, "dev1"), ("mute", "keyword:honte", 1, "dev1")]
+    r = await client.delete("/api/v1/mutes/keyword:honte", headers=local(client))
+    assert r.status == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"kind": "keyword", "text": ""},
+        {"kind": "keyword", "text": "(a", "regex": True},
+        {"kind": "account", "platform": "myspace", "handle": "tom"},
+        {"kind": "account", "platform": "mastodon", "handle": "no instance"},
+        {"kind": "keyword", "text": "x", "acton": "hide"},
+    ],
+)
+async def test_bad_list_entries_are_refused_and_nothing_stored(client, body):
+    """An empty keyword, an invalid regex, an unknown platform, a malformed handle or a typo: 400, nothing stored."""
+    client.runtime.load_lists([], "dev1")
+    r = await client.post("/api/v1/mutes", json=body, headers=local(client))
+    assert r.status == 400
+    assert client.runtime.writer.flush()
+    assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0

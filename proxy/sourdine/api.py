@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from sourdine import openapi, pairing, schedule, settings, store
+from sourdine import lists, openapi, pairing, schedule, settings, store
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
@@ -201,6 +201,8 @@ async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, 
         raise ApiError(400, "bad_body", "the body could not be read") from None
     try:
         body = json.loads(raw.decode("utf-8"))
+        # "\ud800" escapes decode to lone surrogates, which no UTF-8 store can hold: refuse them here.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -580,6 +582,78 @@ async def revoke_client(request: web.Request) -> web.Response:
     return web.json_response({"clients": [c.public() for c in runtime.clients.values()]})
 
 
+_ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    name: object for name in ("kind", "platform", "handle", "id", "accounts", "text", "regex", "action", "expires",
+                              "platforms", "note")}
+
+
+def _list_name(request: web.Request) -> str:
+    return "mute" if request.path.startswith("/api/v1/mutes") else "allow"
+
+
+def list_state(runtime: Runtime, name: str, query: str = "") -> list[dict]:
+    needle = query.casefold()
+    out = []
+    for key, entry in sorted(runtime.entries[name].items()):
+        if needle and needle not in key.casefold() and needle not in entry.note.casefold():
+            continue
+        out.append({"key": key, **entry.to_dict(), "updated": runtime.stamps.get((name, key))})
+    return out
+
+
+async def get_list(request: web.Request) -> web.Response:
+    """The mute list or the allow list (`?q=` searches keys and notes)."""
+    name = _list_name(request)
+    return web.json_response({f"{name}s" if name == "mute" else name: list_state(
+        request.app[RUNTIME], name, request.query.get("q", ""))})
+
+
+async def _write_entry(request: web.Request, name: str, key: str, entry: lists.Entry | None) -> None:
+    """Store an entry (or its tombstone) with a fresh clock stamp, then make it live. Under the settings lock,
+    so that parallel edits are stamped and applied in one order."""
+    runtime = request.app[RUNTIME]
+    assert runtime.clock is not None
+    async with request.app[SETTINGS_LOCK]:
+        stamp = runtime.clock.tick().encode()
+        row = {"list": name, "key": key, "entry": entry.to_dict() if entry is not None else {}, "stamp": stamp,
+               "device": runtime.clock.node, "deleted": int(entry is None)}
+        _still_authorised(request)
+        await committed(request, lambda db: store.put_list_entry(db, row))
+        runtime.stamps[(name, key)] = stamp
+        if entry is None:
+            runtime.entries[name].pop(key, None)
+        else:
+            runtime.entries[name][key] = entry
+        runtime.recompile()
+    audit.info("%s: %s %s: %s %s", who(request), request.method, _route(request),
+               "removed" if entry is None else "set", name)
+
+
+async def add_entry(request: web.Request) -> web.Response:
+    """Add (or replace) a mute or an allow-list entry: an account, a person's accounts, or a keyword."""
+    name = _list_name(request)
+    body = await json_body(request, _ENTRY_FIELDS, {"kind"})
+    parse = lists.parse_mute if name == "mute" else lists.parse_allow
+    try:
+        entry = parse(body, datetime.now(UTC))
+    except ValueError as e:
+        raise ApiError(400, "bad_entry", str(e)) from None
+    await _write_entry(request, name, entry.key, entry)
+    runtime = request.app[RUNTIME]
+    return web.json_response({"key": entry.key, **entry.to_dict(), "updated": runtime.stamps[(name, entry.key)]},
+                             status=201)
+
+
+async def remove_entry(request: web.Request) -> web.Response:
+    name = _list_name(request)
+    key = request.match_info["key"]
+    runtime = request.app[RUNTIME]
+    if key not in runtime.entries[name]:
+        raise ApiError(404, "not_found", f"no such {name} entry")
+    await _write_entry(request, name, key, None)
+    return web.json_response({f"{name}s" if name == "mute" else name: list_state(runtime, name)})
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document())
 
@@ -605,6 +679,10 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app.router.add_post("/api/v1/schedule/pause", pause_filtering)
     app.router.add_post("/api/v1/schedule/filter-until", filter_until)
     app.router.add_delete("/api/v1/schedule/overrides", clear_overrides)
+    for path in ("/api/v1/mutes", "/api/v1/allow"):
+        app.router.add_get(path, get_list)
+        app.router.add_post(path, add_entry)
+        app.router.add_delete(path + "/{key:.+}", remove_entry)
     app.router.add_get("/api/v1/decisions", decisions)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)

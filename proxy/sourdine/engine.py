@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -18,6 +19,7 @@ import orjson
 
 from sourdine import policy
 from sourdine.authors import AuthorBook
+from sourdine.lists import Lists
 from sourdine.model import Post, Score, Verdict
 from sourdine.settings import Snapshot
 
@@ -80,9 +82,13 @@ class Engine:
         record: Callable[[Decision], None] = lambda d: None,
         cache_size: int = 50_000,
         authors: AuthorBook | None = None,
+        lists: Lists | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.scorer = scorer
         self.authors = authors
+        self.lists = lists  # swapped whole when an entry changes
+        self.clock = clock
         self.adapters = adapters
         self.record = record
         self.cache_size = cache_size
@@ -107,8 +113,10 @@ class Engine:
         settings = snapshot.platforms[platform]
         thresholds = settings.thresholds
         authors = self.authors
+        lists = self.lists
         verdicts: dict[str, Verdict] = {}
-        now = time.time()
+        now = self.clock()
+        when = datetime.fromtimestamp(now, UTC)
         for post in posts:
             key = (platform, post.id)
             text_hash = hash(post.text)
@@ -127,10 +135,13 @@ class Engine:
                                     reasons=entry.score.reasons[:3], handle=post.author)
             else:
                 self._cache.move_to_end(key)
+            allowed, muted = lists.check(post, platform, when) if lists is not None else (None, None)
             toxic = None
-            if authors is not None and post.author_id and authors.toxic(platform, post.author_id, now):
+            if allowed is None and muted is None and authors is not None and post.author_id \
+                    and authors.toxic(platform, post.author_id, now):
                 toxic = authors.evidence(platform, post.author_id, now)
-            verdict = policy.decide(entry.score, thresholds, toxic=toxic, toxic_action=settings.toxic_action)
+            verdict = policy.decide(entry.score, thresholds, allowed=allowed, muted=muted, toxic=toxic,
+                                    toxic_action=settings.toxic_action)
             if verdict.action != "keep":
                 verdicts[post.id] = verdict
             if verdict.action != entry.recorded:

@@ -78,6 +78,15 @@ SCHEMAS: dict[str, Any] = {
                            "until": {"type": ["string", "null"]}}),
     "Pause": _obj({"minutes": {"type": "integer", "minimum": 1, "maximum": 10080}}),
     "FilterUntil": _obj({"until": _STR}),
+    "ListEntryIn": {"type": "object", "required": ["kind"], "properties": {
+        "kind": {"enum": ["account", "person", "keyword"]}, "platform": _STR, "handle": _STR, "id": _STR,
+        "accounts": {"type": "array", "items": {"type": "object"}}, "text": _STR, "regex": {"type": "boolean"},
+        "action": {"enum": ["collapse", "hide"]}, "expires": _STR, "platforms": {"type": "array", "items": _STR},
+        "note": _STR}, "additionalProperties": False},
+    "ListEntry": {"type": "object", "required": ["key", "kind", "updated"], "properties": {
+        "key": _STR, "kind": {"enum": ["account", "person", "keyword"]}, "updated": _STR}},
+    "Mutes": _obj({"mutes": {"type": "array", "items": _ref("ListEntry")}}),
+    "Allow": _obj({"allow": {"type": "array", "items": _ref("ListEntry")}}),
     "ScoreRequest": _obj({"text": _STR, "lang": {"type": ["string", "null"]}}, required=["text"]),
     "Score": _obj({"lang": _STR, "negativity": _NUM, "outrage": _NUM, "score": _NUM,
                    "scored": {"type": "boolean"}, "reasons": {"type": "array", "items": _STR}}),
@@ -148,6 +157,23 @@ PATHS: dict[str, dict[str, Any]] = {
                                                   body="FilterUntil")},
     "/api/v1/schedule/overrides": {"delete": _op("Drop the pause or filter-until: back to the weekly windows.",
                                                  _json(_ref("ScheduleState"), "The new schedule."))},
+    "/api/v1/mutes": {
+        "get": _op("The mute list (`?q=` searches keys and notes).", _json(_ref("Mutes"), "The mutes."),
+                   params=[_query("q", _STR, "Search in keys and notes.")]),
+        "post": _op("Mute an account, a person's accounts or a keyword (replaces an entry with the same key).",
+                    _json(_ref("ListEntry"), "The entry as stored."), "201", body="ListEntryIn"),
+    },
+    "/api/v1/mutes/{key}": {"delete": _op("Remove a mute.", _json(_ref("Mutes"), "The mutes left."), params=[
+        {"name": "key", "in": "path", "required": True, "schema": _STR}])},
+    "/api/v1/allow": {
+        "get": _op("The allow list (`?q=` searches keys and notes).", _json(_ref("Allow"), "The allow list."),
+                   params=[_query("q", _STR, "Search in keys and notes.")]),
+        "post": _op("Allow an account, a person's accounts or a keyword: never filtered.",
+                    _json(_ref("ListEntry"), "The entry as stored."), "201", body="ListEntryIn"),
+    },
+    "/api/v1/allow/{key}": {"delete": _op("Remove an allow-list entry.", _json(_ref("Allow"), "The list left."),
+                                          params=[{"name": "key", "in": "path", "required": True,
+                                                   "schema": _STR}])},
     "/api/v1/decisions": {"get": _op(
         "The latest decisions, newest first; never the post's text.", _json(_ref("Decisions"), "Decisions."),
         params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many."),

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -46,7 +47,7 @@ def _private_ca(confdir: Path) -> None:
             os.chmod(path, 0o600)
 
 
-def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, list]:
+def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, list, list]:
     """Open (and migrate) the database, add the instances given on the command line; the user's settings and the
     paired clients."""
     db = store.open_db(home.db_path(where))
@@ -61,7 +62,11 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, lis
             user["mastodon_instances"] = known
             store.save_settings(db, {"mastodon_instances": known})
         settings.build(user)  # refuse to start on saved settings that do not parse
-        return user, store.load_clients(db), store.load_authors(db)
+        if "device_id" not in user:
+            # This installation's name in list stamps, so that edits from two devices are told apart.
+            user["device_id"] = secrets.token_hex(6)
+            store.save_settings(db, {"device_id": user["device_id"]})
+        return user, store.load_clients(db), store.load_authors(db), store.load_lists(db)
     finally:
         db.close()
 
@@ -75,9 +80,9 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
                            "or give another --home")
     token = home.token(where)
     try:
-        user, clients, author_rows = prepare_settings(where, instances)
+        user, clients, author_rows, list_rows = prepare_settings(where, instances)
         writer = store.Writer(home.db_path(where))
-        runtime = Runtime.create(where, token, user, writer, clients, author_rows)
+        runtime = Runtime.create(where, token, user, writer, clients, author_rows, list_rows, user["device_id"])
     except ValueError as e:
         raise StartupError(f"bad setting: {e}") from e
     writer.start()

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sourdine import __version__, authors, pairing, schedule, settings
+from sourdine import __version__, authors, lists, pairing, schedule, settings
+from sourdine.hlc import Clock, Stamp
 from sourdine.authors import AuthorBook
 from sourdine.engine import Engine
 from sourdine.pairing import Client, Codes
@@ -62,9 +63,38 @@ class Runtime:
     def origins(self) -> set[str]:
         return {client.origin for client in self.clients.values()}
 
+    # Mute and allow lists: the live entries by list ("mute", "allow") and key, and the clock that stamps edits.
+    entries: dict[str, dict[str, lists.Entry]] = field(default_factory=lambda: {"mute": {}, "allow": {}})
+    stamps: dict[tuple[str, str], str] = field(default_factory=dict)
+    clock: Clock | None = None
+
+    def load_lists(self, rows: list[dict], device: str) -> None:
+        """The stored entries (tombstones included, for their stamps), and the clock past every stamp seen."""
+        now = datetime.now(UTC)
+        last = Stamp(0, 0, device)
+        for row in rows:
+            try:
+                stamp = Stamp.decode(row["stamp"])
+                last = max(last, stamp)
+                self.stamps[(row["list"], row["key"])] = row["stamp"]
+                if row["deleted"]:
+                    continue
+                parse = lists.parse_mute if row["list"] == "mute" else lists.parse_allow
+                self.entries[row["list"]][row["key"]] = parse(row["entry"], now)
+            except (ValueError, KeyError) as e:
+                logger.warning("a list entry could not be read and is skipped: %s", type(e).__name__)
+        self.clock = Clock(device, last=Stamp(last.wall, last.counter, device))
+        self.recompile()
+
+    def recompile(self) -> None:
+        """Build the hot path's lists again from the live entries."""
+        self.engine.lists = lists.compile_lists(
+            self.entries["mute"].values(), self.entries["allow"].values(), datetime.now(UTC))
+
     @classmethod
     def create(cls, home: Path, token: str, user_settings: dict, writer: Writer,
-               clients: list[Client] | None = None, author_rows: list[dict] | None = None) -> Runtime:
+               clients: list[Client] | None = None, author_rows: list[dict] | None = None,
+               list_rows: list[dict] | None = None, device: str = "local") -> Runtime:
         from sourdine import scoring
 
         records = []
@@ -77,6 +107,7 @@ class Runtime:
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book)
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         runtime.clients = {c.token_hash: c for c in clients or []}
+        runtime.load_lists(list_rows or [], device)
         return runtime
 
     async def save_authors_forever(self, every: float = 2.0) -> None:

@@ -80,6 +80,18 @@ def _m0003(db: sqlite_utils.Database) -> None:
     db["authors"].create_index(["last_seen"])
 
 
+@migrations(name="0004_lists")
+def _m0004(db: sqlite_utils.Database) -> None:
+    # Ready to sync (issue 7): an entry is keyed by its normalised identity, stamped by a hybrid logical clock
+    # and the device that made the edit, and a removal is a tombstone, not a deleted row.
+    db["lists"].create(
+        {"list": str, "key": str, "entry": str, "stamp": str, "device": str, "deleted": int},
+        pk=("list", "key"),
+        not_null={"entry", "stamp", "device", "deleted"},
+        strict=True,
+    )
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
     db = sqlite_utils.Database(path)
@@ -97,6 +109,14 @@ def load_settings(db: sqlite_utils.Database) -> dict[str, Any]:
 def load_authors(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Author records as `sourdine.authors.from_row` reads them."""
     return [{**row, "reasons": json.loads(row["reasons"] or "[]")} for row in db["authors"].rows]
+
+
+def load_lists(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [{**row, "entry": json.loads(row["entry"])} for row in db["lists"].rows]
+
+
+def put_list_entry(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    db["lists"].upsert({**row, "entry": json.dumps(row["entry"])}, pk=("list", "key"))
 
 
 def load_clients(db: sqlite_utils.Database) -> list[Client]:

@@ -1,0 +1,602 @@
+"""Mute and allow lists: entries parsed at the edge, compiled into one immutable `Lists` for the hot path.
+
+An entry names accounts (one account, or a `person` group of accounts on several platforms) or a keyword.
+Each is keyed by a normalised identity (`account:<platform>:<handle>`, `person:<id>`, `keyword:<text>`,
+after NFKC normalisation and case folding), which is how the store and sync tell entries apart, and which
+`Lists` gives as the reason of a match. A regex is keyed `keyword:/<regex>/`, after NFKC only: case folding
+would change its meaning (`\\S` is not `\\s`).
+
+Handles, per platform:
+- Mastodon: the `acct`, `user@instance` (a leading @ is dropped). A bare `user` is refused: it names no
+  instance. A post whose author is local (the API gives a bare acct) is matched as `user@<host of its url>`.
+  Account ids differ from server to server, so they are refused.
+- Bluesky: the DID (`did:plc:...`, `did:web:...`), matched against the author's DID, or the handle
+  (`alice.bsky.social`), matched against the author's handle. A DID survives a change of handle.
+- X: the screen name (1-15 of A-Z, a-z, 0-9, _; any case), or the numeric user id (`"id": "12"`).
+- Other platforms: any handle or id without spaces, compared after case folding.
+
+Keywords match whole words, whatever their case and the accents of Latin letters ("ecoeurant" matches
+"Écœurant", "honte" matches "HONTE" and "l'honte" but neither "éhonté" nor "hontes"), after NFKC (full-width
+and styled letters count as plain ones, "𝐡𝐨𝐧𝐭𝐞" is "honte").
+Apostrophes, hyphens and underscores separate words, so French elision (l', d', qu', n') does not hide a word;
+a phrase matches across any run of spaces or punctuation, and its hashtag: "stop the count" matches
+"#StopTheCount". A letter is a Latin, Greek or Cyrillic letter or a digit; in other scripts a keyword may
+match inside a word.
+
+A keyword may be a regular expression (`"regex": true`), run by RE2, whose cost is linear in the text: no
+backtracking. It is searched, case-insensitively, in the text without accents (as keywords see it: write
+"ecoeurant", not "écœurant"); backreferences and lookaround do not exist in RE2 and are refused, and so is a
+regex that matches an empty text (it would match every post). Only the first 10,000 characters of a post are
+searched.
+
+Each entry has an optional expiry ("90m", "24h", "7d" or "7j", "2w", counted from the `now` given to the
+parser; an ISO date: until the end of that day in the parser's `tz`; or an ISO instant), stored as an aware
+UTC instant; an optional platform scope; a note; and, for mutes, an action:
+"collapse" (the default) or "hide". When several mutes match, "hide" wins; among equals, an account before a
+keyword before a regex, then the earlier entry. An allowed post's reason is likewise the first allow entry.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Literal
+from urllib.parse import urlsplit
+
+import re2
+
+from sourdine.model import PLATFORMS, Post
+
+MuteAction = Literal["collapse", "hide"]
+MUTE_ACTIONS: tuple[MuteAction, ...] = ("collapse", "hide")
+KINDS = ("account", "person", "keyword")
+
+SCAN_LIMIT = 10_000  # characters of a post that keywords and regexes search
+MAX_KEYWORD = 200
+MAX_REGEX = 500
+_SET_CHUNK = 256  # keyword patterns per RE2 set: keeps each lazily built automaton small
+_REGEX_CHUNK = 32  # regexes per RE2 set: each may use up to 1 MB
+_FOREVER = float("inf")
+
+
+# -- entries -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One account on one platform, its handle normalised (see the module's docstring)."""
+
+    platform: str
+    handle: str
+
+    @property
+    def key(self) -> str:
+        return f"account:{self.platform}:{self.handle}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEntry:
+    """An account, or a person: a group of accounts (`person` is then their id)."""
+
+    accounts: tuple[Account, ...]
+    person: str | None = None
+    action: MuteAction | None = None
+    expires: datetime | None = None
+    platforms: frozenset[str] | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"person:{self.person}" if self.person is not None else self.accounts[0].key
+
+    def to_dict(self) -> dict[str, object]:
+        """The canonical JSON object: `parse_mute`/`parse_allow` read it back to an equal entry."""
+        if self.person is None:
+            first = self.accounts[0]
+            out: dict[str, object] = {"kind": "account", "platform": first.platform, **_handle_field(first)}
+        else:
+            accounts = [{"platform": a.platform, **_handle_field(a)} for a in self.accounts]
+            out = {"kind": "person", "id": self.person, "accounts": accounts}
+        return out | _common_dict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordEntry:
+    """A word or phrase (its text NFKC-normalised and case-folded), or an RE2 regular expression."""
+
+    text: str
+    regex: bool = False
+    action: MuteAction | None = None
+    expires: datetime | None = None
+    platforms: frozenset[str] | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"keyword:/{self.text}/" if self.regex else f"keyword:{self.text}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The canonical JSON object: `parse_mute`/`parse_allow` read it back to an equal entry."""
+        out: dict[str, object] = {"kind": "keyword", "text": self.text}
+        if self.regex:
+            out["regex"] = True
+        return out | _common_dict(self)
+
+
+Entry = AccountEntry | KeywordEntry
+
+
+def _handle_field(account: Account) -> dict[str, str]:
+    if account.handle.startswith("id:"):
+        return {"id": account.handle[3:]}
+    return {"handle": account.handle}
+
+
+def _common_dict(entry: Entry) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if entry.action is not None:
+        out["action"] = entry.action
+    if entry.expires is not None:
+        out["expires"] = entry.expires.isoformat()
+    if entry.platforms is not None:
+        out["platforms"] = sorted(entry.platforms)
+    if entry.note:
+        out["note"] = entry.note
+    return out
+
+
+# -- normalisation -------------------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """NFKC and case folding, as identity keys use them: "Ｓｔｒａßｅ" -> "strasse"."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+_MARKS = re.compile("[\u0300-\u036f]+")
+# Letters NFKD does not take apart: folded to their base letters like accents.
+_EXTRA = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ŀ": "l"})
+_LIGATURES = {"oe": "œ", "ae": "æ", "ss": "ß", "ij": "ĳ"}
+_UNLIGATE = str.maketrans({v: k for k, v in _LIGATURES.items()})
+
+
+def fold(text: str) -> str:
+    """The text as regexes see it: NFKC, case-folded, without accents, ligatures spelled out ("œ" -> "oe")."""
+    if text.isascii():
+        return text.lower()
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    return _MARKS.sub("", text).translate(_EXTRA).translate(_UNLIGATE)
+
+
+def _variants() -> dict[str, str]:
+    """For each base letter, the precomposed lowercase letters that fold to it: "e" -> "èéêë..."."""
+    out: dict[str, list[str]] = {}
+    for cp in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
+        c = chr(cp)
+        if c != c.lower() or c in _UNLIGATE or not c.isalpha():
+            continue
+        base = fold(c)
+        if len(base) == 1 and "a" <= base <= "z" and base != c:
+            out.setdefault(base, []).append(c)
+    return {k: "".join(v) for k, v in out.items()}
+
+
+_VARIANTS = _variants()
+# A word character for whole-word matching: a digit, a Latin (with any accents), Greek or Cyrillic letter.
+_WORD = (r"0-9A-Za-z\x{aa}\x{b5}\x{ba}\x{c0}-\x{d6}\x{d8}-\x{f6}\x{f8}-\x{24f}\x{300}-\x{36f}"
+         r"\x{370}-\x{3ff}\x{400}-\x{4ff}\x{1e00}-\x{1eff}")
+_BEFORE, _AFTER, _BETWEEN = rf"(?:^|[^{_WORD}])", rf"(?:[^{_WORD}]|$)", rf"[^{_WORD}]+"
+_MARK_RUN = r"[\x{300}-\x{36f}]*"  # accents NFKC could not compose, or "z̸a̸l̸g̸o̸" strokes
+
+
+def _letter(c: str) -> str:
+    variants = _VARIANTS.get(c)
+    return (f"[{c}{variants}]" if variants else re2.escape(c)) + _MARK_RUN
+
+
+def _word(token: str) -> str:
+    out, i = [], 0
+    while i < len(token):
+        ligature = _LIGATURES.get(token[i : i + 2])
+        if ligature:
+            out.append(f"(?:{_letter(token[i])}{_letter(token[i + 1])}|{ligature}{_MARK_RUN})")
+            i += 2
+        else:
+            out.append(_letter(token[i]))
+            i += 1
+    return "".join(out)
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def _keyword_pattern(text: str) -> str:
+    """The RE2 pattern for a keyword, searched case-insensitively in the NFKC text of a post."""
+    tokens = _TOKEN.findall(fold(text))
+    forms = [_BETWEEN.join(map(_word, tokens))]
+    if len(tokens) > 1:
+        forms.append("#" + _word("".join(tokens)))
+    return f"{_BEFORE}(?:{'|'.join(forms)}){_AFTER}"
+
+
+def _re2_options(max_mem: int) -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = max_mem
+    return options
+
+
+_REGEX_OPTIONS = _re2_options(1 << 20)
+_SET_OPTIONS = _re2_options(32 << 20)
+
+
+# -- parsing -------------------------------------------------------------------------------------------------
+
+
+def parse_mute(data: Mapping[str, object], now: datetime, tz: tzinfo = UTC) -> Entry:
+    """A mute entry from its JSON object. Relative expiries count from `now`; dates and naive instants are in
+    `tz`.
+
+    Raises ValueError naming the bad field.
+    """
+    return _parse(data, mute=True, now=now, tz=tz)
+
+
+def parse_allow(data: Mapping[str, object], now: datetime, tz: tzinfo = UTC) -> Entry:
+    """An allow-list entry from its JSON object (as `parse_mute`, without an action)."""
+    return _parse(data, mute=False, now=now, tz=tz)
+
+
+_FIELDS = {
+    "account": {"kind", "platform", "handle", "id"},
+    "person": {"kind", "id", "accounts"},
+    "keyword": {"kind", "text", "regex"},
+}
+_COMMON = {"action", "expires", "platforms", "note"}
+
+
+def _parse(data: Mapping[str, object], *, mute: bool, now: datetime, tz: tzinfo) -> Entry:
+    if not isinstance(data, Mapping):
+        raise ValueError("entry: must be a JSON object")
+    if now.tzinfo is None:
+        raise ValueError("now: must be an aware datetime")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"kind: must be one of {', '.join(KINDS)}, not {kind!r}")
+    unknown = sorted(set(data) - _FIELDS[kind] - _COMMON)
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field for a {kind} entry")
+    action = _str(data, "action", "collapse" if mute else None)
+    if mute and action not in MUTE_ACTIONS:
+        raise ValueError(f"action: must be one of {', '.join(MUTE_ACTIONS)}, not {action!r}")
+    if not mute and action is not None:
+        raise ValueError("action: allow entries have no action")
+    common = {
+        "action": action,
+        "expires": _expires(data.get("expires"), now, tz),
+        "platforms": _platforms(data.get("platforms")),
+        "note": _str(data, "note", "") or "",
+    }
+    if kind == "keyword":
+        regex = data.get("regex", False)
+        if not isinstance(regex, bool):
+            raise ValueError("regex: must be true or false")
+        text = _str(data, "text", None)
+        if text is None:
+            raise ValueError("text: a keyword entry needs its text")
+        return KeywordEntry(_regex(text) if regex else _keyword(text), regex, **common)  # type: ignore[arg-type]
+    if kind == "account":
+        return AccountEntry((_account(data, ""),), None, **common)  # type: ignore[arg-type]
+    person = _str(data, "id", None)
+    person = " ".join(normalise(person).split()) if person is not None else ""
+    if not person:
+        raise ValueError("id: a person entry needs an id naming the person")
+    accounts = data.get("accounts")
+    if not isinstance(accounts, list) or not accounts:
+        raise ValueError("accounts: a person entry needs a non-empty list of accounts")
+    parsed = tuple(dict.fromkeys(_account(a, f"accounts[{i}].") for i, a in enumerate(accounts)))
+    return AccountEntry(parsed, person, **common)  # type: ignore[arg-type]
+
+
+def _str(data: Mapping[str, object], name: str, default: str | None) -> str | None:
+    value = data.get(name, default)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name}: must be a string")
+    return value
+
+
+def _keyword(text: str) -> str:
+    key = " ".join(normalise(text).split())
+    if not key:
+        raise ValueError("text: a keyword cannot be empty")
+    if len(key) > MAX_KEYWORD:
+        raise ValueError(f"text: a keyword has at most {MAX_KEYWORD} characters")
+    if not _TOKEN.search(fold(key)):
+        raise ValueError(f"text: {text!r} has no letter or digit to match as a word; use a regex")
+    if len(key) > 1 and key[0] == "/" and key[-1] == "/":
+        raise ValueError(f"text: {text!r} looks like a regular expression; set \"regex\": true")
+    return key
+
+
+def _regex(text: str) -> str:
+    pattern = unicodedata.normalize("NFKC", text)
+    if not pattern.strip():
+        raise ValueError("text: a regex cannot be empty")
+    if len(pattern) > MAX_REGEX:
+        raise ValueError(f"text: a regex has at most {MAX_REGEX} characters")
+    try:
+        compiled = re2.compile(_fold_pattern(pattern), _REGEX_OPTIONS)
+    except re2.error as e:
+        message = e.args[0].decode() if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise ValueError(f"text: {text!r} is not a valid RE2 regex ({message}); RE2 has no backreferences "
+                         "or lookaround") from None
+    if compiled.search("") is not None:
+        raise ValueError(f"text: the regex {text!r} matches an empty text, so it would match every post")
+    return pattern
+
+
+def _fold_pattern(pattern: str) -> str:
+    """Accents and ligatures out of a regex, as `fold` takes them out of the text; case is left to RE2."""
+    if pattern.isascii():
+        return pattern
+    return _MARKS.sub("", unicodedata.normalize("NFKD", pattern)).translate(_EXTRA).translate(_UNLIGATE)
+
+
+_DURATION = re.compile(r"\s*(\d{1,6})\s*(m|min|h|d|j|w)\s*", re.IGNORECASE)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "j": "days", "w": "weeks"}
+
+
+def _expires(value: object, now: datetime, tz: tzinfo) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expires: must be a string such as \"24h\", \"7d\" or \"2026-12-31\"")
+    duration = _DURATION.fullmatch(value)
+    try:
+        if duration:
+            amount = int(duration[1])
+            if amount == 0:
+                raise ValueError
+            return (now + timedelta(**{_UNITS[duration[2].lower()]: amount})).astimezone(UTC)
+        if len(value.strip()) == 10:
+            day = date.fromisoformat(value.strip())
+            return datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+        instant = datetime.fromisoformat(value.strip())
+        return (instant if instant.tzinfo else instant.replace(tzinfo=tz)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"expires: {value!r} is not a duration (90m, 24h, 7d, 2w), an ISO date or an ISO "
+                         "instant") from None
+
+
+def _platform(value: object, field: str) -> str:
+    name = normalise(value) if isinstance(value, str) else value
+    if name not in PLATFORMS:
+        raise ValueError(f"{field}: unknown platform {value!r} (known: {', '.join(PLATFORMS)})")
+    return name  # type: ignore[return-value]
+
+
+def _platforms(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ValueError("platforms: must be a non-empty list of platforms (leave it out for all platforms)")
+    return frozenset(_platform(p, "platforms") for p in value)
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+[a-z][a-z0-9-]*[a-z0-9]")
+_MASTODON_USER = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
+_DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:" + _DOMAIN.pattern + ")")
+_X_NAME = re.compile(r"[a-z0-9_]{1,15}")
+
+
+def _account(data: object, prefix: str) -> Account:
+    """One account: a platform, and a handle or an id. Errors name fields after `prefix` ("accounts[0].")."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{prefix.rstrip('.')}: must be an object with a platform and a handle or an id")
+    if prefix:
+        unknown = sorted(set(data) - {"platform", "handle", "id"})
+        if unknown:
+            raise ValueError(f"{prefix}{unknown[0]}: unknown field for an account")
+    platform = _platform(data.get("platform"), f"{prefix}platform")
+    handle, ident = data.get("handle"), data.get("id")
+    if (handle is None) == (ident is None):
+        raise ValueError(f"{prefix}handle: give either a handle or an id")
+    name, value = ("handle", handle) if handle is not None else ("id", ident)
+    if not isinstance(value, str):
+        raise ValueError(f"{prefix}{name}: must be a string")
+    clean = normalise(value).strip()
+    normalised = _HANDLES.get(platform, _other)(clean.removeprefix("@") if name == "handle" else clean, name)
+    if normalised is None:
+        hint = _HINTS.get((platform, name), "")
+        raise ValueError(f"{prefix}{name}: {value!r} is not a valid {platform} {name}{hint}")
+    return Account(platform, normalised)
+
+
+def _mastodon(value: str, name: str) -> str | None:
+    if name == "id":
+        return None
+    user, at, domain = value.partition("@")
+    if not at:
+        return None
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if _MASTODON_USER.fullmatch(user) and _DOMAIN.fullmatch(domain) and len(domain) <= 253:
+        return f"{user}@{domain}"
+    return None
+
+
+def _bluesky(value: str, name: str) -> str | None:
+    if value.startswith("did:"):
+        return value if _DID.fullmatch(value) else None
+    if name == "handle" and _DOMAIN.fullmatch(value) and len(value) <= 253:
+        return value
+    return None
+
+
+def _x(value: str, name: str) -> str | None:
+    if name == "id":
+        return f"id:{value}" if value.isascii() and value.isdigit() and len(value) <= 20 else None
+    return value if _X_NAME.fullmatch(value) else None
+
+
+def _other(value: str, name: str) -> str | None:
+    if not value or len(value) > 100 or any(c.isspace() or not c.isprintable() for c in value):
+        return None
+    return f"id:{value}" if name == "id" else value
+
+
+_HANDLES = {"mastodon": _mastodon, "bluesky": _bluesky, "x": _x}
+_HINTS = {
+    ("mastodon", "handle"): ": write user@instance, as in alice@mastodon.social",
+    ("mastodon", "id"): ": Mastodon ids differ from server to server; give the handle user@instance",
+    ("bluesky", "handle"): ": write a handle (alice.bsky.social) or a DID (did:plc:...)",
+    ("bluesky", "id"): ": a Bluesky id is a DID (did:plc:... or did:web:...)",
+    ("x", "handle"): ": a screen name has 1 to 15 letters, digits or underscores",
+    ("x", "id"): ": an X id is a number",
+}
+
+
+# -- the compiled lists --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    allow: bool
+    action: MuteAction | None
+    reason: str
+    expires: float
+    platforms: frozenset[str] | None
+    hide: bool
+
+
+def _post_handles(post: Post, platform: str) -> Iterator[str]:
+    """The keys an entry's handle may take for this post's author."""
+    if platform == "mastodon":
+        acct = post.author.lower().removeprefix("@")
+        if "@" not in acct and post.url:
+            acct = f"{acct}@{urlsplit(post.url).hostname or ''}"
+        elif not acct.isascii():
+            user, _, domain = acct.partition("@")
+            with suppress(UnicodeError):
+                acct = f"{user}@{domain.encode('idna').decode('ascii')}"
+        yield acct
+    elif platform == "bluesky":
+        yield post.author.lower()
+        yield post.author_id.lower()
+    elif platform == "x":
+        yield post.author.lower()
+        yield f"id:{post.author_id}"
+    else:
+        yield normalise(post.author).removeprefix("@")
+        yield f"id:{normalise(post.author_id)}"
+
+
+def _sets(patterns: list[tuple[str, _Rule]], size: int) -> tuple[tuple[re2.Set, tuple[_Rule, ...]], ...]:
+    """RE2 sets of `size` patterns at most, each with the rules its match indices stand for."""
+    out = []
+    for start in range(0, len(patterns), size):
+        chunk = patterns[start : start + size]
+        compiled = re2.Set.SearchSet(_SET_OPTIONS)
+        try:
+            for pattern, _ in chunk:
+                compiled.Add(pattern)
+            compiled.Compile()
+        except re2.error:
+            raise ValueError("keywords: too many or too complex to compile together; remove some") from None
+        out.append((compiled, tuple(rule for _, rule in chunk)))
+    return tuple(out)
+
+
+class Lists:
+    """Mutes and the allow list, compiled for fast lookups. Immutable: compile again when an entry changes."""
+
+    __slots__ = ("_accounts", "_account_platforms", "_words", "_regexes")
+
+    def __init__(self, mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> None:
+        accounts: dict[tuple[str, str], list[_Rule]] = {}
+        words: list[tuple[str, _Rule]] = []
+        regexes: list[tuple[str, _Rule]] = []
+        cutoff = now.timestamp()
+        for allow, entries in ((True, allows), (False, mutes)):
+            for entry in entries:
+                expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
+                if expires <= cutoff:
+                    continue
+                action = None if allow else (entry.action or "collapse")
+                rule = _Rule(allow, action, entry.key, expires, entry.platforms, action == "hide")
+                if isinstance(entry, AccountEntry):
+                    for account in entry.accounts:
+                        accounts.setdefault((account.platform, account.handle), []).append(rule)
+                elif entry.regex:
+                    regexes.append((_fold_pattern(entry.text), rule))
+                else:
+                    words.append((_keyword_pattern(entry.text), rule))
+        self._accounts = {k: tuple(v) for k, v in accounts.items()}
+        self._account_platforms = frozenset(platform for platform, _ in accounts)
+        self._words = _sets(words, _SET_CHUNK)
+        self._regexes = _sets(regexes, _REGEX_CHUNK)
+
+    def check(
+        self, post: Post, platform: str, now: datetime
+    ) -> tuple[str | None, tuple[MuteAction, str] | None]:
+        """What the allow list and the mutes say of a post, in one pass: (allowed, muted), as `allowed` and
+        `muted` give them."""
+        rules = self._rules(post, platform)
+        if not rules:
+            return None, None
+        t = now.timestamp()
+        allowed: str | None = None
+        muted: _Rule | None = None
+        for rule in rules:
+            if rule.expires <= t or (rule.platforms is not None and platform not in rule.platforms):
+                continue
+            if rule.allow:
+                allowed = allowed or rule.reason
+            elif muted is None or rule.hide and not muted.hide:
+                muted = rule
+        return allowed, (muted.action, muted.reason) if muted is not None else None  # type: ignore[return-value]
+
+    def muted(self, post: Post, platform: str, now: datetime) -> tuple[MuteAction, str] | None:
+        """The action and the key of the mute that applies to this post ("hide" wins), or None."""
+        return self.check(post, platform, now)[1]
+
+    def allowed(self, post: Post, platform: str, now: datetime) -> str | None:
+        """The key of the allow-list entry that protects this post, or None."""
+        return self.check(post, platform, now)[0]
+
+    def _rules(self, post: Post, platform: str) -> list[_Rule]:
+        hits: list[_Rule] = []
+        if platform in self._account_platforms:
+            for handle in _post_handles(post, platform):
+                found = self._accounts.get((platform, handle))
+                if found:
+                    hits.extend(found)
+        if (self._words or self._regexes) and post.text:
+            text = post.text[:SCAN_LIMIT]
+            if self._words:
+                nfkc = text if text.isascii() else unicodedata.normalize("NFKC", text)
+                encoded = nfkc.encode("utf-8", "replace")  # a lone surrogate becomes "?", a word boundary
+                for compiled, rules in self._words:
+                    indices = compiled.Match(encoded)
+                    if indices:
+                        hits.extend(rules[i] for i in sorted(indices))
+            if self._regexes:
+                folded = fold(text).encode("utf-8", "replace")
+                for compiled, rules in self._regexes:
+                    indices = compiled.Match(folded)
+                    if indices:
+                        hits.extend(rules[i] for i in sorted(indices))
+        return hits
+
+
+def compile_lists(mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> Lists:
+    """The lists for the hot path; entries already expired at `now` are left out."""
+    return Lists(mutes, allows, now)

@@ -82,3 +82,46 @@ def test_an_author_with_six_hostile_posts_gets_their_neutral_post_folded(tmp_pat
         assert sourdine_titles(after), "the author is still a toxic connection after a restart"
     finally:
         assert again.stop() == 0
+
+
+def api(running, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{running.api_port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {running.token()}", "Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_allowed_brand_and_muted_french_keyword_end_to_end(tmp_path, standin):
+    """Through `sourdine run`: an allowed brand account's post at maximum outrage comes back untouched, and a
+    muted French keyword ("honte") hides a post that would otherwise pass; both lists survive a restart."""
+    brand = copy.deepcopy(REAL[2]["account"])
+    brand["acct"] = "brand@mastodon.social"
+    angry = status(200, *HOSTILE[0])
+    angry["account"] = brand
+    calm = status(201, "fr", "Pas de honte à lire des romans de gare au soleil.")
+    calm["account"] = REAL[3]["account"]
+    body = json.dumps([angry, calm]).encode()
+    standin.routes["/api/v1/timelines/tag/lists"] = lambda r: web.Response(body=body, content_type="application/json")
+
+    running = start_sourdine(tmp_path / "home")
+    try:
+        before = {s["id"]: s for s in fetch(running, standin.port, "/api/v1/timelines/tag/lists")}
+        assert angry["id"] not in before or sourdine_titles(before[angry["id"]]), "hostile brand post filtered"
+        assert before[calm["id"]] == calm, "the calm French post passes on its score"
+        api(running, "POST", "/api/v1/allow", {"kind": "account", "platform": "mastodon",
+                                               "handle": "brand@mastodon.social", "note": "our brand"})
+        api(running, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte", "action": "hide"})
+        after = {s["id"]: s for s in fetch(running, standin.port, "/api/v1/timelines/tag/lists")}
+        assert after[angry["id"]] == angry, "an allowed account is never filtered"
+        assert calm["id"] not in after, "the muted keyword hides the post"
+    finally:
+        assert running.stop() == 0
+    again = start_sourdine(tmp_path / "home")
+    try:
+        after = {s["id"]: s for s in fetch(again, standin.port, "/api/v1/timelines/tag/lists")}
+        assert after[angry["id"]] == angry and calm["id"] not in after
+    finally:
+        assert again.stop() == 0

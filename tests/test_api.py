@@ -642,3 +642,25 @@ async def test_bad_list_entries_are_refused_and_nothing_stored(client, body):
     assert r.status == 400
     assert client.runtime.writer.flush()
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0
+
+
+async def test_an_expiry_in_the_past_is_refused(client):
+    """A mute that would already have expired is refused instead of stored and never applied."""
+    r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "honte", "expires": "2020-01-01"},
+                          headers=local(client))
+    assert r.status == 400 and (await r.json())["error"]["details"]["field"] == "expires"
+
+
+async def test_lists_that_cannot_compile_are_refused_before_anything_is_stored(client, monkeypatch):
+    """When RE2 cannot compile the lists with the new entry, the answer is 400 and nothing is stored or live."""
+    from sourdine import lists
+
+    def too_big(*args, **kwargs):
+        raise ValueError("keywords: too many or too complex")
+
+    monkeypatch.setattr(lists, "compile_lists", too_big)
+    r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "honte"}, headers=local(client))
+    assert r.status == 400
+    assert client.runtime.entries["mute"] == {}
+    assert client.runtime.writer.flush()
+    assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0

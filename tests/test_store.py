@@ -136,3 +136,14 @@ def test_submit_to_a_stopped_writer_fails_at_once(tmp_path):
     """Submitting to a writer that is not running fails instead of hanging."""
     with pytest.raises(RuntimeError):
         store.Writer(tmp_path / "s.db").submit(lambda db: None).result(1)
+
+
+def test_damaged_rows_are_skipped_not_fatal(tmp_path):
+    """An author or list row whose JSON is damaged is skipped at load, so Sourdine still starts."""
+    db = store.open_db(tmp_path / "s.db")
+    db["authors"].insert({"platform": "x", "author_id": "1", "handle": "a", "first_seen": 1.0, "last_seen": 1.0,
+                          "posts": 1, "weight": 1.0, "hostile": 0.0, "score_sum": 0.1, "reasons": "not json",
+                          "recent": ""})
+    db["lists"].insert({"list": "mute", "key": "keyword:x", "entry": "{bad", "stamp": "s", "device": "d",
+                        "deleted": 0})
+    assert store.load_authors(db) == [] and store.load_lists(db) == []

@@ -120,10 +120,10 @@ class Sourdine:
                 where = home.ensure(home.resolve(ctx.options.sourdine_home or None))
                 db = store.open_db(home.db_path(where))
                 user = store.load_settings(db)
-                clients, author_rows = store.load_clients(db), store.load_authors(db)
+                clients, author_rows, list_rows = store.load_clients(db), store.load_authors(db), store.load_lists(db)
                 db.close()
                 self.runtime = Runtime.create(where, home.token(where), user, store.Writer(home.db_path(where)),
-                                              clients, author_rows)
+                                              clients, author_rows, list_rows, user.get("device_id", "mitmdump"))
             except (OSError, ValueError) as e:
                 raise exceptions.OptionsError(f"Sourdine cannot use its home directory: {e}") from e
 

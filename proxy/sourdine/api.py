@@ -612,19 +612,28 @@ async def _write_entry(request: web.Request, name: str, key: str, entry: lists.E
     """Store an entry (or its tombstone) with a fresh clock stamp, then make it live. Under the settings lock,
     so that parallel edits are stamped and applied in one order."""
     runtime = request.app[RUNTIME]
-    assert runtime.clock is not None
     async with request.app[SETTINGS_LOCK]:
+        entries = {**runtime.entries[name]}
+        if entry is None:
+            entries.pop(key, None)
+        else:
+            entries[key] = entry
+        # Compiled before anything is stored, off the event loop: a list RE2 cannot compile is refused, and
+        # the proxy never waits on a compile.
+        candidate = {**runtime.entries, name: entries}
+        try:
+            compiled = await asyncio.to_thread(
+                lists.compile_lists, candidate["mute"].values(), candidate["allow"].values(), datetime.now(UTC))
+        except ValueError as e:
+            raise ApiError(400, "bad_entry", str(e)) from None
         stamp = runtime.clock.tick().encode()
         row = {"list": name, "key": key, "entry": entry.to_dict() if entry is not None else {}, "stamp": stamp,
                "device": runtime.clock.node, "deleted": int(entry is None)}
         _still_authorised(request)
         await committed(request, lambda db: store.put_list_entry(db, row))
         runtime.stamps[(name, key)] = stamp
-        if entry is None:
-            runtime.entries[name].pop(key, None)
-        else:
-            runtime.entries[name][key] = entry
-        runtime.recompile()
+        runtime.entries[name] = entries
+        runtime.engine.lists = compiled
     audit.info("%s: %s %s: %s %s", who(request), request.method, _route(request),
                "removed" if entry is None else "set", name)
 
@@ -634,10 +643,14 @@ async def add_entry(request: web.Request) -> web.Response:
     name = _list_name(request)
     body = await json_body(request, _ENTRY_FIELDS, {"kind"})
     parse = lists.parse_mute if name == "mute" else lists.parse_allow
+    now = datetime.now(UTC)
     try:
-        entry = parse(body, datetime.now(UTC))
+        # Dates and naive instants are in the user's own time zone, the one of their work hours.
+        entry = parse(body, now, schedule.zone(request.app[RUNTIME].snapshot.schedule.timezone))
     except ValueError as e:
         raise ApiError(400, "bad_entry", str(e)) from None
+    if entry.expires is not None and entry.expires <= now:
+        raise ApiError(400, "bad_entry", "expires: this is already in the past", {"field": "expires"})
     await _write_entry(request, name, entry.key, entry)
     runtime = request.app[RUNTIME]
     return web.json_response({"key": entry.key, **entry.to_dict(), "updated": runtime.stamps[(name, entry.key)]},

@@ -66,7 +66,7 @@ class Runtime:
     # Mute and allow lists: the live entries by list ("mute", "allow") and key, and the clock that stamps edits.
     entries: dict[str, dict[str, lists.Entry]] = field(default_factory=lambda: {"mute": {}, "allow": {}})
     stamps: dict[tuple[str, str], str] = field(default_factory=dict)
-    clock: Clock | None = None
+    clock: Clock = field(default_factory=lambda: Clock("local"))
 
     def load_lists(self, rows: list[dict], device: str) -> None:
         """The stored entries (tombstones included, for their stamps), and the clock past every stamp seen."""
@@ -87,9 +87,17 @@ class Runtime:
         self.recompile()
 
     def recompile(self) -> None:
-        """Build the hot path's lists again from the live entries."""
-        self.engine.lists = lists.compile_lists(
-            self.entries["mute"].values(), self.entries["allow"].values(), datetime.now(UTC))
+        """Build the hot path's lists from the live entries. Lists that RE2 cannot compile (stored by an older
+        version, say) must not stop Sourdine: the keywords are then left out, loudly, and accounts still apply."""
+        now = datetime.now(UTC)
+        mutes, allows = self.entries["mute"].values(), self.entries["allow"].values()
+        try:
+            self.engine.lists = lists.compile_lists(mutes, allows, now)
+        except ValueError:
+            logger.warning("the keyword lists could not be compiled; only account entries apply")
+            self.engine.lists = lists.compile_lists(
+                [e for e in mutes if isinstance(e, lists.AccountEntry)],
+                [e for e in allows if isinstance(e, lists.AccountEntry)], now)
 
     @classmethod
     def create(cls, home: Path, token: str, user_settings: dict, writer: Writer,
@@ -119,12 +127,17 @@ class Runtime:
             except Exception:
                 logger.exception("could not queue author records")
 
+    _expired_at: float = 0.0
+
     def save_authors(self, now: float) -> None:
-        """Queue the author records changed since last time, and drop (and delete) the ones past retention."""
+        """Queue the author records changed since last time, and (hourly) drop and delete those past retention."""
         book = self.engine.authors
         if book is None:
             return
-        gone = book.expire(now)
+        gone = []
+        if now - self._expired_at >= 3600:
+            gone = book.expire(now)
+            self._expired_at = now
         self.writer.authors([authors.to_row(r) for r in book.drain_dirty()], gone)
 
     def swap(self, snapshot: Snapshot, **saved: object) -> None:

@@ -106,13 +106,27 @@ def load_settings(db: sqlite_utils.Database) -> dict[str, Any]:
     return {row["key"]: json.loads(row["value"]) for row in db["settings"].rows}
 
 
+def _decoded(rows, column: str, default: str) -> list[dict[str, Any]]:
+    """Rows with one JSON column decoded; a row that does not decode is skipped (and counted in the log), so that
+    one damaged row never stops Sourdine from starting."""
+    out, bad = [], 0
+    for row in rows:
+        try:
+            out.append({**row, column: json.loads(row[column] or default)})
+        except (ValueError, TypeError):
+            bad += 1
+    if bad:
+        logger.warning("%d stored rows could not be read and are skipped", bad)
+    return out
+
+
 def load_authors(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Author records as `sourdine.authors.from_row` reads them."""
-    return [{**row, "reasons": json.loads(row["reasons"] or "[]")} for row in db["authors"].rows]
+    return _decoded(db["authors"].rows, "reasons", "[]")
 
 
 def load_lists(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    return [{**row, "entry": json.loads(row["entry"])} for row in db["lists"].rows]
+    return _decoded(db["lists"].rows, "entry", "{}")
 
 
 def put_list_entry(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
@@ -262,14 +276,16 @@ class Writer:
                     with db.atomic():
                         db.conn.executemany(_UPSERT_DECISION, decisions)
                         db.conn.executemany(_UPSERT_SETTING, settings)
+                        # Deletes first: an author expired and back again in one batch must keep its new row.
+                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?", gone)
                         if authors:
                             db["authors"].upsert_all(
                                 [{**row, "reasons": json.dumps(row["reasons"])} for row in authors],
                                 pk=("platform", "author_id"))
-                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?", gone)
                 except Exception:
                     self.failures += 1
-                    logger.exception("could not write %d decisions to the database", len(decisions))
+                    logger.exception("could not write a batch (%d decisions, %d author records) to the database",
+                                     len(decisions), len(authors))
             for kind, value in items:
                 if kind == "call":
                     fn, future = value

@@ -9,7 +9,6 @@ import copy
 import gzip
 import json
 import logging
-
 import zlib
 
 import brotli
@@ -23,9 +22,9 @@ from conftest import DATA
 from sourdine import settings
 from sourdine.addon import Sourdine, streaming_host
 from sourdine.engine import Engine
-from sourdine.scoring import score
 from sourdine.platforms import ADAPTERS
 from sourdine.runtime import Runtime
+from sourdine.scoring import score
 from sourdine.store import Writer
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

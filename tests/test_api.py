@@ -332,7 +332,8 @@ async def test_fifty_parallel_writes_lose_nothing(client):
     writes = []
     for i in range(30):
         name = platforms[i % len(platforms)]
-        writes.append((name, {"collapse": round(0.1 + i / 1000, 3), "hide": 0.95} if i % 2 else {"enabled": i % 4 == 0}))
+        change = {"collapse": round(0.1 + i / 1000, 3), "hide": 0.95} if i % 2 else {"enabled": i % 4 == 0}
+        writes.append((name, change))
     windows = [{"days": ["mon"], "start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(20)]
     results = await asyncio.gather(
         *(client.patch("/api/v1/settings", json={"platforms": {n: v}}, headers=local(client)) for n, v in writes),

@@ -27,7 +27,8 @@ LINK = (
     '<https://mastodon.social/api/v1/timelines/public?min_id=114870361973436726>; rel="prev"'
 )
 HOSTILE = {
-    1: ("en", "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!! Everyone should despise you.</p>"),
+    1: ("en", "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!! "
+              "Everyone should despise you.</p>"),
     10: ("fr", "<p>Espèce d'ordure, menteur pathétique et minable. Tu es une honte absolue, dégage !!!</p>"),
 }
 FRIENDLY = {

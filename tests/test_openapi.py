@@ -7,9 +7,9 @@ import threading
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from sourdine import api, openapi
 from sourdine import settings as sourdine_settings

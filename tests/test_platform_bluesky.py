@@ -1,4 +1,5 @@
-"""Tests for sourdine.platforms.bluesky on real AppView responses (tests/data/bluesky; tests/data/SOURCES.md says where each comes from).
+"""Tests for sourdine.platforms.bluesky on real AppView responses (tests/data/bluesky; tests/data/SOURCES.md
+says where each comes from).
 
 Every rewritten response is checked against the AT Protocol lexicons in tests/data/bluesky/lexicons twice:
 by tests/lexicon_check.py, written for these tests, and by the validator of the lexrpc package.
@@ -21,8 +22,8 @@ import pytest
 from lexrpc.base import Base as Lexrpc
 from lexrpc.base import ValidationError
 
-from lexicon_check import Lexicons, graphemes
 from conftest import adapter_speed
+from lexicon_check import Lexicons, graphemes
 from sourdine.model import KEEP, Verdict
 from sourdine.platforms import bluesky
 

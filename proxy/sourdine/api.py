@@ -23,9 +23,9 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from datetime import time as dtime
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

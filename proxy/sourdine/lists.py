@@ -482,10 +482,8 @@ def _post_handles(post: Post, platform: str) -> Iterator[str]:
     if platform == "mastodon":
         acct = post.author.lower().removeprefix("@")
         if "@" not in acct and post.url:
-            try:
+            with suppress(ValueError):  # a malformed url names no instance; the bare acct then matches nothing
                 acct = f"{acct}@{urlsplit(post.url).hostname or ''}"
-            except ValueError:  # a malformed url names no instance; the bare acct matches nothing
-                pass
         elif not acct.isascii():
             user, _, domain = acct.partition("@")
             with suppress(UnicodeError):

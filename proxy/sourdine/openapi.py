@@ -12,6 +12,7 @@ _NUM = {"type": "number"}
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
 _OPT_NUM = {"type": ["number", "null"]}
+_HOST = r"^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)+$"
 
 
 def _obj(properties: dict[str, Any], required: list[str] | None = None, closed: bool = True) -> dict[str, Any]:
@@ -63,7 +64,7 @@ SCHEMAS: dict[str, Any] = {
              "hide": {"type": "number", "minimum": 0, "maximum": 1},
              "toxic": {"enum": ["collapse", "hide", "keep"]}}, required=[])},
         "mastodon_instances": {"type": "array", "items": {
-            "type": "string", "pattern": r"^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?)+$"}},
+            "type": "string", "pattern": _HOST}},
         "global": _ref("Global"),
     }, required=[]),
     "Window": _obj({"days": {"type": "array", "items": {"enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},

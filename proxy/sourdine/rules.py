@@ -84,7 +84,7 @@ def parse_defaults(data: dict[str, Any]) -> Defaults:
         if name not in PLATFORMS:
             raise ValueError(f"defaults.toml: unknown platform {name!r}")
     thresholds = Thresholds(base.get("collapse", 0.55), base.get("hide", 0.85))
-    for name, override in platforms.items():
+    for override in platforms.values():
         Thresholds(override.get("collapse", thresholds.collapse), override.get("hide", thresholds.hide))
     return Defaults(bool(base.get("enabled", True)), thresholds, platforms)
 

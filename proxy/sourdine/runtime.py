@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sourdine import __version__, authors, lists, pairing, schedule, settings
-from sourdine.hlc import Clock, Stamp
 from sourdine.authors import AuthorBook
 from sourdine.engine import Engine
+from sourdine.hlc import Clock, Stamp
 from sourdine.pairing import Client, Codes
 from sourdine.platforms import ADAPTERS
 from sourdine.settings import Snapshot

@@ -13,9 +13,9 @@ import queue
 import sqlite3
 import threading
 import time
-from contextlib import closing
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,9 @@ ON CONFLICT (platform, post_id) DO UPDATE SET
     last_changed = excluded.last_changed, endpoint = excluded.endpoint, negativity = excluded.negativity,
     outrage = excluded.outrage, score = excluded.score, action = excluded.action, reason = excluded.reason
 """
-_UPSERT_SETTING = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+_UPSERT_SETTING = (
+    "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 
 
 class Writer:

@@ -665,3 +665,40 @@ async def test_lists_that_cannot_compile_are_refused_before_anything_is_stored(c
     assert client.runtime.entries["mute"] == {}
     assert client.runtime.writer.flush()
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0
+
+
+async def test_connections_suggest_then_mute_allow_or_dismiss(client):
+    """A toxic author is suggested with evidence; muting, allowing or dismissing ends the suggestion, stored."""
+    import time as _time
+
+    from sourdine.authors import AuthorBook
+
+    book = AuthorBook()
+    now = _time.time()
+    for platform, author, handle in (("bluesky", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "troll.bsky.social"),
+                                     ("x", "12345", "Troll"), ("mastodon", "7", "troll@piaille.fr")):
+        for i in range(6):
+            book.observe(platform, author, f"{author}-{i}", 0.95, True, now - 60 * i, reasons=["insult: x"],
+                         handle=handle)
+    client.runtime.engine.authors = book
+    client.runtime.load_lists([], "dev1")
+    body = await (await client.get("/api/v1/connections", headers=local(client))).json()
+    assert {s["platform"] for s in body["suggestions"]} == {"bluesky", "x", "mastodon"}
+    assert all("hostile" in s["evidence"] for s in body["suggestions"])
+    r = await client.post("/api/v1/connections/bluesky/did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+                          json={"decision": "mute", "action": "hide"}, headers=local(client))
+    assert r.status == 200
+    assert "account:bluesky:troll.bsky.social" in client.runtime.entries["mute"]
+    r = await client.post("/api/v1/connections/x/12345", json={"decision": "allow"}, headers=local(client))
+    assert r.status == 200 and "account:x:id:12345" in client.runtime.entries["allow"]
+    r = await client.post("/api/v1/connections/mastodon/7", json={"decision": "dismiss"}, headers=local(client))
+    assert (await r.json())["suggestions"] == []
+    assert client.runtime.writer.flush()
+    kinds = dict(sqlite3.connect(client.db).execute(
+        "SELECT key, json_extract(entry, '$.kind') FROM lists WHERE list = 'connection'").fetchall())
+    assert kinds == {"author:bluesky:did:plc:aaaaaaaaaaaaaaaaaaaaaaaa": "muted", "author:x:12345": "allowed",
+                     "author:mastodon:7": "dismissed"}
+    r = await client.post("/api/v1/connections/mastodon/nobody", json={"decision": "dismiss"}, headers=local(client))
+    assert r.status == 404
+    r = await client.post("/api/v1/connections/mastodon/7", json={"decision": "burn"}, headers=local(client))
+    assert r.status == 400

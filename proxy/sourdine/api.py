@@ -29,7 +29,7 @@ from datetime import time as dtime
 
 from aiohttp import web
 
-from sourdine import lists, openapi, pairing, schedule, settings, store
+from sourdine import authors, lists, openapi, pairing, schedule, settings, store
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
@@ -667,6 +667,55 @@ async def remove_entry(request: web.Request) -> web.Response:
     return web.json_response({f"{name}s" if name == "mute" else name: list_state(runtime, name)})
 
 
+async def connections(request: web.Request) -> web.Response:
+    """Toxic connections the user has not decided on, with their evidence: counts, typical reasons, when seen."""
+    runtime = request.app[RUNTIME]
+    book = runtime.engine.authors
+    found = book.suggestions(runtime.author_decisions, time.time()) if book is not None else []
+    return web.json_response({"suggestions": [s.to_dict() for s in found]})
+
+
+async def decide_connection(request: web.Request) -> web.Response:
+    """Mute, allow or dismiss a suggested author. A dismissed author comes back only if they get worse."""
+    runtime = request.app[RUNTIME]
+    body = await json_body(request, {"decision": str, "action": str}, {"decision"})
+    platform, author_id = request.match_info["platform"], request.match_info["author_id"]
+    book = runtime.engine.authors
+    record = book.get(platform, author_id) if book is not None else None
+    if record is None:
+        raise ApiError(404, "not_found", "Sourdine has no record of this author")
+    decision = body["decision"]
+    now = time.time()
+    if decision == "dismiss":
+        chosen = authors.dismissal(record, book.settings, now)
+    elif decision in ("mute", "allow"):
+        data: dict[str, object] = {"kind": "account", "platform": platform,
+                                   "handle" if platform != "x" else "id": record.handle if platform != "x" else
+                                   author_id, "note": "from a toxic-connection suggestion"}
+        if decision == "mute":
+            data["action"] = body.get("action", "collapse")
+        try:
+            entry = (lists.parse_mute if decision == "mute" else lists.parse_allow)(data, datetime.now(UTC))
+        except ValueError as e:
+            raise ApiError(400, "bad_entry", f"this account cannot be listed from its record ({e}); add it with "
+                           "its full handle", {"field": "decision"}) from None
+        await _write_entry(request, "mute" if decision == "mute" else "allow", entry.key, entry)
+        chosen = authors.AuthorDecision("muted" if decision == "mute" else "allowed")
+    else:
+        raise ApiError(400, "bad_field", "decision is mute, allow or dismiss", {"field": "decision"})
+    key = f"author:{platform}:{author_id}"
+    async with request.app[SETTINGS_LOCK]:
+        stamp = runtime.clock.tick().encode()
+        row = {"list": "connection", "key": key, "stamp": stamp, "device": runtime.clock.node, "deleted": 0,
+               "entry": {"kind": chosen.kind, "share": chosen.share, "hostile": chosen.hostile}}
+        _still_authorised(request)
+        await committed(request, lambda db: store.put_list_entry(db, row))
+        runtime.stamps[("connection", key)] = stamp
+        runtime.author_decisions[(platform, author_id)] = chosen
+    audit.info("%s: %s %s: %s", who(request), request.method, _route(request), chosen.kind)
+    return await connections(request)
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document())
 
@@ -696,6 +745,8 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
         app.router.add_get(path, get_list)
         app.router.add_post(path, add_entry)
         app.router.add_delete(path + "/{key:.+}", remove_entry)
+    app.router.add_get("/api/v1/connections", connections)
+    app.router.add_post("/api/v1/connections/{platform}/{author_id}", decide_connection)
     app.router.add_get("/api/v1/decisions", decisions)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)

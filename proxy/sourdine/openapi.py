@@ -88,6 +88,10 @@ SCHEMAS: dict[str, Any] = {
         "key": _STR, "kind": {"enum": ["account", "person", "keyword"]}, "updated": _STR}},
     "Mutes": _obj({"mutes": {"type": "array", "items": _ref("ListEntry")}}),
     "Allow": _obj({"allow": {"type": "array", "items": _ref("ListEntry")}}),
+    "Suggestions": _obj({"suggestions": {"type": "array", "items": {"type": "object", "required": [
+        "platform", "author_id", "evidence"]}}}),
+    "Decide": _obj({"decision": {"enum": ["mute", "allow", "dismiss"]}, "action": {"enum": ["collapse", "hide"]}},
+                   required=["decision"]),
     "ScoreRequest": _obj({"text": _STR, "lang": {"type": ["string", "null"]}}, required=["text"]),
     "Score": _obj({"lang": _STR, "negativity": _NUM, "outrage": _NUM, "score": _NUM,
                    "scored": {"type": "boolean"}, "reasons": {"type": "array", "items": _STR}}),
@@ -175,6 +179,12 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/allow/{key}": {"delete": _op("Remove an allow-list entry.", _json(_ref("Allow"), "The list left."),
                                           params=[{"name": "key", "in": "path", "required": True,
                                                    "schema": _STR}])},
+    "/api/v1/connections": {"get": _op(
+        "Toxic connections not decided on yet, with their evidence.", _json(_ref("Suggestions"), "Suggestions."))},
+    "/api/v1/connections/{platform}/{author_id}": {"post": _op(
+        "Mute, allow or dismiss a suggested author.", _json(_ref("Suggestions"), "The suggestions left."),
+        body="Decide", params=[{"name": "platform", "in": "path", "required": True, "schema": _STR},
+                               {"name": "author_id", "in": "path", "required": True, "schema": _STR}])},
     "/api/v1/decisions": {"get": _op(
         "The latest decisions, newest first; never the post's text.", _json(_ref("Decisions"), "Decisions."),
         params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many."),

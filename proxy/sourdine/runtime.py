@@ -68,6 +68,9 @@ class Runtime:
     stamps: dict[tuple[str, str], str] = field(default_factory=dict)
     clock: Clock = field(default_factory=lambda: Clock("local"))
 
+    # What the user decided on toxic connections (muted, allowed, dismissed), by (platform, author id).
+    author_decisions: dict[tuple[str, str], authors.AuthorDecision] = field(default_factory=dict)
+
     def load_lists(self, rows: list[dict], device: str) -> None:
         """The stored entries (tombstones included, for their stamps), and the clock past every stamp seen."""
         now = datetime.now(UTC)
@@ -78,6 +81,10 @@ class Runtime:
                 last = max(last, stamp)
                 self.stamps[(row["list"], row["key"])] = row["stamp"]
                 if row["deleted"]:
+                    continue
+                if row["list"] == "connection":
+                    _, platform, author_id = row["key"].split(":", 2)
+                    self.author_decisions[(platform, author_id)] = authors.AuthorDecision(**row["entry"])
                     continue
                 parse = lists.parse_mute if row["list"] == "mute" else lists.parse_allow
                 self.entries[row["list"]][row["key"]] = parse(row["entry"], now)

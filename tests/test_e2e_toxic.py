@@ -125,3 +125,34 @@ def test_allowed_brand_and_muted_french_keyword_end_to_end(tmp_path, standin):
         assert after[angry["id"]] == angry and calm["id"] not in after
     finally:
         assert again.stop() == 0
+
+
+def test_the_list_and_privacy_commands(tmp_path):
+    """`sourdine mutes|allow add/list/remove`, `connections`, `forget` and `purge` work against a running instance."""
+    import subprocess
+
+    from conftest import SOURDINE
+
+    def cli(*args):
+        out = subprocess.run([str(SOURDINE), *args, "--home", str(tmp_path / "home")], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    running = start_sourdine(tmp_path / "home")
+    try:
+        assert "Added keyword:honte" in cli("mutes", "add", "Honte", "--hide", "--expires", "7d", "--note", "x")
+        assert "Added account:mastodon:brand@mastodon.social" in cli("allow", "add", "mastodon:@Brand@mastodon.social")
+        listing = cli("mutes", "list")
+        assert "keyword:honte" in listing and "action=hide" in listing
+        assert "account:mastodon:brand@mastodon.social" in cli("allow", "list")
+        assert "Removed" in cli("mutes", "remove", "keyword:honte")
+        assert "empty" in cli("mutes", "list")
+        assert "No toxic connections" in cli("connections")
+        assert "Forgot" in cli("forget", "mastodon", "123")
+        refused = subprocess.run([str(SOURDINE), "purge", "--home", str(tmp_path / "home")], capture_output=True,
+                                 text=True, timeout=60)
+        assert refused.returncode == 1 and "--yes" in refused.stderr
+        assert "Purged" in cli("purge", "--yes")
+    finally:
+        assert running.stop() == 0

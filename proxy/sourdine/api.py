@@ -716,6 +716,30 @@ async def decide_connection(request: web.Request) -> web.Response:
     return await connections(request)
 
 
+async def forget(request: web.Request) -> web.Response:
+    """`sourdine forget`: remove an author's record and every decision about their posts."""
+    runtime = request.app[RUNTIME]
+    platform, author_id = request.match_info["platform"], request.match_info["author_id"]
+    async with request.app[SETTINGS_LOCK]:
+        if runtime.engine.authors is not None:
+            runtime.engine.authors.forget(platform, author_id)
+        removed = await committed(request, lambda db: store.forget_author(db, platform, author_id))
+    audit.info("%s: %s: an author was forgotten", who(request), _route(request))
+    return web.json_response({"removed": removed})
+
+
+async def purge(request: web.Request) -> web.Response:
+    """`sourdine purge`: remove everything but settings, clients and lists."""
+    runtime = request.app[RUNTIME]
+    async with request.app[SETTINGS_LOCK]:
+        if runtime.engine.authors is not None:
+            for record in list(runtime.engine.authors):
+                runtime.engine.authors.forget(record.platform, record.author_id)
+        removed = await committed(request, store.purge)
+    audit.info("%s: %s: purged", who(request), _route(request))
+    return web.json_response({"removed": removed})
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(openapi.document())
 
@@ -747,6 +771,8 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
         app.router.add_delete(path + "/{key:.+}", remove_entry)
     app.router.add_get("/api/v1/connections", connections)
     app.router.add_post("/api/v1/connections/{platform}/{author_id}", decide_connection)
+    app.router.add_delete("/api/v1/authors/{platform}/{author_id}", forget)
+    app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/decisions", decisions)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)

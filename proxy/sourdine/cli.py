@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 
 from sourdine import __version__, cli_ca, cli_score, home
+from sourdine.model import PLATFORMS
 
 
 def _port(value: str) -> int:
@@ -43,7 +44,7 @@ class CommandError(Exception):
     """A command cannot go on; the message says why, for a person."""
 
 
-def call_api(home_arg: str | None, method: str, path: str) -> dict:
+def call_api(home_arg: str | None, method: str, path: str, body: dict | None = None) -> dict:
     """Call the running instance's API with the local token; CommandError when nothing runs or it refuses."""
     where = home.resolve(home_arg)
     info = home.read_run_info(where)
@@ -51,7 +52,8 @@ def call_api(home_arg: str | None, method: str, path: str) -> dict:
         raise CommandError(f"not running (home {where})")
     host, port = info["api"]
     request = urllib.request.Request(
-        f"http://{host}:{port}{path}", method=method, data=b"{}" if method in ("POST", "PUT", "PATCH") else None,
+        f"http://{host}:{port}{path}", method=method,
+        data=json.dumps(body if body is not None else {}).encode() if method in ("POST", "PUT", "PATCH") else None,
         headers={"Authorization": f"Bearer {home.token(where)}", "Host": f"{host}:{port}",
                  "Content-Type": "application/json"},
     )
@@ -94,6 +96,75 @@ def _cmd_pair(args: argparse.Namespace) -> int:
     print("sourdine: the code was not used in time, or too many wrong codes were tried; run `sourdine pair` again",
           file=sys.stderr)
     return 1
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    """sourdine mutes|allow add|remove|list."""
+    path = "/api/v1/mutes" if args.command == "mutes" else "/api/v1/allow"
+    if args.action == "list":
+        body = call_api(args.home, "GET", f"{path}?q={urllib.parse.quote(args.value or '')}")
+        entries = body["mutes"] if args.command == "mutes" else body["allow"]
+        if not entries:
+            print("The list is empty.")
+        for e in entries:
+            extra = "  ".join(f"{k}={e[k]}" for k in ("action", "expires", "platforms", "note") if k in e)
+            print(f"{e['key']}  {extra}".rstrip())
+        return 0
+    if not args.value:
+        raise CommandError(f"say what to {args.action}: an account (platform:handle) or a keyword")
+    if args.action == "remove":
+        call_api(args.home, "DELETE", f"{path}/{urllib.parse.quote(args.value, safe='')}")
+        print(f"Removed {args.value}.")
+        return 0
+    platform, sep, handle = args.value.partition(":")
+    if sep and platform in PLATFORMS and not args.keyword:
+        entry: dict[str, object] = {"kind": "account", "platform": platform, "handle": handle}
+    else:
+        entry = {"kind": "keyword", "text": args.value}
+        if args.regex:
+            entry["regex"] = True
+    for name in ("expires", "note"):
+        if getattr(args, name):
+            entry[name] = getattr(args, name)
+    if args.command == "mutes" and args.hide:
+        entry["action"] = "hide"
+    added = call_api(args.home, "POST", path, entry)
+    print(f"Added {added['key']}.")
+    return 0
+
+
+def _cmd_connections(args: argparse.Namespace) -> int:
+    if args.action:
+        if not args.platform or not args.author_id:
+            raise CommandError("say which author: sourdine connections mute|allow|dismiss PLATFORM AUTHOR_ID")
+        decision = {"mute": "mute", "allow": "allow", "dismiss": "dismiss"}[args.action]
+        call_api(args.home, "POST", f"/api/v1/connections/{urllib.parse.quote(args.platform, safe='')}/"
+                 f"{urllib.parse.quote(args.author_id, safe='')}", {"decision": decision})
+        print(f"{args.action.capitalize()}d." if args.action != "mute" else "Muted.")
+        return 0
+    found = call_api(args.home, "GET", "/api/v1/connections")["suggestions"]
+    if not found:
+        print("No toxic connections to decide on.")
+    for s in found:
+        reasons = ", ".join(s.get("reasons", []))
+        print(f"{s['platform']} {s['author_id']} {s.get('handle', '')}: {s['evidence']}" +
+              (f" ({reasons})" if reasons else ""))
+    return 0
+
+
+def _cmd_forget(args: argparse.Namespace) -> int:
+    removed = call_api(args.home, "DELETE", f"/api/v1/authors/{urllib.parse.quote(args.platform, safe='')}/"
+                       f"{urllib.parse.quote(args.author_id, safe='')}")["removed"]
+    print(f"Forgot that author ({removed} rows removed).")
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise CommandError("this removes every decision and author record: run again with --yes")
+    removed = call_api(args.home, "POST", "/api/v1/purge")["removed"]
+    print(f"Purged ({removed} rows removed); settings, clients and lists are kept.")
+    return 0
 
 
 def _cmd_clients(args: argparse.Namespace) -> int:
@@ -164,6 +235,41 @@ def build_parser() -> argparse.ArgumentParser:
     clients.add_argument("action", choices=["list", "revoke"], help="list, or revoke ID")
     clients.add_argument("id", nargs="?", help="The client to revoke (see `sourdine clients list`).")
     clients.set_defaults(func=_cmd_clients)
+
+    for name, what in (("mutes", "the mute list"), ("allow", "the allow list")):
+        p = sub.add_parser(name, parents=[common], help=f"Add to, remove from or list {what}.",
+                           description=f"Manage {what}. VALUE is an account as platform:handle (mastodon:user@"
+                           "instance, bluesky:alice.bsky.social or a DID, x:screen_name) or a keyword or phrase; "
+                           "for remove, the entry's key as `list` shows it.")
+        p.add_argument("action", choices=["add", "remove", "list"])
+        p.add_argument("value", nargs="?", help="The account or keyword (add), the key (remove), or a search (list).")
+        p.add_argument("--keyword", action="store_true",
+                       help="Read VALUE as a keyword even if it looks like an account.")
+        p.add_argument("--regex", action="store_true", help="VALUE is an RE2 regular expression.")
+        p.add_argument("--expires", metavar="WHEN", help="When it stops: 90m, 24h, 7d, 2w, or a date.")
+        p.add_argument("--note", help="A note for yourself.")
+        if name == "mutes":
+            p.add_argument("--hide", action="store_true", help="Hide matching posts instead of folding them.")
+        p.set_defaults(func=_cmd_list)
+
+    connections = sub.add_parser(
+        "connections", parents=[common], help="Toxic connections: list the suggestions; mute, allow or dismiss.",
+        description="List the toxic connections you have not decided on, with their evidence, or decide on one.")
+    connections.add_argument("action", nargs="?", choices=["mute", "allow", "dismiss"])
+    connections.add_argument("platform", nargs="?")
+    connections.add_argument("author_id", nargs="?")
+    connections.set_defaults(func=_cmd_connections)
+
+    forget = sub.add_parser("forget", parents=[common], help="Forget an author: their record and decisions.",
+                            description="Remove an author's record and every decision about their posts.")
+    forget.add_argument("platform")
+    forget.add_argument("author_id")
+    forget.set_defaults(func=_cmd_forget)
+
+    purge = sub.add_parser("purge", parents=[common], help="Remove every decision and author record.",
+                           description="Remove everything but the settings, the paired extensions and the lists.")
+    purge.add_argument("--yes", action="store_true", help="Really do it.")
+    purge.set_defaults(func=_cmd_purge)
 
     cli_score.add_parser(sub, parents=[common])
     cli_ca.add_parsers(sub, parents=[common])

@@ -185,6 +185,13 @@ PATHS: dict[str, dict[str, Any]] = {
         "Mute, allow or dismiss a suggested author.", _json(_ref("Suggestions"), "The suggestions left."),
         body="Decide", params=[{"name": "platform", "in": "path", "required": True, "schema": _STR},
                                {"name": "author_id", "in": "path", "required": True, "schema": _STR}])},
+    "/api/v1/authors/{platform}/{author_id}": {"delete": _op(
+        "Forget an author: their record and every decision about their posts.",
+        _json(_obj({"removed": _INT}), "How many rows went."),
+        params=[{"name": "platform", "in": "path", "required": True, "schema": _STR},
+                {"name": "author_id", "in": "path", "required": True, "schema": _STR}])},
+    "/api/v1/purge": {"post": _op("Remove everything but settings, clients and lists.",
+                                  _json(_obj({"removed": _INT}), "How many rows went."))},
     "/api/v1/decisions": {"get": _op(
         "The latest decisions, newest first; never the post's text.", _json(_ref("Decisions"), "Decisions."),
         params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many."),

@@ -133,6 +133,18 @@ def put_list_entry(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     db["lists"].upsert({**row, "entry": json.dumps(row["entry"])}, pk=("list", "key"))
 
 
+def forget_author(db: sqlite_utils.Database, platform: str, author_id: str) -> int:
+    """Remove an author's record and every decision about their posts; how many rows went."""
+    gone = db.execute("DELETE FROM authors WHERE platform = ? AND author_id = ?", [platform, author_id]).rowcount
+    return gone + db.execute("DELETE FROM decisions WHERE platform = ? AND author_id = ?",
+                             [platform, author_id]).rowcount
+
+
+def purge(db: sqlite_utils.Database) -> int:
+    """Remove everything but the settings, the paired clients and the lists: decisions and author records."""
+    return db.execute("DELETE FROM decisions").rowcount + db.execute("DELETE FROM authors").rowcount
+
+
 def load_clients(db: sqlite_utils.Database) -> list[Client]:
     return [Client(**row) for row in db["clients"].rows]
 

@@ -702,3 +702,28 @@ async def test_connections_suggest_then_mute_allow_or_dismiss(client):
     assert r.status == 404
     r = await client.post("/api/v1/connections/mastodon/7", json={"decision": "burn"}, headers=local(client))
     assert r.status == 400
+
+
+async def test_feedback_and_exposure(client):
+    """Feedback is stored on the decision and counted; exposure counts hostile posts kept away and reached."""
+    import json as _json
+
+    from sourdine.platforms import mastodon
+
+    body = _json.loads((__import__("conftest").DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json")
+                       .read_bytes())
+    body[1]["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
+    body[1]["language"] = "en"
+    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record)
+    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body))
+    assert client.runtime.writer.flush()
+    r = await client.post(f"/api/v1/decisions/mastodon/{body[1]['id']}/feedback", json={"feedback": "fine"},
+                          headers=local(client))
+    assert r.status == 200 and (await r.json())["offer"] is None
+    r = await client.post("/api/v1/decisions/mastodon/nope/feedback", json={"feedback": "fine"}, headers=local(client))
+    assert r.status == 404
+    stats = await (await client.get("/api/v1/stats", headers=local(client))).json()
+    assert stats["feedback"] == {"fine": 1, "hostile": 0}
+    assert stats["exposure"]["today"]["kept_away"] >= 1
+    rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
+    assert {row["post_id"]: row["feedback"] for row in rows}[body[1]["id"]] == "fine"

@@ -149,6 +149,7 @@ def test_the_list_and_privacy_commands(tmp_path):
         assert "Removed" in cli("mutes", "remove", "keyword:honte")
         assert "empty" in cli("mutes", "list")
         assert "No toxic connections" in cli("connections")
+        assert "hostile posts kept away" in cli("stats", "--days", "3")
         assert "Forgot" in cli("forget", "mastodon", "123")
         refused = subprocess.run([str(SOURDINE), "purge", "--home", str(tmp_path / "home")], capture_output=True,
                                  text=True, timeout=60)

@@ -19,7 +19,7 @@ def test_open_db_migrates_once_in_wal_mode(tmp_path):
     db = store.open_db(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [m.name for m in store.migrations.applied(db)]
-    assert applied == ["0001_settings_and_decisions", "0002_clients", "0003_authors", "0004_lists"]
+    assert applied == ["0001_settings_and_decisions", "0002_clients", "0003_authors", "0004_lists", "0005_feedback"]
     assert {"settings", "decisions", "clients", "authors"} <= set(db.table_names())
 
 
@@ -147,3 +147,17 @@ def test_damaged_rows_are_skipped_not_fatal(tmp_path):
     db["lists"].insert({"list": "mute", "key": "keyword:x", "entry": "{bad", "stamp": "s", "device": "d",
                         "deleted": 0})
     assert store.load_authors(db) == [] and store.load_lists(db) == []
+
+
+def test_the_decisions_log_is_pruned_by_age(tmp_path):
+    """prune_decisions drops what was last changed before the cutoff and keeps the rest."""
+    path = tmp_path / "s.db"
+    writer = store.Writer(path)
+    writer.start()
+    try:
+        writer.record(decision("old", t=1000.0))
+        writer.record(decision("new", t=time.time()))
+        assert writer.submit(lambda db: store.prune_decisions(db, time.time() - 30 * 86400)).result(5) == 1
+    finally:
+        writer.close()
+    assert [r[0] for r in sqlite3.connect(path).execute("SELECT post_id FROM decisions")] == ["new"]

@@ -472,7 +472,27 @@ async def stats(request: web.Request) -> web.Response:
     """Posts seen, folded and hidden per platform, per day over the last `days` days and per hour today."""
     runtime = request.app[RUNTIME]
     days = _int_param(request, "days", 7, 1, 31)
-    return web.json_response(await asyncio.to_thread(store.read_stats, runtime.writer.path, days))
+    collapse = min(s.thresholds.collapse for s in runtime.snapshot.platforms.values())
+    return web.json_response(await asyncio.to_thread(store.read_stats, runtime.writer.path, days, collapse))
+
+
+async def feedback(request: web.Request) -> web.Response:
+    """"This was fine" or "this was hostile", on one decision. "Fine" on a toxic connection's post offers to allow
+    that author (the answer says so)."""
+    runtime = request.app[RUNTIME]
+    body = await json_body(request, {"feedback": str}, {"feedback"})
+    if body["feedback"] not in ("fine", "hostile"):
+        raise ApiError(400, "bad_field", "feedback is fine or hostile", {"field": "feedback"})
+    platform, post_id = request.match_info["platform"], request.match_info["post_id"]
+    found = await committed(request, lambda db: store.set_feedback(db, platform, post_id, body["feedback"]))
+    if not found:
+        raise ApiError(404, "not_found", "no decision on that post")
+    row = await asyncio.to_thread(store.read_decision, runtime.writer.path, platform, post_id)
+    offer = None
+    if body["feedback"] == "fine" and row and (row["reason"] or "").startswith("toxic connection"):
+        offer = {"path": f"/api/v1/connections/{platform}/{row['author_id']}", "decision": "allow"}
+    audit.info("%s: %s: feedback %s", who(request), _route(request), body["feedback"])
+    return web.json_response({"feedback": body["feedback"], "offer": offer})
 
 
 async def proxy_pac(request: web.Request) -> web.Response:
@@ -774,6 +794,7 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app.router.add_delete("/api/v1/authors/{platform}/{author_id}", forget)
     app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/decisions", decisions)
+    app.router.add_post("/api/v1/decisions/{platform}/{post_id}/feedback", feedback)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)
     app.router.add_get("/api/v1/openapi.json", openapi_json)

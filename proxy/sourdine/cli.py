@@ -152,6 +152,32 @@ def _cmd_connections(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bar(value: int, most: int, width: int = 30) -> str:
+    return "█" * max(1 if value else 0, round(width * value / most)) if most else ""
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    """A readable summary of what was kept away, with small bars."""
+    stats = call_api(args.home, "GET", f"/api/v1/stats?days={args.days}")
+    exposure = stats["exposure"]
+    for name, label in (("today", "Today"), ("week", "This week")):
+        e = exposure[name]
+        print(f"{label}: {e['kept_away']} hostile posts kept away, {e['reached']} reached you.")
+    feedback = stats["feedback"]
+    print(f"Your feedback: {feedback['fine']} 'this was fine', {feedback['hostile']} 'this was hostile'.")
+    rows = stats["by_day"]
+    if not rows:
+        print("No posts seen yet.")
+        return 0
+    most = max(r["collapsed"] + r["hidden"] for r in rows) or 1
+    print(f"\nFolded and hidden per day (last {stats['days']} days):")
+    for r in rows:
+        kept = r["collapsed"] + r["hidden"]
+        print(f"  {r['day']}  {r['platform']:<9} {_bar(kept, most):<30} {r['collapsed']} folded, {r['hidden']} hidden "
+              f"of {r['seen']}")
+    return 0
+
+
 def _cmd_forget(args: argparse.Namespace) -> int:
     removed = call_api(args.home, "DELETE", f"/api/v1/authors/{urllib.parse.quote(args.platform, safe='')}/"
                        f"{urllib.parse.quote(args.author_id, safe='')}")["removed"]
@@ -259,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     connections.add_argument("platform", nargs="?")
     connections.add_argument("author_id", nargs="?")
     connections.set_defaults(func=_cmd_connections)
+
+    stats = sub.add_parser("stats", parents=[common], help="A summary of what was kept away, with small charts.",
+                           description="How many hostile posts were kept away and how many reached you, per day and "
+                           "platform, with bars.")
+    stats.add_argument("--days", type=int, default=7, choices=range(1, 32), metavar="DAYS",
+                       help="How many days (1 to 31, default 7).")
+    stats.set_defaults(func=_cmd_stats)
 
     forget = sub.add_parser("forget", parents=[common], help="Forget an author: their record and decisions.",
                             description="Remove an author's record and every decision about their posts.")

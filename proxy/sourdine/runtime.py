@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sourdine import __version__, authors, lists, pairing, schedule, settings
+from sourdine import __version__, authors, lists, pairing, schedule, settings, store
 from sourdine.authors import AuthorBook
 from sourdine.engine import Engine
 from sourdine.hlc import Clock, Stamp
@@ -145,6 +145,9 @@ class Runtime:
         if now - self._expired_at >= 3600:
             gone = book.expire(now)
             self._expired_at = now
+            # The decisions log is bounded too (30 days unless the user chose otherwise).
+            days = float(self.snapshot.user.get("decisions_retention_days", 30))
+            self.writer.submit(lambda db: store.prune_decisions(db, now - days * 86400))
         self.writer.authors([authors.to_row(r) for r in book.drain_dirty()], gone)
 
     def swap(self, snapshot: Snapshot, **saved: object) -> None:

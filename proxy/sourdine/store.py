@@ -92,6 +92,11 @@ def _m0004(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0005_feedback")
+def _m0005(db: sqlite_utils.Database) -> None:
+    db["decisions"].add_column("feedback", str)  # "fine" or "hostile": what the user said of the decision
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
     db = sqlite_utils.Database(path)
@@ -140,6 +145,16 @@ def forget_author(db: sqlite_utils.Database, platform: str, author_id: str) -> i
                              [platform, author_id]).rowcount
 
 
+def set_feedback(db: sqlite_utils.Database, platform: str, post_id: str, feedback: str) -> bool:
+    return db.execute("UPDATE decisions SET feedback = ? WHERE platform = ? AND post_id = ?",
+                      [feedback, platform, post_id]).rowcount > 0
+
+
+def prune_decisions(db: sqlite_utils.Database, before: float) -> int:
+    """The decisions log is bounded: drop the decisions last changed before `before`."""
+    return db.execute("DELETE FROM decisions WHERE last_changed < ?", [before]).rowcount
+
+
 def purge(db: sqlite_utils.Database) -> int:
     """Remove everything but the settings, the paired clients and the lists: decisions and author records."""
     return db.execute("DELETE FROM decisions").rowcount + db.execute("DELETE FROM authors").rowcount
@@ -175,13 +190,19 @@ def read_decisions(path: Path, actions: list[str], platform: str | None, before:
         where.append("last_changed < ?")
         params.append(before)
     sql = (f"SELECT platform, post_id, author_id, author, lang, negativity, outrage, score, action, reason, "
-           f"first_seen, last_changed FROM decisions WHERE {' AND '.join(where)} "
+           f"first_seen, last_changed, feedback FROM decisions WHERE {' AND '.join(where)} "
            f"ORDER BY last_changed DESC LIMIT ?")
     with closing(_reader(path)) as conn:
         return [dict(row) for row in conn.execute(sql, [*params, limit])]
 
 
-def read_stats(path: Path, days: int) -> dict[str, Any]:
+def read_decision(path: Path, platform: str, post_id: str) -> dict[str, Any] | None:
+    with closing(_reader(path)) as conn:
+        row = conn.execute("SELECT * FROM decisions WHERE platform = ? AND post_id = ?", [platform, post_id]).fetchone()
+    return dict(row) if row else None
+
+
+def read_stats(path: Path, days: int, collapse: float = 0.55) -> dict[str, Any]:
     """Counts of distinct posts per local day (the last `days`) and per hour today, by platform."""
     since = time.time() - days * 86400
     counts = ("count(*) AS seen, sum(action = 'collapse') AS collapsed, sum(action = 'hide') AS hidden")
@@ -193,7 +214,20 @@ def read_stats(path: Path, days: int) -> dict[str, Any]:
             f"SELECT CAST(strftime('%H', first_seen, 'unixepoch', 'localtime') AS INTEGER) AS hour, platform, "
             f"{counts} FROM decisions WHERE date(first_seen, 'unixepoch', 'localtime') = date('now', 'localtime') "
             "GROUP BY hour, platform ORDER BY hour, platform").fetchall()
-    return {"days": days, "by_day": [dict(r) for r in by_day], "by_hour_today": [dict(r) for r in by_hour]}
+        # Exposure: hostile posts (scored at or above their collapse threshold when decided) that reached the
+        # user (kept: allowed, or outside the filter) against those kept away, today and over the week.
+        exposure = {}
+        for name, since_day in (("today", "date('now', 'localtime')"), ("week", "date('now', 'localtime', '-6 days')")):
+            row = conn.execute(
+                "SELECT sum(action = 'keep') AS reached, sum(action != 'keep') AS kept_away FROM decisions "
+                f"WHERE score >= ? AND date(first_seen, 'unixepoch', 'localtime') >= {since_day}",
+                [collapse]).fetchone()
+            exposure[name] = {"reached": row["reached"] or 0, "kept_away": row["kept_away"] or 0}
+        feedback = {row["feedback"]: row["n"] for row in conn.execute(
+            "SELECT feedback, count(*) AS n FROM decisions WHERE feedback IS NOT NULL AND first_seen >= ? "
+            "GROUP BY feedback", [since])}
+    return {"days": days, "by_day": [dict(r) for r in by_day], "by_hour_today": [dict(r) for r in by_hour],
+            "exposure": exposure, "feedback": {"fine": feedback.get("fine", 0), "hostile": feedback.get("hostile", 0)}}
 
 
 def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:

@@ -727,3 +727,17 @@ async def test_feedback_and_exposure(client):
     assert stats["exposure"]["today"]["kept_away"] >= 1
     rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
     assert {row["post_id"]: row["feedback"] for row in rows}[body[1]["id"]] == "fine"
+
+
+async def test_toxicity_settings_are_stored_and_live(client):
+    """The toxic-connection rule (N, share, window) is changed through the settings and applies at once."""
+    from sourdine.authors import AuthorBook
+
+    client.runtime.engine.authors = AuthorBook()
+    r = await client.patch("/api/v1/settings", json={"toxicity": {"min_posts": 3, "share": 0.5}},
+                           headers=local(client))
+    assert r.status == 200
+    assert (await r.json())["toxicity"]["min_posts"] == 3
+    assert client.runtime.engine.authors.settings.share == 0.5
+    r = await client.patch("/api/v1/settings", json={"toxicity": {"share": 2}}, headers=local(client))
+    assert r.status == 400 and (await r.json())["error"]["details"]["field"] == "toxicity"

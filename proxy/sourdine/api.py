@@ -352,6 +352,8 @@ def settings_state(runtime: Runtime) -> dict:
         },
         "mastodon_instances": list(snapshot.mastodon_instances),
         "global": {"pac_direct_outside_hours": bool(snapshot.user.get("pac_direct_outside_hours", False))},
+        "toxicity": runtime.engine.authors.settings.to_dict() if runtime.engine.authors is not None
+        else authors.DEFAULTS.to_dict(),
     }
 
 
@@ -366,7 +368,8 @@ _PLATFORM_FIELDS: dict[str, type | tuple[type, ...]] = {
 async def patch_settings(request: web.Request) -> web.Response:
     """Change some settings. Stored in sqlite before the answer, applied to the next flow, the new state returned."""
     runtime = request.app[RUNTIME]
-    body = await json_body(request, {"platforms": dict, "mastodon_instances": list, "global": dict}, set())
+    body = await json_body(request, {"platforms": dict, "mastodon_instances": list, "global": dict, "toxicity": dict},
+                           set())
     if "mastodon_instances" in body and request[CLIENT] != LOCAL:
         raise ApiError(403, "cli_only", "Mastodon instances change what is decrypted: use sourdine run "
                        "--mastodon-instance")
@@ -390,6 +393,13 @@ async def patch_settings(request: web.Request) -> web.Response:
                                        {"field": f"{where}.{key}"})
                 platforms[name] = {**platforms.get(name, {}), **values}
             changed["platforms"] = platforms
+        toxicity = None
+        if "toxicity" in body:
+            try:
+                toxicity = authors.parse_toxicity({**user.get("toxicity", {}), **body["toxicity"]})
+            except ValueError as e:
+                raise ApiError(400, "bad_field", str(e), {"field": "toxicity"}) from None
+            changed["toxicity"] = toxicity.to_dict()
         for key, value in body.get("global", {}).items():
             if key != "pac_direct_outside_hours" or not isinstance(value, bool):
                 raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"})
@@ -412,6 +422,8 @@ async def patch_settings(request: web.Request) -> web.Response:
             await committed(request, lambda db: store.save_settings(db, changed))
             # Built again on what is live now: the addon may have learnt a streaming host meanwhile.
             runtime.swap(settings.build({**runtime.snapshot.user, **changed}))
+            if toxicity is not None and runtime.engine.authors is not None:
+                runtime.engine.authors.settings = toxicity
             audit.info("%s: %s: changed %s", who(request), _route(request), ", ".join(sorted(changed)))
     return web.json_response(settings_state(runtime))
 

@@ -53,10 +53,13 @@ SCHEMAS: dict[str, Any] = {
         "filtering": _obj({"active": {"type": "boolean"}, "until": {"type": ["string", "null"]}}),
     }),
     "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}}, required=[]),
+    "Toxicity": _obj({"min_posts": _INT, "share": _NUM, "window_days": _NUM, "retention_days": _NUM},
+                     required=[]),
     "Settings": _obj({
         "platforms": {"type": "object", "additionalProperties": _ref("PlatformState")},
         "mastodon_instances": {"type": "array", "items": _STR},
         "global": _ref("Global"),
+        "toxicity": _ref("Toxicity"),
     }),
     "SettingsPatch": _obj({
         "platforms": {"type": "object", "propertyNames": {"enum": sorted(ADAPTERS)}, "additionalProperties": _obj(
@@ -66,6 +69,7 @@ SCHEMAS: dict[str, Any] = {
         "mastodon_instances": {"type": "array", "items": {
             "type": "string", "pattern": _HOST}},
         "global": _ref("Global"),
+        "toxicity": _ref("Toxicity"),
     }, required=[]),
     "Window": _obj({"days": {"type": "array", "items": {"enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]},
                              "uniqueItems": True},

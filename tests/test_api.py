@@ -461,7 +461,7 @@ async def test_pac_can_send_everything_direct_outside_work_hours(client):
     assert "mastodon.social" in pac, "the setting is off by default: the PAC still routes the platforms"
     r = await client.patch("/api/v1/settings", json={"global": {"pac_direct_outside_hours": True}},
                            headers=local(client))
-    assert (await r.json())["global"] == {"pac_direct_outside_hours": True}
+    assert (await r.json())["global"] == {"pac_direct_outside_hours": True, "keep_excerpts": False}
     pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
     assert "mastodon.social" not in pac and 'return "DIRECT"' in pac
 
@@ -741,3 +741,25 @@ async def test_toxicity_settings_are_stored_and_live(client):
     assert client.runtime.engine.authors.settings.share == 0.5
     r = await client.patch("/api/v1/settings", json={"toxicity": {"share": 2}}, headers=local(client))
     assert r.status == 400 and (await r.json())["error"]["details"]["field"] == "toxicity"
+
+
+async def test_excerpts_only_when_opted_in(client):
+    """No post text is stored by default; with keep_excerpts on, folded and hidden posts keep 140 characters."""
+    import json as _json
+
+    from sourdine.platforms import mastodon
+
+    body = _json.loads((__import__("conftest").DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json")
+                       .read_bytes())
+    hostile = "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!! " * 4
+    for i, post_id in ((1, "excerpt-off"), (2, "excerpt-on")):
+        body[i]["content"], body[i]["language"], body[i]["id"] = f"<p>{hostile}</p>", "en", post_id
+    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record)
+    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body[1:2]))
+    await client.patch("/api/v1/settings", json={"global": {"keep_excerpts": True}}, headers=local(client))
+    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body[2:3]))
+    assert client.runtime.writer.flush()
+    rows = {r["post_id"]: r["excerpt"] for r in
+            (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]}
+    assert rows["excerpt-off"] is None
+    assert rows["excerpt-on"] == hostile.strip()[:140] or rows["excerpt-on"] == hostile[:140]

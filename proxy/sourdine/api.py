@@ -351,7 +351,8 @@ def settings_state(runtime: Runtime) -> dict:
             for name, s in snapshot.platforms.items()
         },
         "mastodon_instances": list(snapshot.mastodon_instances),
-        "global": {"pac_direct_outside_hours": bool(snapshot.user.get("pac_direct_outside_hours", False))},
+        "global": {"pac_direct_outside_hours": bool(snapshot.user.get("pac_direct_outside_hours", False)),
+                   "keep_excerpts": bool(snapshot.user.get("keep_excerpts", False))},
         "toxicity": runtime.engine.authors.settings.to_dict() if runtime.engine.authors is not None
         else authors.DEFAULTS.to_dict(),
     }
@@ -401,7 +402,7 @@ async def patch_settings(request: web.Request) -> web.Response:
                 raise ApiError(400, "bad_field", str(e), {"field": "toxicity"}) from None
             changed["toxicity"] = toxicity.to_dict()
         for key, value in body.get("global", {}).items():
-            if key != "pac_direct_outside_hours" or not isinstance(value, bool):
+            if key not in ("pac_direct_outside_hours", "keep_excerpts") or not isinstance(value, bool):
                 raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"})
             changed[key] = value
         if "mastodon_instances" in body:

@@ -28,7 +28,8 @@ Scorer = Callable[[str, str | None], Score]
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A post's verdict, recorded when first made and again only when it changes. Never holds post text."""
+    """A post's verdict, recorded when first made and again only when it changes. It holds no post text, unless
+    the user opted in to keeping short excerpts of what was folded and hidden."""
 
     time: float
     platform: str
@@ -42,6 +43,9 @@ class Decision:
     score: float
     action: str
     reason: str
+    excerpt: str | None = None
+
+EXCERPT_LENGTH = 140
 
 
 @dataclass(slots=True)
@@ -148,9 +152,12 @@ class Engine:
                 self._count(entry.recorded, verdict.action)
                 entry.recorded = verdict.action
                 s = entry.score
+                excerpt = None
+                if verdict.action != "keep" and snapshot.user.get("keep_excerpts"):
+                    excerpt = post.text[:EXCERPT_LENGTH]
                 self.record(
                     Decision(now, platform, endpoint, post.id, post.author_id, post.author, s.lang,
-                             s.negativity, s.outrage, s.score, verdict.action, verdict.reason)
+                             s.negativity, s.outrage, s.score, verdict.action, verdict.reason, excerpt)
                 )
         return verdicts
 

@@ -52,7 +52,8 @@ SCHEMAS: dict[str, Any] = {
         "health": {"type": "object", "additionalProperties": _ref("Health")},
         "filtering": _obj({"active": {"type": "boolean"}, "until": {"type": ["string", "null"]}}),
     }),
-    "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}}, required=[]),
+    "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}, "keep_excerpts": {"type": "boolean"}},
+                   required=[]),
     "Toxicity": _obj({"min_posts": _INT, "share": _NUM, "window_days": _NUM, "retention_days": _NUM},
                      required=[]),
     "Settings": _obj({
@@ -106,6 +107,7 @@ SCHEMAS: dict[str, Any] = {
         "negativity": _OPT_NUM, "outrage": _OPT_NUM, "score": _OPT_NUM,
         "action": {"enum": ["keep", "collapse", "hide"]}, "reason": {"type": ["string", "null"]},
         "first_seen": _NUM, "last_changed": _NUM, "feedback": {"enum": ["fine", "hostile", None]},
+        "excerpt": {"type": ["string", "null"]},
     }),
     "Decisions": _obj({"decisions": {"type": "array", "items": _ref("Decision")}}),
     "Count": _obj({"platform": _STR, "seen": _INT, "collapsed": _INT, "hidden": _INT}, closed=False),

@@ -97,6 +97,11 @@ def _m0005(db: sqlite_utils.Database) -> None:
     db["decisions"].add_column("feedback", str)  # "fine" or "hostile": what the user said of the decision
 
 
+@migrations(name="0006_excerpts")
+def _m0006(db: sqlite_utils.Database) -> None:
+    db["decisions"].add_column("excerpt", str)  # only when the user opted in to keeping excerpts
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
     db = sqlite_utils.Database(path)
@@ -190,7 +195,7 @@ def read_decisions(path: Path, actions: list[str], platform: str | None, before:
         where.append("last_changed < ?")
         params.append(before)
     sql = (f"SELECT platform, post_id, author_id, author, lang, negativity, outrage, score, action, reason, "
-           f"first_seen, last_changed, feedback FROM decisions WHERE {' AND '.join(where)} "
+           f"first_seen, last_changed, feedback, excerpt FROM decisions WHERE {' AND '.join(where)} "
            f"ORDER BY last_changed DESC LIMIT ?")
     with closing(_reader(path)) as conn:
         return [dict(row) for row in conn.execute(sql, [*params, limit])]
@@ -239,11 +244,12 @@ def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:
 
 _UPSERT_DECISION = """
 INSERT INTO decisions (first_seen, platform, endpoint, post_id, author_id, author, lang,
-                       negativity, outrage, score, action, reason, last_changed)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       negativity, outrage, score, action, reason, last_changed, excerpt)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (platform, post_id) DO UPDATE SET
     last_changed = excluded.last_changed, endpoint = excluded.endpoint, negativity = excluded.negativity,
-    outrage = excluded.outrage, score = excluded.score, action = excluded.action, reason = excluded.reason
+    outrage = excluded.outrage, score = excluded.score, action = excluded.action, reason = excluded.reason,
+    excerpt = excluded.excerpt
 """
 _UPSERT_SETTING = (
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -313,7 +319,7 @@ class Writer:
                     break
             decisions = [
                 (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity,
-                 d.outrage, d.score, d.action, d.reason, d.time)
+                 d.outrage, d.score, d.action, d.reason, d.time, d.excerpt)
                 for kind, d in items if kind == "decision"
             ]
             settings = [value for kind, value in items if kind == "setting"]

@@ -60,6 +60,23 @@ async def paired(client, origin=CHROME) -> str:
     return (await r.json())["token"]
 
 
+def record_real_timeline(client) -> list[dict]:
+    """Judge the real mastodon.social timeline (one status made hostile, by hand) and wait until its decisions
+    are in sqlite; the statuses."""
+    import json
+
+    from conftest import DATA
+    from sourdine.platforms import mastodon
+
+    body = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+    body[1]["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
+    body[1]["language"] = "en"
+    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record)
+    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body))
+    assert client.runtime.writer.flush()
+    return body
+
+
 async def error_code(response) -> str:
     return (await response.json())["error"]["code"]
 
@@ -358,16 +375,7 @@ async def test_fifty_parallel_writes_lose_nothing(client):
 
 async def test_decisions_and_stats_read_what_was_recorded(client):
     """Recorded decisions come back newest first, filtered by action, and are counted per day and hour."""
-    import json as _json
-
-    from sourdine.platforms import mastodon
-    body = _json.loads((__import__("conftest").DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json")
-                       .read_bytes())
-    body[1]["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
-    body[1]["language"] = "en"
-    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record)
-    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body))
-    assert client.runtime.writer.flush()
+    body = record_real_timeline(client)
     r = await client.get("/api/v1/decisions", headers=local(client))
     rows = (await r.json())["decisions"]
     assert rows and all(row["action"] in ("collapse", "hide") for row in rows)
@@ -706,17 +714,7 @@ async def test_connections_suggest_then_mute_allow_or_dismiss(client):
 
 async def test_feedback_and_exposure(client):
     """Feedback is stored on the decision and counted; exposure counts hostile posts kept away and reached."""
-    import json as _json
-
-    from sourdine.platforms import mastodon
-
-    body = _json.loads((__import__("conftest").DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json")
-                       .read_bytes())
-    body[1]["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
-    body[1]["language"] = "en"
-    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record)
-    engine.judge(client.runtime.snapshot, "mastodon", "timeline", mastodon.posts("timeline", body))
-    assert client.runtime.writer.flush()
+    body = record_real_timeline(client)
     r = await client.post(f"/api/v1/decisions/mastodon/{body[1]['id']}/feedback", json={"feedback": "fine"},
                           headers=local(client))
     assert r.status == 200 and (await r.json())["offer"] is None

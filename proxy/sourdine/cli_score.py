@@ -40,14 +40,7 @@ def add_parser(
 
 def as_dict(s: Score) -> dict[str, Any]:
     """A score as the JSON object the CLI and the API return."""
-    return {
-        "lang": s.lang,
-        "negativity": s.negativity,
-        "outrage": s.outrage,
-        "score": s.score,
-        "scored": s.scored,
-        "reasons": list(s.reasons),
-    }
+    return s.to_dict()
 
 
 def run(

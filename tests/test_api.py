@@ -469,7 +469,8 @@ async def test_pac_can_send_everything_direct_outside_work_hours(client):
     assert "mastodon.social" in pac, "the setting is off by default: the PAC still routes the platforms"
     r = await client.patch("/api/v1/settings", json={"global": {"pac_direct_outside_hours": True}},
                            headers=local(client))
-    assert (await r.json())["global"] == {"pac_direct_outside_hours": True, "keep_excerpts": False}
+    assert (await r.json())["global"] == {"pac_direct_outside_hours": True, "keep_excerpts": False,
+                                          "decisions_retention_days": 30}
     pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
     assert "mastodon.social" not in pac and 'return "DIRECT"' in pac
 
@@ -761,3 +762,13 @@ async def test_excerpts_only_when_opted_in(client):
             (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]}
     assert rows["excerpt-off"] is None
     assert rows["excerpt-on"] == hostile.strip()[:140] or rows["excerpt-on"] == hostile[:140]
+
+
+@pytest.mark.parametrize(("value", "status"), [(90, 200), (0, 400), (True, 400), ("30", 400)])
+async def test_decisions_retention_is_a_setting(client, value, status):
+    """How long the decisions log keeps a decision is set through the API, within 1 to 3650 days."""
+    r = await client.patch("/api/v1/settings", json={"global": {"decisions_retention_days": value}},
+                           headers=local(client))
+    assert r.status == status
+    if status == 200:
+        assert (await r.json())["global"]["decisions_retention_days"] == value

@@ -352,7 +352,8 @@ def settings_state(runtime: Runtime) -> dict:
         },
         "mastodon_instances": list(snapshot.mastodon_instances),
         "global": {"pac_direct_outside_hours": bool(snapshot.user.get("pac_direct_outside_hours", False)),
-                   "keep_excerpts": bool(snapshot.user.get("keep_excerpts", False))},
+                   "keep_excerpts": bool(snapshot.user.get("keep_excerpts", False)),
+                   "decisions_retention_days": int(snapshot.user.get("decisions_retention_days", 30))},
         "toxicity": runtime.engine.authors.settings.to_dict() if runtime.engine.authors is not None
         else authors.DEFAULTS.to_dict(),
     }
@@ -402,7 +403,11 @@ async def patch_settings(request: web.Request) -> web.Response:
                 raise ApiError(400, "bad_field", str(e), {"field": "toxicity"}) from None
             changed["toxicity"] = toxicity.to_dict()
         for key, value in body.get("global", {}).items():
-            if key not in ("pac_direct_outside_hours", "keep_excerpts") or not isinstance(value, bool):
+            if key == "decisions_retention_days":
+                good = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3650
+            else:
+                good = key in ("pac_direct_outside_hours", "keep_excerpts") and isinstance(value, bool)
+            if not good:
                 raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"})
             changed[key] = value
         if "mastodon_instances" in body:

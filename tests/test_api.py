@@ -723,6 +723,8 @@ async def test_feedback_and_exposure(client):
     assert r.status == 404
     stats = await (await client.get("/api/v1/stats", headers=local(client))).json()
     assert stats["feedback"] == {"fine": 1, "hostile": 0}
+    reasons = {(r["action"], r["reason"]) for r in stats["by_reason"]}
+    assert reasons and all(reason in ("outrage", "negativity") for _, reason in reasons), reasons
     assert stats["exposure"]["today"]["kept_away"] >= 1
     rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
     assert {row["post_id"]: row["feedback"] for row in rows}[body[1]["id"]] == "fine"

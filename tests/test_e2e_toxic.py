@@ -150,6 +150,9 @@ def test_the_list_and_privacy_commands(tmp_path):
         assert "empty" in cli("mutes", "list")
         assert "No toxic connections" in cli("connections")
         assert "hostile posts kept away" in cli("stats", "--days", "3")
+        failed = subprocess.run([str(SOURDINE), "feedback", "fine", "mastodon", "nope", "--home",
+                                 str(tmp_path / "home")], capture_output=True, text=True, timeout=60)
+        assert failed.returncode == 1 and "no decision" in failed.stderr
         assert "Forgot" in cli("forget", "mastodon", "123")
         refused = subprocess.run([str(SOURDINE), "purge", "--home", str(tmp_path / "home")], capture_output=True,
                                  text=True, timeout=60)

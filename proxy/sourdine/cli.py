@@ -178,6 +178,17 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    """"This was fine" or "this was hostile" on one decision."""
+    answer = call_api(args.home, "POST", f"/api/v1/decisions/{urllib.parse.quote(args.platform, safe='')}/"
+                      f"{urllib.parse.quote(args.post_id, safe='')}/feedback", {"feedback": args.verdict})
+    print(f"Noted: {args.verdict}.")
+    if answer.get("offer"):
+        print(f"That post came from a toxic connection: to allow its author, run "
+              f"sourdine connections allow {args.platform} {answer['offer']['path'].rsplit('/', 1)[-1]}")
+    return 0
+
+
 def _cmd_forget(args: argparse.Namespace) -> int:
     removed = call_api(args.home, "DELETE", f"/api/v1/authors/{urllib.parse.quote(args.platform, safe='')}/"
                        f"{urllib.parse.quote(args.author_id, safe='')}")["removed"]
@@ -292,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--days", type=int, default=7, choices=range(1, 32), metavar="DAYS",
                        help="How many days (1 to 31, default 7).")
     stats.set_defaults(func=_cmd_stats)
+
+    feedback = sub.add_parser("feedback", parents=[common], help="Say a decision was fine, or the post hostile.",
+                              description="Mark one decision (see GET /api/v1/decisions) as fine or hostile; the "
+                              "counts show in sourdine stats.")
+    feedback.add_argument("verdict", choices=["fine", "hostile"])
+    feedback.add_argument("platform")
+    feedback.add_argument("post_id")
+    feedback.set_defaults(func=_cmd_feedback)
 
     forget = sub.add_parser("forget", parents=[common], help="Forget an author: their record and decisions.",
                             description="Remove an author's record and every decision about their posts.")

@@ -228,11 +228,19 @@ def read_stats(path: Path, days: int, collapse: float = 0.55) -> dict[str, Any]:
                 f"WHERE score >= ? AND date(first_seen, 'unixepoch', 'localtime') >= {since_day}",
                 [collapse]).fetchone()
             exposure[name] = {"reached": row["reached"] or 0, "kept_away": row["kept_away"] or 0}
+        # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
+        by_reason = [dict(r) for r in conn.execute(
+            "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, platform, action, "
+            "CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) "
+            "ELSE rtrim(reason, ' 0123456789.') END AS reason, count(*) AS posts "
+            "FROM decisions WHERE first_seen >= ? AND action != 'keep' GROUP BY day, platform, action, 4 "
+            "ORDER BY day, platform, action", [since])]
         feedback = {row["feedback"]: row["n"] for row in conn.execute(
             "SELECT feedback, count(*) AS n FROM decisions WHERE feedback IS NOT NULL AND first_seen >= ? "
             "GROUP BY feedback", [since])}
     return {"days": days, "by_day": [dict(r) for r in by_day], "by_hour_today": [dict(r) for r in by_hour],
-            "exposure": exposure, "feedback": {"fine": feedback.get("fine", 0), "hostile": feedback.get("hostile", 0)}}
+            "by_reason": by_reason, "exposure": exposure,
+            "feedback": {"fine": feedback.get("fine", 0), "hostile": feedback.get("hostile", 0)}}
 
 
 def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:

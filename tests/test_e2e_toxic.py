@@ -160,3 +160,24 @@ def test_the_list_and_privacy_commands(tmp_path):
         assert "Purged" in cli("purge", "--yes")
     finally:
         assert running.stop() == 0
+
+
+def test_a_mute_with_an_expiry_stops_applying_after_it_through_sourdine_run(tmp_path, standin):
+    """A mute for 90 minutes hides a calm post; the same instance's filter clock moved on by two hours
+    ($SOURDINE_TIME_OFFSET, the injectable clock) lets it through again."""
+    calm = status(300, "fr", "Pas de honte à lire des romans de gare au soleil.")
+    body = json.dumps([calm]).encode()
+    standin.routes["/api/v1/timelines/tag/expiry"] = lambda r: web.Response(body=body, content_type="application/json")
+    running = start_sourdine(tmp_path / "home")
+    try:
+        assert fetch(running, standin.port, "/api/v1/timelines/tag/expiry") == [calm]
+        api(running, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte", "action": "hide", "expires": "90m"})
+        assert fetch(running, standin.port, "/api/v1/timelines/tag/expiry") == []
+    finally:
+        assert running.stop() == 0
+    later = start_sourdine(tmp_path / "home", env={"SOURDINE_TIME_OFFSET": str(2 * 3600)})
+    try:
+        assert fetch(later, standin.port, "/api/v1/timelines/tag/expiry") == [calm], "the mute has expired"
+        assert api(later, "GET", "/api/v1/mutes")["mutes"], "the entry itself is still listed until removed"
+    finally:
+        assert later.stop() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,19 @@ from sourdine.settings import Snapshot
 from sourdine.store import Writer
 
 logger = logging.getLogger(__name__)
+
+
+def filter_clock():
+    """The clock the filter judges posts by: the system's, moved by $SOURDINE_TIME_OFFSET seconds when that is
+    set. The offset exists for tests of expiring mutes through a real `sourdine run`; nothing else reads it."""
+    raw = os.environ.get("SOURDINE_TIME_OFFSET")
+    if not raw:
+        return time.time
+    try:
+        offset = float(raw)
+    except ValueError:
+        raise ValueError(f"SOURDINE_TIME_OFFSET must be a number of seconds, not {raw!r}") from None
+    return lambda: time.time() + offset
 
 
 @dataclass(slots=True)
@@ -119,7 +133,7 @@ class Runtime:
             except ValueError as e:
                 logger.warning("an author record could not be read and is skipped: %s", type(e).__name__)
         book = AuthorBook(authors.parse_toxicity(user_settings.get("toxicity", {})), records)
-        engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book)
+        engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         runtime.clients = {c.token_hash: c for c in clients or []}
         runtime.load_lists(list_rows or [], device)

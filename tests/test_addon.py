@@ -419,3 +419,43 @@ def test_an_allowed_account_is_never_filtered_even_at_maximum_outrage(runtime):
     engine = Engine(score, ADAPTERS)
     engine.lists = lists.compile_lists([], [entry], datetime.now(UTC))
     assert engine.judge(runtime.snapshot, "mastodon", "timeline", [post]) == {}
+
+
+@pytest.mark.parametrize(
+    ("platform", "host", "path", "doc", "own"),
+    [
+        ("mastodon", "mastodon.social", "/api/v1/accounts/verify_credentials", {"id": "4242", "acct": "me"}, "4242"),
+        ("bluesky", "bsky.social", "/xrpc/com.atproto.server.getSession",
+         {"did": "did:plc:me", "handle": "me.bsky.social"}, "did:plc:me"),
+    ],
+)
+def test_the_users_own_account_is_learnt(addon, runtime, platform, host, path, doc, own):
+    """Who is signed in is read from the app's own "who am I" call, and remembered."""
+    flow = run(addon, feed_flow(json.dumps(doc).encode(), path=path, host=host, scheme="https"))
+    assert runtime.engine.own[platform] == own
+    assert flow.response.raw_content == json.dumps(doc).encode()
+
+
+def test_x_own_account_comes_from_the_twid_cookie(addon, runtime):
+    """On X, the signed-in account is named by the twid cookie of any feed request."""
+    flow = feed_flow(b"{}", path="/i/api/graphql/abc/HomeTimeline", host="x.com", scheme="https")
+    flow.request.headers["cookie"] = "ct0=abc; twid=u%3D1234567; lang=en"
+    addon.requestheaders(flow)
+    assert runtime.engine.own["x"] == "1234567"
+
+
+def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):
+    """A hostile reply to the user, a hostile post mentioning them and their own post are kept by default, and
+    filtered once the platform's inbox setting is on."""
+    from sourdine.model import Post
+
+    engine = Engine(score, ADAPTERS)
+    engine.own["mastodon"] = "me"
+    text = "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!"
+    posts = [Post("1", "a", "a@x.org", "A", text, "en", replies_to="me"),
+             Post("2", "b", "b@x.org", "B", text, "en", mentions=("me",)),
+             Post("3", "me", "me@x.org", "Me", text, "en"),
+             Post("4", "c", "c@x.org", "C", text, "en")]
+    assert set(engine.judge(runtime.snapshot, "mastodon", "timeline", posts)) == {"4"}
+    snapshot = settings.with_user(runtime.snapshot, platforms={"mastodon": {"inbox": True}})
+    assert set(engine.judge(snapshot, "mastodon", "timeline", posts)) == {"1", "2", "3", "4"}

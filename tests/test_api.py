@@ -292,7 +292,8 @@ async def test_settings_patch_is_stored_then_applied_and_returned(client):
                            headers=local(client))
     assert r.status == 200
     body = await r.json()
-    assert body["platforms"]["mastodon"] == {"enabled": True, "collapse": 0.4, "hide": 0.9, "toxic": "collapse"}
+    assert body["platforms"]["mastodon"] == {"enabled": True, "collapse": 0.4, "hide": 0.9, "toxic": "collapse",
+                                             "inbox": False}
     assert client.runtime.snapshot.platforms["mastodon"].thresholds.collapse == 0.4
     [(value,)] = sqlite3.connect(client.db).execute("SELECT value FROM settings WHERE key = 'platforms'").fetchall()
     assert '"collapse": 0.4' in value

@@ -536,3 +536,20 @@ def test_the_api_answers_on_ipv6_loopback_too(sourdine):
     response = conn.getresponse()
     assert response.status == 200 and json.load(response)["api"]["port"] == sourdine.api_port
     conn.close()
+
+
+def test_the_users_inbox_is_left_alone_through_sourdine_run(sourdine, standin):
+    """Once Mastodon's web app has asked who is signed in, a hostile reply to the user comes back untouched,
+    while the same text in reply to someone else is hidden or folded."""
+    me = {"id": "424242", "username": "me", "acct": "me", "display_name": "Me"}
+    standin.routes["/api/v1/accounts/verify_credentials"] = respond(json.dumps(me).encode())
+    fetch(sourdine, standin, "/api/v1/accounts/verify_credentials")
+    to_me, to_other = copy.deepcopy(TIMELINE[1]), copy.deepcopy(TIMELINE[1])
+    to_me["id"], to_me["in_reply_to_account_id"] = "800000000000000001", "424242"
+    to_other["id"], to_other["in_reply_to_account_id"] = "800000000000000002", "777"
+    body = json.dumps([to_me, to_other]).encode()
+    standin.routes["/api/v1/timelines/tag/inbox"] = respond(body)
+    _, headers, raw = fetch(sourdine, standin, "/api/v1/timelines/tag/inbox")
+    by_id = {s["id"]: s for s in json.loads(decoded(headers, raw))}
+    assert by_id[to_me["id"]] == to_me
+    assert to_other["id"] not in by_id or sourdine_filters(by_id[to_other["id"]])

@@ -46,17 +46,17 @@ scores = st.builds(s, st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.bool
 actions = st.sampled_from(["collapse", "hide"])
 
 
-@given(score=scores, active=st.booleans(), allowed=st.none() | st.just("a"),
+@given(score=scores, active=st.booleans(), inbox=st.none() | st.just("your inbox"), allowed=st.none() | st.just("a"),
        muted=st.none() | st.tuples(actions, st.just("m")), toxic=st.none() | st.just("t"),
        toxic_action=st.sampled_from(["keep", "collapse", "hide"]),
        collapse=st.floats(0, 1), gap=st.floats(0, 1))
-def test_precedence_holds_for_any_post_and_settings(score, active, allowed, muted, toxic, toxic_action, collapse,
-                                                    gap):
+def test_precedence_holds_for_any_post_and_settings(score, active, inbox, allowed, muted, toxic, toxic_action,
+                                                    collapse, gap):
     """For random posts and settings, the verdict is the first step of the precedence that applies."""
     thresholds = Thresholds(collapse, min(1.0, collapse + gap))
-    verdict = policy.decide(score, thresholds, active=active, allowed=allowed, muted=muted, toxic=toxic,
-                            toxic_action=toxic_action)
-    if not active or allowed is not None:
+    verdict = policy.decide(score, thresholds, active=active, inbox=inbox, allowed=allowed, muted=muted,
+                            toxic=toxic, toxic_action=toxic_action)
+    if not active or inbox is not None or allowed is not None:
         assert verdict.action == "keep"
     elif muted is not None:
         assert verdict.action == muted[0]

@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from mitmproxy import ctx, exceptions, http
@@ -31,6 +31,11 @@ logger = logging.getLogger(__name__)
 # Headers that describe the body as it came from the platform and would lie about a rewritten one.
 _STALE_HEADERS = ("content-encoding", "etag", "content-md5", "digest", "content-digest", "repr-digest")
 _INSTANCE_PATHS = ("/api/v1/instance", "/api/v2/instance")
+# Where each platform's web app asks who is signed in: the answer names the user's own account.
+_WHOAMI = {
+    "mastodon": ("/api/v1/accounts/verify_credentials",),
+    "bluesky": ("/xrpc/com.atproto.server.getSession",),
+}
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
@@ -167,9 +172,18 @@ class Sourdine:
                 ):
                     flow.metadata["sourdine"] = {"platform": "mastodon", "endpoint": "instance",
                                                  "host": flow.request.host.lower()}
+                    return
+                platform = snapshot.platform_of(flow.request.host)
+                if platform is not None and path in _WHOAMI.get(platform, ()):
+                    flow.metadata["sourdine"] = {"platform": platform, "endpoint": "whoami"}
                 return
             platform, endpoint = route
             flow.metadata["sourdine"] = {"platform": platform, "endpoint": endpoint}
+            if platform == "x":
+                # X names the signed-in account in its twid cookie ("u=<id>", URL-encoded).
+                twid = unquote(flow.request.cookies.get("twid", ""))
+                if twid.startswith("u=") and twid[2:].isdigit():
+                    self._learn_own("x", twid[2:])
             if endpoint != "streaming" and "gzip" in flow.request.headers.get("accept-encoding", ""):
                 # Never make mitmproxy re-encode brotli while the browser waits: gzip decodes fast, and a
                 # rewritten body goes to the local browser uncompressed.
@@ -243,6 +257,12 @@ class Sourdine:
             if meta["endpoint"] == "instance":
                 self._learn_streaming_host(meta["host"], orjson.loads(body))
                 return
+            if meta["endpoint"] == "whoami":
+                doc = orjson.loads(body)
+                own = doc.get("id" if meta["platform"] == "mastodon" else "did") if isinstance(doc, dict) else None
+                if isinstance(own, str) and own:
+                    self._learn_own(meta["platform"], own)
+                return
             with _no_gc():
                 new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body)
         except Exception as e:
@@ -280,6 +300,16 @@ class Sourdine:
             message.drop()
         elif new is not None:
             message.text = new
+
+    def _learn_own(self, platform: str, account_id: str) -> None:
+        """Remember the user's own account on a platform, so that their inbox is left alone."""
+        assert self.runtime is not None
+        own = self.runtime.engine.own
+        if own.get(platform) != account_id:
+            own[platform] = account_id
+            self.runtime.writer.set("own_accounts", dict(own))
+            logger.info("sourdine: learnt the user's own %s account", platform)
+            logger.debug("sourdine: own %s account %s", platform, account_id)
 
     def _learn_streaming_host(self, instance: str, doc: object) -> None:
         """Decrypt an instance's streaming host too, if it is the instance's own host or one under it.

@@ -347,7 +347,7 @@ def settings_state(runtime: Runtime) -> dict:
     return {
         "platforms": {
             name: {"enabled": s.enabled, "collapse": s.thresholds.collapse, "hide": s.thresholds.hide,
-                   "toxic": s.toxic_action}
+                   "toxic": s.toxic_action, "inbox": s.inbox}
             for name, s in snapshot.platforms.items()
         },
         "mastodon_instances": list(snapshot.mastodon_instances),
@@ -364,7 +364,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 
 _PLATFORM_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "enabled": bool, "collapse": (int, float), "hide": (int, float), "toxic": str}
+    "enabled": bool, "collapse": (int, float), "hide": (int, float), "toxic": str, "inbox": bool}
 
 
 async def patch_settings(request: web.Request) -> web.Response:

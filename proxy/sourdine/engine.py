@@ -93,6 +93,7 @@ class Engine:
         self.authors = authors
         self.lists = lists  # swapped whole when an entry changes
         self.clock = clock
+        self.own: dict[str, str] = {}  # the user's own account id, per platform, as learnt from the traffic
         self.adapters = adapters
         self.record = record
         self.cache_size = cache_size
@@ -118,6 +119,7 @@ class Engine:
         thresholds = settings.thresholds
         authors = self.authors
         lists = self.lists
+        own = self.own.get(platform)
         verdicts: dict[str, Verdict] = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, UTC)
@@ -139,12 +141,20 @@ class Engine:
                                     reasons=entry.score.reasons[:3], handle=post.author)
             else:
                 self._cache.move_to_end(key)
+            inbox = None
+            if own is not None and not settings.inbox:
+                if post.author_id == own:
+                    inbox = "your own post"
+                elif post.replies_to == own:
+                    inbox = "a reply to you"
+                elif own in post.mentions:
+                    inbox = "mentions you"
             allowed, muted = lists.check(post, platform, when) if lists is not None else (None, None)
             toxic = None
             if allowed is None and muted is None and authors is not None and post.author_id \
                     and authors.toxic(platform, post.author_id, now):
                 toxic = authors.evidence(platform, post.author_id, now)
-            verdict = policy.decide(entry.score, thresholds, allowed=allowed, muted=muted, toxic=toxic,
+            verdict = policy.decide(entry.score, thresholds, inbox=inbox, allowed=allowed, muted=muted, toxic=toxic,
                                     toxic_action=settings.toxic_action)
             if verdict.action != "keep":
                 verdicts[post.id] = verdict

@@ -37,6 +37,10 @@ class Post:
     text: str
     lang: str | None = None
     url: str | None = None
+    # The author id of the post this one replies to, and the ids of the accounts it mentions, where the
+    # platform says: how Sourdine leaves the user's own inbox (replies to them, mentions of them) alone.
+    replies_to: str | None = None
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ SCHEMAS: dict[str, Any] = {
     "Address": _obj({"host": _STR, "port": _INT}),
     "PlatformSettings": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM}),
     "PlatformState": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM,
-                           "toxic": {"enum": ["collapse", "hide", "keep"]}}),
+                           "toxic": {"enum": ["collapse", "hide", "keep"]}, "inbox": {"type": "boolean"}}),
     "Health": _obj({"responses": _INT, "posts": _INT, "last_ok": _OPT_NUM, "failures": _INT,
                     "last_failure": _OPT_NUM}),
     "Status": _obj({
@@ -66,7 +66,7 @@ SCHEMAS: dict[str, Any] = {
         "platforms": {"type": "object", "propertyNames": {"enum": sorted(ADAPTERS)}, "additionalProperties": _obj(
             {"enabled": {"type": "boolean"}, "collapse": {"type": "number", "minimum": 0, "maximum": 1},
              "hide": {"type": "number", "minimum": 0, "maximum": 1},
-             "toxic": {"enum": ["collapse", "hide", "keep"]}}, required=[])},
+             "toxic": {"enum": ["collapse", "hide", "keep"]}, "inbox": {"type": "boolean"}}, required=[])},
         "mastodon_instances": {"type": "array", "items": {
             "type": "string", "pattern": _HOST}},
         "global": _ref("Global"),

@@ -3,6 +3,8 @@
 One order of precedence, the same everywhere:
 
 1. The platform is off, or it is outside work hours: keep. (The addon does not even read such a feed.)
+   The user's own inbox is left alone too, unless they opt in per platform: their own posts, replies to them and
+   posts that mention them. Sourdine filters the feeds they read, not the inbox they moderate.
 2. The account or a keyword is on the allow list: keep (or flag it, if the user asked).
 3. The post is muted: the mute's action.
 4. The author is a toxic connection: the action chosen for toxic connections.
@@ -39,6 +41,7 @@ def decide(
     thresholds: Thresholds,
     *,
     active: bool = True,
+    inbox: str | None = None,
     allowed: str | None = None,
     muted: tuple[Action, str] | None = None,
     toxic: str | None = None,
@@ -48,6 +51,8 @@ def decide(
     it (a reason, or None); `active` is False when the platform is off or it is outside work hours."""
     if not active:
         return KEEP
+    if inbox is not None:
+        return Verdict("keep", inbox)
     if allowed is not None:
         return Verdict("keep", f"allowed: {allowed}")
     if muted is not None:

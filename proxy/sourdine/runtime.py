@@ -135,6 +135,9 @@ class Runtime:
         book = AuthorBook(authors.parse_toxicity(user_settings.get("toxicity", {})), records)
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
+        own = user_settings.get("own_accounts", {})
+        engine.own = {k: v for k, v in own.items() if isinstance(k, str) and isinstance(v, str)} \
+            if isinstance(own, dict) else {}
         runtime.clients = {c.token_hash: c for c in clients or []}
         runtime.load_lists(list_rows or [], device)
         return runtime

@@ -37,6 +37,7 @@ class PlatformSettings:
     enabled: bool
     thresholds: Thresholds
     toxic_action: str = "collapse"  # what toxic connections' posts get; "keep" turns it off
+    inbox: bool = False  # filter the user's own inbox too (their posts, replies to them, mentions of them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ def build(user: dict[str, Any] | None = None) -> Snapshot:
                 float(layer.get("hide", defaults.thresholds.hide)),
             ),
             toxic_action=toxic,
+            inbox=bool(layer.get("inbox", False)),
         )
     instances = tuple(dict.fromkeys(normalise_host(h) for h in user.get("mastodon_instances", [])))
     streaming = tuple(dict.fromkeys(normalise_host(h) for h in user.get("mastodon_streaming_hosts", [])))

@@ -233,6 +233,15 @@ def _post(uri: str, view: dict[str, Any], key: str) -> Post:
         record = {}
     langs = record.get("langs")
     lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) and langs[0] else None
+    parent = _get(record, "reply", "parent").get("uri")
+    # at://did:plc:.../app.bsky.feed.post/... : the DID is the parent's author.
+    replies_to = parent.split("/")[2] if isinstance(parent, str) and parent.startswith("at://did:") else None
+    mentions = tuple(
+        feature["did"]
+        for facet in record.get("facets") or () if isinstance(facet, dict)
+        for feature in facet.get("features") or () if isinstance(feature, dict)
+        and feature.get("$type") == "app.bsky.richtext.facet#mention" and isinstance(feature.get("did"), str)
+    )
     return Post(
         id=uri,
         author_id=_str(author.get("did")),
@@ -241,11 +250,20 @@ def _post(uri: str, view: dict[str, Any], key: str) -> Post:
         text=_text(record),
         lang=lang,
         url=_url(uri, author),
+        replies_to=replies_to,
+        mentions=mentions,
     )
 
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _get(node: Any, *keys: str) -> dict[str, Any]:
+    """The dict at `keys` under `node`, or an empty dict when any step is missing or not a dict."""
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def _text(record: dict[str, Any]) -> str:

@@ -205,6 +205,8 @@ def _post(sid: str, status: dict[str, Any]) -> Post:
         account = {}
     lang = status.get("language")
     url = status.get("url")
+    reply = status.get("in_reply_to_account_id")
+    mentions = status.get("mentions")
     return Post(
         id=sid,
         author_id=_str(account.get("id")),
@@ -213,6 +215,9 @@ def _post(sid: str, status: dict[str, Any]) -> Post:
         text=_text(status),
         lang=lang if isinstance(lang, str) and lang else None,
         url=url if isinstance(url, str) and url else None,
+        replies_to=reply if isinstance(reply, str) and reply else None,
+        mentions=tuple(m["id"] for m in mentions if isinstance(m, dict) and isinstance(m.get("id"), str))
+        if isinstance(mentions, list) else (),
     )
 
 

@@ -276,6 +276,8 @@ def _post(tid: str, tweet: dict[str, Any]) -> Post:
     screen_name = _str(core.get("screen_name")) or _str(user_legacy.get("screen_name"))
     author_id = _str(user.get("rest_id")) or _str(legacy.get("user_id_str"))
     lang = legacy.get("lang")
+    reply = legacy.get("in_reply_to_user_id_str")
+    mentions = _get(legacy, "entities").get("user_mentions")
     return Post(
         id=tid,
         author_id=author_id,
@@ -284,6 +286,9 @@ def _post(tid: str, tweet: dict[str, Any]) -> Post:
         text=_text(tweet),
         lang=lang if isinstance(lang, str) and lang and lang not in NO_LANG else None,
         url=f"https://x.com/{screen_name or 'i'}/status/{tid}",
+        replies_to=reply if isinstance(reply, str) and reply else None,
+        mentions=tuple(m["id_str"] for m in mentions if isinstance(m, dict) and isinstance(m.get("id_str"), str))
+        if isinstance(mentions, list) else (),
     )
 
 

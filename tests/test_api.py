@@ -471,7 +471,7 @@ async def test_pac_can_send_everything_direct_outside_work_hours(client):
     r = await client.patch("/api/v1/settings", json={"global": {"pac_direct_outside_hours": True}},
                            headers=local(client))
     assert (await r.json())["global"] == {"pac_direct_outside_hours": True, "keep_excerpts": False,
-                                          "decisions_retention_days": 30}
+                                          "decisions_retention_days": 30, "flag_allowed": False}
     pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
     assert "mastodon.social" not in pac and 'return "DIRECT"' in pac
 

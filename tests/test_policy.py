@@ -66,3 +66,14 @@ def test_precedence_holds_for_any_post_and_settings(score, active, inbox, allowe
         assert verdict == policy.by_score(score, thresholds)
         if score.scored and score.score >= thresholds.hide:
             assert verdict.action == "hide"
+
+
+def test_allowed_posts_can_be_flagged_instead_of_kept_silently():
+    """With flag_allowed, an allowed post is still kept, and the reason says what would have happened."""
+    hot = s(0.99, 0.9, 0.99)
+    assert policy.decide(hot, T, allowed="account:x:brand").reason == "allowed: account:x:brand"
+    flagged = policy.decide(hot, T, allowed="account:x:brand", flag_allowed=True)
+    assert flagged.action == "keep"
+    assert flagged.reason == "allowed: account:x:brand; flagged: would be hide (outrage 0.99)"
+    calm = policy.decide(s(0.1), T, allowed="account:x:brand", flag_allowed=True)
+    assert calm.reason == "allowed: account:x:brand", "nothing to flag on a post that would pass anyway"

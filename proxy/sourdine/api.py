@@ -353,7 +353,8 @@ def settings_state(runtime: Runtime) -> dict:
         "mastodon_instances": list(snapshot.mastodon_instances),
         "global": {"pac_direct_outside_hours": bool(snapshot.user.get("pac_direct_outside_hours", False)),
                    "keep_excerpts": bool(snapshot.user.get("keep_excerpts", False)),
-                   "decisions_retention_days": int(snapshot.user.get("decisions_retention_days", 30))},
+                   "decisions_retention_days": int(snapshot.user.get("decisions_retention_days", 30)),
+                   "flag_allowed": bool(snapshot.user.get("flag_allowed", False))},
         "toxicity": runtime.engine.authors.settings.to_dict() if runtime.engine.authors is not None
         else authors.DEFAULTS.to_dict(),
     }
@@ -406,7 +407,7 @@ async def patch_settings(request: web.Request) -> web.Response:
             if key == "decisions_retention_days":
                 good = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3650
             else:
-                good = key in ("pac_direct_outside_hours", "keep_excerpts") and isinstance(value, bool)
+                good = key in ("pac_direct_outside_hours", "keep_excerpts", "flag_allowed") and isinstance(value, bool)
             if not good:
                 raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"})
             changed[key] = value

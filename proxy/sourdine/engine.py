@@ -120,6 +120,7 @@ class Engine:
         authors = self.authors
         lists = self.lists
         own = self.own.get(platform)
+        flag_allowed = bool(snapshot.user.get("flag_allowed"))
         verdicts: dict[str, Verdict] = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, UTC)
@@ -155,7 +156,7 @@ class Engine:
                     and authors.toxic(platform, post.author_id, now):
                 toxic = authors.evidence(platform, post.author_id, now)
             verdict = policy.decide(entry.score, thresholds, inbox=inbox, allowed=allowed, muted=muted, toxic=toxic,
-                                    toxic_action=settings.toxic_action)
+                                    toxic_action=settings.toxic_action, flag_allowed=flag_allowed)
             if verdict.action != "keep":
                 verdicts[post.id] = verdict
             if verdict.action != entry.recorded:

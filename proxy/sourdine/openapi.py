@@ -53,7 +53,8 @@ SCHEMAS: dict[str, Any] = {
         "filtering": _obj({"active": {"type": "boolean"}, "until": {"type": ["string", "null"]}}),
     }),
     "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}, "keep_excerpts": {"type": "boolean"},
-                    "decisions_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650}}, required=[]),
+                    "decisions_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    "flag_allowed": {"type": "boolean"}}, required=[]),
     "Toxicity": _obj({"min_posts": _INT, "share": _NUM, "window_days": _NUM, "retention_days": _NUM},
                      required=[]),
     "Settings": _obj({

@@ -46,6 +46,7 @@ def decide(
     muted: tuple[Action, str] | None = None,
     toxic: str | None = None,
     toxic_action: Action = "collapse",
+    flag_allowed: bool = False,
 ) -> Verdict:
     """The verdict on one post. `allowed`, `muted` and `toxic` are what the lists and the author records say of
     it (a reason, or None); `active` is False when the platform is off or it is outside work hours."""
@@ -54,6 +55,11 @@ def decide(
     if inbox is not None:
         return Verdict("keep", inbox)
     if allowed is not None:
+        if flag_allowed:
+            # Kept all the same, but the decision says what would have happened: the user asked to see these.
+            would = decide(score, thresholds, muted=muted, toxic=toxic, toxic_action=toxic_action)
+            if would.action != "keep":
+                return Verdict("keep", f"allowed: {allowed}; flagged: would be {would.action} ({would.reason})")
         return Verdict("keep", f"allowed: {allowed}")
     if muted is not None:
         return Verdict(muted[0], f"muted: {muted[1]}")

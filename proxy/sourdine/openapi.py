@@ -117,7 +117,7 @@ SCHEMAS: dict[str, Any] = {
         "exposure": _obj({"today": _obj({"reached": _INT, "kept_away": _INT}),
                           "week": _obj({"reached": _INT, "kept_away": _INT})}),
         "feedback": _obj({"fine": _INT, "hostile": _INT}),
-        "by_reason": {"type": "array", "items": _obj({"day": _STR, "platform": _STR, "action": _STR,
+        "by_reason": {"type": "array", "items": _obj({"day": _STR, "hour": _INT, "platform": _STR, "action": _STR,
                                                       "reason": _STR, "posts": _INT})},
         "by_day": {"type": "array", "items": {"allOf": [_ref("Count"), {"required": ["day"],
                                                                         "properties": {"day": _STR}}]}},

@@ -230,11 +230,12 @@ def read_stats(path: Path, days: int, collapse: float = 0.55) -> dict[str, Any]:
             exposure[name] = {"reached": row["reached"] or 0, "kept_away": row["kept_away"] or 0}
         # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
         by_reason = [dict(r) for r in conn.execute(
-            "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, platform, action, "
+            "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, "
+            "CAST(strftime('%H', first_seen, 'unixepoch', 'localtime') AS INTEGER) AS hour, platform, action, "
             "CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) "
             "ELSE rtrim(reason, ' 0123456789.') END AS reason, count(*) AS posts "
-            "FROM decisions WHERE first_seen >= ? AND action != 'keep' GROUP BY day, platform, action, 4 "
-            "ORDER BY day, platform, action", [since])]
+            "FROM decisions WHERE first_seen >= ? AND action != 'keep' GROUP BY day, hour, platform, action, 5 "
+            "ORDER BY day, hour, platform, action", [since])]
         feedback = {row["feedback"]: row["n"] for row in conn.execute(
             "SELECT feedback, count(*) AS n FROM decisions WHERE feedback IS NOT NULL AND first_seen >= ? "
             "GROUP BY feedback", [since])}

@@ -432,7 +432,7 @@ def test_an_allowed_account_is_never_filtered_even_at_maximum_outrage(runtime):
 def test_the_users_own_account_is_learnt(addon, runtime, platform, host, path, doc, own):
     """Who is signed in is read from the app's own "who am I" call, and remembered."""
     flow = run(addon, feed_flow(json.dumps(doc).encode(), path=path, host=host, scheme="https"))
-    assert runtime.engine.own[platform] == own
+    assert runtime.engine.own[platform] == {own}
     assert flow.response.raw_content == json.dumps(doc).encode()
 
 
@@ -441,7 +441,7 @@ def test_x_own_account_comes_from_the_twid_cookie(addon, runtime):
     flow = feed_flow(b"{}", path="/i/api/graphql/abc/HomeTimeline", host="x.com", scheme="https")
     flow.request.headers["cookie"] = "ct0=abc; twid=u%3D1234567; lang=en"
     addon.requestheaders(flow)
-    assert runtime.engine.own["x"] == "1234567"
+    assert runtime.engine.own["x"] == {"1234567"}
 
 
 def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):
@@ -450,7 +450,7 @@ def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):
     from sourdine.model import Post
 
     engine = Engine(score, ADAPTERS)
-    engine.own["mastodon"] = "me"
+    engine.own["mastodon"] = {"me"}
     text = "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!"
     posts = [Post("1", "a", "a@x.org", "A", text, "en", replies_to="me"),
              Post("2", "b", "b@x.org", "B", text, "en", mentions=("me",)),
@@ -459,3 +459,15 @@ def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):
     assert set(engine.judge(runtime.snapshot, "mastodon", "timeline", posts)) == {"4"}
     snapshot = settings.with_user(runtime.snapshot, platforms={"mastodon": {"inbox": True}})
     assert set(engine.judge(snapshot, "mastodon", "timeline", posts)) == {"1", "2", "3", "4"}
+
+
+def test_mastodon_own_account_is_read_from_its_web_page(addon, runtime):
+    """Mastodon's web app gets the signed-in account from its page's initial state: Sourdine reads it there."""
+    page = (b'<!DOCTYPE html><html><head><script id="initial-state" type="application/json">'
+            b'{"meta":{"me":"109302436954721982","locale":"fr"},"accounts":{}}</script></head><body></body></html>')
+    flow = feed_flow(gzip.compress(page), path="/home", host="mastodon.social", scheme="https", encoding="gzip",
+                     content_type="text/html; charset=utf-8")
+    raw = flow.response.raw_content
+    run(addon, flow)
+    assert runtime.engine.own["mastodon"] == {"109302436954721982"}
+    assert flow.response.raw_content is raw, "the page itself goes out untouched"

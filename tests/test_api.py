@@ -775,3 +775,20 @@ async def test_decisions_retention_is_a_setting(client, value, status):
     assert r.status == status
     if status == 200:
         assert (await r.json())["global"]["decisions_retention_days"] == value
+
+
+async def test_listed_accounts_are_not_suggested(client):
+    """A toxic author already on the allow list (or the mute list) is not offered as a suggestion."""
+    import time as _time
+
+    from sourdine.authors import AuthorBook
+
+    book = AuthorBook()
+    for i in range(6):
+        book.observe("mastodon", "7", f"p{i}", 0.95, True, _time.time(), handle="brand@mastodon.social")
+    client.runtime.engine.authors = book
+    client.runtime.load_lists([], "dev1")
+    assert len((await (await client.get("/api/v1/connections", headers=local(client))).json())["suggestions"]) == 1
+    await client.post("/api/v1/allow", json={"kind": "account", "platform": "mastodon",
+                                             "handle": "brand@mastodon.social"}, headers=local(client))
+    assert (await (await client.get("/api/v1/connections", headers=local(client))).json())["suggestions"] == []

@@ -13,6 +13,7 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import re
 import socket
 import time
 import traceback
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 # Headers that describe the body as it came from the platform and would lie about a rewritten one.
 _STALE_HEADERS = ("content-encoding", "etag", "content-md5", "digest", "content-digest", "repr-digest")
 _INSTANCE_PATHS = ("/api/v1/instance", "/api/v2/instance")
+_INITIAL_STATE = re.compile(rb'<script[^>]*id="initial-state"[^>]*>(.*?)</script>', re.DOTALL)
 # Where each platform's web app asks who is signed in: the answer names the user's own account.
 _WHOAMI = {
     "mastodon": ("/api/v1/accounts/verify_credentials",),
@@ -176,6 +178,9 @@ class Sourdine:
                 platform = snapshot.platform_of(flow.request.host)
                 if platform is not None and path in _WHOAMI.get(platform, ()):
                     flow.metadata["sourdine"] = {"platform": platform, "endpoint": "whoami"}
+                elif platform == "mastodon" and flow.request.method == "GET" and not path.startswith("/api/"):
+                    # Mastodon's web app is told who is signed in by its page, not by an API call.
+                    flow.metadata["sourdine"] = {"platform": platform, "endpoint": "page"}
                 return
             platform, endpoint = route
             flow.metadata["sourdine"] = {"platform": platform, "endpoint": endpoint}
@@ -246,6 +251,9 @@ class Sourdine:
         response = flow.response
         if response.status_code != 200 or not response.raw_content:
             return
+        if meta["endpoint"] == "page":
+            self._learn_own_from_page(response)
+            return
         if "json" not in response.headers.get("content-type", "json"):
             return
         started = time.perf_counter()
@@ -289,6 +297,10 @@ class Sourdine:
         if message.from_client or not message.is_text:
             return
         runtime = self.runtime
+        # A stream stays open for hours: the platform switched off, or work hours over, apply to it at once.
+        settings_now = runtime.snapshot.platforms.get(meta["platform"])
+        if settings_now is None or not settings_now.enabled or not runtime.filtering()[0]:
+            return
         try:
             new = runtime.engine.filter_event(runtime.snapshot, meta["platform"], "streaming", message.text)
         except Exception as e:
@@ -301,13 +313,28 @@ class Sourdine:
         elif new is not None:
             message.text = new
 
+    def _learn_own_from_page(self, response: http.Response) -> None:
+        """The signed-in account of a Mastodon web page: `meta.me` in its initial-state script."""
+        try:
+            if "html" not in response.headers.get("content-type", ""):
+                return
+            page = codec.decode(response.raw_content, response.headers.get("content-encoding"), 4 * 1024 * 1024)
+            match = _INITIAL_STATE.search(page)
+            if match is None:
+                return
+            me = orjson.loads(match.group(1)).get("meta", {}).get("me")
+            if isinstance(me, str) and me:
+                self._learn_own("mastodon", me)
+        except Exception as e:  # the page goes out untouched whatever happens here
+            logger.debug("sourdine: no signed-in account read from a page: %s", type(e).__name__)
+
     def _learn_own(self, platform: str, account_id: str) -> None:
-        """Remember the user's own account on a platform, so that their inbox is left alone."""
+        """Remember one of the user's own accounts on a platform, so that their inbox is left alone."""
         assert self.runtime is not None
         own = self.runtime.engine.own
-        if own.get(platform) != account_id:
-            own[platform] = account_id
-            self.runtime.writer.set("own_accounts", dict(own))
+        if account_id not in own.setdefault(platform, set()):
+            own[platform].add(account_id)
+            self.runtime.writer.set("own_accounts", {p: sorted(ids) for p, ids in own.items()})
             logger.info("sourdine: learnt the user's own %s account", platform)
             logger.debug("sourdine: own %s account %s", platform, account_id)
 

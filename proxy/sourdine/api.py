@@ -30,6 +30,7 @@ from datetime import time as dtime
 from aiohttp import web
 
 from sourdine import authors, lists, openapi, pairing, schedule, settings, store
+from sourdine.model import Post
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
 
@@ -711,6 +712,12 @@ async def connections(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     book = runtime.engine.authors
     found = book.suggestions(runtime.author_decisions, time.time()) if book is not None else []
+    listed = runtime.engine.lists
+    if listed is not None:
+        # An account already on the allow list or the mute list is decided on: not a suggestion.
+        now = datetime.now(UTC)
+        found = [s for s in found if listed.check(
+            Post("", s.author_id, s.handle, "", "", None), s.platform, now) == (None, None)]
     return web.json_response({"suggestions": [s.to_dict() for s in found]})
 
 

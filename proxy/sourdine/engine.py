@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -78,6 +79,18 @@ class Health:
                 "failures": self.failures, "last_failure": self.last_failure}
 
 
+def _handle(platform: str, post: Post) -> str:
+    """The author's handle as a mute list takes it: a local Mastodon acct gets its instance, from the post's url."""
+    if platform == "mastodon" and "@" not in post.author and post.url:
+        try:
+            host = urlsplit(post.url).hostname
+        except ValueError:
+            host = None
+        if host:
+            return f"{post.author}@{host}"
+    return post.author
+
+
 class Engine:
     def __init__(
         self,
@@ -93,7 +106,7 @@ class Engine:
         self.authors = authors
         self.lists = lists  # swapped whole when an entry changes
         self.clock = clock
-        self.own: dict[str, str] = {}  # the user's own account id, per platform, as learnt from the traffic
+        self.own: dict[str, set[str]] = {}  # the user's own account ids, per platform, learnt from the traffic
         self.adapters = adapters
         self.record = record
         self.cache_size = cache_size
@@ -139,16 +152,16 @@ class Engine:
                     # record caused), at once, so the next post already sees it. Each post id counts once.
                     authors.observe(platform, post.author_id, post.id, entry.score.score,
                                     entry.score.score >= thresholds.collapse, now,
-                                    reasons=entry.score.reasons[:3], handle=post.author)
+                                    reasons=entry.score.reasons[:3], handle=_handle(platform, post))
             else:
                 self._cache.move_to_end(key)
             inbox = None
-            if own is not None and not settings.inbox:
-                if post.author_id == own:
+            if own and not settings.inbox:
+                if post.author_id in own:
                     inbox = "your own post"
-                elif post.replies_to == own:
+                elif post.replies_to in own:
                     inbox = "a reply to you"
-                elif own in post.mentions:
+                elif any(m in own for m in post.mentions):
                     inbox = "mentions you"
             allowed, muted = lists.check(post, platform, when) if lists is not None else (None, None)
             toxic = None

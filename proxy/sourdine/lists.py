@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -583,19 +584,31 @@ class Lists:
         if (self._words or self._regexes) and post.text:
             text = post.text[:SCAN_LIMIT]
             if self._words:
-                nfkc = text if text.isascii() else unicodedata.normalize("NFKC", text)
-                encoded = nfkc.encode("utf-8", "replace")  # a lone surrogate becomes "?", a word boundary
+                encoded = _nfkc_bytes(text)
                 for compiled, rules in self._words:
                     indices = compiled.Match(encoded)
                     if indices:
                         hits.extend(rules[i] for i in sorted(indices))
             if self._regexes:
-                folded = fold(text).encode("utf-8", "replace")
+                folded = _folded_bytes(text)
                 for compiled, rules in self._regexes:
                     indices = compiled.Match(folded)
                     if indices:
                         hits.extend(rules[i] for i in sorted(indices))
         return hits
+
+
+@lru_cache(maxsize=8192)
+def _nfkc_bytes(text: str) -> bytes:
+    """A post's text as keywords see it; remembered, since the same posts come back as the user scrolls."""
+    nfkc = text if text.isascii() else unicodedata.normalize("NFKC", text)
+    return nfkc.encode("utf-8", "replace")  # a lone surrogate becomes "?", a word boundary
+
+
+@lru_cache(maxsize=8192)
+def _folded_bytes(text: str) -> bytes:
+    """A post's text as regexes see it (accents removed); remembered likewise."""
+    return fold(text).encode("utf-8", "replace")
 
 
 def compile_lists(mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> Lists:

@@ -136,8 +136,11 @@ class Runtime:
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         own = user_settings.get("own_accounts", {})
-        engine.own = {k: v for k, v in own.items() if isinstance(k, str) and isinstance(v, str)} \
-            if isinstance(own, dict) else {}
+        engine.own = {
+            platform: {ids} if isinstance(ids, str) else {i for i in ids if isinstance(i, str)}
+            for platform, ids in (own.items() if isinstance(own, dict) else ())
+            if isinstance(platform, str) and isinstance(ids, str | list)
+        }
         runtime.clients = {c.token_hash: c for c in clients or []}
         runtime.load_lists(list_rows or [], device)
         return runtime

@@ -243,22 +243,16 @@ def _text(status: dict[str, Any]) -> str:
     if isinstance(content, str) and content:
         parts.append(_content_text(content))
     poll = status.get("poll")
-    if isinstance(poll, dict):
-        options = poll.get("options")
-        if isinstance(options, list):
-            for option in options:
-                if isinstance(option, dict):
-                    title = option.get("title")
-                    if isinstance(title, str) and title:
-                        parts.append(title)
-    media = status.get("media_attachments")
-    if isinstance(media, list):
-        for attachment in media:
-            if isinstance(attachment, dict):
-                description = attachment.get("description")
-                if isinstance(description, str) and description:
-                    parts.append(description)
+    parts += _strings(poll.get("options") if isinstance(poll, dict) else None, "title")
+    parts += _strings(status.get("media_attachments"), "description")
     return "\n".join(part for part in parts if part)
+
+
+def _strings(items: Any, key: str) -> list[str]:
+    """The non-empty string `key` of each dict in a list (poll option titles, media descriptions)."""
+    if not isinstance(items, list):
+        return []
+    return [v for item in items if isinstance(item, dict) and isinstance(v := item.get(key), str) and v]
 
 
 def _apply(status: Any, verdicts: dict[str, Verdict]) -> str:

@@ -124,19 +124,7 @@ def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
     instructions = _instructions(doc)
     if instructions is None:
         return False
-    fold_top = endpoint in THREAD_ENDPOINTS
-    changed = False
-    kept: list[Any] = []
-    for instruction in instructions:
-        outcome = _apply_instruction(instruction, verdicts, fold_top)
-        if outcome == "drop":
-            changed = True
-        else:
-            kept.append(instruction)
-            changed = changed or outcome == "changed"
-    if len(kept) != len(instructions):
-        instructions[:] = kept
-    return changed
+    return _filter(instructions, verdicts, endpoint in THREAD_ENDPOINTS, _apply_instruction)
 
 
 def interstitial(verdict: Verdict) -> dict[str, Any]:
@@ -355,12 +343,14 @@ def _apply_instruction(instruction: Any, verdicts: dict[str, Verdict], fold_top:
     return "changed" if changed else "unchanged"
 
 
-def _filter(nodes: list[Any], verdicts: dict[str, Verdict], fold_top: bool) -> bool:
-    """Apply the verdicts to a list of entries or module items, dropping in place; True if any changed."""
+def _filter(nodes: list[Any], verdicts: dict[str, Verdict], fold_top: bool, apply: Any = None) -> bool:
+    """Apply the verdicts to a list of instructions, entries or module items (each by `apply`, entries and items
+    by default), dropping in place; True if any changed."""
+    apply = apply or _apply_node
     kept: list[Any] = []
     changed = False
     for node in nodes:
-        outcome = _apply_node(node, verdicts, fold_top)
+        outcome = apply(node, verdicts, fold_top)
         if outcome == "drop":
             changed = True
         else:

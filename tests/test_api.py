@@ -765,6 +765,10 @@ async def test_excerpts_only_when_opted_in(client):
             (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]}
     assert rows["excerpt-off"] is None
     assert rows["excerpt-on"] == hostile.strip()[:140] or rows["excerpt-on"] == hostile[:140]
+    await client.patch("/api/v1/settings", json={"global": {"keep_excerpts": False}}, headers=local(client))
+    rows = {r["post_id"]: r["excerpt"] for r in
+            (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]}
+    assert rows["excerpt-on"] is None, "turning excerpts off erases the ones kept"
 
 
 @pytest.mark.parametrize(("value", "status"), [(90, 200), (0, 400), (True, 400), ("30", 400)])

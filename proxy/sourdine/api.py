@@ -427,7 +427,14 @@ async def patch_settings(request: web.Request) -> web.Response:
             raise ApiError(400, "bad_value", str(e), {"field": _bad_threshold(user, changed)}) from None
         if changed:
             _still_authorised(request)
-            await committed(request, lambda db: store.save_settings(db, changed))
+            forget_excerpts = changed.get("keep_excerpts") is False
+
+            def write(db) -> None:
+                store.save_settings(db, changed)
+                if forget_excerpts:  # turning excerpts off erases the ones kept so far, in the same transaction
+                    db.execute("UPDATE decisions SET excerpt = NULL WHERE excerpt IS NOT NULL")
+
+            await committed(request, write)
             # Built again on what is live now: the addon may have learnt a streaming host meanwhile.
             runtime.swap(settings.build({**runtime.snapshot.user, **changed}))
             if toxicity is not None and runtime.engine.authors is not None:
@@ -492,7 +499,7 @@ async def stats(request: web.Request) -> web.Response:
     """Posts seen, folded and hidden per platform, per day over the last `days` days and per hour today."""
     runtime = request.app[RUNTIME]
     days = _int_param(request, "days", 7, 1, 31)
-    collapse = min(s.thresholds.collapse for s in runtime.snapshot.platforms.values())
+    collapse = {name: s.thresholds.collapse for name, s in runtime.snapshot.platforms.items()}
     return web.json_response(await asyncio.to_thread(store.read_stats, runtime.writer.path, days, collapse))
 
 

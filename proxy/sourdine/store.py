@@ -207,7 +207,7 @@ def read_decision(path: Path, platform: str, post_id: str) -> dict[str, Any] | N
     return dict(row) if row else None
 
 
-def read_stats(path: Path, days: int, collapse: float = 0.55) -> dict[str, Any]:
+def read_stats(path: Path, days: int, collapse: dict[str, float] | None = None) -> dict[str, Any]:
     """Counts of distinct posts per local day (the last `days`) and per hour today, by platform."""
     since = time.time() - days * 86400
     counts = ("count(*) AS seen, sum(action = 'collapse') AS collapsed, sum(action = 'hide') AS hidden")
@@ -221,12 +221,16 @@ def read_stats(path: Path, days: int, collapse: float = 0.55) -> dict[str, Any]:
             "GROUP BY hour, platform ORDER BY hour, platform").fetchall()
         # Exposure: hostile posts (scored at or above their collapse threshold when decided) that reached the
         # user (kept: allowed, or outside the filter) against those kept away, today and over the week.
+        # Each platform's own collapse threshold says what counts as hostile there.
+        thresholds = collapse or {}
+        case = ("CASE platform" + " WHEN ? THEN ?" * len(thresholds) + " ELSE 0.55 END") if thresholds else "0.55"
+        case_params = [x for item in thresholds.items() for x in item]
         exposure = {}
         for name, since_day in (("today", "date('now', 'localtime')"), ("week", "date('now', 'localtime', '-6 days')")):
             row = conn.execute(
                 "SELECT sum(action = 'keep') AS reached, sum(action != 'keep') AS kept_away FROM decisions "
-                f"WHERE score >= ? AND date(first_seen, 'unixepoch', 'localtime') >= {since_day}",
-                [collapse]).fetchone()
+                f"WHERE score >= {case} AND date(first_seen, 'unixepoch', 'localtime') >= {since_day}",
+                case_params).fetchone()
             exposure[name] = {"reached": row["reached"] or 0, "kept_away": row["kept_away"] or 0}
         # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
         by_reason = [dict(r) for r in conn.execute(

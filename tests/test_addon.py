@@ -154,7 +154,7 @@ def test_a_failing_adapter_fails_open_and_logs_no_text_or_path(addon, runtime, m
     with caplog.at_level(logging.DEBUG, logger="sourdine"):
         run(addon, flow)
     assert flow.response.raw_content is raw
-    assert runtime.errors == 1
+    assert runtime.engine.health["mastodon"].failures == 1
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings and "mastodon account_statuses" in warnings[0].getMessage()
     assert "RuntimeError" in caplog.text  # the DEBUG traceback is there...

@@ -274,7 +274,6 @@ class Sourdine:
             with _no_gc():
                 new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body)
         except Exception as e:
-            runtime.errors += 1
             runtime.engine.failed(meta["platform"])
             logger.warning(
                 "sourdine: %s %s response left unchanged: %s", meta["platform"], meta["endpoint"], type(e).__name__
@@ -304,7 +303,6 @@ class Sourdine:
         try:
             new = runtime.engine.filter_event(runtime.snapshot, meta["platform"], "streaming", message.text)
         except Exception as e:
-            runtime.errors += 1
             runtime.engine.failed(meta["platform"])
             logger.warning("sourdine: %s streaming message left unchanged: %s", meta["platform"], type(e).__name__)
             return

@@ -237,17 +237,10 @@ async def status(request: web.Request) -> web.Response:
             "version": runtime.version,
             "proxy": {"host": runtime.listen.proxy[0], "port": runtime.listen.proxy[1]},
             "api": {"host": runtime.listen.api[0], "port": runtime.listen.api[1]},
-            "platforms": {
-                name: {
-                    "enabled": s.enabled,
-                    "collapse": s.thresholds.collapse,
-                    "hide": s.thresholds.hide,
-                }
-                for name, s in snapshot.platforms.items()
-            },
+            "platforms": settings_state(runtime)["platforms"],
             "mastodon_instances": list(snapshot.mastodon_instances),
             "counts": {"seen": counts.seen, "collapsed": counts.collapsed, "hidden": counts.hidden},
-            "errors": runtime.errors,
+            "errors": sum(h.failures for h in runtime.engine.health.values()),
             "health": {name: h.to_dict() for name, h in runtime.engine.health.items()},
             "filtering": _filtering(runtime),
         }

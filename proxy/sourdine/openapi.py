@@ -36,7 +36,6 @@ _ERROR = _json(_ref("Error"), "An error, always in the same shape.")
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _obj({"code": _STR, "message": _STR, "details": {}})}),
     "Address": _obj({"host": _STR, "port": _INT}),
-    "PlatformSettings": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM}),
     "PlatformState": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM,
                            "toxic": {"enum": ["collapse", "hide", "keep"]}, "inbox": {"type": "boolean"}}),
     "Health": _obj({"responses": _INT, "posts": _INT, "last_ok": _OPT_NUM, "failures": _INT,
@@ -45,7 +44,7 @@ SCHEMAS: dict[str, Any] = {
         "version": _STR,
         "proxy": _ref("Address"),
         "api": _ref("Address"),
-        "platforms": {"type": "object", "additionalProperties": _ref("PlatformSettings")},
+        "platforms": {"type": "object", "additionalProperties": _ref("PlatformState")},
         "mastodon_instances": {"type": "array", "items": _STR},
         "counts": _obj({"seen": _INT, "collapsed": _INT, "hidden": _INT}),
         "errors": _INT,

@@ -52,7 +52,6 @@ class Runtime:
     version: str = __version__
     # Called with the new snapshot whenever it changes (the runner uses it to update mitmproxy's allow_hosts).
     on_change: list = field(default_factory=list)
-    errors: int = 0
     # Paired extensions, by the digest of their token; pairing codes outstanding.
     clients: dict[str, Client] = field(default_factory=dict)
     codes: Codes = field(default_factory=Codes)

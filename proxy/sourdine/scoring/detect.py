@@ -93,10 +93,6 @@ class Detector:
         self._langid_lock = threading.Lock()  # guards _loading
         self._load_lock = threading.Lock()  # one load at a time
 
-    @property
-    def langid_loaded(self) -> bool:
-        return self._langid is not None
-
     def load_langid(self) -> None:
         """Load py3langid's model (about 0.6 s: it is xz-compressed). warm() starts it in a thread."""
         if self._langid is not None:

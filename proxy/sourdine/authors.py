@@ -1,26 +1,25 @@
 """Author records and toxic connections, as pure functions over plain values.
 
-An `AuthorRecord` holds, for one (platform, author id), time-decayed statistics of that author's scored posts:
-how many, their mean score, the share that was hostile, and when they were first and last seen. No post text:
-only 8-byte fingerprints of recent post ids (to count each post once) and the scorer's short reason labels.
+An `AuthorRecord` holds, for one (platform, author id), what Sourdine saw of that author's scored posts. No post
+text: only 8-byte fingerprints of recent post ids (to count each post once), when each was seen and whether it
+was hostile, and the scorer's short reason labels.
 
-The decay model, and why:
+Two views of the same posts, each for what it is good at:
 
-- Exponential decay with a time constant equal to the window (14 days by default): a post weighs
-  e^(-age / window), 1 when new, 0.37 one window old, 0.14 two windows old. The record keeps three decayed
-  sums (posts, hostile posts, scores) as of `last_seen`; bringing them to any instant is one `exp`.
-- The time constant is the window so that "within the window" keeps its meaning on average: someone who posts
-  r posts per window, steadily, has a decayed count of r. A burst counts almost fully at once, then fades.
-- The alternative, an exact sliding window over stored (time, hostile) pairs, reads more literally ("7 of the
-  posts of the last 14 days") but stores up to a cap of pairs per author, makes every read search them, and
-  turns the cap into a second, hidden window for prolific authors. Decay costs five floats per author, O(1)
-  per read without touching the record, and rows of a few hundred bytes.
-- An author stops being toxic in both of the ways a person would expect. Friendly posts dilute the share:
-  it is a ratio of decayed sums, so time alone never changes it, but every new post moves it. Silence lowers
-  the count: once it falls below N, the record no longer counts as evidence. A burst of 6 hostile posts stops
-  being toxic after about 4 days without a post; 6 hostile then 10 friendly posts stop it at once.
-- "At least N posts" compares the decayed count rounded to the nearest whole post, the same rounding the
-  evidence text uses, so the text never says "4 of 4" for an author it calls toxic with N = 5.
+- The toxic rule reads an exact sliding window, as the rule is worded: an author is a toxic connection when, among
+  the posts seen in the last `window_days` (14 by default), at least `min_posts` (5) were scored and at least
+  `share` (40%) of them were hostile. The record keeps, for its author's last 64 posts, the time each was seen
+  and a hostile flag, sorted by time, so the rule is a binary search and a byte count: no decay makes five hostile
+  posts from five days ago count as three and a half. The cap bounds memory (64 x 13 bytes per author); for an
+  author who posted more than 64 times in the window, the window holds their 64 latest posts, which is more
+  evidence than any N the settings allow (at most 64).
+- The rolling statistics are time-decayed: a post weighs e^(-age / window), so three decayed sums (posts,
+  hostile posts, scores) give the mean score and the hostile share "lately" without storing every post, and the
+  reason labels fade the same way. Suggestions show them next to the window's figures.
+
+An author stops being toxic as a person would expect: friendly posts dilute the share at once (6 hostile then
+10 friendly posts is 6 of 16, 37.5%), and once their hostile posts are older than the window they no longer
+count at all.
 
 Counting once: the caller hands in the post id; the record keeps fingerprints of its author's last 64 post
 ids and ignores a post it has already counted. The natural caller is the engine's first decision on a post
@@ -31,8 +30,8 @@ evictions, for an author's 64 most recent posts. A post is counted with its firs
 toxic author's friendly posts are folded too, and counting them as hostile would keep them toxic forever.
 Only scored posts belong here (a language Sourdine does not score says nothing about its author).
 
-Time is always a parameter (seconds since the epoch, like `time.time()`). A post older than the record's
-`last_seen` (a clock step back, a late row) is weighed by its own age and never makes the record grow.
+Time is always a parameter (seconds since the epoch, like `time.time()`). A post seen before the record's
+`last_seen` (a clock step back, a late row) is placed by its own time and never makes the decayed sums grow.
 """
 
 from __future__ import annotations
@@ -40,13 +39,18 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 DAY = 86_400.0
-RECENT_IDS = 64  # post-id fingerprints kept per author
+RECENT_IDS = 64  # posts remembered per author: fingerprint, time seen, hostile flag
 _FP = 8  # bytes per fingerprint
+_ENTRY = struct.Struct("<8sIB")  # a stored entry: fingerprint, whole seconds since the epoch, 1 if hostile
+_STORED = "w1:"  # the prefix of the stored form of `recent`; without it, a row holds fingerprints only
+_MAX_TIME = 2**32 - 1
 MAX_REASONS = 8  # reason labels counted per author
 TOP_REASONS = 3  # shown in a suggestion, and taken from each post
 MAX_REASON_LEN = 60
@@ -69,8 +73,9 @@ def _number(value: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Toxicity:
-    """When an author is a toxic connection: at least `min_posts` recent posts, `share` of them hostile,
-    over a `window_days` decay window. Records not seen for `retention_days` are dropped."""
+    """When an author is a toxic connection: at least `min_posts` posts seen in the last `window_days`, `share`
+    of them hostile. The window is also the decay time constant of the rolling statistics. Records not seen for
+    `retention_days` are dropped."""
 
     min_posts: int = 5
     share: float = 0.40
@@ -81,8 +86,11 @@ class Toxicity:
 
     def __post_init__(self) -> None:
         n = self.min_posts
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
-            raise ValueError(f"toxicity min_posts must be a whole number from 1 to 1000, not {_show(n)}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= RECENT_IDS:
+            raise ValueError(
+                f"toxicity min_posts must be a whole number from 1 to {RECENT_IDS} (the posts remembered per "
+                f"author), not {_show(n)}"
+            )
         if not _number(self.share) or not 0.0 < self.share <= 1.0:
             raise ValueError(f"toxicity share must be a number above 0, at most 1, not {_show(self.share)}")
         w = self.window_days
@@ -130,7 +138,10 @@ class AuthorRecord:
     hostile: float = 0.0  # decayed number of hostile posts, never above weight
     score_sum: float = 0.0  # decayed sum of scores
     reasons: tuple[tuple[str, float], ...] = ()  # (label, decayed weight) of hostile posts, heaviest first
-    recent: bytes = b""  # fingerprints of the last RECENT_IDS post ids, oldest first
+    # The last RECENT_IDS posts, sorted by the time they were seen, as three aligned sequences:
+    recent: bytes = b""  # 8-byte fingerprints of their ids
+    times: tuple[int, ...] = ()  # when each was seen, whole seconds since the epoch
+    flags: bytes = b""  # 1 for a hostile post, 0 otherwise
 
     @property
     def key(self) -> Key:
@@ -146,6 +157,13 @@ def decay(record: AuthorRecord, settings: Toxicity, now: float) -> float:
 def count(record: AuthorRecord, settings: Toxicity, now: float) -> float:
     """The decayed number of posts at `now`."""
     return record.weight * decay(record, settings, now)
+
+
+def window(record: AuthorRecord, settings: Toxicity, now: float) -> tuple[int, int]:
+    """(hostile, posts) among the posts seen in the window that ends at `now` (posts seen after `now`, as
+    after a clock step back, count too)."""
+    start = bisect_left(record.times, now - settings.window)
+    return record.flags.count(1, start), len(record.times) - start
 
 
 def share(record: AuthorRecord) -> float:
@@ -238,9 +256,7 @@ def observe(
         tally = _tally(tally, factor, labels, w)
     elif tally and factor != 1.0:
         tally = tuple((name, v * factor) for name, v in tally)
-    recent = record.recent + fp
-    if len(recent) > RECENT_IDS * _FP:
-        recent = recent[-RECENT_IDS * _FP :]
+    recent, times, flags = _remember(record, fp, min(max(int(now), 0), _MAX_TIME), hostile)
     return AuthorRecord(
         record.platform,
         record.author_id,
@@ -253,33 +269,38 @@ def observe(
         record.score_sum * factor + score * w,
         tally,
         recent,
+        times,
+        flags,
     )
 
 
+def _remember(record: AuthorRecord, fp: bytes, seen: int, hostile: bool) -> tuple[bytes, tuple[int, ...], bytes]:
+    """The record's remembered posts with one more, kept sorted by time, the oldest dropped past the cap."""
+    times = record.times
+    flag = b"\x01" if hostile else b"\x00"
+    if not times or seen >= times[-1]:
+        recent, times, flags = record.recent + fp, (*times, seen), record.flags + flag
+    else:
+        at = bisect_right(times, seen)
+        recent = record.recent[: at * _FP] + fp + record.recent[at * _FP :]
+        times = (*times[:at], seen, *times[at:])
+        flags = record.flags[:at] + flag + record.flags[at:]
+    if len(times) > RECENT_IDS:
+        cut = len(times) - RECENT_IDS
+        recent, times, flags = recent[cut * _FP :], times[cut:], flags[cut:]
+    return recent, times, flags
+
+
 def is_toxic(record: AuthorRecord, settings: Toxicity, now: float) -> bool:
-    """Whether the author is a toxic connection at `now`: at least `min_posts` recent posts (the decayed
-    count, rounded to the nearest post) and a hostile share of at least `share`."""
-    if record.hostile < settings.share * record.weight - _EPS:
-        return False
-    dt = now - record.last_seen
-    recent = record.weight * math.exp(-dt / settings.window) if dt > 0 else record.weight
-    return recent >= settings.min_posts - 0.5
-
-
-def _round(x: float) -> int:
-    return math.floor(x + 0.5)
-
-
-def shown(record: AuthorRecord, settings: Toxicity, now: float) -> tuple[int, int]:
-    """(hostile, posts): the decayed figures as whole posts a person reads. The total is the decayed count
-    rounded to the nearest post; the hostile figure is the share of that total, rounded the same way."""
-    posts = _round(count(record, settings, now))
-    return _round(share(record) * posts), posts
+    """Whether the author is a toxic connection at `now`: among the posts seen in the window that ends at `now`,
+    at least `min_posts`, and a hostile share of at least `share`."""
+    hostile, posts = window(record, settings, now)
+    return posts >= settings.min_posts and hostile >= settings.share * posts - _EPS
 
 
 def evidence(record: AuthorRecord, settings: Toxicity, now: float) -> str:
     """The reason a toxic connection's post carries: "toxic connection: 7 of 12 recent posts hostile"."""
-    hostile, posts = shown(record, settings, now)
+    hostile, posts = window(record, settings, now)
     return f"toxic connection: {hostile} of {posts} recent post{'' if posts == 1 else 's'} hostile"
 
 
@@ -296,8 +317,8 @@ DECISION_KINDS: tuple[DecisionKind, ...] = ("muted", "allowed", "dismissed")
 
 @dataclass(frozen=True, slots=True)
 class AuthorDecision:
-    """What the user decided on an author. A dismissal keeps the author's hostile share and decayed hostile
-    count at that moment (see `dismissal`), to tell later whether they got worse."""
+    """What the user decided on an author. A dismissal keeps the author's hostile share and hostile count in the
+    window at that moment (see `dismissal`), to tell later whether they got worse."""
 
     kind: DecisionKind
     share: float = 0.0
@@ -315,15 +336,17 @@ class AuthorDecision:
 
 def dismissal(record: AuthorRecord, settings: Toxicity, now: float) -> AuthorDecision:
     """The decision to store when the user dismisses this author's suggestion at `now`."""
-    return AuthorDecision("dismissed", share(record), record.hostile * decay(record, settings, now))
+    hostile, posts = window(record, settings, now)
+    return AuthorDecision("dismissed", hostile / posts if posts else 0.0, float(hostile))
 
 
 def worse(record: AuthorRecord, decision: AuthorDecision, settings: Toxicity, now: float) -> bool:
-    """Whether the author got worse since they were dismissed: their hostile share rose by at least 10 points,
-    or their recent hostile posts (decayed, at `now`) at least doubled."""
-    if share(record) >= decision.share + WORSE_SHARE - _EPS:
+    """Whether the author got worse since they were dismissed: in the window at `now`, their hostile share rose
+    by at least 10 points, or their hostile posts at least doubled."""
+    hostile, posts = window(record, settings, now)
+    if posts and hostile / posts >= decision.share + WORSE_SHARE - _EPS:
         return True
-    return record.hostile * decay(record, settings, now) >= WORSE_HOSTILE * decision.hostile - _EPS
+    return hostile >= WORSE_HOSTILE * decision.hostile - _EPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,10 +356,10 @@ class Suggestion:
     platform: str
     author_id: str
     handle: str
-    hostile: int  # as `shown`
-    posts: int
-    share: float
-    mean: float
+    hostile: int  # hostile posts in the window
+    posts: int  # posts in the window
+    share: float  # hostile / posts
+    mean: float  # the decayed mean score
     reasons: tuple[str, ...]
     first_seen: float
     last_seen: float
@@ -369,7 +392,7 @@ def suggestions(
 ) -> list[Suggestion]:
     """The toxic connections to suggest muting, most hostile first: those not decided on, and dismissed ones
     that got worse. Muted and allowed authors are never suggested."""
-    found: list[tuple[float, Suggestion]] = []
+    found: list[tuple[int, Suggestion]] = []
     for record in records:
         if not is_toxic(record, settings, now):
             continue
@@ -379,14 +402,14 @@ def suggestions(
             if decision.kind != "dismissed" or not worse(record, decision, settings, now):
                 continue
             again = True
-        hostile, posts = shown(record, settings, now)
+        hostile, posts = window(record, settings, now)
         suggestion = Suggestion(
             record.platform,
             record.author_id,
             record.handle,
             hostile,
             posts,
-            share(record),
+            hostile / posts,
             mean(record),
             top_reasons(record),
             record.first_seen,
@@ -394,7 +417,7 @@ def suggestions(
             evidence(record, settings, now),
             again,
         )
-        found.append((record.hostile * decay(record, settings, now), suggestion))
+        found.append((hostile, suggestion))
     found.sort(key=lambda item: (-item[0], -item[1].share, -item[1].last_seen, *item[1].key))
     return [suggestion for _, suggestion in found]
 
@@ -408,7 +431,9 @@ ROW_FIELDS = (
 
 
 def to_row(record: AuthorRecord) -> dict[str, Any]:
-    """The record as plain JSON-able values: `reasons` a list of [label, weight] pairs, `recent` hex text."""
+    """The record as plain JSON-able values: `reasons` a list of [label, weight] pairs; `recent` the remembered
+    posts as text, "w1:" and the hex of 13-byte entries (fingerprint, time seen as a 32-bit count of seconds,
+    hostile flag)."""
     return {
         "platform": record.platform,
         "author_id": record.author_id,
@@ -420,8 +445,31 @@ def to_row(record: AuthorRecord) -> dict[str, Any]:
         "hostile": record.hostile,
         "score_sum": record.score_sum,
         "reasons": [[name, weight] for name, weight in record.reasons],
-        "recent": record.recent.hex(),
+        "recent": _STORED + b"".join(
+            _ENTRY.pack(record.recent[i * _FP : (i + 1) * _FP], t, f)
+            for i, (t, f) in enumerate(zip(record.times, record.flags, strict=True))
+        ).hex(),
     }
+
+
+def _entries(where: str, text: Any) -> tuple[bytes, tuple[int, ...], bytes]:
+    """The remembered posts from their stored text. Rows written before posts kept their times hold
+    fingerprints only: those still count each post once, but as seen at time 0, outside any window."""
+    try:
+        stored = text.startswith(_STORED)
+        raw = bytes.fromhex(text[len(_STORED) :] if stored else text)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ValueError(f"{where}: recent must be hex text, not {_show(text)}") from e
+    size = _ENTRY.size if stored else _FP
+    if len(raw) % size or len(raw) > RECENT_IDS * size:
+        raise ValueError(f"{where}: recent must hold at most {RECENT_IDS} entries of {size} bytes")
+    if not stored:
+        return raw, (0,) * (len(raw) // _FP), bytes(len(raw) // _FP)
+    entries = sorted(_ENTRY.iter_unpack(raw), key=lambda entry: entry[1])
+    if any(flag > 1 for _, _, flag in entries):
+        raise ValueError(f"{where}: recent holds a flag other than 0 or 1")
+    return (b"".join(fp for fp, _, _ in entries), tuple(t for _, t, _ in entries),
+            bytes(flag for _, _, flag in entries))
 
 
 def _pair(value: Any) -> bool:
@@ -448,12 +496,7 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
     reasons = row["reasons"]
     if not isinstance(reasons, list) or len(reasons) > MAX_REASONS or not all(map(_pair, reasons)):
         raise ValueError(f"{where}: reasons must be at most {MAX_REASONS} [label, weight] pairs")
-    try:
-        recent = bytes.fromhex(row["recent"])
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{where}: recent must be hex text, not {_show(row['recent'])}") from e
-    if len(recent) % _FP or len(recent) > RECENT_IDS * _FP:
-        raise ValueError(f"{where}: recent must hold at most {RECENT_IDS} fingerprints of {_FP} bytes")
+    recent, times, flags = _entries(where, row["recent"])
     weight = float(row["weight"])
     return AuthorRecord(
         row["platform"],
@@ -467,6 +510,8 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
         float(row["score_sum"]),
         tuple((name, float(w)) for name, w in reasons),
         recent,
+        times,
+        flags,
     )
 
 
@@ -475,10 +520,11 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
 
 class AuthorBook:
     """Every author record, in memory, keyed by (platform, author id). `toxic` is the hot-path read: one dict
-    lookup and a few float operations. Changed records are marked dirty for the store to write in batches.
+    lookup, a binary search over at most 64 times and a byte count. Changed records are marked dirty for the
+    store to write in batches.
 
-    `settings` may be replaced at any time and applies at once; a new window changes how the stored sums
-    decay from then on (the sums themselves are not recomputed).
+    `settings` may be replaced at any time and applies at once: the window is read at each call (a new window
+    changes how the stored decayed sums decay from then on; the sums themselves are not recomputed).
     """
 
     def __init__(self, settings: Toxicity = DEFAULTS, records: Iterable[AuthorRecord] = ()) -> None:

@@ -796,3 +796,50 @@ async def test_listed_accounts_are_not_suggested(client):
     await client.post("/api/v1/allow", json={"kind": "account", "platform": "mastodon",
                                              "handle": "brand@mastodon.social"}, headers=local(client))
     assert (await (await client.get("/api/v1/connections", headers=local(client))).json())["suggestions"] == []
+
+
+async def test_flagged_allowed_posts_are_listed_and_counted(client):
+    """With flag_allowed on, an allowed account's post that would be filtered, by its score or because its author
+    is a toxic connection, is kept but listed among the decisions and counted as `flagged` in the statistics."""
+    import json
+    from datetime import UTC, datetime
+
+    from conftest import DATA
+    from sourdine import lists
+    from sourdine.authors import AuthorBook
+    from sourdine.platforms import mastodon
+
+    r = await client.patch("/api/v1/settings", json={"global": {"flag_allowed": True}}, headers=local(client))
+    assert r.status == 200
+    body = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+    hot, calm = body[1], body[2]
+    hot["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
+    calm["content"] = "<p>Lovely morning at the market, fresh bread and sunshine.</p>"
+    hot["language"] = calm["language"] = "en"
+    posts = {p.id: p for p in mastodon.posts("timeline", [hot, calm])}
+    now = datetime.now(UTC)
+    entries = [lists.parse_allow({"kind": "account", "platform": "mastodon", "handle": _acct(p)}, now)
+               for p in posts.values()]
+    book = AuthorBook()
+    for i in range(6):  # the calm post's author is a toxic connection
+        book.observe("mastodon", posts[calm["id"]].author_id, f"old-{i}", 0.95, True, now.timestamp() - 60 * i)
+    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record, authors=book,
+                    lists=lists.compile_lists([], entries, now))
+    assert engine.judge(client.runtime.snapshot, "mastodon", "timeline", list(posts.values())) == {}
+    assert client.runtime.writer.flush()
+    rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
+    reasons = {row["post_id"]: row["reason"] for row in rows}
+    assert reasons[hot["id"]].startswith("allowed: account:mastodon:")
+    assert "; flagged: would be hide (" in reasons[hot["id"]]
+    assert "; flagged: would be collapse (toxic connection: 6 of 7 recent posts hostile)" in reasons[calm["id"]]
+    assert {row["action"] for row in rows} == {"keep"}
+    only_hidden = await (await client.get("/api/v1/decisions?action=hide", headers=local(client))).json()
+    assert only_hidden["decisions"] == []
+    stats = await (await client.get("/api/v1/stats", headers=local(client))).json()
+    assert {(r["action"], r["reason"], r["posts"]) for r in stats["by_reason"]} == {("flagged", "allowed", 2)}
+    r = await client.get("/api/v1/decisions?action=flagged,sideways", headers=local(client))
+    assert r.status == 400 and "flagged" in (await r.json())["error"]["message"]
+
+
+def _acct(post) -> str:
+    return post.author if "@" in post.author else f"{post.author}@mastodon.social"

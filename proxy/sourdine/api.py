@@ -472,9 +472,9 @@ async def decisions(request: web.Request) -> web.Response:
     """The most recent decisions, newest first: by default the folded and hidden posts, with their reasons."""
     runtime = request.app[RUNTIME]
     limit = _int_param(request, "limit", 100, 1, 1000)
-    actions = request.query.get("action", "collapse,hide").split(",")
-    if not actions or any(a not in ("keep", "collapse", "hide") for a in actions):
-        raise ApiError(400, "bad_param", "action is a comma-separated list of keep, collapse, hide",
+    actions = request.query.get("action", "collapse,hide,flagged").split(",")
+    if not actions or any(a not in store.DECISION_FILTERS for a in actions):
+        raise ApiError(400, "bad_param", f"action is a comma-separated list of {', '.join(store.DECISION_FILTERS)}",
                        {"field": "action"})
     platform = request.query.get("platform")
     if platform is not None and platform not in runtime.snapshot.platforms:

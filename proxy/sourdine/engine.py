@@ -165,7 +165,8 @@ class Engine:
                     inbox = "mentions you"
             allowed, muted = lists.check(post, platform, when) if lists is not None else (None, None)
             toxic = None
-            if allowed is None and muted is None and authors is not None and post.author_id \
+            # An allowed author's toxicity only matters when the user asked to flag what allowing kept.
+            if muted is None and (allowed is None or flag_allowed) and authors is not None and post.author_id \
                     and authors.toxic(platform, post.author_id, now):
                 toxic = authors.evidence(platform, post.author_id, now)
             verdict = policy.decide(entry.score, thresholds, inbox=inbox, allowed=allowed, muted=muted, toxic=toxic,

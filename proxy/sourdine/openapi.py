@@ -207,7 +207,8 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/decisions": {"get": _op(
         "The latest decisions, newest first; never the post's text.", _json(_ref("Decisions"), "Decisions."),
         params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many."),
-                _query("action", _STR, "Comma-separated: keep, collapse, hide (default collapse,hide)."),
+                _query("action", _STR, "Comma-separated: keep, collapse, hide, flagged (allowed posts that would have "
+                       "been filtered; default collapse,hide,flagged)."),
                 _query("platform", _STR, "Only this platform."),
                 _query("before", _NUM, "Only decisions changed before this time (seconds), for paging.")])},
     "/api/v1/decisions/{platform}/{post_id}/feedback": {"post": _op(

@@ -184,10 +184,20 @@ def _reader(path: Path) -> sqlite3.Connection:
     return conn
 
 
+# What `read_decisions` can select: the three actions, and "flagged", the posts that the allow list kept but
+# would have been filtered, when the user asked to flag them (policy.decide's "...; flagged: would be ...").
+DECISION_FILTERS = ("keep", "collapse", "hide", "flagged")
+_FLAGGED = "(action = 'keep' AND instr(reason, '; flagged: would be ') > 0)"
+
+
 def read_decisions(path: Path, actions: list[str], platform: str | None, before: float | None,
                    limit: int) -> list[dict[str, Any]]:
-    where = [f"action IN ({', '.join('?' * len(actions))})"]
-    params: list[Any] = list(actions)
+    plain = [a for a in actions if a != "flagged"]
+    chosen = [f"action IN ({', '.join('?' * len(plain))})"] if plain else []
+    if "flagged" in actions:
+        chosen.append(_FLAGGED)
+    where = [f"({' OR '.join(chosen)})"]
+    params: list[Any] = list(plain)
     if platform is not None:
         where.append("platform = ?")
         params.append(platform)
@@ -235,11 +245,12 @@ def read_stats(path: Path, days: int, collapse: dict[str, float] | None = None) 
         # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
         by_reason = [dict(r) for r in conn.execute(
             "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, "
-            "CAST(strftime('%H', first_seen, 'unixepoch', 'localtime') AS INTEGER) AS hour, platform, action, "
+            "CAST(strftime('%H', first_seen, 'unixepoch', 'localtime') AS INTEGER) AS hour, platform, "
+            "CASE WHEN action = 'keep' THEN 'flagged' ELSE action END AS action, "
             "CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) "
             "ELSE rtrim(reason, ' 0123456789.') END AS reason, count(*) AS posts "
-            "FROM decisions WHERE first_seen >= ? AND action != 'keep' GROUP BY day, hour, platform, action, 5 "
-            "ORDER BY day, hour, platform, action", [since])]
+            f"FROM decisions WHERE first_seen >= ? AND (action != 'keep' OR {_FLAGGED}) "
+            "GROUP BY day, hour, platform, 4, 5 ORDER BY day, hour, platform, 4", [since])]
         feedback = {row["feedback"]: row["n"] for row in conn.execute(
             "SELECT feedback, count(*) AS n FROM decisions WHERE feedback IS NOT NULL AND first_seen >= ? "
             "GROUP BY feedback", [since])}

@@ -708,6 +708,10 @@ async def test_connections_suggest_then_mute_allow_or_dismiss(client):
         "SELECT key, json_extract(entry, '$.kind') FROM lists WHERE list = 'connection'").fetchall())
     assert kinds == {"author:bluesky:did:plc:aaaaaaaaaaaaaaaaaaaaaaaa": "muted", "author:x:12345": "allowed",
                      "author:mastodon:7": "dismissed"}
+    r = await client.delete("/api/v1/mutes/account:bluesky:troll.bsky.social", headers=local(client))
+    assert r.status == 200
+    body = await (await client.get("/api/v1/connections", headers=local(client))).json()
+    assert [s["platform"] for s in body["suggestions"]] == ["bluesky"], "an unmuted author is undecided again"
     r = await client.post("/api/v1/connections/mastodon/nobody", json={"decision": "dismiss"}, headers=local(client))
     assert r.status == 404
     r = await client.post("/api/v1/connections/mastodon/7", json={"decision": "burn"}, headers=local(client))

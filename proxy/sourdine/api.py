@@ -711,7 +711,10 @@ async def connections(request: web.Request) -> web.Response:
     """Toxic connections the user has not decided on, with their evidence: counts, typical reasons, when seen."""
     runtime = request.app[RUNTIME]
     book = runtime.engine.authors
-    found = book.suggestions(runtime.author_decisions, time.time()) if book is not None else []
+    # "Muted" and "allowed" hold only while the list entry does: the lists below are the truth for those, so
+    # an author whose mute or allow entry was removed is undecided again. A dismissal stands on its own.
+    dismissed = {key: d for key, d in runtime.author_decisions.items() if d.kind == "dismissed"}
+    found = book.suggestions(dismissed, time.time()) if book is not None else []
     listed = runtime.engine.lists
     if listed is not None:
         # An account already on the allow list or the mute list is decided on: not a suggestion.

@@ -471,3 +471,30 @@ def test_mastodon_own_account_is_read_from_its_web_page(addon, runtime):
     run(addon, flow)
     assert runtime.engine.own["mastodon"] == {"109302436954721982"}
     assert flow.response.raw_content is raw, "the page itself goes out untouched"
+
+
+def test_a_post_seen_before_a_mute_is_muted_once_the_lists_change(runtime):
+    """What the lists matched in a post is remembered only for those lists: a mute added later applies to the
+    posts already seen, and removing it lets them through again."""
+    from datetime import UTC, datetime
+
+    from sourdine import lists
+    from sourdine.platforms import mastodon
+
+    statuses = hostile_timeline(1)[2:3]
+    statuses[0]["content"] = "<p>Le marché de Noël ouvre samedi, quelle honte de le rater</p>"
+    statuses[0]["language"] = "fr"
+    [post] = mastodon.posts("timeline", statuses)
+    engine = Engine(score, ADAPTERS)
+    now = datetime.now(UTC)
+    def reason() -> str:
+        verdict = engine.judge(runtime.snapshot, "mastodon", "timeline", [post]).get(post.id)
+        return verdict.reason if verdict else "kept"
+
+    engine.lists = lists.compile_lists([], [], now)
+    before = reason()
+    assert not before.startswith("muted")
+    engine.lists = lists.compile_lists([lists.parse_mute({"kind": "keyword", "text": "honte"}, now)], [], now)
+    assert reason() == "muted: keyword:honte"
+    engine.lists = lists.compile_lists([], [], now)
+    assert reason() == before

@@ -54,6 +54,8 @@ class _Entry:
     text_hash: int
     score: Score
     recorded: str  # the action last recorded for this post
+    lists: Lists | None = None  # the lists `hits` was matched against
+    hits: tuple = ()  # what those lists matched in this post, expiry and scope not yet applied
 
 
 @dataclass(slots=True)
@@ -163,7 +165,13 @@ class Engine:
                     inbox = "a reply to you"
                 elif any(m in own for m in post.mentions):
                     inbox = "mentions you"
-            allowed, muted = lists.check(post, platform, when) if lists is not None else (None, None)
+            allowed = muted = None
+            if lists is not None:
+                # The lists object is replaced whole when an entry changes: what it matched in this text stays
+                # true while both stay, so scrolling back over a post costs no second scan.
+                if entry.lists is not lists:
+                    entry.lists, entry.hits = lists, lists.matches(post, platform)
+                allowed, muted = lists.check(post, platform, when, entry.hits)
             toxic = None
             # An allowed author's toxicity only matters when the user asked to flag what allowing kept.
             if muted is None and (allowed is None or flag_allowed) and authors is not None and post.author_id \

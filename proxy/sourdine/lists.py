@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -547,11 +547,11 @@ class Lists:
         self._regexes = _sets(regexes, _REGEX_CHUNK)
 
     def check(
-        self, post: Post, platform: str, now: datetime
+        self, post: Post, platform: str, now: datetime, hits: Sequence[_Rule] | None = None
     ) -> tuple[str | None, tuple[MuteAction, str] | None]:
         """What the allow list and the mutes say of a post, in one pass: (allowed, muted), as `allowed` and
-        `muted` give them."""
-        rules = self._rules(post, platform)
+        `muted` give them. `hits`: what `matches` gave for this post and these lists, if the caller kept it."""
+        rules = self.matches(post, platform) if hits is None else hits
         if not rules:
             return None, None
         t = now.timestamp()
@@ -573,6 +573,11 @@ class Lists:
     def allowed(self, post: Post, platform: str, now: datetime) -> str | None:
         """The key of the allow-list entry that protects this post, or None."""
         return self.check(post, platform, now)[0]
+
+    def matches(self, post: Post, platform: str) -> tuple[_Rule, ...]:
+        """Every entry whose account or text matches the post, whatever its expiry and scope: `check` sorts
+        those out. It depends only on the post and these lists, so a caller may keep it while both stay."""
+        return tuple(self._rules(post, platform))
 
     def _rules(self, post: Post, platform: str) -> list[_Rule]:
         hits: list[_Rule] = []

@@ -813,8 +813,6 @@ async def test_flagged_allowed_posts_are_listed_and_counted(client):
     from sourdine.authors import AuthorBook
     from sourdine.platforms import mastodon
 
-    r = await client.patch("/api/v1/settings", json={"global": {"flag_allowed": True}}, headers=local(client))
-    assert r.status == 200
     body = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
     hot, calm = body[1], body[2]
     hot["content"] = "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!</p>"
@@ -830,7 +828,12 @@ async def test_flagged_allowed_posts_are_listed_and_counted(client):
     engine = Engine(score, ADAPTERS, record=client.runtime.writer.record, authors=book,
                     lists=lists.compile_lists([], entries, now))
     assert engine.judge(client.runtime.snapshot, "mastodon", "timeline", list(posts.values())) == {}
-    assert client.runtime.writer.flush()
+    assert client.runtime.writer.flush()  # kept silently: flagging is off
+    assert (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"] == []
+    r = await client.patch("/api/v1/settings", json={"global": {"flag_allowed": True}}, headers=local(client))
+    assert r.status == 200
+    assert engine.judge(client.runtime.snapshot, "mastodon", "timeline", list(posts.values())) == {}
+    assert client.runtime.writer.flush()  # the same posts, seen again, are recorded again as flagged
     rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
     reasons = {row["post_id"]: row["reason"] for row in rows}
     assert reasons[hot["id"]].startswith("allowed: account:mastodon:")

@@ -181,9 +181,13 @@ class Engine:
                                     toxic_action=settings.toxic_action, flag_allowed=flag_allowed)
             if verdict.action != "keep":
                 verdicts[post.id] = verdict
-            if verdict.action != entry.recorded:
+            # What is recorded: the action, or "flagged" for an allowed post that would have been filtered, so
+            # that a post seen before it was allowed (or before flagging was turned on) is recorded again.
+            mark = "flagged" if allowed is not None and flag_allowed and policy.FLAGGED in verdict.reason \
+                else verdict.action
+            if mark != entry.recorded:
                 self._count(entry.recorded, verdict.action)
-                entry.recorded = verdict.action
+                entry.recorded = mark
                 s = entry.score
                 excerpt = None
                 if verdict.action != "keep" and snapshot.user.get("keep_excerpts"):

@@ -18,6 +18,9 @@ from sourdine.model import KEEP, Action, Score, Verdict
 from sourdine.rules import Thresholds
 
 
+FLAGGED = "; flagged: would be "  # in the reason of an allowed post that would have been filtered
+
+
 def reason(score: Score) -> str:
     """The dimension that drove the score, with its value: "outrage 0.82" or "negativity 0.74"."""
     if score.outrage >= score.negativity:
@@ -59,7 +62,7 @@ def decide(
             # Kept all the same, but the decision says what would have happened: the user asked to see these.
             would = decide(score, thresholds, muted=muted, toxic=toxic, toxic_action=toxic_action)
             if would.action != "keep":
-                return Verdict("keep", f"allowed: {allowed}; flagged: would be {would.action} ({would.reason})")
+                return Verdict("keep", f"allowed: {allowed}{FLAGGED}{would.action} ({would.reason})")
         return Verdict("keep", f"allowed: {allowed}")
     if muted is not None:
         return Verdict(muted[0], f"muted: {muted[1]}")

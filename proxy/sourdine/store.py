@@ -23,6 +23,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from sourdine import policy
 from sourdine.engine import Decision
 from sourdine.pairing import Client
 
@@ -187,7 +188,7 @@ def _reader(path: Path) -> sqlite3.Connection:
 # What `read_decisions` can select: the three actions, and "flagged", the posts that the allow list kept but
 # would have been filtered, when the user asked to flag them (policy.decide's "...; flagged: would be ...").
 DECISION_FILTERS = ("keep", "collapse", "hide", "flagged")
-_FLAGGED = "(action = 'keep' AND instr(reason, '; flagged: would be ') > 0)"
+_FLAGGED = f"(action = 'keep' AND instr(reason, '{policy.FLAGGED}') > 0)"
 
 
 def read_decisions(path: Path, actions: list[str], platform: str | None, before: float | None,

@@ -127,6 +127,8 @@ SCHEMAS: dict[str, Any] = {
     "Clients": _obj({"clients": {"type": "array", "items": _ref("Client")}}),
     "PairRequest": _obj({"code": _STR, "name": _STR}, required=["code"]),
     "Paired": _obj({"token": _STR, "client": _ref("Client")}),
+    "ImportReport": _obj({"imported": _INT, "unchanged": _INT, "errors": {"type": "array", "items": _obj(
+        {"line": _INT, "error": _STR})}}),
     "CodeIssued": _obj({"id": _STR, "code": _STR, "expires": _NUM}),
     "CodeState": _obj({"id": _STR, "state": {"enum": ["open", "paired", "spent"]}, "expires": _NUM,
                        "client": {"oneOf": [_ref("Client"), {"type": "null"}]}}),
@@ -229,6 +231,23 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/clients": {"get": _op("The paired extensions.", _json(_ref("Clients"), "The clients."))},
     "/api/v1/clients/{id}": {"delete": _op("Revoke a paired extension.",
                                            _json(_ref("Clients"), "The clients left."), params=_ID)},
+    "/api/v1/export": {"get": _op(
+        "The mute list or the allow list as a file: Sourdine's JSON, Mastodon's CSV or Bluesky's muted words and "
+        "list subjects.",
+        {"description": "The file (X-Sourdine-Skipped: how many entries the format cannot hold).", "content": {
+            "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": _STR}}},
+        params=[_query("format", {"enum": ["sourdine", "mastodon-csv", "bluesky"]}, "The file's format."),
+                _query("list", {"enum": ["mutes", "allow"]}, "Which list.")])},
+    "/api/v1/import": {"post": {
+        **_op("Entries from a file (the raw file as the body, 20 MB at most) into a list: a malformed row is "
+              "reported with its line and the rest goes in.",
+              _json(_ref("ImportReport"), "What went in."),
+              params=[_query("format", {"enum": ["sourdine", "mastodon-csv", "mastodon-blocks-csv", "bluesky"]},
+                             "The file's format."),
+                      _query("list", {"enum": ["mutes", "allow"]}, "Which list.")]),
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": _STR}, "application/json": {"schema": {"type": "object"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
     "/api/v1/openapi.json": {"get": _op("This document.", {"description": "OpenAPI 3.1.",
                                                            "content": {"application/json": {"schema": {
                                                                "type": "object"}}}})},

@@ -38,7 +38,8 @@ def _host(value: str) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sourdine import runner
 
-    return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance)
+    return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
+                      args.sync_port)
 
 
 class CommandError(Exception):
@@ -254,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--mastodon-instance", action="append", default=[], metavar="HOST", type=_host,
         help="A Mastodon instance to filter, besides the well-known ones. Repeatable; saved in the settings.",
     )
+    run.add_argument("--sync-port", type=_port, metavar="PORT",
+                     help="Listen for paired peers (sourdine peers) on 127.0.0.1:PORT, over mutually authenticated "
+                     "TLS; 0 picks a port. Off by default: without it, this device still syncs with peers that "
+                     "listen.")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="Show the running instance's status.",

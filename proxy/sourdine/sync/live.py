@@ -63,21 +63,23 @@ class Live:
         self.runtime.engine.lists = compiled
         self.edited.set()
 
-    async def merge_remote(self, rows: list[Row], extra: Callable[[sqlite_utils.Database], Any] | None = None,
+    async def merge_remote(self, rows: list[Row], extra: Callable[[sqlite_utils.Database, int], Any] | None = None,
                            gone: Iterable[merge.RowId] = ()) -> list[Row]:
-        """Check, store and apply a peer's rows; `extra(db)` runs in the same transaction (the peer's
-        bookkeeping), `gone` are rows a full exchange removes. ValueError (nothing applied) if a row is bad."""
+        """Check, store and apply a peer's rows; `extra(db, seq)` runs in the same transaction (the peer's
+        bookkeeping), with the highest sequence number before the merge; `gone` are rows a full exchange removes.
+        ValueError (nothing applied) if a row is bad."""
         merge.check_all(rows, int(time.time() * 1000))
         gone = list(gone)
 
         def write(db: sqlite_utils.Database) -> list[Row]:
+            before = sync_db.max_seq(db)
             sync_db.remove(db, gone)
             won = sync_db.apply(db, rows)
             for row in won:
                 if row.list == "setting" and row.key == "schedule" and not row.deleted:
                     store.save_settings(db, {"schedule": row.value()})
             if extra is not None:
-                extra(db)
+                extra(db, before)
             return won
 
         async with self.lock:

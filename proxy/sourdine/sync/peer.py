@@ -321,21 +321,24 @@ class Sync:
         spake = SPAKE2_B(password, **_IDS)
         ours = fingerprint(self.cert)
         try:
+            server_fp = await self._server_fingerprint(where)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-                first, server_fp = await self._pair_post(session, where, "start", {
-                    "msg": base64.b64encode(spake.start()).decode()})
+                # Both requests to the certificate seen first; SPAKE2's confirmation then proves whose it is.
+                first = await self._pair_post(session, where, "start", {
+                    "msg": base64.b64encode(spake.start()).decode()}, server_fp)
                 key = spake.finish(base64.b64decode(first["msg"], validate=True))
-                second, again = await self._pair_post(session, where, "finish", {
+                second = await self._pair_post(session, where, "finish", {
                     "cert": self.cert.decode(), "device": self.device, "name": self.name, "port": self.port,
-                    "mac": _mac(key, "accept", ours, server_fp)})
+                    "mac": _mac(key, "accept", ours, server_fp)}, server_fp)
         except SyncError:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise SyncError(f"could not reach the other device at {where}: {type(e).__name__}") from None
-        except Exception:
-            raise SyncError("the other device answered with something that is not a pairing message") from None
+        except Exception as e:
+            logger.debug("pairing failed", exc_info=True)
+            raise SyncError("the other device answered with something that is not a pairing message") from e
         their_fp = fingerprint(second.get("cert", ""))
-        if again != server_fp or their_fp != server_fp or not hmac.compare_digest(
+        if their_fp != server_fp or not hmac.compare_digest(
                 str(second.get("mac")), _mac(key, "add", server_fp, ours)):
             raise SyncError("the other device could not prove it knows the code: not paired")
         device = str(second.get("device", ""))
@@ -346,14 +349,26 @@ class Sync:
         await self._add_peer(peer)
         return peer
 
-    async def _pair_post(self, session: aiohttp.ClientSession, where: str, step: str, body: dict) -> tuple[dict, str]:
-        async with session.post(f"https://{where}/v1/pair/{step}", json=body, ssl=self._client_ctx(None)) as r:
-            der = r.connection.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    async def _server_fingerprint(self, where: str) -> str:
+        host, _, port = where.rpartition(":")
+        _, writer = await asyncio.wait_for(asyncio.open_connection(
+            host.strip("[]"), int(port), ssl=self._client_ctx(None)), 10)
+        try:
+            return fingerprint(writer.get_extra_info("ssl_object").getpeercert(binary_form=True))
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+    async def _pair_post(self, session: aiohttp.ClientSession, where: str, step: str, body: dict,
+                         server_fp: str) -> dict:
+        async with session.post(f"https://{where}/v1/pair/{step}", json=body,
+                                ssl=aiohttp.Fingerprint(bytes.fromhex(server_fp))) as r:
             if r.status == 403:
                 raise SyncError("the other device refused: the code is wrong, expired or already used")
             if r.status != 200:
                 raise SyncError(f"the other device refused pairing (HTTP {r.status})")
-            return await r.json(), fingerprint(der)
+            return await r.json()
 
     async def remove(self, peer_id: str) -> bool:
         if peer_id not in self.peers:
@@ -397,9 +412,11 @@ class Sync:
             mine = await self._committed(sync_db.horizon)
             rows = merge.from_returning(local, rows, mine)
 
-        def bookkeeping(db: sqlite_utils.Database) -> None:
+        def bookkeeping(db: sqlite_utils.Database, before: int) -> None:
             peer.recv_n, peer.got, peer.last_seen, peer.last_error = n, body["upto"], now, None
             peer.sent = max(peer.sent, body["since"]) if not body["full"] else body["since"]
+            if body["since"] >= before:  # it had all of ours: what we just stored came from it
+                peer.sent = sync_db.max_seq(db)
             save_peer(db, peer)
 
         try:
@@ -408,6 +425,8 @@ class Sync:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
             return web.json_response({"error": str(e)}, status=400)
         out, upto, horizon = await self._outgoing(body["since"], body["full"])
+        incoming = {(r.id, r.rank) for r in rows}
+        out = [r for r in out if (r.id, r.rank) not in incoming]  # not the peer's own rows straight back
         answer = json.dumps({"n": n, "upto": upto, "horizon": horizon,
                              "rows": [r.to_wire() for r in out]}).encode()
         return web.Response(body=answer, content_type="application/json",
@@ -476,8 +495,10 @@ class Sync:
                     local = await self._committed(sync_db.load)
                     _, gone = merge.full_exchange(local, theirs, horizon)
 
-                def bookkeeping(db: sqlite_utils.Database, upto=upto, their_upto=body["upto"]) -> None:
+                def bookkeeping(db: sqlite_utils.Database, before: int, upto=upto, their_upto=body["upto"]) -> None:
                     peer.sent, peer.got, peer.last_seen, peer.last_error = upto, their_upto, time.time(), None
+                    if upto >= before:  # nothing stored here since we read: what we just stored came from it
+                        peer.sent = sync_db.max_seq(db)
                     save_peer(db, peer)
                     sync_db.set_state(db, "send_n", str(self._last_n))
 

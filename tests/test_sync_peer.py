@@ -168,3 +168,44 @@ async def test_an_unreachable_peer_backs_off_within_bounds(pair):
     for _ in range(10):
         await b.sync.sync_all()
     assert b.sync._next["deva"] - time.monotonic() <= 900
+
+
+async def test_the_folder_transport_syncs_and_ignores_forged_lines(pair, tmp_path):
+    """Through a shared folder: each device appends to its own file and merges the other's; a forged line, a
+    conflict copy and a repeated line are ignored (and counted), the real ones applied."""
+    from sourdine.sync.folder import Folder, check_folder
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with pytest.raises(ValueError, match="outside"):
+        check_folder(a.path, a.path)
+    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    await a.mute("honte")
+    await b.mute("rage")
+    assert (await a.sync.sync_folder()).written == 1
+    report = await b.sync.sync_folder()
+    assert (report.written, report.read, report.ignored) == (1, 1, 0)
+    await a.sync.sync_folder()
+    assert set(a.runtime.entries["mute"]) == set(b.runtime.entries["mute"]) == {"keyword:honte", "keyword:rage"}
+    assert not any(p.name.endswith(".db") or p.name.endswith(".sqlite") for p in shared.iterdir())
+
+    # Someone who can write to the folder but has no pairing key.
+    forged = Folder(shared, "devb").line([Row.from_wire(_row("forged"))], time.time_ns(), {"deva": b"x" * 32})
+    with (shared / "ops-devb.jsonl").open("ab") as f:
+        f.write(forged + b"not json\n")
+    good = (shared / "ops-devb.jsonl").read_bytes().splitlines(keepends=True)[0]
+    with (shared / "ops-devb.jsonl").open("ab") as f:
+        f.write(good)  # a replayed line
+    conflict = Folder(shared, "devb").line([Row.from_wire(_row("conflict"))], time.time_ns(),
+                                           {"deva": bytes.fromhex(a.sync.peers["devb"].key)})
+    (shared / "ops-devb.sync-conflict-20261122-101010-ABCDEFG.jsonl").write_bytes(conflict)
+    (shared / "ops-devb (conflicted copy 2026-11-22).jsonl").write_bytes(conflict)
+    report = await a.sync.sync_folder()
+    assert (report.read, report.ignored) == (0, 3)
+    assert set(a.runtime.entries["mute"]) == {"keyword:honte", "keyword:rage"}
+    # A later genuine edit still comes through.
+    await b.mute("colère")
+    await b.sync.sync_folder()
+    assert (await a.sync.sync_folder()).read == 1
+    assert "keyword:colère" in a.runtime.entries["mute"]

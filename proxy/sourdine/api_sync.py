@@ -33,6 +33,7 @@ from sourdine.api import (
     who,
 )
 from sourdine.sync import formats
+from sourdine.sync.folder import Folder, check_folder
 from sourdine.sync.live import Live
 from sourdine.sync.peer import INTERVAL, Sync, SyncError
 
@@ -186,10 +187,13 @@ def add_routes(app: web.Application) -> None:
 
 
 async def start_sync(app: web.Application, home: Path, device: str, port: int | None,
-                     interval: float = INTERVAL) -> Sync:
-    """The sync service of a running instance: its peers loaded, its listener started when `port` is given."""
+                     interval: float = INTERVAL, folder: Path | None = None) -> Sync:
+    """The sync service of a running instance: its peers loaded, its listener started when `port` is given, the
+    sync folder used when given (ValueError if it cannot be)."""
     runtime = app[RUNTIME]
     service = Sync(app[LIVE], home, device, interval=interval)
+    if folder is not None:
+        service.folder = Folder(check_folder(folder, home), device)
     db = store.open_db(runtime.writer.path)
     try:
         service.load(db)

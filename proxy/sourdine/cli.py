@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from sourdine import __version__, cli_ca, cli_score, cli_sync, home
@@ -39,7 +40,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sourdine import runner
 
     return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
-                      args.sync_port)
+                      args.sync_port, args.sync_folder)
 
 
 class CommandError(Exception):
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Listen for paired peers (sourdine peers) on 127.0.0.1:PORT, over mutually authenticated "
                      "TLS; 0 picks a port. Off by default: without it, this device still syncs with peers that "
                      "listen.")
+    run.add_argument("--sync-folder", metavar="DIR", type=Path,
+                     help="Also sync with paired peers through a folder you already sync (Syncthing, Dropbox, a "
+                     "NAS): this device appends to its own ops-<device>.jsonl there. Outside Sourdine's home.")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="Show the running instance's status.",

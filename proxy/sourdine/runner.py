@@ -71,8 +71,8 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, lis
         db.close()
 
 
-async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None
-                ) -> int:
+async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
+                sync_folder: Path | None = None) -> int:
     # Everything Sourdine writes (database, CA, token) is for this user's eyes only.
     os.umask(0o077)
     interval = _sync_interval()
@@ -140,11 +140,13 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     from sourdine import api_sync
 
     try:  # peers and sync (issue 7); the listener only with --sync-port
-        sync = await api_sync.start_sync(app, where, user["device_id"], sync_port, interval)
-    except OSError as e:
+        sync = await api_sync.start_sync(app, where, user["device_id"], sync_port, interval, sync_folder)
+    except (OSError, ValueError) as e:
         await app_runner.cleanup()
         await master.done()
         writer.close()
+        if isinstance(e, ValueError):
+            raise StartupError(f"bad --sync-folder: {e}") from e
         raise StartupError(f"cannot listen on 127.0.0.1:{sync_port} for peers: {e.strerror}", EXIT_PORT_IN_USE) from e
 
     stop = asyncio.Event()
@@ -193,9 +195,10 @@ def _sync_interval() -> float:
         raise StartupError(f"SOURDINE_SYNC_INTERVAL must be a number of seconds, not {raw!r}") from None
 
 
-def run(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None) -> int:
+def run(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
+        sync_folder: Path | None = None) -> int:
     try:
-        return asyncio.run(serve(where, proxy_port, api_port, instances, sync_port))
+        return asyncio.run(serve(where, proxy_port, api_port, instances, sync_port, sync_folder))
     except StartupError as e:
         print(f"sourdine: {e}", file=sys.stderr)
         return e.code

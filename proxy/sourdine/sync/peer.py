@@ -46,6 +46,7 @@ from spake2 import SPAKE2_A, SPAKE2_B
 
 from sourdine import store
 from sourdine.sync import db as sync_db
+from sourdine.sync import folder as folder_mod
 from sourdine.sync import merge
 from sourdine.sync.live import Live
 from sourdine.sync.merge import Row
@@ -191,6 +192,8 @@ class Sync:
         self._sync_lock = asyncio.Lock()
         self._server_ctx: ssl.SSLContext | None = None
         self.cert, self.key = identity(home, device)
+        self.folder: folder_mod.Folder | None = None
+        self._folder_full = False  # a new peer: the next folder line carries the full state, signed for it too
 
     # -- set-up --
 
@@ -217,6 +220,8 @@ class Sync:
             site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ctx)
             await site.start()
             self.port = self._runner.addresses[0][1]
+        soon = time.monotonic() + 2.0
+        self._next = {peer_id: soon for peer_id in self.peers}
         self._task = asyncio.create_task(self._forever())
 
     async def stop(self) -> None:
@@ -307,6 +312,9 @@ class Sync:
             peer.got, peer.sent, peer.recv_n = old.got, old.sent, old.recv_n
         await self._committed(lambda db: save_peer(db, peer))
         self.peers[peer.id] = peer
+        self._folder_full = True
+        self._next[peer.id] = 0.0
+        self.live.edited.set()  # a first exchange soon
         if self._server_ctx is not None:
             self._server_ctx.load_verify_locations(cadata=peer.cert)
         logger.info("paired with peer %s", peer.id)
@@ -510,18 +518,66 @@ class Sync:
                     break
         return {"sent": sent, "received": received}
 
-    async def sync_all(self) -> list[dict[str, Any]]:
-        """Sync with every peer that has a listener, now; one result per peer."""
+    async def sync_folder(self) -> folder_mod.Report:
+        """Append our changes to our file in the sync folder, then merge the paired devices' files."""
+        report = folder_mod.Report()
+        folder = self.folder
+        if folder is None or not self.peers:
+            return report
+        keys = {pid: bytes.fromhex(p.key) for pid, p in self.peers.items()}
+        full = self._folder_full
+
+        def prepare(db):
+            ours = folder_mod.our_state(db)
+            rows, upto = sync_db.since(db, 0 if full else ours["upto"], 10**9)
+            return rows, upto
+
+        rows, upto = await self._committed(prepare)
+        if rows:
+            line = folder.line(rows, self._next_n(), keys)
+            await asyncio.to_thread(folder.append, line)
+            await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
+                {"line": self._last_n, "upto": upto})))
+            report.written = len(rows)
+        self._folder_full = False
+        for device, path in (await asyncio.to_thread(folder.files, keys)).items():
+            offset, last = await self._committed(lambda db, device=device: folder_mod.state(db, device))
+            lines, bad, offset = await asyncio.to_thread(folder.read, device, path, offset, last, keys[device])
+            report.ignored += bad
+            if lines or bad:
+                seq = lines[-1][0] if lines else last
+                theirs = [r for _, batch in lines for r in batch]
+                await self.live.merge_remote(theirs, lambda db, _b, device=device, offset=offset, seq=seq:
+                                             folder_mod.set_state(db, device, offset, seq))
+                report.read += len(lines)
+        return report
+
+    async def sync_all(self, due_only: bool = False) -> list[dict[str, Any]]:
+        """Sync with every peer that has a listener (`due_only`: those not waiting out a backoff), now; one result
+        per peer (and one for the folder)."""
         results = []
         async with self._sync_lock:
+            if self.folder is not None:
+                try:
+                    report = await self.sync_folder()
+                    results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": True,
+                                    "sent": report.written, "received": report.read, "ignored": report.ignored})
+                except (OSError, ValueError) as e:
+                    logger.warning("the sync folder could not be used: %s", type(e).__name__)
+                    results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": False,
+                                    "error": f"the sync folder could not be used ({type(e).__name__})"})
             for peer in list(self.peers.values()):
-                if peer.address is None:
+                if peer.address is None or due_only and self._next.get(peer.id, 0.0) > time.monotonic():
                     continue
                 try:
                     counts = await self.sync_peer(peer)
                 except SyncError as e:
                     self._failed(peer, str(e))
                     results.append({"id": peer.id, "name": peer.name, "ok": False, "error": str(e)})
+                except Exception:
+                    logger.exception("sync with peer %s failed", peer.id)
+                    self._failed(peer, "internal error")
+                    results.append({"id": peer.id, "name": peer.name, "ok": False, "error": "internal error"})
                 else:
                     self._failures.pop(peer.id, None)
                     self._next[peer.id] = time.monotonic() + self.interval
@@ -556,9 +612,9 @@ class Sync:
                 continue
             now = time.monotonic()
             due_peers = [p for p in self.peers.values() if p.address and self._next.get(p.id, 0.0) <= now]
-            if due_peers:
+            if due_peers or self.folder is not None:
                 try:
-                    await self.sync_all()
+                    await self.sync_all(due_only=True)
                 except Exception:
                     logger.exception("background sync failed")
             if time.time() - collected > 6 * 3600:

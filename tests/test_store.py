@@ -20,7 +20,7 @@ def test_open_db_migrates_once_in_wal_mode(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [m.name for m in store.migrations.applied(db)]
     assert applied == ["0001_settings_and_decisions", "0002_clients", "0003_authors", "0004_lists", "0005_feedback",
-                       "0006_excerpts"]
+                       "0006_excerpts", "0007_sync"]
     assert {"settings", "decisions", "clients", "authors"} <= set(db.table_names())
 
 

@@ -42,6 +42,8 @@ BACKOFF = web.AppKey("backoff", OrderedDict)
 SETTINGS_LOCK = web.AppKey("settings_lock", asyncio.Lock)
 BACKOFF_STEPS = web.AppKey("backoff_steps", tuple)
 CLIENT = web.RequestKey("client", object)  # a paired Client, or LOCAL
+# Called after each committed edit of a replicated value (lists, connection decisions, schedule): sync starts.
+EDITED = web.AppKey("edited", list)
 LOCAL = "local"  # the CLI and scripts, which use the home's token
 MAX_BODY = 64 * 1024
 
@@ -177,7 +179,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[CLIENT] = client
         if _route(request) in CLI_ONLY and client != LOCAL:
             raise ApiError(403, "cli_only", "this is done from the sourdine command, not from an extension")
-    if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/json":
+    if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/json" and (
+            _route(request) not in RAW_BODY_ROUTES):
         raise ApiError(415, "unsupported_media_type", "send JSON, with Content-Type: application/json")
     response = await handler(request)
     if origin is not None:
@@ -274,8 +277,13 @@ async def _change_schedule(request: web.Request, change) -> web.Response:
         except schedule.ScheduleError as e:
             raise ApiError(400, "bad_field", str(e), {"field": e.field}) from None
         _still_authorised(request)
-        await committed(request, lambda db: store.save_settings(db, {"schedule": stored}))
+        row = {"list": "setting", "key": "schedule", "entry": stored, "stamp": runtime.clock.tick().encode(),
+               "device": runtime.clock.node, "deleted": 0}  # the schedule replicates (issue 7)
+        await committed(request, lambda db: (store.save_settings(db, {"schedule": stored}),
+                                             store.put_list_entry(db, row)))
+        runtime.stamps[("setting", "schedule")] = row["stamp"]
         runtime.swap(settings.with_user(runtime.snapshot, schedule=stored))
+        _edited(request)
         audit.info("%s: %s %s: schedule changed", who(request), request.method, _route(request))
     return web.json_response(schedule_state(runtime))
 
@@ -453,6 +461,11 @@ def _still_authorised(request: web.Request) -> None:
     client = request.get(CLIENT)
     if isinstance(client, Client) and client.token_hash not in request.app[RUNTIME].clients:
         raise ApiError(401, "unauthorized", "this client has been revoked")
+
+
+def _edited(request: web.Request) -> None:
+    for callback in request.app[EDITED]:
+        callback()
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -674,6 +687,7 @@ async def _write_entry(request: web.Request, name: str, key: str, entry: lists.E
         runtime.stamps[(name, key)] = stamp
         runtime.entries[name] = entries
         runtime.engine.lists = compiled
+        _edited(request)
     audit.info("%s: %s %s: %s %s", who(request), request.method, _route(request),
                "removed" if entry is None else "set", name)
 
@@ -761,6 +775,7 @@ async def decide_connection(request: web.Request) -> web.Response:
         await committed(request, lambda db: store.put_list_entry(db, row))
         runtime.stamps[("connection", key)] = stamp
         runtime.author_decisions[(platform, author_id)] = chosen
+        _edited(request)
     audit.info("%s: %s %s: %s", who(request), request.method, _route(request), chosen.kind)
     return await connections(request)
 
@@ -794,6 +809,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 OPEN_ROUTES = frozenset({"/api/v1/pair", "/proxy.pac"})
+RAW_BODY_ROUTES = frozenset({"/api/v1/import"})  # the file itself, any type, with its own size limit
 CLI_ONLY = frozenset({"/api/v1/pair/codes", "/api/v1/pair/codes/{id}"})
 
 
@@ -805,6 +821,7 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app[BACKOFF] = OrderedDict()
     app[BACKOFF_STEPS] = backoff
     app[SETTINGS_LOCK] = asyncio.Lock()
+    app[EDITED] = []
     app.router.add_get("/api/v1/status", status)
     app.router.add_get("/api/v1/settings", get_settings)
     app.router.add_patch("/api/v1/settings", patch_settings)
@@ -833,4 +850,7 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app.router.add_get("/api/v1/pair/codes/{id}", code_state)
     app.router.add_get("/api/v1/clients", list_clients)
     app.router.add_delete("/api/v1/clients/{id}", revoke_client)
+    from sourdine import api_sync  # import and export, peers and sync (issue 7); it imports this module
+
+    api_sync.add_routes(app)
     return app

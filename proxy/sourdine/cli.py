@@ -10,8 +10,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
+from typing import Any
 
-from sourdine import __version__, cli_ca, cli_score, home
+from sourdine import __version__, cli_ca, cli_score, cli_sync, home
 from sourdine.model import PLATFORMS
 
 
@@ -37,31 +39,35 @@ def _host(value: str) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sourdine import runner
 
-    return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance)
+    return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
+                      args.sync_port, args.sync_folder)
 
 
 class CommandError(Exception):
     """A command cannot go on; the message says why, for a person."""
 
 
-def call_api(home_arg: str | None, method: str, path: str, body: dict | None = None) -> dict:
-    """Call the running instance's API with the local token; CommandError when nothing runs or it refuses."""
+def call_api(home_arg: str | None, method: str, path: str, body: dict | None = None, *, data: bytes | None = None,
+             content_type: str = "application/json", raw: bool = False, timeout: float = 10) -> Any:
+    """Call the running instance's API with the local token; CommandError when nothing runs or it refuses.
+    `data` sends raw bytes of `content_type` instead of `body`; `raw` returns the answer's bytes, not its JSON."""
     where = home.resolve(home_arg)
     info = home.read_run_info(where)
     if info is None:
         raise CommandError(f"not running (home {where})")
     host, port = info["api"]
+    if data is None and method in ("POST", "PUT", "PATCH"):
+        data = json.dumps(body if body is not None else {}).encode()
     request = urllib.request.Request(
-        f"http://{host}:{port}{path}", method=method,
-        data=json.dumps(body if body is not None else {}).encode() if method in ("POST", "PUT", "PATCH") else None,
+        f"http://{host}:{port}{path}", method=method, data=data,
         headers={"Authorization": f"Bearer {home.token(where)}", "Host": f"{host}:{port}",
-                 "Content-Type": "application/json"},
+                 "Content-Type": content_type},
     )
     # Straight to 127.0.0.1, whatever http_proxy says: the local token must never go through a proxy.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(request, timeout=10) as response:
-            return json.load(response)
+        with opener.open(request, timeout=timeout) as response:
+            return response.read() if raw else json.load(response)
     except urllib.error.HTTPError as e:
         with e:
             try:
@@ -250,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--mastodon-instance", action="append", default=[], metavar="HOST", type=_host,
         help="A Mastodon instance to filter, besides the well-known ones. Repeatable; saved in the settings.",
     )
+    run.add_argument("--sync-port", type=_port, metavar="PORT",
+                     help="Listen for paired peers (sourdine peers) on 127.0.0.1:PORT, over mutually authenticated "
+                     "TLS; 0 picks a port. Off by default: without it, this device still syncs with peers that "
+                     "listen.")
+    run.add_argument("--sync-folder", metavar="DIR", type=Path,
+                     help="Also sync with paired peers through a folder you already sync (Syncthing, Dropbox, a "
+                     "NAS): this device appends to its own ops-<device>.jsonl there. Outside Sourdine's home.")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="Show the running instance's status.",
@@ -325,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_score.add_parser(sub, parents=[common])
     cli_ca.add_parsers(sub, parents=[common])
+    cli_sync.add_parsers(sub, parents=[common])
     return parser
 
 

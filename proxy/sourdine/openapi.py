@@ -127,6 +127,16 @@ SCHEMAS: dict[str, Any] = {
     "Clients": _obj({"clients": {"type": "array", "items": _ref("Client")}}),
     "PairRequest": _obj({"code": _STR, "name": _STR}, required=["code"]),
     "Paired": _obj({"token": _STR, "client": _ref("Client")}),
+    "ImportReport": _obj({"imported": _INT, "unchanged": _INT, "errors": {"type": "array", "items": _obj(
+        {"line": _INT, "error": _STR})}}),
+    "Peer": _obj({"id": _STR, "name": _STR, "address": {"type": ["string", "null"]}, "fingerprint": _STR,
+                  "created": _NUM, "last_seen": _OPT_NUM, "last_error": {"type": ["string", "null"]}}),
+    "Peers": _obj({"listening": {"type": ["string", "null"]}, "paused": {"type": "boolean"},
+                   "peers": {"type": "array", "items": _ref("Peer")}}),
+    "PeerAccept": _obj({"code": _STR, "address": _STR}, required=["code"]),
+    "SyncRequest": _obj({"pause": {"type": "boolean"}}, required=[]),
+    "SyncResult": _obj({"paused": {"type": "boolean"}, "peers": {"type": "array", "items": {
+        "type": "object", "required": ["id", "name", "ok"]}}}),
     "CodeIssued": _obj({"id": _STR, "code": _STR, "expires": _NUM}),
     "CodeState": _obj({"id": _STR, "state": {"enum": ["open", "paired", "spent"]}, "expires": _NUM,
                        "client": {"oneOf": [_ref("Client"), {"type": "null"}]}}),
@@ -230,6 +240,36 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/v1/clients": {"get": _op("The paired extensions.", _json(_ref("Clients"), "The clients."))},
     "/api/v1/clients/{id}": {"delete": _op("Revoke a paired extension.",
                                            _json(_ref("Clients"), "The clients left."), params=_ID)},
+    "/api/v1/export": {"get": _op(
+        "The mute list or the allow list as a file: Sourdine's JSON, Mastodon's CSV or Bluesky's muted words and "
+        "list subjects.",
+        {"description": "The file (X-Sourdine-Skipped: how many entries the format cannot hold).", "content": {
+            "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": _STR}}},
+        params=[_query("format", {"enum": ["sourdine", "mastodon-csv", "bluesky"]}, "The file's format."),
+                _query("list", {"enum": ["mutes", "allow"]}, "Which list.")])},
+    "/api/v1/import": {"post": {
+        **_op("Entries from a file (the raw file as the body, 20 MB at most) into a list: a malformed row is "
+              "reported with its line and the rest goes in.",
+              _json(_ref("ImportReport"), "What went in."),
+              params=[_query("format", {"enum": ["sourdine", "mastodon-csv", "mastodon-blocks-csv", "bluesky"]},
+                             "The file's format."),
+                      _query("list", {"enum": ["mutes", "allow"]}, "Which list.")]),
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": _STR}, "application/json": {"schema": {"type": "object"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
+    "/api/v1/peers": {"get": _op("The paired devices, where this one listens for them, whether sync is paused "
+                                 "(local token only).", _json(_ref("Peers"), "The peers."))},
+    "/api/v1/peers/codes": {"post": _op("A one-time peer code for `sourdine peers accept` (local token only).",
+                                        _json(_obj({"code": _STR, "expires": _NUM}), "The code, shown once."),
+                                        "201")},
+    "/api/v1/peers/accept": {"post": _op("Pair with the device that printed the code (local token only).",
+                                         _json(_obj({"peer": _ref("Peer")}), "The new peer."), "201",
+                                         body="PeerAccept")},
+    "/api/v1/peers/{id}": {"delete": _op("Forget a peer (local token only).",
+                                         _json(_obj({"peers": {"type": "array", "items": _ref("Peer")}}),
+                                               "The peers left."), params=_ID)},
+    "/api/v1/sync": {"post": _op("Sync with every peer now, or pause or resume syncing (local token only).",
+                                 _json(_ref("SyncResult"), "One result per peer."), body="SyncRequest")},
     "/api/v1/openapi.json": {"get": _op("This document.", {"description": "OpenAPI 3.1.",
                                                            "content": {"application/json": {"schema": {
                                                                "type": "object"}}}})},

@@ -71,9 +71,11 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, lis
         db.close()
 
 
-async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> int:
+async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
+                sync_folder: Path | None = None) -> int:
     # Everything Sourdine writes (database, CA, token) is for this user's eyes only.
     os.umask(0o077)
+    interval = _sync_interval()
     home.ensure(where)
     if (other := home.read_run_info(where)) is not None:
         raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "
@@ -114,7 +116,8 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     # aiohttp logs a malformed request's raw header line at ERROR, which can hold a token: keep it quiet.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
-    app_runner = web.AppRunner(api.create_app(runtime), access_log=None, handle_signals=False)
+    app = api.create_app(runtime)
+    app_runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await app_runner.setup()
     site = web.TCPSite(app_runner, "127.0.0.1", api_port)
     try:
@@ -134,6 +137,18 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     except OSError:
         logger.debug("no IPv6 loopback for the API")
 
+    from sourdine import api_sync
+
+    try:  # peers and sync (issue 7); the listener only with --sync-port
+        sync = await api_sync.start_sync(app, where, user["device_id"], sync_port, interval, sync_folder)
+    except (OSError, ValueError) as e:
+        await app_runner.cleanup()
+        await master.done()
+        writer.close()
+        if isinstance(e, ValueError):
+            raise StartupError(f"bad --sync-folder: {e}") from e
+        raise StartupError(f"cannot listen on 127.0.0.1:{sync_port} for peers: {e.strerror}", EXIT_PORT_IN_USE) from e
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,7 +156,8 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     await master.running()
     home.write_run_info(
-        where, {"pid": os.getpid(), "proxy": list(proxy_addr), "api": list(api_addr), "version": runtime.version}
+        where, {"pid": os.getpid(), "proxy": list(proxy_addr), "api": list(api_addr), "version": runtime.version,
+                "sync": ["127.0.0.1", sync.port] if sync.port else None}
     )
     print(f"sourdine: proxy on {proxy_addr[0]}:{proxy_addr[1]}, API on http://{api_addr[0]}:{api_addr[1]}",
           flush=True)
@@ -159,6 +175,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     finally:
         logger.info("stopping")
         saver.cancel()
+        await sync.stop()
         await master.done()
         await app_runner.cleanup()
         runtime.save_authors(time.time())
@@ -167,9 +184,21 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     return 0
 
 
-def run(where: Path, proxy_port: int, api_port: int, instances: list[str]) -> int:
+def _sync_interval() -> float:
+    """Seconds between background syncs: $SOURDINE_SYNC_INTERVAL when set (tests), else 3 minutes."""
+    from sourdine.sync.peer import INTERVAL
+
+    raw = os.environ.get("SOURDINE_SYNC_INTERVAL")
     try:
-        return asyncio.run(serve(where, proxy_port, api_port, instances))
+        return max(1.0, float(raw)) if raw else INTERVAL
+    except ValueError:
+        raise StartupError(f"SOURDINE_SYNC_INTERVAL must be a number of seconds, not {raw!r}") from None
+
+
+def run(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
+        sync_folder: Path | None = None) -> int:
+    try:
+        return asyncio.run(serve(where, proxy_port, api_port, instances, sync_port, sync_folder))
     except StartupError as e:
         print(f"sourdine: {e}", file=sys.stderr)
         return e.code

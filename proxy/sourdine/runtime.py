@@ -93,7 +93,7 @@ class Runtime:
                 stamp = Stamp.decode(row["stamp"])
                 last = max(last, stamp)
                 self.stamps[(row["list"], row["key"])] = row["stamp"]
-                if row["deleted"]:
+                if row["deleted"] or row["list"] == "setting":  # the schedule is read from the settings
                     continue
                 if row["list"] == "connection":
                     _, platform, author_id = row["key"].split(":", 2)

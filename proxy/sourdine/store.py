@@ -103,6 +103,21 @@ def _m0006(db: sqlite_utils.Database) -> None:
     db["decisions"].add_column("excerpt", str)  # only when the user opted in to keeping excerpts
 
 
+@migrations(name="0007_sync")
+def _m0007(db: sqlite_utils.Database) -> None:
+    # Issue 7: every stored row gets a local sequence number, so that a peer is sent the rows changed since the
+    # last one it saw; the paired peers; and the sync bookkeeping (the tombstone horizon, folder offsets).
+    db["lists"].add_column("seq", int)
+    db.execute("UPDATE lists SET seq = rowid")
+    db["lists"].create_index(["seq"])
+    db["peers"].create(
+        {"id": str, "name": str, "address": str, "cert": str, "key": str, "created": float, "last_seen": float,
+         "last_error": str, "got": int, "sent": int, "recv_n": int},
+        pk="id", not_null={"name", "cert", "key", "created", "got", "sent", "recv_n"}, strict=True,
+    )
+    db["sync_state"].create({"key": str, "value": str}, pk="key", not_null={"value"}, strict=True)
+
+
 def open_db(path: Path) -> sqlite_utils.Database:
     """A connection to the database at `path`, created and migrated if needed, in WAL mode."""
     db = sqlite_utils.Database(path)
@@ -140,8 +155,13 @@ def load_lists(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return _decoded(db["lists"].rows, "entry", "{}")
 
 
+def next_seq(db: sqlite_utils.Database) -> int:
+    """The next local sequence number of a list row (the sync sends a peer the rows past the last it saw)."""
+    return db.execute("SELECT coalesce(max(seq), 0) + 1 FROM lists").fetchone()[0]
+
+
 def put_list_entry(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    db["lists"].upsert({**row, "entry": json.dumps(row["entry"])}, pk=("list", "key"))
+    db["lists"].upsert({**row, "entry": json.dumps(row["entry"]), "seq": next_seq(db)}, pk=("list", "key"))
 
 
 def forget_author(db: sqlite_utils.Database, platform: str, author_id: str) -> int:

@@ -1,0 +1,193 @@
+"""`sourdine import`, `export`, `peers` and `sync` (issue 7): thin calls to the running instance's API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+from sourdine.sync import formats
+
+BATCH = 2000  # entries per import request: progress shows between them
+
+
+def _api():
+    from sourdine.cli import CommandError, call_api
+
+    return call_api, CommandError
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    call_api, _ = _api()
+    query = urllib.parse.urlencode({"format": args.format, "list": args.list})
+    body = call_api(args.home, "GET", f"/api/v1/export?{query}", raw=True)
+    if args.output in (None, "-"):
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(body)
+        print(f"Wrote {args.output}.", file=sys.stderr)
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Read the file here (so that progress can show), send its entries in batches as Sourdine JSON, and report
+    errors with the file's own line numbers."""
+    call_api, CommandError = _api()
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as e:
+        raise CommandError(f"cannot read {args.file}: {e.strerror}") from None
+    if len(data) > 20 * 1024 * 1024:
+        raise CommandError("an import file has at most 20 MB")
+    name = "mute" if args.list == "mutes" else "allow"
+    try:
+        parsed = formats.read(args.format, data, name)
+    except ValueError as e:
+        raise CommandError(f"{args.file}: {e}") from None
+    errors = list(parsed.errors)
+    imported = unchanged = 0
+    total = len(parsed.entries)
+    query = urllib.parse.urlencode({"format": "sourdine", "list": args.list})
+    start = time.monotonic()
+    for first in range(0, total, BATCH):
+        batch = parsed.entries[first:first + BATCH]
+        # One entry a line after a one-line head: the API's line n is the batch's entry n - 1.
+        doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(json.dumps(e) for _, e in batch) + "\n]}"
+        answer = call_api(args.home, "POST", f"/api/v1/import?{query}", data=doc.encode(), timeout=60)
+        imported += answer["imported"]
+        unchanged += answer["unchanged"]
+        errors += [(batch[e["line"] - 2][0], e["error"]) for e in answer["errors"]]
+        if sys.stderr.isatty() or args.progress:
+            done = first + len(batch)
+            print(f"\r{done}/{total} rows ({done * 100 // max(total, 1)}%)", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+    for line, message in sorted(errors):
+        print(f"{args.file}:{line}: {message}", file=sys.stderr)
+    print(f"Imported {imported}, unchanged {unchanged}, {len(errors)} errors, in {time.monotonic() - start:.1f} s.")
+    return 1 if errors and not imported and not unchanged else 0
+
+
+def _ago(when: float | None) -> str:
+    if not when:
+        return "never"
+    seconds = max(0, time.time() - when)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 129600:
+        return f"{seconds / 3600:.0f} h ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
+
+
+def _cmd_peers(args: argparse.Namespace) -> int:
+    call_api, CommandError = _api()
+    if args.action == "add":
+        issued = call_api(args.home, "POST", "/api/v1/peers/codes")
+        known = {p["id"] for p in call_api(args.home, "GET", "/api/v1/peers")["peers"]}
+        print(f"Peer code: {issued['code']}", flush=True)
+        print("On the other device, run: sourdine peers accept CODE (within 5 minutes). Waiting...", flush=True)
+        deadline = min(issued["expires"], time.time() + args.wait)
+        while time.time() < deadline:
+            time.sleep(0.5)
+            peers = call_api(args.home, "GET", "/api/v1/peers")["peers"]
+            new = [p for p in peers if p["id"] not in known]
+            if new:
+                print(f"Paired with {new[0]['name']} ({new[0]['id']}).")
+                return 0
+        print("sourdine: the code was not used in time, or a wrong code was tried; run `sourdine peers add` again",
+              file=sys.stderr)
+        return 1
+    if args.action == "accept":
+        if not args.value:
+            raise CommandError("give the code that `sourdine peers add` printed on the other device")
+        body = {"code": args.value}
+        if args.address:
+            body["address"] = args.address
+        peer = call_api(args.home, "POST", "/api/v1/peers/accept", body, timeout=30)["peer"]
+        print(f"Paired with {peer['name']} ({peer['id']}).")
+        return 0
+    if args.action == "remove":
+        if not args.value:
+            raise CommandError("say which peer to remove: sourdine peers remove ID")
+        call_api(args.home, "DELETE", f"/api/v1/peers/{urllib.parse.quote(args.value, safe='')}")
+        print(f"Removed peer {args.value}.")
+        return 0
+    state = call_api(args.home, "GET", "/api/v1/peers")
+    print(f"Listening for peers on {state['listening']}." if state["listening"] else
+          "Not listening for peers (start with --sync-port to let peers reach this device).")
+    if state["paused"]:
+        print("Sync is paused.")
+    if not state["peers"]:
+        print("No peers.")
+    for p in state["peers"]:
+        error = f"  last error: {p['last_error']}" if p.get("last_error") else ""
+        print(f"{p['id']}  {p['name']}  {p['address'] or '(reaches us)'}  last seen {_ago(p['last_seen'])}{error}")
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    call_api, _ = _api()
+    body = {"pause": True} if args.pause else {"pause": False} if args.resume else {}
+    answer = call_api(args.home, "POST", "/api/v1/sync", body, timeout=60)
+    if args.pause or args.resume:
+        print("Sync paused." if answer["paused"] else "Sync resumed.")
+        return 0
+    failed = 0
+    for p in answer["peers"]:
+        if p["ok"]:
+            print(f"{p['name']}: sent {p['sent']}, received {p['received']}.")
+        else:
+            failed += 1
+            print(f"{p['name']}: {p['error']}")
+    if not answer["peers"]:
+        print("No peers to sync with (sourdine peers add).")
+    return 1 if failed else 0
+
+
+def add_parsers(sub, parents) -> None:
+    export = sub.add_parser(
+        "export", parents=parents, help="Export the mute list or the allow list to a file.",
+        description="Write a list as Sourdine's JSON, Mastodon's CSV (accounts) or Bluesky's muted words and list "
+        "subjects. Entries a format cannot hold are left out.")
+    export.add_argument("--format", choices=formats.EXPORT_FORMATS, default="sourdine",
+                        help="The file's format (default sourdine).")
+    export.add_argument("--list", choices=["mutes", "allow"], default="mutes", help="Which list (default mutes).")
+    export.add_argument("-o", "--output", metavar="FILE", help="Where to write (default: standard output).")
+    export.set_defaults(func=_cmd_export)
+
+    imp = sub.add_parser(
+        "import", parents=parents, help="Import entries from a file into the mute list or the allow list.",
+        description="Read Sourdine's JSON, Mastodon's muted accounts CSV, Mastodon's blocked accounts (as hide "
+        "mutes) or Bluesky's muted words and moderation-list subjects. A malformed row is reported with its line; "
+        "the rest goes in.")
+    imp.add_argument("file", help="The file to import.")
+    imp.add_argument("--format", choices=formats.IMPORT_FORMATS, required=True, help="The file's format.")
+    imp.add_argument("--list", choices=["mutes", "allow"], default="mutes", help="Which list (default mutes).")
+    imp.add_argument("--progress", action="store_true", help="Show progress even when stderr is not a terminal.")
+    imp.set_defaults(func=_cmd_import)
+
+    peers = sub.add_parser(
+        "peers", parents=parents, help="Pair with another device's Sourdine, list or remove peers.",
+        description="`peers add` prints a code; `peers accept CODE` on the other device finishes pairing (SPAKE2: "
+        "the code cannot be guessed offline, and serves once). `peers list` shows when each peer was last seen.")
+    peers.add_argument("action", choices=["add", "accept", "list", "remove"])
+    peers.add_argument("value", nargs="?", help="The code (accept) or the peer's id (remove).")
+    peers.add_argument("--address", metavar="HOST:PORT",
+                       help="accept: where the other device's sync listener is, if not 127.0.0.1 and the code's "
+                       "port (an SSH tunnel, say).")
+    peers.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
+                       help="add: how long to wait for the other device (default 5 minutes).")
+    peers.set_defaults(func=_cmd_peers)
+
+    sync = sub.add_parser("sync", parents=parents, help="Sync with every peer now, or pause and resume syncing.",
+                          description="Exchange the changes since each peer last synced. Sourdine also syncs in "
+                          "the background every few minutes and after each edit.")
+    group = sync.add_mutually_exclusive_group()
+    group.add_argument("--pause", action="store_true", help="Stop syncing until --resume (or a restart).")
+    group.add_argument("--resume", action="store_true", help="Sync again, at once.")
+    sync.set_defaults(func=_cmd_sync)

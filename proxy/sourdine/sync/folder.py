@@ -1,0 +1,165 @@
+"""The folder transport, for people who already sync a folder between their machines (Syncthing, Dropbox, a NAS).
+
+Each device appends only to its own `ops-<device>.jsonl` in that folder and reads the other devices' files. A line
+is one batch of rows, numbered, with an HMAC for each paired peer made with that peer's pairing key: a line that
+names no paired device, fails its check, repeats an earlier number or holds a row Sourdine cannot use is ignored
+and reported, so someone who can write to the folder cannot slip entries in. Conflict copies the sync tool makes
+(`ops-x.sync-conflict-....jsonl`, `ops-x (conflicted copy ...).jsonl`) are not read: only `ops-<paired device
+id>.jsonl` is. The database itself never goes there; the folder holds only these files.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from sourdine.sync import db as sync_db
+from sourdine.sync import merge
+from sourdine.sync.merge import Row
+
+logger = logging.getLogger(__name__)
+
+_NAME = re.compile(r"ops-([A-Za-z0-9_.-]{1,64})\.jsonl")
+_CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
+MAX_LINE = 16 * 1024 * 1024
+
+
+def payload_mac(key: bytes, payload: bytes) -> str:
+    return hmac.new(key, b"sourdine folder line\n" + payload, "sha256").hexdigest()
+
+
+def check_folder(folder: Path, home: Path) -> Path:
+    """The folder, resolved; ValueError if it is Sourdine's home or inside it (the live database stays out)."""
+    folder = folder.expanduser().resolve()
+    home = home.resolve()
+    if folder == home or home in folder.parents or folder in home.parents:
+        raise ValueError(f"{folder}: the sync folder must be outside Sourdine's home, and not contain it")
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    return folder
+
+
+@dataclass
+class Report:
+    written: int = 0  # rows appended to our file
+    read: int = 0  # lines accepted from the others' files
+    ignored: int = 0  # lines refused (and logged)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"written": self.written, "read": self.read, "ignored": self.ignored}
+
+
+class Folder:
+    """One device's view of the folder: `peers` maps a paired device id to its pairing key (bytes)."""
+
+    def __init__(self, folder: Path, device: str) -> None:
+        self.folder = folder
+        self.device = device
+        self.path = folder / f"ops-{device}.jsonl"
+
+    # -- writing --
+
+    def line(self, rows: list[Row], seq: int, peers: dict[str, bytes]) -> bytes:
+        payload = json.dumps({"device": self.device, "seq": seq, "time": int(time.time() * 1000),
+                              "rows": [r.to_wire() for r in rows]}, separators=(",", ":")).encode()
+        macs = {peer: payload_mac(key, payload) for peer, key in sorted(peers.items())}
+        return json.dumps({"payload": payload.decode(), "macs": macs}, separators=(",", ":")).encode() + b"\n"
+
+    def append(self, data: bytes) -> None:
+        """One whole line, appended and flushed to disk before the bookkeeping says it was written."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading --
+
+    def files(self, peers: dict[str, bytes]) -> dict[str, Path]:
+        """The other devices' files: only `ops-<paired device>.jsonl`, never a conflict copy."""
+        out = {}
+        for path in self.folder.iterdir():
+            match = _NAME.fullmatch(path.name)
+            if match is None or _CONFLICT.search(path.name) or match[1] == self.device:
+                continue
+            if match[1] in peers and path.is_file():
+                out[match[1]] = path
+        return out
+
+    def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes
+             ) -> tuple[list[tuple[int, list[Row]]], int, int]:
+        """The lines of `device`'s file after `offset`: ([(seq, rows)], bad lines, new offset). A file shorter than
+        `offset` was replaced: it is read again from the start (lines already seen are skipped by number)."""
+        size = path.stat().st_size
+        if size < offset:
+            offset = 0
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(MAX_LINE * 4)
+        out, bad = [], 0
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next round
+        seq = last_seq
+        now = int(time.time() * 1000)
+        for raw in data[:end].splitlines():
+            if not raw.strip():
+                continue
+            try:
+                rows, line_seq = self._parse(raw, device, key, now)
+            except ValueError as e:
+                bad += 1
+                logger.warning("ignored a line of %s in the sync folder: %s", path.name, e)
+                continue
+            if line_seq <= seq:
+                if line_seq < seq or offset != 0:
+                    bad += 1
+                    logger.warning("ignored a line of %s in the sync folder: a repeated line", path.name)
+                continue
+            seq = line_seq
+            out.append((line_seq, rows))
+        return out, bad, offset + end
+
+    def _parse(self, raw: bytes, device: str, key: bytes, now: int) -> tuple[list[Row], int]:
+        try:
+            line = json.loads(raw)
+            payload = line["payload"].encode()
+            mac = line["macs"].get(self.device)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ValueError("not a Sourdine line") from None
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, payload_mac(key, payload)):
+            raise ValueError("its check fails with the pairing key")
+        try:
+            body = json.loads(payload)
+            if body["device"] != device or not isinstance(body["seq"], int) or not isinstance(body["rows"], list):
+                raise ValueError
+            rows = [Row.from_wire(r) for r in body["rows"]]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("a malformed line") from None
+        merge.check_all(rows, now)
+        return rows, body["seq"]
+
+
+def state(db: sqlite_utils.Database, device: str) -> tuple[int, int]:
+    """(offset, last line number) read so far from `device`'s file."""
+    value = sync_db.get_state(db, f"folder:{device}")
+    offset, seq = (json.loads(value) if value else (0, 0))
+    return int(offset), int(seq)
+
+
+def set_state(db: sqlite_utils.Database, device: str, offset: int, seq: int) -> None:
+    sync_db.set_state(db, f"folder:{device}", json.dumps([offset, seq]))
+
+
+def our_state(db: sqlite_utils.Database) -> dict[str, Any]:
+    """What we appended so far: the last line number and the sequence number of the rows it reached."""
+    value = sync_db.get_state(db, "folder:self")
+    return json.loads(value) if value else {"line": 0, "upto": 0}

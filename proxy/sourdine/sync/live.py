@@ -1,0 +1,122 @@
+"""Rows into a running instance: stored first (one transaction, with their stamps), then made live.
+
+Local batches (an import) are stamped here under the settings lock that the API's edits take, so that every edit
+gets its stamp, its row and its place in the live lists in one order; rows from a peer are checked in full before
+anything is written (one bad row refuses the batch), merged in one transaction, then applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+
+from sourdine import authors, lists, settings, store
+from sourdine.runtime import Runtime
+from sourdine.sync import db as sync_db
+from sourdine.sync import merge
+from sourdine.sync.merge import Row
+
+logger = logging.getLogger(__name__)
+
+
+class Live:
+    """The replicated state of one running instance: its runtime, the lock its edits take, and who to tell when a
+    local edit lands (the sync loop)."""
+
+    def __init__(self, runtime: Runtime, lock: asyncio.Lock) -> None:
+        self.runtime = runtime
+        self.lock = lock
+        self.edited = asyncio.Event()
+
+    async def committed(self, fn: Callable[[sqlite_utils.Database], Any]) -> Any:
+        return await asyncio.wrap_future(self.runtime.writer.submit(fn))
+
+    def compile(self, changes: dict[str, dict[str, lists.Entry | None]]) -> tuple[dict, lists.Lists]:
+        """The live entries with `changes` made, and their compiled lists (ValueError if RE2 cannot)."""
+        entries = {name: dict(current) for name, current in self.runtime.entries.items()}
+        for name, changed in changes.items():
+            for key, entry in changed.items():
+                if entry is None:
+                    entries[name].pop(key, None)
+                else:
+                    entries[name][key] = entry
+        compiled = lists.compile_lists(entries["mute"].values(), entries["allow"].values(), datetime.now(UTC))
+        return entries, compiled
+
+    async def write_local(self, name: str, changed: dict[str, lists.Entry], check: Callable[[], None] = lambda: None
+                          ) -> None:
+        """Store entries of one list with fresh stamps, then make them live. Call with the lock held."""
+        entries, compiled = await asyncio.to_thread(self.compile, {name: dict(changed)})
+        clock = self.runtime.clock
+        rows = [Row.make(name, key, entry.to_dict(), clock.tick()) for key, entry in changed.items()]
+        check()
+        await self.committed(lambda db: sync_db.apply(db, rows))
+        for row in rows:
+            self.runtime.stamps[row.id] = row.stamp.encode()
+        self.runtime.entries = entries
+        self.runtime.engine.lists = compiled
+        self.edited.set()
+
+    async def merge_remote(self, rows: list[Row], extra: Callable[[sqlite_utils.Database, int], Any] | None = None,
+                           gone: Iterable[merge.RowId] = ()) -> list[Row]:
+        """Check, store and apply a peer's rows; `extra(db, seq)` runs in the same transaction (the peer's
+        bookkeeping), with the highest sequence number before the merge; `gone` are rows a full exchange removes.
+        ValueError (nothing applied) if a row is bad."""
+        merge.check_all(rows, int(time.time() * 1000))
+        gone = list(gone)
+
+        def write(db: sqlite_utils.Database) -> list[Row]:
+            before = sync_db.max_seq(db)
+            sync_db.remove(db, gone)
+            won = sync_db.apply(db, rows)
+            for row in won:
+                if row.list == "setting" and row.key == "schedule" and not row.deleted:
+                    store.save_settings(db, {"schedule": row.value()})
+            if extra is not None:
+                extra(db, before)
+            return won
+
+        async with self.lock:
+            won = await self.committed(write)
+            self.apply(won, gone)
+        return won
+
+    def apply(self, won: list[Row], gone: Iterable[merge.RowId] = ()) -> None:
+        """Make stored rows live: entries, decisions, the schedule, stamps and the clock."""
+        runtime = self.runtime
+        now = datetime.now(UTC)
+        touched = False
+        for rid in gone:
+            runtime.stamps.pop(rid, None)
+            if rid[0] in ("mute", "allow"):
+                runtime.entries[rid[0]].pop(rid[1], None)
+                touched = True
+        for row in won:
+            runtime.clock.observe(row.stamp)
+            runtime.stamps[row.id] = row.stamp.encode()
+            try:
+                if row.list in ("mute", "allow"):
+                    touched = True
+                    if row.deleted:
+                        runtime.entries[row.list].pop(row.key, None)
+                    else:
+                        parse = lists.parse_mute if row.list == "mute" else lists.parse_allow
+                        runtime.entries[row.list][row.key] = parse(row.value(), now)
+                elif row.list == "connection":
+                    _, platform, author_id = row.key.split(":", 2)
+                    if row.deleted:
+                        runtime.author_decisions.pop((platform, author_id), None)
+                    else:
+                        runtime.author_decisions[(platform, author_id)] = authors.AuthorDecision(**row.value())
+                elif row.list == "setting" and row.key == "schedule" and not row.deleted:
+                    runtime.swap(settings.with_user(runtime.snapshot, schedule=row.value()))
+            except (ValueError, TypeError) as e:  # checked before storing: only a bug lands here
+                logger.warning("a synced row could not be applied: %s", type(e).__name__)
+        if touched:
+            runtime.recompile()

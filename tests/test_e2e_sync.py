@@ -1,0 +1,122 @@
+"""Two real `sourdine run` processes on 127.0.0.1, paired with `sourdine peers add` and `accept`, edited while sync
+is paused, then synced: both hold the same lists, and each proxy applies a mute made on the other."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from aiohttp import web
+
+from conftest import DATA, SOURDINE, start_sourdine
+
+REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+
+
+def api(running, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{running.api_port}{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {running.token()}", "Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SOURDINE), *args, "--home", str(home)], capture_output=True, text=True, timeout=60)
+
+
+def fetch(running, port: int, path: str) -> dict[str, dict]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": running.proxy}))
+    with opener.open(f"http://localhost:{port}{path}", timeout=10) as response:
+        return {s["id"]: s for s in json.loads(response.read())}
+
+
+def lists(running) -> dict:
+    return {name: {e["key"]: e for e in api(running, "GET", f"/api/v1/{name}")[name]} for name in ("mutes", "allow")}
+
+
+def pair(a, b) -> None:
+    """`peers add` on A prints a code and waits; `peers accept CODE` on B finishes pairing."""
+    add = subprocess.Popen([str(SOURDINE), "peers", "add", "--home", str(a.home), "--wait", "30"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = add.stdout.readline()
+        assert line.startswith("Peer code: "), line + add.stderr.read()
+        code = line.split(": ", 1)[1].strip()
+        accepted = cli(b.home, "peers", "accept", code)
+        assert accepted.returncode == 0 and "Paired with" in accepted.stdout, accepted.stderr
+        out, err = add.communicate(timeout=30)
+        assert add.returncode == 0 and "Paired with" in out, err
+    finally:
+        if add.poll() is None:
+            add.kill()
+            add.communicate()
+
+
+def test_two_instances_pair_edit_offline_and_converge(tmp_path, standin):
+    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
+    b = start_sourdine(tmp_path / "b", "--sync-port", "0")
+    try:
+        pair(a, b)
+        assert [p["name"] for p in api(a, "GET", "/api/v1/peers")["peers"]] != []
+        # Offline: sync paused on both, then both edited, one key on both sides.
+        for running in (a, b):
+            assert "paused" in cli(running.home, "sync", "--pause").stdout
+        api(a, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte", "action": "hide"})
+        api(a, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "rage"})
+        api(b, "POST", "/api/v1/mutes", {"kind": "account", "platform": "mastodon",
+                                         "handle": REAL[3]["account"]["acct"] + "@mastodon.social",
+                                         "action": "hide"})
+        api(b, "POST", "/api/v1/allow", {"kind": "keyword", "text": "bibliothèque"})
+        time.sleep(0.01)
+        api(b, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "rage", "note": "from b, later"})
+        api(a, "PUT", "/api/v1/schedule", {"timezone": "Europe/Paris", "windows": [
+            {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}]})
+        time.sleep(2)  # the background loop had its chance, and must not have synced
+        assert "keyword:honte" not in lists(b)["mutes"]
+        # Back online.
+        resumed = cli(b.home, "sync", "--resume")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert cli(a.home, "sync", "--resume").returncode == 0
+        synced = cli(a.home, "sync")
+        assert synced.returncode == 0 and "sent" in synced.stdout, synced.stdout + synced.stderr
+        la, lb = lists(a), lists(b)
+        assert la == lb
+        assert set(la["mutes"]) == {"keyword:honte", "keyword:rage",
+                                    f"account:mastodon:{REAL[3]['account']['acct'].lower()}@mastodon.social"}
+        assert la["mutes"]["keyword:rage"]["note"] == "from b, later", "the later edit of one key wins on both"
+        assert api(b, "GET", "/api/v1/schedule")["schedule"]["timezone"] == "Europe/Paris"
+
+        # Each proxy applies a mute made on the other.
+        statuses = copy.deepcopy(REAL[:6])
+        statuses[1]["content"] = "<p>Quelle honte, vraiment.</p>"
+        statuses[1]["language"] = "fr"
+        body = json.dumps(statuses).encode()
+        standin.routes["/api/v1/timelines/tag/sync"] = lambda r: web.Response(body=body,
+                                                                              content_type="application/json")
+        for running in (a, b):
+            seen = fetch(running, standin.port, "/api/v1/timelines/tag/sync")
+            assert statuses[1]["id"] not in seen, "the keyword muted on A hides the post on both"
+            assert statuses[3]["id"] not in seen, "the account muted on B hides its post on both"
+            assert statuses[0]["id"] in seen
+
+        # After resuming, an edit syncs by itself within seconds (background sync after each local edit).
+        api(b, "DELETE", "/api/v1/mutes/keyword:honte")
+        deadline = time.monotonic() + 20
+        while "keyword:honte" in lists(a)["mutes"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "keyword:honte" not in lists(a)["mutes"]
+        listing = cli(a.home, "peers", "list")
+        assert "last seen" in listing.stdout and "never" not in listing.stdout, listing.stdout
+    finally:
+        codes = (a.stop(), b.stop())
+        assert codes == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
+    assert "Traceback" not in a.stderr + b.stderr
+    assert sys.executable

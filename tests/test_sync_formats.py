@@ -1,0 +1,166 @@
+"""Import and export files: Mastodon's real CSV files, Bluesky's muted words and list subjects (checked against the
+published lexicons), Sourdine's JSON; a round trip per format; malformed rows reported with their line."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conftest import DATA
+from lexicon_check import Lexicons
+from sourdine import lists
+from sourdine.sync import formats
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def imported(fmt: str, data: bytes, list_name: str = "mute") -> tuple[dict[str, dict], list[tuple[int, str]]]:
+    plan = formats.plan(formats.read(fmt, data, list_name), list_name, {}, NOW)
+    return {key: entry.to_dict() for key, entry in plan.write.items()}, sorted(plan.errors)
+
+
+def test_mastodon_muted_accounts_export_reads_with_hide_notifications_as_hide():
+    """Mastodon's own muted-accounts file: true means hide, false collapse."""
+    entries, errors = imported("mastodon-csv", (DATA / "mastodon" / "muted_accounts.csv").read_bytes())
+    assert errors == []
+    assert entries == {
+        "account:mastodon:user@example.com": {"kind": "account", "platform": "mastodon", "handle": "user@example.com",
+                                              "action": "hide"},
+        "account:mastodon:user@test.com": {"kind": "account", "platform": "mastodon", "handle": "user@test.com",
+                                           "action": "collapse"},
+    }
+
+
+@pytest.mark.parametrize("name, fmt, action", [("new-mute-imports.txt", "mastodon-csv", "collapse"),
+                                               ("new-block-imports.txt", "mastodon-blocks-csv", "hide")])
+def test_a_local_account_without_instance_is_reported_with_its_line(name, fmt, action):
+    """Mastodon's import fixtures name `bob` without an instance: line 2 is reported, line 3 goes in (blocks as
+    hide mutes)."""
+    entries, errors = imported(fmt, (DATA / "mastodon" / name).read_bytes())
+    assert [line for line, _ in errors] == [2] and "user@instance" in errors[0][1]
+    assert list(entries) == ["account:mastodon:eve@example.com"]
+    assert entries["account:mastodon:eve@example.com"]["action"] == action
+
+
+def test_headerless_blocks_and_bad_rows_keep_their_line_numbers():
+    """Old exports have no header; a bad flag, a bad address and a broken quote are each one error."""
+    data = b'a@one.example\n\n"bad address\xc3\xa9 @@",x\nb@two.example,true\n'
+    entries, errors = imported("mastodon-blocks-csv", data)
+    assert sorted(entries) == ["account:mastodon:a@one.example", "account:mastodon:b@two.example"]
+    assert [line for line, _ in errors] == [3]
+    entries, errors = imported("mastodon-csv", b"Account address,Hide notifications\na@one.example,maybe\n"
+                                               b"b@two.example,false\n")
+    assert list(entries) == ["account:mastodon:b@two.example"] and errors[0][0] == 2
+
+
+def test_blocks_only_go_to_the_mute_list_and_bad_files_are_refused_whole():
+    with pytest.raises(ValueError, match="mute list"):
+        formats.read("mastodon-blocks-csv", b"a@b.example\n", "allow")
+    with pytest.raises(ValueError, match="UTF-8"):
+        formats.read("mastodon-csv", b"\xff\xfe", "mute")
+    with pytest.raises(ValueError, match="line 2"):
+        formats.read("sourdine", b'{"sourdine": 1,\n "entries": [}', "mute")
+
+
+MUTED_WORDS = b"""{
+  "preferences": [
+    {"$type": "app.bsky.actor.defs#adultContentPref", "enabled": false},
+    {"$type": "app.bsky.actor.defs#mutedWordsPref", "items": [
+      {"id": "3l6z", "value": "honte", "targets": ["content", "tag"], "actorTarget": "all"},
+      {"id": "3l70", "value": "StopTheCount", "targets": ["tag"], "actorTarget": "exclude-following",
+       "expiresAt": "2027-01-01T00:00:00.000Z"},
+      {"id": "3l71", "value": "!!!", "targets": ["content"]},
+      {"id": "3l72", "value": "rage bait", "targets": ["content"], "expiresAt": "2020-01-01T00:00:00.000Z"}
+    ]}
+  ]
+}"""
+
+
+def test_bluesky_muted_words_from_preferences():
+    """getPreferences' mutedWordsPref: words become keywords with their expiry; a word with no letter and an
+    expired one are reported on their own lines."""
+    lex = Lexicons(DATA / "bluesky" / "lexicons")
+    pref = json.loads(MUTED_WORDS)["preferences"][1]
+    found: list[str] = []
+    lex._ref("app.bsky.actor.defs#mutedWordsPref", pref, "$", found)
+    assert found == []  # the sample is a valid mutedWordsPref
+    entries, errors = imported("bluesky", MUTED_WORDS)
+    assert entries == {"keyword:honte": {"kind": "keyword", "text": "honte", "action": "collapse"},
+                       "keyword:stopthecount": {"kind": "keyword", "text": "stopthecount", "action": "collapse",
+                                                "expires": "2027-01-01T00:00:00+00:00"}}
+    assert [line for line, _ in errors] == [8, 9]
+
+
+def test_bluesky_moderation_list_subjects():
+    """getList's items: each subject is a Bluesky account, by DID."""
+    doc = {"list": {"uri": "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.graph.list/3k", "name": "trolls"},
+           "items": [{"uri": "at://x/app.bsky.graph.listitem/1",
+                      "subject": {"did": "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb", "handle": "troll.bsky.social"}},
+                     {"uri": "at://x/app.bsky.graph.listitem/2", "subject": {"did": "not a did"}}]}
+    entries, errors = imported("bluesky", json.dumps(doc, indent=1).encode())
+    assert list(entries) == ["account:bluesky:did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"]
+    assert len(errors) == 1 and errors[0][0] > 1
+
+
+def _sample_entries(fmt: str) -> list[lists.Entry]:
+    later = (NOW + timedelta(days=30)).isoformat()
+    data = {
+        "mastodon-csv": [{"kind": "account", "platform": "mastodon", "handle": "troll@mastodon.social",
+                          "action": "hide"},
+                         {"kind": "account", "platform": "mastodon", "handle": "grump@piaille.fr"}],
+        "bluesky": [{"kind": "keyword", "text": "Écœurant"}, {"kind": "keyword", "text": "stop the count",
+                                                            "expires": later},
+                    {"kind": "account", "platform": "bluesky", "handle": "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"},
+                    {"kind": "account", "platform": "bluesky", "handle": "troll.bsky.social"}],
+        "sourdine": [{"kind": "keyword", "text": "honte", "action": "hide", "note": "n", "platforms": ["x"]},
+                     {"kind": "keyword", "text": "r[a4]ge", "regex": True, "expires": later},
+                     {"kind": "person", "id": "Troll", "accounts": [
+                         {"platform": "x", "handle": "troll"}, {"platform": "x", "id": "123"},
+                         {"platform": "mastodon", "handle": "troll@mastodon.social"}]},
+                     {"kind": "account", "platform": "x", "id": "42"}],
+    }[fmt]
+    return [lists.parse_mute(d, NOW) for d in data]
+
+
+@pytest.mark.parametrize("fmt", formats.EXPORT_FORMATS)
+def test_round_trip(fmt):
+    """What a format can hold comes back equal from its own export."""
+    entries = _sample_entries(fmt)
+    out = formats.write(fmt, entries, "mute", NOW)
+    assert out.skipped == 0
+    back, errors = imported(fmt, out.body)
+    assert errors == []
+    assert back == {e.key: e.to_dict() for e in entries}
+    # And once more: the export of what was imported is the same file (bar the export time).
+    again = formats.write(fmt, [lists.parse_mute(d, NOW) for d in back.values()], "mute", NOW)
+    assert again.body == out.body
+
+
+def test_exports_say_what_a_format_cannot_hold():
+    """Keywords do not go into Mastodon's CSV, nor regexes and X accounts into Bluesky's file."""
+    entries = _sample_entries("sourdine")
+    assert formats.write("mastodon-csv", entries, "mute", NOW).skipped == 4
+    out = formats.write("bluesky", entries, "mute", NOW)
+    assert out.skipped == 3
+    lex = Lexicons(DATA / "bluesky" / "lexicons")
+    found: list[str] = []
+    lex._ref("app.bsky.actor.defs#mutedWordsPref", json.loads(out.body)["preferences"][0], "$", found)
+    assert found == []
+
+
+def test_sourdine_json_reports_each_bad_entry_by_line():
+    out = formats.write("sourdine", _sample_entries("sourdine"), "mute", NOW).body.decode().split("\n")
+    out[2] = '{"kind": "keyword", "text": "(", "regex": true},'
+    out[3] = '"not an object",'
+    entries, errors = imported("sourdine", "\n".join(out).encode())
+    assert [line for line, _ in errors] == [3, 4]
+    assert sorted(entries) == ["account:x:id:42", "keyword:honte"]
+
+
+def test_reimport_counts_unchanged_entries():
+    entries = _sample_entries("sourdine")
+    body = formats.write("sourdine", entries, "mute", NOW).body
+    plan = formats.plan(formats.read("sourdine", body, "mute"), "mute", {e.key: e for e in entries[:2]}, NOW)
+    assert plan.report()["unchanged"] == 2 and sorted(plan.write) == sorted(e.key for e in entries[2:])

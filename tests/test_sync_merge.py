@@ -1,0 +1,274 @@
+"""The replicated map: merge laws, row checks, tombstone collection, and replicas that converge (hypothesis)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from sourdine import store
+from sourdine.hlc import Clock, Stamp
+from sourdine.sync import db as sync_db
+from sourdine.sync import merge
+from sourdine.sync.merge import Row
+
+NOW = 1_790_000_000_000  # ms
+KEYS = ["keyword:honte", "keyword:rage", "account:mastodon:bob@example.com", "account:x:eve"]
+
+
+def _entry(key: str, note: str = "") -> dict:
+    kind, _, rest = key.partition(":")
+    if kind == "keyword":
+        out = {"kind": "keyword", "text": rest, "action": "collapse"}
+    else:
+        platform, _, handle = rest.partition(":")
+        out = {"kind": "account", "platform": platform, "handle": handle, "action": "collapse"}
+    return out | ({"note": note} if note else {})
+
+
+rows = st.builds(
+    lambda key, wall, counter, node, deleted, note: Row.make(
+        "mute", key, None if deleted else _entry(key, note), Stamp(wall, counter, node)),
+    st.sampled_from(KEYS), st.integers(NOW, NOW + 5), st.integers(0, 2), st.sampled_from(["a", "b", "c"]),
+    st.booleans(), st.sampled_from(["", "x"]))
+
+
+@given(st.lists(rows, max_size=12), st.lists(rows, max_size=12), st.lists(rows, max_size=12))
+def test_merge_is_commutative_associative_idempotent(a, b, c):
+    """Any grouping and order of the same rows gives the same state, and merging twice changes nothing."""
+    def m(*parts):
+        state: dict = {}
+        for part in parts:
+            state = merge.merged(state, part)
+        return state
+
+    assert m(a, b) == m(b, a)
+    assert m(m(a, b).values(), c) == m(a, m(b, c).values())
+    assert m(a, a) == m(a)
+    assert m(list(reversed(a))) == m(a)
+
+
+def test_a_tie_on_the_stamp_is_broken_the_same_way_everywhere():
+    """Two rows with one stamp (a faulty peer) resolve by content, not by arrival order."""
+    stamp = Stamp(NOW, 0, "a")
+    one, two = Row.make("mute", "keyword:rage", _entry("keyword:rage"), stamp), Row.make("mute", "keyword:rage",
+                                                                                        None, stamp)
+    assert merge.merged({}, [one, two]) == merge.merged({}, [two, one])
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"list": "mute", "key": "keyword:rage", "entry": {"kind": "keyword", "text": "honte"}, "stamp":
+      Stamp(NOW, 0, "a").encode(), "deleted": False}, "the entry's key"),
+    ({"list": "mute", "key": "keyword:rage", "entry": {"kind": "keyword", "text": "rage"}, "stamp":
+      Stamp(NOW + 3 * 86_400_000, 0, "a").encode(), "deleted": False}, "ahead"),
+    ({"list": "mute", "key": "keyword:rage", "entry": {"kind": "keyword"}, "stamp": Stamp(NOW, 0, "a").encode(),
+      "deleted": False}, "text"),
+    ({"list": "mute", "key": "keyword:rage", "entry": {"kind": "keyword", "text": "rage"}, "stamp": "soon",
+      "deleted": False}, "stamp"),
+    ({"list": "secrets", "key": "k", "entry": {}, "stamp": Stamp(NOW, 0, "a").encode(), "deleted": True}, "list"),
+    ({"list": "mute", "key": "keyword:rage", "entry": {"kind": "keyword", "text": "rage"}, "stamp":
+      Stamp(NOW, 0, "a").encode(), "deleted": True}, "removal"),
+    ({"list": "connection", "key": "author:x:1", "entry": {"kind": "adored"}, "stamp": Stamp(NOW, 0, "a").encode(),
+      "deleted": False}, "decision"),
+    ({"list": "setting", "key": "token", "entry": {}, "stamp": Stamp(NOW, 0, "a").encode(), "deleted": True},
+     "replicated setting"),
+    ({"list": "mute", "key": "keyword:rage"}, "row is an object"),
+])
+def test_rows_sourdine_cannot_use_are_refused(data, message):
+    """A peer's row with a wrong key, a clock days ahead, a bad entry or an unknown list is refused."""
+    with pytest.raises(ValueError, match=message):
+        merge.check(Row.from_wire(data), NOW)
+
+
+def test_good_rows_of_every_list_pass():
+    """Mutes, allow entries, connection decisions, schedules and tombstones from a peer are accepted."""
+    stamp = Stamp(NOW, 0, "a")
+    for row in (Row.make("mute", "keyword:rage", _entry("keyword:rage"), stamp),
+                Row.make("allow", "account:x:eve", {"kind": "account", "platform": "x", "handle": "eve"}, stamp),
+                Row.make("connection", "author:mastodon:42", {"kind": "dismissed", "share": 0.5, "hostile": 2.0},
+                         stamp),
+                Row.make("setting", "schedule", {"timezone": "Europe/Paris", "windows": []}, stamp),
+                Row.make("mute", "keyword:gone", None, stamp)):
+        merge.check(Row.from_wire(row.to_wire()), NOW)
+
+
+def test_tombstones_go_only_when_seen_by_all_and_old():
+    """A tombstone is collected only once every known peer has it and it is older than 180 days."""
+    old = Row.make("mute", "keyword:rage", None, Stamp(NOW - 181 * merge.DAY_MS, 0, "a"))
+    young = Row.make("mute", "keyword:rage", None, Stamp(NOW - 179 * merge.DAY_MS, 0, "a"))
+    assert merge.collectable(old, NOW, True)
+    assert not merge.collectable(old, NOW, False)
+    assert not merge.collectable(young, NOW, True)
+    assert not merge.collectable(Row.make("mute", "keyword:rage", _entry("keyword:rage"), old.stamp), NOW, True)
+    assert merge.lapsed(NOW - 181 * merge.DAY_MS, NOW) and not merge.lapsed(NOW - merge.DAY_MS, NOW)
+
+
+def test_a_returning_peer_does_not_bring_back_a_collected_removal(tmp_path):
+    """A peer away past the horizon gets the full state: its copy of an entry removed (and collected) meanwhile
+    goes, and the entry it sends back is not taken either."""
+    stale = Row.make("mute", "keyword:rage", _entry("keyword:rage"), Stamp(NOW - 200 * merge.DAY_MS, 0, "b"))
+    kept = Row.make("mute", "keyword:honte", _entry("keyword:honte"), Stamp(NOW - 1, 0, "a"))
+    fresh = Row.make("mute", "account:x:eve", _entry("account:x:eve"), Stamp(NOW - 2, 0, "b"))
+    db = store.open_db(tmp_path / "a.db")
+    with db.atomic():
+        sync_db.apply(db, [stale, Row.make("mute", "keyword:rage", None, Stamp(NOW - 190 * merge.DAY_MS, 0, "a"))])
+        sync_db.apply(db, [kept])
+        assert sync_db.collect(db, NOW, None) == 1
+    horizon = sync_db.horizon(db)
+    here = sync_db.load(db)
+    assert ("mute", "keyword:rage") not in here
+    # On the side that stayed: the returning peer's stale row is not taken, its recent one is.
+    assert merge.from_returning(here, [stale, fresh], horizon) == [fresh]
+    # On the returning side: the stale row goes, the other side's rows come.
+    changed, gone = merge.full_exchange({stale.id: stale, fresh.id: fresh}, here.values(), horizon)
+    assert gone == {stale.id} and set(changed) == {kept.id}
+    db.close()
+
+
+# -- replicas that converge ----------------------------------------------------------------------------------
+
+
+class Replica:
+    """One device: a real sqlite file, a clock driven by a physical time the test moves, and what it has sent."""
+
+    def __init__(self, node: str, path) -> None:
+        self.node, self.path = node, path
+        self.time = NOW / 1000
+        self.db = store.open_db(path)
+        self.clock = Clock(node, lambda: self.time)
+        self.sent: dict[str, int] = {}
+
+    def edit(self, key: str, add: bool, note: str) -> Stamp:
+        """A local edit, acknowledged once its transaction commits (as the writer does for the API)."""
+        stamp = self.clock.tick()
+        with self.db.atomic():
+            sync_db.apply(self.db, [Row.make("mute", key, _entry(key, note) if add else None, stamp)])
+        return stamp
+
+    def delta_for(self, peer: str) -> list[Row]:
+        rows, upto = sync_db.since(self.db, self.sent.get(peer, 0))
+        self.sent[peer] = upto
+        return rows
+
+    def receive(self, rows: list[Row]) -> None:
+        merge.check_all(rows, int(self.time * 1000))
+        for row in rows:
+            self.clock.observe(row.stamp)
+        with self.db.atomic():
+            sync_db.apply(self.db, rows)
+
+    def restart(self) -> None:
+        self.db.close()
+        self.db = store.open_db(self.path)
+        last = sync_db.last_stamp(self.db)
+        self.clock = Clock(self.node, lambda: self.time,
+                           last=Stamp(last.wall, last.counter, self.node) if last else None)
+        self.sent = {}  # a restarted device resends from the start: duplicates are harmless
+
+    def state(self) -> dict:
+        return {rid: row.rank for rid, row in sync_db.load(self.db).items()}
+
+
+class Convergence(RuleBasedStateMachine):
+    """2 to 4 replicas; colliding adds and removes on 4 keys; clocks that jump back and forth; messages delivered
+    late, in any order, sometimes twice; restarts from the sqlite file. At the end, after everyone has talked to
+    everyone: equal replicas, each key's winner its newest write, no acknowledged add lost without a later
+    remove."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acked: dict[str, list[tuple[Stamp, bool, str]]] = {}
+        self.network: list[tuple[int, list[Row]]] = []
+
+    @initialize(count=st.integers(2, 4), data=st.data())
+    def start(self, count, data):
+        import tempfile
+        from pathlib import Path
+
+        self.tmp = tempfile.TemporaryDirectory()
+        self.replicas = [Replica(f"n{i}", Path(self.tmp.name) / f"r{i}.db") for i in range(count)]
+
+    def teardown(self) -> None:
+        for r in getattr(self, "replicas", []):
+            r.db.close()
+        if hasattr(self, "tmp"):
+            self.tmp.cleanup()
+
+    @rule(data=st.data(), key=st.sampled_from(KEYS), add=st.booleans(), note=st.sampled_from(["", "a", "b"]))
+    def edit(self, data, key, add, note):
+        r = data.draw(st.sampled_from(self.replicas))
+        stamp = r.edit(key, add, note)
+        self.acked.setdefault(key, []).append((stamp, add, note))
+
+    @rule(data=st.data())
+    def send(self, data):
+        i = data.draw(st.integers(0, len(self.replicas) - 1))
+        j = data.draw(st.integers(0, len(self.replicas) - 1).filter(lambda j: j != i))
+        rows = self.replicas[i].delta_for(self.replicas[j].node)
+        if rows:
+            self.network.append((j, rows))
+
+    @precondition(lambda self: self.network)
+    @rule(data=st.data(), duplicate=st.booleans())
+    def deliver(self, data, duplicate):
+        index = data.draw(st.integers(0, len(self.network) - 1))
+        to, rows = self.network[index] if duplicate else self.network.pop(index)
+        self.replicas[to].receive(rows)
+
+    @rule(data=st.data(), seconds=st.integers(-1800, 1800))
+    def jump(self, data, seconds):
+        r = data.draw(st.sampled_from(self.replicas))
+        r.time += seconds
+
+    @rule(data=st.data())
+    def restart(self, data):
+        data.draw(st.sampled_from(self.replicas)).restart()
+
+    @invariant()
+    def clocks_are_ahead_of_what_they_hold(self):
+        for r in getattr(self, "replicas", []):
+            last = sync_db.last_stamp(r.db)
+            assert last is None or (r.clock.last.wall, r.clock.last.counter) >= (last.wall, last.counter)
+
+    def check_end(self) -> None:
+        random.Random(0).shuffle(self.network)
+        for to, rows in self.network:
+            self.replicas[to].receive(rows)
+        for _ in range(2):
+            for a in self.replicas:
+                for b in self.replicas:
+                    if a is not b:
+                        b.receive(sync_db.since(a.db, 0)[0])
+        states = [r.state() for r in self.replicas]
+        assert all(s == states[0] for s in states)
+        assert {key for (_, key) in states[0]} == set(self.acked)
+        for key, writes in self.acked.items():
+            stamp, add, note = max(writes)
+            winner = states[0][("mute", key)]
+            assert winner[0] == stamp and winner[1] == (not add)
+            if add:
+                assert winner[2] == merge.canonical(_entry(key, note))
+
+
+def test_replicas_converge():
+    """The stateful test, with the end checks run after each generated history."""
+    class Machine(Convergence):
+        def teardown(self) -> None:
+            try:
+                if hasattr(self, "replicas"):
+                    self.check_end()
+            finally:
+                super().teardown()
+
+    run_state_machine_as_test(Machine, settings=settings(max_examples=60, stateful_step_count=30, deadline=None,
+                                                         suppress_health_check=list(HealthCheck)))

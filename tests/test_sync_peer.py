@@ -1,0 +1,211 @@
+"""Peer sync in one process: two real sync services with their TLS listeners on 127.0.0.1, real sqlite stores.
+Pairing, deltas, and hostile input refused with nothing applied."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+
+import aiohttp
+import pytest
+
+from sourdine import lists, settings
+from sourdine.engine import Engine
+from sourdine.hlc import Stamp
+from sourdine.platforms import ADAPTERS
+from sourdine.runtime import Runtime
+from sourdine.scoring import score
+from sourdine.store import Writer
+from sourdine.sync import peer as peer_mod
+from sourdine.sync.live import Live
+from sourdine.sync.merge import Row
+from sourdine.sync.peer import Sync, SyncError, _mac
+
+
+class Device:
+    def __init__(self, path, name: str) -> None:
+        path.mkdir()
+        self.path = path
+        self.writer = Writer(path / "db.sqlite")
+        self.writer.start()
+        self.runtime = Runtime(path, "t", settings.build(), Engine(score, ADAPTERS), self.writer)
+        self.runtime.load_lists([], name)
+        self.live = Live(self.runtime, asyncio.Lock())
+        self.sync = Sync(self.live, path, name, name=name, interval=3600)
+
+    async def mute(self, text: str) -> None:
+        entry = lists.parse_mute({"kind": "keyword", "text": text}, __import__("datetime").datetime.now(
+            __import__("datetime").UTC))
+        async with self.live.lock:
+            await self.live.write_local("mute", {entry.key: entry})
+
+    def rows(self) -> list[tuple]:
+        return sqlite3.connect(self.path / "db.sqlite").execute(
+            "SELECT list, key, stamp, deleted FROM lists ORDER BY list, key").fetchall()
+
+    async def close(self) -> None:
+        await self.sync.stop()
+        self.writer.close()
+
+
+@pytest.fixture
+async def pair(tmp_path):
+    a, b = Device(tmp_path / "a", "deva"), Device(tmp_path / "b", "devb")
+    await a.sync.start(0)
+    await b.sync.start(0)
+    code, _ = a.sync.new_code()
+    await b.sync.accept(code)
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_pairing_pins_each_side_and_sync_exchanges_deltas(pair):
+    """After pairing each side knows the other; a sync sends both sides' edits, and the next one only what
+    changed since."""
+    a, b = pair
+    assert set(a.sync.peers) == {"devb"} and set(b.sync.peers) == {"deva"}
+    assert a.sync.peers["devb"].key == b.sync.peers["deva"].key
+    await a.mute("honte")
+    await b.mute("rage")
+    [result] = await b.sync.sync_all()
+    assert result["ok"] and result["sent"] == 1 and result["received"] == 1
+    assert a.rows() == b.rows() and len(a.rows()) == 2
+    assert set(a.runtime.entries["mute"]) == set(b.runtime.entries["mute"]) == {"keyword:honte", "keyword:rage"}
+    await a.mute("colère")
+    [result] = await b.sync.sync_all()
+    assert (result["sent"], result["received"]) == (0, 1)
+    assert a.sync.peers["devb"].last_seen is not None
+
+
+async def test_a_wrong_code_pairs_nothing_and_spends_the_code(tmp_path):
+    a, b = Device(tmp_path / "a", "deva"), Device(tmp_path / "b", "devb")
+    try:
+        await a.sync.start(0)
+        await b.sync.start(None)
+        code, _ = a.sync.new_code()
+        wrong = code[:-1] + ("a" if code[-1] != "a" else "b")
+        with pytest.raises(SyncError, match="could not prove|refused"):
+            await b.sync.accept(wrong)
+        with pytest.raises(SyncError, match="wrong, expired or already used"):
+            await b.sync.accept(code)  # one attempt per code
+        assert a.sync.peers == {} and b.sync.peers == {}
+        with pytest.raises(SyncError, match="not a peer code"):
+            await b.sync.accept("hello")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _post(device: Device, target: Device, raw: bytes, key: bytes | None = None) -> int:
+    peer = device.sync.peers[target.sync.device]
+    key = key or bytes.fromhex(peer.key)
+    async with aiohttp.ClientSession() as session, session.post(
+            f"https://{peer.address}/v1/sync", data=raw, ssl=device.sync._client_ctx(peer),
+            headers={"X-Sourdine-Mac": _mac(key, raw)}) as r:
+        return r.status
+
+
+def _message(device: str, rows: list[dict], n: int | None = None, when: int | None = None) -> bytes:
+    return json.dumps({"device": device, "n": n or time.time_ns() // 1000, "time": when or int(time.time() * 1000),
+                       "since": 0, "upto": 1, "full": False, "rows": rows}).encode()
+
+
+def _row(text: str, wall: int | None = None) -> dict:
+    stamp = Stamp(wall or int(time.time() * 1000), 0, "devb")
+    return Row.make("mute", f"keyword:{text}", {"kind": "keyword", "text": text}, stamp).to_wire()
+
+
+async def test_hostile_messages_are_refused_with_nothing_applied(pair):
+    """Malformed data, a wrong key, a replayed message, a clock far in the future, a stale message: refused, and
+    the store is as before."""
+    a, b = pair
+    before = a.rows()
+    good = _row("ok")
+    assert await _post(b, a, b"{not json") == 400
+    assert await _post(b, a, _message("devb", [good, {"list": "mute", "key": "keyword:x"}])) == 400
+    assert await _post(b, a, _message("devb", [good, {**_row("x"), "key": "keyword:y"}])) == 400
+    assert await _post(b, a, _message("devb", [good]), key=b"k" * 32) == 401
+    future = int(time.time() * 1000) + 3 * 86_400_000
+    assert await _post(b, a, _message("devb", [good, _row("future", future)])) == 400
+    assert await _post(b, a, _message("devb", [good], when=int(time.time() * 1000) - 3_600_000)) == 400
+    assert await _post(b, a, _message("deva", [good])) == 400
+    assert a.rows() == before == []
+    assert a.runtime.entries["mute"] == {}
+    # A good message goes in once; the same bytes again are a replay.
+    raw = _message("devb", [good])
+    assert await _post(b, a, raw) == 200
+    assert await _post(b, a, raw) == 409
+    assert [r[1] for r in a.rows()] == ["keyword:ok"]
+
+
+async def test_an_unpaired_certificate_is_refused(pair, tmp_path):
+    """A third device with its own certificate cannot sync, even with a copy of the key."""
+    a, b = pair
+    c = Device(tmp_path / "c", "devc")
+    try:
+        intruder = peer_mod.Peer("deva", "a", b.sync.peers["deva"].address, a.sync.cert.decode(),
+                                 b.sync.peers["deva"].key, time.time())
+        c.sync.peers["deva"] = intruder
+        with pytest.raises(SyncError):
+            await c.sync.sync_peer(intruder)
+        assert a.rows() == []
+    finally:
+        await c.close()
+
+
+async def test_an_unreachable_peer_backs_off_within_bounds(pair):
+    a, b = pair
+    await a.sync.stop()
+    a.sync._runner = None
+    a.sync._task = None
+    for expected in (10, 20, 40):
+        [result] = await b.sync.sync_all()
+        assert not result["ok"] and "unreachable" in result["error"]
+        assert b.sync._next["deva"] - time.monotonic() == pytest.approx(expected, abs=1)
+    for _ in range(10):
+        await b.sync.sync_all()
+    assert b.sync._next["deva"] - time.monotonic() <= 900
+
+
+async def test_the_folder_transport_syncs_and_ignores_forged_lines(pair, tmp_path):
+    """Through a shared folder: each device appends to its own file and merges the other's; a forged line, a
+    conflict copy and a repeated line are ignored (and counted), the real ones applied."""
+    from sourdine.sync.folder import Folder, check_folder
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with pytest.raises(ValueError, match="outside"):
+        check_folder(a.path, a.path)
+    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    await a.mute("honte")
+    await b.mute("rage")
+    assert (await a.sync.sync_folder()).written == 1
+    report = await b.sync.sync_folder()
+    assert (report.written, report.read, report.ignored) == (1, 1, 0)
+    await a.sync.sync_folder()
+    assert set(a.runtime.entries["mute"]) == set(b.runtime.entries["mute"]) == {"keyword:honte", "keyword:rage"}
+    assert not any(p.name.endswith(".db") or p.name.endswith(".sqlite") for p in shared.iterdir())
+
+    # Someone who can write to the folder but has no pairing key.
+    forged = Folder(shared, "devb").line([Row.from_wire(_row("forged"))], time.time_ns(), {"deva": b"x" * 32})
+    with (shared / "ops-devb.jsonl").open("ab") as f:
+        f.write(forged + b"not json\n")
+    good = (shared / "ops-devb.jsonl").read_bytes().splitlines(keepends=True)[0]
+    with (shared / "ops-devb.jsonl").open("ab") as f:
+        f.write(good)  # a replayed line
+    conflict = Folder(shared, "devb").line([Row.from_wire(_row("conflict"))], time.time_ns(),
+                                           {"deva": bytes.fromhex(a.sync.peers["devb"].key)})
+    (shared / "ops-devb.sync-conflict-20261122-101010-ABCDEFG.jsonl").write_bytes(conflict)
+    (shared / "ops-devb (conflicted copy 2026-11-22).jsonl").write_bytes(conflict)
+    report = await a.sync.sync_folder()
+    assert (report.read, report.ignored) == (0, 3)
+    assert set(a.runtime.entries["mute"]) == {"keyword:honte", "keyword:rage"}
+    # A later genuine edit still comes through.
+    await b.mute("colère")
+    await b.sync.sync_folder()
+    assert (await a.sync.sync_folder()).read == 1
+    assert "keyword:colère" in a.runtime.entries["mute"]

@@ -254,10 +254,12 @@ class Sourdine:
         if meta["endpoint"] == "page":
             self._learn_own_from_page(response)
             return
-        if "json" not in response.headers.get("content-type", "json"):
+        runtime = self.runtime
+        content_type = response.headers.get("content-type", "json")
+        adapter = runtime.engine.adapters.get(meta["platform"])
+        if not any(kind in content_type for kind in getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
         started = time.perf_counter()
-        runtime = self.runtime
         try:
             body = codec.decode(
                 response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body

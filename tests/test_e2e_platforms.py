@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 
@@ -70,12 +71,56 @@ REDDIT_DOC, REDDIT_BYTES = reddit_listing()
 REDDIT_FEED_BYTES = reddit_feed()
 
 
+# --- YouTube ------------------------------------------------------------------------------------------------
+
+YOUTUBE_NEXT = "/youtubei/v1/next"
+YOUTUBE_WATCH = "/watch"
+YOUTUBE_TEXTS = {"UgxA1": HOSTILE_FR, "UgxB2": SOUR_EN, "UgxC3": FRIENDLY_EN, "UgxD4": HOSTILE_EN,
+                 "UgzW1": FRIENDLY_FR, "UgzW2": HOSTILE_EN}
+
+
+def youtube_texts(doc: dict) -> dict:
+    for m in doc["frameworkUpdates"]["entityBatchUpdate"]["mutations"]:
+        entity = m["payload"].get("commentEntityPayload")
+        if entity and entity["properties"]["commentId"] in YOUTUBE_TEXTS:
+            entity["properties"]["content"]["content"] = YOUTUBE_TEXTS[entity["properties"]["commentId"]]
+    return doc
+
+
+YOUTUBE_NEXT_BYTES = json.dumps(youtube_texts(json.loads(
+    (DATA / "youtube" / "innertube_next_comments.handmade.json").read_bytes()))).encode()
+
+
+def youtube_watch() -> bytes:
+    page = (DATA / "youtube" / "watch_page.handmade.html").read_text()
+    head, rest = page.split("var ytInitialData = ", 1)
+    data, tail = rest.split(";</script>", 1)
+    return (head + "var ytInitialData = " + json.dumps(youtube_texts(json.loads(data))).replace("</", "<\\/")
+            + ";</script>" + tail).encode()
+
+
+YOUTUBE_WATCH_BYTES = youtube_watch()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def routes(standin):
     standin.routes.update({
         REDDIT_LISTING: respond(REDDIT_BYTES, "application/json; charset=UTF-8"),
         REDDIT_FEED: respond(REDDIT_FEED_BYTES, "text/html; charset=utf-8"),
+        YOUTUBE_NEXT: respond(YOUTUBE_NEXT_BYTES, "application/json; charset=UTF-8"),
+        YOUTUBE_WATCH: respond(YOUTUBE_WATCH_BYTES, "text/html; charset=utf-8"),
     })
+
+
+def reveal(sourdine, platform: str, post_id: str) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{sourdine.api_port}/api/v1/originals/{platform}/{post_id}",
+                                     headers={"Authorization": f"Bearer {sourdine.token()}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 class Elements(HTMLParser):
@@ -114,3 +159,28 @@ def test_reddit(sourdine, standin):
     page = Elements(raw.decode())
     assert set(page.found) == {"t3_1r6aomv"} and page.partials == 1
     assert raw.count(b"<article") == 1
+
+
+def test_youtube(sourdine, standin):
+    """YouTube through `sourdine run`: a comments page (InnerTube `next`, gzipped JSON) and the watch page's
+    ytInitialData. Hostile en/fr comments are dropped, a sour one reads as Sourdine's placeholder and its
+    original comes back from the API; continuations stay."""
+    from sourdine.platforms import youtube
+
+    status, _, raw = fetch(sourdine, standin, YOUTUBE_NEXT, b'{"continuation": "abc"}')
+    assert status == 200
+    doc = json.loads(raw)
+    left = {p.id: p.text for p in youtube.posts("next", doc)}
+    assert set(left) == {"UgxB2", "UgxC3"} and left["UgxC3"] == FRIENDLY_EN
+    assert left["UgxB2"] == "Sourdine folded this post: " + left["UgxB2"].split(": ", 1)[1]
+    assert left["UgxB2"].endswith("[sourdine:youtube:UgxB2]")
+    items = doc["onResponseReceivedEndpoints"][1]["reloadContinuationItemsCommand"]["continuationItems"]
+    assert "continuationItemRenderer" in items[-1]
+    assert reveal(sourdine, "youtube", "UgxB2") == (200, {"platform": "youtube", "id": "UgxB2", "text": SOUR_EN})
+    assert reveal(sourdine, "youtube", "UgxA1")[0] == 404
+
+    status, headers, raw = fetch(sourdine, standin, YOUTUBE_WATCH)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert raw.split(b"var ytInitialData", 1)[0] == YOUTUBE_WATCH_BYTES.split(b"var ytInitialData", 1)[0]
+    data = json.loads(raw.split(b"var ytInitialData = ", 1)[1].split(b";</script>", 1)[0])
+    assert [p.id for p in youtube.posts("watch", type("Page", (), {"data": data})())] == ["UgzW1"]

@@ -102,9 +102,25 @@ def youtube_watch() -> bytes:
 YOUTUBE_WATCH_BYTES = youtube_watch()
 
 
+# --- LinkedIn -----------------------------------------------------------------------------------------------
+
+LINKEDIN_GRAPHQL = "/voyager/api/graphql"
+
+
+def linkedin_feed() -> tuple[dict, bytes]:
+    doc = json.loads((DATA / "linkedin" / "voyager_graphql_main_feed.handmade.json").read_bytes())
+    for entity, text in zip(doc["included"], [FRIENDLY_FR, HOSTILE_EN, SOUR_EN, HOSTILE_FR], strict=False):
+        entity["commentary"]["text"]["text"] = text
+    return doc, json.dumps(doc).encode()
+
+
+LINKEDIN_DOC, LINKEDIN_BYTES = linkedin_feed()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def routes(standin):
     standin.routes.update({
+        LINKEDIN_GRAPHQL: respond(LINKEDIN_BYTES, "application/vnd.linkedin.normalized+json+2.1"),
         REDDIT_LISTING: respond(REDDIT_BYTES, "application/json; charset=UTF-8"),
         REDDIT_FEED: respond(REDDIT_FEED_BYTES, "text/html; charset=utf-8"),
         YOUTUBE_NEXT: respond(YOUTUBE_NEXT_BYTES, "application/json; charset=UTF-8"),
@@ -184,3 +200,20 @@ def test_youtube(sourdine, standin):
     assert raw.split(b"var ytInitialData", 1)[0] == YOUTUBE_WATCH_BYTES.split(b"var ytInitialData", 1)[0]
     data = json.loads(raw.split(b"var ytInitialData = ", 1)[1].split(b";</script>", 1)[0])
     assert [p.id for p in youtube.posts("watch", type("Page", (), {"data": data})())] == ["UgzW1"]
+
+
+def test_linkedin(sourdine, standin):
+    """LinkedIn through `sourdine run`: the GraphQL main feed (normalized JSON). Hostile en/fr updates leave
+    `*elements`, a sour one is folded and revealable, paging stays."""
+    from sourdine.platforms import linkedin
+
+    status, headers, raw = fetch(sourdine, standin, LINKEDIN_GRAPHQL + "?variables=(start:0)&queryId=voyagerFeedDashMainFeed.abc")
+    assert status == 200 and headers["Content-Type"].startswith("application/vnd.linkedin.normalized+json")
+    doc = json.loads(raw)
+    feed, before = (d["data"]["data"]["feedDashMainFeedByMainFeed"] for d in (doc, LINKEDIN_DOC))
+    assert feed["*elements"] == [before["*elements"][0], before["*elements"][2]]
+    assert feed["paging"] == before["paging"] and feed["metadata"] == before["metadata"]
+    folded = linkedin.post_id(before["*elements"][2])
+    assert doc["included"][2]["commentary"]["text"]["text"].endswith(f"[sourdine:linkedin:{folded}]")
+    assert doc["included"][0] == LINKEDIN_DOC["included"][0]
+    assert reveal(sourdine, "linkedin", folded)[1]["text"] == SOUR_EN

@@ -117,9 +117,27 @@ def linkedin_feed() -> tuple[dict, bytes]:
 LINKEDIN_DOC, LINKEDIN_BYTES = linkedin_feed()
 
 
+# --- Facebook -----------------------------------------------------------------------------------------------
+
+FACEBOOK_GRAPHQL = "/api/graphql/"
+FACEBOOK_IDS = ["UzpfSTEwMDAwMTpWSzox", "UzpfSTEwMDAwMjpWSzoy", "UzpfSTEwMDAwMzpWSzoz", "UzpfSTEwMDAwNDpWSzo0"]
+
+
+def facebook_feed() -> bytes:
+    body = (DATA / "facebook" / "graphql_news_feed.handmade.ndjson").read_bytes()
+    for old, new in (("First story text", SOUR_FR), ("Second story text", FRIENDLY_EN),
+                     ("Third story text", HOSTILE_EN), ("Fourth story text", HOSTILE_FR)):
+        body = body.replace(old.encode(), json.dumps(new, ensure_ascii=False).encode()[1:-1])
+    return body
+
+
+FACEBOOK_BYTES = facebook_feed()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def routes(standin):
     standin.routes.update({
+        FACEBOOK_GRAPHQL: respond(FACEBOOK_BYTES, "text/html; charset=utf-8"),
         LINKEDIN_GRAPHQL: respond(LINKEDIN_BYTES, "application/vnd.linkedin.normalized+json+2.1"),
         REDDIT_LISTING: respond(REDDIT_BYTES, "application/json; charset=UTF-8"),
         REDDIT_FEED: respond(REDDIT_FEED_BYTES, "text/html; charset=utf-8"),
@@ -217,3 +235,21 @@ def test_linkedin(sourdine, standin):
     assert doc["included"][2]["commentary"]["text"]["text"].endswith(f"[sourdine:linkedin:{folded}]")
     assert doc["included"][0] == LINKEDIN_DOC["included"][0]
     assert reveal(sourdine, "linkedin", folded)[1]["text"] == SOUR_EN
+
+
+def test_facebook(sourdine, standin):
+    """Facebook through `sourdine run`: a streamed GraphQL news feed, one JSON document a line, served as
+    text/html as Facebook does. Nothing is removed; hostile en/fr stories read as hidden, a sour one as folded
+    and revealable through the API; untouched lines are as sent."""
+    from sourdine.platforms import facebook
+
+    status, _, raw = fetch(sourdine, standin, FACEBOOK_GRAPHQL, b"fb_api_req_friendly_name=CometNewsFeedPaginationQuery")
+    assert status == 200
+    lines, sent = raw.split(b"\n"), FACEBOOK_BYTES.split(b"\n")
+    assert len(lines) == len(sent) and lines[1] == sent[1] and lines[-1] == sent[-1]
+    texts = {p.id: p.text for p in facebook.posts("graphql", facebook.parse("graphql", raw))}
+    s1, s2, s3, s4 = FACEBOOK_IDS
+    assert texts[s1].endswith(f"[sourdine:facebook:{s1}]") and texts[s2] == FRIENDLY_EN
+    assert texts[s3].startswith("Sourdine hid this post") and texts[s4].startswith("Sourdine hid this post")
+    assert reveal(sourdine, "facebook", s1)[1]["text"] == SOUR_FR
+    assert reveal(sourdine, "facebook", s3)[0] == 404

@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sourdine.platforms import bluesky, linkedin, mastodon, reddit, x, youtube
+from sourdine.platforms import bluesky, facebook, linkedin, mastodon, reddit, x, youtube
 
-ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, bluesky, x, reddit, youtube, linkedin)}
+ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, bluesky, x, reddit, youtube, linkedin, facebook)}

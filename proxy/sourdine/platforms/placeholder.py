@@ -10,8 +10,13 @@ from __future__ import annotations
 from sourdine.model import Verdict
 
 PREFIX = "Sourdine folded this post"
+HIDDEN = "Sourdine hid this post"
 
 
 def placeholder(platform: str, post_id: str, verdict: Verdict) -> str:
+    """The stand-in text. A hidden post (where a platform cannot lose the item safely) says so and has no
+    marker: like a post hidden elsewhere, it is not revealed."""
+    if verdict.action == "hide":
+        return f"{HIDDEN}: {verdict.reason}" if verdict.reason else HIDDEN
     said = f"{PREFIX}: {verdict.reason}" if verdict.reason else PREFIX
     return f"{said} [sourdine:{platform}:{post_id}]"

@@ -134,9 +134,37 @@ def facebook_feed() -> bytes:
 FACEBOOK_BYTES = facebook_feed()
 
 
+# --- Instagram and Threads ----------------------------------------------------------------------------------
+
+INSTAGRAM_GRAPHQL = "/graphql/query"
+THREADS_PAGE = "/@eva.roux"
+M = "330000000000000000"
+
+
+def instagram_feed() -> tuple[dict, bytes]:
+    doc = json.loads((DATA / "instagram" / "graphql_home_feed.handmade.json").read_bytes())
+    edges = doc["data"]["xdt_api__v1__feed__timeline__connection"]["edges"]
+    for edge, text in zip(edges, [FRIENDLY_EN, HOSTILE_FR, SOUR_FR, HOSTILE_EN], strict=False):
+        edge["node"]["media"]["caption"]["text"] = text
+    return doc, json.dumps(doc).encode()
+
+
+INSTAGRAM_DOC, INSTAGRAM_BYTES = instagram_feed()
+
+
+def threads_page() -> bytes:
+    page = (DATA / "threads" / "profile_page.handmade.html").read_text()
+    return page.replace("Profile first", HOSTILE_FR.replace("'", "\\u0027")).replace("Profile second", FRIENDLY_EN.replace("'", "\\u0027")).encode()
+
+
+THREADS_BYTES = threads_page()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def routes(standin):
     standin.routes.update({
+        INSTAGRAM_GRAPHQL: respond(INSTAGRAM_BYTES, "text/javascript; charset=utf-8"),
+        THREADS_PAGE: respond(THREADS_BYTES, "text/html; charset=utf-8"),
         FACEBOOK_GRAPHQL: respond(FACEBOOK_BYTES, "text/html; charset=utf-8"),
         LINKEDIN_GRAPHQL: respond(LINKEDIN_BYTES, "application/vnd.linkedin.normalized+json+2.1"),
         REDDIT_LISTING: respond(REDDIT_BYTES, "application/json; charset=UTF-8"),
@@ -253,3 +281,33 @@ def test_facebook(sourdine, standin):
     assert texts[s3].startswith("Sourdine hid this post") and texts[s4].startswith("Sourdine hid this post")
     assert reveal(sourdine, "facebook", s1)[1]["text"] == SOUR_FR
     assert reveal(sourdine, "facebook", s3)[0] == 404
+
+
+def test_instagram(sourdine, standin):
+    """Instagram through `sourdine run`: the GraphQL home feed. Hostile en/fr posts' edges leave, a sour one is
+    folded and revealable, the end of feed and page_info stay."""
+    from sourdine.platforms import instagram
+
+    status, _, raw = fetch(sourdine, standin, INSTAGRAM_GRAPHQL, b"doc_id=1&variables=%7B%7D")
+    assert status == 200
+    doc = json.loads(raw)
+    connection = doc["data"]["xdt_api__v1__feed__timeline__connection"]
+    assert [e["cursor"] for e in connection["edges"]] == ["cur0", "cur2", "cur-end"]
+    assert connection["page_info"] == INSTAGRAM_DOC["data"]["xdt_api__v1__feed__timeline__connection"]["page_info"]
+    texts = {p.id: p.text for p in instagram.posts("graphql", doc)}
+    assert texts[M + "1"] == FRIENDLY_EN and texts[M + "3"].endswith(f"[sourdine:instagram:{M}3]")
+    assert reveal(sourdine, "instagram", M + "3")[1]["text"] == SOUR_FR
+
+
+def test_threads(sourdine, standin):
+    """Threads through `sourdine run`: a profile page whose HTML holds the first page of threads. The hostile
+    thread leaves, the friendly one and the rest of the page are as sent."""
+    from sourdine.platforms import threads
+
+    status, headers, raw = fetch(sourdine, standin, THREADS_PAGE)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    found = threads.posts("page", threads.parse("page", raw))
+    assert [(p.id, p.text) for p in found] == [("3600000000000000012", FRIENDLY_EN)]
+    cut = THREADS_BYTES.index(b'<script type="application/json" data-content-len="700"')
+    assert raw[:cut] == THREADS_BYTES[:cut]
+

@@ -251,7 +251,7 @@ class Sourdine:
         response = flow.response
         if response.status_code != 200 or not response.raw_content:
             return
-        if meta["endpoint"] == "page":
+        if meta["endpoint"] == "page" and meta["platform"] == "mastodon":
             self._learn_own_from_page(response)
             return
         runtime = self.runtime

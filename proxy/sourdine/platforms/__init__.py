@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sourdine.platforms import bluesky, facebook, linkedin, mastodon, reddit, x, youtube
+from sourdine.platforms import bluesky, facebook, instagram, linkedin, mastodon, reddit, threads, x, youtube
 
-ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, bluesky, x, reddit, youtube, linkedin, facebook)}
+ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (
+    mastodon, bluesky, x, reddit, youtube, linkedin, facebook, instagram, threads)}

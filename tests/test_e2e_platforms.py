@@ -63,7 +63,8 @@ def reddit_feed() -> bytes:
               "Little Chimpanzee playing alone with some straw", "Central Park, Lake Lanier, Dodger Stadium"]
     for old, new in zip(titles, [HOSTILE_FR, FRIENDLY_EN, HOSTILE_EN], strict=True):
         text = text.replace(old, new.replace("'", "&#39;"))
-    loader = '<faceplate-partial loading="lazy" src="/svc/shreddit/feeds/home-feed?after=t3_1r6j0i5"></faceplate-partial>'
+    loader = ('<faceplate-partial loading="lazy" src="/svc/shreddit/feeds/home-feed?after=t3_1r6j0i5">'
+              "</faceplate-partial>")
     return (text + loader + "\n").encode()
 
 
@@ -154,7 +155,9 @@ INSTAGRAM_DOC, INSTAGRAM_BYTES = instagram_feed()
 
 def threads_page() -> bytes:
     page = (DATA / "threads" / "profile_page.handmade.html").read_text()
-    return page.replace("Profile first", HOSTILE_FR.replace("'", "\\u0027")).replace("Profile second", FRIENDLY_EN.replace("'", "\\u0027")).encode()
+    for old, new in (("Profile first", HOSTILE_FR), ("Profile second", FRIENDLY_EN)):
+        page = page.replace(old, new.replace("'", "\\u0027"))
+    return page.encode()
 
 
 THREADS_BYTES = threads_page()
@@ -253,7 +256,8 @@ def test_linkedin(sourdine, standin):
     `*elements`, a sour one is folded and revealable, paging stays."""
     from sourdine.platforms import linkedin
 
-    status, headers, raw = fetch(sourdine, standin, LINKEDIN_GRAPHQL + "?variables=(start:0)&queryId=voyagerFeedDashMainFeed.abc")
+    query = "?variables=(start:0)&queryId=voyagerFeedDashMainFeed.abc"
+    status, headers, raw = fetch(sourdine, standin, LINKEDIN_GRAPHQL + query)
     assert status == 200 and headers["Content-Type"].startswith("application/vnd.linkedin.normalized+json")
     doc = json.loads(raw)
     feed, before = (d["data"]["data"]["feedDashMainFeedByMainFeed"] for d in (doc, LINKEDIN_DOC))
@@ -271,7 +275,8 @@ def test_facebook(sourdine, standin):
     and revealable through the API; untouched lines are as sent."""
     from sourdine.platforms import facebook
 
-    status, _, raw = fetch(sourdine, standin, FACEBOOK_GRAPHQL, b"fb_api_req_friendly_name=CometNewsFeedPaginationQuery")
+    form = b"fb_api_req_friendly_name=CometNewsFeedPaginationQuery"
+    status, _, raw = fetch(sourdine, standin, FACEBOOK_GRAPHQL, form)
     assert status == 200
     lines, sent = raw.split(b"\n"), FACEBOOK_BYTES.split(b"\n")
     assert len(lines) == len(sent) and lines[1] == sent[1] and lines[-1] == sent[-1]

@@ -110,7 +110,8 @@ def test_endpoints_match_the_rules_file() -> None:
 
     platform = rules.platforms()["instagram"]
     assert {name for name, _ in platform.feeds} == instagram.ENDPOINTS
-    assert platform.endpoint("/graphql/query") == "graphql" and platform.endpoint("/api/v1/feed/timeline/") == "timeline"
+    assert platform.endpoint("/graphql/query") == "graphql"
+    assert platform.endpoint("/api/v1/feed/timeline/") == "timeline"
     assert platform.endpoint("/api/v1/media/3300000000000000001/comments/") == "comments"
     with pytest.raises(ValueError, match="unknown Instagram endpoint"):
         instagram.posts("nope", {})

@@ -177,15 +177,17 @@ def routes(standin):
     })
 
 
-def reveal(sourdine, platform: str, post_id: str) -> tuple[int, dict]:
+def reveal(sourdine, platform: str, post_id: str, token: bool = True) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {sourdine.token()}"} if token else {}
     request = urllib.request.Request(f"http://127.0.0.1:{sourdine.api_port}/api/v1/originals/{platform}/{post_id}",
-                                     headers={"Authorization": f"Bearer {sourdine.token()}"})
+                                     headers=headers)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        with e:
+            return e.code, json.loads(e.read())
 
 
 class Elements(HTMLParser):
@@ -243,6 +245,7 @@ def test_youtube(sourdine, standin):
     assert "continuationItemRenderer" in items[-1]
     assert reveal(sourdine, "youtube", "UgxB2") == (200, {"platform": "youtube", "id": "UgxB2", "text": SOUR_EN})
     assert reveal(sourdine, "youtube", "UgxA1")[0] == 404
+    assert reveal(sourdine, "youtube", "UgxB2", token=False)[0] == 401, "the API's guard holds for this route too"
 
     status, headers, raw = fetch(sourdine, standin, YOUTUBE_WATCH)
     assert status == 200 and headers["Content-Type"].startswith("text/html")

@@ -23,6 +23,7 @@ from mitmproxy import certs
 from conftest import SOURDINE
 from sourdine import cli_ca, home
 from sourdine.cli import CommandError
+from sourdine.platforms import ADAPTERS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -289,7 +290,7 @@ def test_doctor_lists_the_decrypted_hosts_by_platform(sourdine):
         line.split("decrypted for ", 1)[1].split(":", 1)[0]: line.split(": ", 1)[1].split(", ")
         for line in out.splitlines() if "decrypted for " in line
     }
-    assert set(hosts) == {"mastodon", "bluesky", "x"}
+    assert set(hosts) == set(ADAPTERS)
     assert "127.0.0.1" in hosts["mastodon"] and "mastodon.social" in hosts["mastodon"]
     assert "*.host.bsky.network" in hosts["bluesky"]
     assert "x.com" in hosts["x"]

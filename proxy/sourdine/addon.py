@@ -251,13 +251,15 @@ class Sourdine:
         response = flow.response
         if response.status_code != 200 or not response.raw_content:
             return
-        if meta["endpoint"] == "page":
+        if meta["endpoint"] == "page" and meta["platform"] == "mastodon":
             self._learn_own_from_page(response)
             return
-        if "json" not in response.headers.get("content-type", "json"):
+        runtime = self.runtime
+        content_type = response.headers.get("content-type", "json")
+        adapter = runtime.engine.adapters.get(meta["platform"])
+        if not any(kind in content_type for kind in getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
         started = time.perf_counter()
-        runtime = self.runtime
         try:
             body = codec.decode(
                 response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body

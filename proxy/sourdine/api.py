@@ -509,6 +509,16 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(store.read_stats, runtime.writer.path, days, collapse))
 
 
+async def original(request: web.Request) -> web.Response:
+    """The original text of a post Sourdine folded by replacing its text (Facebook, YouTube...), from memory:
+    the extension's "show anyway". Kept only while Sourdine runs, a bounded number of posts."""
+    platform, post_id = request.match_info["platform"], request.match_info["post_id"]
+    text = request.app[RUNTIME].engine.originals.get(platform, post_id)
+    if text is None:
+        raise ApiError(404, "not_found", "no folded text kept for that post")
+    return web.json_response({"platform": platform, "id": post_id, "text": text})
+
+
 async def feedback(request: web.Request) -> web.Response:
     """"This was fine" or "this was hostile", on one decision. "Fine" on a toxic connection's post offers to allow
     that author (the answer says so)."""
@@ -841,6 +851,7 @@ def create_app(runtime: Runtime, backoff: tuple[float, float] = (0.1, 5.0)) -> w
     app.router.add_post("/api/v1/purge", purge)
     app.router.add_get("/api/v1/decisions", decisions)
     app.router.add_post("/api/v1/decisions/{platform}/{post_id}/feedback", feedback)
+    app.router.add_get("/api/v1/originals/{platform}/{post_id}", original)
     app.router.add_get("/api/v1/stats", stats)
     app.router.add_get("/proxy.pac", proxy_pac)
     app.router.add_get("/api/v1/openapi.json", openapi_json)

@@ -93,6 +93,29 @@ def _handle(platform: str, post: Post) -> str:
     return post.author
 
 
+class Originals:
+    """The original text of posts folded by replacing their text, in memory only and bounded, so that the
+    extension can reveal them. Never written to disk: the excerpts the user may opt in to are a separate record."""
+
+    def __init__(self, size: int = 2000, max_chars: int = 5000) -> None:
+        self.size = size
+        self.max_chars = max_chars
+        self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def put(self, platform: str, post_id: str, text: str) -> None:
+        key = (platform, post_id)
+        self._texts[key] = text[: self.max_chars]
+        self._texts.move_to_end(key)
+        while len(self._texts) > self.size:
+            self._texts.popitem(last=False)
+
+    def get(self, platform: str, post_id: str) -> str | None:
+        return self._texts.get((platform, post_id))
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
 class Engine:
     def __init__(
         self,
@@ -115,6 +138,7 @@ class Engine:
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.counts = Counts()
         self.health: dict[str, Health] = {name: Health() for name in adapters}
+        self.originals = Originals()
 
     def failed(self, platform: str) -> None:
         """Note a response of this platform that was left unchanged because filtering failed."""
@@ -208,17 +232,33 @@ class Engine:
                 self.counts.hidden += delta
 
     def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes) -> bytes | None:
-        """The rewritten body, or None when nothing changed. Raises on anything it cannot parse."""
+        """The rewritten body, or None when nothing changed. Raises on anything it cannot parse.
+
+        A JSON body is read with orjson. An adapter whose bodies are something else (HTML, several JSON
+        documents a line) has its own `parse(endpoint, body)` and `serialize(endpoint, doc)`.
+        """
         adapter = self.adapters[platform]
-        doc: Any = orjson.loads(body)
+        parse = getattr(adapter, "parse", None)
+        doc: Any = orjson.loads(body) if parse is None else parse(endpoint, body)
         posts = adapter.posts(endpoint, doc)
         self._parsed(platform, len(posts))
         if not posts:
             return None
         verdicts = self.judge(snapshot, platform, endpoint, posts)
-        if verdicts and adapter.rewrite(endpoint, doc, verdicts):
-            return orjson.dumps(doc)
+        if not verdicts:
+            return None
+        if getattr(adapter, "REPLACES_TEXT", False):
+            self._keep_originals(platform, posts, verdicts)
+        if adapter.rewrite(endpoint, doc, verdicts):
+            return orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
         return None
+
+    def _keep_originals(self, platform: str, posts: list[Post], verdicts: dict[str, Verdict]) -> None:
+        """Where an adapter folds a post by replacing its text, keep the text in memory so it can be revealed."""
+        for post in posts:
+            verdict = verdicts.get(post.id)
+            if verdict is not None and verdict.action == "collapse":
+                self.originals.put(platform, post.id, post.text)
 
     def filter_event(self, snapshot: Snapshot, platform: str, endpoint: str, message: str) -> str | None:
         """For one streaming message: the new text, "" to drop the message, or None when nothing changed."""

@@ -226,6 +226,11 @@ PATHS: dict[str, dict[str, Any]] = {
         _json(_obj({"feedback": {"enum": ["fine", "hostile"]}, "offer": {"type": ["object", "null"]}}), "Stored."),
         body="Feedback", params=[{"name": "platform", "in": "path", "required": True, "schema": _STR},
                                  {"name": "post_id", "in": "path", "required": True, "schema": _STR}])},
+    "/api/v1/originals/{platform}/{post_id}": {"get": _op(
+        "The original text of a post folded by replacing its text, kept in memory only: the extension reveals it.",
+        _json(_obj({"platform": _STR, "id": _STR, "text": _STR}), "The original text."),
+        params=[{"name": "platform", "in": "path", "required": True, "schema": _STR},
+                {"name": "post_id", "in": "path", "required": True, "schema": _STR}])},
     "/api/v1/stats": {"get": _op(
         "Posts seen, folded and hidden per platform, per day and per hour today.", _json(_ref("Stats"), "Stats."),
         params=[_query("days", {"type": "integer", "minimum": 1, "maximum": 31}, "How many days (default 7).")])},

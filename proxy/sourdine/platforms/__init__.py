@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sourdine.platforms import bluesky, mastodon, x
+from sourdine.platforms import bluesky, facebook, instagram, linkedin, mastodon, reddit, threads, x, youtube
 
-ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (mastodon, bluesky, x)}
+ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (
+    mastodon, bluesky, x, reddit, youtube, linkedin, facebook, instagram, threads)}

@@ -1,0 +1,118 @@
+"""HTML read by a real parser, rewritten by splicing the original text at the offsets the parser reports.
+
+The parser is the standard library's `html.parser.HTMLParser`: a permissive, tag-soup tolerant tokenizer that
+reads what browsers read (unclosed tags, unquoted attributes, scripts). It does not build or re-serialise a
+tree, so everything Sourdine does not change stays byte for byte as the platform sent it: attribute order and
+quoting, whitespace, comments, `<template>` contents.
+
+A `Splice` holds the page's text and the edits to make: cut a range, or insert text at an offset. Edits are
+applied last to first, so each offset is that of the original text. A cut wins over any edit inside it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from html import escape
+from html.parser import HTMLParser
+
+__all__ = ["Splice", "OffsetParser", "attribute"]
+
+
+@dataclass(slots=True)
+class Splice:
+    text: str
+    cuts: list[tuple[int, int]] = field(default_factory=list)
+    inserts: list[tuple[int, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, body: bytes) -> Splice:
+        # surrogateescape: bytes that are not UTF-8 go back out exactly as they came.
+        return cls(body.decode("utf-8", "surrogateescape"))
+
+    def cut(self, start: int, end: int) -> None:
+        self.cuts.append((start, end))
+
+    def insert(self, offset: int, text: str) -> None:
+        self.inserts.append((offset, text))
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.cuts or self.inserts)
+
+    def result(self) -> bytes:
+        """The text with every edit made, as bytes."""
+        cuts = sorted(self.cuts)
+        merged: list[tuple[int, int]] = []
+        for start, end in cuts:
+            if merged and start < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        starts = [s for s, _ in merged]
+
+        def inside_cut(offset: int) -> bool:
+            i = bisect_right(starts, offset) - 1
+            return i >= 0 and merged[i][0] < offset < merged[i][1]
+
+        edits: list[tuple[int, int, str]] = [(s, e, "") for s, e in merged]
+        edits += [(o, o, t) for o, t in self.inserts if not inside_cut(o)]
+        # Last first; at one offset, an insertion goes before a cut that starts there.
+        edits.sort(key=lambda e: (e[0], e[1]), reverse=True)
+        text = self.text
+        parts: list[str] = []
+        tail = len(text)
+        for start, end, new in edits:
+            parts.append(text[end:tail])
+            parts.append(new)
+            tail = start
+        parts.append(text[:tail])
+        return "".join(reversed(parts)).encode("utf-8", "surrogateescape")
+
+
+class OffsetParser(HTMLParser):
+    """An HTMLParser that knows the offset, in the text it was given, of the tag being handled."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = text
+        # HTMLParser counts lines by "\n" alone, and so do these line starts.
+        starts = [0]
+        find = text.find
+        i = find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        self._line_starts = starts
+
+    def run(self) -> None:
+        self.feed(self.text)
+        self.close()
+
+    def here(self) -> int:
+        """Where the tag now being handled starts."""
+        line, column = self.getpos()
+        return self._line_starts[line - 1] + column
+
+    def start_tag_end(self, start: int) -> int:
+        """Where the start tag now being handled ends (just past its `>`)."""
+        raw = self.get_starttag_text() or ""
+        return start + len(raw)
+
+    def end_tag_end(self, start: int) -> int:
+        """Where the end tag starting at `start` ends (just past its `>`)."""
+        end = self.text.find(">", start)
+        return len(self.text) if end < 0 else end + 1
+
+    def attribute_slot(self, start: int) -> int:
+        """Where a new attribute goes in the start tag now being handled: before its `>` or `/>`."""
+        raw = self.get_starttag_text() or ""
+        end = start + len(raw) - 1
+        if raw.endswith("/>"):
+            end -= 1
+        return end
+
+
+def attribute(name: str, value: str | None = None) -> str:
+    """` name` or ` name="value"`, escaped for a double-quoted attribute."""
+    return f" {name}" if value is None else f' {name}="{escape(value, quote=True)}"'

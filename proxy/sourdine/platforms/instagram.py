@@ -1,0 +1,70 @@
+"""Instagram adapter (the web version): posts and comments in the web app's GraphQL and REST answers, and the
+first page embedded in the HTML. The shapes and the rewriting are Meta's, shared with Threads (meta.py).
+
+Endpoint names are those of rules/platforms.toml:
+
+- `graphql` (/api/graphql, /graphql/query): the home feed (`xdt_api__v1__feed__timeline__connection.edges[]
+  .node.media`), profile and comment connections;
+- `timeline` (/api/v1/feed/timeline/): `feed_items[].media_or_ad`, paging by `next_max_id`;
+- `comments` (/api/v1/media/ID/comments/): `comments[]` with `text` and `user`, paging by `next_min_id`;
+- `page` (the home page's HTML): the first page of the feed, in `<script type="application/json">` data.
+
+Hide takes the edge, feed item or comment out of its list; paging fields (`page_info`, `next_max_id`,
+`more_available`, `next_min_id`) are never touched. Fold replaces the caption or comment text with Sourdine's
+placeholder, the original kept in memory for the extension (REPLACES_TEXT).
+
+NOT verified against live traffic: no capture of Instagram's responses could be had. The fixtures in
+tests/data/instagram are HAND-MADE from the documented structure above, and minimal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from sourdine.model import Post, Verdict
+from sourdine.platforms import meta
+
+PLATFORM = "instagram"
+CONTENT_TYPES = ("json", "html", "javascript")
+REPLACES_TEXT = True
+
+ENDPOINTS = frozenset({"graphql", "timeline", "comments", "page"})
+PAGE_MARKERS = ("xdt_api__v1__feed__timeline__connection", '"caption"')
+
+
+def parse(endpoint: str, body: bytes) -> Any:
+    _check(endpoint)
+    if endpoint == "page":
+        return meta.read_page(body, PAGE_MARKERS)
+    return orjson.loads(body)
+
+
+def serialize(endpoint: str, doc: Any) -> bytes:
+    _check(endpoint)
+    return doc.result() if endpoint == "page" else orjson.dumps(doc)
+
+
+def posts(endpoint: str, doc: Any) -> list[Post]:
+    _check(endpoint)
+    return meta.posts(_data(endpoint, doc), _url)
+
+
+def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
+    _check(endpoint)
+    return bool(verdicts) and meta.rewrite(PLATFORM, _data(endpoint, doc), verdicts)
+
+
+def _data(endpoint: str, doc: Any) -> Any:
+    return doc.data if endpoint == "page" else doc
+
+
+def _url(item: meta.Found) -> str | None:
+    code = item.node.get("code")
+    return f"https://www.instagram.com/p/{code}/" if isinstance(code, str) and code and not item.is_comment else None
+
+
+def _check(endpoint: str) -> None:
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown Instagram endpoint {endpoint!r}: expected one of {sorted(ENDPOINTS)}")

@@ -1,0 +1,73 @@
+"""Threads adapter (the web version): posts and replies in the web app's GraphQL answers, and the first page
+embedded in the HTML. The shapes and the rewriting are Meta's, shared with Instagram (meta.py).
+
+Endpoint names are those of rules/platforms.toml:
+
+- `graphql` (/api/graphql, /graphql/query): feeds (`data.feedData.edges[].node.text_post_app_thread
+  .thread_items[].post`), a post's replies (`edges[].node.thread_items[].post`), profiles' threads;
+- `page` (a feed, profile or post page's HTML): the first page, in `<script type="application/json">` data.
+
+A post has `pk`, `code`, `caption.text` and `user` (`pk`, `username`); a quoted post sits inside the quoting
+one (`text_post_app_info.share_info.quoted_post`) and is never removed: its text is replaced instead.
+
+Hide takes the thread item out of `thread_items`; a thread left with no item goes from its edges list.
+`page_info` cursors are never touched. Fold replaces the caption text with Sourdine's placeholder, the
+original kept in memory for the extension (REPLACES_TEXT).
+
+NOT verified against live traffic: no capture of Threads' responses could be had. The fixtures in
+tests/data/threads are HAND-MADE from the documented structure above, and minimal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from sourdine.model import Post, Verdict
+from sourdine.platforms import meta
+
+PLATFORM = "threads"
+CONTENT_TYPES = ("json", "html", "javascript")
+REPLACES_TEXT = True
+
+ENDPOINTS = frozenset({"graphql", "page"})
+PAGE_MARKERS = ("thread_items",)
+CASCADE = frozenset({"thread_items"})
+
+
+def parse(endpoint: str, body: bytes) -> Any:
+    _check(endpoint)
+    if endpoint == "page":
+        return meta.read_page(body, PAGE_MARKERS)
+    return orjson.loads(body)
+
+
+def serialize(endpoint: str, doc: Any) -> bytes:
+    _check(endpoint)
+    return doc.result() if endpoint == "page" else orjson.dumps(doc)
+
+
+def posts(endpoint: str, doc: Any) -> list[Post]:
+    _check(endpoint)
+    return meta.posts(_data(endpoint, doc), _url)
+
+
+def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
+    _check(endpoint)
+    return bool(verdicts) and meta.rewrite(PLATFORM, _data(endpoint, doc), verdicts, CASCADE)
+
+
+def _data(endpoint: str, doc: Any) -> Any:
+    return doc.data if endpoint == "page" else doc
+
+
+def _url(item: meta.Found) -> str | None:
+    code = item.node.get("code")
+    user = item.node["user"]["username"]
+    return f"https://www.threads.net/@{user}/post/{code}" if isinstance(code, str) and code else None
+
+
+def _check(endpoint: str) -> None:
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"unknown Threads endpoint {endpoint!r}: expected one of {sorted(ENDPOINTS)}")

@@ -17,7 +17,8 @@ from sourdine.runtime import Runtime
 from sourdine.scoring import score
 from sourdine.store import Writer
 
-COUNT = int(os.environ.get("SOURDINE_FUZZ_COUNT", "300"))
+COUNT = int(os.environ.get("SOURDINE_FUZZ_COUNT", "200"))
+REAL_COUNT = 40
 
 
 @pytest.fixture
@@ -81,3 +82,61 @@ def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon
     assert flow.response.raw_content == raw
     assert addon.runtime.engine.health["mastodon"].overruns == 1
     assert "time budget" in caplog.text and "disgusting" not in caplog.text
+
+
+def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
+    """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
+    a same-shape rewrite, the proxy keeps serving, and the failures show in the status."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+    from aiohttp import web
+
+    import harness
+    from conftest import start_sourdine
+
+    running = start_sourdine(tmp_path / "home")
+    try:
+        token = running.token()
+        code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
+        assert code == 200
+        pool = [s for s in fuzzing.samples() if not s.streaming]
+        current: list[fuzzing.Input] = []
+
+        def serve(request: web.Request) -> web.Response:
+            inp = current[-1]
+            headers = {"Content-Type": inp.sample.content_type}
+            if inp.encoding is not None:
+                headers["Content-Encoding"] = inp.encoding
+            return web.Response(body=inp.raw, headers=headers)
+
+        for sample in pool:
+            standin.routes[sample.path] = serve
+        outcomes = []
+
+        @hsettings(max_examples=REAL_COUNT, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(fuzzing.inputs(pool))
+        def one(inp: fuzzing.Input) -> None:
+            current.append(inp)
+            status, headers, body = harness.through_proxy(
+                running.proxy_port, f"http://127.0.0.1:{standin.port}{inp.sample.path}?limit=40",
+                {"Accept-Encoding": "gzip, deflate, br, zstd"})
+            assert status == 200, inp.describe()
+            if body == inp.raw:
+                assert headers.get("content-encoding") == inp.encoding, inp.describe()
+                outcomes.append("unchanged")
+            else:
+                assert "content-encoding" not in headers, inp.describe()
+                fuzzing.check_rewrite(inp, fuzzing.codec.decode(inp.raw, inp.encoding), body)
+                outcomes.append("rewritten")
+            current.clear()
+
+        one()
+        assert running.proc.poll() is None
+        code, status = harness.api(running.api_port, token, "GET", "/api/v1/status")
+        assert code == 200
+        # Responses that could not be read were counted, not hidden.
+        assert status["errors"] == sum(h["failures"] for h in status["health"].values()) > 0
+        assert "rewritten" in outcomes and "unchanged" in outcomes
+    finally:
+        assert running.stop() == 0, running.stderr[-2000:]
+    assert "Traceback" not in running.stderr

@@ -25,6 +25,7 @@ import orjson
 from mitmproxy import ctx, exceptions, http
 
 from sourdine import codec, settings
+from sourdine.engine import Overrun
 from sourdine.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ _WHOAMI = {
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
+DEFAULT_BUDGET_MS = 250
 
 
 def _path(flow: http.HTTPFlow) -> str:
@@ -116,10 +118,17 @@ class Sourdine:
             "The largest feed body, in bytes after decompression, that Sourdine reads. A larger one passes "
             "through unchanged.",
         )
+        loader.add_option(
+            "sourdine_budget_ms", int, DEFAULT_BUDGET_MS,
+            "The most time, in milliseconds, that Sourdine spends filtering one response or streaming message. "
+            "One that would take longer goes out unchanged, and the overrun is counted in the status.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "sourdine_max_body" in updated and ctx.options.sourdine_max_body <= 0:
             raise exceptions.OptionsError("sourdine_max_body must be a positive number of bytes")
+        if "sourdine_budget_ms" in updated and ctx.options.sourdine_budget_ms <= 0:
+            raise exceptions.OptionsError("sourdine_budget_ms must be a positive number of milliseconds")
         if self._standalone and "sourdine_home" in updated and self.runtime is None:
             from sourdine import home, store
 
@@ -260,10 +269,13 @@ class Sourdine:
         if not any(kind in content_type for kind in getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
         started = time.perf_counter()
+        deadline = started + ctx.options.sourdine_budget_ms / 1000
         try:
             body = codec.decode(
                 response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
             )
+            if time.perf_counter() > deadline:
+                raise Overrun
             if meta["endpoint"] == "instance":
                 self._learn_streaming_host(meta["host"], orjson.loads(body))
                 return
@@ -274,7 +286,11 @@ class Sourdine:
                     self._learn_own(meta["platform"], own)
                 return
             with _no_gc():
-                new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body)
+                new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body,
+                                                 deadline)
+        except Overrun:
+            self._overran(meta, started)
+            return
         except Exception as e:
             runtime.engine.failed(meta["platform"])
             logger.warning(
@@ -302,8 +318,13 @@ class Sourdine:
         settings_now = runtime.snapshot.platforms.get(meta["platform"])
         if settings_now is None or not settings_now.enabled or not runtime.filtering()[0]:
             return
+        started = time.perf_counter()
         try:
-            new = runtime.engine.filter_event(runtime.snapshot, meta["platform"], "streaming", message.text)
+            new = runtime.engine.filter_event(runtime.snapshot, meta["platform"], "streaming", message.text,
+                                              started + ctx.options.sourdine_budget_ms / 1000)
+        except Overrun:
+            self._overran(meta, started)
+            return
         except Exception as e:
             runtime.engine.failed(meta["platform"])
             logger.warning("sourdine: %s streaming message left unchanged: %s", meta["platform"], type(e).__name__)
@@ -312,6 +333,13 @@ class Sourdine:
             message.drop()
         elif new is not None:
             message.text = new
+
+    def _overran(self, meta: dict, started: float) -> None:
+        assert self.runtime is not None
+        self.runtime.engine.overran(meta["platform"])
+        meta["overrun"] = True
+        logger.warning("sourdine: %s %s left unchanged: filtering passed its time budget (%.0f ms spent)",
+                       meta["platform"], meta["endpoint"], (time.perf_counter() - started) * 1000)
 
     def _learn_own_from_page(self, response: http.Response) -> None:
         """The signed-in account of a Mastodon web page: `meta.me` in its initial-state script."""

@@ -244,6 +244,8 @@ async def status(request: web.Request) -> web.Response:
             "mastodon_instances": list(snapshot.mastodon_instances),
             "counts": {"seen": counts.seen, "collapsed": counts.collapsed, "hidden": counts.hidden},
             "errors": sum(h.failures for h in runtime.engine.health.values()),
+            "overruns": sum(h.overruns for h in runtime.engine.health.values()),
+            "caches": runtime.engine.caches(),
             "health": {name: h.to_dict() for name, h in runtime.engine.health.items()},
             "filtering": _filtering(runtime),
         }

@@ -26,6 +26,14 @@ from sourdine.settings import Snapshot
 
 Scorer = Callable[[str, str | None], Score]
 
+# Posts judged between two looks at the clock: small enough that a budget is overrun by little, large enough that
+# a feed pays for few extra calls.
+_BUDGET_STEP = 16
+
+
+class Overrun(Exception):
+    """Filtering one response took longer than its time budget; the response goes out as the platform sent it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -75,10 +83,11 @@ class Health:
     last_ok: float | None = None  # when a response was last parsed
     failures: int = 0  # responses left unchanged because something went wrong
     last_failure: float | None = None
+    overruns: int = 0  # responses left unchanged because filtering them passed the time budget
 
     def to_dict(self) -> dict[str, object]:
         return {"responses": self.responses, "posts": self.posts, "last_ok": self.last_ok,
-                "failures": self.failures, "last_failure": self.last_failure}
+                "failures": self.failures, "last_failure": self.last_failure, "overruns": self.overruns}
 
 
 def _handle(platform: str, post: Post) -> str:
@@ -145,6 +154,28 @@ class Engine:
         health = self.health.setdefault(platform, Health())
         health.failures += 1
         health.last_failure = time.time()
+
+    def overran(self, platform: str) -> None:
+        """Note a response of this platform that was left unchanged because filtering it passed the budget."""
+        self.health.setdefault(platform, Health()).overruns += 1
+
+    def caches(self) -> dict[str, dict[str, int | None]]:
+        """Each cache the engine keeps, with its size and its bound (None: bounded by retention, not by count)."""
+        return {"scores": {"size": len(self._cache), "bound": self.cache_size},
+                "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None}}
+
+    def _judge_within(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
+                      deadline: float | None) -> dict[str, Verdict]:
+        """judge(), a few posts at a time, looking at the clock in between: Overrun past the deadline."""
+        if deadline is None or len(posts) <= _BUDGET_STEP:
+            verdicts = self.judge(snapshot, platform, endpoint, posts)
+        else:
+            verdicts = {}
+            for start in range(0, len(posts), _BUDGET_STEP):
+                _check(deadline)
+                verdicts.update(self.judge(snapshot, platform, endpoint, posts[start:start + _BUDGET_STEP]))
+        _check(deadline)
+        return verdicts
 
     def _parsed(self, platform: str, posts: int) -> None:
         health = self.health.setdefault(platform, Health())
@@ -231,8 +262,10 @@ class Engine:
             elif action == "hide":
                 self.counts.hidden += delta
 
-    def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes) -> bytes | None:
-        """The rewritten body, or None when nothing changed. Raises on anything it cannot parse.
+    def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes,
+                    deadline: float | None = None) -> bytes | None:
+        """The rewritten body, or None when nothing changed. Raises on anything it cannot parse, and Overrun
+        when `time.perf_counter()` passes `deadline` before the rewrite.
 
         A JSON body is read with orjson. An adapter whose bodies are something else (HTML, several JSON
         documents a line) has its own `parse(endpoint, body)` and `serialize(endpoint, doc)`.
@@ -240,11 +273,13 @@ class Engine:
         adapter = self.adapters[platform]
         parse = getattr(adapter, "parse", None)
         doc: Any = orjson.loads(body) if parse is None else parse(endpoint, body)
+        _check(deadline)
         posts = adapter.posts(endpoint, doc)
         self._parsed(platform, len(posts))
         if not posts:
             return None
-        verdicts = self.judge(snapshot, platform, endpoint, posts)
+        _check(deadline)
+        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline)
         if not verdicts:
             return None
         if getattr(adapter, "REPLACES_TEXT", False):
@@ -260,17 +295,21 @@ class Engine:
             if verdict is not None and verdict.action == "collapse":
                 self.originals.put(platform, post.id, post.text)
 
-    def filter_event(self, snapshot: Snapshot, platform: str, endpoint: str, message: str) -> str | None:
-        """For one streaming message: the new text, "" to drop the message, or None when nothing changed."""
+    def filter_event(self, snapshot: Snapshot, platform: str, endpoint: str, message: str,
+                     deadline: float | None = None) -> str | None:
+        """For one streaming message: the new text, "" to drop the message, or None when nothing changed.
+        Overrun, as filter_body, past the deadline."""
         adapter = self.adapters[platform]
         event = orjson.loads(message)
         if not isinstance(event, dict):
             return None
+        _check(deadline)
         posts = adapter.posts(endpoint, event)
         self._parsed(platform, len(posts))
         if not posts:
             return None
-        verdicts = self.judge(snapshot, platform, endpoint, posts)
+        _check(deadline)
+        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline)
         if not verdicts:
             return None
         outcome = adapter.rewrite_event(event, verdicts)
@@ -279,3 +318,8 @@ class Engine:
         if outcome == "changed":
             return orjson.dumps(event).decode()
         return None
+
+
+def _check(deadline: float | None) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise Overrun

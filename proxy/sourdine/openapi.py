@@ -39,7 +39,8 @@ SCHEMAS: dict[str, Any] = {
     "PlatformState": _obj({"enabled": {"type": "boolean"}, "collapse": _NUM, "hide": _NUM,
                            "toxic": {"enum": ["collapse", "hide", "keep"]}, "inbox": {"type": "boolean"}}),
     "Health": _obj({"responses": _INT, "posts": _INT, "last_ok": _OPT_NUM, "failures": _INT,
-                    "last_failure": _OPT_NUM}),
+                    "last_failure": _OPT_NUM, "overruns": _INT}),
+    "Cache": _obj({"size": _INT, "bound": {"type": ["integer", "null"]}}),
     "Status": _obj({
         "version": _STR,
         "proxy": _ref("Address"),
@@ -48,6 +49,8 @@ SCHEMAS: dict[str, Any] = {
         "mastodon_instances": {"type": "array", "items": _STR},
         "counts": _obj({"seen": _INT, "collapsed": _INT, "hidden": _INT}),
         "errors": _INT,
+        "overruns": _INT,
+        "caches": {"type": "object", "additionalProperties": _ref("Cache")},
         "health": {"type": "object", "additionalProperties": _ref("Health")},
         "filtering": _obj({"active": {"type": "boolean"}, "until": {"type": ["string", "null"]}}),
     }),

@@ -18,11 +18,8 @@ import time
 from pathlib import Path
 
 from aiohttp import web
-from mitmproxy import addons as mitm_addons
-from mitmproxy import master as mitm_master
-from mitmproxy import options as mitm_options
 
-from sourdine import api, home, scoring, settings, store
+from sourdine import api, home, lean, scoring, settings, store
 from sourdine.addon import Sourdine
 from sourdine.runtime import Listen, Runtime
 
@@ -89,9 +86,14 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         raise StartupError(f"bad setting: {e}") from e
     writer.start()
 
+    # The addons first: mitmproxy.master would import all of mitmproxy's addons (lean.py).
+    mitm_addons = lean.mitmproxy_addons()
+    from mitmproxy import master as mitm_master
+    from mitmproxy import options as mitm_options
+
     opts = mitm_options.Options()
     master = mitm_master.Master(opts)
-    master.addons.add(*mitm_addons.default_addons())
+    master.addons.add(*mitm_addons)
     master.addons.add(Sourdine(runtime))
     confdir = home.confdir(where)
     confdir.mkdir(mode=0o700, exist_ok=True)
@@ -163,8 +165,10 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
           flush=True)
     print(f"sourdine: CA certificate: {home.ca_cert(where)}", flush=True)
 
-    # Load the lexicons now rather than on the first feed; the language model follows in the background.
-    scoring.warm()
+    # Load the lexicons now rather than on the first feed (scoring a first text loads them). py3langid's model is
+    # not loaded here: it costs 0.6 s of CPU and about 55 MB, and only posts without a language field and without
+    # clear English or French words need it; the first such post starts loading it, in the background.
+    scoring.score("warm up: not bad", "en")
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
     # keeps its pauses off the responses.
     gc.collect()

@@ -20,12 +20,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-from sqlite_utils.migrations import Migrations
-
-from sourdine import policy
+from sourdine import lean, policy
 from sourdine.engine import Decision
 from sourdine.pairing import Client
+
+with lean.without("numpy"):  # sqlite-utils would import numpy, which Sourdine needs late or never (lean.py)
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
 
 logger = logging.getLogger(__name__)
 

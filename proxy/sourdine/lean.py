@@ -1,0 +1,78 @@
+"""Start-up without what Sourdine never uses: two imports that cost a third of `sourdine run`'s start-up.
+
+- `import mitmproxy.addons` runs the package's __init__, which imports all thirty of mitmproxy's addons (the
+  onboarding app brings Flask, proxy authentication brings passlib and ldap3, playback, export, HAR...): about
+  150 ms and 12 MB. `mitmproxy_addons()` imports only the addons that `sourdine run` adds.
+- sqlite-utils imports numpy, when it is installed, to map numpy's number types to column types. Sourdine never
+  writes numpy values; numpy is needed only once py3langid's model loads, which may be never. `without()` keeps
+  it out of sqlite-utils' import: about 120 ms and 11 MB.
+
+Measured with `python -X importtime` and /proc/self/status; see README, Performance.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+# The default addons that `sourdine run` relies on, in mitmproxy's own order (mitmproxy.addons.default_addons):
+# the core commands, refusing non-local clients (block_global), DNS and HTTP/2 hygiene, the proxy servers, layer
+# selection (allow_hosts), TLS and certificates, and Alt-Svc rewriting.
+_ADDONS = (
+    ("core", "Core"),
+    ("block", "Block"),
+    ("strip_dns_https_records", "StripDnsHttpsRecords"),
+    ("disable_h2c", "DisableH2C"),
+    ("proxyserver", "Proxyserver"),
+    ("dns_resolver", "DnsResolver"),
+    ("next_layer", "NextLayer"),
+    ("tlsconfig", "TlsConfig"),
+    ("update_alt_svc", "UpdateAltSvc"),
+)
+
+
+def mitmproxy_addons() -> list[object]:
+    """New instances of the mitmproxy addons `sourdine run` needs, without importing the others.
+
+    When mitmproxy.addons is not imported yet, it is registered as a bare package whose submodules import one by
+    one; asking it for anything else (`default_addons`, say) runs its real __init__ then, so nothing breaks."""
+    if "mitmproxy.addons" not in sys.modules:
+        spec = importlib.util.find_spec("mitmproxy.addons")
+        if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
+            package = types.ModuleType("mitmproxy.addons")
+            package.__spec__ = spec
+            package.__file__ = spec.origin
+            package.__path__ = list(spec.submodule_search_locations)
+            package.__package__ = "mitmproxy.addons"
+            loader = spec.loader
+
+            def __getattr__(name: str) -> object:  # noqa: N807 - a module's own __getattr__ (PEP 562)
+                if name.startswith("__"):
+                    raise AttributeError(name)
+                if importlib.util.find_spec(f"mitmproxy.addons.{name}") is not None:
+                    return importlib.import_module(f"mitmproxy.addons.{name}")  # `from .addons import termlog`
+                del package.__getattr__  # type: ignore[attr-defined]
+                loader.exec_module(package)
+                return getattr(package, name)
+
+            package.__getattr__ = __getattr__  # type: ignore[attr-defined]
+            sys.modules["mitmproxy.addons"] = package
+    return [getattr(importlib.import_module(f"mitmproxy.addons.{module}"), cls)() for module, cls in _ADDONS]
+
+
+@contextmanager
+def without(name: str) -> Iterator[None]:
+    """Imports inside see module `name` as not installed (unless it is imported already)."""
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get(name, 0) is None:
+            del sys.modules[name]

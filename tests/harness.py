@@ -1,0 +1,63 @@
+"""Small helpers for the tests and scripts that drive a real `sourdine run`: its API, a request through its
+proxy, its memory."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def api(api_port: int, token: str, method: str, path: str, body: object = None, timeout: float = 10) -> tuple[int, dict]:
+    """Call the API with the token, straight (no proxy); (status, JSON body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{api_port}{path}", method=method, data=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as e:
+        with e:
+            raw = e.read()
+        return e.code, json.loads(raw) if raw else {}
+
+
+def through_proxy(proxy_port: int, url: str, headers: dict | None = None,
+                  timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """GET a plain-HTTP url through the proxy; (status, headers with lower-case names, raw body as sent)."""
+    conn = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=timeout)
+    try:
+        conn.request("GET", url, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError("no VmRSS")
+
+
+def wait_until(check, timeout: float, step: float = 0.01) -> float:
+    """Call `check` until it returns true; the seconds it took. TimeoutError after `timeout`."""
+    started = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - started
+        except OSError:
+            pass
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"not ready within {timeout} s")
+        time.sleep(step)

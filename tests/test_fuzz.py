@@ -1,0 +1,142 @@
+"""Fuzzing the filter: mutated real captures of every platform through the addon's hooks, in-process (a small
+count here; scripts/fuzz runs 10,000), and a bounded sample through a real `sourdine run`."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from mitmproxy.test import taddons
+
+import fuzzing
+from sourdine import settings
+from sourdine.authors import AuthorBook
+from sourdine.engine import Engine
+from sourdine.platforms import ADAPTERS
+from sourdine.runtime import Runtime
+from sourdine.scoring import score
+from sourdine.store import Writer
+
+COUNT = int(os.environ.get("SOURDINE_FUZZ_COUNT", "200"))
+REAL_COUNT = 40
+
+
+@pytest.fixture
+async def addon(tmp_path):
+    from sourdine.addon import Sourdine
+
+    engine = Engine(score, ADAPTERS, authors=AuthorBook())
+    runtime = Runtime(tmp_path, "token", settings.build(fuzzing.fuzz_user_settings()), engine,
+                      Writer(tmp_path / "db.sqlite"))
+    a = Sourdine(runtime)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, sourdine_budget_ms=fuzzing.BUDGET_MS)
+        yield a
+
+
+def test_every_adapter_has_fuzz_samples():
+    """Every adapter with captures in tests/data gives the fuzzer at least one routed sample."""
+    pool = fuzzing.samples()
+    with_data = {name for name in ADAPTERS if (fuzzing.DATA / name).is_dir()}
+    assert with_data and with_data <= {s.platform for s in pool}
+
+
+def test_mutated_captures_never_break_a_response(addon):
+    """No exception escapes a hook; each response is unchanged or a same-shape rewrite, within the budget."""
+    tally = fuzzing.fuzz(addon, COUNT)
+    outcomes = {outcome for (_, outcome) in tally.outcomes}
+    # The fuzz reached both sides: pass-throughs and rewrites.
+    assert "unchanged" in outcomes and "rewritten" in outcomes, tally.outcomes
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_a_decompression_bomb_is_refused_and_passed_unchanged(addon, coding):
+    """A small body that decodes to 1 GiB is refused at the size limit and reaches the browser unchanged."""
+    pool = [s for s in fuzzing.samples() if not s.streaming]
+    inp = fuzzing.Input(pool[0], "bomb", fuzzing.bomb(coding), coding)
+    assert len(inp.raw) < 8 * 1024 * 1024
+    assert fuzzing.run_one(addon, inp) == "unchanged"
+    assert addon.runtime.engine.health[pool[0].platform].failures == 1
+
+
+def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon, caplog):
+    """Filtering that passes the budget leaves the response as sent, counts the overrun, logs no post text."""
+    sample = next(s for s in fuzzing.samples() if s.platform == "mastodon" and not s.streaming)
+    import orjson
+
+    doc = orjson.loads(sample.body)
+    statuses = doc if isinstance(doc, list) else []
+    big = []
+    for i in range(3000):  # 3,000 posts never seen before: far more than 1 ms of scoring
+        status = dict(statuses[i % len(statuses)])
+        status["id"] = f"9{i:08d}"
+        status["content"] = f"<p>{fuzzing.HOSTILE} number {i}</p>"
+        big.append(status)
+    raw = orjson.dumps(big)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, sourdine_budget_ms=1)
+        flow = fuzzing.body_flow(fuzzing.Input(sample, "clean", raw, None))
+        addon.requestheaders(flow)
+        addon.response(flow)
+    assert flow.metadata["sourdine"].get("overrun")
+    assert flow.response.raw_content == raw
+    assert addon.runtime.engine.health["mastodon"].overruns == 1
+    assert "time budget" in caplog.text and "disgusting" not in caplog.text
+
+
+def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
+    """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
+    a same-shape rewrite, the proxy keeps serving, and the failures show in the status."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+    from aiohttp import web
+
+    import harness
+    from conftest import start_sourdine
+
+    running = start_sourdine(tmp_path / "home")
+    try:
+        token = running.token()
+        code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
+        assert code == 200
+        pool = [s for s in fuzzing.samples() if not s.streaming]
+        current: list[fuzzing.Input] = []
+
+        def serve(request: web.Request) -> web.Response:
+            inp = current[-1]
+            headers = {"Content-Type": inp.sample.content_type}
+            if inp.encoding is not None:
+                headers["Content-Encoding"] = inp.encoding
+            return web.Response(body=inp.raw, headers=headers)
+
+        for sample in pool:
+            standin.routes[sample.path] = serve
+        outcomes = []
+
+        @hsettings(max_examples=REAL_COUNT, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(fuzzing.inputs(pool))
+        def one(inp: fuzzing.Input) -> None:
+            current.append(inp)
+            status, headers, body = harness.through_proxy(
+                running.proxy_port, f"http://127.0.0.1:{standin.port}{inp.sample.path}?limit=40",
+                {"Accept-Encoding": "gzip, deflate, br, zstd"})
+            assert status == 200, inp.describe()
+            if body == inp.raw:
+                assert headers.get("content-encoding") == inp.encoding, inp.describe()
+                outcomes.append("unchanged")
+            else:
+                assert "content-encoding" not in headers, inp.describe()
+                fuzzing.check_rewrite(inp, fuzzing.codec.decode(inp.raw, inp.encoding), body)
+                outcomes.append("rewritten")
+            current.clear()
+
+        one()
+        assert running.proc.poll() is None
+        code, status = harness.api(running.api_port, token, "GET", "/api/v1/status")
+        assert code == 200
+        # Responses that could not be read were counted, not hidden.
+        assert status["errors"] == sum(h["failures"] for h in status["health"].values()) > 0
+        assert "rewritten" in outcomes and "unchanged" in outcomes
+    finally:
+        assert running.stop() == 0, running.stderr[-2000:]
+    assert "Traceback" not in running.stderr

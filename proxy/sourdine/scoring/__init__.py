@@ -53,6 +53,8 @@ EMPHASIS_BANGS = 0.2
 EMPHASIS_INTERROBANG = 0.2
 AIMED_BONUS = 0.15
 MAX_REASONS = 6
+# A learned nudge of at least this much (log-odds) is named among the reasons, by its strongest term.
+LEARNED_REASON = 0.25
 
 _lock = threading.Lock()
 _state: tuple[dict[str, lexicon.Lexicon], detect.Detector] | None = None
@@ -104,7 +106,16 @@ def _not_scored(lang: str) -> Score:
     return Score(lang, 0.0, 0.0, 0.0, False, ("language not scored",))
 
 
-def _score(text: str, lang: str | None) -> Score:
+def _score(text: str, lang: str | None, learned: bool = True) -> Score:
+    analysed = _analyse(text, lang)
+    if isinstance(analysed, Score):
+        return analysed
+    primary, readings, prepared = analysed
+    return _combine(primary, readings, prepared, learned)
+
+
+def _analyse(text: str, lang: str | None) -> Score | tuple[str, list[engine.Reading], str]:
+    """The language and the lexicons' readings of a text, or the not-scored result that ends it there."""
     if not isinstance(text, str):
         return Score(detect.normalise_hint(lang) or "und", 0.0, 0.0, 0.0, False, ("not text",))
     lexicons, detector = _load()
@@ -133,7 +144,7 @@ def _score(text: str, lang: str | None) -> Score:
         if mixed:
             other = "fr" if primary == "en" else "en"
             readings.append(engine.read(lexicons[other], text, low, tokens))
-    return _combine(primary, readings, text)
+    return primary, readings, text
 
 
 def negativity_of(reading: engine.Reading) -> float:
@@ -165,6 +176,13 @@ def outrage_of(reading: engine.Reading, shout: float, negativity: float) -> floa
     return 1.0 - math.exp(-OUTRAGE_RATE * min(raw, 60.0))
 
 
+def with_learned(total: float, nudge: float) -> float:
+    """The lexicon's score moved by the learned weights' sum, on the log-odds scale."""
+    t = min(max(total, 1e-4), 1.0 - 1e-4)
+    z = min(max(math.log(t / (1.0 - t)) + nudge, -30.0), 30.0)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 def _reasons(why: dict[str, float]) -> tuple[str, ...]:
     """The strongest reasons first, as valid Unicode (a post decoded with surrogateescape can carry lone
     surrogates, which no JSON encoder accepts)."""
@@ -176,7 +194,7 @@ def _reasons(why: dict[str, float]) -> tuple[str, ...]:
     return tuple(ranked)
 
 
-def _combine(lang: str, readings: list[engine.Reading], text: str) -> Score:
+def _combine(lang: str, readings: list[engine.Reading], text: str, learned: bool = True) -> Score:
     caps = readings[0].shouting
     if "!" in text or "?" in text:
         bangs = "!!" in text
@@ -219,6 +237,11 @@ def _combine(lang: str, readings: list[engine.Reading], text: str) -> Score:
         if interrobang:
             why["?!"] = EMPHASIS_INTERROBANG
     total = 1.0 - (1.0 - outrage) * (1.0 - NEGATIVITY_IN_SCORE * negativity)
+    nudge = readings[0].learned
+    if nudge and learned:
+        total = with_learned(total, nudge)
+        if nudge >= LEARNED_REASON and readings[0].learned_term:
+            why["learned: " + readings[0].learned_term] = nudge
     # Four decimals are plenty, and int() is three times faster than round().
     return Score(
         lang,

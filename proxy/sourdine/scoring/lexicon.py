@@ -171,6 +171,9 @@ class Lexicon:
     emoji: dict[str, str]
     outrage_emoji: dict[str, tuple[float, str]]
     emoji_chars: frozenset[str]
+    # Learned weights (learned.tsv, optional): a token's or two tokens' nudge to the score's log-odds.
+    learned: dict[str, float]
+    learned_starts: frozenset[str]  # the first words of the learned pairs of tokens
 
 
 def _tokens(lang: str, term: str) -> tuple[str, ...]:
@@ -223,6 +226,10 @@ def load(lang: str, root: Path) -> Lexicon:
         return frozenset(" ".join(_tokens(lang, t)) for t in read_terms(folder / name))
 
     emoji = read_emoji(folder / "emoji.tsv")
+    learned: dict[str, float] = {}
+    if (folder / "learned.tsv").exists():
+        learned = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "learned.tsv")}
+        learned.pop("", None)
     boosters = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")}
     return Lexicon(
         lang=lang,
@@ -237,4 +244,6 @@ def load(lang: str, root: Path) -> Lexicon:
         emoji=emoji,
         outrage_emoji=outrage_emoji,
         emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
+        learned=learned,
+        learned_starts=frozenset(k.split()[0] for k in learned if " " in k),
     )

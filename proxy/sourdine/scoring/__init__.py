@@ -240,8 +240,10 @@ def _combine(lang: str, readings: list[engine.Reading], text: str, learned: bool
     nudge = readings[0].learned
     if nudge and learned:
         total = with_learned(total, nudge)
-        if nudge >= LEARNED_REASON and readings[0].learned_term:
-            why["learned: " + readings[0].learned_term] = nudge
+        if nudge >= LEARNED_REASON:
+            weights = _load()[0][readings[0].lang].learned
+            term = max(readings[0].tokens, key=lambda t: weights.get(t, 0.0))
+            why["learned: " + term] = nudge
     # Four decimals are plenty, and int() is three times faster than round().
     return Score(
         lang,

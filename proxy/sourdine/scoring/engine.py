@@ -126,8 +126,7 @@ class Reading:
     aimed: bool = False  # an insult next to "you"
     words: int = 0
     caps_words: int = 0  # words of three letters or more in capitals
-    learned: float = 0.0  # the learned weights' sum (learned.tsv), added to the score's log-odds
-    learned_term: str = ""  # the term that weighed most in it, for a reason
+    learned: float = 0.0  # the sum of the tokens' learned weights (learned.tsv), added to the score's log-odds
     tokens: list[str] = field(default_factory=list)  # the lookup tokens, as the learned weights see them
     # (weight, reason) pairs, for the reasons a person reads.
     why: list[tuple[float, str]] = field(default_factory=list)
@@ -193,7 +192,7 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         low = _unelongate(lex, low)
     out.tokens = low
     if lex.learned:
-        _learned(lex, low, out)
+        out.learned = sum(filter(None, map(lex.learned.get, low)))
     # The tokens as written, for capitals and for the words a reason shows.
     orig = _original(text, low, french)
     uppers = list(filter(str.isupper, orig))
@@ -312,29 +311,6 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         neg += amp
     out.valence, out.positive, out.negative = total, pos, neg
     return out
-
-
-def _learned(lex: Lexicon, low: list[str], out: Reading) -> None:
-    """Sum the learned weights of the tokens and of the pairs of tokens that have one; name the term that pushed
-    the score up most."""
-    learned = lex.learned
-    weights = list(filter(None, map(learned.get, low)))
-    if not lex.learned_starts.isdisjoint(low):
-        starts = lex.learned_starts
-        for i in range(len(low) - 1):
-            if low[i] in starts:
-                w = learned.get(low[i] + " " + low[i + 1])
-                if w is not None:
-                    weights.append(w)
-    if not weights:
-        return
-    out.learned = total = sum(weights)
-    if total > 0.0:
-        top = max(weights)
-        out.learned_term = next(
-            (k for k in (*low, *(a + " " + b for a, b in zip(low, low[1:], strict=False))) if learned.get(k) == top),
-            "",
-        )
 
 
 def _original(text: str, low: list[str], french: bool) -> list[str]:

@@ -171,9 +171,7 @@ class Lexicon:
     emoji: dict[str, str]
     outrage_emoji: dict[str, tuple[float, str]]
     emoji_chars: frozenset[str]
-    # Learned weights (learned.tsv, optional): a token's or two tokens' nudge to the score's log-odds.
-    learned: dict[str, float]
-    learned_starts: frozenset[str]  # the first words of the learned pairs of tokens
+    learned: dict[str, float]  # learned.tsv (optional): a token's nudge to the score's log-odds
 
 
 def _tokens(lang: str, term: str) -> tuple[str, ...]:
@@ -228,8 +226,7 @@ def load(lang: str, root: Path) -> Lexicon:
     emoji = read_emoji(folder / "emoji.tsv")
     learned: dict[str, float] = {}
     if (folder / "learned.tsv").exists():
-        learned = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "learned.tsv")}
-        learned.pop("", None)
+        learned = {k[0]: v for t, v in read_numbers(folder / "learned.tsv") if len(k := _tokens(lang, t)) == 1}
     boosters = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")}
     return Lexicon(
         lang=lang,
@@ -245,5 +242,4 @@ def load(lang: str, root: Path) -> Lexicon:
         outrage_emoji=outrage_emoji,
         emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
         learned=learned,
-        learned_starts=frozenset(k.split()[0] for k in learned if " " in k),
     )

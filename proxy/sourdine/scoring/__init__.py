@@ -24,7 +24,7 @@ import math
 import threading
 
 from sourdine.model import Score
-from sourdine.scoring import detect, engine, lexicon
+from sourdine.scoring import detect, engine, lexicon, segment
 
 __all__ = ["score", "warm", "Score"]
 
@@ -57,10 +57,10 @@ MAX_REASONS = 6
 LEARNED_REASON = 0.25
 
 _lock = threading.Lock()
-_state: tuple[dict[str, lexicon.Lexicon], detect.Detector] | None = None
+_state: tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmenter] | None = None
 
 
-def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector]:
+def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmenter]:
     global _state
     state = _state
     if state is not None:
@@ -73,7 +73,11 @@ def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector]:
             lexicons = {lang: lexicon.load(lang, root) for lang in LANGS}
             other = lexicon.read_terms(root / "other" / "stopwords.txt")
             detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other)
-            _state = (lexicons, detector)
+            counts: dict[str, int] = {}
+            for lang in LANGS:  # a tag's language is not known yet: one list for both
+                for word, n in lexicon.read_numbers(root / lang / "words.tsv"):
+                    counts[word] = counts.get(word, 0) + int(n)
+            _state = (lexicons, detector, segment.Segmenter(counts))
         return _state
 
 
@@ -84,7 +88,7 @@ def warm(wait: bool = False) -> None:
     words need, takes about 0.5 s more to decompress: it loads in a background thread, unless `wait` is true.
     score() never waits for it: a post that needs it before then is not scored ("language not detected yet").
     """
-    _, detector = _load()
+    _, detector, _ = _load()
     score("warm up: not bad", "en")
     if wait:
         detector.load_langid()
@@ -118,11 +122,11 @@ def _analyse(text: str, lang: str | None) -> Score | tuple[str, list[engine.Read
     """The language and the lexicons' readings of a text, or the not-scored result that ends it there."""
     if not isinstance(text, str):
         return Score(detect.normalise_hint(lang) or "und", 0.0, 0.0, 0.0, False, ("not text",))
-    lexicons, detector = _load()
+    lexicons, detector, words = _load()
     hint = detect.normalise_hint(lang)
     if hint is not None and hint not in LANGS:
         return _not_scored(hint)
-    text = engine.prepare(text)
+    text = engine.prepare(text, words)
     low = text.lower()
     tokens = lexicon.clean(low.split())
     if hint is None:

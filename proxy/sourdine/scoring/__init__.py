@@ -242,7 +242,7 @@ def _combine(lang: str, readings: list[engine.Reading], text: str, learned: bool
             why["?!"] = EMPHASIS_INTERROBANG
     total = 1.0 - (1.0 - outrage) * (1.0 - NEGATIVITY_IN_SCORE * negativity)
     nudge = readings[0].learned
-    if nudge and learned:
+    if learned and (nudge > 0.01 or nudge < -0.01):
         total = with_learned(total, nudge)
         if nudge >= LEARNED_REASON:
             weights = _load()[0][readings[0].lang].learned

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from pathlib import Path
 
 from sourdine.model import Score
 from sourdine.scoring import detect, engine, lexicon, segment
@@ -73,12 +74,31 @@ def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmen
             lexicons = {lang: lexicon.load(lang, root) for lang in LANGS}
             other = lexicon.read_terms(root / "other" / "stopwords.txt")
             detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other)
-            counts: dict[str, int] = {}
-            for lang in LANGS:  # a tag's language is not known yet: one list for both
-                for word, n in lexicon.read_numbers(root / lang / "words.tsv"):
-                    counts[word] = counts.get(word, 0) + int(n)
-            _state = (lexicons, detector, segment.Segmenter(counts))
+            _state = (lexicons, detector, _segmenter(root, lexicons))
         return _state
+
+
+def _segmenter(root: Path, lexicons: dict[str, lexicon.Lexicon]) -> segment.Segmenter:
+    """One word list for both languages (a tag's language is not known yet), accents off as the split sees it."""
+    # 90,000 lines: read without lexicon.read_numbers' checks, which take four times as long (the test of the
+    # rules folder parses them with it).
+    counts: dict[str, int] = {}
+    for lang in LANGS:
+        for line in (root / lang / "words.tsv").read_text(encoding="utf-8").splitlines():
+            if line and line[0] != "#":
+                word, _, n = line.partition("\t")
+                counts[word] = counts.get(word, 0) + int(n)
+    for word in (root / "en" / "dictionary.txt").read_text(encoding="utf-8").splitlines():
+        if word and word[0] != "#":
+            counts.setdefault(word, 1)  # known, but rarer than any word seen in posts
+    short: set[str] = set()
+    read: set[str] = set()
+    for lex in lexicons.values():
+        function_words = (*lex.stopwords, *lex.negators, *lex.second_person)
+        short.update(w.translate(lexicon.UNACCENT) for w in function_words)
+        read.update(lex.entries, lex.negators)
+    short.update(w for w in read if len(w) == 3 and w.isalpha())  # "bad", "nul"; not acronyms such as "wp"
+    return segment.Segmenter(counts, frozenset(short), frozenset(read))
 
 
 def warm(wait: bool = False) -> None:

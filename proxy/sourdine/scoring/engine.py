@@ -201,9 +201,14 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     out.tokens = low
     if lex.learned:
         out.learned = sum(filter(None, map(lex.learned.get, low)))
-    # The tokens as written, for capitals and for the words a reason shows.
-    orig = _original(text, low, french)
-    uppers = list(filter(str.isupper, orig))
+    # The tokens as written, for capitals and for the words a reason shows (English words in lower case show
+    # as their lookup tokens).
+    if not french and low_text == text:
+        orig = low
+        uppers = []
+    else:
+        orig = _original(text, low, french)
+        uppers = list(filter(str.isupper, orig))
     cap_diff = 0 < len(uppers) < n
     if uppers:
         out.caps_words = sum(1 for t in uppers if len(t.strip(PUNCT)) >= 3)

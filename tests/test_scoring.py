@@ -323,12 +323,12 @@ def test_other_languages_are_not_scored(text: str, hint: str | None, lang: str) 
 
 def test_detection_never_waits_for_py3langid(monkeypatch: pytest.MonkeyPatch) -> None:
     """While py3langid's model loads, a post only it could place is not scored, at once; others are scored."""
-    lexicons, _ = scoring._load()
+    lexicons, _, words = scoring._load()
     other = ["und", "der", "el", "los"]
     detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other)
     done = threading.Event()
     monkeypatch.setattr(detector, "load_langid", lambda: done.wait(10))  # a load that lasts the whole test
-    monkeypatch.setattr(scoring, "_state", (lexicons, detector))
+    monkeypatch.setattr(scoring, "_state", (lexicons, detector, words))
     try:
         start = time.perf_counter()
         s = score("Hola, buenos días a todos")

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
+from sourdine.scoring.segment import Segmenter
 
 # VADER's empirical constants.
 B_INCR = 0.293
@@ -51,12 +52,18 @@ _SYMBOL_RE = re.compile("[\u00a9\u00ae\u2000-\U0010ffff]")
 _STRETCH_RE = re.compile(r"([^\W\d_])\1{2,}")
 
 
-def _tag(tag: str) -> str:
-    """ "#NotMyPresident" reads "not my president". A tag in capitals is not shouting: tags are lowered."""
+def _tag(tag: str, words: Segmenter | None) -> str:
+    """ "#NotMyPresident" reads "not my president", and so does "#notmypresident" when the word lists split it.
+    A tag in capitals is not shouting: tags are lowered."""
     tag = tag.replace("_", " ")
     if not (tag.isupper() or tag.islower()):
         tag = camel_words(tag)
-    return f" {tag.lower()} "
+    tag = tag.lower()
+    if words is not None:
+        split = words.split(tag)
+        if split is not None:
+            tag = split
+    return f" {tag} "
 
 
 def camel_words(tag: str) -> str:
@@ -64,7 +71,7 @@ def camel_words(tag: str) -> str:
     return " ".join(_CAMEL_RE.findall(tag))
 
 
-def _markup(text: str) -> str:
+def _markup(text: str, words: Segmenter | None) -> str:
     """Links and handles out, hashtags split. Each kind is found with str.find on its first characters, then
     matched there (one regex with four alternatives, tried at every position, cost half as much again);
     spans are applied left to right, and one that starts inside an earlier one ("#frag" in a link) is part
@@ -84,7 +91,7 @@ def _markup(text: str) -> str:
                 i = low.find(marker, i + 1)
             else:
                 i = m.end()
-                spans.append((m.start(), i, _tag(m.group(1)) if marker == "#" else " "))
+                spans.append((m.start(), i, _tag(m.group(1), words) if marker == "#" else " "))
                 i = low.find(marker, i)
     if not spans:
         return text
@@ -101,14 +108,15 @@ def _markup(text: str) -> str:
     return "".join(out)
 
 
-def prepare(text: str) -> str:
-    """What every language reads: capped, entities decoded, links and handles out, hashtags split."""
+def prepare(text: str, words: Segmenter | None = None) -> str:
+    """What every language reads: capped, entities decoded, links and handles out, hashtags split (at their
+    capitals, and with `words` also the lower-case ones)."""
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
     if "&" in text:
         text = html.unescape(text)
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
-        text = _markup(text)
+        text = _markup(text, words)
     if "’" in text or "‘" in text:
         text = text.replace("’", "'").replace("‘", "'")
     return text
@@ -126,6 +134,8 @@ class Reading:
     aimed: bool = False  # an insult next to "you"
     words: int = 0
     caps_words: int = 0  # words of three letters or more in capitals
+    learned: float = 0.0  # the sum of the tokens' learned weights (learned.tsv), added to the score's log-odds
+    tokens: list[str] = field(default_factory=list)  # the lookup tokens, as the learned weights see them
     # (weight, reason) pairs, for the reasons a person reads.
     why: list[tuple[float, str]] = field(default_factory=list)
 
@@ -188,9 +198,17 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         return out
     if _elongated(low_text):
         low = _unelongate(lex, low)
-    # The tokens as written, for capitals and for the words a reason shows.
-    orig = _original(text, low, french)
-    uppers = list(filter(str.isupper, orig))
+    out.tokens = low
+    if lex.learned:
+        out.learned = sum(filter(None, map(lex.learned.get, low)))
+    # The tokens as written, for capitals and for the words a reason shows (English words in lower case show
+    # as their lookup tokens).
+    if not french and low_text == text:
+        orig = low
+        uppers = []
+    else:
+        orig = _original(text, low, french)
+        uppers = list(filter(str.isupper, orig))
     cap_diff = 0 < len(uppers) < n
     if uppers:
         out.caps_words = sum(1 for t in uppers if len(t.strip(PUNCT)) >= 3)

@@ -171,6 +171,7 @@ class Lexicon:
     emoji: dict[str, str]
     outrage_emoji: dict[str, tuple[float, str]]
     emoji_chars: frozenset[str]
+    learned: dict[str, float]  # learned.tsv (optional): a token's nudge to the score's log-odds
 
 
 def _tokens(lang: str, term: str) -> tuple[str, ...]:
@@ -223,6 +224,9 @@ def load(lang: str, root: Path) -> Lexicon:
         return frozenset(" ".join(_tokens(lang, t)) for t in read_terms(folder / name))
 
     emoji = read_emoji(folder / "emoji.tsv")
+    learned: dict[str, float] = {}
+    if (folder / "learned.tsv").exists():
+        learned = {k[0]: v for t, v in read_numbers(folder / "learned.tsv") if len(k := _tokens(lang, t)) == 1}
     boosters = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")}
     return Lexicon(
         lang=lang,
@@ -237,4 +241,5 @@ def load(lang: str, root: Path) -> Lexicon:
         emoji=emoji,
         outrage_emoji=outrage_emoji,
         emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
+        learned=learned,
     )

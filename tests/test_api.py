@@ -382,6 +382,10 @@ async def test_decisions_and_stats_read_what_was_recorded(client):
     assert rows and all(row["action"] in ("collapse", "hide") for row in rows)
     assert body[1]["id"] in {row["post_id"] for row in rows}
     assert not any("text" in row or "content" in row for row in rows)
+    assert all(row["url"] is None for row in rows)  # no Mastodon instance known: no link can be told
+    await client.patch("/api/v1/settings", json={"mastodon_instances": ["piaille.fr"]}, headers=local(client))
+    rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
+    assert all(row["url"] == f"https://piaille.fr/@{row['author']}/{row['post_id']}" for row in rows)
     r = await client.get("/api/v1/decisions?action=keep&limit=3", headers=local(client))
     assert len((await r.json())["decisions"]) == 3
     r = await client.get("/api/v1/stats?days=1", headers=local(client))
@@ -727,6 +731,8 @@ async def test_feedback_and_exposure(client):
     reasons = {(r["action"], r["reason"]) for r in stats["by_reason"]}
     assert reasons and all(reason in ("outrage", "negativity") for _, reason in reasons), reasons
     assert stats["exposure"]["today"]["kept_away"] >= 1
+    [today] = stats["exposure"]["by_day"]
+    assert {k: today[k] for k in ("reached", "kept_away")} == stats["exposure"]["today"]
     rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
     assert {row["post_id"]: row["feedback"] for row in rows}[body[1]["id"]] == "fine"
 

@@ -29,7 +29,7 @@ from datetime import time as dtime
 
 from aiohttp import web
 
-from sourdine import authors, lists, openapi, pairing, schedule, settings, store
+from sourdine import authors, links, lists, openapi, pairing, schedule, settings, store
 from sourdine.model import Post
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
@@ -485,6 +485,9 @@ async def decisions(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "bad_param", "before must be a time in seconds", {"field": "before"}) from None
     rows = await asyncio.to_thread(store.read_decisions, runtime.writer.path, actions, platform, before_ts, limit)
+    instances = runtime.snapshot.mastodon_instances
+    for row in rows:
+        row["url"] = links.post_link(row["platform"], row["post_id"], row["author"], instances)
     return web.json_response({"decisions": rows})
 
 

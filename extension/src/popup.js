@@ -20,8 +20,7 @@ function showProblem(error) {
  * @param {{active: boolean, until: string | null}} filtering
  */
 function filteringText(filtering) {
-  const key = filtering.active ? 'filteringNow' : 'notFilteringNow';
-  if (!filtering.until) return msg(key === 'filteringNow' ? 'filteringAlways' : 'notFilteringNow');
+  if (!filtering.until) return msg(filtering.active ? 'filteringAlways' : 'notFilteringNow');
   return msg(filtering.active ? 'filteringUntil' : 'notFilteringUntil', timeLabel(filtering.until, locale, new Date()));
 }
 

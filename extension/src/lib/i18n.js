@@ -53,17 +53,6 @@ export function keysInHtml(html) {
 }
 
 /**
- * The message keys a script uses through `t(..., 'key')` or `msg('key')`.
- * @param {string} source
- * @returns {string[]}
- */
-export function keysInScript(source) {
-  const keys = new Set();
-  for (const m of source.matchAll(/\b(?:msg|t)\((?:[a-zA-Z.]+, )?'([A-Za-z0-9_]+)'/g)) keys.add(m[1]);
-  return [...keys].sort();
-}
-
-/**
  * A time of day in the browser's language, from an ISO instant.
  * @param {string} iso
  * @param {string} locale

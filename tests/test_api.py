@@ -225,6 +225,21 @@ async def test_preflight_only_for_recorded_origins(client):
     assert r.status == 403
 
 
+async def test_pairing_preflight_from_an_extension_origin(client):
+    """An extension that has not paired yet gets its pairing call's preflight answered (its fetch is a CORS
+    request with a JSON body), and nothing else; a web page's preflight is refused."""
+    preflight = {"Host": client.host_header, "Origin": CHROME, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    r = await client.options("/api/v1/pair", headers=preflight)
+    assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == CHROME
+    r = await client.options("/api/v1/status", headers=preflight)
+    assert r.status == 403
+    r = await client.options("/api/v1/pair", headers={**preflight, "Origin": "https://evil.example"})
+    assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+    r = await client.post("/api/v1/pair", json={}, headers={"Host": client.host_header, "Origin": CHROME})
+    assert r.status == 400 and r.headers["Access-Control-Allow-Origin"] == CHROME, "readable: Sourdine is there"
+
+
 async def test_failed_authentication_is_slowed_down(client):
     """Each failed attempt from the same origin waits longer than the last."""
     times = []

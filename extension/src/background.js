@@ -59,12 +59,13 @@ const HANDLERS = {
     const cfg = await config.load(store);
     const base = {base: cfg.base, paired: Boolean(cfg.token), routing: cfg.routing};
     if (!cfg.token) {
-      // Not paired: is anything there at all? The PAC answers without a token.
+      // Not paired: is Sourdine there at all? The pairing route is the one an unpaired extension may call; an
+      // empty body is refused before any code is tried, so this spends no attempt.
       try {
-        await apiFor(cfg).request('/proxy.pac', {text: true, open: true, timeoutMs: 3000});
+        await apiFor(cfg).request('/api/v1/pair', {method: 'POST', body: {}, open: true, timeoutMs: 3000});
         return {...base, running: true};
-      } catch {
-        return {...base, running: false};
+      } catch (e) {
+        return {...base, running: e instanceof ApiError && e.status > 0};
       }
     }
     const client = apiFor(cfg);

@@ -95,6 +95,7 @@ async function render() {
     platforms.append(platformRow(name, /** @type {any} */ (settings), state.counts[name]));
   }
   document.body.dataset.ready = 'true';
+  document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);
 }
 
 $('pause').addEventListener('click', async () => {

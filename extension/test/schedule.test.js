@@ -29,6 +29,7 @@ test('each problem of a window has its message key', () => {
 test('time zones are checked against what the browser knows', () => {
   assert.ok(schedule.knownZone('Europe/Paris'));
   assert.ok(schedule.knownZone('America/Montreal'));
+  assert.ok(schedule.knownZone('system'));
   assert.ok(!schedule.knownZone('Mars/Olympus'));
   assert.ok(!schedule.knownZone(''));
 });

@@ -83,8 +83,7 @@ def _error_response(request: web.Request, status: int, body: dict) -> web.Respon
     response = web.json_response(body, status=status)
     origin = request.headers.get("Origin")
     if origin is not None and (
-        origin in request.app[RUNTIME].origins()
-        or (_route(request) == "/api/v1/pair" and pairing.is_extension_origin(origin))
+        origin in request.app[RUNTIME].origins() or (_pairing_call(request) and pairing.is_extension_origin(origin))
     ):
         _cors(response, origin)
     return response
@@ -104,6 +103,11 @@ def _route(request: web.Request) -> str:
     """The route's pattern, never the path itself (ids and handles stay out of the log)."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "(no route)"
+
+
+def _pairing_call(request: web.Request) -> bool:
+    """A pairing request or its CORS preflight (which matches no route: the route takes POST only)."""
+    return request.path == "/api/v1/pair" and request.method in ("POST", "OPTIONS")
 
 
 def _host_allowed(host: str, port: int) -> bool:
@@ -141,14 +145,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if origin is not None:
         if origin == "null":
             raise ApiError(403, "bad_origin", "an opaque origin may not call this API")
-        pairing_call = _route(request) == "/api/v1/pair" and request.method in ("POST", "OPTIONS")
-        if origin not in runtime.origins() and not (pairing_call and pairing.is_extension_origin(origin)):
+        if origin not in runtime.origins() and not (_pairing_call(request) and pairing.is_extension_origin(origin)):
             raise ApiError(403, "bad_origin", "this origin has not paired with Sourdine")
     if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin") or request.headers.get(
         "Sec-Fetch-Dest", "empty"
     ) not in ("empty", "document"):
         # A page's <script src>, <img> or no-cors fetch: browsers say so, and none of them may read anything here.
-        pairing_call = _route(request) == "/api/v1/pair" and origin is not None and pairing.is_extension_origin(origin)
+        pairing_call = _pairing_call(request) and origin is not None and pairing.is_extension_origin(origin)
         if not pairing_call and (origin is None or origin not in runtime.origins()):
             raise ApiError(403, "bad_fetch", "this API is not for web pages")
     if request.method == "OPTIONS":

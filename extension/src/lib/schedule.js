@@ -51,10 +51,11 @@ export function problem(window) {
 }
 
 /**
- * Whether `zone` is an IANA time zone this browser knows.
+ * Whether `zone` is an IANA time zone this browser knows, or "system" (the computer's own, Sourdine's default).
  * @param {string} zone
  */
 export function knownZone(zone) {
+  if (zone === 'system') return true;
   try {
     new Intl.DateTimeFormat('en', {timeZone: zone});
     return zone.length > 0;

@@ -225,6 +225,21 @@ async def test_preflight_only_for_recorded_origins(client):
     assert r.status == 403
 
 
+async def test_pairing_preflight_from_an_extension_origin(client):
+    """An extension that has not paired yet gets its pairing call's preflight answered (its fetch is a CORS
+    request with a JSON body), and nothing else; a web page's preflight is refused."""
+    preflight = {"Host": client.host_header, "Origin": CHROME, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    r = await client.options("/api/v1/pair", headers=preflight)
+    assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == CHROME
+    r = await client.options("/api/v1/status", headers=preflight)
+    assert r.status == 403
+    r = await client.options("/api/v1/pair", headers={**preflight, "Origin": "https://evil.example"})
+    assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+    r = await client.post("/api/v1/pair", json={}, headers={"Host": client.host_header, "Origin": CHROME})
+    assert r.status == 400 and r.headers["Access-Control-Allow-Origin"] == CHROME, "readable: Sourdine is there"
+
+
 async def test_failed_authentication_is_slowed_down(client):
     """Each failed attempt from the same origin waits longer than the last."""
     times = []
@@ -382,6 +397,10 @@ async def test_decisions_and_stats_read_what_was_recorded(client):
     assert rows and all(row["action"] in ("collapse", "hide") for row in rows)
     assert body[1]["id"] in {row["post_id"] for row in rows}
     assert not any("text" in row or "content" in row for row in rows)
+    assert all(row["url"] is None for row in rows)  # no Mastodon instance known: no link can be told
+    await client.patch("/api/v1/settings", json={"mastodon_instances": ["piaille.fr"]}, headers=local(client))
+    rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
+    assert all(row["url"] == f"https://piaille.fr/@{row['author']}/{row['post_id']}" for row in rows)
     r = await client.get("/api/v1/decisions?action=keep&limit=3", headers=local(client))
     assert len((await r.json())["decisions"]) == 3
     r = await client.get("/api/v1/stats?days=1", headers=local(client))
@@ -731,6 +750,8 @@ async def test_feedback_and_exposure(client):
     reasons = {(r["action"], r["reason"]) for r in stats["by_reason"]}
     assert reasons and all(reason in ("outrage", "negativity") for _, reason in reasons), reasons
     assert stats["exposure"]["today"]["kept_away"] >= 1
+    [today] = stats["exposure"]["by_day"]
+    assert {k: today[k] for k in ("reached", "kept_away")} == stats["exposure"]["today"]
     rows = (await (await client.get("/api/v1/decisions", headers=local(client))).json())["decisions"]
     assert {row["post_id"]: row["feedback"] for row in rows}[body[1]["id"]] == "fine"
 

@@ -29,7 +29,7 @@ from datetime import time as dtime
 
 from aiohttp import web
 
-from sourdine import authors, lists, openapi, pairing, schedule, settings, store
+from sourdine import authors, links, lists, openapi, pairing, schedule, settings, store
 from sourdine.model import Post
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
@@ -85,8 +85,7 @@ def _error_response(request: web.Request, status: int, body: dict) -> web.Respon
     response = web.json_response(body, status=status)
     origin = request.headers.get("Origin")
     if origin is not None and (
-        origin in request.app[RUNTIME].origins()
-        or (_route(request) == "/api/v1/pair" and pairing.is_extension_origin(origin))
+        origin in request.app[RUNTIME].origins() or (_pairing_call(request) and pairing.is_extension_origin(origin))
     ):
         _cors(response, origin)
     return response
@@ -106,6 +105,11 @@ def _route(request: web.Request) -> str:
     """The route's pattern, never the path itself (ids and handles stay out of the log)."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "(no route)"
+
+
+def _pairing_call(request: web.Request) -> bool:
+    """A pairing request or its CORS preflight (which matches no route: the route takes POST only)."""
+    return request.path == "/api/v1/pair" and request.method in ("POST", "OPTIONS")
 
 
 def _host_allowed(host: str, port: int) -> bool:
@@ -143,14 +147,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if origin is not None:
         if origin == "null":
             raise ApiError(403, "bad_origin", "an opaque origin may not call this API")
-        pairing_call = _route(request) == "/api/v1/pair" and request.method in ("POST", "OPTIONS")
-        if origin not in runtime.origins() and not (pairing_call and pairing.is_extension_origin(origin)):
+        if origin not in runtime.origins() and not (_pairing_call(request) and pairing.is_extension_origin(origin)):
             raise ApiError(403, "bad_origin", "this origin has not paired with Sourdine")
     if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin") or request.headers.get(
         "Sec-Fetch-Dest", "empty"
     ) not in ("empty", "document"):
         # A page's <script src>, <img> or no-cors fetch: browsers say so, and none of them may read anything here.
-        pairing_call = _route(request) == "/api/v1/pair" and origin is not None and pairing.is_extension_origin(origin)
+        pairing_call = _pairing_call(request) and origin is not None and pairing.is_extension_origin(origin)
         if not pairing_call and (origin is None or origin not in runtime.origins()):
             raise ApiError(403, "bad_fetch", "this API is not for web pages")
     if request.method == "OPTIONS":
@@ -500,6 +503,9 @@ async def decisions(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(400, "bad_param", "before must be a time in seconds", {"field": "before"}) from None
     rows = await asyncio.to_thread(store.read_decisions, runtime.writer.path, actions, platform, before_ts, limit)
+    instances = runtime.snapshot.mastodon_instances
+    for row in rows:
+        row["url"] = links.post_link(row["platform"], row["post_id"], row["author"], instances)
     return web.json_response({"decisions": rows})
 
 

@@ -264,6 +264,11 @@ def read_stats(path: Path, days: int, collapse: dict[str, float] | None = None) 
                 f"WHERE score >= {case} AND date(first_seen, 'unixepoch', 'localtime') >= {since_day}",
                 case_params).fetchone()
             exposure[name] = {"reached": row["reached"] or 0, "kept_away": row["kept_away"] or 0}
+        exposure["by_day"] = [dict(r) for r in conn.execute(
+            "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, coalesce(sum(action = 'keep'), 0) AS reached, "
+            "coalesce(sum(action != 'keep'), 0) AS kept_away FROM decisions "
+            f"WHERE score >= {case} AND date(first_seen, 'unixepoch', 'localtime') >= date('now', 'localtime', '-6 days') "
+            "GROUP BY day ORDER BY day", case_params)]
         # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
         by_reason = [dict(r) for r in conn.execute(
             "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, "

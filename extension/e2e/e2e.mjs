@@ -1,0 +1,254 @@
+// End to end in Chromium, driven by playwright-core, against a real `sourdine run` that the caller started
+// (tests/test_extension.py). Reads its inputs from the environment, writes screenshots to SOURDINE_OUT, and prints
+// one JSON object with what it saw on its last line; the caller checks the API side.
+//
+//   SOURDINE_API   http://127.0.0.1:<api port>       SOURDINE_CODE  a code from `sourdine pair`
+//   FEED_URL       a Mastodon timeline on a test host name that --host-resolver-rules maps to 127.0.0.1
+//   EXTENSION      the unpacked Chrome build           SOURDINE_OUT   where screenshots go
+//   CHROMIUM       the browser (default /usr/bin/chromium)
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {chromium} from 'playwright-core';
+
+const env = (/** @type {string} */ name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const API = env('SOURDINE_API');
+const EXTENSION = env('EXTENSION');
+const OUT = env('SOURDINE_OUT');
+const FEED_URL = env('FEED_URL');
+const CODE = env('SOURDINE_CODE');
+const FEED_HOST = new URL(FEED_URL).hostname;
+mkdirSync(OUT, {recursive: true});
+
+/** @type {Record<string, unknown>} */
+const seen = {};
+const started = Date.now();
+const mark = (/** @type {string} */ step) => { seen[`t_${step}`] = (Date.now() - started) / 1000; };
+
+/**
+ * A Chromium with the extension loaded, in a profile of its own.
+ * @param {string} lang the browser's language
+ */
+async function launch(lang) {
+  const profile = mkdtempSync(join(tmpdir(), 'sourdine-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    locale: lang,
+    env: {...process.env, LANGUAGE: lang, LANG: `${lang === 'fr' ? 'fr_FR' : 'en_US'}.UTF-8`},
+    args: [
+      '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync', `--lang=${lang}`,
+      `--disable-extensions-except=${EXTENSION}`, `--load-extension=${EXTENSION}`,
+      // Chromium never sends loopback names through a PAC's proxy: the feed is on a test name instead.
+      `--host-resolver-rules=MAP ${FEED_HOST} 127.0.0.1`,
+    ],
+  });
+  let [worker] = context.serviceWorkers();
+  worker ??= await context.waitForEvent('serviceworker', {timeout: 20000});
+  const id = new URL(worker.url()).host;
+  const close = async () => {
+    await context.close();
+    rmSync(profile, {recursive: true, force: true});
+  };
+  return {context, worker, id, close};
+}
+
+/** @param {import('playwright-core').Page} page */
+const renders = (page) => page.evaluate(() => Number(document.body.dataset.renders ?? 0));
+
+/**
+ * Do something in the popup that makes it render again, and wait for that.
+ * @param {import('playwright-core').Page} page
+ * @param {() => Promise<unknown>} action
+ */
+async function andRender(page, action) {
+  const before = await renders(page);
+  await action();
+  await page.waitForFunction((n) => Number(document.body.dataset.renders ?? 0) > n, before, {timeout: 10000});
+}
+
+/** Every marked element has text, nothing shows a raw key. @param {import('playwright-core').Page} page */
+function untranslated(page) {
+  return page.evaluate(() => {
+    const empty = [...document.querySelectorAll('[data-i18n]')].filter((el) => !el.textContent?.trim())
+      .map((el) => /** @type {HTMLElement} */ (el).dataset.i18n);
+    const raw = document.documentElement.outerHTML.match(/__MSG_\w+/g) ?? [];
+    return [...empty, ...raw];
+  });
+}
+
+const browser = await launch('en');
+mark('launched');
+const {context, worker, id} = browser;
+try {
+  // 1. Pair with the code from `sourdine pair`, in the options page.
+  const options = await context.newPage();
+  await options.goto(`chrome-extension://${id}/options.html`);
+  await options.fill('#address', API);
+  await options.fill('#code', CODE);
+  await options.click('#pair');
+  await options.waitForSelector('body[data-ready="true"]', {timeout: 15000});
+  seen.pairResult = await options.textContent('#pair-result');
+  seen.tokenInLocal = await worker.evaluate(async () => Boolean((await chrome.storage.local.get('token')).token));
+  seen.tokenInSync = await worker.evaluate(async () => Object.keys(await chrome.storage.sync.get(null)));
+  mark('paired');
+
+  // The popup, before any feed.
+  const popup = await context.newPage();
+  await popup.setViewportSize({width: 360, height: 640});
+  await popup.goto(`chrome-extension://${id}/popup.html`);
+  await popup.waitForSelector('body[data-ready="true"]');
+  const counts = () => popup.textContent('.platform[data-platform="mastodon"] .counts');
+  seen.countsBefore = await counts();
+  seen.filtering = await popup.textContent('#filtering');
+  seen.running = await popup.textContent('#running');
+
+  // 2. Switch off one platform.
+  await andRender(popup, () => popup.uncheck('.platform[data-platform="bluesky"] .enabled'));
+  seen.blueskyChecked = await popup.isChecked('.platform[data-platform="bluesky"] .enabled');
+  // 3. Move a threshold: Mastodon's hide slider, down to 0.65.
+  await andRender(popup, () => popup.evaluate(() => {
+    const slider = /** @type {HTMLInputElement} */ (document.querySelector('.platform[data-platform="mastodon"] input.hide'));
+    slider.value = '0.65';
+    slider.dispatchEvent(new Event('input'));
+    slider.dispatchEvent(new Event('change'));
+  }));
+  seen.hideShown = await popup.textContent('.platform[data-platform="mastodon"] .hide-value');
+  mark('settings');
+
+  // 4. A French keyword mute, from the options page.
+  await options.reload();
+  await options.waitForSelector('body[data-ready="true"]');
+  await options.selectOption('#entry-kind', 'keyword');
+  await options.fill('#entry-value', 'atelier');
+  await options.fill('#entry-note', 'test e2e');
+  await options.click('#add-entry button[type="submit"]');
+  await options.waitForSelector('#entries tr[data-key="keyword:atelier"]');
+  await options.fill('#search', 'atel');
+  await options.waitForFunction(() => document.querySelectorAll('#entries tbody tr').length === 1);
+  await options.fill('#search', '');
+
+  // Work hours: every day, 22:00 to 22:00 the next day (overnight, 24 hours), Paris time, in place of the
+  // default window.
+  seen.defaultWindows = await options.locator('#windows .window').count();
+  while (await options.locator('#windows .window').count()) await options.locator('#windows .window .remove').first().click();
+  await options.click('#add-window');
+  const row = options.locator('#windows .window').last();
+  for (const day of ['sat', 'sun']) await row.locator(`input[value="${day}"]`).check();
+  await row.locator('.start').fill('22:00');
+  await row.locator('.end').fill('22:00');
+  seen.overnightShown = await row.locator('.overnight').isVisible();
+  await options.fill('#timezone', 'Europe/Paris');
+  await options.click('#save-schedule');
+  await options.waitForFunction(() => document.querySelector('#schedule-result')?.className === 'muted'
+    && document.querySelectorAll('#windows .window').length === 1, undefined, {timeout: 10000});
+  mark('lists');
+
+  // Routing through Sourdine's PAC; what the browser had before is kept to compare.
+  seen.proxyBefore = await worker.evaluate(() => chrome.proxy.settings.get({}));
+  await options.check('#routing');
+  await options.waitForFunction(() => document.querySelector('#routing-state')?.textContent?.includes('pac_script'));
+  seen.proxyOn = await worker.evaluate(() => chrome.proxy.settings.get({}));
+  // What Firefox would route, read from the live PAC in the extension itself.
+  seen.firefoxRoutes = await options.evaluate(async (api) => {
+    const module = './lib/pac.js';
+    const {parsePac, throughSourdine} = await import(module);
+    const routes = parsePac(await (await fetch(`${api}/proxy.pac`)).text());
+    return {feed: throughSourdine(routes, location.hostname) || null, x: throughSourdine(routes, 'x.com'),
+      bsky: throughSourdine(routes, 'bsky.social'), hosts: [...routes.hosts]};
+  }, API);
+
+  // 6. A feed through the proxy, as the browser loads it.
+  const feed = await context.newPage();
+  const response = await feed.goto(FEED_URL);
+  seen.feedStatus = response?.status();
+  seen.feed = JSON.parse(await feed.evaluate(() => document.body.innerText));
+  await feed.close();
+  mark('feed');
+  // Decisions are written in batches: the popup shows them once they are stored (reopened, as a person would).
+  for (let tries = 0; tries < 30; tries++) {
+    await popup.reload();
+    await popup.waitForSelector('body[data-ready="true"]');
+    seen.countsAfter = await counts();
+    if (seen.countsAfter !== seen.countsBefore) break;
+    await popup.waitForTimeout(500);
+  }
+  await popup.screenshot({path: join(OUT, 'popup.png'), fullPage: true});
+
+  // Kept away today, with "this was fine", and the charts.
+  const dashboard = await context.newPage();
+  await dashboard.setViewportSize({width: 1100, height: 1400});
+  await dashboard.goto(`chrome-extension://${id}/dashboard.html`);
+  await dashboard.waitForSelector('body[data-ready="true"]');
+  seen.keptAway = await dashboard.$$eval('#kept-away tbody tr', (rows) => rows.map((r) => ({
+    post: /** @type {HTMLElement} */ (r).dataset.post, cells: [...r.querySelectorAll('td')].map((c) => c.textContent),
+    link: r.querySelector('a')?.getAttribute('href') ?? null})));
+  seen.charts = await dashboard.evaluate(() => [...document.querySelectorAll('canvas')].map((c) => {
+    const chart = /** @type {any} */ (globalThis).Chart.getChart(c);
+    return {id: c.id, datasets: chart.data.datasets.map((/** @type {any} */ d) => ({label: d.label, total: d.data.reduce((/** @type {number} */ a, /** @type {number} */ b) => a + b, 0)}))};
+  }));
+  const fine = /** @type {string} */ (process.env.FINE_POST ?? '');
+  if (fine) {
+    await dashboard.click(`#kept-away tr[data-post="${fine}"] button.fine`);
+    await dashboard.waitForSelector(`#kept-away tr[data-post="${fine}"] button.fine[disabled]`);
+  }
+  await dashboard.screenshot({path: join(OUT, 'dashboard.png'), fullPage: true});
+  mark('dashboard');
+
+  // Pause 30 min, then back to work hours.
+  await andRender(popup, () => popup.click('#pause'));
+  seen.pausedText = await popup.textContent('#filtering');
+  seen.pauseVisible = await popup.isVisible('#pause');
+  await andRender(popup, () => popup.click('#resume'));
+  seen.resumedText = await popup.textContent('#filtering');
+
+  // Routing off: the browser's own proxy setting is back.
+  await options.uncheck('#routing');
+  await options.waitForFunction(() => !document.querySelector('#routing-state')?.textContent?.includes('pac_script'));
+  seen.proxyAfter = await worker.evaluate(() => chrome.proxy.settings.get({}));
+  seen.untranslatedEn = [...await untranslated(popup), ...await untranslated(options), ...await untranslated(dashboard)];
+  seen.extensionId = id;
+} catch (e) {
+  // What the pages said, to tell why.
+  for (const page of context.pages()) {
+    console.error(`--- ${page.url()}\n${await page.evaluate(() => document.body.innerText).catch(() => '?')}`);
+  }
+  throw e;
+} finally {
+  await browser.close();
+}
+mark('english');
+
+// Both languages render: the same pages in a French browser, paired anew (a new profile is a new extension).
+if (process.env.SOURDINE_CODE_FR) {
+  const fr = await launch('fr');
+  try {
+    const options = await fr.context.newPage();
+    await options.goto(`chrome-extension://${fr.id}/options.html`);
+    seen.uiLanguage = await options.evaluate(() => chrome.i18n.getUILanguage());
+    await options.fill('#address', API);
+    await options.fill('#code', process.env.SOURDINE_CODE_FR);
+    await options.click('#pair');
+    await options.waitForSelector('body[data-ready="true"]', {timeout: 15000});
+    const pages = [options];
+    for (const name of ['popup', 'dashboard']) {
+      const page = await fr.context.newPage();
+      if (name === 'popup') await page.setViewportSize({width: 360, height: 640});
+      await page.goto(`chrome-extension://${fr.id}/${name}.html`);
+      await page.waitForSelector('body[data-ready="true"]');
+      pages.push(page);
+    }
+    seen.untranslatedFr = (await Promise.all(pages.map(untranslated))).flat();
+    seen.frenchText = await Promise.all(pages.map((p) => p.evaluate(() => document.body.innerText)));
+    await pages[1].screenshot({path: join(OUT, 'popup-fr.png'), fullPage: true});
+  } finally {
+    await fr.close();
+  }
+  mark('french');
+}
+console.log(JSON.stringify(seen));

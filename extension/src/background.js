@@ -1,0 +1,213 @@
+/**
+ * The service worker: it alone holds the token and calls Sourdine's API. Pages send it messages (lib/messages.js)
+ * and get `{ok, value}` or `{ok, error}` back.
+ */
+
+import {Api, ApiError, entryPath, normaliseBase} from './lib/api.js';
+import * as config from './lib/config.js';
+import {ext, isFirefox} from './lib/ext.js';
+import {MSG, isMessage} from './lib/messages.js';
+import {originsFor, parsePac} from './lib/pac.js';
+import {decidedToday, todayCounts} from './lib/stats.js';
+import * as routing from './routing.js';
+
+const store = /** @type {config.StorageArea} */ (/** @type {unknown} */ (ext.storage.local));
+const LISTS = new Set(['mutes', 'allow']);
+const PAC_ALARM = 'sourdine-pac';
+
+routing.listen();
+
+/** @param {config.Config} cfg */
+const apiFor = (cfg) => new Api(cfg.base, cfg.token, fetch.bind(globalThis));
+
+async function api() {
+  return apiFor(await config.load(store));
+}
+
+/**
+ * A list name from a page, checked.
+ * @param {unknown} list
+ * @returns {'mutes' | 'allow'}
+ */
+function listName(list) {
+  if (typeof list !== 'string' || !LISTS.has(list)) throw new ApiError(400, 'bad_list', 'list is mutes or allow');
+  return /** @type {'mutes' | 'allow'} */ (list);
+}
+
+/** Point the browser at the PAC again (the platforms changed, or the PAC's validity ran out). */
+async function refreshRouting() {
+  const cfg = await config.load(store);
+  if (!cfg.routing) return;
+  const client = apiFor(cfg);
+  await routing.apply(cfg.base, () => client.request('/proxy.pac', {text: true, open: true}), cfg.previousProxy);
+}
+
+/**
+ * Have the PAC fetched again when the filtering state changes (`pac_direct_outside_hours`).
+ * @param {string | null} until
+ */
+async function scheduleRefresh(until) {
+  const cfg = await config.load(store);
+  if (!cfg.routing || !until || until === cfg.pacUntil) return;
+  await config.save(store, {pacUntil: until});
+  await ext.alarms.create(PAC_ALARM, {when: Math.max(Date.now() + 1000, Date.parse(until) + 1000)});
+}
+
+/** @type {Record<string, (payload: any) => Promise<unknown>>} */
+const HANDLERS = {
+  async [MSG.STATE]() {
+    const cfg = await config.load(store);
+    const base = {base: cfg.base, paired: Boolean(cfg.token), routing: cfg.routing};
+    if (!cfg.token) {
+      // Not paired: is Sourdine there at all? The pairing route is the one an unpaired extension may call; an
+      // empty body is refused before any code is tried, so this spends no attempt.
+      try {
+        await apiFor(cfg).request('/api/v1/pair', {method: 'POST', body: {}, open: true, timeoutMs: 3000});
+        return {...base, running: true};
+      } catch (e) {
+        return {...base, running: e instanceof ApiError && e.status > 0};
+      }
+    }
+    const client = apiFor(cfg);
+    try {
+      const [status, stats] = await Promise.all([client.get('/api/v1/status'), client.get('/api/v1/stats?days=1')]);
+      await scheduleRefresh(status.filtering?.until ?? null);
+      return {...base, running: true, status, counts: todayCounts(stats, Object.keys(status.platforms))};
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'not_running') return {...base, running: false};
+      if (e instanceof ApiError && e.status === 401) return {...base, running: true, revoked: true};
+      throw e;
+    }
+  },
+  async [MSG.PAIR](payload) {
+    const cfg = await config.load(store);
+    const base = payload.base ? normaliseBase(String(payload.base)) : cfg.base;
+    const name = `${ext.i18n.getMessage('extensionName')} (${navigator.userAgent.includes('Firefox') ? 'Firefox' : 'Chrome'})`;
+    const answer = await new Api(base, null, fetch.bind(globalThis)).pair(String(payload.code ?? ''), name);
+    await config.save(store, {base, token: answer.token, clientId: answer.client.id});
+    return {client: answer.client};
+  },
+  async [MSG.UNPAIR]() {
+    await HANDLERS[MSG.SET_ROUTING]({enabled: false});
+    await config.save(store, {token: null, clientId: null});
+    return {};
+  },
+  async [MSG.SET_ADDRESS](payload) {
+    await config.save(store, {base: normaliseBase(String(payload.base ?? ''))});
+    return {};
+  },
+  async [MSG.PATCH_SETTINGS](payload) {
+    const state = await (await api()).patch('/api/v1/settings', payload);
+    // A platform turned off leaves the proxy path at once: the browser fetches the PAC again.
+    if (payload.platforms && Object.values(payload.platforms).some((p) => 'enabled' in /** @type {object} */ (p))) {
+      await refreshRouting();
+    }
+    return state;
+  },
+  async [MSG.GET_SCHEDULE]() {
+    return (await api()).get('/api/v1/schedule');
+  },
+  async [MSG.PUT_SCHEDULE](payload) {
+    return (await api()).put('/api/v1/schedule', {timezone: payload.timezone, windows: payload.windows});
+  },
+  async [MSG.PAUSE](payload) {
+    return (await api()).post('/api/v1/schedule/pause', {minutes: Number(payload?.minutes ?? 30)});
+  },
+  async [MSG.RESUME]() {
+    return (await api()).delete('/api/v1/schedule/overrides');
+  },
+  async [MSG.LIST](payload) {
+    const q = payload.q ? `?q=${encodeURIComponent(payload.q)}` : '';
+    return (await api()).get(`/api/v1/${listName(payload.list)}${q}`);
+  },
+  async [MSG.ADD_ENTRY](payload) {
+    return (await api()).post(`/api/v1/${listName(payload.list)}`, payload.entry);
+  },
+  async [MSG.REMOVE_ENTRY](payload) {
+    return (await api()).delete(entryPath(listName(payload.list), String(payload.key)));
+  },
+  async [MSG.IMPORT](payload) {
+    const format = String(payload.format);
+    const path = `/api/v1/import?format=${encodeURIComponent(format)}&list=${listName(payload.list)}`;
+    const contentType = format.endsWith('csv') ? 'text/csv' : 'application/json';
+    return (await api()).request(path, {method: 'POST', raw: String(payload.text), contentType});
+  },
+  async [MSG.EXPORT](payload) {
+    const path = `/api/v1/export?format=${encodeURIComponent(String(payload.format))}&list=${listName(payload.list)}`;
+    return {text: await (await api()).request(path, {text: true})};
+  },
+  async [MSG.SUGGESTIONS]() {
+    return (await api()).get('/api/v1/connections');
+  },
+  async [MSG.DECIDE](payload) {
+    const body = payload.action ? {decision: payload.decision, action: payload.action} : {decision: payload.decision};
+    const path = `/api/v1/connections/${encodeURIComponent(payload.platform)}/${encodeURIComponent(payload.author_id)}`;
+    return (await api()).post(path, body);
+  },
+  async [MSG.KEPT_AWAY]() {
+    const answer = await (await api()).get('/api/v1/decisions?limit=1000&action=collapse,hide');
+    return {decisions: decidedToday(answer.decisions, new Date())};
+  },
+  async [MSG.FEEDBACK](payload) {
+    const path = `/api/v1/decisions/${encodeURIComponent(payload.platform)}/${encodeURIComponent(payload.post_id)}/feedback`;
+    return (await api()).post(path, {feedback: payload.feedback});
+  },
+  async [MSG.STATS](payload) {
+    return (await api()).get(`/api/v1/stats?days=${Number(payload?.days ?? 7)}`);
+  },
+  async [MSG.ROUTING]() {
+    const cfg = await config.load(store);
+    /** @type {string[]} */
+    let origins = [];
+    if (isFirefox()) {
+      origins = originsFor(parsePac(await apiFor(cfg).request('/proxy.pac', {text: true, open: true})));
+    }
+    return {enabled: cfg.routing, saved: cfg.previousProxy, current: await routing.current(), origins};
+  },
+  async [MSG.SET_ROUTING](payload) {
+    const cfg = await config.load(store);
+    if (payload.enabled) {
+      const client = apiFor(cfg);
+      const before = await routing.apply(cfg.base, () => client.request('/proxy.pac', {text: true, open: true}),
+        cfg.routing ? cfg.previousProxy : null);
+      await config.save(store, {routing: true, previousProxy: before});
+    } else {
+      if (cfg.routing) await routing.restore();
+      await config.save(store, {routing: false, previousProxy: null, pacUntil: null});
+      await ext.alarms.clear(PAC_ALARM);
+    }
+    return HANDLERS[MSG.ROUTING]({});
+  },
+};
+
+/**
+ * Answer one message.
+ * @param {unknown} message
+ * @returns {Promise<import('./lib/messages.js').Reply>}
+ */
+export async function answer(message) {
+  try {
+    if (!isMessage(message)) throw new ApiError(400, 'unknown_message', 'unknown message');
+    return {ok: true, value: await HANDLERS[message.id](message.payload ?? {})};
+  } catch (e) {
+    const error = e instanceof ApiError ? e : new ApiError(500, 'internal', e instanceof Error ? e.message : String(e));
+    return {ok: false, error: {code: error.code, message: error.message, status: error.status}};
+  }
+}
+
+ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
+  // Only this extension's own pages: content scripts and other extensions have no say.
+  if (sender.id !== ext.runtime.id || (sender.url && !sender.url.startsWith(ext.runtime.getURL('')))) return false;
+  answer(message).then(sendResponse);
+  return true;
+});
+
+ext.alarms.onAlarm.addListener((alarm) => {
+  if (alarm.name === PAC_ALARM) {
+    config.save(store, {pacUntil: null}).then(refreshRouting).catch(() => undefined);
+  }
+});
+
+// Firefox forgets the per-request routes whenever the background starts again: read them from the PAC.
+// (Chrome keeps its proxy setting.)
+if (isFirefox()) refreshRouting().catch(() => undefined);

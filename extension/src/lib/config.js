@@ -1,0 +1,53 @@
+/**
+ * What the extension keeps, in `storage.local` only (never `storage.sync`: the token must not leave this
+ * browser). Read as `{...DEFAULTS, ...stored}`.
+ */
+
+import {DEFAULT_BASE} from './api.js';
+
+/**
+ * @typedef {object} Config
+ * @property {string} base the API address
+ * @property {string | null} token this extension's token, from pairing
+ * @property {string | null} clientId the client id Sourdine gave at pairing
+ * @property {boolean} routing whether the extension routes the platforms through Sourdine's PAC
+ * @property {unknown} previousProxy the browser's proxy setting before routing was turned on
+ * @property {string | null} pacUntil when the PAC must be fetched again (status.filtering.until)
+ */
+
+/** @type {Readonly<Config>} */
+export const DEFAULTS = Object.freeze({
+  base: DEFAULT_BASE,
+  token: null,
+  clientId: null,
+  routing: false,
+  previousProxy: null,
+  pacUntil: null,
+});
+
+/**
+ * @typedef {{get(keys: string[]): Promise<Record<string, unknown>>, set(items: Record<string, unknown>): Promise<void>,
+ *            remove(keys: string[]): Promise<void>}} StorageArea
+ */
+
+/**
+ * The configuration, defaults first.
+ * @param {StorageArea} area
+ * @returns {Promise<Config>}
+ */
+export async function load(area) {
+  const stored = await area.get(Object.keys(DEFAULTS));
+  return /** @type {Config} */ ({...DEFAULTS, ...stored});
+}
+
+/**
+ * Save some fields; unknown ones are refused, so that a typo cannot store a stray key.
+ * @param {StorageArea} area
+ * @param {Partial<Config>} values
+ */
+export async function save(area, values) {
+  for (const key of Object.keys(values)) {
+    if (!(key in DEFAULTS)) throw new Error(`unknown configuration field: ${key}`);
+  }
+  await area.set(values);
+}

@@ -1,0 +1,24 @@
+/** Labels shared by the pages. */
+
+import {msg} from './ext.js';
+import {ext} from './ext.js';
+
+/**
+ * A platform's name as people write it ("Bluesky", "X"); a platform the locales do not name shows as it is.
+ * @param {string} name
+ */
+export function platformName(name) {
+  return ext.i18n.getMessage(`platform_${name}`) || name;
+}
+
+/**
+ * A message for an error the worker passed back.
+ * @param {unknown} error
+ */
+export function errorText(error) {
+  const code = /** @type {any} */ (error)?.code;
+  if (code === 'not_running') return msg('notRunningHelp');
+  if (code === 'not_paired' || /** @type {any} */ (error)?.status === 401) return msg('notPairedHelp');
+  if (code === 'bad_code') return msg('badCode');
+  return msg('errorGeneric', String(/** @type {any} */ (error)?.message ?? error));
+}

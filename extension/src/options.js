@@ -1,0 +1,374 @@
+import {send} from './lib/client.js';
+import {ext, isFirefox, msg} from './lib/ext.js';
+import {localize, timeLabel} from './lib/i18n.js';
+import {errorText, platformName} from './lib/labels.js';
+import {MSG} from './lib/messages.js';
+import * as schedule from './lib/schedule.js';
+
+localize(document, ext.i18n.getMessage);
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const input = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+const locale = ext.i18n.getUILanguage();
+/** @type {string[]} */
+let platforms = [];
+
+/**
+ * Show an outcome in a status line.
+ * @param {string} id
+ * @param {string} text
+ * @param {boolean} [bad]
+ */
+function say(id, text, bad = false) {
+  $(id).textContent = text;
+  $(id).className = bad ? 'error' : 'muted';
+}
+
+/**
+ * An element with text.
+ * @param {string} tag
+ * @param {string} [text]
+ * @param {string} [className]
+ */
+function el(tag, text = '', className = '') {
+  const node = document.createElement(tag);
+  node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+// -- connection and pairing ------------------------------------------------------------------------------------
+
+async function renderConnection() {
+  const state = await send(MSG.STATE);
+  input('address').value = state.base;
+  const badge = $('connection');
+  badge.textContent = msg(state.running ? 'running' : 'notRunning');
+  badge.className = `badge ${state.running ? 'on' : 'off'}`;
+  const paired = state.paired && !state.revoked;
+  $('connection-help').textContent = !state.running ? msg('notRunningHelp')
+    : paired ? msg('connectedTo', state.base) : msg('pairHelp');
+  $('pairing').hidden = paired;
+  $('paired').hidden = !paired;
+  $('needs-pairing').hidden = !(paired && state.running);
+  document.body.dataset.paired = String(paired);
+  if (paired && state.running) {
+    platforms = Object.keys(state.status.platforms);
+    return true;
+  }
+  return false;
+}
+
+$('save-address').addEventListener('click', async () => {
+  try {
+    await send(MSG.SET_ADDRESS, {base: input('address').value});
+    await renderAll();
+  } catch (e) {
+    say('pair-result', errorText(e), true);
+  }
+});
+
+$('pair').addEventListener('click', async () => {
+  try {
+    const answer = await send(MSG.PAIR, {code: input('code').value, base: input('address').value});
+    input('code').value = '';
+    say('pair-result', msg('pairedAs', answer.client.id));
+    await renderAll();
+  } catch (e) {
+    say('pair-result', errorText(e), true);
+  }
+});
+
+$('unpair').addEventListener('click', async () => {
+  await send(MSG.UNPAIR);
+  say('pair-result', msg('unpaired'));
+  await renderAll();
+});
+
+// -- proxy routing ---------------------------------------------------------------------------------------------
+
+/** The host permissions Firefox needs to route the platforms (from the PAC, through the worker). */
+/** @type {string[]} */
+let routingOrigins = [];
+
+async function renderRouting() {
+  const state = await send(MSG.ROUTING);
+  routingOrigins = state.origins;
+  input('routing').checked = state.enabled;
+  const mode = state.current?.value?.mode ?? state.current?.mode ?? '';
+  $('routing-state').textContent = state.enabled ? msg('routingOn', mode) : msg('routingOff');
+}
+
+input('routing').addEventListener('change', async () => {
+  const enabled = input('routing').checked;
+  try {
+    // Firefox routes each request itself and needs the platforms' hosts for it: asked for first, on this click.
+    if (enabled && isFirefox() && !(await ext.permissions.request({origins: routingOrigins}))) {
+      throw new Error(msg('routingDenied'));
+    }
+    await send(MSG.SET_ROUTING, {enabled});
+  } catch (e) {
+    $('routing-state').textContent = errorText(e);
+    input('routing').checked = !enabled;
+    return;
+  }
+  await renderRouting();
+});
+
+// -- work hours ------------------------------------------------------------------------------------------------
+
+/**
+ * One editable window.
+ * @param {schedule.Window} window
+ */
+function windowRow(window) {
+  const template = /** @type {HTMLTemplateElement} */ ($('window-row'));
+  const row = /** @type {HTMLElement} */ (template.content.firstElementChild?.cloneNode(true));
+  localize(row, ext.i18n.getMessage);
+  const days = /** @type {HTMLElement} */ (row.querySelector('.days'));
+  for (const day of schedule.DAYS) {
+    const label = el('label');
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.value = day;
+    box.checked = window.days.includes(day);
+    label.append(box, ` ${msg(`day_${day}`)}`);
+    days.append(label, ' ');
+  }
+  const start = /** @type {HTMLInputElement} */ (row.querySelector('.start'));
+  const end = /** @type {HTMLInputElement} */ (row.querySelector('.end'));
+  start.value = window.start;
+  end.value = window.end;
+  const update = () => {
+    const current = readWindow(row);
+    /** @type {HTMLElement} */ (row.querySelector('.overnight')).hidden = !schedule.isOvernight(current);
+    const problem = schedule.problem(current);
+    /** @type {HTMLElement} */ (row.querySelector('.problem')).textContent = problem ? msg(problem) : '';
+  };
+  row.addEventListener('input', update);
+  /** @type {HTMLElement} */ (row.querySelector('.remove')).addEventListener('click', () => row.remove());
+  update();
+  return row;
+}
+
+/**
+ * @param {HTMLElement} row
+ * @returns {schedule.Window}
+ */
+function readWindow(row) {
+  const days = [...row.querySelectorAll('.days input:checked')].map((b) => /** @type {HTMLInputElement} */ (b).value);
+  return {
+    days,
+    start: /** @type {HTMLInputElement} */ (row.querySelector('.start')).value,
+    end: /** @type {HTMLInputElement} */ (row.querySelector('.end')).value,
+  };
+}
+
+async function renderSchedule() {
+  const zones = $('zones');
+  if (!zones.childElementCount) {
+    for (const zone of Intl.supportedValuesOf('timeZone')) zones.append(Object.assign(document.createElement('option'), {value: zone}));
+  }
+  const state = await send(MSG.GET_SCHEDULE);
+  input('timezone').value = state.schedule.timezone;
+  $('windows').replaceChildren(...state.schedule.windows.map(windowRow));
+  say('schedule-result', state.until ? msg(state.active ? 'filteringUntil' : 'notFilteringUntil',
+    timeLabel(state.until, locale, new Date())) : msg(state.active ? 'filteringAlways' : 'notFilteringNow'));
+}
+
+$('add-window').addEventListener('click', () => {
+  $('windows').append(windowRow({days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '09:00', end: '18:00'}));
+});
+
+$('save-schedule').addEventListener('click', async () => {
+  const windows = [...$('windows').querySelectorAll('.window')].map((r) => readWindow(/** @type {HTMLElement} */ (r)));
+  const zone = input('timezone').value.trim();
+  if (!schedule.knownZone(zone)) return say('schedule-result', msg('errorBadZone'), true);
+  const bad = windows.map(schedule.problem).find(Boolean);
+  if (bad) return say('schedule-result', msg(bad), true);
+  try {
+    const built = schedule.build(zone, windows);
+    await send(MSG.PUT_SCHEDULE, built);
+    await renderSchedule();
+    say('schedule-result', msg('saved'));
+  } catch (e) {
+    say('schedule-result', errorText(e), true);
+  }
+});
+
+// -- mute and allow lists --------------------------------------------------------------------------------------
+
+const currentList = () => /** @type {'mutes' | 'allow'} */ (
+  /** @type {HTMLInputElement} */ (document.querySelector('input[name=list]:checked')).value);
+
+/**
+ * How an entry reads in the table.
+ * @param {any} entry
+ */
+function entryLabel(entry) {
+  if (entry.kind === 'keyword') return entry.regex ? `/${entry.text}/` : `“${entry.text}”`;
+  if (entry.kind === 'person') return entry.accounts.map((/** @type {any} */ a) => `${platformName(a.platform)}: ${a.handle ?? a.id}`).join(', ');
+  return `${platformName(entry.platform)}: ${entry.handle ?? entry.id}`;
+}
+
+async function renderList() {
+  const list = currentList();
+  const answer = await send(MSG.LIST, {list, q: input('search').value});
+  const entries = answer[list === 'mutes' ? 'mutes' : 'allow'];
+  const rows = entries.map((/** @type {any} */ entry) => {
+    const tr = document.createElement('tr');
+    tr.dataset.key = entry.key;
+    tr.append(
+      el('td', entryLabel(entry)),
+      el('td', list === 'mutes' ? msg(entry.action === 'hide' ? 'actionHide' : 'actionCollapse') : ''),
+      el('td', entry.expires ? new Date(entry.expires).toLocaleString(locale) : msg('expiresNever')),
+      el('td', entry.platforms ? entry.platforms.map(platformName).join(', ') : msg('scopeAll')),
+      el('td', entry.note ?? ''),
+    );
+    const remove = el('button', msg('remove'));
+    remove.addEventListener('click', async () => {
+      try {
+        await send(MSG.REMOVE_ENTRY, {list, key: entry.key});
+      } catch (e) {
+        say('list-result', errorText(e), true);
+      }
+      await renderList();
+    });
+    const cell = el('td');
+    cell.append(remove);
+    tr.append(cell);
+    return tr;
+  });
+  /** @type {HTMLElement} */ ($('entries').querySelector('tbody')).replaceChildren(...rows);
+  $('entry-action').hidden = list !== 'mutes';
+  if (!rows.length) say('list-result', msg('listEmpty'));
+}
+
+function renderEntryForm() {
+  const keyword = /** @type {HTMLSelectElement} */ ($('entry-kind')).value === 'keyword';
+  $('entry-platform').hidden = keyword;
+  $('regex-label').hidden = !keyword;
+  $('entry-scope').hidden = !keyword;
+  input('entry-value').placeholder = msg(keyword ? 'keywordPlaceholder' : 'accountPlaceholder');
+  const select = /** @type {HTMLSelectElement} */ ($('entry-platform'));
+  if (select.childElementCount !== platforms.length) {
+    select.replaceChildren(...platforms.map((p) => Object.assign(document.createElement('option'), {value: p, textContent: platformName(p)})));
+    $('entry-scope').replaceChildren(...platforms.map((p) => {
+      const label = el('label');
+      const box = Object.assign(document.createElement('input'), {type: 'checkbox', value: p, checked: true});
+      label.append(box, ` ${platformName(p)}`);
+      return label;
+    }));
+  }
+}
+
+$('entry-kind').addEventListener('change', renderEntryForm);
+for (const radio of document.querySelectorAll('input[name=list]')) radio.addEventListener('change', () => renderList());
+input('search').addEventListener('input', () => renderList());
+
+$('add-entry').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const list = currentList();
+  const kind = /** @type {HTMLSelectElement} */ ($('entry-kind')).value;
+  const value = input('entry-value').value.trim();
+  /** @type {Record<string, unknown>} */
+  const entry = {kind};
+  if (kind === 'keyword') {
+    entry.text = value;
+    if (input('entry-regex').checked) entry.regex = true;
+    const scope = [...$('entry-scope').querySelectorAll('input:checked')].map((b) => /** @type {HTMLInputElement} */ (b).value);
+    if (scope.length !== platforms.length) entry.platforms = scope;
+  } else {
+    entry.platform = /** @type {HTMLSelectElement} */ ($('entry-platform')).value;
+    entry.handle = value.replace(/^@/, '');
+  }
+  if (list === 'mutes') entry.action = /** @type {HTMLSelectElement} */ ($('entry-action')).value;
+  const expires = /** @type {HTMLSelectElement} */ ($('entry-expires')).value;
+  if (expires) entry.expires = expires;
+  const note = input('entry-note').value.trim();
+  if (note) entry.note = note;
+  try {
+    await send(MSG.ADD_ENTRY, {list, entry});
+    input('entry-value').value = '';
+    input('entry-note').value = '';
+    say('list-result', msg('added'));
+  } catch (e) {
+    say('list-result', errorText(e), true);
+  }
+  await renderList();
+});
+
+input('import-file').addEventListener('change', async () => {
+  const file = input('import-file').files?.[0];
+  if (!file) return;
+  try {
+    const format = /** @type {HTMLSelectElement} */ ($('transfer-format')).value;
+    const result = await send(MSG.IMPORT, {list: currentList(), format, text: await file.text()});
+    const errors = result.errors.map((/** @type {any} */ e) => msg('importLineError', [String(e.line), e.error]));
+    say('transfer-result', [msg('imported', [String(result.imported), String(result.unchanged)]), ...errors].join(' '),
+      errors.length > 0);
+  } catch (e) {
+    say('transfer-result', errorText(e), true);
+  }
+  input('import-file').value = '';
+  await renderList();
+});
+
+$('export').addEventListener('click', async () => {
+  try {
+    const format = /** @type {HTMLSelectElement} */ ($('transfer-format')).value;
+    const list = currentList();
+    const {text} = await send(MSG.EXPORT, {list, format});
+    const type = format.endsWith('csv') ? 'text/csv' : 'application/json';
+    const url = URL.createObjectURL(new Blob([text], {type}));
+    const link = Object.assign(document.createElement('a'), {
+      href: url, download: `sourdine-${list}.${format.endsWith('csv') ? 'csv' : 'json'}`});
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    say('transfer-result', errorText(e), true);
+  }
+});
+
+// -- toxic-connection suggestions -----------------------------------------------------------------------------
+
+async function renderSuggestions() {
+  const {suggestions} = await send(MSG.SUGGESTIONS);
+  $('no-suggestions').hidden = suggestions.length > 0;
+  const rows = suggestions.map((/** @type {any} */ s) => {
+    const tr = document.createElement('tr');
+    tr.append(el('td', `${platformName(s.platform)}: ${s.handle || s.author_id}`),
+      el('td', msg('evidence', [String(Math.round(s.hostile)), String(Math.round(s.posts)), String(Math.round(s.share * 100)),
+        s.reasons.join(', ') || '–', new Date(s.last_seen * 1000).toLocaleDateString(locale)])));
+    const cell = el('td');
+    for (const decision of ['mute', 'allow', 'dismiss']) {
+      const button = el('button', msg(`decide_${decision}`));
+      button.addEventListener('click', async () => {
+        try {
+          await send(MSG.DECIDE, {platform: s.platform, author_id: s.author_id, decision});
+        } catch (e) {
+          tr.append(el('td', errorText(e), 'error'));
+          return;
+        }
+        await Promise.all([renderSuggestions(), renderList()]);
+      });
+      cell.append(button, ' ');
+    }
+    tr.append(cell);
+    return tr;
+  });
+  /** @type {HTMLElement} */ ($('suggestions').querySelector('tbody')).replaceChildren(...rows);
+}
+
+async function renderAll() {
+  try {
+    if (!(await renderConnection())) return;
+    renderEntryForm();
+    await Promise.all([renderRouting(), renderSchedule(), renderList(), renderSuggestions()]);
+    document.body.dataset.ready = 'true';
+  } catch (e) {
+    say('connection-help', errorText(e), true);
+  }
+}
+
+renderAll();

@@ -1,0 +1,227 @@
+"""The browser extension (extension/): its unit tests, type check and lint, and end to end in Debian's Chromium
+against a real `sourdine run`, with a feed served through the proxy on the browser's own PAC routing.
+
+./scripts/test installs the npm packages (npm ci) and Chromium (apt-get install chromium) first; without them
+these tests skip, saying what is missing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from conftest import DATA, start_sourdine
+
+EXTENSION = Path(__file__).parent.parent / "extension"
+MODULES = EXTENSION / "node_modules"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+BROWSER = Path(__file__).parent / "browser"
+NODE = shutil.which("node")
+
+needs_node = pytest.mark.skipif(
+    NODE is None or not (MODULES / ".package-lock.json").exists(),
+    reason="node or the extension's npm packages are missing: ./scripts/test runs `npm ci` in extension/")
+needs_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"Chromium is not installed at {CHROMIUM}: ./scripts/test installs Debian's chromium package "
+           "(apt-get install chromium), which needs root; set CHROMIUM to another build")
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=EXTENSION, capture_output=True, text=True, timeout=timeout)
+
+
+@needs_node
+def test_unit_tests_of_lib_pass():
+    """node --test runs the unit tests of extension/src/lib."""
+    done = run(NODE, "--test", "test/")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "# fail 0" in done.stdout and "# pass 0" not in done.stdout
+
+
+@needs_node
+def test_types_check():
+    """Every module's JSDoc types hold (tsc with checkJs, strict)."""
+    done = run(NODE, str(MODULES / "typescript" / "bin" / "tsc"), "-p", "jsconfig.json")
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def builds() -> Path:
+    done = run(NODE, "build.mjs", "--no-zip")
+    assert done.returncode == 0, done.stderr
+    return EXTENSION / "dist"
+
+
+@needs_node
+def test_builds_differ_only_where_the_browsers_do(builds):
+    """Chrome gets a service worker; Firefox background scripts, its gecko id and optional host permissions."""
+    chrome = json.loads((builds / "chrome" / "manifest.json").read_text())
+    firefox = json.loads((builds / "firefox" / "manifest.json").read_text())
+    assert chrome["background"] == {"service_worker": "background.js", "type": "module"}
+    assert firefox["background"] == {"scripts": ["background.js"], "type": "module"}
+    assert firefox["browser_specific_settings"]["gecko"]["id"]
+    assert "browser_specific_settings" not in chrome
+    same = {k: v for k, v in firefox.items() if k not in ("background", "browser_specific_settings",
+                                                          "optional_host_permissions")}
+    assert same == {k: v for k, v in chrome.items() if k != "background"}
+    # The API answers the extension's own origin by CORS once paired: no host permission is needed for it.
+    assert chrome["permissions"] == ["storage", "proxy", "alarms"] and "host_permissions" not in chrome
+
+
+@needs_node
+def test_web_ext_lint_is_clean_on_the_firefox_build(builds):
+    """web-ext lint finds no error, warning or notice in the Firefox package."""
+    done = run(NODE, str(MODULES / "web-ext" / "bin" / "web-ext.js"), "lint", "--source-dir", str(builds / "firefox"),
+               "--self-hosted", "--warnings-as-errors", "--output", "json")
+    report = json.loads(done.stdout[done.stdout.index("{"):])
+    assert report["errors"] == [] and report["warnings"] == [] and report["notices"] == [], report
+    assert done.returncode == 0
+
+
+@needs_node
+def test_vendored_chart_js_is_the_pinned_release():
+    """vendor/chart.umd.min.js is byte for byte the Chart.js release package.json pins (MIT)."""
+    pinned = json.loads((EXTENSION / "package.json").read_text())["devDependencies"]["chart.js"]
+    installed = json.loads((MODULES / "chart.js" / "package.json").read_text())
+    assert installed["version"] == pinned and installed["license"] == "MIT"
+    assert (EXTENSION / "src" / "vendor" / "chart.umd.min.js").read_bytes() == (
+        MODULES / "chart.js" / "dist" / "chart.umd.min.js").read_bytes()
+
+
+# -- end to end ----------------------------------------------------------------------------------------------
+
+REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+TEXTS = {
+    1: ("en", "<p>You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!! Everyone should despise "
+              "you.</p>"),
+    10: ("fr", "<p>Espèce d'ordure, menteur pathétique et minable. Tu es une honte absolue, dégage !!!</p>"),
+    # about 0.69: folded at the default thresholds, hidden once the hide threshold is moved to 0.65
+    3: ("en", "<p>This is really disappointing and frankly a bit annoying, the update broke everything again.</p>"),
+    # friendly, but holds the French keyword the test mutes
+    11: ("fr", "<p>Merci à toute l'équipe pour ce bel atelier, c'était un vrai plaisir de vous retrouver.</p>"),
+    2: ("en", "<p>Thank you all for a lovely afternoon at the library, the kids loved the stories!</p>"),
+}
+TIMELINE = copy.deepcopy(REAL)
+for _i, (_lang, _html) in TEXTS.items():
+    TIMELINE[_i]["language"], TIMELINE[_i]["content"] = _lang, _html
+IDS = {i: TIMELINE[i]["id"] for i in TEXTS}
+FEED_HOST = "mastodon.test"
+
+
+def call(api_port: int, token: str, method: str, path: str, body: object = None) -> object:
+    request = urllib.request.Request(f"http://127.0.0.1:{api_port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    return json.loads(text) if response.headers.get_content_type() == "application/json" else text
+
+
+def pair_code(home: Path) -> tuple[subprocess.Popen, str]:
+    """`sourdine pair`, running: its process and the code it printed."""
+    from conftest import SOURDINE
+
+    proc = subprocess.Popen([str(SOURDINE), "pair", "--home", str(home), "--wait", "170"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("Pairing code: "), line + proc.stderr.read()
+    return proc, line.split(": ", 1)[1].strip()
+
+
+@needs_node
+@needs_chromium
+def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
+    """Pair, switch a platform off, move a threshold, mute a French keyword and set work hours in the extension's
+    pages; the running proxy then applies each to a feed the browser loads through the PAC routing the extension
+    set, the popup's counts go up, "this was fine" reaches the decisions, and the browser's own proxy setting is
+    back once routing is off. Both languages render with no untranslated key."""
+    standin.routes["/api/v1/timelines/home"] = lambda _: web.json_response(TIMELINE)
+    home = tmp_path / "home"
+    running = start_sourdine(home, "--mastodon-instance", FEED_HOST, env={"PYTHONPATH": str(BROWSER)})
+    out = Path(request.config.rootpath) / "test-output" / "extension"
+    pairs = []
+    try:
+        pairs = [pair_code(home), pair_code(home)]
+        started = time.monotonic()
+        done = subprocess.run(
+            [NODE, str(EXTENSION / "e2e" / "e2e.mjs")], cwd=EXTENSION, capture_output=True, text=True, timeout=240,
+            env={**os.environ, "SOURDINE_API": f"http://127.0.0.1:{running.api_port}", "SOURDINE_CODE": pairs[0][1],
+                 "SOURDINE_CODE_FR": pairs[1][1], "EXTENSION": str(builds / "chrome"), "SOURDINE_OUT": str(out),
+                 "FEED_URL": f"http://{FEED_HOST}:{standin.port}/api/v1/timelines/home", "FINE_POST": IDS[11],
+                 "CHROMIUM": CHROMIUM})
+        elapsed = time.monotonic() - started
+        if done.returncode != 0:
+            running.stop()
+            pytest.fail(f"{done.stdout[-3000:]}{done.stderr[-5000:]}\nsourdine: {running.stderr[-3000:]}")
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        token = running.token()
+        api = running.api_port
+        settings = call(api, token, "GET", "/api/v1/settings")
+        mutes = call(api, token, "GET", "/api/v1/mutes")["mutes"]
+        schedule = call(api, token, "GET", "/api/v1/schedule")
+        pac = call(api, token, "GET", "/proxy.pac")
+        decisions = {d["post_id"]: d for d in call(api, token, "GET", "/api/v1/decisions?limit=100")["decisions"]}
+        clients = call(api, token, "GET", "/api/v1/clients")["clients"]
+    finally:
+        for proc, _ in pairs:
+            proc.kill()
+            proc.communicate()
+        assert running.stop() == 0, running.stderr[-2000:]
+
+    # 1. Paired: the token in storage.local only, and `sourdine pair` saw it.
+    assert seen["tokenInLocal"] is True and seen["tokenInSync"] == []
+    assert [c["origin"] for c in clients] == [f"chrome-extension://{seen['extensionId']}", clients[1]["origin"]]
+    assert "running" in seen["running"] and seen["countsBefore"] == "Today: 0 folded, 0 hidden"
+    # 2.-5. The running proxy has each change: Bluesky off (and out of the PAC), the threshold, the mute, the hours.
+    assert settings["platforms"]["bluesky"]["enabled"] is False and seen["blueskyChecked"] is False
+    assert settings["platforms"]["mastodon"]["hide"] == 0.65 and seen["hideShown"] == "0.65"
+    assert '"bsky.social"' not in pac and '"x.com"' in pac and f'"{FEED_HOST}"' in pac
+    assert seen["firefoxRoutes"]["x"] is True and seen["firefoxRoutes"]["bsky"] is False
+    [mute] = [m for m in mutes if m["key"] == "keyword:atelier"]
+    assert mute["kind"] == "keyword" and mute["note"] == "test e2e"
+    assert schedule["schedule"]["timezone"] == "Europe/Paris" and schedule["active"] is True
+    assert len(schedule["schedule"]["windows"]) == 1 and seen["overnightShown"] is True
+    window = schedule["schedule"]["windows"][0]
+    assert (window["start"], window["end"], len(window["days"])) == ("22:00", "22:00", 7)
+    # 6. The browser's feed went through the proxy, by the PAC the extension set, and was filtered accordingly.
+    assert seen["proxyOn"]["value"]["mode"] == "pac_script"
+    assert seen["proxyOn"]["value"]["pacScript"]["url"].startswith(f"http://127.0.0.1:{api}/proxy.pac")
+    assert seen["feedStatus"] == 200
+    got = {s["id"]: s for s in seen["feed"]}
+    assert not {IDS[1], IDS[10], IDS[3]} & set(got), "hostile posts, and the one past the moved threshold, hidden"
+    assert "Sourdine" in json.dumps(got[IDS[11]].get("filtered")), "the French keyword folds its post"
+    assert not got[IDS[2]].get("filtered")
+    assert decisions[IDS[3]]["action"] == "hide" and decisions[IDS[11]]["reason"].startswith("muted")
+    assert seen["countsAfter"] != seen["countsBefore"]
+    folded = sum(d["action"] == "collapse" for d in decisions.values())
+    hidden = sum(d["action"] == "hide" for d in decisions.values())
+    assert folded >= 1 and hidden >= 3
+    assert seen["countsAfter"] == f"Today: {folded} folded, {hidden} hidden"
+    # Kept away today: every folded and hidden post, with a link; "this was fine" reached the decision.
+    assert {row["post"] for row in seen["keptAway"]} == set(decisions)
+    assert all(row["link"] == f"https://{FEED_HOST}/@{decisions[row['post']]['author']}/{row['post']}"
+               for row in seen["keptAway"])
+    assert decisions[IDS[11]]["feedback"] == "fine"
+    hourly = {d["label"]: d["total"] for d in seen["charts"][0]["datasets"]}
+    assert hourly["Mastodon · folded"] == folded and hourly["Mastodon · hidden"] == hidden
+    # Pause and back; routing off gives the browser its own proxy setting back.
+    assert "Not filtering" in seen["pausedText"] and seen["pauseVisible"] is False
+    assert seen["resumedText"].startswith("Filtering now")
+    assert seen["proxyAfter"] == seen["proxyBefore"]
+    # Both languages render, with no untranslated key.
+    assert seen["untranslatedEn"] == [] and seen["untranslatedFr"] == []
+    assert seen["uiLanguage"].startswith("fr")
+    assert "Horaires de travail" in seen["frenchText"][0] and "Aujourd’hui" in seen["frenchText"][1]
+    assert "Écartés aujourd’hui" in seen["frenchText"][2]
+    assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
+    print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}")

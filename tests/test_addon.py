@@ -191,6 +191,20 @@ def test_non_json_and_errors_are_left_alone(addon):
     assert flow.response.raw_content is raw
 
 
+def test_an_adapter_that_reads_html_gets_html_and_fails_open_on_it(addon, runtime):
+    """Reddit declares HTML among its content types: its shreddit fragment (real capture, a HAND-WRITTEN
+    hostile title) is filtered; a Reddit JSON path answered with an HTML page fails open, unchanged, and counts
+    as a failure; Mastodon still ignores HTML."""
+    page = (DATA / "reddit" / "shreddit_feed_no_ad.html").read_bytes().replace(
+        b"Little Chimpanzee playing alone with some straw", SECRET.encode())
+    flow = run(addon, feed_flow(page, path="/svc/shreddit/feeds/home-feed", content_type="text/html; charset=utf-8"))
+    assert flow.metadata["sourdine"]["rewritten"] and SECRET.encode() not in flow.response.raw_content
+    assert flow.response.raw_content.count(b"<article") == 2
+    login = b"<html><body>Log in to Reddit</body></html>"
+    flow = run(addon, feed_flow(login, path="/r/askreddit/hot.json", content_type="text/html"))
+    assert flow.response.raw_content == login and runtime.engine.health["reddit"].failures == 1
+
+
 def test_oversized_body_passes_through(addon):
     """A body larger than sourdine_max_body is not read at all."""
     from mitmproxy import ctx

@@ -458,6 +458,23 @@ def test_x_own_account_comes_from_the_twid_cookie(addon, runtime):
     assert runtime.engine.own["x"] == {"1234567"}
 
 
+@pytest.mark.parametrize(("platform", "host", "path", "cookie"), [
+    ("facebook", "www.facebook.com", "/api/graphql/", "datr=abc; c_user=100001; xs=secret"),
+    ("instagram", "www.instagram.com", "/graphql/query", "csrftoken=abc; ds_user_id=101; sessionid=secret"),
+])
+def test_facebook_and_instagram_own_account_comes_from_a_cookie(addon, runtime, platform, host, path, cookie):
+    """Facebook's c_user and Instagram's ds_user_id cookies name the signed-in account; a cookie that is not a
+    number is ignored."""
+    flow = feed_flow(b"{}", path=path, host=host, scheme="https")
+    flow.request.headers["cookie"] = cookie
+    addon.requestheaders(flow)
+    assert runtime.engine.own[platform] == {cookie.split("=")[2].split(";")[0]}
+    flow = feed_flow(b"{}", path=path, host=host, scheme="https")
+    flow.request.headers["cookie"] = cookie.replace("=10", "=x10")
+    addon.requestheaders(flow)
+    assert len(runtime.engine.own[platform]) == 1
+
+
 def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):
     """A hostile reply to the user, a hostile post mentioning them and their own post are kept by default, and
     filtered once the platform's inbox setting is on."""

@@ -191,6 +191,20 @@ def test_non_json_and_errors_are_left_alone(addon):
     assert flow.response.raw_content is raw
 
 
+def test_an_adapter_that_reads_html_gets_html_and_fails_open_on_it(addon, runtime):
+    """Reddit declares HTML among its content types: its shreddit fragment (real capture, a HAND-WRITTEN
+    hostile title) is filtered; a Reddit JSON path answered with an HTML page fails open, unchanged, and counts
+    as a failure; Mastodon still ignores HTML."""
+    page = (DATA / "reddit" / "shreddit_feed_no_ad.html").read_bytes().replace(
+        b"Little Chimpanzee playing alone with some straw", SECRET.encode())
+    flow = run(addon, feed_flow(page, path="/svc/shreddit/feeds/home-feed", content_type="text/html; charset=utf-8"))
+    assert flow.metadata["sourdine"]["rewritten"] and SECRET.encode() not in flow.response.raw_content
+    assert flow.response.raw_content.count(b"<article") == 2
+    login = b"<html><body>Log in to Reddit</body></html>"
+    flow = run(addon, feed_flow(login, path="/r/askreddit/hot.json", content_type="text/html"))
+    assert flow.response.raw_content == login and runtime.engine.health["reddit"].failures == 1
+
+
 def test_oversized_body_passes_through(addon):
     """A body larger than sourdine_max_body is not read at all."""
     from mitmproxy import ctx
@@ -442,6 +456,23 @@ def test_x_own_account_comes_from_the_twid_cookie(addon, runtime):
     flow.request.headers["cookie"] = "ct0=abc; twid=u%3D1234567; lang=en"
     addon.requestheaders(flow)
     assert runtime.engine.own["x"] == {"1234567"}
+
+
+@pytest.mark.parametrize(("platform", "host", "path", "cookie"), [
+    ("facebook", "www.facebook.com", "/api/graphql/", "datr=abc; c_user=100001; xs=secret"),
+    ("instagram", "www.instagram.com", "/graphql/query", "csrftoken=abc; ds_user_id=101; sessionid=secret"),
+])
+def test_facebook_and_instagram_own_account_comes_from_a_cookie(addon, runtime, platform, host, path, cookie):
+    """Facebook's c_user and Instagram's ds_user_id cookies name the signed-in account; a cookie that is not a
+    number is ignored."""
+    flow = feed_flow(b"{}", path=path, host=host, scheme="https")
+    flow.request.headers["cookie"] = cookie
+    addon.requestheaders(flow)
+    assert runtime.engine.own[platform] == {cookie.split("=")[2].split(";")[0]}
+    flow = feed_flow(b"{}", path=path, host=host, scheme="https")
+    flow.request.headers["cookie"] = cookie.replace("=10", "=x10")
+    addon.requestheaders(flow)
+    assert len(runtime.engine.own[platform]) == 1
 
 
 def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):

@@ -288,7 +288,8 @@ def test_facebook(sourdine, standin):
     assert texts[s1].endswith(f"[sourdine:facebook:{s1}]") and texts[s2] == FRIENDLY_EN
     assert texts[s3].startswith("Sourdine hid this post") and texts[s4].startswith("Sourdine hid this post")
     assert reveal(sourdine, "facebook", s1)[1]["text"] == SOUR_FR
-    assert reveal(sourdine, "facebook", s3)[0] == 404
+    assert reveal(sourdine, "facebook", s3)[1]["text"] == HOSTILE_EN, "replaced, not removed: revealable"
+    assert reveal(sourdine, "facebook", s2)[0] == 404, "a post kept as sent has nothing kept"
 
 
 def test_instagram(sourdine, standin):

@@ -71,17 +71,18 @@ def test_fold_replaces_every_copy_of_the_text_and_keeps_the_item() -> None:
 
 
 def test_hide_replaces_the_text_too_and_says_so() -> None:
-    """A hidden story is not removed (that can break the page): its text says Sourdine hid it, with no
-    marker to reveal it; a hidden comment likewise."""
+    """A hidden story is not removed (that can break the page): its text says Sourdine hid it, and being
+    replaced it stays revealable (the marker); a hidden comment likewise."""
     _, out = filtered(FEED, {S3: HIDE})
-    assert b"Third story text" not in out and b"Sourdine hid this post: outrage 0.91" in out
-    assert b"sourdine:facebook" not in out
+    assert b"Third story text" not in out
+    assert f"Sourdine hid this post: outrage 0.91 [sourdine:facebook:{S3}]".encode() in out
     assert len(out.split(b"\n")) == len(raw(FEED).split(b"\n"))
     body, out = filtered(COMMENTS, {"9002": HIDE})
     assert out.startswith(b"for (;;);") and b"Second comment text" not in out
     doc = orjson.loads(out[len(b"for (;;);"):])
     edges = doc["data"]["node"]["comment_rendering_instance_for_feed_location"]["comments"]["edges"]
-    assert len(edges) == 3 and edges[1]["node"]["body"]["text"] == "Sourdine hid this post: outrage 0.91"
+    assert len(edges) == 3
+    assert edges[1]["node"]["body"]["text"] == "Sourdine hid this post: outrage 0.91 [sourdine:facebook:9002]"
 
 
 @pytest.mark.parametrize("body", [b"", b"\n\n", b"[]", b'{"data": null}', b'{"__typename": "Story"}',
@@ -109,8 +110,8 @@ def test_endpoints_match_the_rules_file() -> None:
 
 
 def test_hostile_stories_en_fr_are_caught_and_the_original_is_kept() -> None:
-    """Through the real engine: hostile en/fr stories read as hidden, a sour fr one as folded with its original
-    kept in memory (and never the hidden ones'), a friendly one as sent."""
+    """Through the real engine: hostile en/fr stories read as hidden, a sour fr one as folded, each with its
+    original kept in memory (replaced, never removed), a friendly one as sent."""
     body = raw(FEED)
     for old, new in (("First story text", HOSTILE_EN), ("Second story text", SOUR_FR),
                      ("Third story text", HOSTILE_FR), ("Fourth story text", FRIENDLY_EN)):
@@ -121,4 +122,4 @@ def test_hostile_stories_en_fr_are_caught_and_the_original_is_kept() -> None:
     assert texts[S1].startswith("Sourdine hid this post") and texts[S3].startswith("Sourdine hid this post")
     assert texts[S2].startswith("Sourdine folded this post") and texts[S4] == FRIENDLY_EN
     assert engine.originals.get("facebook", S2) == SOUR_FR
-    assert engine.originals.get("facebook", S1) is None
+    assert engine.originals.get("facebook", S1) == HOSTILE_EN

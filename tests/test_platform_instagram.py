@@ -87,8 +87,8 @@ def test_home_page_first_page() -> None:
     head = raw[:raw.index(b'<script type="application/json" data-content-len="900"')]
     assert out.startswith(head) and out.endswith(raw[raw.index(b"</script>\n<script>requireLazy"):])
     assert [p.id for p in instagram.posts("page", instagram.parse("page", out))] == [M + "2"]
-    with pytest.raises(ValueError):
-        instagram.parse("page", b"<html><body>login</body></html>")
+    login = instagram.parse("page", b"<html><body>login</body></html>")
+    assert instagram.posts("page", login) == [] and not instagram.rewrite("page", login, {M + "1": HIDE})
 
 
 @pytest.mark.parametrize("doc", [None, [], {}, {"user": {"username": "a"}, "pk": True, "caption": None},

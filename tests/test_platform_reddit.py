@@ -211,6 +211,7 @@ def test_endpoints_match_the_rules_file() -> None:
         ("/api/morechildren.json", "morechildren"), ("/svc/shreddit/feeds/home-feed", "shreddit_feed"),
         ("/svc/shreddit/community-more-posts/hot/", "shreddit_feed"),
         ("/svc/shreddit/comments/r/interesting/t3_1r6aomv", "shreddit_comments"), ("/r/askreddit/", None),
+        ("/", None), ("/user/bob/", None),
     ]:
         assert platform.endpoint(path) == endpoint, path
 
@@ -334,6 +335,26 @@ def test_html_bytes_that_are_not_utf8_pass_as_sent() -> None:
     page = raw(HTML_COMMENTS).replace(b"automated comment", b"automated \xff comment")
     _, after = html_filter(page, "shreddit_comments", {"t1_o5ot9xz": FOLD})
     assert b"automated \xff comment" in after.encode("utf-8", "surrogateescape")
+
+
+def test_a_post_no_article_holds_is_folded_not_cut() -> None:
+    """A page (BUILT: the real feed's articles and the real comments inside a page, with a post no article
+    holds, as on a post's page): a hidden feed post's article goes; the lone post is folded, never cut;
+    comments as ever; a script's text is not markup."""
+    feed = raw(FEED).decode()
+    comments = raw(HTML_COMMENTS).decode()
+    main = ('<shreddit-post id="t3_main" author="op" post-title="The post this page is about">'
+            '<div slot="text-body"><p>Body of the post</p></div></shreddit-post>')
+    page = (f"<!DOCTYPE html><html><head><title>r/interesting</title><script>var x = '<article>';</script></head>"
+            f"<body><shreddit-app>{main}<main>{feed}</main>{comments}</shreddit-app></body></html>").encode()
+    doc = reddit.parse("shreddit_comments", page)
+    found = {p.id: p.text for p in reddit.posts("shreddit_comments", doc)}
+    assert found["t3_main"] == "The post this page is about\nBody of the post"
+    assert {"t3_1r6dmmy", "t1_o5oox0v"} <= set(found)
+    _, after = html_filter(page, "shreddit_comments", {"t3_main": HIDE, "t3_1r6dmmy": HIDE, "t1_o5oox0v": FOLD})
+    left = Tree(after).elements
+    assert "spoiler" in left["t3_main"] and "t3_1r6dmmy" not in left and "collapsed" in left["t1_o5oox0v"]
+    assert "var x = '<article>';" in after
 
 
 # --- the real scorer, English and French ---------------------------------------------------------------------

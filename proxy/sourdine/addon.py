@@ -39,6 +39,8 @@ _WHOAMI = {
     "mastodon": ("/api/v1/accounts/verify_credentials",),
     "bluesky": ("/xrpc/com.atproto.server.getSession",),
 }
+# Web apps that name the signed-in account's numeric id in a cookie sent with every feed request.
+_ID_COOKIES = {"facebook": "c_user", "instagram": "ds_user_id"}
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
@@ -198,6 +200,10 @@ class Sourdine:
                 twid = unquote(flow.request.cookies.get("twid", ""))
                 if twid.startswith("u=") and twid[2:].isdigit():
                     self._learn_own("x", twid[2:])
+            elif platform in _ID_COOKIES:
+                own = flow.request.cookies.get(_ID_COOKIES[platform], "")
+                if own.isascii() and own.isdigit():
+                    self._learn_own(platform, own)
             if endpoint != "streaming" and "gzip" in flow.request.headers.get("accept-encoding", ""):
                 # Never make mitmproxy re-encode brotli while the browser waits: gzip decodes fast, and a
                 # rewritten body goes to the local browser uncompressed.

@@ -518,8 +518,8 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def original(request: web.Request) -> web.Response:
-    """The original text of a post Sourdine folded by replacing its text (Facebook, YouTube...), from memory:
-    the extension's "show anyway". Kept only while Sourdine runs, a bounded number of posts."""
+    """The original text of a post whose text Sourdine replaced (Facebook, YouTube...), from memory: the
+    extension's "show anyway". Kept only while Sourdine runs, a bounded number of posts."""
     platform, post_id = request.match_info["platform"], request.match_info["post_id"]
     text = request.app[RUNTIME].engine.originals.get(platform, post_id)
     if text is None:

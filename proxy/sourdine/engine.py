@@ -283,16 +283,17 @@ class Engine:
         if not verdicts:
             return None
         if getattr(adapter, "REPLACES_TEXT", False):
-            self._keep_originals(platform, posts, verdicts)
+            self._keep_originals(platform, posts, verdicts, getattr(adapter, "HIDE_REPLACES_TEXT", False))
         if adapter.rewrite(endpoint, doc, verdicts):
             return orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
         return None
 
-    def _keep_originals(self, platform: str, posts: list[Post], verdicts: dict[str, Verdict]) -> None:
+    def _keep_originals(self, platform: str, posts: list[Post], verdicts: dict[str, Verdict],
+                        hidden_too: bool) -> None:
         """Where an adapter folds a post by replacing its text, keep the text in memory so it can be revealed."""
         for post in posts:
             verdict = verdicts.get(post.id)
-            if verdict is not None and verdict.action == "collapse":
+            if verdict is not None and (verdict.action == "collapse" or hidden_too and verdict.action == "hide"):
                 self.originals.put(platform, post.id, post.text)
 
     def filter_event(self, snapshot: Snapshot, platform: str, endpoint: str, message: str,

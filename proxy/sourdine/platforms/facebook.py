@@ -20,7 +20,8 @@ offsets into the old text) go with it.
 
 - collapse: the placeholder names the reason and carries the marker the extension reveals it by; the original
   is kept in memory only (REPLACES_TEXT) and the API gives it back (GET /api/v1/originals/facebook/ID);
-- hide: the placeholder says the post was hidden, and the text is not kept.
+- hide: the placeholder says the post was hidden; as it was replaced rather than removed, it too stays
+  revealable (HIDE_REPLACES_TEXT).
 
 Only lines with a touched post are written anew; every other line goes out byte for byte as sent. The body is
 read whole: mitmproxy hands Sourdine a complete response, so a streamed answer reaches the page at once when
@@ -44,6 +45,7 @@ from sourdine.platforms.placeholder import placeholder
 PLATFORM = "facebook"
 CONTENT_TYPES = ("json", "html", "javascript", "text/plain")
 REPLACES_TEXT = True
+HIDE_REPLACES_TEXT = True
 
 ENDPOINTS = frozenset({"graphql"})
 GUARD = b"for (;;);"
@@ -114,7 +116,7 @@ def rewrite(endpoint: str, doc: Lines, verdicts: dict[str, Verdict]) -> bool:
             pid = _id(kind, node)
             verdict = verdicts.get(pid) if pid is not None else None
             if verdict is not None and verdict.action in ("hide", "collapse") and \
-                    _replace(kind, node, placeholder(PLATFORM, pid, verdict)):
+                    _replace(kind, node, placeholder(PLATFORM, pid, verdict, revealable=True)):
                 doc.changed.add(i)
     return bool(doc.changed)
 

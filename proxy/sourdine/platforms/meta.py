@@ -213,12 +213,11 @@ class _JsonScripts(OffsetParser):
 
 
 def read_page(body: bytes, markers: tuple[str, ...]) -> Page:
-    """The page's JSON scripts holding any of `markers`; ValueError when there is none."""
+    """The page's JSON scripts holding any of `markers`. A page with none (a login page, a page of something
+    else) has no post: it is not a failure."""
     splice = Splice.of(body)
     parser = _JsonScripts(splice.text, markers)
     parser.run()
-    if not parser.spans:
-        raise ValueError("no embedded data in the page")
     page = Page(splice)
     for start, end in parser.spans:
         page.scripts.append((start, end, orjson.loads(splice.text[start:end])))

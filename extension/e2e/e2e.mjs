@@ -122,6 +122,7 @@ try {
   mark('settings');
 
   // 4. A French keyword mute, from the options page.
+  await options.bringToFront(); // a background tab's animation frames are throttled, and clicks wait on them
   await options.reload();
   await options.waitForSelector('body[data-ready="true"]');
   await options.selectOption('#entry-kind', 'keyword');
@@ -201,6 +202,7 @@ try {
   mark('dashboard');
 
   // Pause 30 min, then back to work hours.
+  await popup.bringToFront();
   await andRender(popup, () => popup.click('#pause'));
   seen.pausedText = await popup.textContent('#filtering');
   seen.pauseVisible = await popup.isVisible('#pause');
@@ -208,6 +210,7 @@ try {
   seen.resumedText = await popup.textContent('#filtering');
 
   // Routing off: the browser's own proxy setting is back.
+  await options.bringToFront();
   await options.uncheck('#routing');
   await options.waitForFunction(() => !document.querySelector('#routing-state')?.textContent?.includes('pac_script'));
   seen.proxyAfter = await worker.evaluate(() => chrome.proxy.settings.get({}));

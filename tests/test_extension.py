@@ -152,13 +152,16 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     pairs = []
     try:
         pairs = [pair_code(home), pair_code(home)]
+        # Import and export (issue 7) are tested when this Sourdine has them.
+        paths = call(running.api_port, running.token(), "GET", "/api/v1/openapi.json")["paths"]
+        transfer = "/api/v1/import" in paths and "/api/v1/export" in paths
         started = time.monotonic()
         done = subprocess.run(
             [NODE, str(EXTENSION / "e2e" / "e2e.mjs")], cwd=EXTENSION, capture_output=True, text=True, timeout=240,
             env={**os.environ, "SOURDINE_API": f"http://127.0.0.1:{running.api_port}", "SOURDINE_CODE": pairs[0][1],
                  "SOURDINE_CODE_FR": pairs[1][1], "EXTENSION": str(builds / "chrome"), "SOURDINE_OUT": str(out),
                  "FEED_URL": f"http://{FEED_HOST}:{standin.port}/api/v1/timelines/home", "FINE_POST": IDS[11],
-                 "CHROMIUM": CHROMIUM})
+                 "CHROMIUM": CHROMIUM, "IMPORT_EXPORT": "1" if transfer else "0"})
         elapsed = time.monotonic() - started
         if done.returncode != 0:
             running.stop()
@@ -189,6 +192,9 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     assert seen["firefoxRoutes"]["x"] is True and seen["firefoxRoutes"]["bsky"] is False
     [mute] = [m for m in mutes if m["key"] == "keyword:atelier"]
     assert mute["kind"] == "keyword" and mute["note"] == "test e2e"
+    if transfer:
+        assert "atelier" in seen["exported"] and seen["exportName"] == "sourdine-mutes.json"
+        assert seen["imported"] == f"0 imported, {len(mutes)} unchanged.", "the list's own export imports unchanged"
     assert schedule["schedule"]["timezone"] == "Europe/Paris" and schedule["active"] is True
     assert len(schedule["schedule"]["windows"]) == 1 and seen["overnightShown"] is True
     window = schedule["schedule"]["windows"][0]

@@ -6,7 +6,7 @@
 //   FEED_URL       a Mastodon timeline on a test host name that --host-resolver-rules maps to 127.0.0.1
 //   EXTENSION      the unpacked Chrome build           SOURDINE_OUT   where screenshots go
 //   CHROMIUM       the browser (default /usr/bin/chromium)
-import {mkdirSync, mkdtempSync, rmSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {chromium} from 'playwright-core';
@@ -133,6 +133,18 @@ try {
   await options.fill('#search', 'atel');
   await options.waitForFunction(() => document.querySelectorAll('#entries tbody tr').length === 1);
   await options.fill('#search', '');
+
+  // Export the mute list and import the file back, when Sourdine has the import and export routes.
+  if (process.env.IMPORT_EXPORT === '1') {
+    await options.selectOption('#transfer-format', 'sourdine');
+    const [download] = await Promise.all([options.waitForEvent('download'), options.click('#export')]);
+    seen.exported = readFileSync(await download.path(), 'utf8');
+    seen.exportName = download.suggestedFilename();
+    await options.setInputFiles('#import-file', {name: seen.exportName, mimeType: 'application/json',
+      buffer: Buffer.from(/** @type {string} */ (seen.exported))});
+    await options.waitForFunction(() => document.querySelector('#transfer-result')?.textContent);
+    seen.imported = await options.textContent('#transfer-result');
+  }
 
   // Work hours: every day, 22:00 to 22:00 the next day (overnight, 24 hours), Paris time, in place of the
   // default window.

@@ -138,10 +138,11 @@ try {
   if (process.env.IMPORT_EXPORT === '1') {
     await options.selectOption('#transfer-format', 'sourdine');
     const [download] = await Promise.all([options.waitForEvent('download'), options.click('#export')]);
-    seen.exported = readFileSync(await download.path(), 'utf8');
+    const exported = readFileSync(await download.path(), 'utf8');
+    seen.exported = exported;
     seen.exportName = download.suggestedFilename();
-    await options.setInputFiles('#import-file', {name: seen.exportName, mimeType: 'application/json',
-      buffer: Buffer.from(/** @type {string} */ (seen.exported))});
+    await options.setInputFiles('#import-file', {name: download.suggestedFilename(), mimeType: 'application/json',
+      buffer: Buffer.from(exported)});
     await options.waitForFunction(() => document.querySelector('#transfer-result')?.textContent);
     seen.imported = await options.textContent('#transfer-result');
   }

@@ -194,6 +194,19 @@ try {
   }
   await popup.screenshot({path: join(OUT, 'popup.png'), fullPage: true});
 
+  // The toxic connection among them is suggested in the options page: muted in one click.
+  await options.bringToFront();
+  for (let tries = 0; tries < 30; tries++) {
+    await options.reload();
+    await options.waitForSelector('body[data-ready="true"]');
+    if (await options.locator('#suggestions tbody tr').count()) break;
+    await options.waitForTimeout(500);
+  }
+  seen.suggestions = await options.$$eval('#suggestions tbody tr', (rows) => rows.map((r) => /** @type {HTMLElement} */ (r).innerText));
+  await options.locator('#suggestions tbody tr').first().getByRole('button', {name: 'Mute'}).click();
+  await options.waitForSelector('#no-suggestions', {state: 'visible'});
+  seen.suggestionsAfter = await options.locator('#suggestions tbody tr').count();
+
   // Kept away today, with "this was fine", and the charts.
   const dashboard = await context.newPage();
   await dashboard.setViewportSize({width: 1100, height: 1400});

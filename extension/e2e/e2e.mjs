@@ -206,6 +206,8 @@ try {
   await options.locator('#suggestions tbody tr').first().getByRole('button', {name: 'Mute'}).click();
   await options.waitForSelector('#no-suggestions', {state: 'visible'});
   seen.suggestionsAfter = await options.locator('#suggestions tbody tr').count();
+  await options.setViewportSize({width: 1100, height: 900});
+  await options.screenshot({path: join(OUT, 'options.png'), fullPage: true});
 
   // Kept away today, with "this was fine", and the charts.
   const dashboard = await context.newPage();

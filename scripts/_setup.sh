@@ -28,3 +28,34 @@ sourdine_install() {
         touch "$stamp"
     fi
 }
+
+# The browser extension's tools (extension/package-lock.json: TypeScript, web-ext, playwright-core, Chart.js) and
+# Debian's Chromium for its end-to-end test. Without node, npm or root, the extension's tests skip and say why.
+extension_install() {
+    local ext="$ROOT/extension" stamp="$ROOT/extension/node_modules/.sourdine-installed"
+    if command -v npm >/dev/null 2>&1; then
+        if [ ! -f "$stamp" ] || [ "$ext/package-lock.json" -nt "$stamp" ]; then
+            echo "sourdine: installing the extension's npm packages (npm ci)" >&2
+            if (cd "$ext" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
+                touch "$stamp"
+            else
+                echo "sourdine: npm ci failed in extension/; its tests will skip" >&2
+            fi
+        fi
+    else
+        echo "sourdine: npm not found; the extension's tests will skip" >&2
+    fi
+    if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "sourdine: installing Debian's chromium for the browser test" >&2
+            local log; log="$(mktemp)"
+            if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$log" 2>&1; then
+                tail -5 "$log" >&2
+                echo "sourdine: chromium could not be installed; the browser test will skip" >&2
+            fi
+            rm -f "$log"
+        else
+            echo "sourdine: chromium is missing (apt-get install chromium, as root); the browser test will skip" >&2
+        fi
+    fi
+}

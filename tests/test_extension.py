@@ -115,6 +115,12 @@ TIMELINE = copy.deepcopy(REAL)
 for _i, (_lang, _html) in TEXTS.items():
     TIMELINE[_i]["language"], TIMELINE[_i]["content"] = _lang, _html
 IDS = {i: TIMELINE[i]["id"] for i in TEXTS}
+# One account posting six hostile posts: a toxic connection, suggested in the options page.
+TOXIC = REAL[5]["account"]
+for _n, (_lang, _html) in enumerate([TEXTS[1], TEXTS[10]] * 3):
+    _status = copy.deepcopy(REAL[5])
+    _status.update(id=str(990000000000000000 + _n), language=_lang, content=_html, account=TOXIC)
+    TIMELINE.append(_status)
 FEED_HOST = "mastodon.test"
 
 
@@ -152,13 +158,16 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     pairs = []
     try:
         pairs = [pair_code(home), pair_code(home)]
+        # Import and export (issue 7) are tested when this Sourdine has them.
+        paths = call(running.api_port, running.token(), "GET", "/api/v1/openapi.json")["paths"]
+        transfer = "/api/v1/import" in paths and "/api/v1/export" in paths
         started = time.monotonic()
         done = subprocess.run(
             [NODE, str(EXTENSION / "e2e" / "e2e.mjs")], cwd=EXTENSION, capture_output=True, text=True, timeout=240,
             env={**os.environ, "SOURDINE_API": f"http://127.0.0.1:{running.api_port}", "SOURDINE_CODE": pairs[0][1],
                  "SOURDINE_CODE_FR": pairs[1][1], "EXTENSION": str(builds / "chrome"), "SOURDINE_OUT": str(out),
                  "FEED_URL": f"http://{FEED_HOST}:{standin.port}/api/v1/timelines/home", "FINE_POST": IDS[11],
-                 "CHROMIUM": CHROMIUM})
+                 "CHROMIUM": CHROMIUM, "IMPORT_EXPORT": "1" if transfer else "0"})
         elapsed = time.monotonic() - started
         if done.returncode != 0:
             running.stop()
@@ -189,6 +198,9 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     assert seen["firefoxRoutes"]["x"] is True and seen["firefoxRoutes"]["bsky"] is False
     [mute] = [m for m in mutes if m["key"] == "keyword:atelier"]
     assert mute["kind"] == "keyword" and mute["note"] == "test e2e"
+    if transfer:
+        assert "atelier" in seen["exported"] and seen["exportName"] == "sourdine-mutes.json"
+        assert seen["imported"] == "0 imported, 1 unchanged.", "the list's own export imports unchanged"
     assert schedule["schedule"]["timezone"] == "Europe/Paris" and schedule["active"] is True
     assert len(schedule["schedule"]["windows"]) == 1 and seen["overnightShown"] is True
     window = schedule["schedule"]["windows"][0]
@@ -214,6 +226,12 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     assert decisions[IDS[11]]["feedback"] == "fine"
     hourly = {d["label"]: d["total"] for d in seen["charts"][0]["datasets"]}
     assert hourly["Mastodon · folded"] == folded and hourly["Mastodon · hidden"] == hidden
+    # The toxic connection was suggested, with its evidence, and muted in one click.
+    [suggested] = seen["suggestions"]
+    # six hostile posts, and the account's own captured post
+    assert suggested.startswith(f"Mastodon: {TOXIC['acct']}") and "6 of 7 recent posts hostile" in suggested
+    [toxic_mute] = [m for m in mutes if m.get("handle", "").startswith(TOXIC["acct"])]
+    assert toxic_mute["kind"] == "account" and seen["suggestionsAfter"] == 0
     # Pause and back; routing off gives the browser its own proxy setting back.
     assert "Not filtering" in seen["pausedText"] and seen["pauseVisible"] is False
     assert seen["resumedText"].startswith("Filtering now")

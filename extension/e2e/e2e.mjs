@@ -6,7 +6,7 @@
 //   FEED_URL       a Mastodon timeline on a test host name that --host-resolver-rules maps to 127.0.0.1
 //   EXTENSION      the unpacked Chrome build           SOURDINE_OUT   where screenshots go
 //   CHROMIUM       the browser (default /usr/bin/chromium)
-import {mkdirSync, mkdtempSync, rmSync} from 'node:fs';
+import {mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {chromium} from 'playwright-core';
@@ -122,6 +122,7 @@ try {
   mark('settings');
 
   // 4. A French keyword mute, from the options page.
+  await options.bringToFront(); // a background tab's animation frames are throttled, and clicks wait on them
   await options.reload();
   await options.waitForSelector('body[data-ready="true"]');
   await options.selectOption('#entry-kind', 'keyword');
@@ -132,6 +133,19 @@ try {
   await options.fill('#search', 'atel');
   await options.waitForFunction(() => document.querySelectorAll('#entries tbody tr').length === 1);
   await options.fill('#search', '');
+
+  // Export the mute list and import the file back, when Sourdine has the import and export routes.
+  if (process.env.IMPORT_EXPORT === '1') {
+    await options.selectOption('#transfer-format', 'sourdine');
+    const [download] = await Promise.all([options.waitForEvent('download'), options.click('#export')]);
+    const exported = readFileSync(await download.path(), 'utf8');
+    seen.exported = exported;
+    seen.exportName = download.suggestedFilename();
+    await options.setInputFiles('#import-file', {name: download.suggestedFilename(), mimeType: 'application/json',
+      buffer: Buffer.from(exported)});
+    await options.waitForFunction(() => document.querySelector('#transfer-result')?.textContent);
+    seen.imported = await options.textContent('#transfer-result');
+  }
 
   // Work hours: every day, 22:00 to 22:00 the next day (overnight, 24 hours), Paris time, in place of the
   // default window.
@@ -180,6 +194,21 @@ try {
   }
   await popup.screenshot({path: join(OUT, 'popup.png'), fullPage: true});
 
+  // The toxic connection among them is suggested in the options page: muted in one click.
+  await options.bringToFront();
+  for (let tries = 0; tries < 30; tries++) {
+    await options.reload();
+    await options.waitForSelector('body[data-ready="true"]');
+    if (await options.locator('#suggestions tbody tr').count()) break;
+    await options.waitForTimeout(500);
+  }
+  seen.suggestions = await options.$$eval('#suggestions tbody tr', (rows) => rows.map((r) => /** @type {HTMLElement} */ (r).innerText));
+  await options.locator('#suggestions tbody tr').first().getByRole('button', {name: 'Mute'}).click();
+  await options.waitForSelector('#no-suggestions', {state: 'visible'});
+  seen.suggestionsAfter = await options.locator('#suggestions tbody tr').count();
+  await options.setViewportSize({width: 1100, height: 900});
+  await options.screenshot({path: join(OUT, 'options.png'), fullPage: true});
+
   // Kept away today, with "this was fine", and the charts.
   const dashboard = await context.newPage();
   await dashboard.setViewportSize({width: 1100, height: 1400});
@@ -201,6 +230,7 @@ try {
   mark('dashboard');
 
   // Pause 30 min, then back to work hours.
+  await popup.bringToFront();
   await andRender(popup, () => popup.click('#pause'));
   seen.pausedText = await popup.textContent('#filtering');
   seen.pauseVisible = await popup.isVisible('#pause');
@@ -208,6 +238,7 @@ try {
   seen.resumedText = await popup.textContent('#filtering');
 
   // Routing off: the browser's own proxy setting is back.
+  await options.bringToFront();
   await options.uncheck('#routing');
   await options.waitForFunction(() => !document.querySelector('#routing-state')?.textContent?.includes('pac_script'));
   seen.proxyAfter = await worker.evaluate(() => chrome.proxy.settings.get({}));

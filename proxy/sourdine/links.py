@@ -7,7 +7,8 @@ from urllib.parse import quote
 BLUESKY_POST = "app.bsky.feed.post"
 
 
-def post_link(platform: str, post_id: str, author: str | None, mastodon_instances: tuple[str, ...] | list[str]) -> str | None:
+def post_link(platform: str, post_id: str, author: str | None,
+              mastodon_instances: tuple[str, ...] | list[str]) -> str | None:
     """The post's web page, or None when it cannot be told.
 
     Mastodon ids are those of the instance the user reads from, so the link opens the post there (its web app

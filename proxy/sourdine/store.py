@@ -267,7 +267,8 @@ def read_stats(path: Path, days: int, collapse: dict[str, float] | None = None) 
         exposure["by_day"] = [dict(r) for r in conn.execute(
             "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, coalesce(sum(action = 'keep'), 0) AS reached, "
             "coalesce(sum(action != 'keep'), 0) AS kept_away FROM decisions "
-            f"WHERE score >= {case} AND date(first_seen, 'unixepoch', 'localtime') >= date('now', 'localtime', '-6 days') "
+            f"WHERE score >= {case} "
+            "AND date(first_seen, 'unixepoch', 'localtime') >= date('now', 'localtime', '-6 days') "
             "GROUP BY day ORDER BY day", case_params)]
         # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
         by_reason = [dict(r) for r in conn.execute(

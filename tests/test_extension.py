@@ -36,6 +36,15 @@ needs_chromium = pytest.mark.skipif(
            "(apt-get install chromium), which needs root; set CHROMIUM to another build")
 
 
+@pytest.mark.skipif(os.environ.get("SOURDINE_BROWSER_TESTS") != "required",
+                    reason="only where the browser tests must run: .ci/run sets SOURDINE_BROWSER_TESTS=required")
+def test_the_browser_tests_can_run_here():
+    """On the project's CI the extension's tests must run, not skip: node, its npm packages and Chromium are there."""
+    assert NODE is not None, "node is missing"
+    assert (MODULES / ".package-lock.json").exists(), "the extension's npm packages are missing (npm ci failed?)"
+    assert os.access(CHROMIUM, os.X_OK), f"Chromium is missing at {CHROMIUM} (apt-get install chromium failed?)"
+
+
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=EXTENSION, capture_output=True, text=True, timeout=timeout)
 

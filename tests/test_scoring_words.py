@@ -168,3 +168,12 @@ def test_anger_words_score_alike_in_both_languages(english: str, french: str) ->
     en, fr = score(english, "en"), score(french, "fr")
     assert en.outrage > 0.3 and fr.outrage > 0.3
     assert abs(en.score - fr.score) <= 0.15, (en, fr)
+
+
+def test_the_learned_reason_names_a_word_no_other_reason_names() -> None:
+    """ "profanity: fucking" already says it: the learned reason names the next word that weighed, after the
+    lexicon's reasons."""
+    s = score("this fucking traffic again, forgot my keys too", "en")
+    learned = [r for r in s.reasons if r.startswith("learned: ")]
+    assert len(learned) == 1 and learned[0] != "learned: fucking"
+    assert s.reasons.index("profanity: fucking") < s.reasons.index(learned[0])

@@ -13,7 +13,8 @@ English and French are scored, each with its own lexicon (rules/lexicons/<lang>/
 - `score`: what the collapse and hide thresholds compare against. Outrage alone can reach the hide threshold;
   negativity alone (sad news, a bad day) can reach the collapse threshold but not the hide one. In English, the
   learned weights (rules/lexicons/en/learned.tsv, scripts/fit-weights) then move it a little on the log-odds
-  scale; a move of LEARNED_REASON or more is named among the reasons by its strongest word.
+  scale; a move of LEARNED_REASON or more is named among the reasons by its strongest word that no other
+  reason names.
 
 Pure and thread-safe: the lexicons load once, then are only read. `score()` never raises; on an internal error
 it logs the error's type (never the text) and returns a not-scored result.

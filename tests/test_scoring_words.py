@@ -156,3 +156,24 @@ def test_with_learned_stays_in_range(total: float, nudge: float) -> None:
         assert moved >= min(total, 1 - 1e-4) - 1e-9
     elif nudge < 0:
         assert moved <= max(total, 1e-4) + 1e-9
+
+
+@pytest.mark.parametrize(("english", "french"), [
+    ("I'm so annoyed and frustrated, this is infuriating", "Je suis tellement agacé et frustré, c'est exaspérant"),
+    ("He is arrogant and selfish", "Il est arrogant et égoïste"),
+    ("Rude, arrogant people, I'm fuming", "Des gens malpolis et arrogants, je suis hors de moi"),
+])
+def test_anger_words_score_alike_in_both_languages(english: str, french: str) -> None:
+    """The anger words added to both outrage lists keep a threshold meaning the same in English and French."""
+    en, fr = score(english, "en"), score(french, "fr")
+    assert en.outrage > 0.3 and fr.outrage > 0.3
+    assert abs(en.score - fr.score) <= 0.15, (en, fr)
+
+
+def test_the_learned_reason_names_a_word_no_other_reason_names() -> None:
+    """ "profanity: fucking" already says it: the learned reason names the next word that weighed, after the
+    lexicon's reasons."""
+    s = score("this fucking traffic again, forgot my keys too", "en")
+    learned = [r for r in s.reasons if r.startswith("learned: ")]
+    assert len(learned) == 1 and learned[0] != "learned: fucking"
+    assert s.reasons.index("profanity: fucking") < s.reasons.index(learned[0])

@@ -13,7 +13,8 @@ English and French are scored, each with its own lexicon (rules/lexicons/<lang>/
 - `score`: what the collapse and hide thresholds compare against. Outrage alone can reach the hide threshold;
   negativity alone (sad news, a bad day) can reach the collapse threshold but not the hide one. In English, the
   learned weights (rules/lexicons/en/learned.tsv, scripts/fit-weights) then move it a little on the log-odds
-  scale; a move of LEARNED_REASON or more is named among the reasons by its strongest word.
+  scale; a move of LEARNED_REASON or more is named among the reasons by its strongest word that no other
+  reason names.
 
 Pure and thread-safe: the lexicons load once, then are only read. `score()` never raises; on an internal error
 it logs the error's type (never the text) and returns a not-scored result.
@@ -210,6 +211,18 @@ def with_learned(total: float, nudge: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def _learned_reason(why: dict[str, float], reading: engine.Reading) -> None:
+    """Name the word that pushed the score up most, unless another reason already names it ("profanity: x"),
+    ranked by its own weight."""
+    weights = _load()[0][reading.lang].learned
+    named = {r.rpartition(": ")[2] for r in why}
+    ranked = sorted({t for t in reading.tokens if weights.get(t, 0.0) > 0.0}, key=weights.__getitem__, reverse=True)
+    for term in ranked:
+        if term not in named:
+            why["learned: " + term] = weights[term]
+            return
+
+
 def _reasons(why: dict[str, float]) -> tuple[str, ...]:
     """The strongest reasons first, as valid Unicode (a post decoded with surrogateescape can carry lone
     surrogates, which no JSON encoder accepts)."""
@@ -268,9 +281,7 @@ def _combine(lang: str, readings: list[engine.Reading], text: str, learned: bool
     if learned and (nudge > 0.01 or nudge < -0.01):
         total = with_learned(total, nudge)
         if nudge >= LEARNED_REASON:
-            weights = _load()[0][readings[0].lang].learned
-            term = max(readings[0].tokens, key=lambda t: weights.get(t, 0.0))
-            why["learned: " + term] = nudge
+            _learned_reason(why, readings[0])
     # Four decimals are plenty, and int() is three times faster than round().
     return Score(
         lang,

@@ -209,3 +209,17 @@ async def test_the_folder_transport_syncs_and_ignores_forged_lines(pair, tmp_pat
     await b.sync.sync_folder()
     assert (await a.sync.sync_folder()).read == 1
     assert "keyword:colère" in a.runtime.entries["mute"]
+
+
+async def test_a_peer_back_after_180_days_gets_the_full_state(pair):
+    """A peer last seen more than 180 days ago is sent everything, not a delta, and both sides end equal."""
+    a, b = pair
+    await a.mute("honte")
+    await b.sync.sync_all()
+    await a.mute("rage")
+    peer = b.sync.peers["deva"]
+    peer.last_seen = time.time() - 181 * 86400
+    peer.got = peer.sent = 10**6  # watermarks that would skip everything in a delta
+    [result] = await b.sync.sync_all()
+    assert result["ok"] and result["received"] == 1, "rage, which a delta past those watermarks would skip"
+    assert a.rows() == b.rows() and len(b.rows()) == 2

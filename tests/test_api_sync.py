@@ -22,7 +22,7 @@ async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
                           headers=local(client, **{"Content-Type": "text/csv"}))
     assert r.status == 200, await r.text()
     assert await r.json() == {"imported": 2, "unchanged": 0, "errors": []}
-    post = Post("1", "9", "user@example.com", "hello", "https://example.com/@user/1", "en")
+    post = Post("1", "9", "user@example.com", "User", "hello", "en", url="https://example.com/@user/1")
     assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) == (
         "hide", "account:mastodon:user@example.com")
     rows = sqlite3.connect(client.db).execute("SELECT key, seq FROM lists ORDER BY seq").fetchall()
@@ -113,3 +113,23 @@ async def test_twenty_thousand_rows_in_seconds(client):  # noqa: F811
     assert (await r.json())["imported"] == 20_000
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 20_000
     assert spent < 10, spent
+
+
+async def test_a_large_keyword_import_applies_once_compiled_in_the_background(client):  # noqa: F811
+    """Over 1,000 keywords are compiled after the answer, once, off the event loop; they then apply."""
+    import asyncio
+    import json
+
+    words = [{"value": f"mot{i} clef", "targets": ["content", "tag"]} for i in range(1500)]
+    body = json.dumps({"$type": "app.bsky.actor.defs#mutedWordsPref", "items": words}).encode()
+    r = await client.post("/api/v1/import?format=bluesky&list=mutes", data=body,
+                          headers=local(client, **{"Content-Type": "application/json"}))
+    assert (await r.json())["imported"] == 1500
+    post = Post("1", "9", "someone@example.com", "Someone", "un mot1499 clef ici", "fr")
+    deadline = time.monotonic() + 30
+    while client.runtime.engine.lists is None or not client.runtime.engine.lists.muted(
+            post, "mastodon", datetime.now(UTC)):
+        assert time.monotonic() < deadline, "the imported keywords never applied"
+        await asyncio.sleep(0.2)
+    assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) == ("collapse",
+                                                                                     "keyword:mot1499 clef")

@@ -16,21 +16,21 @@ from test_api import CHROME, TOKEN, client, local, paired  # noqa: F401  (client
 
 
 async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
-    """The real Mastodon file goes in as the raw body; the mutes apply at once, are in sqlite, and come back out."""
-    body = (DATA / "mastodon" / "muted_accounts.csv").read_bytes()
+    """A Mastodon muted-accounts file goes in as the raw body; the mutes apply at once, are in sqlite, and come back out."""
+    body = (DATA / "mastodon" / "mutes_export.handmade.csv").read_bytes()
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
     assert r.status == 200, await r.text()
     assert await r.json() == {"imported": 2, "unchanged": 0, "errors": []}
-    post = Post("1", "9", "user@example.com", "User", "hello", "en", url="https://example.com/@user/1")
+    post = Post("1", "9", "troll@example.social", "hello", "https://example.com/@user/1", "en")
     assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) == (
-        "hide", "account:mastodon:user@example.com")
+        "hide", "account:mastodon:troll@example.social")
     rows = sqlite3.connect(client.db).execute("SELECT key, seq FROM lists ORDER BY seq").fetchall()
-    assert [k for k, _ in rows] == ["account:mastodon:user@example.com", "account:mastodon:user@test.com"]
+    assert [k for k, _ in rows] == ["account:mastodon:troll@example.social", "account:mastodon:grump@example.org"]
     r = await client.get("/api/v1/export?format=mastodon-csv&list=mutes", headers=local(client))
     assert r.status == 200 and r.content_type == "text/csv"
     assert "attachment" in r.headers["Content-Disposition"]
-    assert await r.text() == ("Account address,Hide notifications\nuser@example.com,true\nuser@test.com,false\n")
+    assert await r.text() == ("Account address,Hide notifications\ngrump@example.org,false\ntroll@example.social,true\n")
     # The same file again changes nothing.
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
@@ -38,13 +38,13 @@ async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
 
 
 async def test_a_malformed_row_is_reported_and_the_rest_goes_in(client):  # noqa: F811
-    body = (DATA / "mastodon" / "new-block-imports.txt").read_bytes()
+    body = (DATA / "mastodon" / "blocks_import.handmade.csv").read_bytes()
     r = await client.post("/api/v1/import?format=mastodon-blocks-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "application/octet-stream"}))
     answer = await r.json()
     assert answer["imported"] == 1 and answer["unchanged"] == 0
     assert [e["line"] for e in answer["errors"]] == [2]
-    assert set(client.runtime.entries["mute"]) == {"account:mastodon:eve@example.com"}
+    assert set(client.runtime.entries["mute"]) == {"account:mastodon:mallory@example.net"}
 
 
 async def test_sourdine_json_round_trip_through_the_api(client):  # noqa: F811

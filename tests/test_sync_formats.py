@@ -22,26 +22,26 @@ def imported(fmt: str, data: bytes, list_name: str = "mute") -> tuple[dict[str, 
 
 
 def test_mastodon_muted_accounts_export_reads_with_hide_notifications_as_hide():
-    """Mastodon's own muted-accounts file: true means hide, false collapse."""
-    entries, errors = imported("mastodon-csv", (DATA / "mastodon" / "muted_accounts.csv").read_bytes())
+    """A muted-accounts file as Mastodon exports it: true means hide, false collapse."""
+    entries, errors = imported("mastodon-csv", (DATA / "mastodon" / "mutes_export.handmade.csv").read_bytes())
     assert errors == []
     assert entries == {
-        "account:mastodon:user@example.com": {"kind": "account", "platform": "mastodon", "handle": "user@example.com",
+        "account:mastodon:troll@example.social": {"kind": "account", "platform": "mastodon", "handle": "troll@example.social",
                                               "action": "hide"},
-        "account:mastodon:user@test.com": {"kind": "account", "platform": "mastodon", "handle": "user@test.com",
+        "account:mastodon:grump@example.org": {"kind": "account", "platform": "mastodon", "handle": "grump@example.org",
                                            "action": "collapse"},
     }
 
 
-@pytest.mark.parametrize("name, fmt, action", [("new-mute-imports.txt", "mastodon-csv", "collapse"),
-                                               ("new-block-imports.txt", "mastodon-blocks-csv", "hide")])
+@pytest.mark.parametrize("name, fmt, action", [("mutes_import_local.handmade.csv", "mastodon-csv", "collapse"),
+                                               ("blocks_import.handmade.csv", "mastodon-blocks-csv", "hide")])
 def test_a_local_account_without_instance_is_reported_with_its_line(name, fmt, action):
-    """Mastodon's import fixtures name `bob` without an instance: line 2 is reported, line 3 goes in (blocks as
-    hide mutes)."""
+    """A local account without its instance (`alice`) is reported at line 2, line 3 goes in (blocks as hide
+    mutes)."""
     entries, errors = imported(fmt, (DATA / "mastodon" / name).read_bytes())
     assert [line for line, _ in errors] == [2] and "user@instance" in errors[0][1]
-    assert list(entries) == ["account:mastodon:eve@example.com"]
-    assert entries["account:mastodon:eve@example.com"]["action"] == action
+    assert list(entries) == ["account:mastodon:mallory@example.net"]
+    assert entries["account:mastodon:mallory@example.net"]["action"] == action
 
 
 def test_headerless_blocks_and_bad_rows_keep_their_line_numbers():

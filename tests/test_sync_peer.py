@@ -223,3 +223,24 @@ async def test_a_peer_back_after_180_days_gets_the_full_state(pair):
     [result] = await b.sync.sync_all()
     assert result["ok"] and result["received"] == 1, "rage, which a delta past those watermarks would skip"
     assert a.rows() == b.rows() and len(b.rows()) == 2
+
+
+async def test_connection_decisions_and_work_hours_replicate(pair):
+    """A dismissed toxic-connection suggestion and the schedule, edited on A, hold on B after a sync; the schedule
+    is stored in B's settings too, so that it survives a restart."""
+    from sourdine.sync import db as sync_db
+
+    a, b = pair
+    hours = {"timezone": "Europe/Paris", "windows": [{"days": ["mon"], "start": "09:00", "end": "18:00"}],
+             "overrides": []}
+    rows = [Row.make("connection", "author:mastodon:42", {"kind": "dismissed", "share": 0.5, "hostile": 2.0},
+                     a.runtime.clock.tick()),
+            Row.make("setting", "schedule", hours, a.runtime.clock.tick())]
+    await a.live.committed(lambda db: sync_db.apply(db, rows))
+    [result] = await b.sync.sync_all()
+    assert result["ok"] and result["received"] == 2
+    assert b.runtime.author_decisions[("mastodon", "42")].kind == "dismissed"
+    assert b.runtime.snapshot.schedule.timezone == "Europe/Paris"
+    stored = sqlite3.connect(b.path / "db.sqlite").execute(
+        "SELECT value FROM settings WHERE key = 'schedule'").fetchone()
+    assert json.loads(stored[0])["windows"][0]["start"] == "09:00"

@@ -16,7 +16,8 @@ from test_api import CHROME, TOKEN, client, local, paired  # noqa: F401  (client
 
 
 async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
-    """A Mastodon muted-accounts file goes in as the raw body; the mutes apply at once, are in sqlite, and come back out."""
+    """A Mastodon muted-accounts file goes in as the raw body; the mutes apply at once, are in sqlite, and come back
+    out."""
     body = (DATA / "mastodon" / "mutes_export.handmade.csv").read_bytes()
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
@@ -30,7 +31,8 @@ async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
     r = await client.get("/api/v1/export?format=mastodon-csv&list=mutes", headers=local(client))
     assert r.status == 200 and r.content_type == "text/csv"
     assert "attachment" in r.headers["Content-Disposition"]
-    assert await r.text() == ("Account address,Hide notifications\ngrump@example.org,false\ntroll@example.social,true\n")
+    assert await r.text() == ("Account address,Hide notifications\ngrump@example.org,false\n"
+                              "troll@example.social,true\n")
     # The same file again changes nothing.
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))

@@ -120,3 +120,33 @@ def test_two_instances_pair_edit_offline_and_converge(tmp_path, standin):
         assert codes == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
     assert "Traceback" not in a.stderr + b.stderr
     assert sys.executable
+
+
+def test_two_instances_sync_through_a_shared_folder(tmp_path):
+    """`--sync-folder`: once paired, the devices sync through the folder alone (A restarted without a listener, so
+    nothing else can carry the rows). A folder inside the home is refused at start-up."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
+    b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
+    try:
+        pair(a, b)
+        assert a.stop() == 0
+        a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared))
+        api(b, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte"})
+        api(a, "POST", "/api/v1/allow", {"kind": "keyword", "text": "merci"})
+        for running in (b, a, b):
+            synced = cli(running.home, "sync")
+            assert "folder" in synced.stdout, synced.stdout + synced.stderr
+        assert "unreachable" in synced.stdout, "B cannot reach A directly: the rows went through the folder"
+        assert lists(a) == lists(b)
+        assert set(lists(a)["mutes"]) == {"keyword:honte"} and set(lists(a)["allow"]) == {"keyword:merci"}
+        names = sorted(p.name for p in shared.iterdir())
+        assert len(names) == 2 and all(n.startswith("ops-") and n.endswith(".jsonl") for n in names)
+    finally:
+        codes = (a.stop(), b.stop())
+        assert codes == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
+    inside = subprocess.run([str(SOURDINE), "run", "--home", str(tmp_path / "a"), "--proxy-port", "0",
+                             "--api-port", "0", "--sync-folder", str(tmp_path / "a")],
+                            capture_output=True, text=True, timeout=60)
+    assert inside.returncode == 1 and "outside Sourdine's home" in inside.stderr

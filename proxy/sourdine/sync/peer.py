@@ -619,7 +619,10 @@ class Sync:
                     logger.exception("background sync failed")
             if time.time() - collected > 6 * 3600:
                 collected = time.time()
-                await self._collect()
+                try:
+                    await self._collect()
+                except Exception:
+                    logger.exception("could not collect old tombstones")
 
     async def _collect(self) -> None:
         now_ms = int(time.time() * 1000)

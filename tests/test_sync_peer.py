@@ -139,6 +139,9 @@ async def test_hostile_messages_are_refused_with_nothing_applied(pair):
     assert await _post(b, a, raw) == 200
     assert await _post(b, a, raw) == 409
     assert [r[1] for r in a.rows()] == ["keyword:ok"]
+    # The same message twice at once: applied once.
+    raw = _message("devb", [_row("twice")])
+    assert sorted(await asyncio.gather(_post(b, a, raw), _post(b, a, raw))) == [200, 409]
 
 
 async def test_an_unpaired_certificate_is_refused(pair, tmp_path):

@@ -150,3 +150,28 @@ def test_two_instances_sync_through_a_shared_folder(tmp_path):
                              "--api-port", "0", "--sync-folder", str(tmp_path / "a")],
                             capture_output=True, text=True, timeout=60)
     assert inside.returncode == 1 and "outside Sourdine's home" in inside.stderr
+
+
+def test_import_and_export_from_the_cli(tmp_path):
+    """`sourdine import` reports a bad row with the file's own line number and imports the rest; `sourdine export`
+    writes what `import` reads back unchanged."""
+    running = start_sourdine(tmp_path / "home")
+    try:
+        words = tmp_path / "words.json"
+        items = [{"value": f"mot{i}", "targets": ["content"]} for i in range(2500)]
+        items[2100]["value"] = "!!!"  # no letter: refused, with its line
+        words.write_text(json.dumps({"items": items}, indent=1))
+        out = cli(running.home, "import", str(words), "--format", "bluesky", "--progress")
+        assert out.returncode == 0, out.stderr
+        # The item's "{" is the line above its value: its 1-based number is the value line's 0-based index.
+        line = next(i for i, text in enumerate(words.read_text().split("\n")) if '"!!!"' in text)
+        assert f"{words}:{line}: text:" in out.stderr
+        assert "2500/2500 rows (100%)" in out.stderr and "Imported 2499, unchanged 0, 1 errors" in out.stdout
+        exported = tmp_path / "mutes.json"
+        assert cli(running.home, "export", "--format", "sourdine", "-o", str(exported)).returncode == 0
+        again = cli(running.home, "import", str(exported), "--format", "sourdine")
+        assert "Imported 0, unchanged 2499, 0 errors" in again.stdout, again.stdout + again.stderr
+        csv = cli(running.home, "export", "--format", "mastodon-csv")
+        assert csv.stdout == "Account address,Hide notifications\n"
+    finally:
+        assert running.stop() == 0

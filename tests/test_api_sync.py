@@ -16,7 +16,8 @@ from test_api import CHROME, TOKEN, client, local, paired  # noqa: F401  (client
 
 
 async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
-    """A Mastodon muted-accounts file goes in as the raw body; the mutes apply at once, are in sqlite, and come back out."""
+    """A Mastodon muted-accounts file goes in as the raw body; the mutes apply at once, are in sqlite, and come back
+    out."""
     body = (DATA / "mastodon" / "mutes_export.handmade.csv").read_bytes()
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
@@ -30,7 +31,8 @@ async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
     r = await client.get("/api/v1/export?format=mastodon-csv&list=mutes", headers=local(client))
     assert r.status == 200 and r.content_type == "text/csv"
     assert "attachment" in r.headers["Content-Disposition"]
-    assert await r.text() == ("Account address,Hide notifications\ngrump@example.org,false\ntroll@example.social,true\n")
+    assert await r.text() == ("Account address,Hide notifications\ngrump@example.org,false\n"
+                              "troll@example.social,true\n")
     # The same file again changes nothing.
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
@@ -113,3 +115,23 @@ async def test_twenty_thousand_rows_in_seconds(client):  # noqa: F811
     assert (await r.json())["imported"] == 20_000
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 20_000
     assert spent < 10, spent
+
+
+async def test_a_large_keyword_import_applies_once_compiled_in_the_background(client):  # noqa: F811
+    """Over 1,000 keywords are compiled after the answer, once, off the event loop; they then apply."""
+    import asyncio
+    import json
+
+    words = [{"value": f"mot{i} clef", "targets": ["content", "tag"]} for i in range(1500)]
+    body = json.dumps({"$type": "app.bsky.actor.defs#mutedWordsPref", "items": words}).encode()
+    r = await client.post("/api/v1/import?format=bluesky&list=mutes", data=body,
+                          headers=local(client, **{"Content-Type": "application/json"}))
+    assert (await r.json())["imported"] == 1500
+    post = Post("1", "9", "someone@example.com", "Someone", "un mot1499 clef ici", "fr")
+    deadline = time.monotonic() + 30
+    while client.runtime.engine.lists is None or not client.runtime.engine.lists.muted(
+            post, "mastodon", datetime.now(UTC)):
+        assert time.monotonic() < deadline, "the imported keywords never applied"
+        await asyncio.sleep(0.2)
+    assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) == ("collapse",
+                                                                                     "keyword:mot1499 clef")

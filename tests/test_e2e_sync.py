@@ -120,3 +120,58 @@ def test_two_instances_pair_edit_offline_and_converge(tmp_path, standin):
         assert codes == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
     assert "Traceback" not in a.stderr + b.stderr
     assert sys.executable
+
+
+def test_two_instances_sync_through_a_shared_folder(tmp_path):
+    """`--sync-folder`: once paired, the devices sync through the folder alone (A restarted without a listener, so
+    nothing else can carry the rows). A folder inside the home is refused at start-up."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
+    b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
+    try:
+        pair(a, b)
+        assert a.stop() == 0
+        a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared))
+        api(b, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte"})
+        api(a, "POST", "/api/v1/allow", {"kind": "keyword", "text": "merci"})
+        for running in (b, a, b):
+            synced = cli(running.home, "sync")
+            assert "folder" in synced.stdout, synced.stdout + synced.stderr
+        assert "unreachable" in synced.stdout, "B cannot reach A directly: the rows went through the folder"
+        assert lists(a) == lists(b)
+        assert set(lists(a)["mutes"]) == {"keyword:honte"} and set(lists(a)["allow"]) == {"keyword:merci"}
+        names = sorted(p.name for p in shared.iterdir())
+        assert len(names) == 2 and all(n.startswith("ops-") and n.endswith(".jsonl") for n in names)
+    finally:
+        codes = (a.stop(), b.stop())
+        assert codes == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
+    inside = subprocess.run([str(SOURDINE), "run", "--home", str(tmp_path / "a"), "--proxy-port", "0",
+                             "--api-port", "0", "--sync-folder", str(tmp_path / "a")],
+                            capture_output=True, text=True, timeout=60)
+    assert inside.returncode == 1 and "outside Sourdine's home" in inside.stderr
+
+
+def test_import_and_export_from_the_cli(tmp_path):
+    """`sourdine import` reports a bad row with the file's own line number and imports the rest; `sourdine export`
+    writes what `import` reads back unchanged."""
+    running = start_sourdine(tmp_path / "home")
+    try:
+        words = tmp_path / "words.json"
+        items = [{"value": f"mot{i}", "targets": ["content"]} for i in range(2500)]
+        items[2100]["value"] = "!!!"  # no letter: refused, with its line
+        words.write_text(json.dumps({"items": items}, indent=1))
+        out = cli(running.home, "import", str(words), "--format", "bluesky", "--progress")
+        assert out.returncode == 0, out.stderr
+        # The item's "{" is the line above its value: its 1-based number is the value line's 0-based index.
+        line = next(i for i, text in enumerate(words.read_text().split("\n")) if '"!!!"' in text)
+        assert f"{words}:{line}: text:" in out.stderr
+        assert "2500/2500 rows (100%)" in out.stderr and "Imported 2499, unchanged 0, 1 errors" in out.stdout
+        exported = tmp_path / "mutes.json"
+        assert cli(running.home, "export", "--format", "sourdine", "-o", str(exported)).returncode == 0
+        again = cli(running.home, "import", str(exported), "--format", "sourdine")
+        assert "Imported 0, unchanged 2499, 0 errors" in again.stdout, again.stdout + again.stderr
+        csv = cli(running.home, "export", "--format", "mastodon-csv")
+        assert csv.stdout == "Account address,Hide notifications\n"
+    finally:
+        assert running.stop() == 0

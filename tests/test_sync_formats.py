@@ -26,10 +26,10 @@ def test_mastodon_muted_accounts_export_reads_with_hide_notifications_as_hide():
     entries, errors = imported("mastodon-csv", (DATA / "mastodon" / "mutes_export.handmade.csv").read_bytes())
     assert errors == []
     assert entries == {
-        "account:mastodon:troll@example.social": {"kind": "account", "platform": "mastodon", "handle": "troll@example.social",
-                                              "action": "hide"},
-        "account:mastodon:grump@example.org": {"kind": "account", "platform": "mastodon", "handle": "grump@example.org",
-                                           "action": "collapse"},
+        "account:mastodon:troll@example.social": {"kind": "account", "platform": "mastodon",
+                                                  "handle": "troll@example.social", "action": "hide"},
+        "account:mastodon:grump@example.org": {"kind": "account", "platform": "mastodon",
+                                               "handle": "grump@example.org", "action": "collapse"},
     }
 
 

@@ -113,6 +113,22 @@ def test_tombstones_go_only_when_seen_by_all_and_old():
     assert merge.lapsed(NOW - 181 * merge.DAY_MS, NOW) and not merge.lapsed(NOW - merge.DAY_MS, NOW)
 
 
+def test_an_old_tombstone_stays_until_every_peer_has_seen_it(tmp_path):
+    """In the store: a 190-day-old tombstone stays while a peer has acknowledged rows only up to before it, and goes
+    once the lowest acknowledgement reaches it; the horizon then names it."""
+    db = store.open_db(tmp_path / "a.db")
+    old = Row.make("mute", "keyword:rage", None, Stamp(NOW - 190 * merge.DAY_MS, 0, "a"))
+    with db.atomic():
+        sync_db.apply(db, [Row.make("mute", "keyword:honte", _entry("keyword:honte"), Stamp(NOW - 1, 0, "a"))])
+        sync_db.apply(db, [old])
+    seq = sync_db.max_seq(db)
+    with db.atomic():
+        assert sync_db.collect(db, NOW, seq - 1) == 0
+        assert sync_db.collect(db, NOW, seq) == 1
+    assert ("mute", "keyword:rage") not in sync_db.load(db) and sync_db.horizon(db) == old.stamp
+    db.close()
+
+
 def test_a_returning_peer_does_not_bring_back_a_collected_removal(tmp_path):
     """A peer away past the horizon gets the full state: its copy of an entry removed (and collected) meanwhile
     goes, and the entry it sends back is not taken either."""

@@ -139,6 +139,9 @@ async def test_hostile_messages_are_refused_with_nothing_applied(pair):
     assert await _post(b, a, raw) == 200
     assert await _post(b, a, raw) == 409
     assert [r[1] for r in a.rows()] == ["keyword:ok"]
+    # The same message twice at once: applied once.
+    raw = _message("devb", [_row("twice")])
+    assert sorted(await asyncio.gather(_post(b, a, raw), _post(b, a, raw))) == [200, 409]
 
 
 async def test_an_unpaired_certificate_is_refused(pair, tmp_path):
@@ -209,3 +212,38 @@ async def test_the_folder_transport_syncs_and_ignores_forged_lines(pair, tmp_pat
     await b.sync.sync_folder()
     assert (await a.sync.sync_folder()).read == 1
     assert "keyword:colère" in a.runtime.entries["mute"]
+
+
+async def test_a_peer_back_after_180_days_gets_the_full_state(pair):
+    """A peer last seen more than 180 days ago is sent everything, not a delta, and both sides end equal."""
+    a, b = pair
+    await a.mute("honte")
+    await b.sync.sync_all()
+    await a.mute("rage")
+    peer = b.sync.peers["deva"]
+    peer.last_seen = time.time() - 181 * 86400
+    peer.got = peer.sent = 10**6  # watermarks that would skip everything in a delta
+    [result] = await b.sync.sync_all()
+    assert result["ok"] and result["received"] == 1, "rage, which a delta past those watermarks would skip"
+    assert a.rows() == b.rows() and len(b.rows()) == 2
+
+
+async def test_connection_decisions_and_work_hours_replicate(pair):
+    """A dismissed toxic-connection suggestion and the schedule, edited on A, hold on B after a sync; the schedule
+    is stored in B's settings too, so that it survives a restart."""
+    from sourdine.sync import db as sync_db
+
+    a, b = pair
+    hours = {"timezone": "Europe/Paris", "windows": [{"days": ["mon"], "start": "09:00", "end": "18:00"}],
+             "overrides": []}
+    rows = [Row.make("connection", "author:mastodon:42", {"kind": "dismissed", "share": 0.5, "hostile": 2.0},
+                     a.runtime.clock.tick()),
+            Row.make("setting", "schedule", hours, a.runtime.clock.tick())]
+    await a.live.committed(lambda db: sync_db.apply(db, rows))
+    [result] = await b.sync.sync_all()
+    assert result["ok"] and result["received"] == 2
+    assert b.runtime.author_decisions[("mastodon", "42")].kind == "dismissed"
+    assert b.runtime.snapshot.schedule.timezone == "Europe/Paris"
+    stored = sqlite3.connect(b.path / "db.sqlite").execute(
+        "SELECT value FROM settings WHERE key = 'schedule'").fetchone()
+    assert json.loads(stored[0])["windows"][0]["start"] == "09:00"

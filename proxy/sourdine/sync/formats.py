@@ -220,10 +220,13 @@ def _item_lines(text: str, name: str, count: int, after: str | None = None) -> l
     for match in re.finditer(r'"' + re.escape(name) + r'"\s*:\s*\[', text[max(start, 0):]):
         pos = max(start, 0) + match.end()
         lines = []
+        line, counted = text.count("\n", 0, pos) + 1, pos  # counted incrementally: large files stay linear
         try:
             while len(lines) < count:
                 pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-                lines.append(text.count("\n", 0, pos) + 1)
+                line += text.count("\n", counted, pos)
+                counted = pos
+                lines.append(line)
                 _, pos = _DECODER.raw_decode(text, pos)
         except ValueError:
             continue

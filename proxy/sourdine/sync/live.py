@@ -23,6 +23,17 @@ from sourdine.sync import merge
 from sourdine.sync.merge import Row
 
 logger = logging.getLogger(__name__)
+LARGE_KEYWORDS = 1000
+
+
+def _compile_or_accounts(mutes: list[lists.Entry], allows: list[lists.Entry]) -> lists.Lists:
+    now = datetime.now(UTC)
+    try:
+        return lists.compile_lists(mutes, allows, now)
+    except ValueError:
+        logger.warning("the keyword lists could not be compiled; only account entries apply")
+        return lists.compile_lists([e for e in mutes if isinstance(e, lists.AccountEntry)],
+                                   [e for e in allows if isinstance(e, lists.AccountEntry)], now)
 
 
 class Live:
@@ -33,6 +44,8 @@ class Live:
         self.runtime = runtime
         self.lock = lock
         self.edited = asyncio.Event()
+        self._compiling: asyncio.Task | None = None
+        self._dirty = False
 
     async def committed(self, fn: Callable[[sqlite_utils.Database], Any]) -> Any:
         return await asyncio.wrap_future(self.runtime.writer.submit(fn))
@@ -51,8 +64,18 @@ class Live:
 
     async def write_local(self, name: str, changed: dict[str, lists.Entry], check: Callable[[], None] = lambda: None
                           ) -> None:
-        """Store entries of one list with fresh stamps, then make them live. Call with the lock held."""
-        entries, compiled = await asyncio.to_thread(self.compile, {name: dict(changed)})
+        """Store entries of one list with fresh stamps, then make them live. Call with the lock held.
+
+        The lists are compiled first, and refused if RE2 cannot compile them, unless they hold more than
+        `LARGE_KEYWORDS` keywords: compiling those takes seconds (about 0.6 ms a keyword), so an import sent in
+        batches would compile them again for each batch. They are then compiled once in the background, the last
+        state winning, and apply a few seconds after the answer."""
+        entries = {n: dict(current) for n, current in self.runtime.entries.items()}
+        entries[name].update(changed)
+        keywords = sum(isinstance(e, lists.KeywordEntry) for n in ("mute", "allow") for e in entries[n].values())
+        compiled = None
+        if keywords <= LARGE_KEYWORDS:
+            entries, compiled = await asyncio.to_thread(self.compile, {name: dict(changed)})
         clock = self.runtime.clock
         rows = [Row.make(name, key, entry.to_dict(), clock.tick()) for key, entry in changed.items()]
         check()
@@ -60,8 +83,42 @@ class Live:
         for row in rows:
             self.runtime.stamps[row.id] = row.stamp.encode()
         self.runtime.entries = entries
-        self.runtime.engine.lists = compiled
+        if compiled is not None:
+            self.runtime.engine.lists = compiled
+        else:
+            self.compile_later()
         self.edited.set()
+
+    def compile_later(self) -> None:
+        """Compile the live entries in a thread; one compile at a time, and only the newest state is installed
+        (an edit made meanwhile replaces the entry dicts, and compiles them itself)."""
+        self._dirty = True
+        if self._compiling is None or self._compiling.done():
+            self._compiling = asyncio.create_task(self._compile_loop())
+
+    async def _compile_loop(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self._install()
+
+    async def _install(self) -> None:
+        """Compile the live entries in a thread and install them, unless they changed meanwhile. Lists RE2 cannot
+        compile together leave the keywords out, loudly (accounts still apply), as at start-up."""
+        current = self.runtime.entries
+        mutes, allows = current["mute"], current["allow"]
+        compiled = await asyncio.to_thread(_compile_or_accounts, list(mutes.values()), list(allows.values()))
+        now = self.runtime.entries
+        if now["mute"] is mutes and now["allow"] is allows:
+            self.runtime.engine.lists = compiled
+
+    async def refresh(self) -> None:
+        """Make the live entries apply: at once when they are few, in the background when compiling takes long."""
+        entries = self.runtime.entries
+        if sum(isinstance(e, lists.KeywordEntry) for n in ("mute", "allow") for e in entries[n].values()) > (
+                LARGE_KEYWORDS):
+            self.compile_later()
+        else:
+            await self._install()
 
     async def merge_remote(self, rows: list[Row], extra: Callable[[sqlite_utils.Database, int], Any] | None = None,
                            gone: Iterable[merge.RowId] = ()) -> list[Row]:
@@ -84,14 +141,18 @@ class Live:
 
         async with self.lock:
             won = await self.committed(write)
-            self.apply(won, gone)
+            if self.apply(won, gone):
+                await self.refresh()
         return won
 
-    def apply(self, won: list[Row], gone: Iterable[merge.RowId] = ()) -> None:
-        """Make stored rows live: entries, decisions, the schedule, stamps and the clock."""
+    def apply(self, won: list[Row], gone: Iterable[merge.RowId] = ()) -> bool:
+        """Make stored rows live: entries, decisions, the schedule, stamps and the clock. Whether the lists changed
+        (then `refresh` compiles them)."""
         runtime = self.runtime
         now = datetime.now(UTC)
         touched = False
+        # New dicts, never changed in place: a compile running in the background sees that they changed.
+        runtime.entries = {name: dict(current) for name, current in runtime.entries.items()}
         for rid in gone:
             runtime.stamps.pop(rid, None)
             if rid[0] in ("mute", "allow"):
@@ -118,5 +179,4 @@ class Live:
                     runtime.swap(settings.with_user(runtime.snapshot, schedule=row.value()))
             except (ValueError, TypeError) as e:  # checked before storing: only a bug lands here
                 logger.warning("a synced row could not be applied: %s", type(e).__name__)
-        if touched:
-            runtime.recompile()
+        return touched

@@ -415,6 +415,7 @@ class Sync:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
             return web.json_response({"error": str(e)}, status=409 if "replayed" in str(e) else 400)
         n, now = body["n"], time.time()
+        peer.recv_n = n  # at once: the same message sent twice at the same time is applied once
         if body["full"]:
             local = await self._committed(sync_db.load)
             mine = await self._committed(sync_db.horizon)
@@ -472,7 +473,7 @@ class Sync:
         full = merge.lapsed(peer.last_seen * 1000 if peer.last_seen else None, int(time.time() * 1000))
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             for _ in range(100):
-                rows, upto, _h = await self._outgoing(peer.sent, full)
+                rows, upto, _ = await self._outgoing(peer.sent, full)
                 n = self._next_n()
                 raw = json.dumps({"device": self.device, "n": n, "time": int(time.time() * 1000),
                                   "since": 0 if full else peer.got, "upto": upto, "full": full,
@@ -619,7 +620,10 @@ class Sync:
                     logger.exception("background sync failed")
             if time.time() - collected > 6 * 3600:
                 collected = time.time()
-                await self._collect()
+                try:
+                    await self._collect()
+                except Exception:
+                    logger.exception("could not collect old tombstones")
 
     async def _collect(self) -> None:
         now_ms = int(time.time() * 1000)

@@ -44,6 +44,7 @@ def acct(platform, handle=None, **more):
         (kw(""), "text: a keyword cannot be empty"),
         (kw("  \t "), "text: a keyword cannot be empty"),
         (kw("!!!"), "text: '!!!' has no letter or digit"),
+        (kw("日本"), "text: '日本' has no letter or digit to match as a word (Latin, Greek or Cyrillic); use a regex"),
         (kw("/a+/"), "text: '/a+/' looks like a regular expression"),
         (kw("x" * 201), "text: a keyword has at most"),
         ({"kind": "keyword"}, "text: a keyword entry needs its text"),

@@ -20,8 +20,9 @@ Keywords match whole words, whatever their case and the accents of Latin letters
 and styled letters count as plain ones, "𝐡𝐨𝐧𝐭𝐞" is "honte").
 Apostrophes, hyphens and underscores separate words, so French elision (l', d', qu', n') does not hide a word;
 a phrase matches across any run of spaces or punctuation, and its hashtag: "stop the count" matches
-"#StopTheCount". A letter is a Latin, Greek or Cyrillic letter or a digit; in other scripts a keyword may
-match inside a word.
+"#StopTheCount". A letter is a Latin, Greek or Cyrillic letter or a digit; a keyword with no such letter
+("日本") is refused: a regex can match it. Keywords are looked up word by word in an index, so thousands of
+them cost about what a few do, to build and to match.
 
 A keyword may be a regular expression (`"regex": true`), run by RE2, whose cost is linear in the text: no
 backtracking. It is searched, case-insensitively, in the text without accents (as keywords see it: write
@@ -59,7 +60,6 @@ KINDS = ("account", "person", "keyword")
 SCAN_LIMIT = 10_000  # characters of a post that keywords and regexes search
 MAX_KEYWORD = 200
 MAX_REGEX = 500
-_SET_CHUNK = 256  # keyword patterns per RE2 set: keeps each lazily built automaton small
 _REGEX_CHUNK = 32  # regexes per RE2 set: each may use up to 1 MB
 _FOREVER = float("inf")
 
@@ -159,69 +159,24 @@ def normalise(text: str) -> str:
 
 
 _MARKS = re.compile("[\u0300-\u036f]+")
-# Letters NFKD does not take apart: folded to their base letters like accents.
-_EXTRA = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ŀ": "l"})
-_LIGATURES = {"oe": "œ", "ae": "æ", "ss": "ß", "ij": "ĳ"}
-_UNLIGATE = str.maketrans({v: k for k, v in _LIGATURES.items()})
+# Letters NFKD does not take apart, folded to their base letters like accents, and ligatures spelled out.
+_SPELLED = {"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ŀ": "l",
+            "œ": "oe", "æ": "ae", "ß": "ss", "ĳ": "ij"}
+_SPECIAL = re.compile(f"[{''.join(_SPELLED)}]")
 
 
 def fold(text: str) -> str:
-    """The text as regexes see it: NFKC, case-folded, without accents, ligatures spelled out ("œ" -> "oe")."""
+    """The text as keywords and regexes see it: NFKC, case-folded, without accents, ligatures spelled out
+    ("Œ" -> "oe"). NFKD then case folding gives what NFKC, case folding and NFKD give, for every code point, at
+    a fraction of the cost; str.translate is slow outside ASCII, so the rare special letters go through a regex."""
     if text.isascii():
         return text.lower()
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    return _MARKS.sub("", text).translate(_EXTRA).translate(_UNLIGATE)
+    text = _MARKS.sub("", unicodedata.normalize("NFKD", text).casefold())
+    return _SPECIAL.sub(_spell, text) if _SPECIAL.search(text) else text
 
 
-def _variants() -> dict[str, str]:
-    """For each base letter, the precomposed lowercase letters that fold to it: "e" -> "èéêë..."."""
-    out: dict[str, list[str]] = {}
-    for cp in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
-        c = chr(cp)
-        if c != c.lower() or c in _UNLIGATE or not c.isalpha():
-            continue
-        base = fold(c)
-        if len(base) == 1 and "a" <= base <= "z" and base != c:
-            out.setdefault(base, []).append(c)
-    return {k: "".join(v) for k, v in out.items()}
-
-
-_VARIANTS = _variants()
-# A word character for whole-word matching: a digit, a Latin (with any accents), Greek or Cyrillic letter.
-_WORD = (r"0-9A-Za-z\x{aa}\x{b5}\x{ba}\x{c0}-\x{d6}\x{d8}-\x{f6}\x{f8}-\x{24f}\x{300}-\x{36f}"
-         r"\x{370}-\x{3ff}\x{400}-\x{4ff}\x{1e00}-\x{1eff}")
-_BEFORE, _AFTER, _BETWEEN = rf"(?:^|[^{_WORD}])", rf"(?:[^{_WORD}]|$)", rf"[^{_WORD}]+"
-_MARK_RUN = r"[\x{300}-\x{36f}]*"  # accents NFKC could not compose, or "z̸a̸l̸g̸o̸" strokes
-
-
-def _letter(c: str) -> str:
-    variants = _VARIANTS.get(c)
-    return (f"[{c}{variants}]" if variants else re2.escape(c)) + _MARK_RUN
-
-
-def _word(token: str) -> str:
-    out, i = [], 0
-    while i < len(token):
-        ligature = _LIGATURES.get(token[i : i + 2])
-        if ligature:
-            out.append(f"(?:{_letter(token[i])}{_letter(token[i + 1])}|{ligature}{_MARK_RUN})")
-            i += 2
-        else:
-            out.append(_letter(token[i]))
-            i += 1
-    return "".join(out)
-
-
-_TOKEN = re.compile(r"[^\W_]+")
-
-
-def _keyword_pattern(text: str) -> str:
-    """The RE2 pattern for a keyword, searched case-insensitively in the NFKC text of a post."""
-    tokens = _TOKEN.findall(fold(text))
-    forms = [_BETWEEN.join(map(_word, tokens))]
-    if len(tokens) > 1:
-        forms.append("#" + _word("".join(tokens)))
-    return f"{_BEFORE}(?:{'|'.join(forms)}){_AFTER}"
+def _spell(match: re.Match[str]) -> str:
+    return _SPELLED[match.group()]
 
 
 def _re2_options(max_mem: int) -> re2.Options:
@@ -317,8 +272,9 @@ def _keyword(text: str) -> str:
         raise ValueError("text: a keyword cannot be empty")
     if len(key) > MAX_KEYWORD:
         raise ValueError(f"text: a keyword has at most {MAX_KEYWORD} characters")
-    if not _TOKEN.search(fold(key)):
-        raise ValueError(f"text: {text!r} has no letter or digit to match as a word; use a regex")
+    if not words_of(key):
+        raise ValueError(f"text: {text!r} has no letter or digit to match as a word (Latin, Greek or Cyrillic); "
+                         "use a regex")
     if len(key) > 1 and key[0] == "/" and key[-1] == "/":
         raise ValueError(f"text: {text!r} looks like a regular expression; set \"regex\": true")
     return key
@@ -345,7 +301,7 @@ def _fold_pattern(pattern: str) -> str:
     """Accents and ligatures out of a regex, as `fold` takes them out of the text; case is left to RE2."""
     if pattern.isascii():
         return pattern
-    return _MARKS.sub("", unicodedata.normalize("NFKD", pattern)).translate(_EXTRA).translate(_UNLIGATE)
+    return _SPECIAL.sub(_spell, _MARKS.sub("", unicodedata.normalize("NFKD", pattern)))
 
 
 _DURATION = re.compile(r"\s*(\d{1,6})\s*(m|min|h|d|j|w)\s*", re.IGNORECASE)
@@ -520,13 +476,17 @@ def _sets(patterns: list[tuple[str, _Rule]], size: int) -> tuple[tuple[re2.Set, 
 class Lists:
     """Mutes and the allow list, compiled for fast lookups. Immutable: compile again when an entry changes."""
 
-    __slots__ = ("_accounts", "_account_platforms", "_words", "_regexes")
+    __slots__ = ("_accounts", "_account_platforms", "_words", "_tags", "_regexes")
 
     def __init__(self, mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> None:
         accounts: dict[tuple[str, str], list[_Rule]] = {}
-        words: list[tuple[str, _Rule]] = []
+        # Plain keywords are looked up by their first word, then compared word by word; a phrase's hashtag form
+        # ("#stopthecount") by the whole tag. Each is (the words after the first, the entry's order, the rule).
+        words: dict[str, list[tuple[tuple[str, ...], int, _Rule]]] = {}
+        tags: dict[str, list[tuple[int, _Rule]]] = {}
         regexes: list[tuple[str, _Rule]] = []
         cutoff = now.timestamp()
+        order = 0
         for allow, entries in ((True, allows), (False, mutes)):
             for entry in entries:
                 expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
@@ -540,10 +500,16 @@ class Lists:
                 elif entry.regex:
                     regexes.append((_fold_pattern(entry.text), rule))
                 else:
-                    words.append((_keyword_pattern(entry.text), rule))
+                    tokens = words_of(entry.text)
+                    if tokens:  # parsing refuses a keyword without words; an old row might still hold one
+                        order += 1
+                        words.setdefault(tokens[0], []).append((tokens[1:], order, rule))
+                        if len(tokens) > 1:
+                            tags.setdefault("".join(tokens), []).append((order, rule))
         self._accounts = {k: tuple(v) for k, v in accounts.items()}
         self._account_platforms = frozenset(platform for platform, _ in accounts)
-        self._words = _sets(words, _SET_CHUNK)
+        self._words = {k: tuple(v) for k, v in words.items()}
+        self._tags = {k: tuple(v) for k, v in tags.items()}
         self._regexes = _sets(regexes, _REGEX_CHUNK)
 
     def check(
@@ -589,11 +555,7 @@ class Lists:
         if (self._words or self._regexes) and post.text:
             text = post.text[:SCAN_LIMIT]
             if self._words:
-                encoded = _nfkc_bytes(text)
-                for compiled, rules in self._words:
-                    indices = compiled.Match(encoded)
-                    if indices:
-                        hits.extend(rules[i] for i in sorted(indices))
+                hits.extend(self._keyword_hits(text))
             if self._regexes:
                 folded = _folded_bytes(text)
                 for compiled, rules in self._regexes:
@@ -602,12 +564,43 @@ class Lists:
                         hits.extend(rules[i] for i in sorted(indices))
         return hits
 
+    def _keyword_hits(self, text: str) -> list[_Rule]:
+        """The plain keywords found in a text, each once, in the order the entries were given."""
+        tokens, tagged = _post_words(text)
+        words, tags = self._words, self._tags
+        found: dict[int, _Rule] = {}
+        for i, token in enumerate(tokens):
+            candidates = words.get(token)
+            if candidates:
+                for rest, order, rule in candidates:
+                    if not rest or tokens[i + 1 : i + 1 + len(rest)] == rest:
+                        found[order] = rule
+        if tags:
+            for tag in tagged:
+                for order, rule in tags.get(tag, ()):
+                    found[order] = rule
+        return [found[order] for order in sorted(found)] if found else []
+
+
+# A word for keywords, in folded text: digits, Latin letters (an accent NFKD could not take off stays), Greek and
+# Cyrillic. Everything else (spaces, punctuation, emoji, other scripts) separates words.
+_LETTERS = ("0-9a-z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u0370-\u03ff\u0400-\u04ff"
+            "\u1e00-\u1eff")
+_WORDS = re.compile(f"[{_LETTERS}]+")
+_TAGS = re.compile(f"#([{_LETTERS}]+)")
+
+
+def words_of(text: str) -> tuple[str, ...]:
+    """A keyword's words, as posts are matched against it: folded (case, accents, ligatures, NFKC)."""
+    return tuple(_WORDS.findall(fold(text)))
+
 
 @lru_cache(maxsize=8192)
-def _nfkc_bytes(text: str) -> bytes:
-    """A post's text as keywords see it; remembered, since the same posts come back as the user scrolls."""
-    nfkc = text if text.isascii() else unicodedata.normalize("NFKC", text)
-    return nfkc.encode("utf-8", "replace")  # a lone surrogate becomes "?", a word boundary
+def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A post's words, folded as keywords are, and its hashtags (the words right after a "#"); remembered, since
+    the same posts come back as the user scrolls."""
+    folded = fold(text)
+    return tuple(_WORDS.findall(folded)), frozenset(_TAGS.findall(folded)) if "#" in folded else frozenset()
 
 
 @lru_cache(maxsize=8192)

@@ -23,7 +23,6 @@ from sourdine.sync import merge
 from sourdine.sync.merge import Row
 
 logger = logging.getLogger(__name__)
-LARGE_KEYWORDS = 1000
 
 
 def _compile_or_accounts(mutes: list[lists.Entry], allows: list[lists.Entry]) -> lists.Lists:
@@ -44,8 +43,6 @@ class Live:
         self.runtime = runtime
         self.lock = lock
         self.edited = asyncio.Event()
-        self._compiling: asyncio.Task | None = None
-        self._dirty = False
 
     async def committed(self, fn: Callable[[sqlite_utils.Database], Any]) -> Any:
         return await asyncio.wrap_future(self.runtime.writer.submit(fn))
@@ -66,16 +63,9 @@ class Live:
                           ) -> None:
         """Store entries of one list with fresh stamps, then make them live. Call with the lock held.
 
-        The lists are compiled first, and refused if RE2 cannot compile them, unless they hold more than
-        `LARGE_KEYWORDS` keywords: compiling those takes seconds (about 0.6 ms a keyword), so an import sent in
-        batches would compile them again for each batch. They are then compiled once in the background, the last
-        state winning, and apply a few seconds after the answer."""
-        entries = {n: dict(current) for n, current in self.runtime.entries.items()}
-        entries[name].update(changed)
-        keywords = sum(isinstance(e, lists.KeywordEntry) for n in ("mute", "allow") for e in entries[n].values())
-        compiled = None
-        if keywords <= LARGE_KEYWORDS:
-            entries, compiled = await asyncio.to_thread(self.compile, {name: dict(changed)})
+        The lists are compiled first (off the event loop: 20,000 keywords take about 60 ms), and refused, with
+        nothing stored, if RE2 cannot compile their regexes."""
+        entries, compiled = await asyncio.to_thread(self.compile, {name: dict(changed)})
         clock = self.runtime.clock
         rows = [Row.make(name, key, entry.to_dict(), clock.tick()) for key, entry in changed.items()]
         check()
@@ -83,23 +73,8 @@ class Live:
         for row in rows:
             self.runtime.stamps[row.id] = row.stamp.encode()
         self.runtime.entries = entries
-        if compiled is not None:
-            self.runtime.engine.lists = compiled
-        else:
-            self.compile_later()
+        self.runtime.engine.lists = compiled
         self.edited.set()
-
-    def compile_later(self) -> None:
-        """Compile the live entries in a thread; one compile at a time, and only the newest state is installed
-        (an edit made meanwhile replaces the entry dicts, and compiles them itself)."""
-        self._dirty = True
-        if self._compiling is None or self._compiling.done():
-            self._compiling = asyncio.create_task(self._compile_loop())
-
-    async def _compile_loop(self) -> None:
-        while self._dirty:
-            self._dirty = False
-            await self._install()
 
     async def _install(self) -> None:
         """Compile the live entries in a thread and install them, unless they changed meanwhile. Lists RE2 cannot
@@ -112,13 +87,8 @@ class Live:
             self.runtime.engine.lists = compiled
 
     async def refresh(self) -> None:
-        """Make the live entries apply: at once when they are few, in the background when compiling takes long."""
-        entries = self.runtime.entries
-        if sum(isinstance(e, lists.KeywordEntry) for n in ("mute", "allow") for e in entries[n].values()) > (
-                LARGE_KEYWORDS):
-            self.compile_later()
-        else:
-            await self._install()
+        """Make the live entries apply."""
+        await self._install()
 
     async def merge_remote(self, rows: list[Row], extra: Callable[[sqlite_utils.Database, int], Any] | None = None,
                            gone: Iterable[merge.RowId] = ()) -> list[Row]:
@@ -151,7 +121,7 @@ class Live:
         runtime = self.runtime
         now = datetime.now(UTC)
         touched = False
-        # New dicts, never changed in place: a compile running in the background sees that they changed.
+        # New dicts, never changed in place: a compile running in a thread meanwhile sees that they changed.
         runtime.entries = {name: dict(current) for name, current in runtime.entries.items()}
         for rid in gone:
             runtime.stamps.pop(rid, None)

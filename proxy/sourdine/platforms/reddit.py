@@ -47,12 +47,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any
 
 import orjson
 
 from sourdine.model import Post, Verdict
-from sourdine.platforms.htmlsplice import OffsetParser, Splice, attribute
+from sourdine.platforms.htmlsplice import Splice, attribute
+from sourdine.platforms.htmltokens import RAW_TEXT, START, END, attributes, tokens
 
 PLATFORM = "reddit"
 CONTENT_TYPES = ("json", "html")
@@ -264,82 +266,7 @@ class _Page:
     partials: list[int]  # where each <faceplate-partial> starts
 
 
-class _Reader(OffsetParser):
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.items: list[_Item] = []
-        self.articles: list[list[int]] = []
-        self.partials: list[int] = []
-        self._open: list[_Item] = []  # posts and comments not yet closed, innermost last
-        self._open_articles: list[int] = []
-        self._slot: tuple[str, _Item] | None = None  # (tag, item) of the body slot being read
-        self._slot_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._slot is not None:
-            if tag == self._slot[0]:
-                self._slot_depth += 1
-            if tag in _BREAKS:
-                self._slot[1].parts.append("\n")
-            return
-        if tag == "shreddit-post" or tag == "shreddit-comment":
-            start = self.here()
-            values = dict(attrs)
-            if tag == "shreddit-post":
-                item = _Item("post", _attr(values, "id"), _attr(values, "author"), _attr(values, "post-title"),
-                             start, self.attribute_slot(start))
-            else:
-                item = _Item("comment", _attr(values, "thingid"), _attr(values, "author"), "", start,
-                             self.attribute_slot(start))
-            item.has = frozenset(k for k in ("collapsed", "spoiler") if k in values)
-            if self._open_articles:
-                item.holder = self._open_articles[-1]
-            self.items.append(item)
-            self._open.append(item)
-        elif tag == "article":
-            self.articles.append([self.here(), -1])
-            self._open_articles.append(len(self.articles) - 1)
-        elif tag == "faceplate-partial":
-            self.partials.append(self.here())
-        elif self._open:
-            slot = dict(attrs).get("slot")
-            if slot in _BODY_SLOTS:
-                self._slot = (tag, self._open[-1])
-                self._slot_depth = 1
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._slot is not None:
-            if tag in _BREAKS:
-                self._slot[1].parts.append("\n")
-            return
-        self.handle_starttag(tag, attrs)
-        if tag in ("shreddit-post", "shreddit-comment"):
-            self._close(tag, self.start_tag_end(self.here()))
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._slot is not None:
-            if tag == self._slot[0]:
-                self._slot_depth -= 1
-                if self._slot_depth == 0:
-                    self._slot = None
-            return
-        if tag in ("shreddit-post", "shreddit-comment"):
-            self._close(tag, self.end_tag_end(self.here()))
-        elif tag == "article" and self._open_articles:
-            self.articles[self._open_articles.pop()][1] = self.end_tag_end(self.here())
-
-    def _close(self, tag: str, end: int) -> None:
-        """Close the innermost open element of this tag, and any left open inside it."""
-        kind = "post" if tag == "shreddit-post" else "comment"
-        for i in range(len(self._open) - 1, -1, -1):
-            if self._open[i].kind == kind:
-                self._open[i].end = end
-                del self._open[i:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if self._slot is not None:
-            self._slot[1].parts.append(data)
+_ITEM_TAGS = {"shreddit-post": "post", "shreddit-comment": "comment"}
 
 
 def _attr(values: dict[str, str | None], name: str) -> str:
@@ -347,11 +274,78 @@ def _attr(values: dict[str, str | None], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _may_name_a_body_slot(text: str, start: int, end: int) -> bool:
+    """False when the attributes in `text[start:end]` cannot hold a body slot: most tags of a post, found at
+    the cost of a few substring searches instead of reading their attributes."""
+    find = text.find
+    return find("slot", start, end) >= 0 and (
+        find("comment", start, end) >= 0 or find("text-body", start, end) >= 0 or find("&", start, end) >= 0)
+
+
 def _read_html(body: bytes) -> _Page:
+    """The posts, comments, articles and loaders of a page, with their offsets, in one pass over its tags."""
     splice = Splice.of(body)
-    reader = _Reader(splice.text)
-    reader.run()
-    return _Page(splice, reader.items, reader.articles, reader.partials)
+    text = splice.text
+    items: list[_Item] = []
+    articles: list[list[int]] = []
+    partials: list[int] = []
+    open_items: list[_Item] = []  # posts and comments not yet closed, innermost last
+    open_articles: list[int] = []
+    slot: _Item | None = None  # the item whose body slot is being read
+    slot_tag = ""
+    slot_depth = 0
+    last = 0  # where the previous token ended
+    in_raw = False  # the previous token opened a raw text element (its text is no post's words)
+    for kind, name, start, end, attrs_start, attrs_end in tokens(text):
+        if slot is not None:
+            if start > last and not in_raw:
+                slot.parts.append(unescape(text[last:start]))
+            last = end
+            in_raw = kind == START and name in RAW_TEXT
+            if kind == START:
+                if name == slot_tag:
+                    slot_depth += 1
+                if name in _BREAKS:
+                    slot.parts.append("\n")
+            elif kind == END and name == slot_tag:
+                slot_depth -= 1
+                if slot_depth == 0:
+                    slot = None
+            continue
+        if kind == START:
+            tag_kind = _ITEM_TAGS.get(name)
+            if tag_kind is not None:
+                values = attributes(text, attrs_start, attrs_end)
+                if tag_kind == "post":
+                    item = _Item("post", _attr(values, "id"), _attr(values, "author"), _attr(values, "post-title"),
+                                 start, attrs_end)
+                else:
+                    item = _Item("comment", _attr(values, "thingid"), _attr(values, "author"), "", start, attrs_end)
+                item.has = frozenset(k for k in ("collapsed", "spoiler") if k in values)
+                if open_articles:
+                    item.holder = open_articles[-1]
+                items.append(item)
+                open_items.append(item)
+            elif name == "article":
+                articles.append([start, -1])
+                open_articles.append(len(articles) - 1)
+            elif name == "faceplate-partial":
+                partials.append(start)
+            elif open_items and _may_name_a_body_slot(text, attrs_start, attrs_end):
+                if attributes(text, attrs_start, attrs_end).get("slot") in _BODY_SLOTS:
+                    slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
+        elif kind == END:
+            tag_kind = _ITEM_TAGS.get(name)
+            if tag_kind is not None:
+                # Close the innermost open element of this kind, and any left open inside it.
+                for i in range(len(open_items) - 1, -1, -1):
+                    if open_items[i].kind == tag_kind:
+                        open_items[i].end = end
+                        del open_items[i:]
+                        break
+            elif name == "article" and open_articles:
+                articles[open_articles.pop()][1] = end
+    return _Page(splice, items, articles, partials)
 
 
 def _holds_partial(page: _Page, start: int, end: int) -> bool:

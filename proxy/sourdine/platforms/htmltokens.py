@@ -57,7 +57,8 @@ _ATTR = (rf"[^{_WS}/>][^{_WS}/>=]*+"
 # name, group 2 the attributes (from after the name to after the last attribute), group 3 what follows them.
 _TAG = re.compile(rf"</?([a-zA-Z][^{_WS}/>]*+)((?:[{_WS}/]*+{_ATTR})*+)([{_WS}/]*+)>")
 # Within a tag `_TAG` matched: an attribute's name, its `=` if it has a value, the value as written.
-_ONE_ATTR = re.compile(rf"[{_WS}/]*+([^{_WS}/>][^{_WS}/>=]*+)(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?")
+_ONE_ATTR = re.compile(rf"[{_WS}/]*+([^{_WS}/>][^{_WS}/>=]*+)"
+                       rf"(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?")
 _COMMENT_END = re.compile(r"--!?>")
 RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"})
 _SCRIPT_OPEN = re.compile(rf"<script[{_WS}/>]", re.IGNORECASE)

@@ -54,7 +54,7 @@ import orjson
 
 from sourdine.model import Post, Verdict
 from sourdine.platforms.htmlsplice import Splice, attribute
-from sourdine.platforms.htmltokens import RAW_TEXT, START, END, attributes, tokens
+from sourdine.platforms.htmltokens import END, RAW_TEXT, START, attributes, tokens
 
 PLATFORM = "reddit"
 CONTENT_TYPES = ("json", "html")
@@ -331,9 +331,9 @@ def _read_html(body: bytes) -> _Page:
                 open_articles.append(len(articles) - 1)
             elif name == "faceplate-partial":
                 partials.append(start)
-            elif open_items and _may_name_a_body_slot(text, attrs_start, attrs_end):
-                if attributes(text, attrs_start, attrs_end).get("slot") in _BODY_SLOTS:
-                    slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
+            elif (open_items and _may_name_a_body_slot(text, attrs_start, attrs_end)
+                  and attributes(text, attrs_start, attrs_end).get("slot") in _BODY_SLOTS):
+                slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
         elif kind == END:
             tag_kind = _ITEM_TAGS.get(name)
             if tag_kind is not None:

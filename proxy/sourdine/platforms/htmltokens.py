@@ -64,7 +64,7 @@ RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes",
 _SCRIPT_OPEN = re.compile(rf"<script[{_WS}/>]", re.IGNORECASE)
 _FOREIGN = frozenset({"svg", "math"})
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_MARKUP = _LETTERS | {"/", "!", "?"}
+_SPECIAL = RAW_TEXT | _FOREIGN | {"plaintext"}
 _AFTER_NAME = frozenset(_WS + "/>")
 
 
@@ -85,10 +85,38 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
         if i < 0:
             return
         c = text[i + 1:i + 2]
-        if c not in _MARKUP:
-            pos = i + 1  # a `<` that starts no markup is text
-            continue
-        if c == "!":
+        if c in _LETTERS or c == "/" and text[i + 2:i + 3] in _LETTERS:
+            t = match(text, i)
+            if t is None:
+                return  # a tag the end of the text cuts off is no tag: the rest of the text is inside it
+            pos = t.end()
+            name = t.group(1).lower()
+            attrs_start, attrs_end = t.span(2)
+            if c == "/":
+                if foreign and name in _FOREIGN:
+                    foreign -= 1
+                yield (END, name, i, pos, attrs_start, attrs_end)
+                continue
+            yield (START, name, i, pos, attrs_start, attrs_end)
+            if name not in _SPECIAL:
+                continue
+            if name in _FOREIGN:
+                if not t.group(3).endswith("/"):  # `<svg/>` is an empty element
+                    foreign += 1
+                continue
+            if name == "plaintext":
+                return
+            end = _raw_end(text, pos, name)
+            if foreign and find("<", pos, end) >= 0:
+                raise Unsupported(f"<{name}> inside SVG or MathML")
+            if name == "script":
+                opened = find("<!--", pos, end)
+                if opened >= 0 and _SCRIPT_OPEN.search(text, opened, end):
+                    raise Unsupported("a script with <!-- <script")
+            if end == n:
+                return
+            pos = end
+        elif c == "!":
             if text.startswith("<!--", i):
                 if text.startswith(">", i + 4):
                     pos = i + 5
@@ -103,48 +131,21 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
                 continue
             if text.startswith("<![CDATA[", i):
                 raise Unsupported("a CDATA section")
-            close = text.find(">", i + 2)
+            close = find(">", i + 2)
             if close < 0:
                 return
-            pos = close + 1
+            pos = close + 1  # `<!DOCTYPE ...>` and any other `<!` run to the next `>`
             yield (COMMENT, "!", i, pos, pos, pos)
-            continue
-        if c == "?" or c == "/" and text[i + 2:i + 3] not in _LETTERS:
+        elif c == "?" or c == "/":
             if c == "/" and i + 2 >= n:
                 return  # `</` at the very end is text
-            close = text.find(">", i + 2)
+            close = find(">", i + 2)
             if close < 0:
                 return
             pos = close + 1  # `</>` is nothing; other `</`, `<?` are bogus comments
             yield (COMMENT, "!", i, pos, pos, pos)
-            continue
-        t = match(text, i)
-        if t is None:
-            return  # a tag the end of the text cuts off is no tag
-        pos = t.end()
-        name = t.group(1).lower()
-        if c == "/":
-            if name in _FOREIGN and foreign:
-                foreign -= 1
-            yield (END, name, i, pos, t.start(2), t.end(2))
-            continue
-        yield (START, name, i, pos, t.start(2), t.end(2))
-        if name in _FOREIGN:
-            if not t.group(3).endswith("/"):  # `<svg/>` is an empty element
-                foreign += 1
-        elif name == "plaintext":
-            return
-        elif name in RAW_TEXT:
-            end = _raw_end(text, pos, name)
-            if foreign and text.find("<", pos, end) >= 0:
-                raise Unsupported(f"<{name}> inside SVG or MathML")
-            if name == "script":
-                opened = text.find("<!--", pos, end)
-                if opened >= 0 and _SCRIPT_OPEN.search(text, opened, end):
-                    raise Unsupported("a script with <!-- <script")
-            if end == n:
-                return
-            pos = end
+        else:
+            pos = i + 1  # a `<` that starts no markup is text
 
 
 def _raw_end(text: str, pos: int, name: str) -> int:

@@ -210,8 +210,12 @@ def test_endpoints_match_the_rules_file() -> None:
         ("/comments/2gmzqe.json", "comments"), ("/r/x/comments/57dw9a/_/d8r4im1/.json", "comments"),
         ("/api/morechildren.json", "morechildren"), ("/svc/shreddit/feeds/home-feed", "shreddit_feed"),
         ("/svc/shreddit/community-more-posts/hot/", "shreddit_feed"),
-        ("/svc/shreddit/comments/r/interesting/t3_1r6aomv", "shreddit_comments"), ("/r/askreddit/", None),
-        ("/", None), ("/user/bob/", None),
+        ("/svc/shreddit/comments/r/interesting/t3_1r6aomv", "shreddit_comments"), ("/r/askreddit/", "page"),
+        ("/", "page"), ("/r/askreddit/top/", "page"), ("/best/", "page"), ("/r/askreddit", "page"),
+        ("/r/interesting/comments/1r6aomv/little_chimpanzee/", "page"), ("/r/interesting/comments/1r6aomv", "page"),
+        ("/r/interesting/comments/1r6aomv/little_chimpanzee/.json", "comments"),
+        ("/user/bob/", None), ("/r/askreddit/wiki/index", None), ("/r/askreddit/about/rules/", None),
+        ("/svc/shreddit/feeds", None),
     ]:
         assert platform.endpoint(path) == endpoint, path
 
@@ -337,24 +341,75 @@ def test_html_bytes_that_are_not_utf8_pass_as_sent() -> None:
     assert b"automated \xff comment" in after.encode("utf-8", "surrogateescape")
 
 
-def test_a_post_no_article_holds_is_folded_not_cut() -> None:
-    """A page (BUILT: the real feed's articles and the real comments inside a page, with a post no article
-    holds, as on a post's page): a hidden feed post's article goes; the lone post is folded, never cut;
-    comments as ever; a script's text is not markup."""
+def first_page(script: str = "var x = '<article>';") -> bytes:
+    """A first page, BUILT (no whole first page was captured): the real feed's articles and the real comments
+    fragment inside a page's markup, with a post no article holds, as on a post's page, and scripts."""
     feed = raw(FEED).decode()
     comments = raw(HTML_COMMENTS).decode()
     main = ('<shreddit-post id="t3_main" author="op" post-title="The post this page is about">'
             '<div slot="text-body"><p>Body of the post</p></div></shreddit-post>')
-    page = (f"<!DOCTYPE html><html><head><title>r/interesting</title><script>var x = '<article>';</script></head>"
+    return (f"<!DOCTYPE html><html><head><title>r/interesting</title><script>{script}</script>"
+            "<style>a > b { color: red }</style></head>"
             f"<body><shreddit-app>{main}<main>{feed}</main>{comments}</shreddit-app></body></html>").encode()
-    doc = reddit.parse("shreddit_comments", page)
-    found = {p.id: p.text for p in reddit.posts("shreddit_comments", doc)}
+
+
+def test_first_page_hides_feed_posts_and_folds_the_page_post() -> None:
+    """A first page: a hidden feed post's article goes; the post the page is about is folded, never cut;
+    comments as in fragments; a script's text is not markup; every other byte is as sent."""
+    page = first_page()
+    doc = reddit.parse("page", page)
+    found = {p.id: p.text for p in reddit.posts("page", doc)}
     assert found["t3_main"] == "The post this page is about\nBody of the post"
-    assert {"t3_1r6dmmy", "t1_o5oox0v"} <= set(found)
-    _, after = html_filter(page, "shreddit_comments", {"t3_main": HIDE, "t3_1r6dmmy": HIDE, "t1_o5oox0v": FOLD})
+    assert set(found) == {"t3_main", "t3_1r6dmmy", "t3_1r6aomv", "t3_1r6j0i5", "t1_o5oox0v", "t1_o5ot9xz"}
+    before, after = html_filter(page, "page", {"t3_main": HIDE, "t3_1r6dmmy": HIDE, "t1_o5oox0v": FOLD})
     left = Tree(after).elements
     assert "spoiler" in left["t3_main"] and "t3_1r6dmmy" not in left and "collapsed" in left["t1_o5oox0v"]
     assert "var x = '<article>';" in after
+    start = before.index('<article class="w-full m-0" aria-label="Roblox')
+    end = before.index("</article>", start) + len("</article>")
+    cut = before[:start] + before[end:]
+    main_tag = cut.index('post-title="The post this page is about"') + len('post-title="The post this page is about"')
+    comment = '<shreddit-comment author="AutoModerator" thingId="t1_o5oox0v" depth="0" ' \
+              'permalink="/r/interesting/comments/1r6aomv/comment/o5oox0v/"'
+    expected = (cut[:main_tag] + ' spoiler sourdine-reason="Sourdine: outrage 0.91"' + cut[main_tag:]).replace(
+        comment, comment + ' collapsed sourdine-reason="Sourdine: negativity 0.70"')
+    assert after == expected
+
+
+@pytest.mark.parametrize("script", [
+    "if (a) { document.write('<!--'); document.write('<script>x<\\/script>') }",  # a browser's double escape
+    "<!-- <script></script> -->",
+])
+def test_page_with_markup_read_only_by_a_tree_is_refused(script: str) -> None:
+    """Markup a browser reads by its tree (a script holding `<!--` then `<script`): parse raises, so the addon
+    leaves the page as it came (test_e2e_platforms.py shows it through `sourdine run`)."""
+    with pytest.raises(ValueError, match="script"):
+        reddit.parse("page", first_page(script))
+
+
+def test_posts_inside_attribute_values_scripts_and_comments_are_not_read() -> None:
+    """Markup that is not markup (in a quoted attribute value with `>`, a script, a style, a textarea, an HTML
+    comment) is neither read nor cut."""
+    fake = '<article><shreddit-post id="t3_fake" post-title="x"></shreddit-post></article>'
+    page = (f'<div data-x="a > {fake}"></div><script>"{fake}"</script><style>/* {fake} */</style>'
+            f"<textarea>{fake}</textarea><!-- {fake} --!><title>{fake}</title>").encode() + raw(FEED)
+    doc = reddit.parse("page", page)
+    assert [p.id for p in reddit.posts("page", doc)] == ["t3_1r6dmmy", "t3_1r6aomv", "t3_1r6j0i5"]
+    assert reddit.rewrite("page", doc, {"t3_fake": HIDE}) is False
+
+
+def test_the_reader_finds_what_html_parser_finds() -> None:
+    """On the real fragments and the first page built from them: the same posts and comments as html.parser
+    finds (an independent reading, for checking), each item from its start tag to its end tag."""
+    for body in (raw(FEED), raw(FEED_AD), raw(HTML_COMMENTS), first_page(), with_loaders()):
+        doc = reddit.parse("page", body)
+        text = body.decode()
+        tree = Tree(text)
+        assert {p.id for p in reddit.posts("page", doc)} == set(tree.elements)
+        for item in doc.items:
+            tag = text[item.start:text.index(">", item.attr_at) + 1]
+            assert tag.startswith(("<shreddit-post", "<shreddit-comment")) and item.id in tag
+            assert text[:item.end].endswith(f"</shreddit-{item.kind}>")
 
 
 # --- the real scorer, English and French ---------------------------------------------------------------------

@@ -32,7 +32,7 @@ state, as html.parser itself does; the states and their order are the standard's
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from html import unescape
 
 __all__ = ["START", "END", "COMMENT", "RAW_TEXT", "Unsupported", "tokens", "attributes"]
@@ -162,9 +162,11 @@ def _raw_end(text: str, pos: int, name: str) -> int:
         pos = i + 2
 
 
-def attributes(text: str, start: int, end: int) -> dict[str, str | None]:
+def attributes(text: str, start: int, end: int,
+               decode: Callable[[str], str] | None = None) -> dict[str, str | None]:
     """The attributes in `text[start:end]` (a tag's attributes as `tokens` reports them): lower-case names,
-    unescaped values, None for an attribute without a value; the first of two with one name wins."""
+    unescaped values, None for an attribute without a value; the first of two with one name wins. `decode`, when
+    given, turns each value as written into characters before its character references are."""
     found: dict[str, str | None] = {}
     for name, equals, value in _ONE_ATTR.findall(text, start, end):
         name = name.lower()
@@ -175,5 +177,7 @@ def attributes(text: str, start: int, end: int) -> dict[str, str | None]:
             continue
         if value[:1] in ("'", '"'):
             value = value[1:-1]
+        if decode is not None:
+            value = decode(value)
         found[name] = unescape(value) if "&" in value else value
     return found

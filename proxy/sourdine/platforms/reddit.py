@@ -288,8 +288,9 @@ def _may_name_a_body_slot(text: str, start: int, end: int) -> bool:
 
 def _read_html(body: bytes) -> _Page:
     """The posts, comments, articles and loaders of a page, with their offsets, in one pass over its tags."""
-    splice = Splice.of(body)
+    splice = Splice.of_bytes(body)
     text = splice.text
+    decode = splice.text_of
     items: list[_Item] = []
     articles: list[list[int]] = []
     partials: list[int] = []
@@ -303,7 +304,7 @@ def _read_html(body: bytes) -> _Page:
     for kind, name, start, end, attrs_start, attrs_end in tokens(text):
         if slot is not None:
             if start > last and not in_raw:
-                slot.parts.append(unescape(text[last:start]))
+                slot.parts.append(unescape(decode(text[last:start])))
             last = end
             in_raw = kind == START and name in RAW_TEXT
             if kind == START:
@@ -319,7 +320,7 @@ def _read_html(body: bytes) -> _Page:
         if kind == START:
             tag_kind = _ITEM_TAGS.get(name)
             if tag_kind is not None:
-                values = attributes(text, attrs_start, attrs_end)
+                values = attributes(text, attrs_start, attrs_end, decode)
                 if tag_kind == "post":
                     item = _Item("post", _attr(values, "id"), _attr(values, "author"), _attr(values, "post-title"),
                                  start, attrs_end)

@@ -72,16 +72,19 @@ def reddit_page(count: int, first: int, texts: list[tuple[str, str]]) -> list[by
     fragments. It is made of real things to the size and tag count of a real one (about 800 KB, 4,700 tags):
     three copies of the real hot listing (tests/data/reddit) as JSON data scripts in the head, the 100 real feed
     articles of `reddit_html` with a loader, and 40 copies of the real comments fragment (its template and ad
-    included), every comment with its own id."""
+    included), every post and comment with its own id."""
     data = (DATA / "reddit" / "praw_subreddit_hot.body.json").read_text().replace("</", "<\\/")
     comments = (DATA / "reddit" / "shreddit_comments_with_tree_ad.html").read_text()
     head = ('<!DOCTYPE html><html lang="en-US"><head><meta charset="utf-8"><title>Reddit - Dive into anything'
             '</title>' + "".join(f'<script type="application/json" id="data-{k}">{data}</script>' for k in range(3))
             + "<style>a > b { color: red }</style></head><body><shreddit-app><main>")
     pages = []
+    # Ids of their own: the posts of reddit_html's pages are never those of these.
+    first += 10**6
     for page, feed in enumerate(reddit_html(count, first, texts)):
         n = (first + page) * SIZE
-        tail = "".join(comments.replace('thingId="t1_o5oox0v"', f'thingId="t1_p{n}x{k}"') for k in range(40))
+        tail = "".join(comments.replace('thingId="t1_o5oox0v"', f'thingId="t1_p{n}x{k}"')
+                       .replace('thingId="t1_o5ot9xz"', f'thingId="t1_q{n}x{k}"') for k in range(40))
         body = head + gzip.decompress(feed).decode() + "</main>" + tail + "</shreddit-app></body></html>"
         pages.append(_pack(body.encode()))
     return pages

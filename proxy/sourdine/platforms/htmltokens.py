@@ -24,6 +24,9 @@ Where a browser's reading depends on the tree being built and this tokenizer doe
 - a `<script>` holding `<!--` then `<script` (the "script data double escaped" states);
 - `<![CDATA[`, a CDATA section inside SVG or MathML and a bogus comment elsewhere;
 - a raw text element inside `<svg>` or `<math>` whose text holds a `<` (there, `<style>` or `<title>` hold markup).
+  Whether a tag is inside SVG or MathML is told by counting their start and end tags, not by building the tree:
+  where a browser would have left SVG earlier (an HTML tag such as `<p>` inside `<svg>` ends it), the count
+  errs towards giving up, never towards reading raw text as markup.
 
 `<template>` contents are markup like any other. This module uses compiled patterns for the tokens of each
 state, as html.parser itself does; the states and their order are the standard's.
@@ -69,11 +72,12 @@ _AFTER_NAME = frozenset(_WS + "/>")
 
 
 def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
-    """Every tag of `text`, in order: `(START or END, lower-case name, start, end, attrs_start, attrs_end)`,
-    where `text[start:end]` is the whole tag and `text[attrs_start:attrs_end]` its attributes.
+    """Every tag and comment of `text`, in order: `(kind, lower-case name, start, end, attrs_start, attrs_end)`,
+    where kind is START, END or COMMENT (comments, DOCTYPEs and bogus comments), `text[start:end]` the whole
+    token and `text[attrs_start:attrs_end]` a tag's attributes (empty for a comment).
 
-    Comments, DOCTYPEs and raw text are skipped: what lies between two tags and is not a tag or comment is
-    text. Raises `Unsupported` (see the module's documentation).
+    What lies between two tokens is text (the raw text of a script or style too). Raises `Unsupported` (see the
+    module's documentation).
     """
     n = len(text)
     pos = 0

@@ -215,6 +215,19 @@ def test_attributes(text: str, expected: dict[str, str | None]) -> None:
     assert attributes(text, a, b) == expected
 
 
+def test_attributes_only_and_decode() -> None:
+    """`only` leaves the other attributes unread (a repeated name still counts its first); `decode` turns the
+    value as written into characters before its character references are."""
+    text = "<a id=1 ID=2 author=\u00c3\u00a9&amp; slot=x>"
+    [(_, _, _, _, a, b)] = tokens(text)
+    assert attributes(text, a, b, only=frozenset({"id", "author"})) == {"id": "1", "author": "\u00c3\u00a9&"}
+    assert attributes(text, a, b, utf8, frozenset({"author"})) == {"author": "\u00e9&"}
+
+
+def utf8(value: str) -> str:
+    return value.encode("latin-1").decode("utf-8")
+
+
 def test_attributes_end_where_a_new_one_would_go() -> None:
     """attrs_end is just past the last attribute, before any `/` or `>` that closes the tag (also with an
     unquoted value ending in `/`)."""

@@ -166,15 +166,16 @@ def _raw_end(text: str, pos: int, name: str) -> int:
         pos = i + 2
 
 
-def attributes(text: str, start: int, end: int,
-               decode: Callable[[str], str] | None = None) -> dict[str, str | None]:
+def attributes(text: str, start: int, end: int, decode: Callable[[str], str] | None = None,
+               only: frozenset[str] | None = None) -> dict[str, str | None]:
     """The attributes in `text[start:end]` (a tag's attributes as `tokens` reports them): lower-case names,
     unescaped values, None for an attribute without a value; the first of two with one name wins. `decode`, when
-    given, turns each value as written into characters before its character references are."""
+    given, turns each value as written into characters before its character references are; `only`, when
+    given, names the attributes wanted (the others are left unread)."""
     found: dict[str, str | None] = {}
     for name, equals, value in _ONE_ATTR.findall(text, start, end):
         name = name.lower()
-        if name in found:
+        if name in found or only is not None and name not in only:
             continue
         if not equals:
             found[name] = None

@@ -71,6 +71,7 @@ REASON_CODE = "SOURDINE"
 # A comment tree is deep, but not without end: stop well past what Reddit sends (it cuts at depth 10).
 MAX_DEPTH = 64
 _BODY_SLOTS = frozenset({"comment", "comment-body", "text-body"})
+_SLOT = frozenset({"slot"})
 _BREAKS = frozenset({"p", "br", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"})
 
 
@@ -271,6 +272,7 @@ class _Page:
 
 
 _ITEM_TAGS = {"shreddit-post": "post", "shreddit-comment": "comment"}
+_ITEM_ATTRIBUTES = frozenset({"id", "thingid", "author", "post-title", "collapsed", "spoiler"})
 
 
 def _attr(values: dict[str, str | None], name: str) -> str:
@@ -320,7 +322,7 @@ def _read_html(body: bytes) -> _Page:
         if kind == START:
             tag_kind = _ITEM_TAGS.get(name)
             if tag_kind is not None:
-                values = attributes(text, attrs_start, attrs_end, decode)
+                values = attributes(text, attrs_start, attrs_end, decode, _ITEM_ATTRIBUTES)
                 if tag_kind == "post":
                     item = _Item("post", _attr(values, "id"), _attr(values, "author"), _attr(values, "post-title"),
                                  start, attrs_end)
@@ -337,7 +339,7 @@ def _read_html(body: bytes) -> _Page:
             elif name == "faceplate-partial":
                 partials.append(start)
             elif (open_items and _may_name_a_body_slot(text, attrs_start, attrs_end)
-                  and attributes(text, attrs_start, attrs_end).get("slot") in _BODY_SLOTS):
+                  and attributes(text, attrs_start, attrs_end, only=_SLOT).get("slot") in _BODY_SLOTS):
                 slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
         elif kind == END:
             tag_kind = _ITEM_TAGS.get(name)

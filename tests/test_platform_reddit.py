@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import adapter_speed
 from hostile import FOLDED, FRIENDLY_EN, FRIENDLY_FR, HIDDEN, HOSTILE_EN, HOSTILE_FR, SOUR_EN, SOUR_FR, real_filter
@@ -410,6 +412,90 @@ def test_the_reader_finds_what_html_parser_finds() -> None:
             tag = text[item.start:text.index(">", item.attr_at) + 1]
             assert tag.startswith(("<shreddit-post", "<shreddit-comment")) and item.id in tag
             assert text[:item.end].endswith(f"</shreddit-{item.kind}>")
+
+
+class Reference(HTMLParser):
+    """Posts and comments as html.parser reads them (the reading Reddit's HTML had before htmltokens.py), for
+    checking: (id, author, text, start of the start tag, end of the end tag) of each, in document order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        self.text = text
+        self.items: list[list[Any]] = []
+        self.open: list[list[Any]] = []
+        self.slot: tuple[str, list[Any], list[int]] | None = None
+        self.feed(text)
+        self.close()
+
+    def _at(self) -> int:
+        line, column = self.getpos()
+        return self.lines[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(reversed(attrs))
+        if self.slot is not None:
+            self.slot[2][0] += tag == self.slot[0]
+            if tag in ("p", "br", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"):
+                self.slot[1][2].append("\n")
+        elif tag in ("shreddit-post", "shreddit-comment"):
+            item = [values.get("id" if tag == "shreddit-post" else "thingid") or "", values.get("author") or "",
+                    [], self._at(), -1, tag, (values.get("post-title") or "").strip()]
+            self.items.append(item)
+            self.open.append(item)
+        elif self.open and values.get("slot") in ("comment", "comment-body", "text-body"):
+            self.slot = (tag, self.open[-1], [1])
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.slot is not None:
+            if tag == self.slot[0]:
+                self.slot[2][0] -= 1
+                if not self.slot[2][0]:
+                    self.slot = None
+            return
+        for i in range(len(self.open) - 1, -1, -1):
+            if self.open[i][5] == tag:
+                self.open[i][4] = self.text.index(">", self._at()) + 1
+                del self.open[i:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.slot is not None:
+            self.slot[1][2].append(data)
+
+    def found(self) -> list[tuple[str, str, str, int, int]]:
+        return [(i[0], i[1], "\n".join(t for t in (i[6], "".join(i[2]).strip()) if t), i[3], i[4])
+                for i in self.items if i[0]]
+
+
+def _article(n: int) -> str:
+    text = raw(FEED).decode()
+    start = text.index("<article")
+    return text[start:text.index("</article>", start) + len("</article>")].replace("t3_1r6dmmy", f"t3_g{n}")
+
+
+FAKE = '<shreddit-post id="t3_fake" author="x" post-title="not a post"></shreddit-post>'
+PAGE_PIECES = st.one_of(
+    st.integers(0, 9).map(_article),
+    st.just(raw(HTML_COMMENTS).decode()),
+    st.sampled_from(["<hr>", "\n", "<div class=x>", "</div>", "a < b", "<p>text &amp; more</p>",
+                     '<faceplate-partial loading="lazy" src="/svc/x"></faceplate-partial>',
+                     f"<script>var a = '{FAKE}';</script>", f"<style>/* {FAKE} */</style>", f"<!-- {FAKE} -->",
+                     f'<div data-x="a > {FAKE}"></div>', "<SHREDDIT-POST ID=t3_up AUTHOR=Up POST-TITLE=Up>",
+                     "</SHREDDIT-POST>", '<shreddit-comment thingid="t1_n" author="n"><div slot="comment"><p>a'
+                     "</p><p>b<br>c</p></div>", "</shreddit-comment>", '<div slot="text-body"> body &eacute;</div>']),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(PAGE_PIECES, max_size=12).map("".join))
+def test_pages_read_as_html_parser_reads_them(text: str) -> None:
+    """On pages made of the real captures' pieces, with fake posts in scripts, styles, comments and attribute
+    values, upper-case tags, nested and unclosed items: the same posts and comments, authors, texts and offsets
+    as html.parser's reading."""
+    doc = reddit.parse("page", text.encode())
+    ours = [(i.id, i.author, i.post().text, i.start, i.end) for i in doc.items if i.id]
+    assert ours == Reference(text).found()
 
 
 # --- the real scorer, English and French ---------------------------------------------------------------------

@@ -84,10 +84,10 @@ REDDIT_DOC, REDDIT_BYTES = reddit_listing()
 REDDIT_FEED_BYTES = reddit_feed()
 REDDIT_PAGE = "/r/interesting/"
 REDDIT_PAGE_BYTES = reddit_page()
-# The same page under other URLs: served as JSON; with a script a browser reads by its tree (double escaped).
+# The same page under other URLs: served as JSON; with markup only a browser's tree settles (a style in SVG).
 REDDIT_PAGE_AS_JSON = "/r/json/"
 REDDIT_PAGE_REFUSED = "/r/refused/comments/1r6aomv/about_the_park/"
-REDDIT_PAGE_REFUSED_BYTES = reddit_page("<!-- <script></script> -->")
+REDDIT_PAGE_REFUSED_BYTES = reddit_page("</script><svg><style>a<b</style></svg><script>")
 
 
 # --- YouTube ------------------------------------------------------------------------------------------------

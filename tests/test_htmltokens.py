@@ -236,9 +236,26 @@ def test_attributes_end_where_a_new_one_would_go() -> None:
         assert b == at, text
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # Script data, escaped and double escaped (13.2.5.4, 13.2.5.15 to 13.2.5.31).
+    ("<script><!-- <script></script> --></script><b>", ["script", "/script", "b"]),
+    ("<script><!-- <script></script></script><b>", ["script", "/script", "b"]),
+    ("<script><!-- <script></script><b>", ["script"]),
+    ("<script><!-- </script><b>", ["script", "/script", "b"]),
+    ("<script><!--></script><b>", ["script", "/script", "b"]),
+    ("<script><!---><script></script><b>", ["script", "/script", "b"]),
+    ("<script><!-- <SCRIPT/></script x> --> </script ><b>", ["script", "/script", "b"]),
+    ("<script><!-- <scripts></script><b>", ["script", "/script", "b"]),
+    ("<script>a--> <script></script><b>", ["script", "/script", "b"]),
+    ("<script><!-- <script>--></script><b>", ["script", "/script", "b"]),
+    ("<script><!-- <script> -- > </script> --><i></script><b>", ["script", "/script", "b"]),
+])
+def test_script_escapes(text: str, expected: list[str]) -> None:
+    """`<!--` and `<script` inside a script: a `</script>` inside the double escape is the script's text."""
+    assert names(text) == expected
+
+
 @pytest.mark.parametrize("text", [
-    "<script><!-- <script></script> --></script>",
-    "<svg><style><b></style></svg>",
     "<math><title>a<b</title></math>",
     "<svg><![CDATA[<b>]]></svg>",
 ])

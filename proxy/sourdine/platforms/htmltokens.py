@@ -16,12 +16,12 @@ What it follows, state by state:
   `</` followed by neither letter nor `>`, and any other `<!` run to the next `>`;
 - raw text (RAWTEXT and RCDATA): after `<script>`, `<style>`, `<xmp>`, `<iframe>`, `<noembed>`, `<noframes>`,
   `<noscript>` (a browser runs scripts), `<textarea>`, `<title>`, the text up to the matching end tag is text;
-  `<plaintext>` makes the rest of the text text.
+  a script's `<!--` and `<script` inside it make a later `</script>` part of its text, as in a browser (the
+  "script data escaped" and "double escaped" states); `<plaintext>` makes the rest of the text text.
 
 Where a browser's reading depends on the tree being built and this tokenizer does not build one, it gives up
 (raises `Unsupported`) rather than guess, so the caller leaves the page as it came:
 
-- a `<script>` holding `<!--` then `<script` (the "script data double escaped" states);
 - `<![CDATA[`, a CDATA section inside SVG or MathML and a bogus comment elsewhere;
 - a raw text element inside `<svg>` or `<math>` whose text holds a `<` (there, `<style>` or `<title>` hold markup).
   Whether a tag is inside SVG or MathML is told by counting their start and end tags, not by building the tree:
@@ -64,7 +64,8 @@ _ONE_ATTR = re.compile(rf"[{_WS}/]*+([^{_WS}/>][^{_WS}/>=]*+)"
                        rf"(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?")
 _COMMENT_END = re.compile(r"--!?>")
 RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"})
-_SCRIPT_OPEN = re.compile(rf"<script[{_WS}/>]", re.IGNORECASE)
+# What changes a script's state: `<!--`, `-->`, `<script` and `</script` (then whitespace, `/` or `>`).
+_SCRIPT_STEP = re.compile(rf"<!--|-->|</?script[{_WS}/>]", re.IGNORECASE | re.ASCII)
 _FOREIGN = frozenset({"svg", "math"})
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SPECIAL = RAW_TEXT | _FOREIGN | {"plaintext"}
@@ -110,13 +111,9 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
                 continue
             if name == "plaintext":
                 return
-            end = _raw_end(text, pos, name)
+            end = _script_end(text, pos) if name == "script" else _raw_end(text, pos, name)
             if foreign and find("<", pos, end) >= 0:
                 raise Unsupported(f"<{name}> inside SVG or MathML")
-            if name == "script":
-                opened = find("<!--", pos, end)
-                if opened >= 0 and _SCRIPT_OPEN.search(text, opened, end):
-                    raise Unsupported("a script with <!-- <script")
             if end == n:
                 return
             pos = end
@@ -150,6 +147,36 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
             yield (COMMENT, "!", i, pos, pos, pos)
         else:
             pos = i + 1  # a `<` that starts no markup is text
+
+
+def _script_end(text: str, pos: int) -> int:
+    """Where the text of a script that starts at `pos` ends (at its end tag, or the end of the text), through the
+    standard's script data states (13.2.5.4, 13.2.5.15 to 13.2.5.31): after `<!--` the script is "escaped",
+    and there `<script` makes it "double escaped", where `</script>` does not end it but goes back to escaped;
+    `-->` goes back to plain script data from either."""
+    search = _SCRIPT_STEP.search
+    state = 0  # 0: script data, 1: escaped, 2: double escaped
+    while True:
+        m = search(text, pos)
+        if m is None:
+            return len(text)
+        step = m.group()
+        if step == "<!--":
+            state = state or 1
+            pos = m.start() + 2  # its `--` may be that of a `-->` (`<!-->` opens and closes at once)
+        elif step == "-->":
+            state = 0
+            pos = m.end()
+        elif step[1] == "/":  # `</script`
+            if state == 2:
+                state = 1
+                pos = m.end()
+            else:
+                return m.start()
+        else:  # `<script`
+            if state == 1:
+                state = 2
+            pos = m.end()
 
 
 def _raw_end(text: str, pos: int, name: str) -> int:

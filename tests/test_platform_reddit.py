@@ -8,6 +8,7 @@ HTML comments), it is built from the real things and says so.
 from __future__ import annotations
 
 import copy
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -383,6 +384,37 @@ def test_page_with_markup_read_only_by_a_tree_is_refused() -> None:
     the page as it came (test_e2e_platforms.py shows it through `sourdine run`)."""
     with pytest.raises(ValueError, match="SVG"):
         reddit.parse("page", first_page("</script><svg><style>a<b</style></svg><script>"))
+
+
+def test_a_page_of_too_many_tags_is_refused() -> None:
+    """A page with more `<` than MAX_MARKUP (which would hold the proxy up) raises, so it goes out as sent; one
+    at the limit is read."""
+    page = raw(FEED)
+    half = (reddit.MAX_MARKUP - page.count(b"<")) // 2
+    filler = b"<b>" * half + b"</b>" * half
+    assert (page + filler).count(b"<") <= reddit.MAX_MARKUP
+    assert len(reddit.posts("page", reddit.parse("page", page + filler))) == 3
+    with pytest.raises(ValueError, match="left as sent"):
+        reddit.parse("page", page + filler + b"<b><b>")
+
+
+def test_adversarial_pages_read_and_rewrite_in_linear_time() -> None:
+    """Thousands of open posts, then as many comment end tags that close none of them; thousands of hidden
+    articles beside thousands of loaders: each done at once (a search per end tag, or per cut, would make them
+    quadratic)."""
+    page = b'<shreddit-post id="t3_a" author="a">' * 20_000 + b"</shreddit-comment>" * 20_000
+    started = time.perf_counter()
+    doc = reddit.parse("page", page)
+    assert time.perf_counter() - started < 1.0
+    assert len(doc.items) == 20_000 and all(item.end == -1 for item in doc.items)
+    # Many articles and many loaders: each hide asks whether its cut holds a loader, at once.
+    page = b"".join(
+        b'<article><shreddit-post id="t3_x%d" author="a"></shreddit-post></article>' % n for n in range(10_000))
+    page += b'<faceplate-partial src="/x"></faceplate-partial>' * 10_000
+    started = time.perf_counter()
+    _, after = html_filter(page, "page", {f"t3_x{n}": HIDE for n in range(10_000)})
+    assert time.perf_counter() - started < 1.0
+    assert after == '<faceplate-partial src="/x"></faceplate-partial>' * 10_000
 
 
 def test_a_script_escaped_as_browsers_read_it() -> None:

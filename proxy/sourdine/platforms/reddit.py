@@ -24,8 +24,8 @@ app loads as the user scrolls, and `page`, the first page rendered on the server
 post with its first comments; only when text/html), with the same elements. Read with a tag tokenizer that
 follows the HTML standard (htmltokens.py: 3.5 ms for a 100-post fragment, 8.5 ms for a first page of 790 KB,
 where html.parser took 10 and 24 ms), and rewritten by splicing the original text (htmlsplice.py), so the markup
-stays intact byte for byte. Markup whose reading the tokenizer leaves to a browser's tree (see htmltokens.py)
-makes the page go out as it came.
+stays intact byte for byte. Markup whose reading the tokenizer leaves to a browser's tree (see htmltokens.py),
+or more than `MAX_MARKUP` `<` in a page, makes the page go out as it came.
 
 - a post is a `<shreddit-post id="t3_..." post-title=... author=...>`, its text in `[slot="text-body"]`;
 - a comment is a `<shreddit-comment thingid="t1_..." author=...>`, its text in `[slot="comment"]` (or the
@@ -47,6 +47,7 @@ attribute Sourdine adds on a comment served collapsed; no Reddit web app could b
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import unescape
@@ -68,6 +69,9 @@ ENDPOINTS = JSON_ENDPOINTS | HTML_ENDPOINTS
 ENDPOINT_CONTENT_TYPES = {"page": ("text/html",)}
 
 REASON_CODE = "SOURDINE"
+# A page holding more `<` than this is left as sent: reading it would hold the proxy up for over 100 ms (a real
+# first page of 800 KB has about 5,000 tags).
+MAX_MARKUP = 100_000
 # A comment tree is deep, but not without end: stop well past what Reddit sends (it cuts at depth 10).
 MAX_DEPTH = 64
 _BODY_SLOTS = frozenset({"comment", "comment-body", "text-body"})
@@ -290,6 +294,8 @@ def _may_name_a_body_slot(text: str, start: int, end: int) -> bool:
 
 def _read_html(body: bytes) -> _Page:
     """The posts, comments, articles and loaders of a page, with their offsets, in one pass over its tags."""
+    if body.count(b"<") > MAX_MARKUP:
+        raise ValueError(f"more than {MAX_MARKUP} '<' in a Reddit page: left as sent")
     splice = Splice.of_bytes(body)
     text = splice.text
     decode = splice.text_of
@@ -297,6 +303,7 @@ def _read_html(body: bytes) -> _Page:
     articles: list[list[int]] = []
     partials: list[int] = []
     open_items: list[_Item] = []  # posts and comments not yet closed, innermost last
+    open_kinds = {"post": 0, "comment": 0}  # how many of each kind are open
     open_articles: list[int] = []
     slot: _Item | None = None  # the item whose body slot is being read
     slot_tag = ""
@@ -333,6 +340,7 @@ def _read_html(body: bytes) -> _Page:
                     item.holder = open_articles[-1]
                 items.append(item)
                 open_items.append(item)
+                open_kinds[tag_kind] += 1
             elif name == "article":
                 articles.append([start, -1])
                 open_articles.append(len(articles) - 1)
@@ -343,20 +351,24 @@ def _read_html(body: bytes) -> _Page:
                 slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
         elif kind == END:
             tag_kind = _ITEM_TAGS.get(name)
-            if tag_kind is not None:
-                # Close the innermost open element of this kind, and any left open inside it.
-                for i in range(len(open_items) - 1, -1, -1):
-                    if open_items[i].kind == tag_kind:
-                        open_items[i].end = end
-                        del open_items[i:]
-                        break
+            if tag_kind is not None and open_kinds[tag_kind]:
+                # Close the innermost open element of this kind, and any left open inside it (each item leaves
+                # the stack once, and no search runs without a match: linear whatever the page).
+                i = len(open_items) - 1
+                while open_items[i].kind != tag_kind:
+                    i -= 1
+                open_items[i].end = end
+                for closed in open_items[i:]:
+                    open_kinds[closed.kind] -= 1
+                del open_items[i:]
             elif name == "article" and open_articles:
                 articles[open_articles.pop()][1] = end
     return _Page(splice, items, articles, partials)
 
 
 def _holds_partial(page: _Page, start: int, end: int) -> bool:
-    return any(start <= p < end for p in page.partials)
+    i = bisect_left(page.partials, start)  # in document order, so sorted
+    return i < len(page.partials) and page.partials[i] < end
 
 
 def _rewrite_html(page: _Page, verdicts: dict[str, Verdict]) -> bool:

@@ -67,6 +67,29 @@ def reddit_html(count: int, first: int, texts: list[tuple[str, str]]) -> list[by
     return pages
 
 
+def reddit_page(count: int, first: int, texts: list[tuple[str, str]]) -> list[bytes]:
+    """New Reddit's server-rendered first page, BUILT: no capture of a whole page exists here, only trimmed
+    fragments. It is made of real things to the size and tag count of a real one (about 800 KB, 4,700 tags):
+    three copies of the real hot listing (tests/data/reddit) as JSON data scripts in the head, the 100 real feed
+    articles of `reddit_html` with a loader, and 40 copies of the real comments fragment (its template and ad
+    included), every post and comment with its own id."""
+    data = (DATA / "reddit" / "praw_subreddit_hot.body.json").read_text().replace("</", "<\\/")
+    comments = (DATA / "reddit" / "shreddit_comments_with_tree_ad.html").read_text()
+    head = ('<!DOCTYPE html><html lang="en-US"><head><meta charset="utf-8"><title>Reddit - Dive into anything'
+            '</title>' + "".join(f'<script type="application/json" id="data-{k}">{data}</script>' for k in range(3))
+            + "<style>a > b { color: red }</style></head><body><shreddit-app><main>")
+    pages = []
+    # Ids of their own: the posts of reddit_html's pages are never those of these.
+    first += 10**6
+    for page, feed in enumerate(reddit_html(count, first, texts)):
+        n = (first + page) * SIZE
+        tail = "".join(comments.replace('thingId="t1_o5oox0v"', f'thingId="t1_p{n}x{k}"')
+                       .replace('thingId="t1_o5ot9xz"', f'thingId="t1_q{n}x{k}"') for k in range(40))
+        body = head + gzip.decompress(feed).decode() + "</main>" + tail + "</shreddit-app></body></html>"
+        pages.append(_pack(body.encode()))
+    return pages
+
+
 def _youtube_page(n0: int, texts: list[tuple[str, str]]) -> dict[str, Any]:
     doc = orjson.loads((DATA / "youtube" / "innertube_next_comments.handmade.json").read_bytes())
     command = doc["onResponseReceivedEndpoints"][1]["reloadContinuationItemsCommand"]
@@ -193,6 +216,7 @@ def threads_page(count: int, first: int, texts: list[tuple[str, str]]) -> list[b
 WORKLOADS: dict[str, tuple[str, str, Callable[[int, int, list[tuple[str, str]]], list[bytes]]]] = {
     "reddit-json": ("/r/bench/hot.json", "application/json; charset=UTF-8", reddit_json),
     "reddit-html": ("/svc/shreddit/feeds/home-feed", "text/html; charset=utf-8", reddit_html),
+    "reddit-page": ("/r/bench/", "text/html; charset=utf-8", reddit_page),
     "youtube": ("/youtubei/v1/next", "application/json; charset=UTF-8", youtube),
     "linkedin": ("/voyager/api/graphql", "application/vnd.linkedin.normalized+json+2.1", linkedin),
     "facebook": ("/api/graphql/", "text/html; charset=utf-8", facebook),

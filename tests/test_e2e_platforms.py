@@ -68,8 +68,26 @@ def reddit_feed() -> bytes:
     return (text + loader + "\n").encode()
 
 
+def reddit_page(script: str = "if (a < b) { x = '<article>' }") -> bytes:
+    """A first page, BUILT from the real captures (no whole first page was captured): a head with a script and a
+    style, the real comments fragment with the post the page is about, then the feed above."""
+    comments = (DATA / "reddit" / "shreddit_comments_with_tree_ad.html").read_text()
+    comments = comments.replace("This is an automated comment from AutoModerator.", SOUR_EN.replace("'", "&#39;"))
+    main = ('<shreddit-post id="t3_main" author="op" post-title="About the park">'
+            f'<div slot="text-body"><p>{HOSTILE_EN}</p></div></shreddit-post>')
+    return (f"<!DOCTYPE html><html><head><title>r/interesting</title><script>{script}</script>"
+            "<style>a > b { color: red }</style></head><body><shreddit-app>"
+            f"{main}{comments}<main>{REDDIT_FEED_BYTES.decode()}</main></shreddit-app></body></html>").encode()
+
+
 REDDIT_DOC, REDDIT_BYTES = reddit_listing()
 REDDIT_FEED_BYTES = reddit_feed()
+REDDIT_PAGE = "/r/interesting/"
+REDDIT_PAGE_BYTES = reddit_page()
+# The same page under other URLs: served as JSON; with markup only a browser's tree settles (a style in SVG).
+REDDIT_PAGE_AS_JSON = "/r/json/"
+REDDIT_PAGE_REFUSED = "/r/refused/comments/1r6aomv/about_the_park/"
+REDDIT_PAGE_REFUSED_BYTES = reddit_page("</script><svg><style>a<b</style></svg><script>")
 
 
 # --- YouTube ------------------------------------------------------------------------------------------------
@@ -172,6 +190,9 @@ def routes(standin):
         LINKEDIN_GRAPHQL: respond(LINKEDIN_BYTES, "application/vnd.linkedin.normalized+json+2.1"),
         REDDIT_LISTING: respond(REDDIT_BYTES, "application/json; charset=UTF-8"),
         REDDIT_FEED: respond(REDDIT_FEED_BYTES, "text/html; charset=utf-8"),
+        REDDIT_PAGE: respond(REDDIT_PAGE_BYTES, "text/html; charset=utf-8"),
+        REDDIT_PAGE_AS_JSON: respond(REDDIT_PAGE_BYTES, "application/json"),
+        REDDIT_PAGE_REFUSED: respond(REDDIT_PAGE_REFUSED_BYTES, "text/html; charset=utf-8"),
         YOUTUBE_NEXT: respond(YOUTUBE_NEXT_BYTES, "application/json; charset=UTF-8"),
         YOUTUBE_WATCH: respond(YOUTUBE_WATCH_BYTES, "text/html; charset=utf-8"),
     })
@@ -226,6 +247,33 @@ def test_reddit(sourdine, standin):
     page = Elements(raw.decode())
     assert set(page.found) == {"t3_1r6aomv"} and page.partials == 1
     assert raw.count(b"<article") == 1
+
+
+def test_reddit_first_page(sourdine, standin):
+    """Reddit's server-rendered first page through `sourdine run`: hostile en/fr feed posts' articles go, the
+    post the page is about is folded (never cut), a sour comment folded, the rest byte for byte; the same page
+    served as JSON, or holding a script a browser reads by its tree, comes back exactly as sent."""
+    status, headers, raw = fetch(sourdine, standin, REDDIT_PAGE)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    page = Elements(raw.decode())
+    assert set(page.found) == {"t3_main", "t3_1r6aomv", "t1_o5oox0v", "t1_o5ot9xz"} and page.partials == 1
+    assert "spoiler" in page.found["t3_main"] and "collapsed" in page.found["t1_o5oox0v"]
+    assert "collapsed" not in page.found["t1_o5ot9xz"] and "spoiler" not in page.found["t3_1r6aomv"]
+    assert raw.count(b"<article class") == 1 and b"x = '<article>'" in raw
+    # Every byte not cut is as sent: the page with the edits undone is the page sent minus the two articles.
+    undone = raw.decode()
+    for edit in (' spoiler sourdine-reason="', ' collapsed sourdine-reason="'):
+        at = undone.index(edit)
+        undone = undone[:at] + undone[undone.index('"', at + len(edit)) + 1:]
+    sent = REDDIT_PAGE_BYTES.decode()
+    for post in ("t3_1r6dmmy", "t3_1r6j0i5"):
+        start = sent.rindex("<article", 0, sent.index(f'data-post-id="{post}"'))
+        sent = sent[:start] + sent[sent.index("</article>", start) + len("</article>"):]
+    assert undone == sent
+
+    for path, body in ((REDDIT_PAGE_AS_JSON, REDDIT_PAGE_BYTES), (REDDIT_PAGE_REFUSED, REDDIT_PAGE_REFUSED_BYTES)):
+        status, _, raw = fetch(sourdine, standin, path)
+        assert status == 200 and raw == body, path
 
 
 def test_youtube(sourdine, standin):

@@ -8,12 +8,15 @@ HTML comments), it is built from the real things and says so.
 from __future__ import annotations
 
 import copy
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import adapter_speed
 from hostile import FOLDED, FRIENDLY_EN, FRIENDLY_FR, HIDDEN, HOSTILE_EN, HOSTILE_FR, SOUR_EN, SOUR_FR, real_filter
@@ -210,8 +213,12 @@ def test_endpoints_match_the_rules_file() -> None:
         ("/comments/2gmzqe.json", "comments"), ("/r/x/comments/57dw9a/_/d8r4im1/.json", "comments"),
         ("/api/morechildren.json", "morechildren"), ("/svc/shreddit/feeds/home-feed", "shreddit_feed"),
         ("/svc/shreddit/community-more-posts/hot/", "shreddit_feed"),
-        ("/svc/shreddit/comments/r/interesting/t3_1r6aomv", "shreddit_comments"), ("/r/askreddit/", None),
-        ("/", None), ("/user/bob/", None),
+        ("/svc/shreddit/comments/r/interesting/t3_1r6aomv", "shreddit_comments"), ("/r/askreddit/", "page"),
+        ("/", "page"), ("/r/askreddit/top/", "page"), ("/best/", "page"), ("/r/askreddit", "page"),
+        ("/r/interesting/comments/1r6aomv/little_chimpanzee/", "page"), ("/r/interesting/comments/1r6aomv", "page"),
+        ("/r/interesting/comments/1r6aomv/little_chimpanzee/.json", "comments"),
+        ("/user/bob/", None), ("/r/askreddit/wiki/index", None), ("/r/askreddit/about/rules/", None),
+        ("/svc/shreddit/feeds", None),
     ]:
         assert platform.endpoint(path) == endpoint, path
 
@@ -337,24 +344,195 @@ def test_html_bytes_that_are_not_utf8_pass_as_sent() -> None:
     assert b"automated \xff comment" in after.encode("utf-8", "surrogateescape")
 
 
-def test_a_post_no_article_holds_is_folded_not_cut() -> None:
-    """A page (BUILT: the real feed's articles and the real comments inside a page, with a post no article
-    holds, as on a post's page): a hidden feed post's article goes; the lone post is folded, never cut;
-    comments as ever; a script's text is not markup."""
+def first_page(script: str = "var x = '<article>';") -> bytes:
+    """A first page, BUILT (no whole first page was captured): the real feed's articles and the real comments
+    fragment inside a page's markup, with a post no article holds, as on a post's page, and scripts."""
     feed = raw(FEED).decode()
     comments = raw(HTML_COMMENTS).decode()
     main = ('<shreddit-post id="t3_main" author="op" post-title="The post this page is about">'
             '<div slot="text-body"><p>Body of the post</p></div></shreddit-post>')
-    page = (f"<!DOCTYPE html><html><head><title>r/interesting</title><script>var x = '<article>';</script></head>"
+    return (f"<!DOCTYPE html><html><head><title>r/interesting</title><script>{script}</script>"
+            "<style>a > b { color: red }</style></head>"
             f"<body><shreddit-app>{main}<main>{feed}</main>{comments}</shreddit-app></body></html>").encode()
-    doc = reddit.parse("shreddit_comments", page)
-    found = {p.id: p.text for p in reddit.posts("shreddit_comments", doc)}
+
+
+def test_first_page_hides_feed_posts_and_folds_the_page_post() -> None:
+    """A first page: a hidden feed post's article goes; the post the page is about is folded, never cut;
+    comments as in fragments; a script's text is not markup; every other byte is as sent."""
+    page = first_page()
+    doc = reddit.parse("page", page)
+    found = {p.id: p.text for p in reddit.posts("page", doc)}
     assert found["t3_main"] == "The post this page is about\nBody of the post"
-    assert {"t3_1r6dmmy", "t1_o5oox0v"} <= set(found)
-    _, after = html_filter(page, "shreddit_comments", {"t3_main": HIDE, "t3_1r6dmmy": HIDE, "t1_o5oox0v": FOLD})
+    assert set(found) == {"t3_main", "t3_1r6dmmy", "t3_1r6aomv", "t3_1r6j0i5", "t1_o5oox0v", "t1_o5ot9xz"}
+    before, after = html_filter(page, "page", {"t3_main": HIDE, "t3_1r6dmmy": HIDE, "t1_o5oox0v": FOLD})
     left = Tree(after).elements
     assert "spoiler" in left["t3_main"] and "t3_1r6dmmy" not in left and "collapsed" in left["t1_o5oox0v"]
     assert "var x = '<article>';" in after
+    start = before.index('<article class="w-full m-0" aria-label="Roblox')
+    end = before.index("</article>", start) + len("</article>")
+    cut = before[:start] + before[end:]
+    main_tag = cut.index('post-title="The post this page is about"') + len('post-title="The post this page is about"')
+    comment = '<shreddit-comment author="AutoModerator" thingId="t1_o5oox0v" depth="0" ' \
+              'permalink="/r/interesting/comments/1r6aomv/comment/o5oox0v/"'
+    expected = (cut[:main_tag] + ' spoiler sourdine-reason="Sourdine: outrage 0.91"' + cut[main_tag:]).replace(
+        comment, comment + ' collapsed sourdine-reason="Sourdine: negativity 0.70"')
+    assert after == expected
+
+
+def test_page_with_markup_read_only_by_a_tree_is_refused() -> None:
+    """Markup a browser reads by its tree (a style holding markup inside SVG): parse raises, so the addon leaves
+    the page as it came (test_e2e_platforms.py shows it through `sourdine run`)."""
+    with pytest.raises(ValueError, match="SVG"):
+        reddit.parse("page", first_page("</script><svg><style>a<b</style></svg><script>"))
+
+
+def test_a_page_of_too_many_tags_is_refused() -> None:
+    """A page with more `<` than MAX_MARKUP (which would hold the proxy up) raises, so it goes out as sent; one
+    at the limit is read."""
+    page = raw(FEED)
+    half = (reddit.MAX_MARKUP - page.count(b"<")) // 2
+    filler = b"<b>" * half + b"</b>" * half
+    assert (page + filler).count(b"<") <= reddit.MAX_MARKUP
+    assert len(reddit.posts("page", reddit.parse("page", page + filler))) == 3
+    with pytest.raises(ValueError, match="left as sent"):
+        reddit.parse("page", page + filler + b"<b><b>")
+
+
+def test_adversarial_pages_read_and_rewrite_in_linear_time() -> None:
+    """Thousands of open posts, then as many comment end tags that close none of them; thousands of hidden
+    articles beside thousands of loaders: each done at once (a search per end tag, or per cut, would make them
+    quadratic)."""
+    page = b'<shreddit-post id="t3_a" author="a">' * 20_000 + b"</shreddit-comment>" * 20_000
+    started = time.perf_counter()
+    doc = reddit.parse("page", page)
+    assert time.perf_counter() - started < 1.0
+    assert len(doc.items) == 20_000 and all(item.end == -1 for item in doc.items)
+    # Many articles and many loaders: each hide asks whether its cut holds a loader, at once.
+    page = b"".join(
+        b'<article><shreddit-post id="t3_x%d" author="a"></shreddit-post></article>' % n for n in range(10_000))
+    page += b'<faceplate-partial src="/x"></faceplate-partial>' * 10_000
+    started = time.perf_counter()
+    _, after = html_filter(page, "page", {f"t3_x{n}": HIDE for n in range(10_000)})
+    assert time.perf_counter() - started < 1.0
+    assert after == '<faceplate-partial src="/x"></faceplate-partial>' * 10_000
+
+
+def test_a_script_escaped_as_browsers_read_it() -> None:
+    """A script holding `<!-- <script>` and a `</script>` inside them: the script ends where a browser ends it,
+    and the page is read."""
+    page = first_page("<!-- if (a) document.write('<script>x</script>') -->")
+    assert {p.id for p in reddit.posts("page", reddit.parse("page", page))} >= {"t3_main", "t3_1r6dmmy"}
+    fooled = first_page("<!-- <script> </script> <article><shreddit-post id=t3_fake></shreddit-post></article>")
+    assert "t3_fake" not in {p.id for p in reddit.posts("page", reddit.parse("page", fooled))}
+
+
+def test_posts_inside_attribute_values_scripts_and_comments_are_not_read() -> None:
+    """Markup that is not markup (in a quoted attribute value with `>`, a script, a style, a textarea, an HTML
+    comment) is neither read nor cut."""
+    fake = '<article><shreddit-post id="t3_fake" post-title="x"></shreddit-post></article>'
+    page = (f'<div data-x="a > {fake}"></div><script>"{fake}"</script><style>/* {fake} */</style>'
+            f"<textarea>{fake}</textarea><!-- {fake} --!><title>{fake}</title>").encode() + raw(FEED)
+    doc = reddit.parse("page", page)
+    assert [p.id for p in reddit.posts("page", doc)] == ["t3_1r6dmmy", "t3_1r6aomv", "t3_1r6j0i5"]
+    assert reddit.rewrite("page", doc, {"t3_fake": HIDE}) is False
+
+
+def test_the_reader_finds_what_html_parser_finds() -> None:
+    """On the real fragments and the first page built from them: the same posts and comments as html.parser
+    finds (an independent reading, for checking), each item from its start tag to its end tag."""
+    for body in (raw(FEED), raw(FEED_AD), raw(HTML_COMMENTS), first_page(), with_loaders()):
+        doc = reddit.parse("page", body)
+        text = body.decode()
+        tree = Tree(text)
+        assert {p.id for p in reddit.posts("page", doc)} == set(tree.elements)
+        for item in doc.items:
+            tag = text[item.start:text.index(">", item.attr_at) + 1]
+            assert tag.startswith(("<shreddit-post", "<shreddit-comment")) and item.id in tag
+            assert text[:item.end].endswith(f"</shreddit-{item.kind}>")
+
+
+class Reference(HTMLParser):
+    """Posts and comments as html.parser reads them (the reading Reddit's HTML had before htmltokens.py), for
+    checking: (id, author, text, start of the start tag, end of the end tag) of each, in document order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        self.text = text
+        self.items: list[list[Any]] = []
+        self.open: list[list[Any]] = []
+        self.slot: tuple[str, list[Any], list[int]] | None = None
+        self.feed(text)
+        self.close()
+
+    def _at(self) -> int:
+        line, column = self.getpos()
+        return self.lines[line - 1] + column
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(reversed(attrs))
+        if self.slot is not None:
+            self.slot[2][0] += tag == self.slot[0]
+            if tag in ("p", "br", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"):
+                self.slot[1][2].append("\n")
+        elif tag in ("shreddit-post", "shreddit-comment"):
+            item = [values.get("id" if tag == "shreddit-post" else "thingid") or "", values.get("author") or "",
+                    [], self._at(), -1, tag, (values.get("post-title") or "").strip()]
+            self.items.append(item)
+            self.open.append(item)
+        elif self.open and values.get("slot") in ("comment", "comment-body", "text-body"):
+            self.slot = (tag, self.open[-1], [1])
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.slot is not None:
+            if tag == self.slot[0]:
+                self.slot[2][0] -= 1
+                if not self.slot[2][0]:
+                    self.slot = None
+            return
+        for i in range(len(self.open) - 1, -1, -1):
+            if self.open[i][5] == tag:
+                self.open[i][4] = self.text.index(">", self._at()) + 1
+                del self.open[i:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.slot is not None:
+            self.slot[1][2].append(data)
+
+    def found(self) -> list[tuple[str, str, str, int, int]]:
+        return [(i[0], i[1], "\n".join(t for t in (i[6], "".join(i[2]).strip()) if t), i[3], i[4])
+                for i in self.items if i[0]]
+
+
+def _article(n: int) -> str:
+    text = raw(FEED).decode()
+    start = text.index("<article")
+    return text[start:text.index("</article>", start) + len("</article>")].replace("t3_1r6dmmy", f"t3_g{n}")
+
+
+FAKE = '<shreddit-post id="t3_fake" author="x" post-title="not a post"></shreddit-post>'
+PAGE_PIECES = st.one_of(
+    st.integers(0, 9).map(_article),
+    st.just(raw(HTML_COMMENTS).decode()),
+    st.sampled_from(["<hr>", "\n", "<div class=x>", "</div>", "a < b", "<p>text &amp; more</p>",
+                     '<faceplate-partial loading="lazy" src="/svc/x"></faceplate-partial>',
+                     f"<script>var a = '{FAKE}';</script>", f"<style>/* {FAKE} */</style>", f"<!-- {FAKE} -->",
+                     f'<div data-x="a > {FAKE}"></div>', "<SHREDDIT-POST ID=t3_up AUTHOR=Up POST-TITLE=Up>",
+                     "</SHREDDIT-POST>", '<shreddit-comment thingid="t1_n" author="n"><div slot="comment"><p>a'
+                     "</p><p>b<br>c</p></div>", "</shreddit-comment>", '<div slot="text-body"> body &eacute;</div>']),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(PAGE_PIECES, max_size=12).map("".join))
+def test_pages_read_as_html_parser_reads_them(text: str) -> None:
+    """On pages made of the real captures' pieces, with fake posts in scripts, styles, comments and attribute
+    values, upper-case tags, nested and unclosed items: the same posts and comments, authors, texts and offsets
+    as html.parser's reading."""
+    doc = reddit.parse("page", text.encode())
+    ours = [(i.id, i.author, i.post().text, i.start, i.end) for i in doc.items if i.id]
+    assert ours == Reference(text).found()
 
 
 # --- the real scorer, English and French ---------------------------------------------------------------------

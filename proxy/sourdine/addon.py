@@ -272,7 +272,8 @@ class Sourdine:
         runtime = self.runtime
         content_type = response.headers.get("content-type", "json")
         adapter = runtime.engine.adapters.get(meta["platform"])
-        if not any(kind in content_type for kind in getattr(adapter, "CONTENT_TYPES", ("json",))):
+        kinds = getattr(adapter, "ENDPOINT_CONTENT_TYPES", {}).get(meta["endpoint"])
+        if not any(kind in content_type for kind in kinds or getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
         started = time.perf_counter()
         deadline = started + ctx.options.sourdine_budget_ms / 1000

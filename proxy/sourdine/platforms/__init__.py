@@ -8,9 +8,10 @@ in rules/platforms.toml.
 A JSON body reaches `posts` parsed by orjson. An adapter whose bodies are something else (HTML, several JSON
 documents a line, JSON inside a page's script) also has `parse(endpoint, body: bytes) -> doc` and
 `serialize(endpoint, doc) -> bytes`, and names the content types it reads in `CONTENT_TYPES` (substrings of
-the Content-Type header; ("json",) when absent). An adapter that folds by replacing a post's text with
-Sourdine's placeholder sets `REPLACES_TEXT`, and the engine keeps the originals in memory for the extension
-(`HIDE_REPLACES_TEXT` too when hidden posts are replaced rather than removed).
+the Content-Type header; ("json",) when absent), or per endpoint in `ENDPOINT_CONTENT_TYPES` (a dict from
+endpoint name to such substrings, for an endpoint whose URL also serves other bodies). An adapter that folds by
+replacing a post's text with Sourdine's placeholder sets `REPLACES_TEXT`, and the engine keeps the originals in
+memory for the extension (`HIDE_REPLACES_TEXT` too when hidden posts are replaced rather than removed).
 """
 
 from __future__ import annotations

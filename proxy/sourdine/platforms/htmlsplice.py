@@ -7,6 +7,11 @@ quoting, whitespace, comments, `<template>` contents.
 
 A `Splice` holds the page's text and the edits to make: cut a range, or insert text at an offset. Edits are
 applied last to first, so each offset is that of the original text. A cut wins over any edit inside it.
+
+`Splice.of` decodes the body as UTF-8. `Splice.of_bytes` reads it byte for byte (as Latin-1: one character a
+byte, every offset a byte's), which is faster to read and to write back and keeps the text one byte a character
+whatever the page holds (emoji would make a UTF-8 string four bytes a character). HTML's markup is ASCII, so
+tags are where they are either way; what is read from the text (`Splice.text_of`) is decoded as UTF-8 then.
 """
 
 from __future__ import annotations
@@ -24,16 +29,29 @@ class Splice:
     text: str
     cuts: list[tuple[int, int]] = field(default_factory=list)
     inserts: list[tuple[int, str]] = field(default_factory=list)
+    bytewise: bool = False  # the text is the body's bytes read as Latin-1
 
     @classmethod
     def of(cls, body: bytes) -> Splice:
         # surrogateescape: bytes that are not UTF-8 go back out exactly as they came.
         return cls(body.decode("utf-8", "surrogateescape"))
 
+    @classmethod
+    def of_bytes(cls, body: bytes) -> Splice:
+        return cls(body.decode("latin-1"), bytewise=True)
+
+    def text_of(self, part: str) -> str:
+        """A part of the text, as the characters it stands for."""
+        if self.bytewise and not part.isascii():
+            return part.encode("latin-1").decode("utf-8", "replace")
+        return part
+
     def cut(self, start: int, end: int) -> None:
         self.cuts.append((start, end))
 
     def insert(self, offset: int, text: str) -> None:
+        if self.bytewise:
+            text = text.encode("utf-8").decode("latin-1")
         self.inserts.append((offset, text))
 
     @property
@@ -67,6 +85,8 @@ class Splice:
             parts.append(new)
             tail = start
         parts.append(text[:tail])
+        if self.bytewise:
+            return "".join(reversed(parts)).encode("latin-1")
         return "".join(reversed(parts)).encode("utf-8", "surrogateescape")
 
 

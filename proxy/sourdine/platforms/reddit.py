@@ -1,4 +1,4 @@
-"""Reddit adapter: posts and comments in Reddit's JSON listings and in new Reddit's HTML fragments.
+"""Reddit adapter: posts and comments in Reddit's JSON listings and in new Reddit's HTML pages and fragments.
 
 Endpoint names are those of rules/platforms.toml.
 
@@ -19,8 +19,13 @@ How a verdict shows in JSON:
   score threshold, blocked authors, crowd control).
 - collapse, post: `spoiler` true: Reddit's clients blur a spoiler post's preview and text behind a click.
 
-HTML (new Reddit, "shreddit": `/svc/shreddit/...` fragments the web app loads as the user scrolls), read with a
-real HTML parser and rewritten by splicing the original text (htmlsplice.py), so the markup stays intact:
+HTML (new Reddit, "shreddit"): `shreddit_feed` and `shreddit_comments`, the `/svc/shreddit/...` fragments the web
+app loads as the user scrolls, and `page`, the first page rendered on the server (the front page, a community, a
+post with its first comments; only when text/html), with the same elements. Read with a tag tokenizer that
+follows the HTML standard (htmltokens.py: 3.5 ms for a 100-post fragment, 8.5 ms for a first page of 790 KB,
+where html.parser took 10 and 24 ms), and rewritten by splicing the original text (htmlsplice.py), so the markup
+stays intact byte for byte. Markup whose reading the tokenizer leaves to a browser's tree (see htmltokens.py),
+or more than `MAX_MARKUP` `<` in a page, makes the page go out as it came.
 
 - a post is a `<shreddit-post id="t3_..." post-title=... author=...>`, its text in `[slot="text-body"]`;
 - a comment is a `<shreddit-comment thingid="t1_..." author=...>`, its text in `[slot="comment"]` (or the
@@ -31,40 +36,46 @@ real HTML parser and rewritten by splicing the original text (htmlsplice.py), so
   either way with `sourdine-reason` naming the reason;
 - `<faceplate-partial>` elements load the next page or more comments: a cut that would take one with it is
   made a fold instead, so paging always goes on;
-- a post that no `<article>` holds (a post page's own post, should a fragment carry one) is folded, never cut.
-
-Not read: the first page itself (the front page, a community, a post's page), server-rendered with the same
-elements. It is 0.5 to 1.5 MB of markup, and reading it with the standard library's parser costs about 75 ms
-(measured on an 800 KB page of 4,700 tags), too much to add to every page load.
+- a post that no `<article>` holds (the post a post's page is about) is folded, never cut.
 
 What was verified: every shape read here is that of the real captures in tests/data/reddit (PRAW's recorded
-listings and comment trees, 2016; trimmed shreddit fragments captured in 2026). NOT verified: that today's
+listings and comment trees, 2016; trimmed shreddit fragments captured in 2026). No whole first page was captured:
+the `page` endpoint is tested on pages built from the real fragments. NOT verified: that today's
 Reddit clients draw `collapsed_reason` and `spoiler` as described, and that shreddit honours the `collapsed`
 attribute Sourdine adds on a comment served collapsed; no Reddit web app could be run here.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any
 
 import orjson
 
 from sourdine.model import Post, Verdict
-from sourdine.platforms.htmlsplice import OffsetParser, Splice, attribute
+from sourdine.platforms.htmlsplice import Splice, attribute
+from sourdine.platforms.htmltokens import END, RAW_TEXT, START, attributes, tokens
 
 PLATFORM = "reddit"
 CONTENT_TYPES = ("json", "html")
 
 JSON_ENDPOINTS = frozenset({"listing", "comments", "morechildren"})
-HTML_ENDPOINTS = frozenset({"shreddit_feed", "shreddit_comments"})
+HTML_ENDPOINTS = frozenset({"shreddit_feed", "shreddit_comments", "page"})
 ENDPOINTS = JSON_ENDPOINTS | HTML_ENDPOINTS
+# A first page's URL is that of the web app: only its HTML is read.
+ENDPOINT_CONTENT_TYPES = {"page": ("text/html",)}
 
 REASON_CODE = "SOURDINE"
+# A page holding more `<` than this is left as sent: reading it would hold the proxy up for over 100 ms (a real
+# first page of 800 KB has about 5,000 tags).
+MAX_MARKUP = 100_000
 # A comment tree is deep, but not without end: stop well past what Reddit sends (it cuts at depth 10).
 MAX_DEPTH = 64
 _BODY_SLOTS = frozenset({"comment", "comment-body", "text-body"})
+_SLOT = frozenset({"slot"})
 _BREAKS = frozenset({"p", "br", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"})
 
 
@@ -264,82 +275,8 @@ class _Page:
     partials: list[int]  # where each <faceplate-partial> starts
 
 
-class _Reader(OffsetParser):
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.items: list[_Item] = []
-        self.articles: list[list[int]] = []
-        self.partials: list[int] = []
-        self._open: list[_Item] = []  # posts and comments not yet closed, innermost last
-        self._open_articles: list[int] = []
-        self._slot: tuple[str, _Item] | None = None  # (tag, item) of the body slot being read
-        self._slot_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._slot is not None:
-            if tag == self._slot[0]:
-                self._slot_depth += 1
-            if tag in _BREAKS:
-                self._slot[1].parts.append("\n")
-            return
-        if tag == "shreddit-post" or tag == "shreddit-comment":
-            start = self.here()
-            values = dict(attrs)
-            if tag == "shreddit-post":
-                item = _Item("post", _attr(values, "id"), _attr(values, "author"), _attr(values, "post-title"),
-                             start, self.attribute_slot(start))
-            else:
-                item = _Item("comment", _attr(values, "thingid"), _attr(values, "author"), "", start,
-                             self.attribute_slot(start))
-            item.has = frozenset(k for k in ("collapsed", "spoiler") if k in values)
-            if self._open_articles:
-                item.holder = self._open_articles[-1]
-            self.items.append(item)
-            self._open.append(item)
-        elif tag == "article":
-            self.articles.append([self.here(), -1])
-            self._open_articles.append(len(self.articles) - 1)
-        elif tag == "faceplate-partial":
-            self.partials.append(self.here())
-        elif self._open:
-            slot = dict(attrs).get("slot")
-            if slot in _BODY_SLOTS:
-                self._slot = (tag, self._open[-1])
-                self._slot_depth = 1
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._slot is not None:
-            if tag in _BREAKS:
-                self._slot[1].parts.append("\n")
-            return
-        self.handle_starttag(tag, attrs)
-        if tag in ("shreddit-post", "shreddit-comment"):
-            self._close(tag, self.start_tag_end(self.here()))
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._slot is not None:
-            if tag == self._slot[0]:
-                self._slot_depth -= 1
-                if self._slot_depth == 0:
-                    self._slot = None
-            return
-        if tag in ("shreddit-post", "shreddit-comment"):
-            self._close(tag, self.end_tag_end(self.here()))
-        elif tag == "article" and self._open_articles:
-            self.articles[self._open_articles.pop()][1] = self.end_tag_end(self.here())
-
-    def _close(self, tag: str, end: int) -> None:
-        """Close the innermost open element of this tag, and any left open inside it."""
-        kind = "post" if tag == "shreddit-post" else "comment"
-        for i in range(len(self._open) - 1, -1, -1):
-            if self._open[i].kind == kind:
-                self._open[i].end = end
-                del self._open[i:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        if self._slot is not None:
-            self._slot[1].parts.append(data)
+_ITEM_TAGS = {"shreddit-post": "post", "shreddit-comment": "comment"}
+_ITEM_ATTRIBUTES = frozenset({"id", "thingid", "author", "post-title", "collapsed", "spoiler"})
 
 
 def _attr(values: dict[str, str | None], name: str) -> str:
@@ -347,15 +284,91 @@ def _attr(values: dict[str, str | None], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _may_name_a_body_slot(text: str, start: int, end: int) -> bool:
+    """False when the attributes in `text[start:end]` cannot hold a body slot: most tags of a post, found at
+    the cost of a few substring searches instead of reading their attributes."""
+    find = text.find
+    return find("slot", start, end) >= 0 and (
+        find("comment", start, end) >= 0 or find("text-body", start, end) >= 0 or find("&", start, end) >= 0)
+
+
 def _read_html(body: bytes) -> _Page:
-    splice = Splice.of(body)
-    reader = _Reader(splice.text)
-    reader.run()
-    return _Page(splice, reader.items, reader.articles, reader.partials)
+    """The posts, comments, articles and loaders of a page, with their offsets, in one pass over its tags."""
+    if body.count(b"<") > MAX_MARKUP:
+        raise ValueError(f"more than {MAX_MARKUP} '<' in a Reddit page: left as sent")
+    splice = Splice.of_bytes(body)
+    text = splice.text
+    decode = splice.text_of
+    items: list[_Item] = []
+    articles: list[list[int]] = []
+    partials: list[int] = []
+    open_items: list[_Item] = []  # posts and comments not yet closed, innermost last
+    open_kinds = {"post": 0, "comment": 0}  # how many of each kind are open
+    open_articles: list[int] = []
+    slot: _Item | None = None  # the item whose body slot is being read
+    slot_tag = ""
+    slot_depth = 0
+    last = 0  # where the previous token ended
+    in_raw = False  # the previous token opened a raw text element (its text is no post's words)
+    for kind, name, start, end, attrs_start, attrs_end in tokens(text):
+        if slot is not None:
+            if start > last and not in_raw:
+                slot.parts.append(unescape(decode(text[last:start])))
+            last = end
+            in_raw = kind == START and name in RAW_TEXT
+            if kind == START:
+                if name == slot_tag:
+                    slot_depth += 1
+                if name in _BREAKS:
+                    slot.parts.append("\n")
+            elif kind == END and name == slot_tag:
+                slot_depth -= 1
+                if slot_depth == 0:
+                    slot = None
+            continue
+        if kind == START:
+            tag_kind = _ITEM_TAGS.get(name)
+            if tag_kind is not None:
+                values = attributes(text, attrs_start, attrs_end, decode, _ITEM_ATTRIBUTES)
+                if tag_kind == "post":
+                    item = _Item("post", _attr(values, "id"), _attr(values, "author"), _attr(values, "post-title"),
+                                 start, attrs_end)
+                else:
+                    item = _Item("comment", _attr(values, "thingid"), _attr(values, "author"), "", start, attrs_end)
+                item.has = frozenset(k for k in ("collapsed", "spoiler") if k in values)
+                if open_articles:
+                    item.holder = open_articles[-1]
+                items.append(item)
+                open_items.append(item)
+                open_kinds[tag_kind] += 1
+            elif name == "article":
+                articles.append([start, -1])
+                open_articles.append(len(articles) - 1)
+            elif name == "faceplate-partial":
+                partials.append(start)
+            elif (open_items and _may_name_a_body_slot(text, attrs_start, attrs_end)
+                  and attributes(text, attrs_start, attrs_end, only=_SLOT).get("slot") in _BODY_SLOTS):
+                slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
+        elif kind == END:
+            tag_kind = _ITEM_TAGS.get(name)
+            if tag_kind is not None and open_kinds[tag_kind]:
+                # Close the innermost open element of this kind, and any left open inside it (each item leaves
+                # the stack once, and no search runs without a match: linear whatever the page).
+                i = len(open_items) - 1
+                while open_items[i].kind != tag_kind:
+                    i -= 1
+                open_items[i].end = end
+                for closed in open_items[i:]:
+                    open_kinds[closed.kind] -= 1
+                del open_items[i:]
+            elif name == "article" and open_articles:
+                articles[open_articles.pop()][1] = end
+    return _Page(splice, items, articles, partials)
 
 
 def _holds_partial(page: _Page, start: int, end: int) -> bool:
-    return any(start <= p < end for p in page.partials)
+    i = bisect_left(page.partials, start)  # in document order, so sorted
+    return i < len(page.partials) and page.partials[i] < end
 
 
 def _rewrite_html(page: _Page, verdicts: dict[str, Verdict]) -> bool:

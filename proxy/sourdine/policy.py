@@ -17,7 +17,6 @@ from __future__ import annotations
 from sourdine.model import KEEP, Action, Score, Verdict
 from sourdine.rules import Thresholds
 
-
 FLAGGED = "; flagged: would be "  # in the reason of an allowed post that would have been filtered
 
 

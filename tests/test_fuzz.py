@@ -87,9 +87,9 @@ def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon
 def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
     a same-shape rewrite, the proxy keeps serving, and the failures show in the status."""
+    from aiohttp import web
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hsettings
-    from aiohttp import web
 
     import harness
     from conftest import start_sourdine

@@ -7,6 +7,7 @@ the verdict is recomputed from the cached score each time, so a threshold change
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -134,9 +135,22 @@ class Engine:
         self.health.setdefault(platform, Health()).overruns += 1
 
     def caches(self) -> dict[str, dict[str, int | None]]:
-        """Each cache the engine keeps, with its size and its bound (None: bounded by retention, not by count)."""
-        return {"scores": {"size": len(self._cache), "bound": self.cache_size},
-                "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None}}
+        """Each cache on the hot path, with its size and its bound (None: bounded by retention, not by count):
+        the engine's own, and every functools cache of the adapters and the lists."""
+        found: dict[str, dict[str, int | None]] = {
+            "scores": {"size": len(self._cache), "bound": self.cache_size},
+            "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None},
+        }
+        modules = [*self.adapters.values(), *([sys.modules["sourdine.lists"]] if "sourdine.lists" in sys.modules
+                                              else [])]
+        for module in modules:
+            short = module.__name__.rsplit(".", 1)[-1]
+            for name, value in sorted(vars(module).items()):
+                info = getattr(value, "cache_info", None)
+                if callable(info):
+                    stats = info()
+                    found[f"{short}.{name.lstrip('_')}"] = {"size": stats.currsize, "bound": stats.maxsize}
+        return found
 
     def _judge_within(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
                       deadline: float | None) -> dict[str, Verdict]:

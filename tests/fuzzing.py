@@ -11,8 +11,10 @@ What must hold for every input (`check`):
 - the response is the upstream bytes unchanged (with the upstream headers), or a rewrite of the same shape: it
   parses, has the same top-level type (the same keys for an object, no more items for an array), and holds no
   post that the input did not;
-- no hook takes longer than the time budget, plus the one step that may be running when the budget runs out
-  (GRACE_MS).
+- no hook works longer than the time budget, plus the one step that may be running when the budget runs out
+  (GRACE_MS). This is measured in the thread's CPU time: the suite shares two cores with other work, and wall
+  time then measures the machine's load (the budget itself is wall time: a starved proxy overruns more often,
+  and those responses go out unchanged).
 """
 
 from __future__ import annotations
@@ -354,13 +356,15 @@ class Tally:
     """What the inputs did: outcomes by kind, the slowest hook, how long the whole run took."""
 
     outcomes: Counter = field(default_factory=Counter)
-    slowest_ms: float = 0.0
+    slowest_ms: float = 0.0  # CPU time
     slowest: str = ""
+    slowest_wall_ms: float = 0.0
     inputs: int = 0
 
-    def add(self, inp: Input, outcome: str, ms: float) -> None:
+    def add(self, inp: Input, outcome: str, ms: float, wall_ms: float) -> None:
         self.inputs += 1
         self.outcomes[(inp.kind, outcome)] += 1
+        self.slowest_wall_ms = max(self.slowest_wall_ms, wall_ms)
         if ms > self.slowest_ms:
             self.slowest_ms, self.slowest = ms, inp.describe()
 
@@ -370,10 +374,10 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
     "dropped", "overrun")."""
     if inp.sample.streaming:
         flow = event_flow(inp)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         addon.requestheaders(flow)
         addon.websocket_message(flow)
-        ms = (time.perf_counter() - started) * 1000
+        wall_ms, ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         message = flow.websocket.messages[-1]
         if message.dropped:
             outcome = "dropped"
@@ -385,10 +389,10 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
     else:
         flow = body_flow(inp)
         headers = flow.response.headers.copy()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         addon.requestheaders(flow)
         addon.response(flow)
-        ms = (time.perf_counter() - started) * 1000
+        wall_ms, ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         meta = flow.metadata.get("sourdine") or {}
         if not meta.get("rewritten"):
             assert flow.response.raw_content == inp.raw, f"changed but not marked rewritten: {inp.describe()}"
@@ -402,9 +406,9 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
             outcome = "rewritten"
         if meta.get("overrun"):
             outcome = "overrun"
-    assert ms <= BUDGET_MS + GRACE_MS, f"{ms:.0f} ms, over the {BUDGET_MS} ms budget: {inp.describe()}"
+    assert ms <= BUDGET_MS + GRACE_MS, f"{ms:.0f} ms of CPU, over the {BUDGET_MS} ms budget: {inp.describe()}"
     if tally is not None:
-        tally.add(inp, outcome, ms)
+        tally.add(inp, outcome, ms, wall_ms)
     return outcome
 
 

@@ -240,11 +240,14 @@ class Engine:
                 self.counts.hidden += delta
 
     def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes,
-                    deadline: float | None = None) -> bytes | None:
+                    deadline: float | None = None, keep: list | None = None) -> bytes | None:
         """The rewritten body, or None when nothing changed. Raises on anything it cannot parse, and Overrun
-        when `time.perf_counter()` passes `deadline` before the rewrite."""
+        when `time.perf_counter()` passes `deadline` before the rewrite. The parsed document is appended to
+        `keep`, when given, so that the caller chooses when to free it."""
         adapter = self.adapters[platform]
         doc: Any = orjson.loads(body)
+        if keep is not None:
+            keep.append(doc)
         _check(deadline)
         posts = adapter.posts(endpoint, doc)
         self._parsed(platform, len(posts))

@@ -269,6 +269,7 @@ class Sourdine:
         started = time.perf_counter()
         deadline = started + ctx.options.sourdine_budget_ms / 1000
         runtime = self.runtime
+        runtime.last_busy = time.monotonic()
         parsed: list = []
         # The cycle collector stays out of a feed's parse: a feed is tens of thousands of small objects, which set
         # off collections that double orjson's time. A parsed feed holds no cycles; refcounting frees it.

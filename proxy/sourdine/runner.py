@@ -157,6 +157,12 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     # keeps its pauses off the responses.
     gc.collect()
     gc.freeze()
+    # Full collections walk every long-lived object (the score cache, author records): 30 to 60 ms that would land
+    # on a response. They run when the proxy is idle instead (Runtime.collect_when_idle); the young generations
+    # keep their automatic schedule.
+    threshold0, threshold1, _ = gc.get_threshold()
+    gc.set_threshold(threshold0, threshold1, 1_000_000)
+    runtime.collected_at = time.monotonic()
     saver = asyncio.create_task(runtime.save_authors_forever())
     try:
         await stop.wait()

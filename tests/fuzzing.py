@@ -126,22 +126,22 @@ def samples() -> list[Sample]:
             if suffix not in _TYPES:
                 continue
             body = file.read_bytes()
-            for endpoint, pattern in rules.feeds:
-                path = example_path(pattern)
-                if rules.endpoint(path) != endpoint or not _finds_posts(adapter, endpoint, body):
-                    continue
-                found.append(Sample(f"{platform}/{file.relative_to(folder)}", platform, endpoint, "https", host,
-                                    path, body, _TYPES[suffix]))
-                break
+            routes = [(endpoint, path) for endpoint, path in ((e, example_path(p)) for e, p in rules.feeds)
+                      if rules.endpoint(path) == endpoint]
+            chosen = next(((e, path) for e, path in routes if _finds_posts(adapter, e, body)), None)
+            if chosen is None and suffix != ".json":
+                # A page or a stream this harness cannot read itself: sent to the first feed endpoint, the addon
+                # decides.
+                chosen = next(((e, path) for e, path in routes if e != "streaming"), None)
+            if chosen is not None:
+                found.append(Sample(f"{platform}/{file.relative_to(folder)}", platform, chosen[0], "https", host,
+                                    chosen[1], body, _TYPES[suffix]))
     return found
 
 
 def _finds_posts(adapter, endpoint: str, body: bytes) -> bool:
     try:
-        doc = orjson.loads(body)
-        if endpoint == "streaming":
-            return bool(adapter.posts(endpoint, doc))
-        return bool(adapter.posts(endpoint, doc))
+        return bool(adapter.posts(endpoint, orjson.loads(body)))
     except Exception:
         return False
 
@@ -283,7 +283,7 @@ def inputs(draw, pool: list[Sample], kinds: tuple[str, ...] = KINDS) -> Input:
     if kind == "random":
         return Input(sample, kind, draw(st.binary(max_size=4096)),
                      draw(st.one_of(st.none(), st.sampled_from(_CODINGS))))
-    if kind in ("values", "drop", "swap", "huge", "deep"):
+    if kind in ("values", "drop", "swap", "huge", "deep") and "json" in sample.content_type:
         doc = _mutate_doc(draw, orjson.loads(sample.body), kind)
         if sample.streaming and isinstance(doc, dict) and isinstance(doc.get("payload"), str) and draw(st.booleans()):
             # Mastodon's events carry the status as a JSON string: mutate inside it too.
@@ -413,7 +413,10 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
 
 
 def check_rewrite(inp: Input, before: bytes, after: bytes) -> None:
-    """A rewrite keeps the input's shape and brings no post of its own."""
+    """A rewrite keeps the input's shape and brings no post of its own (JSON; other bodies must not be empty)."""
+    if "json" not in inp.sample.content_type:
+        assert after, f"a rewrite emptied the body: {inp.describe()}"
+        return
     old, new = orjson.loads(before), orjson.loads(after)
     assert type(new) is type(old), f"top-level type changed: {inp.describe()}"
     if isinstance(old, dict):

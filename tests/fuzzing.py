@@ -11,8 +11,10 @@ What must hold for every input (`check`):
 - the response is the upstream bytes unchanged (with the upstream headers), or a rewrite of the same shape: it
   parses, has the same top-level type (the same keys for an object, no more items for an array), and holds no
   post that the input did not;
-- no hook takes longer than the time budget, plus the one step that may be running when the budget runs out
-  (GRACE_MS).
+- no hook works longer than the time budget, plus the one step that may be running when the budget runs out
+  (GRACE_MS). This is measured in the thread's CPU time: the suite shares two cores with other work, and wall
+  time then measures the machine's load (the budget itself is wall time: a starved proxy overruns more often,
+  and those responses go out unchanged).
 """
 
 from __future__ import annotations
@@ -124,22 +126,22 @@ def samples() -> list[Sample]:
             if suffix not in _TYPES:
                 continue
             body = file.read_bytes()
-            for endpoint, pattern in rules.feeds:
-                path = example_path(pattern)
-                if rules.endpoint(path) != endpoint or not _finds_posts(adapter, endpoint, body):
-                    continue
-                found.append(Sample(f"{platform}/{file.relative_to(folder)}", platform, endpoint, "https", host,
-                                    path, body, _TYPES[suffix]))
-                break
+            routes = [(endpoint, path) for endpoint, path in ((e, example_path(p)) for e, p in rules.feeds)
+                      if rules.endpoint(path) == endpoint]
+            chosen = next(((e, path) for e, path in routes if _finds_posts(adapter, e, body)), None)
+            if chosen is None and suffix != ".json":
+                # A page or a stream this harness cannot read itself: sent to the first feed endpoint, the addon
+                # decides.
+                chosen = next(((e, path) for e, path in routes if e != "streaming"), None)
+            if chosen is not None:
+                found.append(Sample(f"{platform}/{file.relative_to(folder)}", platform, chosen[0], "https", host,
+                                    chosen[1], body, _TYPES[suffix]))
     return found
 
 
 def _finds_posts(adapter, endpoint: str, body: bytes) -> bool:
     try:
-        doc = orjson.loads(body)
-        if endpoint == "streaming":
-            return bool(adapter.posts(endpoint, doc))
-        return bool(adapter.posts(endpoint, doc))
+        return bool(adapter.posts(endpoint, orjson.loads(body)))
     except Exception:
         return False
 
@@ -281,7 +283,7 @@ def inputs(draw, pool: list[Sample], kinds: tuple[str, ...] = KINDS) -> Input:
     if kind == "random":
         return Input(sample, kind, draw(st.binary(max_size=4096)),
                      draw(st.one_of(st.none(), st.sampled_from(_CODINGS))))
-    if kind in ("values", "drop", "swap", "huge", "deep"):
+    if kind in ("values", "drop", "swap", "huge", "deep") and "json" in sample.content_type:
         doc = _mutate_doc(draw, orjson.loads(sample.body), kind)
         if sample.streaming and isinstance(doc, dict) and isinstance(doc.get("payload"), str) and draw(st.booleans()):
             # Mastodon's events carry the status as a JSON string: mutate inside it too.
@@ -354,13 +356,15 @@ class Tally:
     """What the inputs did: outcomes by kind, the slowest hook, how long the whole run took."""
 
     outcomes: Counter = field(default_factory=Counter)
-    slowest_ms: float = 0.0
+    slowest_ms: float = 0.0  # CPU time
     slowest: str = ""
+    slowest_wall_ms: float = 0.0
     inputs: int = 0
 
-    def add(self, inp: Input, outcome: str, ms: float) -> None:
+    def add(self, inp: Input, outcome: str, ms: float, wall_ms: float) -> None:
         self.inputs += 1
         self.outcomes[(inp.kind, outcome)] += 1
+        self.slowest_wall_ms = max(self.slowest_wall_ms, wall_ms)
         if ms > self.slowest_ms:
             self.slowest_ms, self.slowest = ms, inp.describe()
 
@@ -370,10 +374,10 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
     "dropped", "overrun")."""
     if inp.sample.streaming:
         flow = event_flow(inp)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         addon.requestheaders(flow)
         addon.websocket_message(flow)
-        ms = (time.perf_counter() - started) * 1000
+        wall_ms, ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         message = flow.websocket.messages[-1]
         if message.dropped:
             outcome = "dropped"
@@ -385,10 +389,10 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
     else:
         flow = body_flow(inp)
         headers = flow.response.headers.copy()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         addon.requestheaders(flow)
         addon.response(flow)
-        ms = (time.perf_counter() - started) * 1000
+        wall_ms, ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         meta = flow.metadata.get("sourdine") or {}
         if not meta.get("rewritten"):
             assert flow.response.raw_content == inp.raw, f"changed but not marked rewritten: {inp.describe()}"
@@ -402,14 +406,17 @@ def run_one(addon, inp: Input, tally: Tally | None = None) -> str:
             outcome = "rewritten"
         if meta.get("overrun"):
             outcome = "overrun"
-    assert ms <= BUDGET_MS + GRACE_MS, f"{ms:.0f} ms, over the {BUDGET_MS} ms budget: {inp.describe()}"
+    assert ms <= BUDGET_MS + GRACE_MS, f"{ms:.0f} ms of CPU, over the {BUDGET_MS} ms budget: {inp.describe()}"
     if tally is not None:
-        tally.add(inp, outcome, ms)
+        tally.add(inp, outcome, ms, wall_ms)
     return outcome
 
 
 def check_rewrite(inp: Input, before: bytes, after: bytes) -> None:
-    """A rewrite keeps the input's shape and brings no post of its own."""
+    """A rewrite keeps the input's shape and brings no post of its own (JSON; other bodies must not be empty)."""
+    if "json" not in inp.sample.content_type:
+        assert after, f"a rewrite emptied the body: {inp.describe()}"
+        return
     old, new = orjson.loads(before), orjson.loads(after)
     assert type(new) is type(old), f"top-level type changed: {inp.describe()}"
     if isinstance(old, dict):

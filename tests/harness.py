@@ -11,7 +11,8 @@ import urllib.request
 from pathlib import Path
 
 
-def api(api_port: int, token: str, method: str, path: str, body: object = None, timeout: float = 10) -> tuple[int, dict]:
+def api(api_port: int, token: str, method: str, path: str, body: object = None,
+        timeout: float = 10) -> tuple[int, dict]:
     """Call the API with the token, straight (no proxy); (status, JSON body)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
@@ -61,3 +62,11 @@ def wait_until(check, timeout: float, step: float = 0.01) -> float:
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"not ready within {timeout} s")
         time.sleep(step)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system, every thread) a process has used so far (Linux)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import orjson
 import pytest
 from mitmproxy.test import taddons
 
@@ -62,8 +63,6 @@ def test_a_decompression_bomb_is_refused_and_passed_unchanged(addon, coding):
 def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon, caplog):
     """Filtering that passes the budget leaves the response as sent, counts the overrun, logs no post text."""
     sample = next(s for s in fuzzing.samples() if s.platform == "mastodon" and not s.streaming)
-    import orjson
-
     doc = orjson.loads(sample.body)
     statuses = doc if isinstance(doc, list) else []
     big = []
@@ -87,9 +86,9 @@ def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon
 def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
     a same-shape rewrite, the proxy keeps serving, and the failures show in the status."""
+    from aiohttp import web
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hsettings
-    from aiohttp import web
 
     import harness
     from conftest import start_sourdine
@@ -132,11 +131,24 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
 
         one()
         assert running.proc.poll() is None
+        # A feed far too long to filter within the budget: 5,000 posts never seen before (under the 16 MB over
+        # which mitmproxy streams a body past the addon).
+        sample = next(s for s in pool if s.platform == "mastodon")
+        template = orjson.loads(sample.body)[0]
+        huge = orjson.dumps([{**template, "id": f"8{i:09d}", "content": f"<p>{fuzzing.HOSTILE} {i}</p>",
+                              "reblog": None, "quote": None} for i in range(5_000)])
+        assert len(huge) < 16 * 1024 * 1024
+        current.append(fuzzing.Input(sample, "clean", huge, None))
+        status_code, _, body = harness.through_proxy(
+            running.proxy_port, f"http://127.0.0.1:{standin.port}{sample.path}", {})
+        assert status_code == 200 and body == huge
         code, status = harness.api(running.api_port, token, "GET", "/api/v1/status")
         assert code == 200
-        # Responses that could not be read were counted, not hidden.
+        # Responses that could not be read were counted, not hidden; so was the overrun.
         assert status["errors"] == sum(h["failures"] for h in status["health"].values()) > 0
+        assert status["overruns"] == status["health"]["mastodon"]["overruns"] >= 1
         assert "rewritten" in outcomes and "unchanged" in outcomes
     finally:
         assert running.stop() == 0, running.stderr[-2000:]
     assert "Traceback" not in running.stderr
+    assert "time budget" in running.stderr and fuzzing.HOSTILE not in running.stderr

@@ -7,6 +7,7 @@ the verdict is recomputed from the cached score each time, so a threshold change
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -160,9 +161,22 @@ class Engine:
         self.health.setdefault(platform, Health()).overruns += 1
 
     def caches(self) -> dict[str, dict[str, int | None]]:
-        """Each cache the engine keeps, with its size and its bound (None: bounded by retention, not by count)."""
-        return {"scores": {"size": len(self._cache), "bound": self.cache_size},
-                "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None}}
+        """Each cache on the hot path, with its size and its bound (None: bounded by retention, not by count):
+        the engine's own, and every functools cache of the adapters and the lists."""
+        found: dict[str, dict[str, int | None]] = {
+            "scores": {"size": len(self._cache), "bound": self.cache_size},
+            "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None},
+        }
+        modules = [*self.adapters.values(), *([sys.modules["sourdine.lists"]] if "sourdine.lists" in sys.modules
+                                              else [])]
+        for module in modules:
+            short = module.__name__.rsplit(".", 1)[-1]
+            for name, value in sorted(vars(module).items()):
+                info = getattr(value, "cache_info", None)
+                if callable(info):
+                    stats = info()
+                    found[f"{short}.{name.lstrip('_')}"] = {"size": stats.currsize, "bound": stats.maxsize}
+        return found
 
     def _judge_within(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
                       deadline: float | None) -> dict[str, Verdict]:
@@ -263,9 +277,10 @@ class Engine:
                 self.counts.hidden += delta
 
     def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes,
-                    deadline: float | None = None) -> bytes | None:
+                    deadline: float | None = None, keep: list | None = None) -> bytes | None:
         """The rewritten body, or None when nothing changed. Raises on anything it cannot parse, and Overrun
-        when `time.perf_counter()` passes `deadline` before the rewrite.
+        when `time.perf_counter()` passes `deadline` before the rewrite. The parsed document is appended to
+        `keep`, when given, so that the caller chooses when to free it.
 
         A JSON body is read with orjson. An adapter whose bodies are something else (HTML, several JSON
         documents a line) has its own `parse(endpoint, body)` and `serialize(endpoint, doc)`.
@@ -273,6 +288,8 @@ class Engine:
         adapter = self.adapters[platform]
         parse = getattr(adapter, "parse", None)
         doc: Any = orjson.loads(body) if parse is None else parse(endpoint, body)
+        if keep is not None:
+            keep.append(doc)
         _check(deadline)
         posts = adapter.posts(endpoint, doc)
         self._parsed(platform, len(posts))

@@ -76,3 +76,28 @@ def without(name: str) -> Iterator[None]:
     finally:
         if sys.modules.get(name, 0) is None:
             del sys.modules[name]
+
+
+_libc: object = None
+
+
+def trim_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim); nothing elsewhere.
+
+    Memory freed in bulk (a parsed feed, py3langid's model being loaded, in its own thread) otherwise stays in
+    malloc's arenas and counts in RSS: trimming takes 20 MB or more off after the model loads. It takes a few
+    microseconds (milliseconds when it has much to give back), so the runtime calls it every ten seconds."""
+    global _libc
+    if _libc is None:
+        _libc = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+            import ctypes.util
+
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                _libc = libc.malloc_trim if hasattr(libc, "malloc_trim") else False
+            except OSError:
+                pass
+    if _libc:
+        _libc(0)  # type: ignore[operator]

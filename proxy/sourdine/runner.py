@@ -166,13 +166,19 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     print(f"sourdine: CA certificate: {home.ca_cert(where)}", flush=True)
 
     # Load the lexicons now rather than on the first feed (scoring a first text loads them). py3langid's model is
-    # not loaded here: it costs 0.6 s of CPU and about 55 MB, and only posts without a language field and without
+    # not loaded here: it costs 0.6 s of CPU and about 60 MB, and only posts without a language field and without
     # clear English or French words need it; the first such post starts loading it, in the background.
     scoring.score("warm up: not bad", "en")
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
     # keeps its pauses off the responses.
     gc.collect()
     gc.freeze()
+    # Full collections walk every long-lived object (the score cache, author records): 30 to 60 ms that would land
+    # on a response. They run when the proxy is idle instead (Runtime.collect_when_idle); the young generations
+    # keep their automatic schedule.
+    threshold0, threshold1, _ = gc.get_threshold()
+    gc.set_threshold(threshold0, threshold1, 1_000_000)
+    runtime.collected_at = time.monotonic()
     saver = asyncio.create_task(runtime.save_authors_forever())
     try:
         await stop.wait()

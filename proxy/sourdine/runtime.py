@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sourdine import __version__, authors, lists, pairing, schedule, settings, store
+from sourdine import __version__, authors, lean, lists, pairing, schedule, settings, store
 from sourdine.authors import AuthorBook
 from sourdine.engine import Engine
 from sourdine.hlc import Clock, Stamp
@@ -33,6 +34,22 @@ def filter_clock():
     except ValueError:
         raise ValueError(f"SOURDINE_TIME_OFFSET must be a number of seconds, not {raw!r}") from None
     return lambda: time.time() + offset
+
+
+def maintenance_interval() -> float:
+    """How often author records expire and the decisions log is pruned: hourly, or every
+    $SOURDINE_MAINTENANCE_SECONDS seconds when that is set (for scripts/soak, which crosses the retention limit
+    within minutes; nothing else reads it)."""
+    raw = os.environ.get("SOURDINE_MAINTENANCE_SECONDS")
+    if not raw:
+        return 3600.0
+    try:
+        every = float(raw)
+    except ValueError:
+        every = 0.0
+    if not every > 0:
+        raise ValueError(f"SOURDINE_MAINTENANCE_SECONDS must be a positive number of seconds, not {raw!r}")
+    return every
 
 
 @dataclass(slots=True)
@@ -134,6 +151,7 @@ class Runtime:
         book = AuthorBook(authors.parse_toxicity(user_settings.get("toxicity", {})), records)
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
+        runtime.maintenance_every = maintenance_interval()
         own = user_settings.get("own_accounts", {})
         engine.own = {
             platform: {ids} if isinstance(ids, str) else {i for i in ids if isinstance(i, str)}
@@ -144,16 +162,37 @@ class Runtime:
         runtime.load_lists(list_rows or [], device)
         return runtime
 
-    async def save_authors_forever(self, every: float = 2.0) -> None:
-        """Author records change in memory on the hot path; they reach sqlite in batches from here."""
+    async def save_authors_forever(self, every: float = 2.0, trim_every: float = 10.0) -> None:
+        """Author records change in memory on the hot path; they reach sqlite in batches from here. Freed memory
+        goes back to the system from here too, every ten seconds (lean.trim_memory)."""
+        trimmed = time.monotonic()
         while True:
             await asyncio.sleep(every)
             try:
                 self.save_authors(time.time())
             except Exception:
                 logger.exception("could not queue author records")
+            self.collect_when_idle(time.monotonic())
+            if time.monotonic() - trimmed >= trim_every:
+                trimmed = time.monotonic()
+                lean.trim_memory()
 
     _expired_at: float = 0.0
+    maintenance_every: float = 3600.0
+    last_busy: float = 0.0  # when the proxy last filtered a response (time.monotonic())
+    collected_at: float = 0.0  # when collect_when_idle last ran (time.monotonic())
+
+    def collect_when_idle(self, now: float, idle: float = 0.5, every: float = 60.0, at_most: float = 600.0) -> bool:
+        """Run the full cycle collection, which `sourdine run` takes off Python's automatic schedule (with 50,000
+        cached scores it takes 30 to 60 ms, and it would land on a response): when the proxy has been idle for
+        `idle` seconds, at most once every `every` seconds, and at least every `at_most` seconds whatever
+        happens. Whether it ran."""
+        since = now - self.collected_at
+        if since < every or (now - self.last_busy < idle and since < at_most):
+            return False
+        gc.collect()
+        self.collected_at = now
+        return True
 
     def save_authors(self, now: float) -> None:
         """Queue the author records changed since last time, and (hourly) drop and delete those past retention."""
@@ -161,7 +200,7 @@ class Runtime:
         if book is None:
             return
         gone = []
-        if now - self._expired_at >= 3600:
+        if now - self._expired_at >= self.maintenance_every:
             gone = book.expire(now)
             self._expired_at = now
             # The decisions log is bounded too (30 days unless the user chose otherwise).

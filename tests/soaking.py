@@ -1,0 +1,190 @@
+"""A working session, compressed: a real `sourdine run` fed mixed traffic from every platform, with bursts,
+settings changes and a decisions log that crosses its retention limit. Shared by tests/test_soak.py (short) and
+scripts/soak (long).
+
+Traffic: every routed capture of every adapter (tests/fuzzing.samples), each request with its post ids made new
+(digits appended), so that posts are scored cold as on a live feed; a steady rate with a burst every
+`burst_every` seconds. In the middle: thresholds change, mutes are added, and the decisions log's retention
+drops to one day while the filter's clock runs one day minus `age_margin` seconds behind, so that every decision
+crosses the retention limit `age_margin` seconds after it is made; maintenance runs every `maintenance` seconds.
+
+Measured: the process's RSS every `sample_every` seconds, the caches the status reports, the size of the
+decisions log, and the latency of one fixed warm feed at the start and at the end.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+import sqlite3
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+import fuzzing
+import harness
+from conftest import StandIn, start_sourdine
+from sourdine.platforms import ADAPTERS
+
+DAY = 86400
+
+
+@dataclass
+class Report:
+    seconds: float = 0.0
+    requests: int = 0
+    errors: int = 0
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
+    decisions: list[tuple[float, int]] = field(default_factory=list)  # (seconds, rows in the decisions log)
+    caches: dict = field(default_factory=dict)  # the status's caches at the end
+    latency_start: list[float] = field(default_factory=list)  # ms
+    latency_end: list[float] = field(default_factory=list)
+    status: dict = field(default_factory=dict)
+
+    def slope_mb_per_hour(self) -> float:
+        """The least-squares trend of RSS over the second half of the run (after warm-up), in MB per hour."""
+        half = [(t, m) for t, m in self.rss if t >= self.seconds / 2]
+        if len(half) < 3:
+            return 0.0
+        mt = statistics.fmean(t for t, _ in half)
+        mm = statistics.fmean(m for _, m in half)
+        var = sum((t - mt) ** 2 for t, _ in half)
+        return sum((t - mt) * (m - mm) for t, m in half) / var * 3600 if var else 0.0
+
+    def checks(self, max_rss: float = 120.0) -> list[tuple[str, bool, str]]:
+        """(what, held, figures) for each property of a long day."""
+        peak = max(m for _, m in self.rss)
+        growth = self.slope_mb_per_hour()
+        first_half = [m for t, m in self.rss if t < self.seconds / 2]
+        second_half = [m for t, m in self.rss if t >= self.seconds / 2]
+        p50_start, p50_end = statistics.median(self.latency_start), statistics.median(self.latency_end)
+        over = {name: c for name, c in self.caches.items() if c["bound"] is not None and c["size"] > c["bound"]}
+        retained = [n for t, n in self.decisions if t > self.seconds * 0.75]
+        made = self.status.get("counts", {}).get("seen", 0)
+        return [
+            (f"RSS at or under {max_rss:.0f} MB", peak <= max_rss, f"peak {peak:.1f} MB"),
+            ("no upward RSS trend", max(second_half) <= max(first_half) + 5 or growth < 10,
+             f"second half max {max(second_half):.1f} MB vs first half {max(first_half):.1f} MB; "
+             f"trend {growth:+.1f} MB/hour"),
+            ("every cache within its bound", not over,
+             ", ".join(f"{n} {c['size']}/{c['bound']}" for n, c in self.caches.items())),
+            ("decisions log pruned past retention", bool(retained) and max(retained) < made,
+             f"{made} posts decided, log held at most {max(retained) if retained else 0} rows in the last quarter"),
+            ("latency at the end matches the start", p50_end <= p50_start * 1.5 + 2,
+             f"warm feed p50 {p50_start:.2f} ms at start, {p50_end:.2f} ms at end"),
+            ("no request failed", self.errors == 0, f"{self.errors} of {self.requests} failed"),
+        ]
+
+
+def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int) -> bytes:
+    """The capture with every post id made new (digits appended: X ids stay numeric)."""
+    body = sample.body
+    for post_id in ids:
+        body = body.replace(orjson.dumps(post_id), orjson.dumps(f"{post_id}{serial:07d}"))
+    return body
+
+
+def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_every: float = 15.0,
+         sample_every: float = 1.0, maintenance: float = 5.0, age_margin: float = 10.0,
+         log=lambda line: None) -> Report:
+    pool = [s for s in fuzzing.samples() if not s.streaming]
+    ids = {s.name: sorted({p.id for p in ADAPTERS[s.platform].posts(s.endpoint, orjson.loads(s.body))},
+                          key=len, reverse=True) for s in pool}
+    rng = random.Random(10)
+    serial = iter(range(10**7))
+    lock = threading.Lock()
+    probe = next(s for s in pool if s.platform == "mastodon")
+    probe_body = gzip.compress(probe.body)
+
+    def serve(request: web.Request) -> web.Response:
+        name = request.query.get("s")
+        if name == "probe":
+            return web.Response(body=probe_body, headers={"Content-Type": probe.content_type,
+                                                         "Content-Encoding": "gzip"})
+        sample = next(s for s in pool if s.name == name)
+        with lock:
+            n = next(serial)
+        return web.Response(body=gzip.compress(_fresh(sample, ids[name], n), 1),
+                            headers={"Content-Type": sample.content_type, "Content-Encoding": "gzip"})
+
+    standin = StandIn().start()
+    for sample in pool:
+        standin.routes[sample.path] = serve
+    # The filter's clock a day (less the margin) behind: once retention is one day, each decision is past it
+    # `age_margin` seconds after it is made.
+    running = start_sourdine(home, env={"SOURDINE_TIME_OFFSET": str(-(DAY - age_margin)),
+                                        "SOURDINE_MAINTENANCE_SECONDS": str(maintenance)})
+    report = Report()
+    token = running.token()
+    base = f"http://127.0.0.1:{standin.port}"
+
+    def get(sample: fuzzing.Sample, query: str) -> float:
+        started = time.perf_counter()
+        status, _, _ = harness.through_proxy(running.proxy_port, f"{base}{sample.path}?{query}",
+                                             {"Accept-Encoding": "gzip"})
+        spent = (time.perf_counter() - started) * 1000
+        report.requests += 1
+        if status != 200:
+            report.errors += 1
+        return spent
+
+    def probe_latency() -> list[float]:
+        return [get(probe, "s=probe") for _ in range(30)]
+
+    try:
+        get(probe, "s=probe")
+        report.latency_start = probe_latency()
+        started = time.monotonic()
+        stop = threading.Event()
+
+        def sampler() -> None:
+            while not stop.is_set():
+                t = time.monotonic() - started
+                report.rss.append((t, harness.rss_mb(running.proc.pid)))
+                conn = sqlite3.connect(home / "sourdine.db", timeout=5)
+                try:
+                    report.decisions.append((t, conn.execute("SELECT count(*) FROM decisions").fetchone()[0]))
+                finally:
+                    conn.close()
+                stop.wait(sample_every)
+
+        watcher = threading.Thread(target=sampler, daemon=True)
+        watcher.start()
+        changed = False
+        next_burst = burst_every
+        while (elapsed := time.monotonic() - started) < seconds:
+            if not changed and elapsed >= seconds / 3:
+                changed = True
+                log(f"{elapsed:.0f} s: settings change (thresholds, mutes, retention 1 day)")
+                code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", {
+                    "platforms": {name: {"collapse": 0.4, "hide": 0.8} for name in ADAPTERS},
+                    "global": {"decisions_retention_days": 1}})
+                assert code == 200
+                for i in range(20):
+                    code, _ = harness.api(running.api_port, token, "POST", "/api/v1/mutes",
+                                          {"kind": "keyword", "text": f"soak keyword {i}"})
+                    assert code == 201
+            count = 1
+            if elapsed >= next_burst:
+                count, next_burst = burst, next_burst + burst_every
+            for _ in range(count):
+                sample = rng.choice(pool)
+                get(sample, f"s={sample.name}")
+            time.sleep(max(0.0, 1 / rate - 0.002))
+        report.seconds = time.monotonic() - started
+        stop.set()
+        watcher.join(10)
+        report.latency_end = probe_latency()
+        code, report.status = harness.api(running.api_port, token, "GET", "/api/v1/status")
+        assert code == 200
+        report.caches = report.status["caches"]
+    finally:
+        code = running.stop()
+        standin.stop()
+    assert code == 0, running.stderr[-2000:]
+    return report

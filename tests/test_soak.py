@@ -1,0 +1,58 @@
+"""A short long day: tests/soaking.py's working session for 20 seconds (scripts/soak runs it for longer), through
+a real `sourdine run`, with one test per property."""
+
+from __future__ import annotations
+
+import pytest
+
+import soaking
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory) -> soaking.Report:
+    report = soaking.soak(20, tmp_path_factory.mktemp("soak") / "home", maintenance=2, age_margin=3,
+                          sample_every=0.5)
+    for what, held, figures in report.checks():
+        print(f"{'ok' if held else 'MISSED'} {what}: {figures}")
+    return report
+
+
+def _check(day: soaking.Report, what: str) -> None:
+    held, figures = next((h, f) for w, h, f in day.checks() if w.startswith(what))
+    assert held, figures
+
+
+def test_traffic_from_every_platform_went_through(day):
+    """Mixed traffic, bursts included, reached the proxy and came back, and every platform's posts were read."""
+    assert day.requests > 100
+    _check(day, "no request failed")
+    assert all(h["responses"] > 0 for h in day.status["health"].values()), day.status["health"]
+
+
+def test_memory_shows_no_upward_trend(day):
+    """RSS after warm-up does not climb."""
+    _check(day, "no upward RSS trend")
+
+
+@pytest.mark.xfail(reason="py3langid's model, loaded when a post first needs it, holds about 60 MB (a 39 MB "
+                   "transition table, 11 MB of weights): idle 82 MB + 60 MB passes 120 MB; the model belongs to "
+                   "scoring (issue 3)", strict=True)
+def test_memory_stays_at_or_under_120_mb(day):
+    """RSS never passes 120 MB."""
+    _check(day, "RSS at or under")
+
+
+def test_every_cache_stays_within_its_bound(day):
+    """Each cache the status reports is within its bound."""
+    _check(day, "every cache within its bound")
+    assert day.caches["scores"]["size"] > 0
+
+
+def test_the_decisions_log_is_pruned_past_its_retention(day):
+    """Once retention is one day and decisions are older, the log stops growing with the traffic."""
+    _check(day, "decisions log pruned")
+
+
+def test_latency_at_the_end_matches_the_start(day):
+    """The same warm feed takes no longer at the end than at the start (p50 within 1.5x + 2 ms)."""
+    _check(day, "latency at the end")

@@ -529,3 +529,34 @@ def test_a_post_seen_before_a_mute_is_muted_once_the_lists_change(runtime):
     assert reason() == "muted: keyword:honte"
     engine.lists = lists.compile_lists([], [], now)
     assert reason() == before
+
+
+@pytest.mark.parametrize("failure", ["overrun", "rewrite error"])
+def test_a_response_left_unchanged_records_nothing(runtime, failure):
+    """A response that goes out as sent, because filtering overran its budget or failed, leaves no decision and
+    no count behind (the user saw those posts): they are judged and recorded when they next come back."""
+    import time
+    import types
+
+    from sourdine.engine import Overrun
+
+    recorded = []
+    body = json.dumps(hostile_timeline(1, 3)).encode()
+    if failure == "overrun":
+        def slow(text, lang=None):
+            time.sleep(0.002)
+            return score(text, lang)
+        engine = Engine(slow, ADAPTERS, record=recorded.append)
+        with pytest.raises(Overrun):
+            engine.filter_body(runtime.snapshot, "mastodon", "timeline", body, time.perf_counter() + 0.01)
+    else:
+        def broken(endpoint, doc, verdicts):
+            raise KeyError("a platform changed its format")
+        adapters = {**ADAPTERS, "mastodon": types.SimpleNamespace(posts=ADAPTERS["mastodon"].posts, rewrite=broken)}
+        engine = Engine(score, adapters, record=recorded.append)
+        with pytest.raises(KeyError):
+            engine.filter_body(runtime.snapshot, "mastodon", "timeline", body)
+        engine.adapters = ADAPTERS
+    assert recorded == [] and (engine.counts.seen, engine.counts.hidden, engine.counts.collapsed) == (0, 0, 0)
+    assert engine.filter_body(runtime.snapshot, "mastodon", "timeline", body) is not None
+    assert {d.action for d in recorded} >= {"hide"} and engine.counts.seen == len(REAL)

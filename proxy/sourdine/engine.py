@@ -179,17 +179,27 @@ class Engine:
         return found
 
     def _judge_within(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
-                      deadline: float | None) -> dict[str, Verdict]:
-        """judge(), a few posts at a time, looking at the clock in between: Overrun past the deadline."""
+                      deadline: float | None, pending: list) -> dict[str, Verdict]:
+        """judge(), a few posts at a time, looking at the clock in between: Overrun past the deadline. What is
+        to be recorded goes to `pending`, for `_commit` once the response is really rewritten (or left as is)."""
         if deadline is None or len(posts) <= _BUDGET_STEP:
-            verdicts = self.judge(snapshot, platform, endpoint, posts)
+            verdicts = self.judge(snapshot, platform, endpoint, posts, pending)
         else:
             verdicts = {}
             for start in range(0, len(posts), _BUDGET_STEP):
                 _check(deadline)
-                verdicts.update(self.judge(snapshot, platform, endpoint, posts[start:start + _BUDGET_STEP]))
+                verdicts.update(self.judge(snapshot, platform, endpoint, posts[start:start + _BUDGET_STEP], pending))
         _check(deadline)
         return verdicts
+
+    def _commit(self, pending: list) -> None:
+        """Record the decisions of a response that went out as they say: not those of a response left unchanged
+        because filtering failed or overran, which the user saw as sent (they are judged again next time)."""
+        for entry, mark, action, decision in pending:
+            if mark != entry.recorded:
+                self._count(entry.recorded, action)
+                entry.recorded = mark
+                self.record(decision)
 
     def _parsed(self, platform: str, posts: int) -> None:
         health = self.health.setdefault(platform, Health())
@@ -197,8 +207,10 @@ class Engine:
         health.posts += posts
         health.last_ok = time.time()
 
-    def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post]) -> dict[str, Verdict]:
-        """The verdict on each post whose action is not keep, by post id."""
+    def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
+              pending: list | None = None) -> dict[str, Verdict]:
+        """The verdict on each post whose action is not keep, by post id. Changed decisions are recorded at once,
+        or added to `pending` for `_commit`."""
         settings = snapshot.platforms[platform]
         thresholds = settings.thresholds
         authors = self.authors
@@ -255,16 +267,18 @@ class Engine:
             mark = "flagged" if allowed is not None and flag_allowed and policy.FLAGGED in verdict.reason \
                 else verdict.action
             if mark != entry.recorded:
-                self._count(entry.recorded, verdict.action)
-                entry.recorded = mark
                 s = entry.score
                 excerpt = None
                 if verdict.action != "keep" and snapshot.user.get("keep_excerpts"):
                     excerpt = post.text[:EXCERPT_LENGTH]
-                self.record(
-                    Decision(now, platform, endpoint, post.id, post.author_id, post.author, s.lang,
-                             s.negativity, s.outrage, s.score, verdict.action, verdict.reason, excerpt)
-                )
+                decision = Decision(now, platform, endpoint, post.id, post.author_id, post.author, s.lang,
+                                    s.negativity, s.outrage, s.score, verdict.action, verdict.reason, excerpt)
+                if pending is not None:
+                    pending.append((entry, mark, verdict.action, decision))
+                else:
+                    self._count(entry.recorded, verdict.action)
+                    entry.recorded = mark
+                    self.record(decision)
         return verdicts
 
     def _count(self, before: str, after: str) -> None:
@@ -296,14 +310,16 @@ class Engine:
         if not posts:
             return None
         _check(deadline)
-        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline)
-        if not verdicts:
-            return None
-        if getattr(adapter, "REPLACES_TEXT", False):
-            self._keep_originals(platform, posts, verdicts, getattr(adapter, "HIDE_REPLACES_TEXT", False))
-        if adapter.rewrite(endpoint, doc, verdicts):
-            return orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
-        return None
+        pending: list = []
+        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline, pending)
+        new = None
+        if verdicts:
+            if getattr(adapter, "REPLACES_TEXT", False):
+                self._keep_originals(platform, posts, verdicts, getattr(adapter, "HIDE_REPLACES_TEXT", False))
+            if adapter.rewrite(endpoint, doc, verdicts):
+                new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
+        self._commit(pending)
+        return new
 
     def _keep_originals(self, platform: str, posts: list[Post], verdicts: dict[str, Verdict],
                         hidden_too: bool) -> None:
@@ -327,15 +343,14 @@ class Engine:
         if not posts:
             return None
         _check(deadline)
-        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline)
-        if not verdicts:
-            return None
-        outcome = adapter.rewrite_event(event, verdicts)
-        if outcome == "drop":
-            return ""
-        if outcome == "changed":
-            return orjson.dumps(event).decode()
-        return None
+        pending: list = []
+        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline, pending)
+        new = None
+        if verdicts:
+            outcome = adapter.rewrite_event(event, verdicts)
+            new = "" if outcome == "drop" else orjson.dumps(event).decode() if outcome == "changed" else None
+        self._commit(pending)
+        return new
 
 
 def _check(deadline: float | None) -> None:

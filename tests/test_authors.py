@@ -526,3 +526,17 @@ def test_speed() -> None:
           f"({len(authors)} authors)")
     assert per_toxic < 10
     assert per_observe < 100
+
+
+STORED = [
+    ("valid settings load as they are", {"min_posts": 7, "share": 0.5}, Toxicity(7, 0.5), []),
+    ("an older version's min_posts of 100 is clamped to 64", {"min_posts": 100}, Toxicity(64), ["min_posts"]),
+    ("a value refused outright goes back to its default", {"share": "lots", "min_posts": 3}, Toxicity(3), ["share"]),
+    ("not an object: the defaults", [1, 2], au.DEFAULTS, []),
+]
+
+
+@cases(("data", "expected", "changed"), STORED)
+def test_stored_settings_never_stop_start_up(data: object, expected: Toxicity, changed: list[str]) -> None:
+    """Settings saved by an earlier version load clamped into this version's ranges, saying what changed."""
+    assert au.stored_toxicity(data) == (expected, changed)

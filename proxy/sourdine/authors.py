@@ -123,6 +123,36 @@ def parse_toxicity(data: Any) -> Toxicity:
     return Toxicity(**{name: data[name] for name in _FIELDS if name in data})
 
 
+def stored_toxicity(data: Any) -> tuple[Toxicity, list[str]]:
+    """Settings saved by an earlier version, which may allow what this one refuses (`min_posts` above 64):
+    (the settings, with each value this version refuses clamped into range or set back to its default; what was
+    changed). Never raises: a stored setting must not stop Sourdine from starting."""
+    try:
+        return parse_toxicity(data), []
+    except ValueError:
+        pass
+    kept: dict[str, Any] = {}
+    changed = []
+    for name in _FIELDS:
+        if not isinstance(data, Mapping) or name not in data:
+            continue
+        value = data[name]
+        if name == "min_posts" and isinstance(value, int) and not isinstance(value, bool) and value > RECENT_IDS:
+            value = RECENT_IDS
+        try:
+            parse_toxicity({**kept, name: value})
+        except ValueError:
+            changed.append(name)
+            continue
+        if value != data[name]:
+            changed.append(name)
+        kept[name] = value
+    try:
+        return parse_toxicity(kept), changed
+    except ValueError:  # retention below a window kept alone: both back to their defaults
+        return DEFAULTS, [*changed, *kept]
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorRecord:
     """One author's decayed statistics: `weight`, `hostile` and `score_sum` are decayed sums as of

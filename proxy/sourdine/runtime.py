@@ -148,7 +148,11 @@ class Runtime:
                 records.append(authors.from_row(row))
             except ValueError as e:
                 logger.warning("an author record could not be read and is skipped: %s", type(e).__name__)
-        book = AuthorBook(authors.parse_toxicity(user_settings.get("toxicity", {})), records)
+        toxicity, changed = authors.stored_toxicity(user_settings.get("toxicity", {}))
+        if changed:
+            logger.warning("stored toxicity settings out of range, clamped or set back to defaults: %s",
+                           ", ".join(changed))
+        book = AuthorBook(toxicity, records)
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         runtime.maintenance_every = maintenance_interval()

@@ -44,6 +44,9 @@ def acct(platform, handle=None, **more):
         (kw(""), "text: a keyword cannot be empty"),
         (kw("  \t "), "text: a keyword cannot be empty"),
         (kw("!!!"), "text: '!!!' has no letter or digit"),
+        (kw("c++"), "text: 'c++' holds +, which whole-word matching skips"),
+        (kw("C#"), "text: 'C#' holds #, which whole-word matching skips"),
+        (kw("honte 😡"), "text: 'honte 😡' holds 😡, which whole-word matching skips"),
         (kw("日本"), "text: '日本' has no letter or digit to match as a word (Latin, Greek or Cyrillic); use a regex"),
         (kw("/a+/"), "text: '/a+/' looks like a regular expression"),
         (kw("x" * 201), "text: a keyword has at most"),
@@ -223,6 +226,12 @@ def test_a_person_groups_accounts_on_several_platforms():
         ("idiot", "an ídiot—really", True),
         ("idiot", "«idiot»", True),
         ("trump", "Trump's", True),
+        ("honte", "ho\u200bnte", True),
+        ("honte", "hon\u00adte !", True),
+        ("honte", "quelle honte™", True),
+        ("honte", "#Honte\u200d", True),
+        ("#honte", "la honte", True),
+        ("stop the count", "#Stop\u200bTheCount", True),
     ],
 )
 def test_keywords_match_whole_words_whatever_case_and_accents(keyword, text, hit):

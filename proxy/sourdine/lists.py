@@ -20,8 +20,10 @@ Keywords match whole words, whatever their case and the accents of Latin letters
 and styled letters count as plain ones, "𝐡𝐨𝐧𝐭𝐞" is "honte").
 Apostrophes, hyphens and underscores separate words, so French elision (l', d', qu', n') does not hide a word;
 a phrase matches across any run of spaces or punctuation, and its hashtag: "stop the count" matches
-"#StopTheCount". A letter is a Latin, Greek or Cyrillic letter or a digit; a keyword with no such letter
-("日本") is refused: a regex can match it. Keywords are looked up word by word in an index, so thousands of
+"#StopTheCount" (the words run together, so "the rapist" also matches "#therapist"). A letter is a Latin,
+Greek or Cyrillic letter or a digit; a keyword with no such letter ("日本"), or with a symbol that words cannot
+hold ("c++", "C#", an emoji), is refused: a regex can match it. Invisible format characters in a post (zero-width
+spaces, soft hyphens) do not split its words, and symbols such as "™" do not stick to them. Keywords are looked up word by word in an index, so thousands of
 them cost about what a few do, to build and to match.
 
 A keyword may be a regular expression (`"regex": true`), run by RE2, whose cost is linear in the text: no
@@ -272,11 +274,16 @@ def _keyword(text: str) -> str:
         raise ValueError("text: a keyword cannot be empty")
     if len(key) > MAX_KEYWORD:
         raise ValueError(f"text: a keyword has at most {MAX_KEYWORD} characters")
+    if len(key) > 1 and key[0] == "/" and key[-1] == "/":
+        raise ValueError(f"text: {text!r} looks like a regular expression; set \"regex\": true")
+    symbols = sorted({c for i, c in enumerate(key) if unicodedata.category(c)[0] == "S"
+                      or c in "#@" and i and not key[i - 1].isspace()})
+    if symbols:
+        raise ValueError(f"text: {text!r} holds {' '.join(symbols)}, which whole-word matching skips (\"c++\" would "
+                         "match every \"c\"); use a regex")
     if not words_of(key):
         raise ValueError(f"text: {text!r} has no letter or digit to match as a word (Latin, Greek or Cyrillic); "
                          "use a regex")
-    if len(key) > 1 and key[0] == "/" and key[-1] == "/":
-        raise ValueError(f"text: {text!r} looks like a regular expression; set \"regex\": true")
     return key
 
 
@@ -590,16 +597,30 @@ _WORDS = re.compile(f"[{_LETTERS}]+")
 _TAGS = re.compile(f"#([{_LETTERS}]+)")
 
 
+# Before folding: invisible format characters (soft hyphens, zero-width spaces and joiners) go, so that they cannot
+# split a word ("ho\u200bnte" is "honte"); symbols that NFKC spells with letters ("™" is "TM") become spaces, so
+# that they do not stick to the word before them ("honte™" holds "honte").
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+_LETTERLIKE = re.compile("[" + "".join(chr(c) for c in range(0x2100, 0x2150)
+                                       if unicodedata.category(chr(c)) == "So") + "]")
+
+
+def _prepare(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    return fold(_LETTERLIKE.sub(" ", _INVISIBLE.sub("", text)))
+
+
 def words_of(text: str) -> tuple[str, ...]:
     """A keyword's words, as posts are matched against it: folded (case, accents, ligatures, NFKC)."""
-    return tuple(_WORDS.findall(fold(text)))
+    return tuple(_WORDS.findall(_prepare(text)))
 
 
 @lru_cache(maxsize=8192)
 def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """A post's words, folded as keywords are, and its hashtags (the words right after a "#"); remembered, since
     the same posts come back as the user scrolls."""
-    folded = fold(text)
+    folded = _prepare(text)
     return tuple(_WORDS.findall(folded)), frozenset(_TAGS.findall(folded)) if "#" in folded else frozenset()
 
 

@@ -13,19 +13,16 @@ from pathlib import Path
 
 from aiohttp import web
 
+import harness
 from conftest import DATA, SOURDINE, start_sourdine
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
 
 
 def api(running, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{running.api_port}{path}", method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {running.token()}", "Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=30) as response:
-        return json.loads(response.read())
+    status, answer = harness.api(running.api_port, running.token(), method, path, body, timeout=30)
+    assert status < 400, (status, answer)
+    return answer
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from aiohttp import web
 
+import harness
 from conftest import DATA, start_sourdine
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
@@ -85,13 +86,9 @@ def test_an_author_with_six_hostile_posts_gets_their_neutral_post_folded(tmp_pat
 
 
 def api(running, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{running.api_port}{path}", method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {running.token()}", "Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        return json.loads(response.read())
+    status, answer = harness.api(running.api_port, running.token(), method, path, body, timeout=10)
+    assert status < 400, (status, answer)
+    return answer
 
 
 def test_allowed_brand_and_muted_french_keyword_end_to_end(tmp_path, standin):

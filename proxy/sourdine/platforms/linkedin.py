@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sourdine.model import Post, Verdict
+from sourdine.platforms.jsontree import dig
 from sourdine.platforms.placeholder import placeholder
 
 PLATFORM = "linkedin"
@@ -131,23 +132,15 @@ def _collections(doc: Any) -> Iterator[list[Any]]:
     yield from walk(data, 0)
 
 
-def _dig(node: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
-
-
 def _text(entity: dict[str, Any]) -> str | None:
     """The update's words, or None when the entity is not a post (no commentary)."""
-    text = _dig(entity, "commentary", "text", "text")
+    text = dig(entity, "commentary", "text", "text")
     return text if isinstance(text, str) else None
 
 
 def _post(pid: str, entity: dict[str, Any], text: str) -> Post:
     actor = entity.get("actor") if isinstance(entity.get("actor"), dict) else {}
-    name = _dig(actor, "name", "text")
+    name = dig(actor, "name", "text")
     urn = actor.get("urn") or actor.get("backendUrn")
     return Post(
         id=pid,
@@ -160,7 +153,7 @@ def _post(pid: str, entity: dict[str, Any], text: str) -> Post:
 
 
 def _fold(entity: dict[str, Any], pid: str, verdict: Verdict) -> bool:
-    text = _dig(entity, "commentary", "text")
+    text = dig(entity, "commentary", "text")
     new = placeholder(PLATFORM, pid, verdict)
     if not isinstance(text, dict) or text.get("text") == new:
         return False

@@ -222,3 +222,17 @@ def read_page(body: bytes, markers: tuple[str, ...]) -> Page:
     for start, end in parser.spans:
         page.scripts.append((start, end, orjson.loads(splice.text[start:end])))
     return page
+
+
+def parse(endpoint: str, body: bytes, markers: tuple[str, ...]) -> Any:
+    """A body of Instagram or Threads: the first page's embedded JSON (endpoint "page"), or a JSON document."""
+    return read_page(body, markers) if endpoint == "page" else orjson.loads(body)
+
+
+def serialize(endpoint: str, doc: Any) -> bytes:
+    return doc.result() if endpoint == "page" else orjson.dumps(doc)
+
+
+def data(endpoint: str, doc: Any) -> Any:
+    """What `parse` gave, as the post finders read it."""
+    return doc.data if endpoint == "page" else doc

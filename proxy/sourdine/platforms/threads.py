@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from sourdine.model import Post, Verdict
 from sourdine.platforms import meta
 
@@ -38,28 +36,22 @@ CASCADE = frozenset({"thread_items"})
 
 def parse(endpoint: str, body: bytes) -> Any:
     _check(endpoint)
-    if endpoint == "page":
-        return meta.read_page(body, PAGE_MARKERS)
-    return orjson.loads(body)
+    return meta.parse(endpoint, body, PAGE_MARKERS)
 
 
 def serialize(endpoint: str, doc: Any) -> bytes:
     _check(endpoint)
-    return doc.result() if endpoint == "page" else orjson.dumps(doc)
+    return meta.serialize(endpoint, doc)
 
 
 def posts(endpoint: str, doc: Any) -> list[Post]:
     _check(endpoint)
-    return meta.posts(_data(endpoint, doc), _url)
+    return meta.posts(meta.data(endpoint, doc), _url)
 
 
 def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
     _check(endpoint)
-    return bool(verdicts) and meta.rewrite(PLATFORM, _data(endpoint, doc), verdicts, CASCADE)
-
-
-def _data(endpoint: str, doc: Any) -> Any:
-    return doc.data if endpoint == "page" else doc
+    return bool(verdicts) and meta.rewrite(PLATFORM, meta.data(endpoint, doc), verdicts, CASCADE)
 
 
 def _url(item: meta.Found) -> str | None:

@@ -37,6 +37,7 @@ import orjson
 
 from sourdine.model import Post, Verdict
 from sourdine.platforms import embedded
+from sourdine.platforms.jsontree import dig
 from sourdine.platforms.placeholder import placeholder
 
 PLATFORM = "youtube"
@@ -190,7 +191,7 @@ def _comments(item: Any, entities: dict[str, dict[str, Any]]) -> Iterator[_Comme
         comment = _comment(thread, entities)
         if comment is not None:
             yield comment
-        replies = _dig(thread, "replies", "commentRepliesRenderer", "contents")
+        replies = dig(thread, "replies", "commentRepliesRenderer", "contents")
         if isinstance(replies, list):
             for reply in replies:
                 if isinstance(reply, dict):
@@ -212,7 +213,7 @@ def _comment(holder: dict[str, Any], entities: dict[str, dict[str, Any]]) -> _Co
         entity = entities.get(key) if isinstance(key, str) else None
         cid = view.get("commentId")
         if not isinstance(cid, str) and entity is not None:
-            cid = _dig(entity, "properties", "commentId")
+            cid = dig(entity, "properties", "commentId")
         if isinstance(cid, str) and cid:
             return _Comment(cid, view, entity, key if isinstance(key, str) else None)
         return None
@@ -221,14 +222,6 @@ def _comment(holder: dict[str, Any], entities: dict[str, dict[str, Any]]) -> _Co
     if isinstance(renderer, dict) and isinstance(renderer.get("commentId"), str):
         return _Comment(renderer["commentId"], renderer, None, None)
     return None
-
-
-def _dig(node: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node
 
 
 def _str(value: Any) -> str:
@@ -254,13 +247,13 @@ def _post(comment: _Comment) -> Post:
             author_id=_str(author.get("channelId")),
             author=_str(author.get("displayName")),
             author_name=_str(author.get("displayName")),
-            text=_str(_dig(comment.entity, "properties", "content", "content")).strip(),
+            text=_str(dig(comment.entity, "properties", "content", "content")).strip(),
         )
     r = comment.item
     name = _runs(r.get("authorText"))
     return Post(
         id=comment.id,
-        author_id=_str(_dig(r, "authorEndpoint", "browseEndpoint", "browseId")),
+        author_id=_str(dig(r, "authorEndpoint", "browseEndpoint", "browseId")),
         author=name,
         author_name=name,
         text=_runs(r.get("contentText")).strip(),

@@ -23,8 +23,8 @@ a phrase matches across any run of spaces or punctuation, and its hashtag: "stop
 "#StopTheCount" (the words run together, so "the rapist" also matches "#therapist"). A letter is a Latin,
 Greek or Cyrillic letter or a digit; a keyword with no such letter ("日本"), or with a symbol that words cannot
 hold ("c++", "C#", an emoji), is refused: a regex can match it. Invisible format characters in a post (zero-width
-spaces, soft hyphens) do not split its words, and symbols such as "™" do not stick to them. Keywords are looked up word by word in an index, so thousands of
-them cost about what a few do, to build and to match.
+spaces, soft hyphens) do not split its words, and symbols such as "™" do not stick to them. Keywords are
+looked up word by word in an index, so thousands of them cost about what a few do, to build and to match.
 
 A keyword may be a regular expression (`"regex": true`), run by RE2, whose cost is linear in the text: no
 backtracking. It is searched, case-insensitively, in the text without accents (as keywords see it: write

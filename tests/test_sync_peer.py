@@ -224,8 +224,26 @@ async def test_a_peer_back_after_180_days_gets_the_full_state(pair):
     peer.last_seen = time.time() - 181 * 86400
     peer.got = peer.sent = 10**6  # watermarks that would skip everything in a delta
     [result] = await b.sync.sync_all()
-    assert result["ok"] and result["received"] == 1, "rage, which a delta past those watermarks would skip"
-    assert a.rows() == b.rows() and len(b.rows()) == 2
+    assert result["ok"] and result["received"] == 2, "the whole state, rage included (a delta would skip it)"
+    assert a.rows() == b.rows() and len(b.rows()) == 2 and "keyword:rage" in b.runtime.entries["mute"]
+
+
+async def test_a_returning_peer_keeps_the_rows_both_sides_share(pair):
+    """A full exchange against a peer that has collected tombstones since: the rows both sides hold stay on the
+    returning side (the answer carries them back, so none looks like a collected removal)."""
+    from sourdine.sync import db as sync_db
+
+    a, b = pair
+    await a.mute("honte")
+    await b.sync.sync_all()
+    assert [r[1] for r in b.rows()] == ["keyword:honte"]
+    horizon = a.runtime.clock.tick()  # A collected a tombstone newer than the row both hold
+    await a.live.committed(lambda db: sync_db.set_state(db, "horizon", horizon.encode()))
+    b.sync.peers["deva"].last_seen = time.time() - 181 * 86400
+    [result] = await b.sync.sync_all()
+    assert result["ok"]
+    assert a.rows() == b.rows() and [r[1] for r in b.rows()] == ["keyword:honte"]
+    assert set(b.runtime.entries["mute"]) == {"keyword:honte"}
 
 
 async def test_connection_decisions_and_work_hours_replicate(pair):

@@ -181,7 +181,8 @@ def full_exchange(local: Mapping[RowId, Row], remote: Iterable[Row], horizon: St
         dict[RowId, Row], set[RowId]]:
     """Merge the full state of a peer that may have missed collected tombstones.
 
-    `horizon` is the newest stamp of a tombstone the other side collected. A local row at or before it whose key
+    `remote` is the other side's whole state (see `answer`); `horizon` is the newest stamp of a tombstone the
+    other side collected. A local row at or before it whose key
     the other side does not have was removed there and its tombstone collected: it goes (returned as the second
     value) instead of coming back. Returns the rows that change and the keys that go.
     """
@@ -201,3 +202,13 @@ def from_returning(local: Mapping[RowId, Row], remote: Iterable[Row], horizon: S
     if horizon is None:
         return list(remote)
     return [row for row in remote if row.id in local or row.stamp > horizon]
+
+
+def answer(out: Iterable[Row], incoming: Iterable[Row], full: bool) -> list[Row]:
+    """The rows to answer a peer's message with: `out`, less the peer's own rows straight back in a delta. In a
+    full exchange every row goes back, those it sent included: the returning side takes a key missing from the
+    answer for a collected tombstone (see `full_exchange`), so a row both sides hold must be in it."""
+    if full:
+        return list(out)
+    sent = {(r.id, r.rank) for r in incoming}
+    return [r for r in out if (r.id, r.rank) not in sent]

@@ -434,8 +434,7 @@ class Sync:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
             return web.json_response({"error": str(e)}, status=400)
         out, upto, horizon = await self._outgoing(body["since"], body["full"])
-        incoming = {(r.id, r.rank) for r in rows}
-        out = [r for r in out if (r.id, r.rank) not in incoming]  # not the peer's own rows straight back
+        out = merge.answer(out, rows, body["full"])
         answer = json.dumps({"n": n, "upto": upto, "horizon": horizon,
                              "rows": [r.to_wire() for r in out]}).encode()
         return web.Response(body=answer, content_type="application/json",

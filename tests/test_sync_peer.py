@@ -265,3 +265,52 @@ async def test_connection_decisions_and_work_hours_replicate(pair):
     stored = sqlite3.connect(b.path / "db.sqlite").execute(
         "SELECT value FROM settings WHERE key = 'schedule'").fetchone()
     assert json.loads(stored[0])["windows"][0]["start"] == "09:00"
+
+
+def _restarted(device: Device, folder=None) -> Sync:
+    """A new sync service for `device`, its state read back from the sqlite file, as after a restart."""
+    from sourdine import store
+
+    fresh = Sync(device.live, device.path, device.sync.device, name=device.sync.device, interval=3600)
+    db = store.open_db(device.path / "db.sqlite")
+    try:
+        fresh.load(db)
+    finally:
+        db.close()
+    fresh.folder = folder
+    return fresh
+
+
+async def test_folder_lines_after_a_restart_with_the_clock_set_back_still_count(pair, tmp_path, monkeypatch):
+    """A restart with the clock an hour behind: the next folder line is numbered past the last one written, so the
+    other device takes it instead of ignoring it as a repeat."""
+    from sourdine.sync.folder import Folder
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    await a.mute("honte")
+    await a.sync.sync_folder()
+    assert (await b.sync.sync_folder()).read == 1
+    await a.sync.stop()
+    real = time.time_ns
+    monkeypatch.setattr(peer_mod.time, "time_ns", lambda: real() - 3600 * 10**9)
+    a.sync = _restarted(a, Folder(shared, "deva"))
+    await a.mute("rage")
+    assert (await a.sync.sync_folder()).written == 1
+    report = await b.sync.sync_folder()
+    assert (report.read, report.ignored) == (1, 0)
+    assert set(b.runtime.entries["mute"]) == {"keyword:honte", "keyword:rage"}
+
+
+async def test_a_message_number_is_saved_even_when_the_exchange_fails(pair):
+    """The number of a message that never got its answer is saved: after a restart the next one is higher (the
+    peer may have applied that message, and would refuse a lower number as a replay)."""
+    a, b = pair
+    await a.sync.stop()
+    a.sync._runner = None
+    a.sync._task = None
+    [result] = await b.sync.sync_all()
+    assert not result["ok"]
+    assert _restarted(b)._last_n >= b.sync._last_n > 0

@@ -199,7 +199,8 @@ class Sync:
 
     def load(self, db: sqlite_utils.Database) -> None:
         self.peers = {row["id"]: Peer(**row) for row in db["peers"].rows}
-        self._last_n = int(sync_db.get_state(db, "send_n") or 0)
+        # Past every number used, by the peer messages and by the folder lines: a clock set back is not a repeat.
+        self._last_n = max(int(sync_db.get_state(db, "send_n") or 0), int(folder_mod.our_state(db)["line"]))
 
     async def start(self, port: int | None) -> None:
         """Start the background loop, and the listener when a port is given (0 picks one)."""
@@ -387,9 +388,12 @@ class Sync:
 
     # -- messages --
 
-    def _next_n(self) -> int:
-        self._last_n = max(self._last_n + 1, time.time_ns() // 1000)
-        return self._last_n
+    async def _next_n(self) -> int:
+        """A message (or folder line) number above every one used before, saved before it is used, so that after a
+        restart with the clock set back the next one still goes up (a peer refuses a lower one as a repeat)."""
+        n = self._last_n = max(self._last_n + 1, time.time_ns() // 1000)
+        await self._committed(lambda db: sync_db.set_state(db, "send_n", str(n)))
+        return n
 
     async def _outgoing(self, since: int, full: bool) -> tuple[list[Row], int, str | None]:
         def read(db):
@@ -473,7 +477,7 @@ class Sync:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             for _ in range(100):
                 rows, upto, _ = await self._outgoing(peer.sent, full)
-                n = self._next_n()
+                n = await self._next_n()
                 raw = json.dumps({"device": self.device, "n": n, "time": int(time.time() * 1000),
                                   "since": 0 if full else peer.got, "upto": upto, "full": full,
                                   "rows": [r.to_wire() for r in rows]}).encode()
@@ -508,7 +512,6 @@ class Sync:
                     if upto >= before:  # nothing stored here since we read: what we just stored came from it
                         peer.sent = sync_db.max_seq(db)
                     save_peer(db, peer)
-                    sync_db.set_state(db, "send_n", str(self._last_n))
 
                 await self.live.merge_remote(theirs, bookkeeping, gone)
                 sent += len(rows)
@@ -534,10 +537,10 @@ class Sync:
 
         rows, upto = await self._committed(prepare)
         if rows:
-            line = folder.line(rows, self._next_n(), keys)
-            await asyncio.to_thread(folder.append, line)
+            n = await self._next_n()
+            await asyncio.to_thread(folder.append, folder.line(rows, n, keys))
             await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
-                {"line": self._last_n, "upto": upto})))
+                {"line": n, "upto": upto})))
             report.written = len(rows)
         self._folder_full = False
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():

@@ -314,3 +314,28 @@ async def test_a_message_number_is_saved_even_when_the_exchange_fails(pair):
     [result] = await b.sync.sync_all()
     assert not result["ok"]
     assert _restarted(b)._last_n >= b.sync._last_n > 0
+
+
+async def test_a_folder_line_from_a_clock_ahead_waits_and_is_read_later(pair, tmp_path, monkeypatch):
+    """A signed line whose clock is two days ahead is not applied, and not skipped either: it is read again each
+    round, and taken once our clock has caught up."""
+    from sourdine.sync import folder as folder_mod
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder = folder_mod.Folder(shared, "deva")
+    ahead = int(time.time() * 1000) + 2 * 86_400_000
+    line = folder_mod.Folder(shared, "devb").line([Row.from_wire(_row("tomorrow", ahead))], time.time_ns() // 1000,
+                                                   {"deva": bytes.fromhex(a.sync.peers["devb"].key)})
+    folder_mod.Folder(shared, "devb").append(line)
+    for _ in range(2):
+        report = await a.sync.sync_folder()
+        assert (report.read, report.ignored) == (0, 1)
+        assert "keyword:tomorrow" not in a.runtime.entries["mute"]
+    real = time.time
+    monkeypatch.setattr(folder_mod.time, "time", lambda: real() + 3 * 86400)
+    monkeypatch.setattr(a.runtime.clock, "physical", folder_mod.time.time)
+    report = await a.sync.sync_folder()
+    assert (report.read, report.ignored) == (1, 0)
+    assert "keyword:tomorrow" in a.runtime.entries["mute"]

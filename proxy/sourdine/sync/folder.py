@@ -99,7 +99,9 @@ class Folder:
     def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes
              ) -> tuple[list[tuple[int, list[Row]]], int, int]:
         """The lines of `device`'s file after `offset`: ([(seq, rows)], bad lines, new offset). A file shorter than
-        `offset` was replaced: it is read again from the start (lines already seen are skipped by number)."""
+        `offset` was replaced: it is read again from the start (lines already seen are skipped by number). Reading
+        stops before a line whose clock is too far ahead, to try it again next time; a line that fails its check or
+        is malformed is skipped for good."""
         size = path.stat().st_size
         if size < offset:
             offset = 0
@@ -110,11 +112,17 @@ class Folder:
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next round
         seq = last_seq
         now = int(time.time() * 1000)
-        for raw in data[:end].splitlines():
+        pos = 0
+        for raw in data[:end].split(b"\n")[:-1]:
+            start, pos = pos, pos + len(raw) + 1
             if not raw.strip():
                 continue
             try:
                 rows, line_seq = self._parse(raw, device, key, now)
+            except merge.Ahead as e:
+                bad += 1
+                logger.warning("a line of %s in the sync folder waits for the next round: %s", path.name, e)
+                return out, bad, offset + start
             except ValueError as e:
                 bad += 1
                 logger.warning("ignored a line of %s in the sync folder: %s", path.name, e)

@@ -121,10 +121,15 @@ def merged(state: Mapping[RowId, Row], rows: Iterable[Row]) -> dict[RowId, Row]:
 _AUTHOR_KEY = re.compile(r"author:([a-z]{1,20}):(.{1,500})", re.DOTALL)
 
 
+class Ahead(ValueError):
+    """A row whose clock is too far ahead: refused for now, it may pass later."""
+
+
 def check(row: Row, now_ms: int, max_ahead_ms: int = MAX_DRIFT_MS) -> None:
-    """Refuse a row from a peer that Sourdine could not use, or whose clock is too far ahead (ValueError)."""
+    """Refuse a row from a peer that Sourdine could not use (ValueError), or whose clock is too far ahead
+    (`Ahead`)."""
     if row.stamp.wall - now_ms > max_ahead_ms:
-        raise ValueError(f"{row.list} {row.key!r}: its clock is more than {max_ahead_ms // 3_600_000} h ahead")
+        raise Ahead(f"{row.list} {row.key!r}: its clock is more than {max_ahead_ms // 3_600_000} h ahead")
     entry = row.value()
     if row.deleted:
         if entry:

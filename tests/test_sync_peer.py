@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 
@@ -339,3 +340,35 @@ async def test_a_folder_line_from_a_clock_ahead_waits_and_is_read_later(pair, tm
     report = await a.sync.sync_folder()
     assert (report.read, report.ignored) == (1, 0)
     assert "keyword:tomorrow" in a.runtime.entries["mute"]
+
+
+async def test_refusals_name_no_handle_or_keyword_above_debug(pair, tmp_path, caplog):
+    """Rows refused in a peer's message, in its answer and in a folder line: the logs above DEBUG and the peer's
+    `last_error` give the list and the reason, never the handle or the keyword; the DEBUG log has the key."""
+    from sourdine.sync import db as sync_db
+    from sourdine.sync.folder import Folder
+
+    caplog.set_level(logging.DEBUG)
+    a, b = pair
+    now = int(time.time() * 1000)
+    bad = Row.make("mute", "account:mastodon:alice@example.social",
+                   {"kind": "account", "platform": "mastodon", "handle": "bob@example.social"}, Stamp(now, 0, "devb"))
+    ahead = Row.make("mute", "keyword:motsecret", {"kind": "keyword", "text": "motsecret"},
+                     Stamp(now + 3 * 86_400_000, 0, "devb"))
+    assert await _post(b, a, _message("devb", [bad.to_wire()])) == 400
+    assert await _post(b, a, _message("devb", [ahead.to_wire()])) == 400
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder = Folder(shared, "deva")
+    Folder(shared, "devb").append(Folder(shared, "devb").line([bad], time.time_ns() // 1000,
+                                                              {"deva": bytes.fromhex(a.sync.peers["devb"].key)}))
+    assert (await a.sync.sync_folder()).ignored == 1
+    await a.live.committed(lambda db: sync_db.apply(db, [bad]))  # A holds a row B refuses in its answer
+    [result] = await b.sync.sync_all()
+    assert not result["ok"] and "mute: the entry does not match its key" in result["error"]
+    assert "alice" not in b.sync.peers["deva"].last_error
+    loud = " ".join(r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG)
+    assert "refused a sync message" in loud and "ignored a line" in loud and "sent a bad answer" in loud
+    assert "alice" not in loud and "bob@" not in loud and "motsecret" not in loud
+    quiet = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+    assert "account:mastodon:alice@example.social" in quiet and "keyword:motsecret" in quiet

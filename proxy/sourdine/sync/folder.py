@@ -122,10 +122,12 @@ class Folder:
             except merge.Ahead as e:
                 bad += 1
                 logger.warning("a line of %s in the sync folder waits for the next round: %s", path.name, e)
+                logger.debug("a line of %s waits: %s", path.name, merge.detail(e))
                 return out, bad, offset + start
             except ValueError as e:
                 bad += 1
                 logger.warning("ignored a line of %s in the sync folder: %s", path.name, e)
+                logger.debug("ignored a line of %s: %s", path.name, merge.detail(e))
                 continue
             if line_seq <= seq:
                 if line_seq < seq or offset != 0:

@@ -417,6 +417,7 @@ class Sync:
             body, rows = self._parse(raw, peer)
         except ValueError as e:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
+            logger.debug("refused a sync message from peer %s: %s", peer.id, merge.detail(e))
             return web.json_response({"error": str(e)}, status=409 if "replayed" in str(e) else 400)
         n, now = body["n"], time.time()
         peer.recv_n = n  # at once: the same message sent twice at the same time is applied once
@@ -436,6 +437,7 @@ class Sync:
             await self.live.merge_remote(rows, bookkeeping)
         except ValueError as e:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
+            logger.debug("refused a sync message from peer %s: %s", peer.id, merge.detail(e))
             return web.json_response({"error": str(e)}, status=400)
         out, upto, horizon = await self._outgoing(body["since"], body["full"])
         out = merge.answer(out, rows, body["full"])
@@ -501,6 +503,7 @@ class Sync:
                     merge.check_all(theirs, int(time.time() * 1000))
                     horizon = merge.Stamp.decode(body["horizon"]) if body.get("horizon") else None
                 except (ValueError, KeyError, TypeError) as e:
+                    logger.debug("a bad answer from peer %s: %s", peer.id, merge.detail(e))
                     raise SyncError(f"sent a bad answer ({e})") from None
                 gone: set = set()
                 if full:

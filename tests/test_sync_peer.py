@@ -372,3 +372,37 @@ async def test_refusals_name_no_handle_or_keyword_above_debug(pair, tmp_path, ca
     assert "alice" not in loud and "bob@" not in loud and "motsecret" not in loud
     quiet = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
     assert "account:mastodon:alice@example.social" in quiet and "keyword:motsecret" in quiet
+
+
+async def test_an_answer_past_the_size_cap_is_refused_unread(pair, monkeypatch):
+    """An answer larger than the cap is refused, nothing of it applied (the cap lowered here to a few kB: 100 rows
+    are past it)."""
+    from sourdine.sync import db as sync_db
+
+    a, b = pair
+    rows = [Row.from_wire(_row(f"mot{i}")) for i in range(100)]
+    await a.live.committed(lambda db: sync_db.apply(db, rows))
+    monkeypatch.setattr(peer_mod, "MAX_MESSAGE", 4096)
+    [result] = await b.sync.sync_all()
+    assert not result["ok"] and "too large" in result["error"]
+    assert b.rows() == []
+    monkeypatch.setattr(peer_mod, "MAX_MESSAGE", 64 * 1024 * 1024)
+    [result] = await b.sync.sync_all()
+    assert result["ok"] and len(b.rows()) == 100
+
+
+async def test_a_pairing_answer_past_the_size_cap_is_refused(tmp_path, monkeypatch):
+    """A pairing answer larger than its cap is refused before it is parsed: nothing is paired on this side (the cap
+    lowered here below the size of a certificate)."""
+    a, b = Device(tmp_path / "a", "deva"), Device(tmp_path / "b", "devb")
+    try:
+        await a.sync.start(0)
+        await b.sync.start(None)
+        monkeypatch.setattr(peer_mod, "MAX_PAIR", 200)
+        code, _ = a.sync.new_code()
+        with pytest.raises(SyncError, match="too large"):
+            await b.sync.accept(code)
+        assert b.sync.peers == {}
+    finally:
+        await a.close()
+        await b.close()

@@ -57,6 +57,7 @@ CODE_SECONDS = 300
 MESSAGE_WINDOW_MS = 5 * 60 * 1000  # a message's own time must be this close to ours
 BATCH = 5000  # rows per message
 MAX_MESSAGE = 64 * 1024 * 1024
+MAX_PAIR = 64 * 1024  # a pairing answer: a certificate and a few fields
 INTERVAL = 180.0  # background sync every 3 minutes
 BACKOFF = (10.0, 900.0)  # first wait after a failure, longest wait
 _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l
@@ -377,7 +378,7 @@ class Sync:
                 raise SyncError("the other device refused: the code is wrong, expired or already used")
             if r.status != 200:
                 raise SyncError(f"the other device refused pairing (HTTP {r.status})")
-            return await r.json()
+            return json.loads(await _read_capped(r, MAX_PAIR))
 
     async def remove(self, peer_id: str) -> bool:
         if peer_id not in self.peers:
@@ -487,7 +488,7 @@ class Sync:
                     async with session.post(f"https://{peer.address}/v1/sync", data=raw, ssl=self._client_ctx(peer),
                                             headers={"X-Sourdine-Mac": _mac(key, raw),
                                                      "Content-Type": "application/json"}) as r:
-                        answer = await r.read()
+                        answer = await _read_capped(r, MAX_MESSAGE)
                         status, mac = r.status, r.headers.get("X-Sourdine-Mac", "")
                 except (TimeoutError, aiohttp.ClientError, OSError) as e:
                     raise SyncError(f"unreachable ({type(e).__name__})") from None
@@ -638,6 +639,23 @@ class Sync:
         gone = await self._committed(lambda db: sync_db.collect(db, now_ms, seen))
         if gone:
             logger.info("collected %d old tombstones", gone)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """A response's body, read up to `limit` + 1 bytes: a larger one is refused (SyncError), before it is checked
+    or parsed."""
+    if response.content_length is not None and response.content_length > limit:
+        raise SyncError("its answer is too large")
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await response.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise SyncError("its answer is too large")
+    return b"".join(chunks)
 
 
 def load_peers(path: Path) -> list[dict[str, Any]]:

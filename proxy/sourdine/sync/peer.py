@@ -31,6 +31,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -174,13 +175,15 @@ class Sync:
     """Peers, the listener, and the loop that syncs in the background."""
 
     def __init__(self, live: Live, home: Path, device: str, name: str | None = None,
-                 interval: float = INTERVAL, backoff: tuple[float, float] = BACKOFF) -> None:
+                 interval: float = INTERVAL, backoff: tuple[float, float] = BACKOFF,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.live = live
         self.home = home
         self.device = device
         self.name = name or socket.gethostname()[:60] or device
         self.interval = interval
         self.backoff = backoff
+        self.monotonic = monotonic  # the clock the schedule of syncs and backoffs goes by
         self.peers: dict[str, Peer] = {}
         self.pending: _Pending | None = None
         self.paused = False
@@ -222,7 +225,7 @@ class Sync:
             site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ctx)
             await site.start()
             self.port = self._runner.addresses[0][1]
-        soon = time.monotonic() + 2.0
+        soon = self.monotonic() + 2.0
         self._next = {peer_id: soon for peer_id in self.peers}
         self._task = asyncio.create_task(self._forever())
 
@@ -574,7 +577,7 @@ class Sync:
                     results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": False,
                                     "error": f"the sync folder could not be used ({type(e).__name__})"})
             for peer in list(self.peers.values()):
-                if peer.address is None or due_only and self._next.get(peer.id, 0.0) > time.monotonic():
+                if peer.address is None or due_only and self._next.get(peer.id, 0.0) > self.monotonic():
                     continue
                 try:
                     counts = await self.sync_peer(peer)
@@ -587,7 +590,7 @@ class Sync:
                     results.append({"id": peer.id, "name": peer.name, "ok": False, "error": "internal error"})
                 else:
                     self._failures.pop(peer.id, None)
-                    self._next[peer.id] = time.monotonic() + self.interval
+                    self._next[peer.id] = self.monotonic() + self.interval
                     results.append({"id": peer.id, "name": peer.name, "ok": True, **counts})
         return results
 
@@ -595,7 +598,7 @@ class Sync:
         failures = self._failures.get(peer.id, 0) + 1
         self._failures[peer.id] = failures
         first, most = self.backoff
-        self._next[peer.id] = time.monotonic() + min(first * 2 ** (failures - 1), most)
+        self._next[peer.id] = self.monotonic() + min(first * 2 ** (failures - 1), most)
         peer.last_error = error
         logger.info("sync with peer %s failed: %s", peer.id, error)
 
@@ -604,7 +607,7 @@ class Sync:
         edited = self.live.edited
         collected = 0.0
         while True:
-            now = time.monotonic()
+            now = self.monotonic()
             due = [t for t in self._next.values()] or [now + self.interval]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(edited.wait(), max(1.0, min(min(due), now + self.interval) - now))
@@ -617,7 +620,7 @@ class Sync:
                         self._next[peer_id] = 0.0
             if self.paused:
                 continue
-            now = time.monotonic()
+            now = self.monotonic()
             due_peers = [p for p in self.peers.values() if p.address and self._next.get(p.id, 0.0) <= now]
             if due_peers or self.folder is not None:
                 try:

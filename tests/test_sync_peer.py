@@ -406,3 +406,33 @@ async def test_a_pairing_answer_past_the_size_cap_is_refused(tmp_path, monkeypat
     finally:
         await a.close()
         await b.close()
+
+
+async def test_folder_lines_are_encrypted_for_each_peer(pair, tmp_path):
+    """The shared folder holds no entry in clear, yet the paired device reads it; a line (or one peer's part of it)
+    moved to another device's file or offered to another device does not decrypt, even under the same key."""
+    from sourdine.sync.folder import Folder
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    await a.mute("motsecret")
+    await a.sync.sync_folder()
+    data = (shared / "ops-deva.jsonl").read_bytes()
+    assert b"motsecret" not in data and b"keyword" not in data and b"mute" not in data
+    assert (await b.sync.sync_folder()).read == 1 and "keyword:motsecret" in b.runtime.entries["mute"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    key = b"k" * 32
+    line = Folder(other, "deva").line([Row.from_wire(_row("x"))], 1, {"devb": key, "devc": key})
+    Folder(other, "devx").append(line)  # deva's line in devx's file
+    assert Folder(other, "devb").read("devx", other / "ops-devx.jsonl", 0, 0, key)[:2] == ([], 1)
+    swapped = json.loads(line)
+    swapped["boxes"]["devb"] = swapped["boxes"]["devc"]  # devc's part offered to devb
+    (other / "ops-deva.jsonl").write_bytes(json.dumps(swapped).encode() + b"\n")
+    assert Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)[:2] == ([], 1)
+    (other / "ops-deva.jsonl").write_bytes(line)
+    lines, bad, _ = Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)
+    assert bad == 0 and [r.key for r in lines[0][1]] == ["keyword:x"]

@@ -4,9 +4,9 @@ Each device appends only to its own `ops-<device>.jsonl` in that folder and read
 is one batch of rows, numbered, encrypted once for each paired peer (AES-GCM, with a key derived by HKDF from that
 peer's pairing key, bound to the sending and the receiving device): the folder's host, or anyone who can read
 the folder, sees no entry, and a line that fails to decrypt, repeats an earlier number or holds a row Sourdine
-cannot use is ignored and reported, so someone who can write to the folder cannot slip entries in. Conflict copies the sync tool makes
-(`ops-x.sync-conflict-....jsonl`, `ops-x (conflicted copy ...).jsonl`) are not read: only `ops-<paired device
-id>.jsonl` is. The database itself never goes there; the folder holds only these files.
+cannot use is ignored and reported, so someone who can write to the folder cannot slip entries in. Conflict
+copies the sync tool makes (`ops-x.sync-conflict-....jsonl`, `ops-x (conflicted copy ...).jsonl`) are not read:
+only `ops-<paired device id>.jsonl` is. The database itself never goes there; the folder holds only these files.
 """
 
 from __future__ import annotations

@@ -436,3 +436,36 @@ async def test_folder_lines_are_encrypted_for_each_peer(pair, tmp_path):
     (other / "ops-deva.jsonl").write_bytes(line)
     lines, bad, _ = Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)
     assert bad == 0 and [r.key for r in lines[0][1]] == ["keyword:x"]
+
+
+async def test_a_streamed_answer_is_read_only_up_to_the_cap():
+    """An answer without a length (chunked) is read up to the cap + 1 byte, and refused past it; one within the cap
+    comes whole."""
+    from aiohttp import web
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"x" * 1000)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", stream)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url) as r:
+                assert r.content_length is None
+                with pytest.raises(SyncError, match="too large"):
+                    await peer_mod._read_capped(r, 4096)
+            async with session.get(url) as r:
+                assert await peer_mod._read_capped(r, 10_000) == b"x" * 10_000
+    finally:
+        await runner.cleanup()

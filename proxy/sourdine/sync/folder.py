@@ -1,16 +1,18 @@
 """The folder transport, for people who already sync a folder between their machines (Syncthing, Dropbox, a NAS).
 
 Each device appends only to its own `ops-<device>.jsonl` in that folder and reads the other devices' files. A line
-is one batch of rows, numbered, with an HMAC for each paired peer made with that peer's pairing key: a line that
-names no paired device, fails its check, repeats an earlier number or holds a row Sourdine cannot use is ignored
-and reported, so someone who can write to the folder cannot slip entries in. Conflict copies the sync tool makes
-(`ops-x.sync-conflict-....jsonl`, `ops-x (conflicted copy ...).jsonl`) are not read: only `ops-<paired device
-id>.jsonl` is. The database itself never goes there; the folder holds only these files.
+is one batch of rows, numbered, encrypted once for each paired peer (AES-GCM, with a key derived by HKDF from that
+peer's pairing key, bound to the sending and the receiving device): the folder's host, or anyone who can read
+the folder, sees no entry, and a line that fails to decrypt, repeats an earlier number or holds a row Sourdine
+cannot use is ignored and reported, so someone who can write to the folder cannot slip entries in. Conflict
+copies the sync tool makes (`ops-x.sync-conflict-....jsonl`, `ops-x (conflicted copy ...).jsonl`) are not read:
+only `ops-<paired device id>.jsonl` is. The database itself never goes there; the folder holds only these files.
 """
 
 from __future__ import annotations
 
-import hmac
+import base64
+import binascii
 import json
 import logging
 import os
@@ -21,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sourdine.sync import db as sync_db
 from sourdine.sync import merge
@@ -33,8 +39,16 @@ _CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
 MAX_LINE = 16 * 1024 * 1024
 
 
-def payload_mac(key: bytes, payload: bytes) -> str:
-    return hmac.new(key, b"sourdine folder line\n" + payload, "sha256").hexdigest()
+def line_key(pairing_key: bytes) -> AESGCM:
+    """The folder's encryption key for one pair of devices, derived from their pairing key (its own label: it is
+    never the key that signs peer messages)."""
+    return AESGCM(HKDF(hashes.SHA256(), 32, None, b"sourdine folder line key v1").derive(pairing_key))
+
+
+def _bound(sender: str, recipient: str) -> bytes:
+    """What a line's encryption is bound to: a line moved to another device's file, or meant for another device,
+    fails to decrypt."""
+    return f"sourdine folder line\n{sender}\n{recipient}".encode()
 
 
 def check_folder(folder: Path, home: Path) -> Path:
@@ -71,8 +85,12 @@ class Folder:
     def line(self, rows: list[Row], seq: int, peers: dict[str, bytes]) -> bytes:
         payload = json.dumps({"device": self.device, "seq": seq, "time": int(time.time() * 1000),
                               "rows": [r.to_wire() for r in rows]}, separators=(",", ":")).encode()
-        macs = {peer: payload_mac(key, payload) for peer, key in sorted(peers.items())}
-        return json.dumps({"payload": payload.decode(), "macs": macs}, separators=(",", ":")).encode() + b"\n"
+        boxes = {}
+        for peer, key in sorted(peers.items()):
+            nonce = os.urandom(12)
+            sealed = line_key(key).encrypt(nonce, payload, _bound(self.device, peer))
+            boxes[peer] = base64.b64encode(nonce + sealed).decode()
+        return json.dumps({"boxes": boxes}, separators=(",", ":")).encode() + b"\n"
 
     def append(self, data: bytes) -> None:
         """One whole line, appended and flushed to disk before the bookkeeping says it was written."""
@@ -99,7 +117,9 @@ class Folder:
     def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes
              ) -> tuple[list[tuple[int, list[Row]]], int, int]:
         """The lines of `device`'s file after `offset`: ([(seq, rows)], bad lines, new offset). A file shorter than
-        `offset` was replaced: it is read again from the start (lines already seen are skipped by number)."""
+        `offset` was replaced: it is read again from the start (lines already seen are skipped by number). Reading
+        stops before a line whose clock is too far ahead, to try it again next time; a line that fails its check or
+        is malformed is skipped for good."""
         size = path.stat().st_size
         if size < offset:
             offset = 0
@@ -110,14 +130,22 @@ class Folder:
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next round
         seq = last_seq
         now = int(time.time() * 1000)
-        for raw in data[:end].splitlines():
+        pos = 0
+        for raw in data[:end].split(b"\n")[:-1]:
+            start, pos = pos, pos + len(raw) + 1
             if not raw.strip():
                 continue
             try:
                 rows, line_seq = self._parse(raw, device, key, now)
+            except merge.Ahead as e:
+                bad += 1
+                logger.warning("a line of %s in the sync folder waits for the next round: %s", path.name, e)
+                logger.debug("a line of %s waits: %s", path.name, merge.detail(e))
+                return out, bad, offset + start
             except ValueError as e:
                 bad += 1
                 logger.warning("ignored a line of %s in the sync folder: %s", path.name, e)
+                logger.debug("ignored a line of %s: %s", path.name, merge.detail(e))
                 continue
             if line_seq <= seq:
                 if line_seq < seq or offset != 0:
@@ -130,13 +158,14 @@ class Folder:
 
     def _parse(self, raw: bytes, device: str, key: bytes, now: int) -> tuple[list[Row], int]:
         try:
-            line = json.loads(raw)
-            payload = line["payload"].encode()
-            mac = line["macs"].get(self.device)
+            box = json.loads(raw)["boxes"].get(self.device)
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ValueError("not a Sourdine line") from None
-        if not isinstance(mac, str) or not hmac.compare_digest(mac, payload_mac(key, payload)):
-            raise ValueError("its check fails with the pairing key")
+        try:
+            sealed = base64.b64decode(box, validate=True)
+            payload = line_key(key).decrypt(sealed[:12], sealed[12:], _bound(device, self.device))
+        except (InvalidTag, ValueError, TypeError, binascii.Error):
+            raise ValueError("it does not decrypt with the pairing key") from None
         try:
             body = json.loads(payload)
             if body["device"] != device or not isinstance(body["seq"], int) or not isinstance(body["rows"], list):

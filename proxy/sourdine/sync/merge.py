@@ -84,7 +84,7 @@ class Row:
             raise ValueError("a row is an object with list, key, entry, stamp and deleted")
         name, key, entry, stamp, deleted = (data[f] for f in ("list", "key", "entry", "stamp", "deleted"))
         if name not in LISTS:
-            raise ValueError(f"list: unknown list {name!r}")
+            raise ValueError("list: an unknown list")
         if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY:
             raise ValueError("key: must be a non-empty string")
         if not isinstance(entry, dict) or not isinstance(deleted, bool) or not isinstance(stamp, str):
@@ -121,25 +121,56 @@ def merged(state: Mapping[RowId, Row], rows: Iterable[Row]) -> dict[RowId, Row]:
 _AUTHOR_KEY = re.compile(r"author:([a-z]{1,20}):(.{1,500})", re.DOTALL)
 
 
+class Refused(ValueError):
+    """A row refused. Its message names only the list and the reason, so that it may be logged and shown; the key
+    and the detail (which may hold a handle or a keyword) are for DEBUG logs only (see `detail`)."""
+
+    def __init__(self, list_name: str, reason: str, key: str = "", detail: str = "") -> None:
+        super().__init__(f"{list_name}: {reason}")
+        self.key = key
+        self.detail = detail
+
+
+class Ahead(Refused):
+    """A row whose clock is too far ahead: refused for now, it may pass later."""
+
+
+def detail(error: Exception) -> str:
+    """What a refusal says for a DEBUG log: the key and the detail (never log this above DEBUG)."""
+    if isinstance(error, Refused):
+        return f"{error} (key {error.key!r}: {error.detail or 'no detail'})"
+    return str(error)
+
+
 def check(row: Row, now_ms: int, max_ahead_ms: int = MAX_DRIFT_MS) -> None:
-    """Refuse a row from a peer that Sourdine could not use, or whose clock is too far ahead (ValueError)."""
+    """Refuse a row from a peer that Sourdine could not use (`Refused`), or whose clock is too far ahead (`Ahead`).
+    """
     if row.stamp.wall - now_ms > max_ahead_ms:
-        raise ValueError(f"{row.list} {row.key!r}: its clock is more than {max_ahead_ms // 3_600_000} h ahead")
+        raise Ahead(row.list, f"its clock is more than {max_ahead_ms // 3_600_000} h ahead", row.key)
+    try:
+        _check_entry(row, now_ms)
+    except Refused:
+        raise
+    except (ValueError, TypeError) as e:
+        raise Refused(row.list, "an entry Sourdine cannot use", row.key, str(e)) from None
+
+
+def _check_entry(row: Row, now_ms: int) -> None:
     entry = row.value()
     if row.deleted:
         if entry:
-            raise ValueError(f"{row.list} {row.key!r}: a removal carries no entry")
+            raise Refused(row.list, "a removal carries no entry", row.key)
         _check_key(row)
         return
     if row.list in ("mute", "allow"):
         parse = lists.parse_mute if row.list == "mute" else lists.parse_allow
         parsed = parse(entry, datetime.fromtimestamp(now_ms / 1000, UTC))
         if parsed.key != row.key:
-            raise ValueError(f"{row.list} {row.key!r}: the entry's key is {parsed.key!r}")
+            raise Refused(row.list, "the entry does not match its key", row.key, f"the entry's key is {parsed.key!r}")
     elif row.list == "connection":
         _check_key(row)
         if set(entry) - {"kind", "share", "hostile"}:
-            raise ValueError(f"connection {row.key!r}: unknown field")
+            raise Refused(row.list, "an unknown field", row.key)
         authors.AuthorDecision(**entry)
     else:
         _check_key(row)
@@ -149,12 +180,12 @@ def check(row: Row, now_ms: int, max_ahead_ms: int = MAX_DRIFT_MS) -> None:
 def _check_key(row: Row) -> None:
     if row.list in ("mute", "allow"):
         if not row.key.startswith(("account:", "person:", "keyword:")):
-            raise ValueError(f"{row.list}: {row.key!r} is not a list key")
+            raise Refused(row.list, "not a key of this list", row.key)
     elif row.list == "connection":
         if not _AUTHOR_KEY.fullmatch(row.key):
-            raise ValueError(f"connection: {row.key!r} is not author:<platform>:<id>")
+            raise Refused(row.list, "not a key of this list (author:<platform>:<id>)", row.key)
     elif row.key not in SETTING_KEYS:
-        raise ValueError(f"setting: {row.key!r} is not a replicated setting")
+        raise Refused(row.list, "not a replicated setting", row.key)
 
 
 def check_all(rows: Iterable[Row], now_ms: int, max_ahead_ms: int = MAX_DRIFT_MS) -> None:
@@ -181,7 +212,8 @@ def full_exchange(local: Mapping[RowId, Row], remote: Iterable[Row], horizon: St
         dict[RowId, Row], set[RowId]]:
     """Merge the full state of a peer that may have missed collected tombstones.
 
-    `horizon` is the newest stamp of a tombstone the other side collected. A local row at or before it whose key
+    `remote` is the other side's whole state (see `answer`); `horizon` is the newest stamp of a tombstone the
+    other side collected. A local row at or before it whose key
     the other side does not have was removed there and its tombstone collected: it goes (returned as the second
     value) instead of coming back. Returns the rows that change and the keys that go.
     """
@@ -201,3 +233,13 @@ def from_returning(local: Mapping[RowId, Row], remote: Iterable[Row], horizon: S
     if horizon is None:
         return list(remote)
     return [row for row in remote if row.id in local or row.stamp > horizon]
+
+
+def answer(out: Iterable[Row], incoming: Iterable[Row], full: bool) -> list[Row]:
+    """The rows to answer a peer's message with: `out`, less the peer's own rows straight back in a delta. In a
+    full exchange every row goes back, those it sent included: the returning side takes a key missing from the
+    answer for a collected tombstone (see `full_exchange`), so a row both sides hold must be in it."""
+    if full:
+        return list(out)
+    sent = {(r.id, r.rank) for r in incoming}
+    return [r for r in out if (r.id, r.rank) not in sent]

@@ -31,6 +31,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ CODE_SECONDS = 300
 MESSAGE_WINDOW_MS = 5 * 60 * 1000  # a message's own time must be this close to ours
 BATCH = 5000  # rows per message
 MAX_MESSAGE = 64 * 1024 * 1024
+MAX_PAIR = 64 * 1024  # a pairing answer: a certificate and a few fields
 INTERVAL = 180.0  # background sync every 3 minutes
 BACKOFF = (10.0, 900.0)  # first wait after a failure, longest wait
 _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l
@@ -173,13 +175,15 @@ class Sync:
     """Peers, the listener, and the loop that syncs in the background."""
 
     def __init__(self, live: Live, home: Path, device: str, name: str | None = None,
-                 interval: float = INTERVAL, backoff: tuple[float, float] = BACKOFF) -> None:
+                 interval: float = INTERVAL, backoff: tuple[float, float] = BACKOFF,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.live = live
         self.home = home
         self.device = device
         self.name = name or socket.gethostname()[:60] or device
         self.interval = interval
         self.backoff = backoff
+        self.monotonic = monotonic  # the clock the schedule of syncs and backoffs goes by
         self.peers: dict[str, Peer] = {}
         self.pending: _Pending | None = None
         self.paused = False
@@ -199,7 +203,8 @@ class Sync:
 
     def load(self, db: sqlite_utils.Database) -> None:
         self.peers = {row["id"]: Peer(**row) for row in db["peers"].rows}
-        self._last_n = int(sync_db.get_state(db, "send_n") or 0)
+        # Past every number used, by the peer messages and by the folder lines: a clock set back is not a repeat.
+        self._last_n = max(int(sync_db.get_state(db, "send_n") or 0), int(folder_mod.our_state(db)["line"]))
 
     async def start(self, port: int | None) -> None:
         """Start the background loop, and the listener when a port is given (0 picks one)."""
@@ -220,7 +225,7 @@ class Sync:
             site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ctx)
             await site.start()
             self.port = self._runner.addresses[0][1]
-        soon = time.monotonic() + 2.0
+        soon = self.monotonic() + 2.0
         self._next = {peer_id: soon for peer_id in self.peers}
         self._task = asyncio.create_task(self._forever())
 
@@ -376,7 +381,7 @@ class Sync:
                 raise SyncError("the other device refused: the code is wrong, expired or already used")
             if r.status != 200:
                 raise SyncError(f"the other device refused pairing (HTTP {r.status})")
-            return await r.json()
+            return json.loads(await _read_capped(r, MAX_PAIR))
 
     async def remove(self, peer_id: str) -> bool:
         if peer_id not in self.peers:
@@ -387,9 +392,12 @@ class Sync:
 
     # -- messages --
 
-    def _next_n(self) -> int:
-        self._last_n = max(self._last_n + 1, time.time_ns() // 1000)
-        return self._last_n
+    async def _next_n(self) -> int:
+        """A message (or folder line) number above every one used before, saved before it is used, so that after a
+        restart with the clock set back the next one still goes up (a peer refuses a lower one as a repeat)."""
+        n = self._last_n = max(self._last_n + 1, time.time_ns() // 1000)
+        await self._committed(lambda db: sync_db.set_state(db, "send_n", str(n)))
+        return n
 
     async def _outgoing(self, since: int, full: bool) -> tuple[list[Row], int, str | None]:
         def read(db):
@@ -413,6 +421,7 @@ class Sync:
             body, rows = self._parse(raw, peer)
         except ValueError as e:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
+            logger.debug("refused a sync message from peer %s: %s", peer.id, merge.detail(e))
             return web.json_response({"error": str(e)}, status=409 if "replayed" in str(e) else 400)
         n, now = body["n"], time.time()
         peer.recv_n = n  # at once: the same message sent twice at the same time is applied once
@@ -432,10 +441,10 @@ class Sync:
             await self.live.merge_remote(rows, bookkeeping)
         except ValueError as e:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
+            logger.debug("refused a sync message from peer %s: %s", peer.id, merge.detail(e))
             return web.json_response({"error": str(e)}, status=400)
         out, upto, horizon = await self._outgoing(body["since"], body["full"])
-        incoming = {(r.id, r.rank) for r in rows}
-        out = [r for r in out if (r.id, r.rank) not in incoming]  # not the peer's own rows straight back
+        out = merge.answer(out, rows, body["full"])
         answer = json.dumps({"n": n, "upto": upto, "horizon": horizon,
                              "rows": [r.to_wire() for r in out]}).encode()
         return web.Response(body=answer, content_type="application/json",
@@ -474,7 +483,7 @@ class Sync:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             for _ in range(100):
                 rows, upto, _ = await self._outgoing(peer.sent, full)
-                n = self._next_n()
+                n = await self._next_n()
                 raw = json.dumps({"device": self.device, "n": n, "time": int(time.time() * 1000),
                                   "since": 0 if full else peer.got, "upto": upto, "full": full,
                                   "rows": [r.to_wire() for r in rows]}).encode()
@@ -482,7 +491,7 @@ class Sync:
                     async with session.post(f"https://{peer.address}/v1/sync", data=raw, ssl=self._client_ctx(peer),
                                             headers={"X-Sourdine-Mac": _mac(key, raw),
                                                      "Content-Type": "application/json"}) as r:
-                        answer = await r.read()
+                        answer = await _read_capped(r, MAX_MESSAGE)
                         status, mac = r.status, r.headers.get("X-Sourdine-Mac", "")
                 except (TimeoutError, aiohttp.ClientError, OSError) as e:
                     raise SyncError(f"unreachable ({type(e).__name__})") from None
@@ -498,6 +507,7 @@ class Sync:
                     merge.check_all(theirs, int(time.time() * 1000))
                     horizon = merge.Stamp.decode(body["horizon"]) if body.get("horizon") else None
                 except (ValueError, KeyError, TypeError) as e:
+                    logger.debug("a bad answer from peer %s: %s", peer.id, merge.detail(e))
                     raise SyncError(f"sent a bad answer ({e})") from None
                 gone: set = set()
                 if full:
@@ -509,7 +519,6 @@ class Sync:
                     if upto >= before:  # nothing stored here since we read: what we just stored came from it
                         peer.sent = sync_db.max_seq(db)
                     save_peer(db, peer)
-                    sync_db.set_state(db, "send_n", str(self._last_n))
 
                 await self.live.merge_remote(theirs, bookkeeping, gone)
                 sent += len(rows)
@@ -535,10 +544,10 @@ class Sync:
 
         rows, upto = await self._committed(prepare)
         if rows:
-            line = folder.line(rows, self._next_n(), keys)
-            await asyncio.to_thread(folder.append, line)
+            n = await self._next_n()
+            await asyncio.to_thread(folder.append, folder.line(rows, n, keys))
             await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
-                {"line": self._last_n, "upto": upto})))
+                {"line": n, "upto": upto})))
             report.written = len(rows)
         self._folder_full = False
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():
@@ -568,7 +577,7 @@ class Sync:
                     results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": False,
                                     "error": f"the sync folder could not be used ({type(e).__name__})"})
             for peer in list(self.peers.values()):
-                if peer.address is None or due_only and self._next.get(peer.id, 0.0) > time.monotonic():
+                if peer.address is None or due_only and self._next.get(peer.id, 0.0) > self.monotonic():
                     continue
                 try:
                     counts = await self.sync_peer(peer)
@@ -581,7 +590,7 @@ class Sync:
                     results.append({"id": peer.id, "name": peer.name, "ok": False, "error": "internal error"})
                 else:
                     self._failures.pop(peer.id, None)
-                    self._next[peer.id] = time.monotonic() + self.interval
+                    self._next[peer.id] = self.monotonic() + self.interval
                     results.append({"id": peer.id, "name": peer.name, "ok": True, **counts})
         return results
 
@@ -589,7 +598,7 @@ class Sync:
         failures = self._failures.get(peer.id, 0) + 1
         self._failures[peer.id] = failures
         first, most = self.backoff
-        self._next[peer.id] = time.monotonic() + min(first * 2 ** (failures - 1), most)
+        self._next[peer.id] = self.monotonic() + min(first * 2 ** (failures - 1), most)
         peer.last_error = error
         logger.info("sync with peer %s failed: %s", peer.id, error)
 
@@ -598,7 +607,7 @@ class Sync:
         edited = self.live.edited
         collected = 0.0
         while True:
-            now = time.monotonic()
+            now = self.monotonic()
             due = [t for t in self._next.values()] or [now + self.interval]
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(edited.wait(), max(1.0, min(min(due), now + self.interval) - now))
@@ -611,7 +620,7 @@ class Sync:
                         self._next[peer_id] = 0.0
             if self.paused:
                 continue
-            now = time.monotonic()
+            now = self.monotonic()
             due_peers = [p for p in self.peers.values() if p.address and self._next.get(p.id, 0.0) <= now]
             if due_peers or self.folder is not None:
                 try:
@@ -633,6 +642,23 @@ class Sync:
         gone = await self._committed(lambda db: sync_db.collect(db, now_ms, seen))
         if gone:
             logger.info("collected %d old tombstones", gone)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """A response's body, read up to `limit` + 1 bytes: a larger one is refused (SyncError), before it is checked
+    or parsed."""
+    if response.content_length is not None and response.content_length > limit:
+        raise SyncError("its answer is too large")
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = await response.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise SyncError("its answer is too large")
+    return b"".join(chunks)
 
 
 def load_peers(path: Path) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@
 import {Api, ApiError, entryPath, normaliseBase} from './lib/api.js';
 import * as config from './lib/config.js';
 import {ext, isFirefox} from './lib/ext.js';
+import {postRef} from './lib/marker.js';
 import {MSG, isMessage} from './lib/messages.js';
 import {originsFor, parsePac} from './lib/pac.js';
 import {decidedToday, todayCounts} from './lib/stats.js';
@@ -178,6 +179,12 @@ const HANDLERS = {
     }
     return HANDLERS[MSG.ROUTING]({});
   },
+  async [MSG.ORIGINAL](payload) {
+    // From a content script on a platform's page: checked as strictly as the marker it came from.
+    const ref = postRef(payload);
+    if (!ref) throw new ApiError(400, 'bad_post', 'not a post Sourdine folded');
+    return (await api()).get(`/api/v1/originals/${ref.platform}/${encodeURIComponent(ref.id)}`);
+  },
 };
 
 /**
@@ -195,9 +202,20 @@ export async function answer(message) {
   }
 }
 
+/**
+ * Whether a message may be answered: anything from this extension's own pages; from its content script (on a
+ * platform's page) only the ask for an original text; nothing from other extensions or web pages.
+ * @param {unknown} message
+ * @param {chrome.runtime.MessageSender} sender
+ */
+export function allowed(message, sender) {
+  if (sender.id !== ext.runtime.id) return false;
+  if (!sender.url || sender.url.startsWith(ext.runtime.getURL(''))) return true;
+  return isMessage(message) && message.id === MSG.ORIGINAL;
+}
+
 ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
-  // Only this extension's own pages: content scripts and other extensions have no say.
-  if (sender.id !== ext.runtime.id || (sender.url && !sender.url.startsWith(ext.runtime.getURL('')))) return false;
+  if (!allowed(message, sender)) return false;
   answer(message).then(sendResponse);
   return true;
 });

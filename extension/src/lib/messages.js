@@ -29,6 +29,8 @@ export const MSG = Object.freeze({
   STATS: 'sourdine/stats',
   ROUTING: 'sourdine/routing',
   SET_ROUTING: 'sourdine/set-routing',
+  /** The original text of a post Sourdine replaced with its placeholder: the one message content scripts send. */
+  ORIGINAL: 'sourdine/original',
 });
 
 /** @typedef {typeof MSG[keyof typeof MSG]} MessageId */

@@ -13,6 +13,8 @@ import {MSG} from './lib/messages.js';
 /** At most this many text nodes are looked at per pass; the rest wait for the next one. */
 const NODES_PER_PASS = 2000;
 const BUTTON_CLASS = 'sourdine-reveal';
+/** Text that is not shown as text: the pages' own data (Facebook's inline JSON holds the placeholders too). */
+const NOT_SHOWN = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'TEXTAREA', 'TITLE']);
 
 /** Text nodes already given their button. */
 const done = new WeakSet();
@@ -52,7 +54,8 @@ async function reveal(node, ref, button) {
  * @param {Text} node
  */
 function mark(node) {
-  if (done.has(node) || !node.parentNode) return;
+  const parent = node.parentElement;
+  if (done.has(node) || !parent || NOT_SHOWN.has(parent.tagName) || parent.isContentEditable) return;
   const [ref] = findMarkers(node.data);
   if (!ref) return;
   done.add(node);

@@ -7,7 +7,7 @@ import {Api, ApiError, entryPath, normaliseBase} from './lib/api.js';
 import * as config from './lib/config.js';
 import {ext, isFirefox} from './lib/ext.js';
 import {postRef} from './lib/marker.js';
-import {MSG, isMessage} from './lib/messages.js';
+import {MSG, answers, isMessage} from './lib/messages.js';
 import {originsFor, parsePac} from './lib/pac.js';
 import {decidedToday, todayCounts} from './lib/stats.js';
 import * as routing from './routing.js';
@@ -202,20 +202,8 @@ export async function answer(message) {
   }
 }
 
-/**
- * Whether a message may be answered: anything from this extension's own pages; from its content script (on a
- * platform's page) only the ask for an original text; nothing from other extensions or web pages.
- * @param {unknown} message
- * @param {chrome.runtime.MessageSender} sender
- */
-export function allowed(message, sender) {
-  if (sender.id !== ext.runtime.id) return false;
-  if (!sender.url || sender.url.startsWith(ext.runtime.getURL(''))) return true;
-  return isMessage(message) && message.id === MSG.ORIGINAL;
-}
-
 ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
-  if (!allowed(message, sender)) return false;
+  if (!answers(message, sender, ext.runtime.id, ext.runtime.getURL(''))) return false;
   answer(message).then(sendResponse);
   return true;
 });

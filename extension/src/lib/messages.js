@@ -50,3 +50,17 @@ const IDS = new Set(Object.values(MSG));
 export function isMessage(value) {
   return typeof value === 'object' && value !== null && IDS.has(/** @type {any} */ (value).id);
 }
+
+/**
+ * Whether the service worker answers a message: anything from this extension's own pages; from its content script
+ * (on a platform's page) only the ask for an original text; nothing from other extensions or web pages.
+ * @param {unknown} message
+ * @param {{id?: string, url?: string}} sender as the browser describes it
+ * @param {string} ownId this extension's id
+ * @param {string} ownBase its pages' URL prefix (`runtime.getURL('')`)
+ */
+export function answers(message, sender, ownId, ownBase) {
+  if (sender.id !== ownId) return false;
+  if (!sender.url || sender.url.startsWith(ownBase)) return true;
+  return isMessage(message) && message.id === MSG.ORIGINAL;
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {readFileSync} from 'node:fs';
 import {test} from 'node:test';
 import {CONTENT_SCRIPT, classicScript, manifestFor} from '../build.mjs';
-import {REVEAL_HOSTS, findMarkers, postRef, revealMatches} from '../src/lib/marker.js';
+import {REVEAL_HOSTS, findMarkers, platformOf, postRef, revealMatches} from '../src/lib/marker.js';
 
 // As proxy/sourdine/platforms/placeholder.py writes them, with ids as the adapters take them.
 const FOLDED = 'Sourdine folded this post: outrage 0.91 [sourdine:facebook:UzpfSTEwMDAwMTpWSzox]';
@@ -54,4 +54,14 @@ test('the content script is joined with its imports into one classic script', ()
     assert.equal(source.split(name).length, 2, `${name} once`);
   }
   assert.doesNotThrow(() => new Function(source), 'parses as a classic script');
+});
+
+test('a page address gives the platform whose web host it is on', () => {
+  assert.equal(platformOf('https://www.facebook.com/groups/1'), 'facebook');
+  assert.equal(platformOf('http://web.facebook.com:8080/x'), 'facebook');
+  assert.equal(platformOf('https://www.threads.com/@a'), 'threads');
+  assert.equal(platformOf('https://m.youtube.com/watch?v=1'), 'youtube');
+  for (const url of ['https://facebook.com.example/', 'https://example.com/', 'not a url', 'https://api.x.com/']) {
+    assert.equal(platformOf(url), null, url);
+  }
 });

@@ -35,6 +35,10 @@ test('content scripts may only ask for an original text; other extensions and pa
   for (const id of Object.values(MSG).filter((m) => m !== MSG.ORIGINAL)) {
     assert.ok(!answers({id}, content, own, base), id);
   }
+  assert.ok(!answers({id: MSG.ORIGINAL, payload: {platform: 'youtube', id: '1'}}, content, own, base),
+    'a Facebook page does not get YouTube texts');
+  assert.ok(!answers({id: MSG.ORIGINAL, payload: {platform: 'facebook', id: '1'}},
+    {id: own, url: 'https://example.com/'}, own, base));
   assert.ok(!answers({id: MSG.ORIGINAL}, {id: 'other', url: 'https://www.facebook.com/'}, own, base));
   assert.ok(!answers({id: MSG.STATE}, {id: 'other', url: 'chrome-extension://other/popup.html'}, own, base));
 });

@@ -55,6 +55,21 @@ export function postRef(value) {
 }
 
 /**
+ * The platform whose web host a page's address is on, or null.
+ * @param {string} url
+ * @returns {string | null}
+ */
+export function platformOf(url) {
+  let host;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return null;
+  }
+  return Object.entries(REVEAL_HOSTS).find(([, hosts]) => hosts.includes(host))?.[0] ?? null;
+}
+
+/**
  * The content script's match patterns: every host above, http and https (http only matters for tests that
  * map these names to a local server).
  * @returns {string[]}

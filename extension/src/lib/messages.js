@@ -3,6 +3,8 @@
  * with `{ok: true, value}` or `{ok: false, error}`, and an unknown id is an error.
  */
 
+import {platformOf} from './marker.js';
+
 export const MSG = Object.freeze({
   /** The connection, status, settings and schedule: what the popup shows. */
   STATE: 'sourdine/state',
@@ -53,7 +55,8 @@ export function isMessage(value) {
 
 /**
  * Whether the service worker answers a message: anything from this extension's own pages; from its content script
- * (on a platform's page) only the ask for an original text; nothing from other extensions or web pages.
+ * only the ask for an original text of the platform whose page it runs on (a page that forged a marker must not
+ * read another platform's posts); nothing from other extensions or web pages.
  * @param {unknown} message
  * @param {{id?: string, url?: string}} sender as the browser describes it
  * @param {string} ownId this extension's id
@@ -62,5 +65,5 @@ export function isMessage(value) {
 export function answers(message, sender, ownId, ownBase) {
   if (sender.id !== ownId) return false;
   if (!sender.url || sender.url.startsWith(ownBase)) return true;
-  return isMessage(message) && message.id === MSG.ORIGINAL;
+  return isMessage(message) && message.id === MSG.ORIGINAL && platformOf(sender.url) === message.payload?.platform;
 }

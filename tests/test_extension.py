@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import pytest
 from aiohttp import web
 
 from conftest import DATA, start_sourdine
+from hostile import HOSTILE_EN, SOUR_FR
+from sourdine.platforms.placeholder import HIDDEN, PREFIX
+from test_e2e_platforms import FACEBOOK_BYTES, FACEBOOK_GRAPHQL, FACEBOOK_IDS, respond
 
 EXTENSION = Path(__file__).parent.parent / "extension"
 MODULES = EXTENSION / "node_modules"
@@ -85,6 +89,13 @@ def test_builds_differ_only_where_the_browsers_do(builds):
     assert same == {k: v for k, v in chrome.items() if k != "background"}
     # The API answers the extension's own origin by CORS once paired: no host permission is needed for it.
     assert chrome["permissions"] == ["storage", "proxy", "alarms"] and "host_permissions" not in chrome
+    # The reveal content script: on the web hosts that rules/platforms.toml gives the five platforms whose
+    # placeholders carry a marker, nowhere else.
+    rules = tomllib.loads((Path(__file__).parent.parent / "rules" / "platforms.toml").read_text())
+    hosts = {h for name in ("facebook", "youtube", "linkedin", "instagram", "threads") for h in rules[name]["hosts"]}
+    [script] = chrome["content_scripts"]
+    assert script["js"] == ["reveal.js"] and sorted(script["matches"]) == sorted(f"*://{h}/*" for h in hosts)
+    assert (builds / "chrome" / "reveal.js").read_text().startswith("(() => {\n")
 
 
 @needs_node
@@ -131,6 +142,17 @@ for _n, (_lang, _html) in enumerate([TEXTS[1], TEXTS[10]] * 3):
     _status.update(id=str(990000000000000000 + _n), language=_lang, content=_html, account=TOXIC)
     TIMELINE.append(_status)
 FEED_HOST = "mastodon.test"
+# A page on a Facebook host showing Sourdine's placeholders, as the hand-made GraphQL feed gets them (its first
+# story folded, its third hidden but revealable), one for a post Sourdine does not hold, one added after load.
+REVEAL_HOST = "web.facebook.com"
+GONE = "UzpfSTk5OTk5OTpWSzo5"
+REVEAL_PAGE = f"""<!doctype html><html><head><meta charset="utf-8"><title>Facebook</title></head><body>
+<div role="feed"><p id="folded">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p>
+<p id="plain">A friendly post, left alone.</p>
+<p id="gone">{HIDDEN}: outrage [sourdine:facebook:{GONE}]</p></div>
+<script>setTimeout(() => {{ const p = document.createElement('p'); p.id = 'late';
+p.textContent = '{HIDDEN}: outrage [sourdine:facebook:{FACEBOOK_IDS[2]}]';
+document.querySelector('[role=feed]').append(p); }}, 300);</script></body></html>"""
 
 
 def call(api_port: int, token: str, method: str, path: str, body: object = None) -> object:
@@ -161,6 +183,8 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     set, the popup's counts go up, "this was fine" reaches the decisions, and the browser's own proxy setting is
     back once routing is off. Both languages render with no untranslated key."""
     standin.routes["/api/v1/timelines/home"] = lambda _: web.json_response(TIMELINE)
+    standin.routes[FACEBOOK_GRAPHQL] = respond(FACEBOOK_BYTES, "text/html; charset=utf-8")
+    standin.routes["/reveal"] = lambda _: web.Response(text=REVEAL_PAGE, content_type="text/html")
     home = tmp_path / "home"
     running = start_sourdine(home, "--mastodon-instance", FEED_HOST, env={"PYTHONPATH": str(BROWSER)})
     out = Path(request.config.rootpath) / "test-output" / "extension"
@@ -176,7 +200,9 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
             env={**os.environ, "SOURDINE_API": f"http://127.0.0.1:{running.api_port}", "SOURDINE_CODE": pairs[0][1],
                  "SOURDINE_CODE_FR": pairs[1][1], "EXTENSION": str(builds / "chrome"), "SOURDINE_OUT": str(out),
                  "FEED_URL": f"http://{FEED_HOST}:{standin.port}/api/v1/timelines/home", "FINE_POST": IDS[11],
-                 "CHROMIUM": CHROMIUM, "IMPORT_EXPORT": "1" if transfer else "0"})
+                 "CHROMIUM": CHROMIUM, "IMPORT_EXPORT": "1" if transfer else "0", "SOURDINE_PROXY": running.proxy,
+                 "FACEBOOK_URL": f"http://localhost:{standin.port}{FACEBOOK_GRAPHQL}",
+                 "REVEAL_URL": f"http://{REVEAL_HOST}:{standin.port}/reveal"})
         elapsed = time.monotonic() - started
         if done.returncode != 0:
             running.stop()
@@ -188,7 +214,10 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         mutes = call(api, token, "GET", "/api/v1/mutes")["mutes"]
         schedule = call(api, token, "GET", "/api/v1/schedule")
         pac = call(api, token, "GET", "/proxy.pac")
-        decisions = {d["post_id"]: d for d in call(api, token, "GET", "/api/v1/decisions?limit=100")["decisions"]}
+        everything = call(api, token, "GET", "/api/v1/decisions?limit=100")["decisions"]
+        # The Facebook feed of step 7 came after the counts and the dashboard were read.
+        decisions = {d["post_id"]: d for d in everything if d["platform"] == "mastodon"}
+        facebook = {d["post_id"]: d["action"] for d in everything if d["platform"] == "facebook"}
         clients = call(api, token, "GET", "/api/v1/clients")["clients"]
     finally:
         for proc, _ in pairs:
@@ -250,5 +279,16 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     assert seen["uiLanguage"].startswith("fr")
     assert "Horaires de travail" in seen["frenchText"][0] and "Aujourd’hui" in seen["frenchText"][1]
     assert "Écartés aujourd’hui" in seen["frenchText"][2]
+    # 7. The reveal content script: "Show" next to each placeholder, also one added later, brings the original
+    # back through the service worker; a post Sourdine does not hold says so; the rest of the page is untouched.
+    assert seen["facebookStatus"] == 200 and facebook[FACEBOOK_IDS[0]] == "collapse"
+    assert facebook[FACEBOOK_IDS[2]] == "hide"
+    for shown, label, gone in ((seen["revealed"], "Show", "(not available any more"),
+                               (seen["revealedFr"], "Afficher", "(plus disponible")):
+        texts = shown["texts"]
+        assert shown["labels"] == [label] * 3
+        assert texts["folded"] == SOUR_FR and texts["late"] == HOSTILE_EN
+        assert texts["plain"] == "A friendly post, left alone."
+        assert texts["gone"].startswith(f"{HIDDEN}: outrage [sourdine:facebook:{GONE}] {gone}"), texts["gone"]
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
     print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}")

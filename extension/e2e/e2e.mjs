@@ -6,6 +6,10 @@
 //   FEED_URL       a Mastodon timeline on a test host name that --host-resolver-rules maps to 127.0.0.1
 //   EXTENSION      the unpacked Chrome build           SOURDINE_OUT   where screenshots go
 //   CHROMIUM       the browser (default /usr/bin/chromium)
+// and, for the reveal content script (optional):
+//   SOURDINE_PROXY http://127.0.0.1:<proxy port>       FACEBOOK_URL a Facebook GraphQL feed, fetched through it
+//   REVEAL_URL     a page on web.facebook.com (mapped to 127.0.0.1 too) showing Sourdine placeholders
+import {request} from 'node:http';
 import {mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -22,6 +26,9 @@ const OUT = env('SOURDINE_OUT');
 const FEED_URL = env('FEED_URL');
 const CODE = env('SOURDINE_CODE');
 const FEED_HOST = new URL(FEED_URL).hostname;
+const REVEAL_URL = process.env.REVEAL_URL;
+// web.facebook.com, not www: Chromium's HSTS preload list would turn http://www.facebook.com into https.
+const MAPPED = [FEED_HOST, ...(REVEAL_URL ? [new URL(REVEAL_URL).hostname] : [])];
 mkdirSync(OUT, {recursive: true});
 
 /** @type {Record<string, unknown>} */
@@ -45,7 +52,7 @@ async function launch(lang) {
       '--disable-background-networking', '--disable-component-update', '--disable-sync', `--lang=${lang}`,
       `--disable-extensions-except=${EXTENSION}`, `--load-extension=${EXTENSION}`,
       // Chromium never sends loopback names through a PAC's proxy: the feed is on a test name instead.
-      `--host-resolver-rules=MAP ${FEED_HOST} 127.0.0.1`,
+      `--host-resolver-rules=${MAPPED.map((host) => `MAP ${host} 127.0.0.1`).join(', ')}`,
     ],
   });
   let [worker] = context.serviceWorkers();
@@ -56,6 +63,44 @@ async function launch(lang) {
     rmSync(profile, {recursive: true, force: true});
   };
   return {context, worker, id, close};
+}
+
+/**
+ * POST a Facebook GraphQL feed request through Sourdine's proxy (plain HTTP, as a proxy client sends it), so that
+ * Sourdine folds its hostile stories and keeps their texts. Resolves with the status.
+ * @param {string} proxy http://127.0.0.1:<port>
+ * @param {string} url
+ * @returns {Promise<number>}
+ */
+function throughProxy(proxy, url) {
+  const {hostname, port} = new URL(proxy);
+  const body = 'fb_api_req_friendly_name=CometNewsFeedPaginationQuery';
+  return new Promise((resolve, reject) => {
+    const req = request({host: hostname, port, method: 'POST', path: url, headers: {
+      Host: new URL(url).host, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': body.length}},
+    (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * On a page showing Sourdine placeholders, click every "Show" (the content script's buttons, some of them on
+ * nodes the page adds later) and read each paragraph afterwards.
+ * @param {import('playwright-core').Page} page
+ * @param {number} expected how many buttons the page should end up with
+ */
+async function revealAll(page, expected) {
+  await page.waitForFunction((n) => document.querySelectorAll('button.sourdine-reveal').length >= n, expected,
+    {timeout: 10000});
+  const labels = await page.$$eval('button.sourdine-reveal', (b) => b.map((x) => x.textContent));
+  for (const button of await page.$$('button.sourdine-reveal')) await button.click();
+  await page.waitForFunction(() => !document.querySelector('button.sourdine-reveal'), null, {timeout: 10000});
+  const texts = await page.$$eval('p[id]', (ps) => Object.fromEntries(ps.map((p) => [p.id, p.textContent])));
+  return {labels, texts};
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -243,6 +288,16 @@ try {
   await options.waitForFunction(() => !document.querySelector('#routing-state')?.textContent?.includes('pac_script'));
   seen.proxyAfter = await worker.evaluate(() => chrome.proxy.settings.get({}));
   seen.untranslatedEn = [...await untranslated(popup), ...await untranslated(options), ...await untranslated(dashboard)];
+
+  // 7. On a Facebook page (direct now), the content script's "Show" brings back what Sourdine folded.
+  if (REVEAL_URL) {
+    seen.facebookStatus = await throughProxy(env('SOURDINE_PROXY'), env('FACEBOOK_URL'));
+    const page = await context.newPage();
+    await page.goto(REVEAL_URL);
+    seen.revealed = await revealAll(page, 3);
+    await page.screenshot({path: join(OUT, 'reveal.png'), fullPage: true});
+    mark('reveal');
+  }
   seen.extensionId = id;
 } catch (e) {
   // What the pages said, to tell why.
@@ -276,6 +331,11 @@ if (process.env.SOURDINE_CODE_FR) {
     }
     seen.untranslatedFr = (await Promise.all(pages.map(untranslated))).flat();
     seen.frenchText = await Promise.all(pages.map((p) => p.evaluate(() => document.body.innerText)));
+    if (REVEAL_URL) {
+      const page = await fr.context.newPage();
+      await page.goto(REVEAL_URL);
+      seen.revealedFr = await revealAll(page, 3);
+    }
     await pages[1].screenshot({path: join(OUT, 'popup-fr.png'), fullPage: true});
   } finally {
     await fr.close();

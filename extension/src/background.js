@@ -6,7 +6,8 @@
 import {Api, ApiError, entryPath, normaliseBase} from './lib/api.js';
 import * as config from './lib/config.js';
 import {ext, isFirefox} from './lib/ext.js';
-import {MSG, isMessage} from './lib/messages.js';
+import {postRef} from './lib/marker.js';
+import {MSG, answers, isMessage} from './lib/messages.js';
 import {originsFor, parsePac} from './lib/pac.js';
 import {decidedToday, todayCounts} from './lib/stats.js';
 import * as routing from './routing.js';
@@ -178,6 +179,12 @@ const HANDLERS = {
     }
     return HANDLERS[MSG.ROUTING]({});
   },
+  async [MSG.ORIGINAL](payload) {
+    // From a content script on a platform's page: checked as strictly as the marker it came from.
+    const ref = postRef(payload);
+    if (!ref) throw new ApiError(400, 'bad_post', 'not a post Sourdine folded');
+    return (await api()).get(`/api/v1/originals/${ref.platform}/${encodeURIComponent(ref.id)}`);
+  },
 };
 
 /**
@@ -196,8 +203,7 @@ export async function answer(message) {
 }
 
 ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
-  // Only this extension's own pages: content scripts and other extensions have no say.
-  if (sender.id !== ext.runtime.id || (sender.url && !sender.url.startsWith(ext.runtime.getURL('')))) return false;
+  if (!answers(message, sender, ext.runtime.id, ext.runtime.getURL(''))) return false;
   answer(message).then(sendResponse);
   return true;
 });

@@ -3,6 +3,8 @@
  * with `{ok: true, value}` or `{ok: false, error}`, and an unknown id is an error.
  */
 
+import {platformOf} from './marker.js';
+
 export const MSG = Object.freeze({
   /** The connection, status, settings and schedule: what the popup shows. */
   STATE: 'sourdine/state',
@@ -29,6 +31,8 @@ export const MSG = Object.freeze({
   STATS: 'sourdine/stats',
   ROUTING: 'sourdine/routing',
   SET_ROUTING: 'sourdine/set-routing',
+  /** The original text of a post Sourdine replaced with its placeholder: the one message content scripts send. */
+  ORIGINAL: 'sourdine/original',
 });
 
 /** @typedef {typeof MSG[keyof typeof MSG]} MessageId */
@@ -47,4 +51,19 @@ const IDS = new Set(Object.values(MSG));
  */
 export function isMessage(value) {
   return typeof value === 'object' && value !== null && IDS.has(/** @type {any} */ (value).id);
+}
+
+/**
+ * Whether the service worker answers a message: anything from this extension's own pages; from its content script
+ * only the ask for an original text of the platform whose page it runs on (a page that forged a marker must not
+ * read another platform's posts); nothing from other extensions or web pages.
+ * @param {unknown} message
+ * @param {{id?: string, url?: string}} sender as the browser describes it
+ * @param {string} ownId this extension's id
+ * @param {string} ownBase its pages' URL prefix (`runtime.getURL('')`)
+ */
+export function answers(message, sender, ownId, ownBase) {
+  if (sender.id !== ownId) return false;
+  if (!sender.url || sender.url.startsWith(ownBase)) return true;
+  return isMessage(message) && message.id === MSG.ORIGINAL && platformOf(sender.url) === message.payload?.platform;
 }

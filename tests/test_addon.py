@@ -58,7 +58,10 @@ def runtime(tmp_path):
 async def addon(runtime):
     # Inside a running loop, so taddons' Master uses pytest-asyncio's loop instead of leaking a new one.
     a = Sourdine(runtime)
-    with taddons.context(a):
+    with taddons.context(a) as tctx:
+        # These tests check what filtering does, not its time budget (tests/test_fuzz.py does): a loaded machine
+        # must not turn a rewrite into a pass-through.
+        tctx.configure(a, sourdine_budget_ms=60_000)
         yield a
 
 

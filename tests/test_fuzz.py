@@ -35,11 +35,33 @@ async def addon(tmp_path):
         yield a
 
 
+def test_example_paths_route_to_their_endpoint():
+    """The path the fuzzer writes for each feed pattern is routed to that feed (negated classes, lookaheads and
+    all), for every platform's rules."""
+    snapshot = settings.build()
+    for platform, rules in snapshot.rules.items():
+        for endpoint, pattern in rules.feeds:
+            path = fuzzing.example_path(pattern)
+            assert rules.endpoint(path) == endpoint, (platform, endpoint, path)
+
+
 def test_every_adapter_has_fuzz_samples():
-    """Every adapter with captures in tests/data gives the fuzzer at least one routed sample."""
+    """Every adapter with captures in tests/data gives the fuzzer a sample of each form of capture it has (JSON,
+    NDJSON, HTML), each on a path routed to an endpoint whose posts the adapter finds in it, in a content type the
+    addon reads there."""
     pool = fuzzing.samples()
+    snapshot = settings.build()
     with_data = {name for name in ADAPTERS if (fuzzing.DATA / name).is_dir()}
-    assert with_data and with_data <= {s.platform for s in pool}
+    assert with_data
+    for platform in with_data:
+        forms = {fuzzing.form(fuzzing._TYPES[f.suffix.lower()]) for f in fuzzing.captures(fuzzing.DATA / platform)}
+        assert forms <= {s.form for s in pool if s.platform == platform}, platform
+    assert {s.form for s in pool} == {"json", "ndjson", "html"}
+    for sample in pool:
+        adapter = ADAPTERS[sample.platform]
+        assert snapshot.rules[sample.platform].endpoint(sample.path) == sample.endpoint, sample.name
+        assert fuzzing.reads(adapter, sample.endpoint, sample.content_type), sample.name
+        assert adapter.posts(sample.endpoint, fuzzing.parse(adapter, sample.endpoint, sample.body)), sample.name
 
 
 def test_mutated_captures_never_break_a_response(addon):
@@ -62,7 +84,7 @@ def test_a_decompression_bomb_is_refused_and_passed_unchanged(addon, coding):
 
 def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon, caplog):
     """Filtering that passes the budget leaves the response as sent, counts the overrun, logs no post text."""
-    sample = next(s for s in fuzzing.samples() if s.platform == "mastodon" and not s.streaming)
+    sample = next(s for s in fuzzing.samples() if s.platform == "mastodon" and s.endpoint == "timeline")
     doc = orjson.loads(sample.body)
     statuses = doc if isinstance(doc, list) else []
     big = []
@@ -133,7 +155,7 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         assert running.proc.poll() is None
         # A feed far too long to filter within the budget: 5,000 posts never seen before (under the 16 MB over
         # which mitmproxy streams a body past the addon).
-        sample = next(s for s in pool if s.platform == "mastodon")
+        sample = next(s for s in pool if s.platform == "mastodon" and s.endpoint == "timeline")
         template = orjson.loads(sample.body)[0]
         huge = orjson.dumps([{**template, "id": f"8{i:09d}", "content": f"<p>{fuzzing.HOSTILE} {i}</p>",
                               "reblog": None, "quote": None} for i in range(5_000)])

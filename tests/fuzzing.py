@@ -92,7 +92,7 @@ def example_path(pattern: re.Pattern[str]) -> str:
             if op is sre.LITERAL:
                 out.append(chr(av))
             elif op is sre.NOT_LITERAL:
-                out.append(next(c for c in _PLAIN if ord(c) != av))
+                out.append(_first(c for c in _PLAIN if ord(c) != av))
             elif op is sre.SUBPATTERN:
                 out.append(walk(av[-1]))
             elif op is sre.BRANCH:
@@ -105,7 +105,7 @@ def example_path(pattern: re.Pattern[str]) -> str:
             elif op is sre.ANY:
                 out.append("a")
             elif op is sre.CATEGORY:
-                out.append(next(c for c in _PLAIN if _in_category(c, av)))
+                out.append(_first(c for c in _PLAIN if _in_category(c, av)))
             elif op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
                 continue  # anchors and lookarounds match no character of their own
             else:
@@ -118,7 +118,7 @@ def example_path(pattern: re.Pattern[str]) -> str:
     return path
 
 
-_PLAIN = "a1_b-.Z"
+_PLAIN = "a1_b-.Z "
 _REPEATS = tuple(op for op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)) if op)
 
 
@@ -131,8 +131,15 @@ def _in_category(c: str, category) -> bool:
 
 
 def _member(items) -> str:
-    """A character in the class `items` (outside it, when negated), among a few plain ones."""
+    """A character in the class `items` (its first literal or range when it has one), or one outside it when the
+    class is negated, among a few plain ones."""
     negate = bool(items) and items[0][0] is sre.NEGATE
+    if not negate:
+        for op, av in items:
+            if op is sre.LITERAL:
+                return chr(av)
+            if op is sre.RANGE:
+                return chr(av[0])
 
     def inside(c: str) -> bool:
         for op, av in items:
@@ -144,7 +151,14 @@ def _member(items) -> str:
                 return True
         return False
 
-    return next(c for c in _PLAIN if inside(c) != negate)
+    return _first(c for c in _PLAIN if inside(c) != negate)
+
+
+def _first(chars) -> str:
+    found = next(chars, None)
+    if found is None:
+        raise ValueError("example_path found no plain character for a class")
+    return found
 
 
 def samples() -> list[Sample]:

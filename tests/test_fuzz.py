@@ -4,6 +4,7 @@ count here; scripts/fuzz runs 10,000), and a bounded sample through a real `sour
 from __future__ import annotations
 
 import os
+import re
 
 import orjson
 import pytest
@@ -44,6 +45,20 @@ def test_example_paths_route_to_their_endpoint():
         for endpoint, pattern in rules.feeds:
             path = fuzzing.example_path(pattern)
             assert rules.endpoint(path) == endpoint, (platform, endpoint, path)
+
+
+@pytest.mark.parametrize(("pattern", "path"), [
+    (r"^[^/]+\d\w\s\S\D$", "a1a aa"), (r"^/a(?=b)b+?$", "/ab"), (r"^\bfoo\b/[^a1_]$", "foo/b"),
+    (r"^/x/(?:y|z){2,3}[0-9A-F]$", "/x/yy0"), (r"^(?!.*\.json$)/r/[^/]+(/[^/]*)?/?$", "/r/a/a/")])
+def test_example_path_writes_classes_repeats_and_lookarounds(pattern, path):
+    assert fuzzing.example_path(re.compile(pattern)) == path
+
+
+def test_example_path_refuses_what_it_cannot_write():
+    with pytest.raises(ValueError, match="GROUPREF"):
+        fuzzing.example_path(re.compile(r"^/(a)\1$"))
+    with pytest.raises(ValueError, match="does not match"):  # the lookahead refuses the path written
+        fuzzing.example_path(re.compile(r"^(?!/a)/a$"))
 
 
 def test_every_adapter_has_fuzz_samples():

@@ -8,7 +8,6 @@ HTML comments), it is built from the real things and says so.
 from __future__ import annotations
 
 import copy
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import adapter_speed
+from conftest import adapter_speed, grows_linearly
 from hostile import FOLDED, FRIENDLY_EN, FRIENDLY_FR, HIDDEN, HOSTILE_EN, HOSTILE_FR, SOUR_EN, SOUR_FR, real_filter
 from sourdine.model import Verdict
 from sourdine.platforms import reddit
@@ -398,26 +397,6 @@ def test_a_page_of_too_many_tags_is_refused() -> None:
         reddit.parse("page", page + filler + b"<b><b>")
 
 
-def _cpu_seconds(work) -> float:
-    """The least CPU time (time.process_time) of three runs of `work()`: CPU, not wall, time, so that other work on
-    the machine does not count, and the least of three against what noise remains."""
-    spent = []
-    for _ in range(3):
-        started = time.process_time()
-        work()
-        spent.append(time.process_time() - started)
-    return min(spent)
-
-
-def _grows_linearly(work, n: int, factor: int = 10) -> tuple[float, float]:
-    """CPU time of `work(n)` and of `work(factor * n)`, asserting that the larger took less than 3 x factor the
-    smaller's (a quadratic step would take factor² times as long: 100 x for factor 10)."""
-    small = _cpu_seconds(lambda: work(n))
-    large = _cpu_seconds(lambda: work(factor * n))
-    assert large < 3 * factor * max(small, 0.002), (small, large)
-    return small, large
-
-
 def test_adversarial_pages_read_and_rewrite_in_linear_time() -> None:
     """Thousands of open posts, then as many comment end tags that close none of them; thousands of hidden
     articles beside thousands of loaders: each done in time linear in the page (a search per end tag, or per
@@ -427,7 +406,7 @@ def test_adversarial_pages_read_and_rewrite_in_linear_time() -> None:
         doc = reddit.parse("page", b'<shreddit-post id="t3_a" author="a">' * n + b"</shreddit-comment>" * n)
         assert len(doc.items) == n and all(item.end == -1 for item in doc.items)
 
-    _, large = _grows_linearly(unclosed, 2_000)
+    _, large = grows_linearly(unclosed, 2_000)
     assert large < 2.0  # CPU seconds for 20,000: about 0.1 s when measured
 
     # Many articles and many loaders: each hide asks whether its cut holds a loader, at once.
@@ -438,7 +417,7 @@ def test_adversarial_pages_read_and_rewrite_in_linear_time() -> None:
         _, after = html_filter(page, "page", {f"t3_x{i}": HIDE for i in range(n)})
         assert after == '<faceplate-partial src="/x"></faceplate-partial>' * n
 
-    _, large = _grows_linearly(hidden_beside_loaders, 1_000)
+    _, large = grows_linearly(hidden_beside_loaders, 1_000)
     assert large < 2.0
 
 

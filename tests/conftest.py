@@ -139,6 +139,37 @@ def adapter_speed(adapter, endpoint: str, load: Callable[[], object], verdicts: 
     return per_post, spent / rounds * 1e6, len(found)
 
 
+def cpu_seconds(work) -> float:
+    """The least CPU time (time.process_time) of three runs of `work()`, without the cycle collector: CPU, not
+    wall, time, so that other work on the machine does not count, and the least of three against what noise
+    remains."""
+    import gc
+    import time
+
+    spent = []
+    for _ in range(3):
+        # The cycle collector stays out: its passes walk every object of the test process, and a big heap would
+        # make a linear step look quadratic.
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.process_time()
+            work()
+            spent.append(time.process_time() - started)
+        finally:
+            gc.enable()
+    return min(spent)
+
+
+def grows_linearly(work, n: int, factor: int = 10) -> tuple[float, float]:
+    """CPU time of `work(n)` and of `work(factor * n)`, asserting that the larger took less than 3 x factor the
+    smaller's (a quadratic step would take factor² times as long: 100 x for factor 10)."""
+    small = cpu_seconds(lambda: work(n))
+    large = cpu_seconds(lambda: work(factor * n))
+    assert large < 3 * factor * max(small, 0.002), (small, large)
+    return small, large
+
+
 def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socket, bytes]:
     """Ask the proxy for a CONNECT tunnel to host:port, as browsers do; returns the socket and the proxy's reply
     head (the caller checks it, and closes the socket)."""

@@ -29,6 +29,7 @@ from aiohttp import web
 import fuzzing
 import harness
 from conftest import StandIn, start_sourdine
+from sourdine import settings as sourdine_settings
 from sourdine.platforms import ADAPTERS
 
 DAY = 86400
@@ -45,6 +46,7 @@ class Report:
     latency_start: list[float] = field(default_factory=list)  # ms
     latency_end: list[float] = field(default_factory=list)
     status: dict = field(default_factory=dict)
+    platforms: set[str] = field(default_factory=set)  # those whose captures were sent
 
     def slope_mb_per_hour(self) -> float:
         """The least-squares trend of RSS over the second half of the run (after warm-up), in MB per hour."""
@@ -92,13 +94,18 @@ def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int) -> bytes:
 def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_every: float = 15.0,
          sample_every: float = 1.0, maintenance: float = 5.0, age_margin: float = 10.0,
          log=lambda line: None) -> Report:
-    pool = [s for s in fuzzing.samples() if not s.streaming]
-    ids = {s.name: sorted({p.id for p in ADAPTERS[s.platform].posts(s.endpoint, orjson.loads(s.body))},
+    # Plain HTTP to a stand-in is routed by path alone, the first platform's rules first: a capture whose path
+    # another platform's rules take (Instagram's and Threads' /api/graphql/ and / are Facebook's) is not sent.
+    snapshot = sourdine_settings.build()
+    pool = [s for s in fuzzing.samples()
+            if not s.streaming and snapshot.route("http", "127.0.0.1", s.path) == (s.platform, s.endpoint)]
+    ids = {s.name: sorted({p.id for p in ADAPTERS[s.platform].posts(s.endpoint, fuzzing.parse(ADAPTERS[s.platform],
+                                                                                  s.endpoint, s.body))},
                           key=len, reverse=True) for s in pool}
     rng = random.Random(10)
     serial = iter(range(10**7))
     lock = threading.Lock()
-    probe = next(s for s in pool if s.platform == "mastodon")
+    probe = next(s for s in pool if s.platform == "mastodon" and s.endpoint == "timeline")
     probe_body = gzip.compress(probe.body)
 
     def serve(request: web.Request) -> web.Response:
@@ -119,7 +126,7 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
     # `age_margin` seconds after it is made.
     running = start_sourdine(home, env={"SOURDINE_TIME_OFFSET": str(-(DAY - age_margin)),
                                         "SOURDINE_MAINTENANCE_SECONDS": str(maintenance)})
-    report = Report()
+    report = Report(platforms={s.platform for s in pool})
     token = running.token()
     base = f"http://127.0.0.1:{standin.port}"
 

@@ -26,7 +26,10 @@ def test_traffic_from_every_platform_went_through(day):
     """Mixed traffic, bursts included, reached the proxy and came back, and every platform's posts were read."""
     assert day.requests > 100
     _check(day, "no request failed")
-    assert all(h["responses"] > 0 for h in day.status["health"].values()), day.status["health"]
+    assert {"mastodon", "bluesky", "x", "reddit", "youtube", "linkedin", "facebook"} <= day.platforms
+    health = day.status["health"]
+    assert all(health[name]["responses"] > 0 and health[name]["failures"] == 0 for name in day.platforms), str(
+        {n: (h["responses"], h["failures"]) for n, h in health.items()})
 
 
 def test_memory_shows_no_upward_trend(day):

@@ -19,9 +19,6 @@ tests/data/instagram are HAND-MADE from the documented structure above, and mini
 
 from __future__ import annotations
 
-from typing import Any
-
-from sourdine.model import Post, Verdict
 from sourdine.platforms import meta
 
 PLATFORM = "instagram"
@@ -32,31 +29,11 @@ ENDPOINTS = frozenset({"graphql", "timeline", "comments", "page"})
 PAGE_MARKERS = ("xdt_api__v1__feed__timeline__connection", '"caption"')
 
 
-def parse(endpoint: str, body: bytes) -> Any:
-    _check(endpoint)
-    return meta.parse(endpoint, body, PAGE_MARKERS)
-
-
-def serialize(endpoint: str, doc: Any) -> bytes:
-    _check(endpoint)
-    return meta.serialize(endpoint, doc)
-
-
-def posts(endpoint: str, doc: Any) -> list[Post]:
-    _check(endpoint)
-    return meta.posts(meta.data(endpoint, doc), _url)
-
-
-def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
-    _check(endpoint)
-    return bool(verdicts) and meta.rewrite(PLATFORM, meta.data(endpoint, doc), verdicts)
-
-
 def _url(item: meta.Found) -> str | None:
     code = item.node.get("code")
     return f"https://www.instagram.com/p/{code}/" if isinstance(code, str) and code and not item.is_comment else None
 
 
-def _check(endpoint: str) -> None:
-    if endpoint not in ENDPOINTS:
-        raise ValueError(f"unknown Instagram endpoint {endpoint!r}: expected one of {sorted(ENDPOINTS)}")
+
+_SITE = meta.Site(PLATFORM, ENDPOINTS, PAGE_MARKERS, _url)
+parse, serialize, posts, rewrite = _SITE.parse, _SITE.serialize, _SITE.posts, _SITE.rewrite

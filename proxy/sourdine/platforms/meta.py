@@ -231,6 +231,39 @@ def read_page(body: bytes, markers: tuple[str, ...]) -> Page:
     return page
 
 
+@dataclass(frozen=True)
+class Site:
+    """The adapter functions of one Meta web app (Instagram, Threads): its endpoints, the markers of its first
+    page's embedded JSON, how to link a post, and which lists go when their last post is hidden."""
+
+    platform: str
+    endpoints: frozenset[str]
+    markers: tuple[str, ...]
+    url: Any  # (Found) -> str | None
+    cascade: frozenset[str] = frozenset()
+
+    def check(self, endpoint: str) -> None:
+        if endpoint not in self.endpoints:
+            raise ValueError(f"unknown {self.platform.capitalize()} endpoint {endpoint!r}: expected one of "
+                             f"{sorted(self.endpoints)}")
+
+    def parse(self, endpoint: str, body: bytes) -> Any:
+        self.check(endpoint)
+        return parse(endpoint, body, self.markers)
+
+    def serialize(self, endpoint: str, doc: Any) -> bytes:
+        self.check(endpoint)
+        return serialize(endpoint, doc)
+
+    def posts(self, endpoint: str, doc: Any) -> list[Post]:
+        self.check(endpoint)
+        return posts(data(endpoint, doc), self.url)
+
+    def rewrite(self, endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
+        self.check(endpoint)
+        return bool(verdicts) and rewrite(self.platform, data(endpoint, doc), verdicts, self.cascade)
+
+
 def parse(endpoint: str, body: bytes, markers: tuple[str, ...]) -> Any:
     """A body of Instagram or Threads: the first page's embedded JSON (endpoint "page"), or a JSON document."""
     return read_page(body, markers) if endpoint == "page" else orjson.loads(body)

@@ -20,9 +20,6 @@ tests/data/threads are HAND-MADE from the documented structure above, and minima
 
 from __future__ import annotations
 
-from typing import Any
-
-from sourdine.model import Post, Verdict
 from sourdine.platforms import meta
 
 PLATFORM = "threads"
@@ -34,32 +31,12 @@ PAGE_MARKERS = ("thread_items",)
 CASCADE = frozenset({"thread_items"})
 
 
-def parse(endpoint: str, body: bytes) -> Any:
-    _check(endpoint)
-    return meta.parse(endpoint, body, PAGE_MARKERS)
-
-
-def serialize(endpoint: str, doc: Any) -> bytes:
-    _check(endpoint)
-    return meta.serialize(endpoint, doc)
-
-
-def posts(endpoint: str, doc: Any) -> list[Post]:
-    _check(endpoint)
-    return meta.posts(meta.data(endpoint, doc), _url)
-
-
-def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
-    _check(endpoint)
-    return bool(verdicts) and meta.rewrite(PLATFORM, meta.data(endpoint, doc), verdicts, CASCADE)
-
-
 def _url(item: meta.Found) -> str | None:
     code = item.node.get("code")
     user = item.node["user"]["username"]
     return f"https://www.threads.net/@{user}/post/{code}" if isinstance(code, str) and code else None
 
 
-def _check(endpoint: str) -> None:
-    if endpoint not in ENDPOINTS:
-        raise ValueError(f"unknown Threads endpoint {endpoint!r}: expected one of {sorted(ENDPOINTS)}")
+
+_SITE = meta.Site(PLATFORM, ENDPOINTS, PAGE_MARKERS, _url, CASCADE)
+parse, serialize, posts, rewrite = _SITE.parse, _SITE.serialize, _SITE.posts, _SITE.rewrite

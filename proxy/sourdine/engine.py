@@ -178,20 +178,6 @@ class Engine:
                     found[f"{short}.{name.lstrip('_')}"] = {"size": stats.currsize, "bound": stats.maxsize}
         return found
 
-    def _judge_within(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
-                      deadline: float | None, pending: list) -> dict[str, Verdict]:
-        """judge(), a few posts at a time, looking at the clock in between: Overrun past the deadline. What is
-        to be recorded goes to `pending`, for `_commit` once the response is really rewritten (or left as is)."""
-        if deadline is None or len(posts) <= _BUDGET_STEP:
-            verdicts = self.judge(snapshot, platform, endpoint, posts, pending)
-        else:
-            verdicts = {}
-            for start in range(0, len(posts), _BUDGET_STEP):
-                _check(deadline)
-                verdicts.update(self.judge(snapshot, platform, endpoint, posts[start:start + _BUDGET_STEP], pending))
-        _check(deadline)
-        return verdicts
-
     def _commit(self, pending: list) -> None:
         """Record the decisions of a response that went out as they say: not those of a response left unchanged
         because filtering failed or overran, which the user saw as sent (they are judged again next time)."""
@@ -208,9 +194,10 @@ class Engine:
         health.last_ok = time.time()
 
     def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
-              pending: list | None = None) -> dict[str, Verdict]:
+              pending: list | None = None, deadline: float | None = None) -> dict[str, Verdict]:
         """The verdict on each post whose action is not keep, by post id. Changed decisions are recorded at once,
-        or added to `pending` for `_commit`."""
+        or added to `pending` for `_commit`. With a `deadline` (`time.perf_counter()`), the clock is read every
+        few posts, and Overrun raised once it has passed."""
         settings = snapshot.platforms[platform]
         thresholds = settings.thresholds
         authors = self.authors
@@ -220,7 +207,9 @@ class Engine:
         verdicts: dict[str, Verdict] = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, UTC)
-        for post in posts:
+        for i, post in enumerate(posts):
+            if deadline is not None and not i % _BUDGET_STEP:
+                _check(deadline)
             key = (platform, post.id)
             text_hash = hash(post.text)
             entry = self._cache.get(key)
@@ -309,9 +298,9 @@ class Engine:
         self._parsed(platform, len(posts))
         if not posts:
             return None
-        _check(deadline)
         pending: list = []
-        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline, pending)
+        verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
+        _check(deadline)
         new = None
         if verdicts:
             if getattr(adapter, "REPLACES_TEXT", False):
@@ -342,9 +331,9 @@ class Engine:
         self._parsed(platform, len(posts))
         if not posts:
             return None
-        _check(deadline)
         pending: list = []
-        verdicts = self._judge_within(snapshot, platform, endpoint, posts, deadline, pending)
+        verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
+        _check(deadline)
         new = None
         if verdicts:
             outcome = adapter.rewrite_event(event, verdicts)

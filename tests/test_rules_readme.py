@@ -37,6 +37,8 @@ def test_every_data_file_parses(path: Path) -> None:
         rows = lexicon.read_outrage(path)
     elif path.name == "emoji.tsv":
         rows = lexicon.read_emoji(path)
+    elif path.parent.name == "other":
+        rows = lexicon.read_pairs(path)
     elif path.suffix == ".tsv":
         rows = lexicon.read_numbers(path)
     else:

@@ -235,7 +235,7 @@ def test_a_one_megabyte_post_takes_bounded_time() -> None:
 ])
 def test_pathological_posts_score_in_bounded_time(name: str, text: str) -> None:
     """Walls of one word, emoji, tags or entities score without error, in bounded time, in [0, 1]."""
-    warm(wait=True)
+    warm()
     for lang in ("en", "fr", None):
         start = time.perf_counter()
         s = score(text, lang)
@@ -271,7 +271,7 @@ def test_lone_surrogates_around_hostile_words() -> None:
 
 def test_a_feed_of_100_posts_fits_the_latency_budget() -> None:
     """100 tweet-length posts, half without a language field, score in well under the 5 ms budget's 4x."""
-    warm(wait=True)
+    warm()
     posts = [(e if i % 2 else f, None if i % 4 < 2 else lang)
              for i, (lang, e, f) in enumerate(HOSTILE_FRIENDLY * 17)][:100]
     best = float("inf")
@@ -310,33 +310,75 @@ def test_not_text_gives_a_not_scored_result() -> None:
 @pytest.mark.parametrize(("text", "hint", "lang"), [
     ("Dies ist ein schöner Tag und ich bin so froh darüber", None, "de"),
     ("Hoy es un día muy bonito y estoy feliz con todos", None, "es"),
+    ("Ciao a tutti, che bella giornata oggi", None, "it"),
+    ("Não sei o que você está fazendo aqui", None, "pt"),
+    ("Ik weet niet wat je hier doet, echt niet", None, "nl"),
+    ("Dzień dobry, co u was słychać? Wszystko dobrze", None, "pl"),
     ("今日はとても良い天気です", None, "ja"),
+    ("今天天气很好", None, "zh"),
+    ("오늘 날씨가 좋네요", None, "ko"),
+    ("Это просто ужасно, какой позор", None, "ru"),
+    ("Це жахливо, і мені соромно", None, "uk"),
+    ("هذا أمر فظيع حقا", None, "ar"),
+    ("این واقعا وحشتناک است", None, "fa"),
+    ("Αυτό είναι απαίσιο", None, "el"),
+    ("זה נורא", None, "he"),
+    ("यह बहुत बुरा है", None, "hi"),
+    ("Qué asco", None, "es"),
     ("You absolute idiot", "de", "de"),
     ("Idiota total", "pt-BR", "pt"),
 ])
 def test_other_languages_are_not_scored(text: str, hint: str | None, lang: str) -> None:
     """A language other than English or French gets its code, zeros, and scored=False."""
-    warm(wait=True)  # py3langid names the language; score() never waits for its model
     s = score(text, hint)
     assert (s.lang, s.scored, s.negativity, s.outrage, s.score) == (lang, False, 0.0, 0.0, 0.0)
 
 
-def test_detection_never_waits_for_py3langid(monkeypatch: pytest.MonkeyPatch) -> None:
-    """While py3langid's model loads, a post only it could place is not scored, at once; others are scored."""
-    lexicons, _, words = scoring._load()
-    other = ["und", "der", "el", "los"]
-    detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other)
-    done = threading.Event()
-    monkeypatch.setattr(detector, "load_langid", lambda: done.wait(10))  # a load that lasts the whole test
-    monkeypatch.setattr(scoring, "_state", (lexicons, detector, words))
-    try:
-        start = time.perf_counter()
-        s = score("Hola, buenos días a todos")
-        assert time.perf_counter() - start < 0.05
-        assert (s.lang, s.scored, s.score, s.reasons) == ("und", False, 0.0, ("language not detected yet",))
-        assert score("You are a pathetic liar and everyone knows it.").scored
-    finally:
-        done.set()
+@pytest.mark.parametrize(("text", "lang"), [
+    ("Disgusting.", "en"),  # no function word: the lexicon word that only English has
+    ("Honteux !!", "fr"),
+    ("#disgusting", "en"),
+    ("Pathetic loser", "en"),
+    ("Lamentable, pitoyable", "fr"),
+    ("You are such a joke, Donald.", "en"),  # a name and a word of another language do not outweigh English
+    ("C'est vraiment nul, Ricardo, franchement", "fr"),
+    ("Moscow is lovely in the spring, Москва", "en"),  # a few letters of another script
+])
+def test_a_post_without_a_language_field_is_placed_by_its_words(text: str, lang: str) -> None:
+    """English and French posts are detected from their function words, or, without any, their lexicon words."""
+    assert score(text).lang == lang and score(text).scored
+
+
+@pytest.mark.parametrize("text", ["@user Brazil", "Mossad.", "Xyzzy plugh"])
+def test_words_that_nothing_places_are_not_scored(text: str) -> None:
+    """A post whose words are neither function words nor lexicon words of any language is not scored, and says
+    so: it is not given a pretend English score."""
+    s = score(text)
+    assert (s.lang, s.scored, s.score, s.reasons) == ("und", False, 0.0, ("language not detected",))
+
+
+def test_a_post_without_words_is_read_with_the_emoji_tables() -> None:
+    """Emoji and emoticons only: no language to detect; the emoji tables, shared by both languages, read it."""
+    s = score("😡😡😡")
+    assert s.lang == "und" and s.scored and s.score >= 0.5 and s.reasons == ("indignation: 😡",)
+
+
+def test_detection_is_cheap_without_a_language_field() -> None:
+    """Detection adds little to a post's cost: the same posts scored with and without the platform's field."""
+    warm()
+    posts = [("You are a pathetic liar and everyone knows it, shame on you!", "en"),
+             ("Quelle bande d'idiots, ils devraient avoir honte de mentir comme ça", "fr")] * 200
+
+    def cost(with_hint: bool) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.thread_time()
+            for text, lang in posts:
+                score(text, lang if with_hint else None)
+            best = min(best, time.thread_time() - start)
+        return best
+
+    assert cost(False) < cost(True) * 1.5 + 0.002
 
 
 @pytest.mark.parametrize(("hint", "lang"), [
@@ -455,9 +497,8 @@ def test_scoring_is_thread_safe() -> None:
 
 
 def test_warm_loads_everything_and_is_idempotent() -> None:
-    """warm() can be called more than once; after warm(wait=True) even a post that needs py3langid is fast."""
+    """warm() can be called more than once; afterwards even a post in another language is placed at once."""
     warm()
-    warm(wait=True)
     warm()
     start = time.perf_counter()
     assert score("Hola, buenos días a todos").lang == "es"
@@ -474,6 +515,9 @@ def test_every_lexicon_file_parses(path: Path) -> None:
         rows: list[object] = list(lexicon.read_outrage(path))
     elif path.name == "emoji.tsv":
         rows = list(lexicon.read_emoji(path))
+    elif path.parent.name == "other":  # word<TAB>language
+        rows = list(lexicon.read_pairs(path))
+        assert all(len(lang) == 2 and lang.isascii() and lang.islower() for _, lang in rows)
     elif path.suffix == ".tsv":
         rows = list(lexicon.read_numbers(path))
     else:

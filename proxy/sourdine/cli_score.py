@@ -108,7 +108,7 @@ def score_lines(lines: Iterable[bytes | str], stdout: IO[str], stderr: IO[str]) 
     """Score each JSON line in order; a progress bar goes to stderr when it is a terminal."""
     progress = _isatty(stderr)
     if progress:
-        warm(wait=True)
+        warm()
     start = last = time.monotonic()
     count = 0
     write = stdout.write

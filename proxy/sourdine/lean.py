@@ -4,8 +4,8 @@
   onboarding app brings Flask, proxy authentication brings passlib and ldap3, playback, export, HAR...): about
   150 ms and 12 MB. `mitmproxy_addons()` imports only the addons that `sourdine run` adds.
 - sqlite-utils imports numpy, when it is installed, to map numpy's number types to column types. Sourdine never
-  writes numpy values; numpy is needed only once py3langid's model loads, which may be never. `without()` keeps
-  it out of sqlite-utils' import: about 120 ms and 11 MB.
+  writes numpy values, and nothing else of it needs numpy. `without()` keeps it out of sqlite-utils' import when
+  another package installed numpy: about 120 ms and 11 MB.
 
 Measured with `python -X importtime` and /proc/self/status; see README, Performance.
 """
@@ -84,8 +84,8 @@ _libc: object = None
 def trim_memory() -> None:
     """Give freed heap memory back to the system (glibc's malloc_trim); nothing elsewhere.
 
-    Memory freed in bulk (a parsed feed, py3langid's model being loaded, in its own thread) otherwise stays in
-    malloc's arenas and counts in RSS: trimming takes 20 MB or more off after the model loads. It takes a few
+    Memory freed in bulk (a parsed feed of several megabytes, say) otherwise stays in malloc's arenas and counts
+    in RSS. It takes a few
     microseconds (milliseconds when it has much to give back), so the runtime calls it every ten seconds."""
     global _libc
     if _libc is None:

@@ -165,9 +165,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
           flush=True)
     print(f"sourdine: CA certificate: {home.ca_cert(where)}", flush=True)
 
-    # Load the lexicons now rather than on the first feed (scoring a first text loads them). py3langid's model is
-    # not loaded here: it costs 0.6 s of CPU and about 60 MB, and only posts without a language field and without
-    # clear English or French words need it; the first such post starts loading it, in the background.
+    # Load the lexicons and the language detector's tables now rather than on the first feed.
     scoring.score("warm up: not bad", "en")
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
     # keeps its pauses off the responses.

@@ -76,8 +76,11 @@ def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmen
 
             root = rules_dir() / "lexicons"
             lexicons = {lang: lexicon.load(lang, root) for lang in LANGS}
-            other = lexicon.read_terms(root / "other" / "stopwords.txt")
-            detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other)
+            other: dict[str, list[str]] = {}
+            for word, lang in lexicon.read_pairs(root / "other" / "stopwords.tsv"):
+                other.setdefault(lang, []).append(word)
+            detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other,
+                                       lexicons["en"].entries, lexicons["fr"].entries)
             _state = (lexicons, detector, _segmenter(root, lexicons))
         return _state
 
@@ -105,19 +108,11 @@ def _segmenter(root: Path, lexicons: dict[str, lexicon.Lexicon]) -> segment.Segm
     return segment.Segmenter(counts, frozenset(short), frozenset(read))
 
 
-def warm(wait: bool = False) -> None:
-    """Load the lexicons now (about 50 ms), so the first post does not pay for it.
-
-    py3langid's model, which only posts without a language field and without clear English or French function
-    words need, takes about 0.5 s more to decompress: it loads in a background thread, unless `wait` is true.
-    score() never waits for it: a post that needs it before then is not scored ("language not detected yet").
-    """
-    _, detector, _ = _load()
+def warm() -> None:
+    """Load the lexicons and the language detector's tables now (about 50 ms), so the first post does not pay
+    for it."""
+    _load()
     score("warm up: not bad", "en")
-    if wait:
-        detector.load_langid()
-    else:
-        detector.start_loading()
 
 
 def score(text: str, lang: str | None = None) -> Score:
@@ -155,13 +150,13 @@ def _analyse(text: str, lang: str | None) -> Score | tuple[str, list[engine.Read
     tokens = lexicon.clean(low.split())
     if hint is None:
         counts = detector.counts(tokens)
-        primary = detector.detect(text, counts)
+        primary = detector.detect(text, counts, tokens)
         mixed = primary in LANGS and detect.mixed(primary, counts)
     else:  # counting the hinted language's own words is only worth it when the other one shows up
         primary = hint
         mixed = detector.foreign(hint, tokens) >= 2 and detect.mixed(hint, detector.counts(tokens))
-    if primary == detect.PENDING:
-        return Score("und", 0.0, 0.0, 0.0, False, ("language not detected yet",))
+    if primary == detect.UNDETECTED:
+        return Score("und", 0.0, 0.0, 0.0, False, ("language not detected",))
     if primary == "und":
         # No words at all: emoji and emoticons only, which the English tables describe in any language.
         readings = [engine.read(lexicons["en"], text, low, tokens)]

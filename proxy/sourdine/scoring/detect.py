@@ -1,41 +1,79 @@
-"""Which language a post is in: the platform's field first, then function words, then py3langid.
+"""Which language a post is in: the platform's field first, then the writing system, then words.
 
-Counting English and French function words settles most posts in a couple of microseconds. py3langid
-(BSD-3-Clause, its model ships in the package) only sees the posts that settles nothing: no function words,
-a tie, or words of other languages; it names the other languages, which are then not scored. It costs about
-40 µs a post, and is restricted to the first 1,000 characters. Its model (0.5 s to load, about 70 MB with
-numpy) loads in a background thread and is never waited for: until it is there, such a post is not scored.
+Built for the two languages we score, and fast: a post without a language field costs a few microseconds.
+1. A post written mostly in another script (Cyrillic, Arabic, Han, ...) is named by that script.
+2. English and French function words ("the", "you", "les", "pas") settle most posts with one dictionary lookup
+   per word. Function words of twenty other languages (rules/lexicons/other/stopwords.tsv) name a post where
+   they outnumber them.
+3. A post with no function words at all ("Disgusting.", "Honteux !!") is read by its lexicon words, then by
+   letters only one language uses ("ñ", "ß", "ł"...).
+4. What none of these can place is "not detected": `UNDETECTED`, and it is not scored.
+
+No model is loaded: the tables are built from the lexicons, in well under a millisecond, and hold a few
+thousand words.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sourdine.scoring.lexicon import UNACCENT
-
-logger = logging.getLogger(__name__)
+from sourdine.scoring.lexicon import UNACCENT, fold
 
 SCORED = ("en", "fr")
-# What detect() says of a post only py3langid could place, while its model loads: not scored, not waited for.
-PENDING = "und-pending"
+# What detect() says of a post that has words, but nothing that places them: it is not scored.
+UNDETECTED = "und-undetected"
 # Language fields that say nothing about the language.
 _UNKNOWN = frozenset({"", "und", "mul", "zxx", "mis", "xx", "unknown"})
 _ALIASES = {"eng": "en", "fra": "fr", "fre": "fr", "english": "en", "french": "fr", "français": "fr"}
 _DETECT_WORDS = 400
+_SCRIPT_CHARS = 600
 _LETTER_RE = re.compile(r"[^\W\d_]")
 _FRENCH_LETTER_RE = re.compile("[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)
-# py3langid knows 140 languages; on a short post it readily picks a rare one ("Hello" came out Breton). Social
-# media posts are overwhelmingly in these, so the guess is restricted to them.
-LANGID_LANGS = (  # noqa: SIM905 - 54 codes read better as one string
-    "en fr es de it pt nl ca sv da no fi is pl cs sk sl hr sr bs hu ro bg ru uk be el tr az ka hy ar "
-    "fa ur he hi bn ta te mr ja ko zh th vi id ms tl sw lt lv et sq mk"
-).split()
-_LANGID_CHARS = 1000
+# A letter outside the Latin script (Basic Latin, Latin-1, Latin Extended A and B, IPA, Latin Extended
+# Additional): one search tells most posts that there is none.
+_NOT_LATIN_RE = re.compile(r"[^\W\d_A-Za-z\u00aa\u00b5\u00ba\u00c0-\u02af\u1e00-\u1eff\ufb00-\ufb06\uff21-\uff5a]")
+_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+
+# Writing systems, as (first code point, language or None); a range runs up to the next start. None: not a
+# script that names a language (symbols, or a script shared by many).
+_SCRIPTS: tuple[tuple[int, str | None], ...] = (
+    (0x0000, None),
+    (0x0370, "el"), (0x0400, "ru"), (0x0530, "hy"), (0x0590, "he"), (0x0600, "ar"), (0x0700, None),
+    (0x0750, "ar"), (0x0780, None), (0x08A0, "ar"), (0x0900, "hi"), (0x0980, "bn"), (0x0A00, "pa"),
+    (0x0A80, "gu"), (0x0B00, "or"), (0x0B80, "ta"), (0x0C00, "te"), (0x0C80, "kn"), (0x0D00, "ml"),
+    (0x0D80, "si"), (0x0E00, "th"), (0x0E80, "lo"), (0x0F00, "bo"), (0x1000, "my"), (0x10A0, "ka"),
+    (0x1100, "ko"), (0x1200, "am"), (0x13A0, None), (0x1780, "km"), (0x1800, None), (0x1F00, "el"),
+    (0x2000, None), (0x3040, "ja"), (0x3100, None), (0x3130, "ko"), (0x3190, None), (0x31F0, "ja"),
+    (0x3200, None), (0x3400, "zh"), (0x4DC0, None), (0x4E00, "zh"), (0xA000, None), (0xAC00, "ko"),
+    (0xD7B0, None), (0xF900, "zh"), (0xFB00, None), (0xFB1D, "he"), (0xFB50, "ar"), (0xFE00, None),
+    (0xFE70, "ar"), (0xFF00, None), (0xFF66, "ja"), (0xFFA0, None), (0x20000, "zh"), (0x2FA20, None),
+)
+_SCRIPT_STARTS = tuple(start for start, _ in _SCRIPTS)
+# Letters that tell one language of a script from its neighbours.
+_CYRILLIC_HINTS = (("uk", "іїєґ"), ("be", "ў"), ("sr", "ђћџ"), ("mk", "ѓќѕ"))
+_ARABIC_HINTS = (("ur", "ٹڈڑںےھ"), ("fa", "پچژگکی"))
+# Letters of the Latin script that one language uses, and English and French do not.
+_LATIN_HINTS = tuple(
+    (lang, re.compile(f"[{letters}]"))  # both cases written out: IGNORECASE would match "ı" with "i"
+    for lang, letters in (
+        ("vi", "ơưđạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹƠƯĐẠẢẤẦẨẪẬẮẰẲẴẶẸẺẼẾỀỂỄỆỈỊỌỎỐỒỔỖỘỚỜỞỠỢỤỦỨỪỬỮỰỲỴỶỸ"),
+        ("es", "ñÑ¿¡"),
+        ("de", "ß"),
+        ("pt", "ãõÃÕ"),
+        ("pl", "łąęśźżćńŁĄĘŚŹŻĆŃ"),
+        ("cs", "řěůŘĚŮ"),
+        ("hu", "őűŐŰ"),
+        ("tr", "ğışĞİŞ"),
+        ("ro", "șțȘȚ"),
+        ("sv", "åÅ"),
+        ("no", "øæØÆ"),
+    )
+)
 
 
 @lru_cache(maxsize=256)
@@ -56,6 +94,39 @@ def normalise_hint(lang: object) -> str | None:
     return _normalise_hint(lang)
 
 
+def script_language(text: str) -> str | None:
+    """The language a post's writing system names, when most of its letters are outside the Latin script."""
+    sample = text[:_SCRIPT_CHARS]
+    if _NOT_LATIN_RE.search(sample) is None:
+        return None
+    others = _NOT_LATIN_RE.findall(sample)
+    if len(others) <= len(_LATIN_RE.findall(sample)):
+        return None
+    tally = Counter(_SCRIPTS[bisect_right(_SCRIPT_STARTS, ord(c)) - 1][1] for c in others)
+    tally.pop(None, None)
+    if not tally:
+        return None
+    if tally.get("ja") or (tally.get("zh") and tally.get("ko")):  # Japanese mixes kana and kanji
+        lang = "ja" if tally.get("ja") else "ko"
+    else:
+        lang = tally.most_common(1)[0][0]
+    hints = _CYRILLIC_HINTS if lang == "ru" else _ARABIC_HINTS if lang == "ar" else ()
+    for named, letters in hints:
+        if any(c in sample for c in letters):
+            return named
+    return lang
+
+
+def _lettered(text: str) -> str | None:
+    """The language whose own letters (not English's or French's) a post uses, if any."""
+    if text.isascii():
+        return None
+    for lang, letters in _LATIN_HINTS:
+        if letters.search(text) is not None:
+            return lang
+    return None
+
+
 def _forms(words: Iterable[str]) -> frozenset[str]:
     out = set()
     for w in words:
@@ -74,47 +145,32 @@ class Counts(NamedTuple):
 
 
 class Detector:
-    """Function-word counts with py3langid behind them. Immutable once built, so safe across threads."""
+    """Function words and lexicon words of each language. Immutable once built, so safe across threads."""
 
-    def __init__(self, en: Iterable[str], fr: Iterable[str], other: Iterable[str]) -> None:
+    def __init__(self, en: Iterable[str], fr: Iterable[str], other: Mapping[str, Iterable[str]],
+                 en_lexicon: Iterable[str] = (), fr_lexicon: Iterable[str] = ()) -> None:
+        """`other`: each other language's function words, by language code. The lexicons are the terms the
+        scorer reads, as its tokenizer makes them (French without accents)."""
         # Each word as written and without accents: posts drop them as often as they keep them.
         self._en = _forms(en)
         self._fr = _forms(fr)
-        self._other = _forms(other) - self._en - self._fr
+        langs: dict[str, list[str]] = {}
+        for lang, words in other.items():
+            for w in _forms(words) - self._en - self._fr:
+                langs.setdefault(w, []).append(lang)
+        self._other_langs = {w: tuple(ls) for w, ls in langs.items()}
         # One lookup per word: 1 English, 2 French, 3 both, 4 another language.
-        kinds: dict[str, int] = dict.fromkeys(self._other, 4)
+        kinds: dict[str, int] = dict.fromkeys(self._other_langs, 4)
         for w in self._en:
             kinds[w] = 1
         for w in self._fr:
             kinds[w] = kinds.get(w, 0) | 2
         self._kinds = kinds
-        self._langid: Any = None
-        self._loading = False
-        self._langid_lock = threading.Lock()  # guards _loading
-        self._load_lock = threading.Lock()  # one load at a time
-
-    def load_langid(self) -> None:
-        """Load py3langid's model (about 0.6 s: it is xz-compressed). warm() starts it in a thread."""
-        if self._langid is not None:
-            return
-        with self._load_lock:
-            if self._langid is None:
-                import numpy as np
-                from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
-                from py3langid.modelio import load_model
-
-                ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
-                # Only the restricted columns are kept (11 MB instead of 39 MB once the full ones are freed).
-                keep = [i for i, c in enumerate(classes) if c in LANGID_LANGS]
-                self._langid = LanguageIdentifier(
-                    np.ascontiguousarray(np.asarray(ptc)[:, keep]),
-                    np.asarray(pc)[keep],
-                    [classes[i] for i in keep],
-                    nextmove,
-                    output,
-                    norm_probs=True,
-                    tk_row=row,
-                )
+        # Lexicon words that only one of the two languages has: a word of both says nothing.
+        en_words = frozenset(t for t in en_lexicon if _LETTER_RE.search(t))
+        fr_words = frozenset(t for t in fr_lexicon if _LETTER_RE.search(t))
+        self._en_only = en_words - fr_words
+        self._fr_only = fr_words - en_words
 
     def counts(self, words: list[str]) -> Counts:
         """Count function words among a post's tokens (lower-cased, punctuation stripped)."""
@@ -138,38 +194,52 @@ class Detector:
             return 0
         return sum(map(other.__contains__, words))
 
-    def detect(self, text: str, counts: Counts) -> str:
-        """The language of `text`: "und" when it has no words at all, PENDING when only py3langid could tell
-        and its model is still loading (it is never waited for: the post is then not scored)."""
+    def detect(self, text: str, counts: Counts, words: list[str]) -> str:
+        """The language of `text`, whose tokens are `words` and their `counts`: "und" when it has no words at
+        all (emoji only), UNDETECTED when it has words that nothing here places."""
         en, fr, other = counts.en, counts.fr, counts.other
-        if counts.words == 0 or (not en + fr + other and _LETTER_RE.search(text) is None):
+        if counts.words == 0:
+            return "und"
+        if not text.isascii() and (script := script_language(text)) is not None:
+            return script
+        if not en + fr + other and _LETTER_RE.search(text) is None:
             return "und"
         best = max(en, fr)
         if best and en != fr and (other == 0 or (other * 2 < best and best >= 2)):
             return "en" if en > fr else "fr"
-        langid = self._langid
-        if langid is None:
-            self.start_loading()
-            if best and en == fr and other == 0:  # as many of each: until py3langid can, French letters say
-                return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
-            return PENDING
-        lang, _ = langid.classify(text[:_LANGID_CHARS])
-        return str(lang)
+        # The rarer cases: words of another language, a tie, or no function words at all.
+        if len(words) > _DETECT_WORDS:
+            words = words[:_DETECT_WORDS]
+        if other:
+            lang, n = self._other_language(words)
+            if n > best or (n == best and _lettered(text) == lang):  # a tie: its letters tip it
+                return lang
+        if en != fr:
+            return "en" if en > fr else "fr"
+        en_hits, fr_hits = self._lexicon_hits(words)
+        if best or en_hits or fr_hits:
+            if en_hits != fr_hits:
+                return "en" if en_hits > fr_hits else "fr"
+            return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
+        if other:
+            return self._other_language(words)[0]
+        return _lettered(text) or UNDETECTED
 
-    def start_loading(self) -> None:
-        """Load py3langid's model in a background thread, once."""
-        if self._langid is None and not self._loading:
-            with self._langid_lock:
-                if self._loading:
-                    return
-                self._loading = True
-            threading.Thread(target=self._load_quietly, name="sourdine-langid", daemon=True).start()
+    def _other_language(self, words: list[str]) -> tuple[str, int]:
+        """The other language with the most function words in `words`, and how many."""
+        tally: Counter[str] = Counter()
+        get = self._other_langs.get
+        for langs in filter(None, map(get, words)):
+            tally.update(langs)
+        if not tally:
+            return UNDETECTED, 0
+        return tally.most_common(1)[0]
 
-    def _load_quietly(self) -> None:
-        try:
-            self.load_langid()
-        except Exception as e:  # posts that need it stay "not detected"; the rest are scored as usual
-            logger.warning("py3langid's model did not load (%s): %s", type(e).__name__, e)
+    def _lexicon_hits(self, words: list[str]) -> tuple[int, int]:
+        """How many of `words` only the English lexicon has, and only the French one."""
+        en = sum(map(self._en_only.__contains__, words))
+        fr = sum(map(self._fr_only.__contains__, fold(words)))
+        return en, fr
 
 
 def mixed(primary: str, counts: Counts) -> bool:

@@ -94,6 +94,17 @@ def read_terms(path: Path) -> list[str]:
     return [line.strip() for _, line in _lines(path)]
 
 
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """`term<TAB>value` lines, both non-empty. Raises ValueError naming the file and line of a bad one."""
+    out = []
+    for number, line in _lines(path):
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ValueError(f"{path}:{number}: expected term<TAB>value")
+        out.append((parts[0].strip(), parts[1].strip()))
+    return out
+
+
 def read_numbers(path: Path) -> list[tuple[str, float]]:
     """`term<TAB>number` lines. Raises ValueError naming the file and line of a bad one."""
     out = []

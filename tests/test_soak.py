@@ -37,9 +37,6 @@ def test_memory_shows_no_upward_trend(day):
     _check(day, "no upward RSS trend")
 
 
-@pytest.mark.xfail(reason="py3langid's model, loaded when a post first needs it, holds about 60 MB (a 39 MB "
-                   "transition table, 11 MB of weights): idle 82 MB + 60 MB passes 120 MB; the model belongs to "
-                   "scoring (issue 3)", strict=True)
 def test_memory_stays_at_or_under_120_mb(day):
     """RSS never passes 120 MB."""
     _check(day, "RSS at or under")

@@ -18,6 +18,7 @@ import sys
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 # The default addons that `sourdine run` relies on, in mitmproxy's own order (mitmproxy.addons.default_addons):
 # the core commands, refusing non-local clients (block_global), DNS and HTTP/2 hygiene, the proxy servers, layer
@@ -81,12 +82,8 @@ def without(name: str) -> Iterator[None]:
 _libc: object = None
 
 
-def trim_memory() -> None:
-    """Give freed heap memory back to the system (glibc's malloc_trim); nothing elsewhere.
-
-    Memory freed in bulk (a parsed feed of several megabytes, say) otherwise stays in malloc's arenas and counts
-    in RSS. It takes a few
-    microseconds (milliseconds when it has much to give back), so the runtime calls it every ten seconds."""
+def _glibc() -> Any:
+    """glibc, on Linux; None elsewhere or when it cannot be loaded."""
     global _libc
     if _libc is None:
         _libc = False
@@ -95,9 +92,36 @@ def trim_memory() -> None:
             import ctypes.util
 
             try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-                _libc = libc.malloc_trim if hasattr(libc, "malloc_trim") else False
+                _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             except OSError:
                 pass
-    if _libc:
-        _libc(0)  # type: ignore[operator]
+    return _libc or None
+
+
+# mallopt(3) parameters.
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def tune_malloc() -> None:
+    """Keep feed bodies out of malloc's heap, before any thread starts; nothing off glibc.
+
+    glibc raises its mmap threshold to the largest block freed so far (up to 32 MB): after the first large feed,
+    every body and parsed page of that size comes from the heap, where what is freed between long-lived objects
+    stays in RSS. A fixed threshold of 256 KB sends them to mmap, which gives them back when they are freed. Two
+    arenas instead of eight per core: the writer and sync threads do little allocation."""
+    libc = _glibc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 * 1024)
+        libc.mallopt(_M_ARENA_MAX, 2)
+
+
+def trim_memory() -> None:
+    """Give freed heap memory back to the system (glibc's malloc_trim); nothing elsewhere.
+
+    Memory freed in bulk (a parsed feed of several megabytes, say) otherwise stays in malloc's arenas and counts
+    in RSS. It takes a few microseconds (milliseconds when it has much to give back), so the runtime calls it
+    every ten seconds."""
+    libc = _glibc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

@@ -205,6 +205,7 @@ def _sync_interval() -> float:
 
 def run(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
         sync_folder: Path | None = None) -> int:
+    lean.tune_malloc()  # before any thread starts
     try:
         return asyncio.run(serve(where, proxy_port, api_port, instances, sync_port, sync_folder))
     except StartupError as e:

@@ -107,7 +107,8 @@ def test_a_changed_verdict_reads_the_page_again():
     # A keyword mute on a calm post: the page is read again, and the muted post goes too.
     now = datetime.now(UTC)
     assert "Germany" in REAL[0]["content"]
-    engine.lists = lists.compile_lists([lists.parse_mute({"kind": "keyword", "text": "Germany", "action": "hide"}, now)], [], now)
+    mute = lists.parse_mute({"kind": "keyword", "text": "Germany", "action": "hide"}, now)
+    engine.lists = lists.compile_lists([mute], [], now)
     muted = engine.filter_encoded(strict, "mastodon", "timeline", raw, "gzip")
     assert adapter.reads == 3 and REAL[0]["id"] not in {s["id"] for s in json.loads(muted)}
     # And back: the same verdicts as before, the same bytes as before.
@@ -127,7 +128,8 @@ def test_a_page_left_unchanged_is_not_remembered():
     engine.scorer = slow
     raw = timeline(1)
     with pytest.raises(Overrun):
-        engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip", deadline=time.perf_counter() + 0.01)
+        engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip",
+                              deadline=time.perf_counter() + 0.01)
     assert engine.caches()["pages"]["size"] == 0 and recorded == []
     engine.scorer = score
     assert engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip") is not None

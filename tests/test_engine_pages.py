@@ -141,8 +141,13 @@ def test_an_overrun_on_a_page_seen_again_leaves_it_as_sent():
     raw = timeline(1)
     snapshot = settings.build()
     assert engine.filter_encoded(snapshot, "mastodon", "timeline", raw, "gzip") is not None
+    decided, counts = len(recorded), (engine.counts.seen, engine.counts.hidden, engine.counts.collapsed)
+    # A changed threshold: the page's verdicts change, and the overrun leaves no decision of them behind.
+    lenient = settings.build({"platforms": {"mastodon": {"collapse": 1.0, "hide": 1.0}}})
     with pytest.raises(Overrun):
-        engine.filter_encoded(snapshot, "mastodon", "timeline", raw, "gzip", deadline=time.perf_counter() - 1)
+        engine.filter_encoded(lenient, "mastodon", "timeline", raw, "gzip", deadline=time.perf_counter() - 1)
+    assert len(recorded) == decided
+    assert (engine.counts.seen, engine.counts.hidden, engine.counts.collapsed) == counts
 
 
 def test_a_body_that_cannot_be_decoded_fails_as_before():
@@ -164,7 +169,10 @@ def test_pages_are_bounded_by_count_and_by_bytes():
     assert engine._page_bytes == sum(p.size for p in engine._pages.values())
     # The oldest went first: the last three are remembered.
     assert [key[3] for key in engine._pages] == pages[2:]
-    one = len(pages[0]) + len(engine.filter_body(snapshot, "mastodon", "timeline", gzip.decompress(pages[0])))
+    # A page holds its body as it came, the rewritten body and its posts' texts.
+    body = gzip.decompress(pages[0])
+    texts = sum(len(post.text) for post in ADAPTERS["mastodon"].posts("timeline", json.loads(body)))
+    one = len(pages[0]) + len(engine.filter_body(snapshot, "mastodon", "timeline", body)) + texts
     small, _ = engine_with(Counting(), page_cache_bytes=one * 2 + 10)
     for raw in pages:
         small.filter_encoded(snapshot, "mastodon", "timeline", raw, "gzip")

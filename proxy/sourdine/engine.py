@@ -75,7 +75,7 @@ class _Page:
     posts: list[Post]
     verdicts: dict[str, Verdict]
     new: bytes | None
-    size: int  # bytes held: the body as it came and the rewritten one
+    size: int  # about the bytes held: the body as it came, the rewritten one and the posts' texts
 
 
 @dataclass(slots=True)
@@ -371,7 +371,8 @@ class Engine:
                 new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
         self._commit(pending)
         if key is not None:
-            self._remember(key, _Page(posts, verdicts, new, len(key[3]) + len(new or b"")))
+            size = len(key[3]) + len(new or b"") + sum(len(post.text) for post in posts)
+            self._remember(key, _Page(posts, verdicts, new, size))
         return new
 
     def _remember(self, key: tuple, page: _Page) -> None:

@@ -1,8 +1,10 @@
 """The filter itself, over bytes and plain values: parse a feed body, score its posts, rewrite it.
 
-No mitmproxy here: the addon hands in a decoded body and gets back either new bytes or None ("send the
-original"). Scores are cached per post, so a feed seen again (scrolling back, a refresh) is not scored twice;
-the verdict is recomputed from the cached score each time, so a threshold change applies at once.
+No mitmproxy here: the addon hands in a body as it came (content encoding and all) and gets back either new
+bytes or None ("send the original"). Scores are cached per post, so a feed seen again (scrolling back, a refresh)
+is not scored twice; the verdict is recomputed from the cached score each time, so a threshold change applies at
+once. A response whose bytes were filtered lately is not decoded, parsed nor rewritten again while its verdicts
+stay the same (`filter_encoded`).
 """
 
 from __future__ import annotations

@@ -563,3 +563,15 @@ def test_a_response_left_unchanged_records_nothing(runtime, failure):
     assert recorded == [] and (engine.counts.seen, engine.counts.hidden, engine.counts.collapsed) == (0, 0, 0)
     assert engine.filter_body(runtime.snapshot, "mastodon", "timeline", body) is not None
     assert {d.action for d in recorded} >= {"hide"} and engine.counts.seen == len(REAL)
+
+
+def test_a_feed_fetched_again_goes_out_as_rewritten_the_first_time(addon, runtime):
+    """The same body again (a refresh, scrolling back) gives the same rewritten bytes, from the page cache."""
+    raw = gzip.compress(json.dumps(hostile_timeline(3)).encode())
+    first = run(addon, feed_flow(raw, encoding="gzip"))
+    again = run(addon, feed_flow(bytes(raw), encoding="gzip"))
+    assert first.metadata["sourdine"]["rewritten"] and again.metadata["sourdine"]["rewritten"]
+    assert again.response.raw_content == first.response.raw_content
+    assert "content-encoding" not in again.response.headers and "etag" not in again.response.headers
+    assert runtime.engine.caches()["pages"]["size"] == 1
+    assert runtime.engine.health["mastodon"].responses == 2

@@ -66,3 +66,36 @@ def test_corrupt_or_unknown_raises_value_error(encoding, data):
     """Corrupt, truncated or unknown encodings raise ValueError, which the addon turns into pass-through."""
     with pytest.raises(ValueError):
         codec.decode(data, encoding)
+
+
+_TEXT = b"hello world " * 10000
+_INFLATE_CASES = {
+    "gzip": gzip.compress(_TEXT),
+    "truncated gzip": gzip.compress(_TEXT)[:-20],
+    "two gzip members": gzip.compress(_TEXT) + gzip.compress(b"second"),
+    "gzip then garbage": gzip.compress(_TEXT) + b"garbage",
+    "zlib-wrapped deflate": zlib.compress(_TEXT),
+    "raw deflate": zlib.compress(_TEXT)[2:-4],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_INFLATE_CASES))
+def test_isal_decodes_as_the_standard_zlib_does(name, monkeypatch):
+    """gzip and deflate go through ISA-L, which must agree with zlib on every body: the same bytes, or the same
+    refusal, within and past the limit."""
+    from isal import isal_zlib
+
+    assert codec._inflate is isal_zlib
+
+    def outcomes() -> list:
+        found = []
+        for encoding, limit in (("gzip", 10**7), ("deflate", 10**7), ("gzip", 1000)):
+            try:
+                found.append(codec.decode(_INFLATE_CASES[name], encoding, limit))
+            except ValueError as e:
+                found.append(type(e))
+        return found
+
+    fast = outcomes()
+    monkeypatch.setattr(codec, "_inflate", zlib)
+    assert fast == outcomes()

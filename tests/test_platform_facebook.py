@@ -123,3 +123,15 @@ def test_hostile_stories_en_fr_are_caught_and_the_original_is_kept() -> None:
     assert texts[S2].startswith("Sourdine folded this post") and texts[S4] == FRIENDLY_EN
     assert engine.originals.get("facebook", S2) == SOUR_FR
     assert engine.originals.get("facebook", S1) == HOSTILE_EN
+
+
+@pytest.mark.parametrize("name", [FEED, COMMENTS])
+def test_rewrite_after_posts_reads_what_posts_found(name: str) -> None:
+    """`rewrite` reads the stories and comments `posts` found instead of walking the lines again: the same
+    body either way, with or without `posts` first."""
+    verdicts = {S1: FOLD, S3: HIDE, "9002": HIDE}
+    _, alone = filtered(name, verdicts)
+    doc = facebook.parse("graphql", raw(name))
+    assert facebook.posts("graphql", doc) and doc.found
+    facebook.rewrite("graphql", doc, verdicts)
+    assert facebook.serialize("graphql", doc) == alone != raw(name)

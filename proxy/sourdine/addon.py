@@ -286,22 +286,25 @@ class Sourdine:
         gc_enabled = gc.isenabled()
         gc.disable()
         try:
-            body = codec.decode(
-                response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
-            )
-            if time.perf_counter() > deadline:
-                raise Overrun
-            if meta["endpoint"] == "instance":
-                self._learn_streaming_host(meta["host"], orjson.loads(body))
-                return
-            if meta["endpoint"] == "whoami":
+            if meta["endpoint"] in ("instance", "whoami"):
+                body = codec.decode(
+                    response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
+                )
+                if time.perf_counter() > deadline:
+                    raise Overrun
                 doc = orjson.loads(body)
+                if meta["endpoint"] == "instance":
+                    self._learn_streaming_host(meta["host"], doc)
+                    return
                 own = doc.get("id" if meta["platform"] == "mastodon" else "did") if isinstance(doc, dict) else None
                 if isinstance(own, str) and own:
                     self._learn_own(meta["platform"], own)
                 return
-            new = runtime.engine.filter_body(runtime.snapshot, meta["platform"], meta["endpoint"], body, deadline,
-                                             parsed)
+            # A body seen lately (the same bytes) is not decoded nor parsed again: see Engine.filter_encoded.
+            new = runtime.engine.filter_encoded(
+                runtime.snapshot, meta["platform"], meta["endpoint"], response.raw_content,
+                response.headers.get("content-encoding"), ctx.options.sourdine_max_body, deadline, parsed,
+            )
         except Overrun:
             self._overran(meta, started)
             return

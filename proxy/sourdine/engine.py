@@ -1,8 +1,10 @@
 """The filter itself, over bytes and plain values: parse a feed body, score its posts, rewrite it.
 
-No mitmproxy here: the addon hands in a decoded body and gets back either new bytes or None ("send the
-original"). Scores are cached per post, so a feed seen again (scrolling back, a refresh) is not scored twice;
-the verdict is recomputed from the cached score each time, so a threshold change applies at once.
+No mitmproxy here: the addon hands in a body as it came (content encoding and all) and gets back either new
+bytes or None ("send the original"). Scores are cached per post, so a feed seen again (scrolling back, a refresh)
+is not scored twice; the verdict is recomputed from the cached score each time, so a threshold change applies at
+once. A response whose bytes were filtered lately is not decoded, parsed nor rewritten again while its verdicts
+stay the same (`filter_encoded`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from sourdine import policy
+from sourdine import codec, policy
 from sourdine.authors import AuthorBook
 from sourdine.lists import Lists
 from sourdine.model import Post, Score, Verdict
@@ -65,6 +67,17 @@ class _Entry:
     recorded: str  # the action last recorded for this post
     lists: Lists | None = None  # the lists `hits` was matched against
     hits: tuple = ()  # what those lists matched in this post, expiry and scope not yet applied
+
+
+@dataclass(slots=True)
+class _Page:
+    """A response body seen lately, by its bytes as they came: the posts found in it, the verdicts its rewrite
+    applied and the bytes that rewrite gave (None: the body went out as it came)."""
+
+    posts: list[Post]
+    verdicts: dict[str, Verdict]
+    new: bytes | None
+    size: int  # about the bytes held: the body as it came, the rewritten one and the posts' texts
 
 
 @dataclass(slots=True)
@@ -136,6 +149,8 @@ class Engine:
         authors: AuthorBook | None = None,
         lists: Lists | None = None,
         clock: Callable[[], float] = time.time,
+        page_cache_size: int = 16,
+        page_cache_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.scorer = scorer
         self.authors = authors
@@ -146,6 +161,12 @@ class Engine:
         self.record = record
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        # The last responses filtered, by their bytes as they came (see filter_encoded), bounded by count and by
+        # the bytes they hold.
+        self.page_cache_size = page_cache_size
+        self.page_cache_bytes = page_cache_bytes
+        self._pages: OrderedDict[tuple[str, str, str | None, bytes], _Page] = OrderedDict()
+        self._page_bytes = 0
         self.counts = Counts()
         self.health: dict[str, Health] = {name: Health() for name in adapters}
         self.originals = Originals()
@@ -166,6 +187,7 @@ class Engine:
         found: dict[str, dict[str, int | None]] = {
             "scores": {"size": len(self._cache), "bound": self.cache_size},
             "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None},
+            "pages": {"size": len(self._pages), "bound": self.page_cache_size},
         }
         modules = [*self.adapters.values(), *([sys.modules["sourdine.lists"]] if "sourdine.lists" in sys.modules
                                               else [])]
@@ -288,6 +310,43 @@ class Engine:
         A JSON body is read with orjson. An adapter whose bodies are something else (HTML, several JSON
         documents a line) has its own `parse(endpoint, body)` and `serialize(endpoint, doc)`.
         """
+        return self._filter(snapshot, platform, endpoint, body, deadline, keep, None, None)
+
+    def filter_encoded(self, snapshot: Snapshot, platform: str, endpoint: str, raw: bytes, encoding: str | None,
+                       limit: int = codec.DEFAULT_LIMIT, deadline: float | None = None,
+                       keep: list | None = None) -> bytes | None:
+        """`filter_body` for a body as it came, content encoding and all (decoded here, within `limit` bytes).
+
+        A body whose exact bytes were filtered lately (a feed fetched again, scrolling back) is not decoded nor
+        parsed again: its posts are judged again, and when the verdicts are those its rewrite applied, the
+        bytes that rewrite gave go out again. What judging records (decisions, counts, health, originals) is
+        the same either way; only a change of verdict (a threshold, a list, a toxic author) parses it again.
+        """
+        key = (platform, endpoint, encoding, raw)
+        page = self._pages.get(key)
+        if page is None:
+            body = codec.decode(raw, encoding, limit)
+            _check(deadline)
+            return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, None)
+        self._pages.move_to_end(key)
+        self._parsed(platform, len(page.posts))
+        if not page.posts:
+            return None
+        pending: list = []
+        verdicts = self.judge(snapshot, platform, endpoint, page.posts, pending, deadline)
+        _check(deadline)
+        if verdicts != page.verdicts:
+            body = codec.decode(raw, encoding, limit)
+            return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, (verdicts, pending))
+        if verdicts:
+            self._keep_originals(platform, page.posts, verdicts)
+        self._commit(pending)
+        return page.new
+
+    def _filter(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes, deadline: float | None,
+                keep: list | None, key: tuple | None, judged: tuple[dict[str, Verdict], list] | None) -> bytes | None:
+        """Parse, judge (unless `judged` brings the verdicts and pending decisions of these very posts), rewrite;
+        and remember the page under `key`, when given."""
         adapter = self.adapters[platform]
         parse = getattr(adapter, "parse", None)
         doc: Any = orjson.loads(body) if parse is None else parse(endpoint, body)
@@ -295,24 +354,46 @@ class Engine:
             keep.append(doc)
         _check(deadline)
         posts = adapter.posts(endpoint, doc)
-        self._parsed(platform, len(posts))
+        if judged is None:
+            self._parsed(platform, len(posts))
         if not posts:
+            if key is not None:
+                self._remember(key, _Page(posts, {}, None, len(key[3])))
             return None
-        pending: list = []
-        verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
-        _check(deadline)
+        if judged is None:
+            pending: list = []
+            verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
+            _check(deadline)
+        else:
+            verdicts, pending = judged
         new = None
         if verdicts:
-            if getattr(adapter, "REPLACES_TEXT", False):
-                self._keep_originals(platform, posts, verdicts, getattr(adapter, "HIDE_REPLACES_TEXT", False))
+            self._keep_originals(platform, posts, verdicts)
             if adapter.rewrite(endpoint, doc, verdicts):
                 new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
         self._commit(pending)
+        if key is not None:
+            size = len(key[3]) + len(new or b"") + sum(len(post.text) for post in posts)
+            self._remember(key, _Page(posts, verdicts, new, size))
         return new
 
-    def _keep_originals(self, platform: str, posts: list[Post], verdicts: dict[str, Verdict],
-                        hidden_too: bool) -> None:
+    def _remember(self, key: tuple, page: _Page) -> None:
+        old = self._pages.pop(key, None)
+        if old is not None:
+            self._page_bytes -= old.size
+        if page.size > self.page_cache_bytes or self.page_cache_size <= 0:
+            return
+        self._pages[key] = page
+        self._page_bytes += page.size
+        while len(self._pages) > self.page_cache_size or self._page_bytes > self.page_cache_bytes:
+            self._page_bytes -= self._pages.popitem(last=False)[1].size
+
+    def _keep_originals(self, platform: str, posts: list[Post], verdicts: dict[str, Verdict]) -> None:
         """Where an adapter folds a post by replacing its text, keep the text in memory so it can be revealed."""
+        adapter = self.adapters[platform]
+        if not getattr(adapter, "REPLACES_TEXT", False):
+            return
+        hidden_too = getattr(adapter, "HIDE_REPLACES_TEXT", False)
         for post in posts:
             verdict = verdicts.get(post.id)
             if verdict is not None and (verdict.action == "collapse" or hidden_too and verdict.action == "hide"):

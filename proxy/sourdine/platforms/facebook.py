@@ -60,6 +60,8 @@ class Lines:
     lines: list[bytes]  # each line without its "\n" (a "\r" stays on it)
     docs: list[Any]  # the parsed document of each line, None for a blank one
     changed: set[int] = field(default_factory=set)
+    # Every story and comment `posts` found, with its line: what `rewrite` reads, instead of walking the lines again.
+    found: list[tuple[int, str, dict[str, Any]]] | None = None
 
 
 def parse(endpoint: str, body: bytes) -> Lines:
@@ -91,19 +93,19 @@ def posts(endpoint: str, doc: Lines) -> list[Post]:
     texts: dict[str, str] = {}
     authors: dict[str, dict[str, Any]] = {}
     order: list[str] = []
-    for line in doc.docs:
-        for kind, node in _nodes(line, 0):
-            pid = _id(kind, node)
-            if pid is None:
-                continue
-            if pid not in texts and pid not in authors:
-                order.append(pid)
-            text = _text(kind, node)
-            if text is not None and pid not in texts:
-                texts[pid] = text
-            author = _author(kind, node)
-            if author and pid not in authors:
-                authors[pid] = author
+    doc.found = _found(doc)
+    for _, kind, node in doc.found:
+        pid = _id(kind, node)
+        if pid is None:
+            continue
+        if pid not in texts and pid not in authors:
+            order.append(pid)
+        text = _text(kind, node)
+        if text is not None and pid not in texts:
+            texts[pid] = text
+        author = _author(kind, node)
+        if author and pid not in authors:
+            authors[pid] = author
     return [_post(pid, texts[pid], authors.get(pid, {})) for pid in order if pid in texts]
 
 
@@ -111,14 +113,18 @@ def rewrite(endpoint: str, doc: Lines, verdicts: dict[str, Verdict]) -> bool:
     _check(endpoint)
     if not verdicts:
         return False
-    for i, line in enumerate(doc.docs):
-        for kind, node in _nodes(line, 0):
-            pid = _id(kind, node)
-            verdict = verdicts.get(pid) if pid is not None else None
-            if verdict is not None and verdict.action in ("hide", "collapse") and \
-                    _replace(kind, node, placeholder(PLATFORM, pid, verdict, revealable=True)):
-                doc.changed.add(i)
+    for i, kind, node in doc.found if doc.found is not None else _found(doc):
+        pid = _id(kind, node)
+        verdict = verdicts.get(pid) if pid is not None else None
+        if verdict is not None and verdict.action in ("hide", "collapse") and \
+                _replace(kind, node, placeholder(PLATFORM, pid, verdict, revealable=True)):
+            doc.changed.add(i)
     return bool(doc.changed)
+
+
+def _found(doc: Lines) -> list[tuple[int, str, dict[str, Any]]]:
+    """Every story and comment of the body, with the index of its line."""
+    return [(i, kind, node) for i, line in enumerate(doc.docs) for kind, node in _nodes(line, 0)]
 
 
 def _check(endpoint: str) -> None:

@@ -56,10 +56,14 @@ _WS = "\t\n\f\r "
 # Possessive quantifiers make the match the tokenizer's one reading, with no backtracking into another.
 _ATTR = (rf"[^{_WS}/>][^{_WS}/>=]*+"
          rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^{_WS}>]*+)|(?![{_WS}]*=))")
-# A tag: `<` or `</`, the name, then attributes separated by whitespace and stray `/`s, then `>`. Group 1 the
-# name, group 2 the attributes (from after the name to after the last attribute), group 3 what follows them.
-_TAG = re.compile(rf"</?([a-zA-Z][^{_WS}/>]*+)((?:[{_WS}/]*+{_ATTR})*+)([{_WS}/]*+)>")
-# Within a tag `_TAG` matched: an attribute's name, its `=` if it has a value, the value as written.
+# The next markup from a position. Either a whole tag: `<` or `</` (group 1 the `/`), the name (group 2), then
+# attributes separated by whitespace and stray `/`s (group 3, from after the name to after the last attribute),
+# then what follows them (group 4), then `>`. Or else an empty match at a `<` that starts other markup (`<!`,
+# `<?`, `</` not followed by a letter, a tag cut off by the end of the text), read step by step. A `<` that
+# starts no markup is passed over, as the data state does. Most of a page's markup is plain tags: one search
+# each.
+_NEXT = re.compile(rf"<(?:(/?)([a-zA-Z][^{_WS}/>]*+)((?:[{_WS}/]*+{_ATTR})*+)([{_WS}/]*+)>|(?=[!?/a-zA-Z]))")
+# Within a tag `_NEXT` matched: an attribute's name, its `=` if it has a value, the value as written.
 _ONE_ATTR = re.compile(rf"[{_WS}/]*+([^{_WS}/>][^{_WS}/>=]*+)"
                        rf"(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?")
 _COMMENT_END = re.compile(r"--!?>")
@@ -84,20 +88,17 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
     pos = 0
     foreign = 0  # depth of <svg> and <math> elements open
     find = text.find
-    match = _TAG.match
+    search = _NEXT.search
     while True:
-        i = find("<", pos)
-        if i < 0:
+        m = search(text, pos)
+        if m is None:
             return
-        c = text[i + 1:i + 2]
-        if c in _LETTERS or c == "/" and text[i + 2:i + 3] in _LETTERS:
-            t = match(text, i)
-            if t is None:
-                return  # a tag the end of the text cuts off is no tag: the rest of the text is inside it
-            pos = t.end()
-            name = t.group(1).lower()
-            attrs_start, attrs_end = t.span(2)
-            if c == "/":
+        i = m.start()
+        if m.group(2) is not None:  # a whole tag: the common case, read here at once
+            pos = m.end()
+            name = m.group(2).lower()
+            attrs_start, attrs_end = m.span(3)
+            if m.group(1):
                 if foreign and name in _FOREIGN:
                     foreign -= 1
                 yield (END, name, i, pos, attrs_start, attrs_end)
@@ -106,7 +107,7 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
             if name not in _SPECIAL:
                 continue
             if name in _FOREIGN:
-                if not t.group(3).endswith("/"):  # `<svg/>` is an empty element
+                if not m.group(4).endswith("/"):  # `<svg/>` is an empty element
                     foreign += 1
                 continue
             if name == "plaintext":
@@ -117,6 +118,10 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
             if end == n:
                 return
             pos = end
+            continue
+        c = text[i + 1:i + 2]
+        if c in _LETTERS or c == "/" and text[i + 2:i + 3] in _LETTERS:
+            return  # a tag the end of the text cuts off is no tag: the rest of the text is inside it
         elif c == "!":
             if text.startswith("<!--", i):
                 if text.startswith(">", i + 4):

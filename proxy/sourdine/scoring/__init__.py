@@ -229,8 +229,12 @@ def _reasons(why: dict[str, float]) -> tuple[str, ...]:
     ranked = sorted(why, key=why.__getitem__, reverse=True)
     if len(ranked) > MAX_REASONS:
         ranked = ranked[:MAX_REASONS]
-    if not "".join(ranked).isascii():
-        ranked = [r if r.isascii() else r.encode("utf-8", "replace").decode("utf-8") for r in ranked]
+    joined = "".join(ranked)
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")  # fails only on a lone surrogate
+        except UnicodeEncodeError:
+            ranked = [r if r.isascii() else r.encode("utf-8", "replace").decode("utf-8") for r in ranked]
     return tuple(ranked)
 
 

@@ -17,6 +17,7 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import compress
 
 from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
 from sourdine.scoring.segment import Segmenter
@@ -36,7 +37,7 @@ _URL_RE = re.compile(r"https?://\S+")  # matched on the lower-cased text
 _WWW_RE = re.compile(r"www\.\S+")  # matched on the lower-cased text
 _HANDLE_RE = re.compile(r"@\w+(?:@[\w.-]+\w)?")
 _TAG_RE = re.compile(r"#(\w+)")
-_MARKERS = (("http", _URL_RE, True), ("www.", _WWW_RE, True), ("@", _HANDLE_RE, False), ("#", _TAG_RE, False))
+_DROPPED = (("http", _URL_RE), ("www.", _WWW_RE), ("@", _HANDLE_RE))  # matched on the lower-cased text
 _UPPER = "A-ZÀ-ÖØ-Þ"
 _LOWER = "a-zß-öø-ÿ"
 # The words of a camel-case tag: a run of capitals not followed by a small letter ("NYC"), a word with at most
@@ -55,6 +56,9 @@ _STRETCH_RE = re.compile(r"([^\W\d_])\1{2,}")
 # small letter, followed by no small letter. A post without one has no word in capitals ("I", "NO", "ÉNORME"),
 # which this finds out with one search in C, not a test of every word.
 _UPPER_WORD_RE = re.compile(r"[^\sa-zß-öø-ÿœ0-9!-/:-@\[-`{-~«»“”„…–—¡¿·•](?![a-zß-öø-ÿœ])")
+# The same for a text of Latin-1 characters only: a class of those alone, which the regex engine tests with a
+# table (white space spelt out: \s would be a test of a Unicode category).
+_UPPER_LATIN_RE = re.compile("[^\t-\r\x1c-\x20\x85\xa0a-zß-öø-ÿ0-9!-/:-@\\[-`{-~«»¡¿·](?![a-zß-öø-ÿ])")
 
 
 def _tag(tag: str, words: Segmenter | None) -> str:
@@ -95,23 +99,31 @@ def _markup(text: str, words: Segmenter | None) -> str:
     if len(low) != len(text):  # lower() changed the length of some exotic character: match the original
         low = text
     spans: list[tuple[int, int, str]] = []
-    for marker, pattern, lowered in _MARKERS:
+    for marker, pattern in _DROPPED:  # links (matched lower-cased) and handles
         i = low.find(marker)
-        if i == -1:
-            continue
-        source = low if lowered else text
         while i != -1:
-            m = pattern.match(source, i)
+            m = pattern.match(low, i)
             if m is None:
                 i = low.find(marker, i + 1)
             else:
                 i = m.end()
-                spans.append((m.start(), i, _tag(m.group(1), words) if marker == "#" else " "))
+                spans.append((m.start(), i, " "))
                 i = low.find(marker, i)
+    i = text.find("#")
+    while i != -1:
+        m = _TAG_RE.match(text, i)
+        if m is None:
+            i = text.find("#", i + 1)
+        else:
+            i = m.end()
+            spans.append((m.start(), i, _tag(m.group(1), words)))
+            i = text.find("#", i)
     if not spans:
         return text
-    if len(spans) > 1:
-        spans.sort()
+    if len(spans) == 1:
+        start, end, replacement = spans[0]
+        return text[:start] + replacement + text[end:]
+    spans.sort()
     out = []
     last = 0
     for start, end, replacement in spans:
@@ -186,7 +198,13 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     """
     why: list[tuple[float, str]] = []
     outrage = 0.0
-    if not text.isascii() and _SYMBOL_RE.search(text) is not None:
+    latin = True  # whether every character is Latin-1, as in most English and French posts
+    if not text.isascii():
+        try:
+            text.encode("latin-1")  # a copy in C, quicker than any search
+        except UnicodeEncodeError:
+            latin = False
+    if not latin and _SYMBOL_RE.search(text) is not None or latin and ("©" in text or "®" in text):
         chars = lex.emoji_chars.intersection(text)
         if chars:
             for emoji in chars:
@@ -202,6 +220,7 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
                 text = text[: 2 * MAX_CHARS]
             low_text = text.lower()
             tokens = tokenize("en", low_text)
+            latin = False
     french = lex.lang == "fr"
     if french:
         if "'" in low_text:  # elisions split: "c'est" -> "c", "est", as the lexicon's terms are
@@ -224,7 +243,7 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     # capitals in a word of its own, an English post's lookup tokens show the same.
     orig: list[str] | None = None
     uppers: list[str] = []
-    if low_text != text and _UPPER_WORD_RE.search(text) is not None:
+    if low_text != text and (_UPPER_LATIN_RE if latin else _UPPER_WORD_RE).search(text) is not None:
         orig = _original(text, low, french)
         uppers = list(filter(str.isupper, orig))
     elif not french and (low_text == text or (not elongated and text.isascii())):
@@ -247,11 +266,9 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     total = pos = neg = 0.0
     skip_to = -1
     outrage_to = -1
-    for i, w in enumerate(low):
-        e = entries.get(w)
-        if e is None:
-            continue
-        v, single, phrases, idioms, nexts, modifier = e
+    known = list(map(entries.get, low))
+    for i in compress(range(n), known):  # only the tokens the lexicon knows reach Python
+        v, single, phrases, idioms, nexts, modifier = known[i]
         nxt = low[i + 1] if i + 1 < n else None
         if nexts is not None and nxt not in nexts:
             if v is None and single is None:

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from itertools import compress
 
-from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
+from sourdine.scoring.lexicon import PUNCT, Lexicon, tokenize
+from sourdine.scoring.lexicon import french as french_tokens
 from sourdine.scoring.segment import Segmenter
 
 # VADER's empirical constants.
@@ -222,13 +223,8 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
             tokens = tokenize("en", low_text)
             latin = False
     french = lex.lang == "fr"
-    if french:
-        if "'" in low_text:  # elisions split: "c'est" -> "c", "est", as the lexicon's terms are
-            low = " ".join(tokens).replace("'", " ").split()
-        else:
-            low = tokens
-        if not low_text.isascii():
-            low = fold(low)
+    if french:  # elisions split ("c'est" -> "c", "est", as the lexicon's terms are), accents off
+        low = french_tokens(tokens) if "'" in low_text or not low_text.isascii() else tokens
     else:
         low = tokens
     n = len(low)
@@ -266,14 +262,25 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     total = pos = neg = 0.0
     skip_to = -1
     outrage_to = -1
-    known = list(map(entries.get, low))
+    known = list(map(lex.lookup.get, low))
     for i in compress(range(n), known):  # only the tokens the lexicon knows reach Python
-        v, single, phrases, idioms, nexts, modifier = known[i]
+        e = known[i]
         nxt = low[i + 1] if i + 1 < n else None
+        if e.__class__ is frozenset:  # a word that only starts phrases ("pas", "the"): the words that follow
+            if nxt not in e:  # none of its phrases goes on here
+                continue
+            e = entries[low[i]]
+        v, single, phrases, idioms, nexts, modifier = e
         if nexts is not None and nxt not in nexts:
-            if v is None and single is None:
-                continue  # a word that only starts phrases ("pas", "the"), none of which goes on here
             phrases = idioms = None
+        negator = None  # the negation word before it, looked for only when one of the three tokens may be
+        if negations and (
+            (i and low[i - 1] in negators)
+            or (i > 1 and low[i - 2] in negators)
+            or (i > 2 and low[i - 3] in negators)
+            or (nt and i and (low[i - 1] == "least" or "n't" in "".join(low[max(i - 3, 0) : i])))
+        ):
+            negator = _negated(lex, low, i)
         # Outrage: one term at most starts here, the longest phrase first.
         term = None
         if phrases is not None:
@@ -289,7 +296,7 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         if term is not None:
             weight, kind, reason = term
             # Damped when negated ("not an idiot"), raised when aimed at "you".
-            if negations and kind != "blame" and _negated(lex, low, i) is not None:
+            if negator is not None and kind != "blame":
                 weight *= 0.3
             elif kind in _AIMABLE and not lex.second_person.isdisjoint(low[max(i - 3, 0) : i + k + 2]):
                 weight *= 1.3
@@ -346,14 +353,6 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
             b = boosters.get(low[i - 2] + " " + low[i - 1])
             if b is not None:
                 v += b * 0.95 if v > 0 else -b * 0.95
-        negator = None
-        if negations and (
-            (i and low[i - 1] in negators)
-            or (i > 1 and low[i - 2] in negators)
-            or (i > 2 and low[i - 3] in negators)
-            or (nt and i and (low[i - 1] == "least" or "n't" in "".join(low[max(i - 3, 0) : i])))
-        ):
-            negator = _negated(lex, low, i)
         if negator is not None:
             v *= N_SCALAR
         if v < 0 and single is None and i >= outrage_to:  # an outrage term is named as such, not twice

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -71,6 +72,26 @@ def fold(tokens: list[str]) -> list[str]:
     """Accents off (French): only tokens that have any pay for it."""
     get = _FOLDED.get
     return [t if t.isascii() else (get(t) or _fold(t)) for t in tokens]
+
+
+# The French lookup tokens of each token the English tokenizer makes (elisions split, accents off): "n'est" ->
+# ("n", "est"), "géniale" -> ("geniale",). Worked out once per distinct token, so that a post's French tokens
+# cost three passes in C. Bounded like _FOLDED.
+_FRENCH: dict[str, tuple[str, ...]] = {}
+
+
+def french(tokens: list[str]) -> list[str]:
+    """The French lookup tokens of a post, from its English ones (`clean`'s): the same as
+    `fold(" ".join(tokens).replace("'", " ").split())`."""
+    pieces = list(map(_FRENCH.get, tokens))
+    if None in pieces:
+        if len(_FRENCH) >= _FOLDED_MAX:
+            _FRENCH.clear()
+        for i, known in enumerate(pieces):
+            if known is None:
+                t = tokens[i]
+                pieces[i] = _FRENCH[t] = tuple(fold(t.replace("'", " ").split()))
+    return list(chain.from_iterable(pieces))  # type: ignore[arg-type]  # no None is left
 
 
 def tokenize(lang: str, low: str) -> list[str]:
@@ -176,6 +197,9 @@ class Lexicon:
     outrage_emoji: dict[str, tuple[float, str]]
     emoji_chars: frozenset[str]
     learned: dict[str, float]  # learned.tsv (optional): a token's nudge to the score's log-odds
+    # What the scorer looks up first: `entries`, but a word that only starts phrases ("the", "pas") maps to the
+    # words that can follow it (Entry.phrase_next), which settle most of its occurrences.
+    lookup: dict[str, Entry | frozenset[str]]
 
 
 def _tokens(lang: str, term: str) -> tuple[str, ...]:
@@ -255,4 +279,8 @@ def load(lang: str, root: Path) -> Lexicon:
         outrage_emoji=outrage_emoji,
         emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
         learned=learned,
+        lookup={
+            k: e.phrase_next if e.valence is None and e.outrage is None and e.phrase_next is not None else e
+            for k, e in entries.items()
+        },
     )

@@ -19,8 +19,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import compress
 
-from sourdine.scoring.lexicon import PUNCT, Lexicon, tokenize
-from sourdine.scoring.lexicon import french as french_tokens
+from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
 from sourdine.scoring.segment import Segmenter
 
 # VADER's empirical constants.
@@ -223,8 +222,13 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
             tokens = tokenize("en", low_text)
             latin = False
     french = lex.lang == "fr"
-    if french:  # elisions split ("c'est" -> "c", "est", as the lexicon's terms are), accents off
-        low = french_tokens(tokens) if "'" in low_text or not low_text.isascii() else tokens
+    if french:
+        if "'" in low_text:  # elisions split: "c'est" -> "c", "est", as the lexicon's terms are
+            low = " ".join(tokens).replace("'", " ").split()
+        else:
+            low = tokens
+        if not low_text.isascii():
+            low = fold(low)
     else:
         low = tokens
     n = len(low)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -72,26 +71,6 @@ def fold(tokens: list[str]) -> list[str]:
     """Accents off (French): only tokens that have any pay for it."""
     get = _FOLDED.get
     return [t if t.isascii() else (get(t) or _fold(t)) for t in tokens]
-
-
-# The French lookup tokens of each token the English tokenizer makes (elisions split, accents off): "n'est" ->
-# ("n", "est"), "géniale" -> ("geniale",). Worked out once per distinct token, so that a post's French tokens
-# cost three passes in C. Bounded like _FOLDED.
-_FRENCH: dict[str, tuple[str, ...]] = {}
-
-
-def french(tokens: list[str]) -> list[str]:
-    """The French lookup tokens of a post, from its English ones (`clean`'s): the same as
-    `fold(" ".join(tokens).replace("'", " ").split())`."""
-    pieces = list(map(_FRENCH.get, tokens))
-    if None in pieces:
-        if len(_FRENCH) >= _FOLDED_MAX:
-            _FRENCH.clear()
-        for i, known in enumerate(pieces):
-            if known is None:
-                t = tokens[i]
-                pieces[i] = _FRENCH[t] = tuple(fold(t.replace("'", " ").split()))
-    return list(chain.from_iterable(pieces))  # type: ignore[arg-type]  # no None is left
 
 
 def tokenize(lang: str, low: str) -> list[str]:

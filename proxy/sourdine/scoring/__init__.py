@@ -123,7 +123,10 @@ def warm(wait: bool = False) -> None:
 def score(text: str, lang: str | None = None) -> Score:
     """Score one post's text. `lang` is the platform's language field, if any. Never raises."""
     try:
-        return _score(text, lang)
+        analysed = _analyse(text, lang)
+        if isinstance(analysed, Score):
+            return analysed
+        return _combine(*analysed)
     except Exception as e:  # a post that breaks the scorer must not break the feed
         logger.warning("scoring failed: %s", type(e).__name__)
         hint = detect.normalise_hint(lang)
@@ -146,7 +149,7 @@ def _analyse(text: str, lang: str | None) -> Score | tuple[str, list[engine.Read
     """The language and the lexicons' readings of a text, or the not-scored result that ends it there."""
     if not isinstance(text, str):
         return Score(detect.normalise_hint(lang) or "und", 0.0, 0.0, 0.0, False, ("not text",))
-    lexicons, detector, words = _load()
+    lexicons, detector, words = _state or _load()
     hint = detect.normalise_hint(lang)
     if hint is not None and hint not in LANGS:
         return _not_scored(hint)
@@ -216,8 +219,9 @@ def _learned_reason(why: dict[str, float], reading: engine.Reading) -> None:
     ranked by its own weight."""
     weights = _load()[0][reading.lang].learned
     named = {r.rpartition(": ")[2] for r in why}
-    ranked = sorted({t for t in reading.tokens if weights.get(t, 0.0) > 0.0}, key=weights.__getitem__, reverse=True)
-    for term in ranked:
+    # Ties broken by the word, so that the same post always names the same one.
+    ranked = sorted((-weights[t], t) for t in set(reading.tokens).intersection(weights) if weights[t] > 0.0)
+    for _, term in ranked:
         if term not in named:
             why["learned: " + term] = weights[term]
             return

@@ -220,7 +220,7 @@ def _learned_reason(why: dict[str, float], reading: engine.Reading) -> None:
     weights = _load()[0][reading.lang].learned
     named = {r.rpartition(": ")[2] for r in why}
     # Ties broken by the word, so that the same post always names the same one.
-    ranked = sorted((-weights[t], t) for t in set(reading.tokens).intersection(weights) if weights[t] > 0.0)
+    ranked = sorted((-weights[t], t) for t in set(filter(weights.__contains__, reading.tokens)) if weights[t] > 0.0)
     for _, term in ranked:
         if term not in named:
             why["learned: " + term] = weights[term]

@@ -217,13 +217,15 @@ def with_learned(total: float, nudge: float) -> float:
 def _learned_reason(why: dict[str, float], reading: engine.Reading) -> None:
     """Name the word that pushed the score up most, unless another reason already names it ("profanity: x"),
     ranked by its own weight."""
-    weights = _load()[0][reading.lang].learned
+    weights = (_state or _load())[0][reading.lang].learned
+    # Strongest first, ties broken by the word, so that the same post always names the same one.
+    ranked = sorted([(-weights[t], t) for t in set(filter(weights.__contains__, reading.tokens))])
     named = {r.rpartition(": ")[2] for r in why}
-    # Ties broken by the word, so that the same post always names the same one.
-    ranked = sorted((-weights[t], t) for t in set(filter(weights.__contains__, reading.tokens)) if weights[t] > 0.0)
-    for _, term in ranked:
+    for minus, term in ranked:
+        if minus >= 0.0:
+            return  # only the weights that push the score up
         if term not in named:
-            why["learned: " + term] = weights[term]
+            why["learned: " + term] = -minus
             return
 
 

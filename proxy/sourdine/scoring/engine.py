@@ -199,12 +199,9 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     """
     why: list[tuple[float, str]] = []
     outrage = 0.0
-    latin = True  # whether every character is Latin-1, as in most English and French posts
-    if not text.isascii():
-        try:
-            text.encode("latin-1")  # a copy in C, quicker than any search
-        except UnicodeEncodeError:
-            latin = False
+    # Whether every character is Latin-1, as in most English and French posts: a copy in C, quicker than any
+    # search (and than an exception).
+    latin = text.isascii() or len(text.encode("latin-1", "ignore")) == len(text)
     if not latin and _SYMBOL_RE.search(text) is not None or latin and ("©" in text or "®" in text):
         chars = lex.emoji_chars.intersection(text)
         if chars:

@@ -118,7 +118,10 @@ def warm() -> None:
 def score(text: str, lang: str | None = None) -> Score:
     """Score one post's text. `lang` is the platform's language field, if any. Never raises."""
     try:
-        return _score(text, lang)
+        analysed = _analyse(text, lang)
+        if isinstance(analysed, Score):
+            return analysed
+        return _combine(*analysed)
     except Exception as e:  # a post that breaks the scorer must not break the feed
         logger.warning("scoring failed: %s", type(e).__name__)
         hint = detect.normalise_hint(lang)
@@ -141,7 +144,7 @@ def _analyse(text: str, lang: str | None) -> Score | tuple[str, list[engine.Read
     """The language and the lexicons' readings of a text, or the not-scored result that ends it there."""
     if not isinstance(text, str):
         return Score(detect.normalise_hint(lang) or "und", 0.0, 0.0, 0.0, False, ("not text",))
-    lexicons, detector, words = _load()
+    lexicons, detector, words = _state or _load()
     hint = detect.normalise_hint(lang)
     if hint is not None and hint not in LANGS:
         return _not_scored(hint)
@@ -209,12 +212,15 @@ def with_learned(total: float, nudge: float) -> float:
 def _learned_reason(why: dict[str, float], reading: engine.Reading) -> None:
     """Name the word that pushed the score up most, unless another reason already names it ("profanity: x"),
     ranked by its own weight."""
-    weights = _load()[0][reading.lang].learned
+    weights = (_state or _load())[0][reading.lang].learned
+    # Strongest first, ties broken by the word, so that the same post always names the same one.
+    ranked = sorted([(-weights[t], t) for t in set(filter(weights.__contains__, reading.tokens))])
     named = {r.rpartition(": ")[2] for r in why}
-    ranked = sorted({t for t in reading.tokens if weights.get(t, 0.0) > 0.0}, key=weights.__getitem__, reverse=True)
-    for term in ranked:
+    for minus, term in ranked:
+        if minus >= 0.0:
+            return  # only the weights that push the score up
         if term not in named:
-            why["learned: " + term] = weights[term]
+            why["learned: " + term] = -minus
             return
 
 
@@ -224,8 +230,12 @@ def _reasons(why: dict[str, float]) -> tuple[str, ...]:
     ranked = sorted(why, key=why.__getitem__, reverse=True)
     if len(ranked) > MAX_REASONS:
         ranked = ranked[:MAX_REASONS]
-    if not "".join(ranked).isascii():
-        ranked = [r if r.isascii() else r.encode("utf-8", "replace").decode("utf-8") for r in ranked]
+    joined = "".join(ranked)
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")  # fails only on a lone surrogate
+        except UnicodeEncodeError:
+            ranked = [r if r.isascii() else r.encode("utf-8", "replace").decode("utf-8") for r in ranked]
     return tuple(ranked)
 
 

@@ -151,19 +151,23 @@ def read_emoji(path: Path) -> dict[str, str]:
     return out
 
 
-Phrase = tuple[tuple[str, ...], float]
-OutragePhrase = tuple[tuple[str, ...], float, str, str]
+Phrase = tuple[list[str], float]
+OutragePhrase = tuple[list[str], float, str, str]
 
 
 class Entry(NamedTuple):
-    """What one token can start: a valence, an outrage term (weight, kind, as written), phrases of either."""
+    """What one token can start: a valence, an outrage term, phrases of either; everything the scorer needs
+    to know about it, found with one lookup."""
 
     valence: float | None
-    outrage: tuple[float, str, str] | None
+    # (weight, kind, as written, the reason a person reads: "insult: clown")
+    outrage: tuple[float, str, str, str] | None
+    # (tokens, weight, kind, reason), longest first; tokens are a list, compared with a slice of the post's.
     outrage_phrases: list[OutragePhrase] | None
-    idioms: list[Phrase] | None
+    idioms: list[Phrase] | None  # (tokens, value), longest first
     # The second words of those phrases: a quick test that any of them may start here.
     phrase_next: frozenset[str] | None
+    modifier: bool = False  # also a booster or a negation word: it modifies a lexicon word after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +187,9 @@ class Lexicon:
     outrage_emoji: dict[str, tuple[float, str]]
     emoji_chars: frozenset[str]
     learned: dict[str, float]  # learned.tsv (optional): a token's nudge to the score's log-odds
+    # What the scorer looks up first: `entries`, but a word that only starts phrases ("the", "pas") maps to the
+    # words that can follow it (Entry.phrase_next), which settle most of its occurrences.
+    lookup: dict[str, Entry | frozenset[str]]
 
 
 def _tokens(lang: str, term: str) -> tuple[str, ...]:
@@ -224,13 +231,6 @@ def load(lang: str, root: Path) -> Lexicon:
         elif tokens:
             outrage_phrases.setdefault(tokens[0], []).append((tokens, weight, kind, term))
 
-    entries = {}
-    for key in valence.keys() | outrage.keys() | outrage_phrases.keys() | idioms.keys():
-        phrases = sorted(outrage_phrases.get(key, ()), key=lambda p: -len(p[0])) or None
-        idiom_list = sorted(idioms.get(key, ()), key=lambda p: -len(p[0])) or None
-        nexts = frozenset(p[0][1] for p in (*(phrases or ()), *(idiom_list or ())))
-        entries[key] = Entry(valence.get(key), outrage.get(key), phrases, idiom_list, nexts or None)
-
     def term_set(name: str) -> frozenset[str]:
         return frozenset(" ".join(_tokens(lang, t)) for t in read_terms(folder / name))
 
@@ -239,13 +239,29 @@ def load(lang: str, root: Path) -> Lexicon:
     if (folder / "learned.tsv").exists():
         learned = {k[0]: v for t, v in read_numbers(folder / "learned.tsv") if len(k := _tokens(lang, t)) == 1}
     boosters = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")}
+    negators = term_set("negators.txt")
+
+    entries = {}
+    for key in valence.keys() | outrage.keys() | outrage_phrases.keys() | idioms.keys():
+        phrases = sorted(outrage_phrases.get(key, ()), key=lambda p: -len(p[0])) or None
+        idiom_list = sorted(idioms.get(key, ()), key=lambda p: -len(p[0])) or None
+        nexts = frozenset(p[0][1] for p in (*(phrases or ()), *(idiom_list or ())))
+        single = outrage.get(key)
+        entries[key] = Entry(
+            valence.get(key),
+            single and (*single, f"{single[1]}: {single[2]}"),
+            [(list(seq), w, kind, f"{kind}: {term}") for seq, w, kind, term in phrases] if phrases else None,
+            [(list(seq), value) for seq, value in idiom_list] if idiom_list else None,
+            nexts or None,
+            key in boosters or key in negators,
+        )
     return Lexicon(
         lang=lang,
         entries=entries,
         valence=valence,
         boosters=boosters,
         booster_starts=frozenset(b.split()[0] for b in boosters if " " in b),
-        negators=term_set("negators.txt"),
+        negators=negators,
         contrast=term_set("contrast.txt"),
         second_person=term_set("second_person.txt"),
         stopwords=tuple(t.lower() for t in read_terms(folder / "stopwords.txt")),
@@ -253,4 +269,8 @@ def load(lang: str, root: Path) -> Lexicon:
         outrage_emoji=outrage_emoji,
         emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
         learned=learned,
+        lookup={
+            k: e.phrase_next if e.valence is None and e.outrage is None and e.phrase_next is not None else e
+            for k, e in entries.items()
+        },
     )

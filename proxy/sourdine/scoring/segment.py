@@ -40,6 +40,9 @@ class Segmenter:
         self._read = read
         self._longest = min(max(map(len, counts), default=1), MAX_WORD)
         self._cache: dict[str, str | None] = {}
+        # How the scorer reads each tag (engine._tag: its split, camel case and all), kept here because it
+        # depends on these word lists. Bounded like the cache of splits.
+        self.tags: dict[str, str] = {}
 
     def split(self, tag: str) -> str | None:
         """The words of a lower-case tag joined by spaces, or None if it is not several known words."""

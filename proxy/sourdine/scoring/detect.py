@@ -37,6 +37,8 @@ _FRENCH_LETTER_RE = re.compile("[àâçéèêëîïôûùüÿœ]", re.IGNORECASE
 # A letter outside the Latin script (Basic Latin, Latin-1, Latin Extended A and B, IPA, Latin Extended
 # Additional): one search tells most posts that there is none.
 _NOT_LATIN_RE = re.compile(r"[^\W\d_A-Za-z\u00aa\u00b5\u00ba\u00c0-\u02af\u1e00-\u1eff\ufb00-\ufb06\uff21-\uff5a]")
+# Past Latin, IPA and combining marks: a range test, cheaper than the letter class above.
+_ABOVE_LATIN_RE = re.compile("[\u0370-\U0010ffff]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
 
 # Writing systems, as (first code point, language or None); a range runs up to the next start. None: not a
@@ -97,7 +99,7 @@ def normalise_hint(lang: object) -> str | None:
 def script_language(text: str) -> str | None:
     """The language a post's writing system names, when most of its letters are outside the Latin script."""
     sample = text[:_SCRIPT_CHARS]
-    if _NOT_LATIN_RE.search(sample) is None:
+    if _ABOVE_LATIN_RE.search(sample) is None or _NOT_LATIN_RE.search(sample) is None:
         return None
     others = _NOT_LATIN_RE.findall(sample)
     if len(others) <= len(_LATIN_RE.findall(sample)):
@@ -156,7 +158,9 @@ class Detector:
         self._fr = _forms(fr)
         langs: dict[str, list[str]] = {}
         for lang, words in other.items():
-            for w in _forms(words) - self._en - self._fr:
+            # As written only: without its accents, many a word of another language is an English one
+            # (Czech "také", "take").
+            for w in {w.lower() for w in words} - self._en - self._fr:
                 langs.setdefault(w, []).append(lang)
         self._other_langs = {w: tuple(ls) for w, ls in langs.items()}
         # One lookup per word: 1 English, 2 French, 3 both, 4 another language.

@@ -150,7 +150,7 @@ class Engine:
         lists: Lists | None = None,
         clock: Callable[[], float] = time.time,
         page_cache_size: int = 16,
-        page_cache_bytes: int = 8 * 1024 * 1024,
+        page_cache_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.scorer = scorer
         self.authors = authors

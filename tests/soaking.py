@@ -2,11 +2,12 @@
 settings changes and a decisions log that crosses its retention limit. Shared by tests/test_soak.py (short) and
 scripts/soak (long).
 
-Traffic: every routed capture of every adapter (tests/fuzzing.samples), each request with its post ids made new
-(digits appended), so that posts are scored cold as on a live feed; a steady rate with a burst every
-`burst_every` seconds. In the middle: thresholds change, mutes are added, and the decisions log's retention
-drops to one day while the filter's clock runs one day minus `age_margin` seconds behind, so that every decision
-crosses the retention limit `age_margin` seconds after it is made; maintenance runs every `maintenance` seconds.
+Traffic: every routed capture of every adapter (tests/fuzzing.samples), each request with its post ids and texts
+made new (digits appended to ids, a word added to texts), so that posts are scored cold as on a live feed; a
+steady rate with a burst every `burst_every` seconds. In the middle: thresholds change, mutes are added, and
+the decisions log's retention drops to one day while the filter's clock runs one day minus `age_margin` seconds
+behind, so that every decision crosses the retention limit `age_margin` seconds after it is made; maintenance
+runs every `maintenance` seconds.
 
 Measured: the process's RSS every `sample_every` seconds, the caches the status reports, the size of the
 decisions log, and the latency of one fixed warm feed at the start and at the end.
@@ -83,11 +84,18 @@ class Report:
         ]
 
 
+# Frequent words, each followed in every post by a word of its own: the texts of a live feed are all different.
+_COMMON = (b" the ", b" a ", b" and ", b" to ", b" de ", b" la ", b" et ", b" le ")
+
+
 def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int) -> bytes:
-    """The capture with every post id made new (digits appended: X ids stay numeric)."""
+    """The capture with every post id made new (digits appended: X ids stay numeric), and its posts' texts
+    too (a word added after each frequent word), so that every cache keyed by text fills as on a live feed."""
     body = sample.body
     for post_id in ids:
         body = body.replace(orjson.dumps(post_id), orjson.dumps(f"{post_id}{serial:07d}"))
+    for word in _COMMON:
+        body = body.replace(word, b"%sw%d " % (word, serial))
     return body
 
 

@@ -14,7 +14,6 @@ import orjson
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from sourdine import scoring
 from sourdine.cli_score import as_dict
 from sourdine.model import Score
 from sourdine.rules import rules_dir

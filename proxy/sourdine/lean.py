@@ -12,6 +12,7 @@ Measured with `python -X importtime` and /proc/self/status; see README, Performa
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -91,10 +92,8 @@ def _glibc() -> Any:
             import ctypes
             import ctypes.util
 
-            try:
+            with contextlib.suppress(OSError):  # then it stays False: no tuning, no trimming
                 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            except OSError:
-                pass
     return _libc or None
 
 

@@ -616,7 +616,7 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple(_WORDS.findall(_prepare(text)))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
     """A post's words, folded as keywords are, and its hashtags (the words right after a "#"); remembered, since
     the same posts come back as the user scrolls."""
@@ -624,7 +624,7 @@ def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(_WORDS.findall(folded)), frozenset(_TAGS.findall(folded)) if "#" in folded else frozenset()
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def _folded_bytes(text: str) -> bytes:
     """A post's text as regexes see it (accents removed); remembered likewise."""
     return fold(text).encode("utf-8", "replace")

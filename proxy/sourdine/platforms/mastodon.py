@@ -222,7 +222,7 @@ def _post(sid: str, status: dict[str, Any]) -> Post:
 
 
 # The same statuses come back as the user scrolls and refreshes: remember their text, keyed by their HTML.
-_content_text = lru_cache(maxsize=8192)(html_to_text)
+_content_text = lru_cache(maxsize=1024)(html_to_text)
 
 
 def _str(value: Any) -> str:

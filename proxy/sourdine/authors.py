@@ -36,6 +36,7 @@ Time is always a parameter (seconds since the epoch, like `time.time()`). A post
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -43,6 +44,7 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 DAY = 86_400.0
@@ -227,12 +229,17 @@ def label(reason: str) -> str:
     return _NUMBER.sub("", reason.strip())[:MAX_REASON_LEN]
 
 
+# The scorer's reasons are few and come back again and again: each is cut to its label once.
+_label = functools.lru_cache(maxsize=1024)(label)
+_WEIGHT = itemgetter(1)
+
+
 def _tally(
     reasons: tuple[tuple[str, float], ...], factor: float, new: Iterable[str], weight: float
 ) -> tuple[tuple[str, float], ...]:
     """Decay the counter and add `weight` to each new label. When the counter is full, a new label replaces
     the lightest one and starts from its weight (Space-Saving), so a label that keeps coming back gets in."""
-    table = {name: w * factor for name, w in reasons}
+    table = dict(reasons) if factor == 1.0 else {name: w * factor for name, w in reasons}
     for name in new:
         if name in table:
             table[name] += weight
@@ -241,7 +248,10 @@ def _tally(
         else:
             lightest = min(table, key=lambda k: (table[k], k))
             table[name] = table.pop(lightest) + weight
-    return tuple(sorted(table.items(), key=lambda item: (-item[1], item[0])))
+    # Heaviest first, ties by label: sorted by label, then by weight alone (a stable sort keeps ties in order).
+    items = sorted(table.items())
+    items.sort(key=_WEIGHT, reverse=True)
+    return tuple(items)
 
 
 def observe(
@@ -269,14 +279,15 @@ def observe(
         first, last, factor, w = now, now, 0.0, 1.0
     else:
         first, last = min(record.first_seen, now), max(record.last_seen, now)
-        factor = math.exp(-(last - record.last_seen) / settings.window)  # the record, brought to `last`
-        w = math.exp(-(last - now) / settings.window)  # the new post, by its own age at `last`
+        # The record, brought to `last`; the new post, by its own age at `last` (no time passed: exactly 1).
+        factor = math.exp(-(last - record.last_seen) / settings.window) if last != record.last_seen else 1.0
+        w = math.exp(-(last - now) / settings.window) if last != now else 1.0
     weight = record.weight * factor + w
     bad = min(record.hostile * factor + (w if hostile else 0.0), weight)
     labels: list[str] = []
     if hostile:
         for reason in reasons:
-            name = label(reason)
+            name = _label(reason)
             if name and name not in labels:
                 labels.append(name)
                 if len(labels) == TOP_REASONS:
@@ -309,12 +320,14 @@ def _remember(record: AuthorRecord, fp: bytes, seen: int, hostile: bool) -> tupl
     times = record.times
     flag = b"\x01" if hostile else b"\x00"
     if not times or seen >= times[-1]:
-        recent, times, flags = record.recent + fp, (*times, seen), record.flags + flag
-    else:
-        at = bisect_right(times, seen)
-        recent = record.recent[: at * _FP] + fp + record.recent[at * _FP :]
-        times = (*times[:at], seen, *times[at:])
-        flags = record.flags[:at] + flag + record.flags[at:]
+        if len(times) >= RECENT_IDS:  # the usual case for a known author: one in, the oldest out
+            cut = len(times) + 1 - RECENT_IDS
+            return record.recent[cut * _FP :] + fp, (*times[cut:], seen), record.flags[cut:] + flag
+        return record.recent + fp, (*times, seen), record.flags + flag
+    at = bisect_right(times, seen)
+    recent = record.recent[: at * _FP] + fp + record.recent[at * _FP :]
+    times = (*times[:at], seen, *times[at:])
+    flags = record.flags[:at] + flag + record.flags[at:]
     if len(times) > RECENT_IDS:
         cut = len(times) - RECENT_IDS
         recent, times, flags = recent[cut * _FP :], times[cut:], flags[cut:]
@@ -325,13 +338,20 @@ def is_toxic(record: AuthorRecord, settings: Toxicity, now: float) -> bool:
     """Whether the author is a toxic connection at `now`: among the posts seen in the window that ends at `now`,
     at least `min_posts`, and a hostile share of at least `share`."""
     hostile, posts = window(record, settings, now)
+    return _toxic(hostile, posts, settings)
+
+
+def _toxic(hostile: int, posts: int, settings: Toxicity) -> bool:
     return posts >= settings.min_posts and hostile >= settings.share * posts - _EPS
+
+
+def _evidence(hostile: int, posts: int) -> str:
+    return f"toxic connection: {hostile} of {posts} recent post{'' if posts == 1 else 's'} hostile"
 
 
 def evidence(record: AuthorRecord, settings: Toxicity, now: float) -> str:
     """The reason a toxic connection's post carries: "toxic connection: 7 of 12 recent posts hostile"."""
-    hostile, posts = window(record, settings, now)
-    return f"toxic connection: {hostile} of {posts} recent post{'' if posts == 1 else 's'} hostile"
+    return _evidence(*window(record, settings, now))
 
 
 def top_reasons(record: AuthorRecord, n: int = TOP_REASONS) -> tuple[str, ...]:
@@ -602,6 +622,15 @@ class AuthorBook:
     def evidence(self, platform: str, author_id: str, now: float) -> str:
         record = self._records.get((platform, author_id))
         return evidence(record, self.settings, now) if record is not None else ""
+
+    def toxic_evidence(self, platform: str, author_id: str, now: float) -> str | None:
+        """`evidence` when this author is a toxic connection at `now`, else None: the engine's read, with one
+        lookup and one count of the window."""
+        record = self._records.get((platform, author_id))
+        if record is None:
+            return None
+        hostile, posts = window(record, self.settings, now)
+        return _evidence(hostile, posts) if _toxic(hostile, posts, self.settings) else None
 
     def suggestions(self, decisions: Mapping[Key, AuthorDecision], now: float) -> list[Suggestion]:
         return suggestions(self._records.values(), decisions, self.settings, now)

@@ -236,7 +236,7 @@ class Engine:
         cache = self._cache
         cache_size = self.cache_size
         scorer = self.scorer
-        observe = authors.observe if authors is not None else None
+        observe = authors.add if authors is not None else None
         toxic_evidence = authors.toxic_evidence if authors is not None else None
         decide = policy.decide
         by_score = policy.by_score

@@ -183,14 +183,14 @@ class Engine:
 
     def caches(self) -> dict[str, dict[str, int | None]]:
         """Each cache on the hot path, with its size and its bound (None: bounded by retention, not by count):
-        the engine's own, and every functools cache of the adapters and the lists."""
+        the engine's own, and every functools cache of the adapters, the lists and the author records."""
         found: dict[str, dict[str, int | None]] = {
             "scores": {"size": len(self._cache), "bound": self.cache_size},
             "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None},
             "pages": {"size": len(self._pages), "bound": self.page_cache_size},
         }
-        modules = [*self.adapters.values(), *([sys.modules["sourdine.lists"]] if "sourdine.lists" in sys.modules
-                                              else [])]
+        modules = [*self.adapters.values(),
+                   *(sys.modules[name] for name in ("sourdine.lists", "sourdine.authors") if name in sys.modules)]
         for module in modules:
             short = module.__name__.rsplit(".", 1)[-1]
             for name, value in sorted(vars(module).items()):

@@ -537,6 +537,12 @@ def test_the_book_counts_in_place_exactly_as_the_pure_observe(
     assert list(book) == ([record] if start or observations else [])
 
 
+def test_a_new_author_starts_from_the_empty_record() -> None:
+    """The book's starting point for an author never seen is the empty `AuthorRecord`, field for field."""
+    assert au._Live.empty("bluesky", "did:plc:x").record() == AuthorRecord("bluesky", "did:plc:x")
+    assert au._Live(AuthorRecord("bluesky", "did:plc:x")).record() == AuthorRecord("bluesky", "did:plc:x")
+
+
 # --- Speed -------------------------------------------------------------------------------------------------
 
 

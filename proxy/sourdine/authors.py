@@ -639,7 +639,7 @@ class AuthorBook:
         key = (platform, author_id)
         live = self._records.get(key)
         if live is None:
-            live = _Live(AuthorRecord(platform, author_id))
+            live = _Live.empty(platform, author_id)
             live.observe(post_id, score, hostile, now, self.settings, reasons, handle)
             self._records[key] = live
         elif not live.observe(post_id, score, hostile, now, self.settings, reasons, handle):
@@ -718,6 +718,18 @@ class _Live:
         self.recent = bytearray(record.recent)
         self.times = list(record.times)
         self.flags = bytearray(record.flags)
+
+    @classmethod
+    def empty(cls, platform: str, author_id: str) -> _Live:
+        """`_Live(AuthorRecord(platform, author_id))`, the record a new author starts from, without building it."""
+        live = cls.__new__(cls)
+        live.platform, live.author_id, live.handle = platform, author_id, ""
+        live.first_seen = live.last_seen = 0.0
+        live.posts = 0
+        live.weight = live.hostile = live.score_sum = 0.0
+        live.reasons = ()
+        live.recent, live.times, live.flags = bytearray(), [], bytearray()
+        return live
 
     def record(self) -> AuthorRecord:
         return AuthorRecord(self.platform, self.author_id, self.handle, self.first_seen, self.last_seen,

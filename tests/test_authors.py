@@ -500,6 +500,49 @@ def test_figures_stay_in_range_and_hostile_posts_never_lower_the_share(
     assert list(record.times) == sorted(record.times)
 
 
+@given(
+    OBSERVATIONS,
+    st.sampled_from(["", "HfHHfHHH", "H" * 70, "fH" * 40]),  # the record the author starts from (in the store)
+    st.lists(st.sampled_from(["outrage 0.9", "insult: idiot", "blame: shame on", "  ", "a 1", "b 2", "c 3", "d",
+                              "e", "f", "g", "h", "i", "j"]), max_size=5),
+    st.booleans(),  # the stored record is a legacy row: fingerprints only
+)
+def test_the_book_counts_in_place_exactly_as_the_pure_observe(
+    observations: list[tuple[float, bool, float, int]], start: str, reasons: list[str], legacy: bool
+) -> None:
+    """The book updates its records in place (the engine's `add`); each record it gives back is the one the pure
+    `observe` folds, field for field: over posts in any order, repeated ids, more than 64 posts, reason labels
+    past the tally's 8, from a stored record (a legacy one too)."""
+    base = AuthorRecord("bluesky", "did:plc:x")
+    if start:
+        base = feed(start, HOUR, T0 - 20 * DAY, AuthorRecord("bluesky", "did:plc:x"), tag="s")[0]
+        if legacy:
+            row = au.to_row(base)
+            row["recent"] = base.recent.hex()
+            base = au.from_row(row)
+    book = AuthorBook(records=[base] if start else [])
+    record = base
+    for n, (value, hostile, offset, post) in enumerate(observations):
+        tags = reasons[n % 3 :] if hostile else ()
+        before = record
+        record = au.observe(record, str(post), value, hostile, T0 + offset, reasons=tags, handle=f"h{post % 3}")
+        counted = book.add("bluesky", "did:plc:x", str(post), value, hostile, T0 + offset, reasons=tags,
+                           handle=f"h{post % 3}")
+        assert book.get("bluesky", "did:plc:x") == record
+        assert counted == (record is not before)
+        now = T0 + offset + HOUR
+        assert book.toxic("bluesky", "did:plc:x", now) == au.is_toxic(record, S, now)
+        expected = au.evidence(record, S, now) if au.is_toxic(record, S, now) else None
+        assert book.toxic_evidence("bluesky", "did:plc:x", now) == expected
+    assert list(book) == ([record] if start or observations else [])
+
+
+def test_a_new_author_starts_from_the_empty_record() -> None:
+    """The book's starting point for an author never seen is the empty `AuthorRecord`, field for field."""
+    assert au._Live.empty("bluesky", "did:plc:x").record() == AuthorRecord("bluesky", "did:plc:x")
+    assert au._Live(AuthorRecord("bluesky", "did:plc:x")).record() == AuthorRecord("bluesky", "did:plc:x")
+
+
 # --- Speed -------------------------------------------------------------------------------------------------
 
 

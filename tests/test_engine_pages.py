@@ -200,3 +200,14 @@ def test_originals_are_kept_for_a_page_seen_again():
     engine.originals = type(engine.originals)()
     engine.filter_encoded(snapshot, "mastodon", "timeline", raw, "gzip")
     assert len(rewrites) == 1 and engine.originals.get("mastodon", REAL[1]["id"]) is not None
+
+
+def test_the_author_records_caches_are_listed_with_their_bounds():
+    """`caches()` lists the author records and the functools cache of their reason labels, bounded."""
+    from sourdine.authors import AuthorBook
+
+    engine, _ = engine_with(ADAPTERS["mastodon"], authors=AuthorBook())
+    assert engine.filter_encoded(settings.build(), "mastodon", "timeline", timeline(1, 3), "gzip") is not None
+    caches = engine.caches()
+    assert caches["authors"]["size"] >= 1 and caches["authors"]["bound"] is None
+    assert caches["authors.label"]["bound"] == 1024 and 1 <= caches["authors.label"]["size"] <= 1024

@@ -36,6 +36,7 @@ Time is always a parameter (seconds since the epoch, like `time.time()`). A post
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -43,6 +44,7 @@ import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 DAY = 86_400.0
@@ -189,7 +191,7 @@ def count(record: AuthorRecord, settings: Toxicity, now: float) -> float:
     return record.weight * decay(record, settings, now)
 
 
-def window(record: AuthorRecord, settings: Toxicity, now: float) -> tuple[int, int]:
+def window(record: AuthorRecord | _Live, settings: Toxicity, now: float) -> tuple[int, int]:
     """(hostile, posts) among the posts seen in the window that ends at `now` (posts seen after `now`, as
     after a clock step back, count too)."""
     start = bisect_left(record.times, now - settings.window)
@@ -227,12 +229,17 @@ def label(reason: str) -> str:
     return _NUMBER.sub("", reason.strip())[:MAX_REASON_LEN]
 
 
+# The scorer's reasons are few and come back again and again: each is cut to its label once.
+_label = functools.lru_cache(maxsize=1024)(label)
+_WEIGHT = itemgetter(1)
+
+
 def _tally(
     reasons: tuple[tuple[str, float], ...], factor: float, new: Iterable[str], weight: float
 ) -> tuple[tuple[str, float], ...]:
     """Decay the counter and add `weight` to each new label. When the counter is full, a new label replaces
     the lightest one and starts from its weight (Space-Saving), so a label that keeps coming back gets in."""
-    table = {name: w * factor for name, w in reasons}
+    table = dict(reasons) if factor == 1.0 else {name: w * factor for name, w in reasons}
     for name in new:
         if name in table:
             table[name] += weight
@@ -241,7 +248,10 @@ def _tally(
         else:
             lightest = min(table, key=lambda k: (table[k], k))
             table[name] = table.pop(lightest) + weight
-    return tuple(sorted(table.items(), key=lambda item: (-item[1], item[0])))
+    # Heaviest first, ties by label: sorted by label, then by weight alone (a stable sort keeps ties in order).
+    items = sorted(table.items())
+    items.sort(key=_WEIGHT, reverse=True)
+    return tuple(items)
 
 
 def observe(
@@ -260,32 +270,11 @@ def observe(
     `hostile`: the post's own score reached the collapse threshold. `reasons`: the verdict's or the scorer's
     short reasons; the first three distinct labels of a hostile post are counted.
     """
-    if not 0.0 <= score <= 1.0:  # NaN fails too
-        raise ValueError(f"a post's score must be a number from 0 to 1, not {_show(score)}")
+    _check_score(score)
     fp = _fingerprint(post_id)
     if _counted(record.recent, fp):
         return record
-    if record.posts == 0:
-        first, last, factor, w = now, now, 0.0, 1.0
-    else:
-        first, last = min(record.first_seen, now), max(record.last_seen, now)
-        factor = math.exp(-(last - record.last_seen) / settings.window)  # the record, brought to `last`
-        w = math.exp(-(last - now) / settings.window)  # the new post, by its own age at `last`
-    weight = record.weight * factor + w
-    bad = min(record.hostile * factor + (w if hostile else 0.0), weight)
-    labels: list[str] = []
-    if hostile:
-        for reason in reasons:
-            name = label(reason)
-            if name and name not in labels:
-                labels.append(name)
-                if len(labels) == TOP_REASONS:
-                    break
-    tally = record.reasons
-    if labels:
-        tally = _tally(tally, factor, labels, w)
-    elif tally and factor != 1.0:
-        tally = tuple((name, v * factor) for name, v in tally)
+    first, last, weight, bad, score_sum, tally = _step(record, score, hostile, now, settings, reasons)
     recent, times, flags = _remember(record, fp, min(max(int(now), 0), _MAX_TIME), hostile)
     return AuthorRecord(
         record.platform,
@@ -296,7 +285,7 @@ def observe(
         record.posts + 1,
         weight,
         bad,
-        record.score_sum * factor + score * w,
+        score_sum,
         tally,
         recent,
         times,
@@ -304,34 +293,78 @@ def observe(
     )
 
 
+def _check_score(score: float) -> None:
+    if not 0.0 <= score <= 1.0:  # NaN fails too
+        raise ValueError(f"a post's score must be a number from 0 to 1, not {_show(score)}")
+
+
+def _step(
+    record: AuthorRecord | _Live, score: float, hostile: bool, now: float, settings: Toxicity, reasons: Iterable[str]
+) -> tuple[float, float, float, float, float, tuple[tuple[str, float], ...]]:
+    """What one more post (not counted yet) makes of a record's sums: (first_seen, last_seen, weight, hostile,
+    score_sum, reasons)."""
+    if record.posts == 0:
+        first, last, factor, w = now, now, 0.0, 1.0
+    else:
+        first, last = min(record.first_seen, now), max(record.last_seen, now)
+        # The record, brought to `last`; the new post, by its own age at `last` (no time passed: exactly 1).
+        factor = math.exp(-(last - record.last_seen) / settings.window) if last != record.last_seen else 1.0
+        w = math.exp(-(last - now) / settings.window) if last != now else 1.0
+    weight = record.weight * factor + w
+    bad = min(record.hostile * factor + (w if hostile else 0.0), weight)
+    labels: list[str] = []
+    if hostile:
+        for reason in reasons:
+            name = _label(reason)
+            if name and name not in labels:
+                labels.append(name)
+                if len(labels) == TOP_REASONS:
+                    break
+    tally = record.reasons
+    if labels:
+        tally = _tally(tally, factor, labels, w)
+    elif tally and factor != 1.0:
+        tally = tuple((name, v * factor) for name, v in tally)
+    return first, last, weight, bad, record.score_sum * factor + score * w, tally
+
+
 def _remember(record: AuthorRecord, fp: bytes, seen: int, hostile: bool) -> tuple[bytes, tuple[int, ...], bytes]:
     """The record's remembered posts with one more, kept sorted by time, the oldest dropped past the cap."""
     times = record.times
     flag = b"\x01" if hostile else b"\x00"
     if not times or seen >= times[-1]:
-        recent, times, flags = record.recent + fp, (*times, seen), record.flags + flag
-    else:
-        at = bisect_right(times, seen)
-        recent = record.recent[: at * _FP] + fp + record.recent[at * _FP :]
-        times = (*times[:at], seen, *times[at:])
-        flags = record.flags[:at] + flag + record.flags[at:]
+        if len(times) >= RECENT_IDS:  # the usual case for a known author: one in, the oldest out
+            cut = len(times) + 1 - RECENT_IDS
+            return record.recent[cut * _FP :] + fp, (*times[cut:], seen), record.flags[cut:] + flag
+        return record.recent + fp, (*times, seen), record.flags + flag
+    at = bisect_right(times, seen)
+    recent = record.recent[: at * _FP] + fp + record.recent[at * _FP :]
+    times = (*times[:at], seen, *times[at:])
+    flags = record.flags[:at] + flag + record.flags[at:]
     if len(times) > RECENT_IDS:
         cut = len(times) - RECENT_IDS
         recent, times, flags = recent[cut * _FP :], times[cut:], flags[cut:]
     return recent, times, flags
 
 
-def is_toxic(record: AuthorRecord, settings: Toxicity, now: float) -> bool:
+def is_toxic(record: AuthorRecord | _Live, settings: Toxicity, now: float) -> bool:
     """Whether the author is a toxic connection at `now`: among the posts seen in the window that ends at `now`,
     at least `min_posts`, and a hostile share of at least `share`."""
     hostile, posts = window(record, settings, now)
+    return _toxic(hostile, posts, settings)
+
+
+def _toxic(hostile: int, posts: int, settings: Toxicity) -> bool:
     return posts >= settings.min_posts and hostile >= settings.share * posts - _EPS
 
 
-def evidence(record: AuthorRecord, settings: Toxicity, now: float) -> str:
-    """The reason a toxic connection's post carries: "toxic connection: 7 of 12 recent posts hostile"."""
-    hostile, posts = window(record, settings, now)
+def _evidence(hostile: int, posts: int) -> str:
     return f"toxic connection: {hostile} of {posts} recent post{'' if posts == 1 else 's'} hostile"
+
+
+def evidence(record: AuthorRecord | _Live, settings: Toxicity, now: float) -> str:
+    """The reason a toxic connection's post carries: "toxic connection: 7 of 12 recent posts hostile"."""
+    return _evidence(*window(record, settings, now))
 
 
 def top_reasons(record: AuthorRecord, n: int = TOP_REASONS) -> tuple[str, ...]:
@@ -551,7 +584,8 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
 class AuthorBook:
     """Every author record, in memory, keyed by (platform, author id). `toxic` is the hot-path read: one dict
     lookup, a binary search over at most 64 times and a byte count. Changed records are marked dirty for the
-    store to write in batches.
+    store to write in batches. Records are kept in a form a new post changes in place (`add`, the engine's call);
+    `get`, iteration and `drain_dirty` give `AuthorRecord`s, equal to what the pure `observe` makes.
 
     `settings` may be replaced at any time and applies at once: the window is read at each call (a new window
     changes how the stored decayed sums decay from then on; the sums themselves are not recomputed).
@@ -559,17 +593,18 @@ class AuthorBook:
 
     def __init__(self, settings: Toxicity = DEFAULTS, records: Iterable[AuthorRecord] = ()) -> None:
         self.settings = settings
-        self._records: dict[Key, AuthorRecord] = {record.key: record for record in records}
+        self._records: dict[Key, _Live] = {record.key: _Live(record) for record in records}
         self._dirty: set[Key] = set()
 
     def __len__(self) -> int:
         return len(self._records)
 
     def __iter__(self) -> Iterator[AuthorRecord]:
-        return iter(list(self._records.values()))
+        return iter([live.record() for live in self._records.values()])
 
     def get(self, platform: str, author_id: str) -> AuthorRecord | None:
-        return self._records.get((platform, author_id))
+        live = self._records.get((platform, author_id))
+        return live.record() if live is not None else None
 
     def observe(
         self,
@@ -584,15 +619,33 @@ class AuthorBook:
         handle: str = "",
     ) -> AuthorRecord:
         """Count one scored post (once per post id) and return the author's record."""
+        self.add(platform, author_id, post_id, score, hostile, now, reasons=reasons, handle=handle)
+        return self._records[(platform, author_id)].record()
+
+    def add(
+        self,
+        platform: str,
+        author_id: str,
+        post_id: str,
+        score: float,
+        hostile: bool,
+        now: float,
+        *,
+        reasons: Iterable[str] = (),
+        handle: str = "",
+    ) -> bool:
+        """`observe` without building the record it returns (the engine's call, once per new post): whether the
+        post was counted, False when its id already was."""
         key = (platform, author_id)
-        record = self._records.get(key) or AuthorRecord(platform, author_id)
-        new = observe(
-            record, post_id, score, hostile, now, settings=self.settings, reasons=reasons, handle=handle
-        )
-        if new is not record:
-            self._records[key] = new
-            self._dirty.add(key)
-        return new
+        live = self._records.get(key)
+        if live is None:
+            live = _Live.empty(platform, author_id)
+            live.observe(post_id, score, hostile, now, self.settings, reasons, handle)
+            self._records[key] = live
+        elif not live.observe(post_id, score, hostile, now, self.settings, reasons, handle):
+            return False
+        self._dirty.add(key)
+        return True
 
     def toxic(self, platform: str, author_id: str, now: float) -> bool:
         """Whether this author is a toxic connection at `now`; False for an author never seen."""
@@ -603,8 +656,20 @@ class AuthorBook:
         record = self._records.get((platform, author_id))
         return evidence(record, self.settings, now) if record is not None else ""
 
+    def toxic_evidence(self, platform: str, author_id: str, now: float) -> str | None:
+        """`evidence` when this author is a toxic connection at `now`, else None: the engine's read, with one
+        lookup and one count of the window."""
+        record = self._records.get((platform, author_id))
+        if record is None:
+            return None
+        hostile, posts = window(record, self.settings, now)
+        return _evidence(hostile, posts) if _toxic(hostile, posts, self.settings) else None
+
     def suggestions(self, decisions: Mapping[Key, AuthorDecision], now: float) -> list[Suggestion]:
-        return suggestions(self._records.values(), decisions, self.settings, now)
+        # Only toxic connections are suggested: the others' records are not built.
+        settings = self.settings
+        return suggestions((live.record() for live in self._records.values() if is_toxic(live, settings, now)),
+                           decisions, settings, now)
 
     def expire(self, now: float) -> list[Key]:
         """Drop the records not seen for the retention window; their keys, for the store to delete."""
@@ -628,4 +693,75 @@ class AuthorBook:
     def drain_dirty(self) -> list[AuthorRecord]:
         """The records changed since the last call, for the store to write; none are pending afterwards."""
         keys, self._dirty = self._dirty, set()
-        return [self._records[key] for key in keys if key in self._records]
+        return [self._records[key].record() for key in keys if key in self._records]
+
+
+class _Live:
+    """An author's record as the book keeps it: `AuthorRecord`'s fields, its remembered posts in sequences that a
+    new post changes in place (rather than building new ones of up to 64 entries for each post). The sums are
+    those of the pure `observe`, computed by the same code."""
+
+    __slots__ = ("platform", "author_id", "handle", "first_seen", "last_seen", "posts", "weight", "hostile",
+                 "score_sum", "reasons", "recent", "times", "flags")
+
+    def __init__(self, record: AuthorRecord) -> None:
+        self.platform = record.platform
+        self.author_id = record.author_id
+        self.handle = record.handle
+        self.first_seen = record.first_seen
+        self.last_seen = record.last_seen
+        self.posts = record.posts
+        self.weight = record.weight
+        self.hostile = record.hostile
+        self.score_sum = record.score_sum
+        self.reasons = record.reasons
+        self.recent = bytearray(record.recent)
+        self.times = list(record.times)
+        self.flags = bytearray(record.flags)
+
+    @classmethod
+    def empty(cls, platform: str, author_id: str) -> _Live:
+        """`_Live(AuthorRecord(platform, author_id))`, the record a new author starts from, without building it."""
+        live = cls.__new__(cls)
+        live.platform, live.author_id, live.handle = platform, author_id, ""
+        live.first_seen = live.last_seen = 0.0
+        live.posts = 0
+        live.weight = live.hostile = live.score_sum = 0.0
+        live.reasons = ()
+        live.recent, live.times, live.flags = bytearray(), [], bytearray()
+        return live
+
+    def record(self) -> AuthorRecord:
+        return AuthorRecord(self.platform, self.author_id, self.handle, self.first_seen, self.last_seen,
+                            self.posts, self.weight, self.hostile, self.score_sum, self.reasons,
+                            bytes(self.recent), tuple(self.times), bytes(self.flags))
+
+    def observe(self, post_id: str, score: float, hostile: bool, now: float, settings: Toxicity,
+                reasons: Iterable[str], handle: str) -> bool:
+        """The pure `observe`, in place: whether the post was counted."""
+        _check_score(score)
+        fp = _fingerprint(post_id)
+        if _counted(self.recent, fp):
+            return False
+        self.first_seen, self.last_seen, self.weight, self.hostile, self.score_sum, self.reasons = _step(
+            self, score, hostile, now, settings, reasons)
+        self.posts += 1
+        if handle:
+            self.handle = handle
+        # `_remember`, in place.
+        seen = min(max(int(now), 0), _MAX_TIME)
+        times = self.times
+        flag = 1 if hostile else 0
+        if not times or seen >= times[-1]:
+            times.append(seen)
+            self.recent += fp
+            self.flags.append(flag)
+        else:
+            at = bisect_right(times, seen)
+            times.insert(at, seen)
+            self.recent[at * _FP : at * _FP] = fp
+            self.flags.insert(at, flag)
+        if len(times) > RECENT_IDS:
+            cut = len(times) - RECENT_IDS
+            del times[:cut], self.recent[: cut * _FP], self.flags[:cut]
+        return True

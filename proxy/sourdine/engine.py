@@ -183,14 +183,14 @@ class Engine:
 
     def caches(self) -> dict[str, dict[str, int | None]]:
         """Each cache on the hot path, with its size and its bound (None: bounded by retention, not by count):
-        the engine's own, and every functools cache of the adapters and the lists."""
+        the engine's own, and every functools cache of the adapters, the lists and the author records."""
         found: dict[str, dict[str, int | None]] = {
             "scores": {"size": len(self._cache), "bound": self.cache_size},
             "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None},
             "pages": {"size": len(self._pages), "bound": self.page_cache_size},
         }
-        modules = [*self.adapters.values(), *([sys.modules["sourdine.lists"]] if "sourdine.lists" in sys.modules
-                                              else [])]
+        modules = [*self.adapters.values(),
+                   *(sys.modules[name] for name in ("sourdine.lists", "sourdine.authors") if name in sys.modules)]
         for module in modules:
             short = module.__name__.rsplit(".", 1)[-1]
             for name, value in sorted(vars(module).items()):
@@ -222,36 +222,51 @@ class Engine:
         few posts, and Overrun raised once it has passed."""
         settings = snapshot.platforms[platform]
         thresholds = settings.thresholds
+        collapse_at = thresholds.collapse
+        toxic_action = settings.toxic_action
         authors = self.authors
         lists = self.lists
-        own = self.own.get(platform)
+        # The user's inbox is only looked for when they did not ask to filter it too.
+        own = None if settings.inbox else self.own.get(platform)
         flag_allowed = bool(snapshot.user.get("flag_allowed"))
+        keep_excerpts = snapshot.user.get("keep_excerpts")
         verdicts: dict[str, Verdict] = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, UTC)
+        cache = self._cache
+        cache_size = self.cache_size
+        scorer = self.scorer
+        observe = authors.add if authors is not None else None
+        toxic_evidence = authors.toxic_evidence if authors is not None else None
+        decide = policy.decide
+        by_score = policy.by_score
+        record = self.record
         for i, post in enumerate(posts):
             if deadline is not None and not i % _BUDGET_STEP:
                 _check(deadline)
-            key = (platform, post.id)
+            post_id = post.id
+            author_id = post.author_id
+            key = (platform, post_id)
             text_hash = hash(post.text)
-            entry = self._cache.get(key)
+            entry = cache.get(key)
             if entry is None or entry.text_hash != text_hash:
                 # An edited post is scored again; what was recorded for it before still stands.
-                entry = _Entry(text_hash, self.scorer(post.text, post.lang), entry.recorded if entry else "")
-                self._cache[key] = entry
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-                if authors is not None and post.author_id and entry.score.scored:
+                score = scorer(post.text, post.lang)
+                entry = _Entry(text_hash, score, entry.recorded if entry else "")
+                cache[key] = entry
+                if len(cache) > cache_size:
+                    cache.popitem(last=False)
+                if observe is not None and author_id and score.scored:
                     # The author's record counts the post by its own score (never by a verdict that their
                     # record caused), at once, so the next post already sees it. Each post id counts once.
-                    authors.observe(platform, post.author_id, post.id, entry.score.score,
-                                    entry.score.score >= thresholds.collapse, now,
-                                    reasons=entry.score.reasons[:3], handle=_handle(platform, post))
+                    observe(platform, author_id, post_id, score.score, score.score >= collapse_at, now,
+                            reasons=score.reasons[:3], handle=_handle(platform, post))
             else:
-                self._cache.move_to_end(key)
+                cache.move_to_end(key)
+                score = entry.score
             inbox = None
-            if own and not settings.inbox:
-                if post.author_id in own:
+            if own:
+                if author_id in own:
                     inbox = "your own post"
                 elif post.replies_to in own:
                     inbox = "a reply to you"
@@ -266,40 +281,44 @@ class Engine:
                 allowed, muted = lists.check(post, platform, when, entry.hits)
             toxic = None
             # An allowed author's toxicity only matters when the user asked to flag what allowing kept.
-            if muted is None and (allowed is None or flag_allowed) and authors is not None and post.author_id \
-                    and authors.toxic(platform, post.author_id, now):
-                toxic = authors.evidence(platform, post.author_id, now)
-            verdict = policy.decide(entry.score, thresholds, inbox=inbox, allowed=allowed, muted=muted, toxic=toxic,
-                                    toxic_action=settings.toxic_action, flag_allowed=flag_allowed)
-            if verdict.action != "keep":
-                verdicts[post.id] = verdict
+            if muted is None and (allowed is None or flag_allowed) and toxic_evidence is not None and author_id:
+                toxic = toxic_evidence(platform, author_id, now)
+            if inbox is None and allowed is None and muted is None and toxic is None:
+                verdict = by_score(score, thresholds)  # what `decide` comes to with nothing else to weigh
+            else:
+                verdict = decide(score, thresholds, inbox=inbox, allowed=allowed, muted=muted, toxic=toxic,
+                                 toxic_action=toxic_action, flag_allowed=flag_allowed)
+            action = verdict.action
+            if action != "keep":
+                verdicts[post_id] = verdict
             # What is recorded: the action, or "flagged" for an allowed post that would have been filtered, so
             # that a post seen before it was allowed (or before flagging was turned on) is recorded again.
             mark = "flagged" if allowed is not None and flag_allowed and policy.FLAGGED in verdict.reason \
-                else verdict.action
+                else action
             if mark != entry.recorded:
-                s = entry.score
-                excerpt = None
-                if verdict.action != "keep" and snapshot.user.get("keep_excerpts"):
-                    excerpt = post.text[:EXCERPT_LENGTH]
-                decision = Decision(now, platform, endpoint, post.id, post.author_id, post.author, s.lang,
-                                    s.negativity, s.outrage, s.score, verdict.action, verdict.reason, excerpt)
+                excerpt = post.text[:EXCERPT_LENGTH] if action != "keep" and keep_excerpts else None
+                decision = Decision(now, platform, endpoint, post_id, author_id, post.author, score.lang,
+                                    score.negativity, score.outrage, score.score, action, verdict.reason, excerpt)
                 if pending is not None:
-                    pending.append((entry, mark, verdict.action, decision))
+                    pending.append((entry, mark, action, decision))
                 else:
-                    self._count(entry.recorded, verdict.action)
+                    self._count(entry.recorded, action)
                     entry.recorded = mark
-                    self.record(decision)
+                    record(decision)
         return verdicts
 
     def _count(self, before: str, after: str) -> None:
+        counts = self.counts
         if not before:
-            self.counts.seen += 1
-        for action, delta in ((before, -1), (after, 1)):
-            if action == "collapse":
-                self.counts.collapsed += delta
-            elif action == "hide":
-                self.counts.hidden += delta
+            counts.seen += 1
+        if before == "collapse":
+            counts.collapsed -= 1
+        elif before == "hide":
+            counts.hidden -= 1
+        if after == "collapse":
+            counts.collapsed += 1
+        elif after == "hide":
+            counts.hidden += 1
 
     def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes,
                     deadline: float | None = None, keep: list | None = None) -> bytes | None:

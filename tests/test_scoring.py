@@ -14,6 +14,7 @@ import orjson
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from sourdine import scoring
 from sourdine.cli_score import as_dict
 from sourdine.model import Score
 from sourdine.rules import rules_dir
@@ -342,10 +343,35 @@ def test_other_languages_are_not_scored(text: str, hint: str | None, lang: str) 
     ("You are such a joke, Donald.", "en"),  # a name and a word of another language do not outweigh English
     ("C'est vraiment nul, Ricardo, franchement", "fr"),
     ("Moscow is lovely in the spring, Москва", "en"),  # a few letters of another script
+    ("L'ordure.", "fr"),  # elisions are French function words
+    ("Bande d'abrutis !!", "fr"),
+    ("Bande d’imbéciles", "fr"),
+    ("Idiot", "en"),  # a word both lexicons have: English or French by the letters
+    ("Crétin !", "fr"),
+    ("Total disgrace", "en"),
+    ("Clown show", "en"),
+    ("Onze morts. Scandale !", "fr"),  # words that are also another language's do not count against these
+    ("Dos à dos, tous pourris", "fr"),
+    ("Hay fever sucks", "en"),
+    ("OG trash", "en"),
+    ("ALS patients deserve better", "en"),
+    ("Ciao, loser", "en"),
+    ("Hola idiots", "en"),
+    ("Nada. Total garbage.", "en"),
+    ("Von der Leyen is a disgrace", "en"),
 ])
 def test_a_post_without_a_language_field_is_placed_by_its_words(text: str, lang: str) -> None:
     """English and French posts are detected from their function words, or, without any, their lexicon words."""
     assert score(text).lang == lang and score(text).scored
+
+
+def test_other_languages_words_are_neither_english_nor_french() -> None:
+    """No word that names another language is an English or French function word or lexicon term: one such word
+    in a short post would leave it unscored."""
+    lexicons, detector, _ = scoring._load()
+    own = detector._en | detector._fr | set(lexicons["en"].entries) | set(lexicons["fr"].entries)
+    assert not own & set(detector._other_langs)
+    assert len({lang for langs in detector._other_langs.values() for lang in langs}) == 21
 
 
 @pytest.mark.parametrize("text", ["@user Brazil", "Mossad.", "Xyzzy plugh"])

@@ -3,10 +3,11 @@
 Built for the two languages we score, and fast: a post without a language field costs a few microseconds.
 1. A post written mostly in another script (Cyrillic, Arabic, Han, ...) is named by that script.
 2. English and French function words ("the", "you", "les", "pas") settle most posts with one dictionary lookup
-   per word. Function words of twenty other languages (rules/lexicons/other/stopwords.tsv) name a post where
+   per word. Function words of 21 other languages (rules/lexicons/other/stopwords.tsv) name a post where
    they outnumber them.
-3. A post with no function words at all ("Disgusting.", "Honteux !!") is read by its lexicon words, then by
-   letters only one language uses ("ñ", "ß", "ł"...).
+3. A post with no function words at all ("Disgusting.", "Honteux !!") is read by the lexicon words only one
+   of the two languages has, then by letters only one other language uses ("ñ", "ß", "ł"...), then by the
+   lexicon words both have ("Idiot !", "Clown show"): English or French by its letters.
 4. What none of these can place is "not detected": `UNDETECTED`, and it is not scored.
 
 No model is loaded: the tables are built from the lexicons, in well under a millisecond, and hold a few
@@ -119,6 +120,26 @@ def script_language(text: str) -> str | None:
     return lang
 
 
+# French articles and pronouns that elide: "l'", "d'", "qu'"...
+_ELIDED = frozenset({"l", "d", "j", "qu", "n", "s", "t", "m", "c", "jusqu", "lorsqu", "puisqu"})
+
+
+def _split_elisions(words: list[str]) -> tuple[int, list[str]]:
+    """How many French elisions `words` has, and the words with each elided one taken off ("l'ordure" ->
+    "ordure")."""
+    out = []
+    n = 0
+    for w in words:
+        if "'" in w or "’" in w:
+            head, _, tail = w.replace("’", "'").partition("'")
+            if head in _ELIDED and tail:
+                n += 1
+                out.append(tail)
+                continue
+        out.append(w)
+    return n, out
+
+
 def _lettered(text: str) -> str | None:
     """The language whose own letters (not English's or French's) a post uses, if any."""
     if text.isascii():
@@ -156,11 +177,13 @@ class Detector:
         # Each word as written and without accents: posts drop them as often as they keep them.
         self._en = _forms(en)
         self._fr = _forms(fr)
+        en_words = frozenset(t for t in en_lexicon if _LETTER_RE.search(t))
+        fr_words = frozenset(t for t in fr_lexicon if _LETTER_RE.search(t))
         langs: dict[str, list[str]] = {}
         for lang, words in other.items():
             # As written only: without its accents, many a word of another language is an English one
-            # (Czech "také", "take").
-            for w in {w.lower() for w in words} - self._en - self._fr:
+            # (Czech "také", "take"). Nor is a word either lexicon reads counted against its language.
+            for w in {w.lower() for w in words} - self._en - self._fr - en_words - fr_words:
                 langs.setdefault(w, []).append(lang)
         self._other_langs = {w: tuple(ls) for w, ls in langs.items()}
         # One lookup per word: 1 English, 2 French, 3 both, 4 another language.
@@ -170,11 +193,11 @@ class Detector:
         for w in self._fr:
             kinds[w] = kinds.get(w, 0) | 2
         self._kinds = kinds
-        # Lexicon words that only one of the two languages has: a word of both says nothing.
-        en_words = frozenset(t for t in en_lexicon if _LETTER_RE.search(t))
-        fr_words = frozenset(t for t in fr_lexicon if _LETTER_RE.search(t))
+        # Lexicon words that only one of the two languages has tell them apart; a word of both ("idiot",
+        # "clown") only says that the post is one of them.
         self._en_only = en_words - fr_words
         self._fr_only = fr_words - en_words
+        self._both = en_words & fr_words
 
     def counts(self, words: list[str]) -> Counts:
         """Count function words among a post's tokens (lower-cased, punctuation stripped)."""
@@ -214,6 +237,13 @@ class Detector:
         # The rarer cases: words of another language, a tie, or no function words at all.
         if len(words) > _DETECT_WORDS:
             words = words[:_DETECT_WORDS]
+        if "'" in text or "’" in text:  # French elisions: "l'ordure" is "l'" and "ordure"
+            elided, words = _split_elisions(words)
+            if elided:
+                fr += elided
+                best = max(en, fr)
+                if en != fr and (other == 0 or (other * 2 < best and best >= 2)):
+                    return "en" if en > fr else "fr"
         if other:
             lang, n = self._other_language(words)
             if n > best or (n == best and _lettered(text) == lang):  # a tie: its letters tip it
@@ -227,7 +257,12 @@ class Detector:
             return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
         if other:
             return self._other_language(words)[0]
-        return _lettered(text) or UNDETECTED
+        lettered = _lettered(text)
+        if lettered is not None:
+            return lettered
+        if not self._both.isdisjoint(words) or not self._both.isdisjoint(fold(words)):
+            return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
+        return UNDETECTED
 
     def _other_language(self, words: list[str]) -> tuple[str, int]:
         """The other language with the most function words in `words`, and how many."""

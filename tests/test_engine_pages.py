@@ -18,7 +18,7 @@ import pytest
 
 from conftest import DATA
 from sourdine import lists, settings
-from sourdine.engine import Engine, Overrun
+from sourdine.engine import POST_BYTES, Engine, Overrun
 from sourdine.platforms import ADAPTERS
 from sourdine.scoring import score
 
@@ -169,9 +169,9 @@ def test_pages_are_bounded_by_count_and_by_bytes():
     assert engine._page_bytes == sum(p.size for p in engine._pages.values())
     # The oldest went first: the last three are remembered.
     assert [key[3] for key in engine._pages] == pages[2:]
-    # A page holds its body as it came, the rewritten body and its posts' texts.
+    # A page holds its body as it came, the rewritten body and its posts (their texts, and their objects).
     body = gzip.decompress(pages[0])
-    texts = sum(len(post.text) for post in ADAPTERS["mastodon"].posts("timeline", json.loads(body)))
+    texts = sum(len(post.text) + POST_BYTES for post in ADAPTERS["mastodon"].posts("timeline", json.loads(body)))
     one = len(pages[0]) + len(engine.filter_body(snapshot, "mastodon", "timeline", body)) + texts
     small, _ = engine_with(Counting(), page_cache_bytes=one * 2 + 10)
     for raw in pages:

@@ -186,11 +186,12 @@ class Runtime:
     last_busy: float = 0.0  # when the proxy last filtered a response (time.monotonic())
     collected_at: float = 0.0  # when collect_when_idle last ran (time.monotonic())
 
-    def collect_when_idle(self, now: float, idle: float = 0.5, every: float = 60.0, at_most: float = 60.0) -> bool:
-        """Run the full cycle collection, which `sourdine run` takes off Python's automatic schedule (with 50,000
-        cached scores it takes 30 to 60 ms, and it would land on a response): when the proxy has been idle for
-        `idle` seconds, at most once every `every` seconds, and at least every `at_most` seconds whatever
-        happens. Whether it ran."""
+    def collect_when_idle(self, now: float, idle: float = 0.5, every: float = 60.0, at_most: float = 120.0) -> bool:
+        """Run the full cycle collection, which `sourdine run` takes off Python's automatic schedule (it takes
+        tens of milliseconds with the caches full, and it would land on a response): when the proxy has been
+        idle for `idle` seconds, at most once every `every` seconds, and at least every `at_most` seconds
+        whatever happens: under constant traffic, the garbage in cycles it alone frees (a few megabytes a
+        minute) must not pile up. Whether it ran."""
         since = now - self.collected_at
         if since < every or (now - self.last_busy < idle and since < at_most):
             return False

@@ -154,8 +154,8 @@ class Engine:
         authors: AuthorBook | None = None,
         lists: Lists | None = None,
         clock: Callable[[], float] = time.time,
-        page_cache_size: int = 16,
-        page_cache_bytes: int = 4 * 1024 * 1024,
+        page_cache_size: int = 8,
+        page_cache_bytes: int = 2 * 1024 * 1024,
     ) -> None:
         self.scorer = scorer
         self.authors = authors

@@ -120,6 +120,15 @@ def script_language(text: str) -> str | None:
     return lang
 
 
+def _clear(en: int, fr: int, other: int) -> str | None:
+    """English or French, when their function words settle it: more of one than of the other, and words of
+    other languages absent or far fewer."""
+    best = max(en, fr)
+    if best and en != fr and (other == 0 or (other * 2 < best and best >= 2)):
+        return "en" if en > fr else "fr"
+    return None
+
+
 # French articles and pronouns that elide: "l'", "d'", "qu'"...
 _ELIDED = frozenset({"l", "d", "j", "qu", "n", "s", "t", "m", "c", "jusqu", "lorsqu", "puisqu"})
 
@@ -231,36 +240,33 @@ class Detector:
             return script
         if not en + fr + other and _LETTER_RE.search(text) is None:
             return "und"
-        best = max(en, fr)
-        if best and en != fr and (other == 0 or (other * 2 < best and best >= 2)):
-            return "en" if en > fr else "fr"
+        if (clear := _clear(en, fr, other)) is not None:
+            return clear
         # The rarer cases: words of another language, a tie, or no function words at all.
         if len(words) > _DETECT_WORDS:
             words = words[:_DETECT_WORDS]
         if "'" in text or "’" in text:  # French elisions: "l'ordure" is "l'" and "ordure"
             elided, words = _split_elisions(words)
-            if elided:
-                fr += elided
-                best = max(en, fr)
-                if en != fr and (other == 0 or (other * 2 < best and best >= 2)):
-                    return "en" if en > fr else "fr"
-        if other:
-            lang, n = self._other_language(words)
-            if n > best or (n == best and _lettered(text) == lang):  # a tie: its letters tip it
-                return lang
+            fr += elided
+            if elided and (clear := _clear(en, fr, other)) is not None:
+                return clear
+        best = max(en, fr)
+        lang, n = self._other_language(words) if other else (UNDETECTED, 0)
+        if n > best or (n and n == best and _lettered(text) == lang):  # a tie: its letters tip it
+            return lang
         if en != fr:
             return "en" if en > fr else "fr"
-        en_hits, fr_hits = self._lexicon_hits(words)
+        en_hits, fr_hits, shared = self._lexicon_hits(words)
         if best or en_hits or fr_hits:
             if en_hits != fr_hits:
                 return "en" if en_hits > fr_hits else "fr"
             return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
-        if other:
-            return self._other_language(words)[0]
+        if n:
+            return lang
         lettered = _lettered(text)
         if lettered is not None:
             return lettered
-        if not self._both.isdisjoint(words) or not self._both.isdisjoint(fold(words)):
+        if shared:
             return "fr" if _FRENCH_LETTER_RE.search(text) is not None else "en"
         return UNDETECTED
 
@@ -274,11 +280,13 @@ class Detector:
             return UNDETECTED, 0
         return tally.most_common(1)[0]
 
-    def _lexicon_hits(self, words: list[str]) -> tuple[int, int]:
-        """How many of `words` only the English lexicon has, and only the French one."""
+    def _lexicon_hits(self, words: list[str]) -> tuple[int, int, bool]:
+        """How many of `words` only the English lexicon has, how many only the French one, and whether any is a
+        word both have."""
+        folded = fold(words)
         en = sum(map(self._en_only.__contains__, words))
-        fr = sum(map(self._fr_only.__contains__, fold(words)))
-        return en, fr
+        fr = sum(map(self._fr_only.__contains__, folded))
+        return en, fr, not (self._both.isdisjoint(words) and self._both.isdisjoint(folded))
 
 
 def mixed(primary: str, counts: Counts) -> bool:

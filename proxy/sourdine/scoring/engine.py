@@ -307,63 +307,52 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
             why.append((weight, reason))
         if i < skip_to:
             continue
+        value = None
         if idioms is not None:
-            value = None
             for seq, found in idioms:
                 k = len(seq)
                 if low[i : i + k] == seq:
                     value = found
                     break
-            if value is not None:
-                if value < 0:
-                    if orig is None:
-                        orig = _original(text, low, french)
-                    why.append((-value / 4, "negative: " + _shown(orig, i, k)))
-                skip_to = i + k
-                v = value
-                if first is not None:
-                    if i < first:
-                        v *= 0.5
-                    elif i > first:
-                        v *= 1.5
-                hit = True
-                total += v
-                if v > 0:
-                    pos += v
-                elif v < 0:
-                    neg -= v
+        if value is not None:  # an idiom's valence replaces its words', as it stands
+            if value < 0:
+                if orig is None:
+                    orig = _original(text, low, french)
+                why.append((-value / 4, "negative: " + _shown(orig, i, k)))
+            skip_to = i + k
+            v = value
+        else:
+            if v is None:
                 continue
-        if v is None:
-            continue
-        if modifier and nxt is not None and nxt in valence:
-            continue  # it modifies the next word instead
-        if cap_diff and orig[i].isupper():  # type: ignore[index]  # cap_diff: orig was made
-            v += C_INCR if v > 0 else -C_INCR
-        if boosted:
-            for j in (1, 2, 3):
-                if i < j:
-                    break
-                b = boosters.get(low[i - j])
+            if modifier and nxt is not None and nxt in valence:
+                continue  # it modifies the next word instead
+            if cap_diff and orig[i].isupper():  # type: ignore[index]  # cap_diff: orig was made
+                v += C_INCR if v > 0 else -C_INCR
+            if boosted:
+                for j in (1, 2, 3):
+                    if i < j:
+                        break
+                    b = boosters.get(low[i - j])
+                    if b is not None:
+                        s = b * _BOOSTER_DECAY[j - 1]
+                        if v < 0:
+                            s = -s
+                        if cap_diff and orig[i - j].isupper():  # type: ignore[index]
+                            s += C_INCR if v > 0 else -C_INCR
+                        v += s
+            if bigrams and i >= 2:
+                b = boosters.get(low[i - 2] + " " + low[i - 1])
                 if b is not None:
-                    s = b * _BOOSTER_DECAY[j - 1]
-                    if v < 0:
-                        s = -s
-                    if cap_diff and orig[i - j].isupper():  # type: ignore[index]
-                        s += C_INCR if v > 0 else -C_INCR
-                    v += s
-        if bigrams and i >= 2:
-            b = boosters.get(low[i - 2] + " " + low[i - 1])
-            if b is not None:
-                v += b * 0.95 if v > 0 else -b * 0.95
-        if negator is not None:
-            v *= N_SCALAR
-        if v < 0 and single is None and i >= outrage_to:  # an outrage term is named as such, not twice
-            if orig is None:
-                orig = _original(text, low, french)
-            shown = _shown(orig, i, 1)
+                    v += b * 0.95 if v > 0 else -b * 0.95
             if negator is not None:
-                shown = f"{negator} {shown}"
-            why.append((-v / 4, f"negative: {shown}"))
+                v *= N_SCALAR
+            if v < 0 and single is None and i >= outrage_to:  # an outrage term is named as such, not twice
+                if orig is None:
+                    orig = _original(text, low, french)
+                shown = _shown(orig, i, 1)
+                if negator is not None:
+                    shown = f"{negator} {shown}"
+                why.append((-v / 4, f"negative: {shown}"))
         if first is not None:
             if i < first:
                 v *= 0.5

@@ -88,20 +88,22 @@ class Report:
 _COMMON = (b" the ", b" a ", b" and ", b" to ", b" de ", b" la ", b" et ", b" le ")
 
 
-def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int) -> bytes:
-    """The capture with every post id made new (digits appended: X ids stay numeric), and its posts' texts
-    too (a word added after each frequent word), so that every cache keyed by text fills as on a live feed."""
+def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = True) -> bytes:
+    """The capture with every post id made new (digits appended: X ids stay numeric), and, with `texts`, its
+    posts' texts too (a word added after each frequent word), so that every cache keyed by text fills as on a
+    live feed."""
     body = sample.body
     for post_id in ids:
         body = body.replace(orjson.dumps(post_id), orjson.dumps(f"{post_id}{serial:07d}"))
-    for word in _COMMON:
-        body = body.replace(word, b"%sw%d " % (word, serial))
+    if texts:
+        for word in _COMMON:
+            body = body.replace(word, b"%sw%d " % (word, serial))
     return body
 
 
 def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_every: float = 15.0,
          sample_every: float = 1.0, maintenance: float = 5.0, age_margin: float = 10.0,
-         log=lambda line: None) -> Report:
+         new_texts: bool = True, log=lambda line: None) -> Report:
     # Plain HTTP to a stand-in is routed by path alone, the first platform's rules first: a capture whose path
     # another platform's rules take (Instagram's and Threads' /api/graphql/ and / are Facebook's) is not sent.
     snapshot = sourdine_settings.build()
@@ -124,7 +126,7 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
         sample = next(s for s in pool if s.name == name)
         with lock:
             n = next(serial)
-        return web.Response(body=gzip.compress(_fresh(sample, ids[name], n), 1),
+        return web.Response(body=gzip.compress(_fresh(sample, ids[name], n, new_texts), 1),
                             headers={"Content-Type": sample.content_type, "Content-Encoding": "gzip"})
 
     standin = StandIn().start()

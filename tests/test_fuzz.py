@@ -169,11 +169,13 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
 
         one()
         assert running.proc.poll() is None
-        # A feed far too long to filter within the budget: 5,000 posts never seen before (under the 16 MB over
-        # which mitmproxy streams a body past the addon).
+        # A feed far too long to filter within the budget: 5,000 long posts never seen before (under the 16 MB
+        # over which mitmproxy streams a body past the addon). The compiled scorer reads 5,000 short ones within
+        # it.
         sample = next(s for s in pool if s.platform == "mastodon" and s.endpoint == "timeline")
         template = orjson.loads(sample.body)[0]
-        huge = orjson.dumps([{**template, "id": f"8{i:09d}", "content": f"<p>{fuzzing.HOSTILE} {i}</p>",
+        long_text = " ".join([fuzzing.HOSTILE] * 10)
+        huge = orjson.dumps([{**template, "id": f"8{i:09d}", "content": f"<p>{long_text} {i}</p>",
                               "reblog": None, "quote": None} for i in range(5_000)])
         assert len(huge) < 16 * 1024 * 1024
         current.append(fuzzing.Input(sample, "clean", huge, None))

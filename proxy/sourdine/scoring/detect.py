@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from sourdine.scoring.lexicon import UNACCENT, fold
 
-SCORED = ("en", "fr")
+SCORED: tuple[str, ...] = ("en", "fr")
 # What detect() says of a post that has words, but nothing that places them: it is not scored.
 UNDETECTED = "und-undetected"
 # Language fields that say nothing about the language.
@@ -105,8 +105,8 @@ def script_language(text: str) -> str | None:
     others = _NOT_LATIN_RE.findall(sample)
     if len(others) <= len(_LATIN_RE.findall(sample)):
         return None
-    tally = Counter(_SCRIPTS[bisect_right(_SCRIPT_STARTS, ord(c)) - 1][1] for c in others)
-    tally.pop(None, None)
+    scripts = (_SCRIPTS[bisect_right(_SCRIPT_STARTS, ord(c)) - 1][1] for c in others)
+    tally = Counter(script for script in scripts if script is not None)
     if not tally:
         return None
     if tally.get("ja") or (tally.get("zh") and tally.get("ko")):  # Japanese mixes kana and kanji

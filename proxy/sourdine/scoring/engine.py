@@ -266,12 +266,14 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     outrage_to = -1
     known = list(map(lex.lookup.get, low))
     for i in compress(range(n), known):  # only the tokens the lexicon knows reach Python
-        e = known[i]
+        at = known[i]
         nxt = low[i + 1] if i + 1 < n else None
-        if e.__class__ is frozenset:  # a word that only starts phrases ("pas", "the"): the words that follow
-            if nxt not in e:  # none of its phrases goes on here
+        if isinstance(at, frozenset):  # a word that only starts phrases ("pas", "the"): the words that follow
+            if nxt not in at:  # none of its phrases goes on here
                 continue
             e = entries[low[i]]
+        else:
+            e = at  # type: ignore[assignment]  # compress() passed only the tokens found
         v, single, phrases, idioms, nexts, modifier = e
         if nexts is not None and nxt not in nexts:
             phrases = idioms = None
@@ -284,7 +286,7 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         ):
             negator = _negated(lex, low, i)
         # Outrage: one term at most starts here, the longest phrase first.
-        term = None
+        term: tuple[float, str, str] | None = None
         if phrases is not None:
             for seq, weight, kind, reason in phrases:
                 k = len(seq)
@@ -307,7 +309,7 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
             why.append((weight, reason))
         if i < skip_to:
             continue
-        value = None
+        value: float | None = None
         if idioms is not None:
             for seq, found in idioms:
                 k = len(seq)

@@ -9,7 +9,6 @@ Every term goes through the language's own tokenizer, so it matches the tokens t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -81,12 +80,15 @@ def tokenize(lang: str, low: str) -> list[str]:
     return clean(low.split())
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if line.strip() and not line.lstrip().startswith("#"):
-                yield number, line
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """The lines that hold a term, numbered. Read whole, not yielded: a caller that stops at a bad line must
+    not leave the file open (a compiled generator is not closed when dropped)."""
+    text = path.read_text(encoding="utf-8")
+    return [
+        (number, line)
+        for number, line in enumerate(text.split("\n"), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def read_terms(path: Path) -> list[str]:
@@ -202,7 +204,7 @@ def load(lang: str, root: Path) -> Lexicon:
     french = lang == "fr"
 
     valence: dict[str, float] = {}
-    idioms: dict[str, list[Phrase]] = {}
+    idioms: dict[str, list[tuple[tuple[str, ...], float]]] = {}
     for name in ("valence.tsv", "valence_extra.tsv", "idioms.tsv"):
         for term, value in read_numbers(folder / name):
             if name == "idioms.tsv" or " " in term or (french and "'" in term and term.strip(PUNCT) == term):
@@ -219,7 +221,7 @@ def load(lang: str, root: Path) -> Lexicon:
 
     valence = {k: v for k, v in valence.items() if v}  # a word set to 0 is a word removed
     outrage: dict[str, tuple[float, str, str]] = {}
-    outrage_phrases: dict[str, list[OutragePhrase]] = {}
+    outrage_phrases: dict[str, list[tuple[tuple[str, ...], float, str, str]]] = {}
     outrage_emoji: dict[str, tuple[float, str]] = {}
     for term, weight, kind in read_outrage(folder / "outrage.tsv"):
         if len(term) == 1 and not term.isalnum():
@@ -241,7 +243,7 @@ def load(lang: str, root: Path) -> Lexicon:
     boosters = {" ".join(_tokens(lang, t)): v for t, v in read_numbers(folder / "boosters.tsv")}
     negators = term_set("negators.txt")
 
-    entries = {}
+    entries: dict[str, Entry] = {}
     for key in valence.keys() | outrage.keys() | outrage_phrases.keys() | idioms.keys():
         phrases = sorted(outrage_phrases.get(key, ()), key=lambda p: -len(p[0])) or None
         idiom_list = sorted(idioms.get(key, ()), key=lambda p: -len(p[0])) or None
@@ -249,7 +251,7 @@ def load(lang: str, root: Path) -> Lexicon:
         single = outrage.get(key)
         entries[key] = Entry(
             valence.get(key),
-            single and (*single, f"{single[1]}: {single[2]}"),
+            (single[0], single[1], single[2], f"{single[1]}: {single[2]}") if single else None,
             [(list(seq), w, kind, f"{kind}: {term}") for seq, w, kind, term in phrases] if phrases else None,
             [(list(seq), value) for seq, value in idiom_list] if idiom_list else None,
             nexts or None,

@@ -48,9 +48,8 @@ class Segmenter:
         """The words of a lower-case tag joined by spaces, or None if it is not several known words."""
         if not MIN_CHARS <= len(tag) <= MAX_CHARS or not tag.isalpha():
             return None
-        cached = self._cache.get(tag, False)
-        if cached is not False:
-            return cached
+        if tag in self._cache:
+            return self._cache[tag]
         words = self._split(tag.translate(UNACCENT))
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()

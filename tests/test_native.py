@@ -1,10 +1,12 @@
-"""The compiled scorer (sourdine.native, scripts/build-native): the same results as pure Python, loaded only when
-current, and built in CI."""
+"""The compiled modules (sourdine.native, scripts/build-native): the same results as pure Python, loaded only
+when current, and built in CI."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import differential
 import fuzzing
 from sourdine import native, scoring
 from sourdine.platforms import ADAPTERS
@@ -27,12 +30,13 @@ compiled_only = pytest.mark.skipif(
 
 
 def test_ci_runs_the_compiled_scorer() -> None:
-    """Where the build is required (CI), the suite's scorer is the compiled one, loaded from the build folder."""
+    """Where the build is required (CI), the suite runs the compiled modules, loaded from the build folder."""
     if not REQUIRED:
         pytest.skip("SOURDINE_NATIVE_BUILD=required is not set")
     assert native.state == "compiled"
     for name in native.MODULES:
-        assert sys.modules[f"sourdine.scoring.{name}"].__file__.startswith(str(native.build_dir()))
+        __import__(name)
+        assert sys.modules[name].__file__.startswith(str(native.build_dir())), name
 
 
 def _edge_cases() -> list[tuple[str, str | None]]:
@@ -100,6 +104,31 @@ def test_compiled_and_pure_python_score_alike() -> None:
 
 
 @compiled_only
+def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(tmp_path: Path) -> None:
+    """600 mutated real captures of every platform through the engine (with mutes, an allow entry and author
+    records): the compiled modules here and pure Python in a child process give the same bytes, or fail with
+    the same exception, input by input, and count the same."""
+    inputs = differential.generate(600)
+    assert len(inputs) == 600
+    (tmp_path / "inputs").write_bytes(pickle.dumps(inputs))
+    mine = differential.outcomes(inputs)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "differential.py"), str(tmp_path / "inputs")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOURDINE_NATIVE": "0"},
+        timeout=300,
+        check=True,
+    )
+    pure = done.stdout.splitlines()
+    assert len(pure) == len(mine)
+    differ = [(a, b) for a, b in zip(mine, pure, strict=True) if a != b]
+    assert not differ, differ[:3]
+    rewritten = sum(1 for line in mine[:-1] if re.fullmatch("[0-9a-f]{16}", line.rsplit(" ", 1)[1]))
+    assert rewritten > 50  # the comparison covers rewrites, not only pass-throughs and errors
+
+
+@compiled_only
 def test_compiled_score_never_raises_on_odd_arguments() -> None:
     """A compiled function checks its arguments' declared types: score() declares `object`, so it still takes
     anything, as the pure one does."""
@@ -108,37 +137,52 @@ def test_compiled_score_never_raises_on_odd_arguments() -> None:
     assert score("you idiot", 42).lang == "en"  # type: ignore[arg-type]
 
 
-def test_pure_python_is_forced_with_sourdine_native_0(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("SOURDINE_NATIVE", "0")
+@pytest.fixture
+def undecided(monkeypatch, tmp_path: Path) -> Path:
+    """sourdine.native as if no package had loaded yet, with its build folder in tmp_path."""
+    monkeypatch.setattr(native, "_decided", None)
+    monkeypatch.setattr(native, "state", native.state)
     monkeypatch.setattr(native, "build_dir", lambda: tmp_path)
-    (tmp_path / native.STAMP).write_text(native.digest(), encoding="ascii")
-    assert native.package_path(["src"]) == ["src"]
+    monkeypatch.delenv("SOURDINE_NATIVE", raising=False)
+    return tmp_path
+
+
+def test_pure_python_is_forced_with_sourdine_native_0(monkeypatch, undecided: Path) -> None:
+    monkeypatch.setenv("SOURDINE_NATIVE", "0")
+    (undecided / native.STAMP).write_text(native.digest(), encoding="ascii")
+    assert native.package_path("sourdine.scoring", ["src"]) == ["src"]
     assert native.state == "pure Python: SOURDINE_NATIVE=0"
 
 
-def test_compiled_modules_load_only_when_built_from_the_sources_on_disk(monkeypatch, tmp_path: Path,
-                                                                        caplog) -> None:
-    """No build: pure Python, quietly. A build from other sources: pure Python, with a warning. A build from
-    these sources: its folder first."""
-    monkeypatch.delenv("SOURDINE_NATIVE", raising=False)
-    monkeypatch.setattr(native, "build_dir", lambda: tmp_path)
-    assert native.package_path(["src"]) == ["src"]
+def test_no_build_means_pure_python_quietly(undecided: Path, caplog) -> None:
+    assert native.package_path("sourdine", ["src"]) == ["src"]
     assert native.state.startswith("pure Python: not built")
-    (tmp_path / native.STAMP).write_text("0" * 64 + "\n", encoding="ascii")
-    assert native.package_path(["src"]) == ["src"]
-    assert "older than its sources" in native.state and "older than its sources" in caplog.text
-    (tmp_path / native.STAMP).write_text(native.digest() + "\n", encoding="ascii")
-    assert native.package_path(["src"]) == [str(tmp_path / "sourdine" / "scoring"), "src"]
+    assert not caplog.records
+
+
+def test_a_stale_build_is_not_loaded_and_says_so(undecided: Path, caplog) -> None:
+    (undecided / native.STAMP).write_text("0" * 64 + "\n", encoding="ascii")
+    assert native.package_path("sourdine", ["src"]) == ["src"]
+    assert "older than their sources" in native.state and "older than their sources" in caplog.text
+
+
+def test_a_current_build_comes_first_for_every_package(undecided: Path) -> None:
+    """Decided once: the packages loaded after the first follow it, even if the stamp changes meanwhile."""
+    (undecided / native.STAMP).write_text(native.digest() + "\n", encoding="ascii")
+    assert native.package_path("sourdine", ["src"]) == [str(undecided / "sourdine"), "src"]
     assert native.state == "compiled"
+    (undecided / native.STAMP).write_text("stale\n", encoding="ascii")
+    assert native.package_path("sourdine.platforms", ["p"]) == [str(undecided / "sourdine" / "platforms"), "p"]
 
 
 def test_the_digest_names_the_compiled_sources(tmp_path: Path) -> None:
     """Changing one byte of one compiled module's source changes the digest; other files do not count."""
-    copy = tmp_path / "sourdine"
-    (copy / "scoring").mkdir(parents=True)
     package = Path(native.__file__).parent
+    copy = tmp_path / "sourdine"
     for name in native.MODULES:
-        (copy / "scoring" / f"{name}.py").write_bytes((package / "scoring" / f"{name}.py").read_bytes())
+        relative = Path(*name.split(".")[1:]).with_suffix(".py")
+        (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+        (copy / relative).write_bytes((package / relative).read_bytes())
     assert native.digest(copy) == native.digest()
     (copy / "model.py").write_text("changed", encoding="utf-8")
     assert native.digest(copy) == native.digest()

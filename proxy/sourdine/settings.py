@@ -13,6 +13,7 @@ from typing import Any
 
 from sourdine import rules
 from sourdine import schedule as schedule_module
+from sourdine.model import Action
 from sourdine.platforms import ADAPTERS
 from sourdine.rules import PlatformRules, Thresholds
 from sourdine.schedule import Schedule
@@ -36,7 +37,7 @@ TOXIC_ACTIONS = ("collapse", "hide", "keep")
 class PlatformSettings:
     enabled: bool
     thresholds: Thresholds
-    toxic_action: str = "collapse"  # what toxic connections' posts get; "keep" turns it off
+    toxic_action: Action = "collapse"  # what toxic connections' posts get; "keep" turns it off
     inbox: bool = False  # filter the user's own inbox too (their posts, replies to them, mentions of them)
 
 

@@ -18,7 +18,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sourdine.platforms import bluesky, facebook, instagram, linkedin, mastodon, reddit, threads, x, youtube
+from sourdine import native
+
+# The compiled adapters' folder ahead of this one, when they are built from these very sources.
+__path__ = native.package_path(__name__, __path__)
+
+from sourdine.platforms import (  # noqa: E402  (the path above decides where these load from)
+    bluesky,
+    facebook,
+    instagram,
+    linkedin,
+    mastodon,
+    reddit,
+    threads,
+    x,
+    youtube,
+)
 
 ADAPTERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (
     mastodon, bluesky, x, reddit, youtube, linkedin, facebook, instagram, threads)}

@@ -137,18 +137,18 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
                 continue
             if text.startswith("<![CDATA[", i):
                 raise Unsupported("a CDATA section")
-            close = find(">", i + 2)
-            if close < 0:
+            gt = find(">", i + 2)
+            if gt < 0:
                 return
-            pos = close + 1  # `<!DOCTYPE ...>` and any other `<!` run to the next `>`
+            pos = gt + 1  # `<!DOCTYPE ...>` and any other `<!` run to the next `>`
             yield (COMMENT, "!", i, pos, pos, pos)
         elif c == "?" or c == "/":
             if c == "/" and i + 2 >= n:
                 return  # `</` at the very end is text
-            close = find(">", i + 2)
-            if close < 0:
+            gt = find(">", i + 2)
+            if gt < 0:
                 return
-            pos = close + 1  # `</>` is nothing; other `</`, `<?` are bogus comments
+            pos = gt + 1  # `</>` is nothing; other `</`, `<?` are bogus comments
             yield (COMMENT, "!", i, pos, pos, pos)
         else:
             pos = i + 1  # a `<` that starts no markup is text

@@ -26,7 +26,7 @@ Python otherwise (sourdine.native says which, and why).
 from sourdine import native
 
 # The compiled modules' folder ahead of this one, when they are built from these very sources.
-__path__ = native.package_path(__path__)
+__path__ = native.package_path(__name__, __path__)
 
 from sourdine.scoring.core import (  # noqa: E402  (the path above decides where these load from)
     LANGS,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from mitmproxy import certs
 
 from conftest import SOURDINE
-from sourdine import cli_ca, home
+from sourdine import cli_ca, home, native
 from sourdine.cli import CommandError
 from sourdine.platforms import ADAPTERS
 
@@ -261,10 +261,13 @@ def api(sourdine, method: str, path: str, body: dict | None = None) -> dict:
 
 
 def lines(out: str) -> dict[str, list[str]]:
-    """Doctor's lines by level."""
+    """Doctor's lines by level. Where this checkout's modules are not compiled (a source edited since the last
+    build, say), the doctor's warning about it is left out: the other checks are what these tests are about."""
     by_level: dict[str, list[str]] = {"OK": [], "WARN": [], "FAIL": []}
     for line in out.splitlines():
         level = line.split(" ", 1)[0]
+        if level == "WARN" and native.state != "compiled" and "scoring and filtering run as" in line:
+            continue
         by_level[level].append(line)
     return by_level
 
@@ -278,6 +281,8 @@ def test_doctor_against_a_running_sourdine_is_all_ok(sourdine):
     assert f"runs (pid {sourdine.proc.pid}): proxy on 127.0.0.1:{sourdine.proxy_port}, " \
            f"API on http://127.0.0.1:{sourdine.api_port}" in out
     assert "the hostile test post came back hidden, the friendly one unchanged" in out
+    if native.state == "compiled":
+        assert "OK    scoring and filtering are compiled (mypyc)" in out
     for label in ("home", "API token", "CA key", "database"):
         assert any(line.startswith(f"OK    {label} ") for line in by_level["OK"]), label
     assert_no_secret(out, sourdine.home)
@@ -430,7 +435,7 @@ def test_command_ca_and_doctor_against_a_running_sourdine(sourdine):
     assert shown.returncode == 0 and sha256 in shown.stdout
     checked = sourdine_cli("doctor", "--home", str(sourdine.home))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert all(line.startswith("OK ") for line in checked.stdout.splitlines()), checked.stdout
+    assert lines(checked.stdout)["WARN"] == lines(checked.stdout)["FAIL"] == [], checked.stdout
     refused = sourdine_cli("ca", "rotate", "--yes", "--home", str(sourdine.home))
     assert refused.returncode == 1 and "stop it first" in refused.stderr.lower()
     assert fingerprints(home.ca_cert(sourdine.home))[0] == sha256

@@ -197,3 +197,13 @@ def test_build_native_check_says_current() -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "is current" in done.stdout
+
+
+def test_doctor_says_whether_scoring_and_filtering_are_compiled(monkeypatch) -> None:
+    from sourdine.cli_ca import check_compiled
+
+    monkeypatch.setattr(native, "state", "compiled")
+    assert check_compiled().level == "OK"
+    monkeypatch.setattr(native, "state", "pure Python: not built (scripts/build-native)")
+    check = check_compiled()
+    assert check.level == "WARN" and "pure Python: not built" in check.what and "build-native" in check.fix

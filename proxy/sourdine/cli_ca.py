@@ -557,10 +557,21 @@ def check_hosts(where: Path) -> list[Check]:
     return checks
 
 
+def check_compiled() -> Check:
+    """Whether scoring and filtering load compiled (sourdine.native), as `sourdine run` from this installation
+    would: pure Python works the same, about half as fast."""
+    from sourdine import native
+
+    if native.state == "compiled":
+        return Check("OK", "scoring and filtering are compiled (mypyc)")
+    return Check("WARN", f"scoring and filtering run as {native.state}",
+                 "./scripts/run or scripts/build-native in the source checkout (needs a C compiler)")
+
+
 def doctor(home_arg: str | None) -> list[Check]:
     """Every check, in order."""
     where = home.resolve(home_arg)
-    checks = [*check_permissions(where), check_ca(where)]
+    checks = [*check_permissions(where), check_ca(where), check_compiled()]
     running, status = check_running(home_arg, where)
     checks.append(running)
     if status is not None:

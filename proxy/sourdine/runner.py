@@ -167,7 +167,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     # Load the lexicons and the language detector's tables now rather than on the first feed.
     scoring.score("warm up: not bad", "en")
-    print(f"sourdine: scorer {native.state}", flush=True)  # "compiled", or "pure Python" and why
+    print(f"sourdine: scoring and filtering {native.state}", flush=True)  # "compiled", or "pure Python" and why
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
     # keeps its pauses off the responses.
     gc.collect()

@@ -29,16 +29,16 @@ sourdine_install() {
     fi
 }
 
-# The scorer compiled with mypyc (scripts/build-native), rebuilt only when its sources changed (about 15 s).
-# Where it cannot be built (no C compiler, say), Sourdine runs as pure Python at about half the speed, and says
-# so at start-up; with SOURDINE_NATIVE_BUILD=required (CI), a failed build stops the set-up instead.
+# Scoring and filtering compiled with mypyc (scripts/build-native), rebuilt only when the sources changed (about
+# 25 s). Where they cannot be built (no C compiler, say), Sourdine runs as pure Python at about half the speed,
+# and says so at start-up; with SOURDINE_NATIVE_BUILD=required (CI), a failed build stops the set-up instead.
 native_build() {
     if ! "$VENV/bin/python" "$ROOT/scripts/build-native" --quiet; then
         if [ "${SOURDINE_NATIVE_BUILD:-}" = required ]; then
-            echo "sourdine: the compiled scorer could not be built (SOURDINE_NATIVE_BUILD=required)" >&2
+            echo "sourdine: scoring and filtering could not be compiled (SOURDINE_NATIVE_BUILD=required)" >&2
             exit 1
         fi
-        echo "sourdine: the compiled scorer could not be built; Sourdine will run as pure Python" >&2
+        echo "sourdine: scoring and filtering could not be compiled; Sourdine will run as pure Python" >&2
     fi
 }
 

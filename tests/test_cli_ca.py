@@ -282,7 +282,7 @@ def test_doctor_against_a_running_sourdine_is_all_ok(sourdine):
            f"API on http://127.0.0.1:{sourdine.api_port}" in out
     assert "the hostile test post came back hidden, the friendly one unchanged" in out
     if native.state == "compiled":
-        assert "OK    scoring and filtering are compiled (mypyc)" in out
+        assert "OK    the running Sourdine's scoring and filtering are compiled (mypyc)" in out
     for label in ("home", "API token", "CA key", "database"):
         assert any(line.startswith(f"OK    {label} ") for line in by_level["OK"]), label
     assert_no_secret(out, sourdine.home)

@@ -23,20 +23,42 @@ from sourdine.scoring import score
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED = os.environ.get("SOURDINE_NATIVE_BUILD") == "required"
 
-compiled_only = pytest.mark.skipif(
-    native.state != "compiled" and not REQUIRED,
-    reason=f"the scorer is not compiled here ({native.state}): scripts/build-native",
-)
 
 
-def test_ci_runs_the_compiled_scorer() -> None:
-    """Where the build is required (CI), the suite runs the compiled modules, loaded from the build folder."""
-    if not REQUIRED:
-        pytest.skip("SOURDINE_NATIVE_BUILD=required is not set")
+def _loaded_compiled() -> None:
+    """Every compiled module is loaded from the build folder, as an extension module."""
     assert native.state == "compiled"
     for name in native.MODULES:
         __import__(name)
-        assert sys.modules[name].__file__.startswith(str(native.build_dir())), name
+        where = sys.modules[name].__file__ or ""
+        assert where.startswith(str(native.build_dir())) and not where.endswith(".py"), name
+
+
+@pytest.fixture
+def compiled() -> None:
+    """For comparing the builds: skips where nothing is compiled (unless the build is required), and checks
+    that the compiled side really is."""
+    if native.state != "compiled" and not REQUIRED:
+        pytest.skip(f"not compiled here ({native.state}): scripts/build-native")
+    _loaded_compiled()
+
+
+def _pure_env() -> dict[str, str]:
+    """The environment of a child process that runs pure Python, checked to."""
+    env = {**os.environ, "SOURDINE_NATIVE": "0"}
+    done = subprocess.run([sys.executable, "-c", "from sourdine import native, scoring, engine; print(native.state);"
+                           "print(scoring.core.__file__, engine.__file__)"],
+                          capture_output=True, text=True, env=env, timeout=60, check=True)
+    state, files = done.stdout.splitlines()
+    assert state == "pure Python: SOURDINE_NATIVE=0" and all(f.endswith(".py") for f in files.split())
+    return env
+
+
+def test_ci_runs_the_compiled_modules() -> None:
+    """Where the build is required (CI), the suite runs the compiled modules, loaded from the build folder."""
+    if not REQUIRED:
+        pytest.skip("SOURDINE_NATIVE_BUILD=required is not set")
+    _loaded_compiled()
 
 
 def _edge_cases() -> list[tuple[str, str | None]]:
@@ -76,8 +98,7 @@ def _real_posts() -> list[tuple[str, str | None]]:
     return out
 
 
-@compiled_only
-def test_compiled_and_pure_python_score_alike() -> None:
+def test_compiled_and_pure_python_score_alike(compiled: None) -> None:
     """Every real post of the captures and the edge cases get the very same Score (numbers to the last digit,
     language, reasons) from the compiled scorer here and from pure Python in a child process."""
     cases = _real_posts()
@@ -88,7 +109,7 @@ def test_compiled_and_pure_python_score_alike() -> None:
         [sys.executable, "-m", "sourdine", "score", "--jsonl"],
         input=lines + b"\n",
         capture_output=True,
-        env={**os.environ, "SOURDINE_NATIVE": "0"},
+        env=_pure_env(),
         timeout=120,
         check=True,
     )
@@ -98,13 +119,12 @@ def test_compiled_and_pure_python_score_alike() -> None:
     for i, (text, lang) in enumerate(cases):
         mine = score(text, lang).to_dict()
         theirs = {k: pure[i][k] for k in mine}
-        if mine != theirs:
+        if orjson.dumps(mine) != orjson.dumps(theirs):  # as JSON: 0 and 0.0 differ
             differ.append((i, mine, theirs))
     assert not differ, differ[:3]
 
 
-@compiled_only
-def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(tmp_path: Path) -> None:
+def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, tmp_path: Path) -> None:
     """600 mutated real captures of every platform through the engine (with mutes, an allow entry and author
     records): the compiled modules here and pure Python in a child process give the same bytes, or fail with
     the same exception, input by input, and count the same."""
@@ -116,7 +136,7 @@ def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(tmp_path: Path) -> N
         [sys.executable, str(REPO / "tests" / "differential.py"), str(tmp_path / "inputs")],
         capture_output=True,
         text=True,
-        env={**os.environ, "SOURDINE_NATIVE": "0"},
+        env=_pure_env(),
         timeout=300,
         check=True,
     )
@@ -128,8 +148,7 @@ def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(tmp_path: Path) -> N
     assert rewritten > 50  # the comparison covers rewrites, not only pass-throughs and errors
 
 
-@compiled_only
-def test_compiled_score_never_raises_on_odd_arguments() -> None:
+def test_compiled_score_never_raises_on_odd_arguments(compiled: None) -> None:
     """A compiled function checks its arguments' declared types: score() declares `object`, so it still takes
     anything, as the pure one does."""
     assert score(None).reasons == ("not text",)  # type: ignore[arg-type]
@@ -154,56 +173,67 @@ def test_pure_python_is_forced_with_sourdine_native_0(monkeypatch, undecided: Pa
     assert native.state == "pure Python: SOURDINE_NATIVE=0"
 
 
-def test_no_build_means_pure_python_quietly(undecided: Path, caplog) -> None:
+def test_no_build_means_pure_python(undecided: Path) -> None:
     assert native.package_path("sourdine", ["src"]) == ["src"]
     assert native.state.startswith("pure Python: not built")
-    assert not caplog.records
 
 
-def test_a_stale_build_is_not_loaded_and_says_so(undecided: Path, caplog) -> None:
+def test_a_stale_build_is_not_loaded_and_says_so(undecided: Path) -> None:
     (undecided / native.STAMP).write_text("0" * 64 + "\n", encoding="ascii")
     assert native.package_path("sourdine", ["src"]) == ["src"]
-    assert "older than their sources" in native.state and "older than their sources" in caplog.text
+    assert "older than the sources" in native.state
 
 
-def test_a_current_build_comes_first_for_every_package(undecided: Path) -> None:
-    """Decided once: the packages loaded after the first follow it, even if the stamp changes meanwhile."""
+def test_a_build_missing_a_file_is_not_loaded(undecided: Path) -> None:
+    """The stamp matches, but a compiled module is gone: every package stays pure Python."""
     (undecided / native.STAMP).write_text(native.digest() + "\n", encoding="ascii")
-    assert native.package_path("sourdine", ["src"]) == [str(undecided / "sourdine"), "src"]
-    assert native.state == "compiled"
-    (undecided / native.STAMP).write_text("stale\n", encoding="ascii")
-    assert native.package_path("sourdine.platforms", ["p"]) == [str(undecided / "sourdine" / "platforms"), "p"]
+    files = native.compiled_files(undecided)
+    assert len(files) == len(native.MODULES) + 1
+    for f in files[1:]:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"")
+    assert native.package_path("sourdine", ["src"]) == ["src"]
+    assert native.state.startswith(f"pure Python: the build lacks {files[0].name}")
+    assert native.package_path("sourdine.scoring", ["s"]) == ["s"]  # decided once, for every package
 
 
-def test_the_digest_names_the_compiled_sources(tmp_path: Path) -> None:
-    """Changing one byte of one compiled module's source changes the digest; other files do not count."""
+def test_a_library_that_does_not_load_leaves_pure_python(undecided: Path) -> None:
+    (undecided / native.STAMP).write_text(native.digest() + "\n", encoding="ascii")
+    for f in native.compiled_files(undecided):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"not an ELF file")
+    assert native.package_path("sourdine", ["src"]) == ["src"]
+    assert native.state == "pure Python: the compiled library does not load (ImportError)"
+
+
+def test_the_digest_covers_every_module_of_the_package(tmp_path: Path) -> None:
+    """The compiled code was checked against the modules it imports: changing any module of the package changes
+    the digest (a byte of a compiled one, or of model.py); other files do not count."""
     package = Path(native.__file__).parent
     copy = tmp_path / "sourdine"
-    for name in native.MODULES:
-        relative = Path(*name.split(".")[1:]).with_suffix(".py")
-        (copy / relative).parent.mkdir(parents=True, exist_ok=True)
-        (copy / relative).write_bytes((package / relative).read_bytes())
+    for path in package.rglob("*.py"):
+        target = copy / path.relative_to(package)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
     assert native.digest(copy) == native.digest()
-    (copy / "model.py").write_text("changed", encoding="utf-8")
+    (copy / "notes.txt").write_text("not a module", encoding="utf-8")
     assert native.digest(copy) == native.digest()
-    engine = copy / "scoring" / "engine.py"
-    engine.write_bytes(engine.read_bytes() + b"\n")
-    assert native.digest(copy) != native.digest()
-
-
-@compiled_only
-def test_build_native_check_says_current() -> None:
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "build-native"), "--check"], capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "is current" in done.stdout
+    for changed in ("model.py", "scoring/engine.py"):
+        before = native.digest(copy)
+        (copy / changed).write_bytes((copy / changed).read_bytes() + b"\n")
+        assert native.digest(copy) != before, changed
 
 
 def test_doctor_says_whether_scoring_and_filtering_are_compiled(monkeypatch) -> None:
+    """From the running Sourdine's status when it runs, from this installation otherwise."""
     from sourdine.cli_ca import check_compiled
 
     monkeypatch.setattr(native, "state", "compiled")
-    assert check_compiled().level == "OK"
+    assert check_compiled(None).level == "OK"
+    assert check_compiled({"native": "compiled"}).what == \
+        "the running Sourdine's scoring and filtering are compiled (mypyc)"
+    stale = check_compiled({"native": "pure Python: not built (scripts/build-native)"})
+    assert stale.level == "WARN" and "run as pure Python: not built" in stale.what and "restart" in stale.fix
     monkeypatch.setattr(native, "state", "pure Python: not built (scripts/build-native)")
-    check = check_compiled()
-    assert check.level == "WARN" and "pure Python: not built" in check.what and "build-native" in check.fix
+    check = check_compiled(None)
+    assert check.level == "WARN" and "this installation's" in check.what and "build-native" in check.fix

@@ -29,7 +29,7 @@ from datetime import time as dtime
 
 from aiohttp import web
 
-from sourdine import authors, links, lists, openapi, pairing, schedule, settings, store
+from sourdine import authors, links, lists, native, openapi, pairing, schedule, settings, store
 from sourdine.model import Post
 from sourdine.pairing import Client
 from sourdine.runtime import Runtime
@@ -251,6 +251,8 @@ async def status(request: web.Request) -> web.Response:
             "caches": runtime.engine.caches(),
             "health": {name: h.to_dict() for name, h in runtime.engine.health.items()},
             "filtering": _filtering(runtime),
+            # "compiled", or "pure Python" and why (sourdine.native).
+            "native": native.state,
         }
     )
 

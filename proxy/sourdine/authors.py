@@ -180,9 +180,6 @@ class AuthorRecord:
         return (self.platform, self.author_id)
 
 
-_EMPTY = AuthorRecord("", "")
-
-
 def decay(record: AuthorRecord, settings: Toxicity, now: float) -> float:
     """The factor that brings the record's sums from `last_seen` to `now` (1 when now is not later)."""
     dt = now - record.last_seen
@@ -215,7 +212,7 @@ def _fingerprint(post_id: str) -> bytes:
     return hashlib.blake2b(post_id.encode("utf-8", "surrogatepass"), digest_size=_FP).digest()
 
 
-def _counted(recent: bytes | bytearray, fp: bytes) -> bool:
+def _counted(recent: bytes, fp: bytes) -> bool:
     i = recent.find(fp)
     while i != -1:
         if i % _FP == 0:
@@ -722,11 +719,16 @@ class _Live:
         self.times = list(record.times)
         self.flags = bytearray(record.flags)
 
-    @staticmethod
-    def empty(platform: str, author_id: str) -> _Live:
+    @classmethod
+    def empty(cls, platform: str, author_id: str) -> _Live:
         """`_Live(AuthorRecord(platform, author_id))`, the record a new author starts from, without building it."""
-        live = _Live(_EMPTY)
-        live.platform, live.author_id = platform, author_id
+        live = cls.__new__(cls)
+        live.platform, live.author_id, live.handle = platform, author_id, ""
+        live.first_seen = live.last_seen = 0.0
+        live.posts = 0
+        live.weight = live.hostile = live.score_sum = 0.0
+        live.reasons = ()
+        live.recent, live.times, live.flags = bytearray(), [], bytearray()
         return live
 
     def record(self) -> AuthorRecord:

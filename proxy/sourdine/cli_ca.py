@@ -557,23 +557,28 @@ def check_hosts(where: Path) -> list[Check]:
     return checks
 
 
-def check_compiled() -> Check:
-    """Whether scoring and filtering load compiled (sourdine.native), as `sourdine run` from this installation
-    would: pure Python works the same, about half as fast."""
+def check_compiled(status: dict[str, Any] | None) -> Check:
+    """Whether scoring and filtering run compiled (sourdine.native): in the running Sourdine, from its status,
+    or else as `sourdine run` from this installation would. Pure Python works the same, about half as fast."""
     from sourdine import native
 
-    if native.state == "compiled":
-        return Check("OK", "scoring and filtering are compiled (mypyc)")
-    return Check("WARN", f"scoring and filtering run as {native.state}",
-                 "./scripts/run or scripts/build-native in the source checkout (needs a C compiler)")
+    state = status.get("native", native.state) if status is not None else native.state
+    who = "the running Sourdine's" if status is not None else "this installation's"
+    if state == "compiled":
+        return Check("OK", f"{who} scoring and filtering are compiled (mypyc)")
+    fix = "./scripts/run, or scripts/build-native in the source checkout (needs a C compiler)"
+    if status is not None and native.state == "compiled":
+        fix = "restart Sourdine: this installation's build is current"
+    return Check("WARN", f"{who} scoring and filtering run as {state}", fix)
 
 
 def doctor(home_arg: str | None) -> list[Check]:
     """Every check, in order."""
     where = home.resolve(home_arg)
-    checks = [*check_permissions(where), check_ca(where), check_compiled()]
+    checks = [*check_permissions(where), check_ca(where)]
     running, status = check_running(home_arg, where)
     checks.append(running)
+    checks.append(check_compiled(status))
     if status is not None:
         checks.append(check_filtering((status["proxy"]["host"], int(status["proxy"]["port"])), status))
     else:

@@ -188,12 +188,16 @@ class Engine:
 
     def caches(self) -> dict[str, dict[str, int | None]]:
         """Each cache on the hot path, with its size and its bound (None: bounded by retention, not by count):
-        the engine's own, and every functools cache of the adapters, the lists and the author records."""
+        the engine's own, the scorer's, and every functools cache of the adapters, the lists and the author
+        records."""
         found: dict[str, dict[str, int | None]] = {
             "scores": {"size": len(self._cache), "bound": self.cache_size},
             "authors": {"size": len(self.authors) if self.authors is not None else 0, "bound": None},
             "pages": {"size": len(self._pages), "bound": self.page_cache_size},
         }
+        scorer = sys.modules.get("sourdine.scoring.core")
+        if scorer is not None:
+            found.update(scorer.caches())
         modules = [*self.adapters.values(),
                    *(sys.modules[name] for name in ("sourdine.lists", "sourdine.authors") if name in sys.modules)]
         for module in modules:

@@ -1,11 +1,19 @@
-"""The scorer and the filter's hot path compiled to C with mypyc, when built, and pure Python otherwise.
+"""Scoring and filtering compiled to C with mypyc, when built, and pure Python otherwise.
 
 The modules on a feed's hot path (MODULES) are plain, type-annotated Python. `scripts/build-native` (which
 `scripts/run` and `scripts/test` call during set-up) compiles them with mypyc into build/native/<interpreter>/,
-beside the sources, never over them. Each package holding one of them puts its folder there ahead of its own on
-its `__path__`, so they load compiled, but only when the build's stamp names the exact sources on disk: an
-edited source makes them all load as pure Python again, with a warning, until the next build. Nothing else
-changes: the compiled modules are the same code, about twice as fast.
+beside the sources, never over them. `sourdine` (where mypyc's shared library goes) and each package holding one
+of them put that folder ahead of their own on their `__path__`, so they load compiled, but only when:
+- the build's stamp names the exact sources on disk: the digest covers every module of the package, since the
+  compiled code was type-checked against all it imports (an edited `Post` must not meet an old build);
+- every compiled file is there, and the shared library loads.
+Otherwise every module loads as pure Python, and `state` says why: `sourdine run` prints it at start-up, the
+status reports it, `sourdine doctor` checks it. Nothing else changes: the compiled modules are the same code,
+about twice as fast, with two differences:
+- a compiled function checks the declared type of every argument, return value and field, so annotations in
+  these modules must be true of what reaches them (tests/test_native.py compares both builds);
+- a compiled frozen dataclass (a Decision, a mute entry) cannot be pickled or copied with `copy`, which nothing
+  in Sourdine does; `dataclasses.replace` works.
 
 SOURDINE_NATIVE=0 in the environment forces pure Python (tests compare the two this way).
 """
@@ -13,12 +21,11 @@ SOURDINE_NATIVE=0 in the environment forces pure Python (tests compare the two t
 from __future__ import annotations
 
 import hashlib
-import logging
+import importlib.util
 import os
+import sys
 import sysconfig
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 # The modules compiled: the scorer, the engine's judging (with the lists and the policy), and the HTML reading
 # the adapters share. Only modules whose values are their own: a compiled function checks the declared type of
@@ -38,11 +45,12 @@ MODULES = (
     "sourdine.platforms.htmltext",
 )
 GROUP = "sourdine.compiled"  # mypyc's shared library: the module sourdine.compiled__mypyc
+LIBRARY = GROUP + "__mypyc"
 STAMP = "BUILT-FROM"
 
 _HERE = Path(__file__).resolve().parent  # the sourdine package
 
-# Set by package_path: "compiled", or "pure Python" and why (`sourdine run` prints it at start-up).
+# "compiled", or "pure Python" and why: set when the `sourdine` package loads.
 state = "pure Python: not loaded yet"
 _decided: bool | None = None  # whether the compiled modules load, decided once for every package
 
@@ -50,19 +58,21 @@ _decided: bool | None = None  # whether the compiled modules load, decided once 
 def build_dir() -> Path:
     """Where this interpreter's compiled modules go: build/native/<its extension suffix> at the top of a source
     checkout (an installed wheel has none, and runs pure Python)."""
-    tag = (sysconfig.get_config_var("EXT_SUFFIX") or ".so").strip(".").removesuffix(".so") or "native"
-    return _HERE.parents[1] / "build" / "native" / tag
+    return _HERE.parents[1] / "build" / "native" / _tag()
+
+
+def _tag() -> str:
+    return (sysconfig.get_config_var("EXT_SUFFIX") or ".so").strip(".").removesuffix(".so") or "native"
 
 
 def digest(package: Path = _HERE) -> str:
-    """What the compiled modules were built from: their sources' bytes, with their names. `package` is the
-    `sourdine` folder (a copy of it, when building)."""
+    """What the compiled modules were built from: every module of the `sourdine` package (`package`: its folder,
+    or a copy of it when building), by name and bytes."""
     h = hashlib.sha256()
-    for name in MODULES:
-        relative = Path(*name.split(".")[1:]).with_suffix(".py")
-        h.update(str(relative).encode())
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
         h.update(b"\0")
-        h.update((package / relative).read_bytes())
+        h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()
 
@@ -76,6 +86,13 @@ def current(folder: Path | None = None) -> bool:
         return False
 
 
+def compiled_files(folder: Path) -> list[Path]:
+    """The files a complete build holds: one extension module a compiled module, and the shared library."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    names = (*MODULES, LIBRARY)
+    return [folder.joinpath(*name.split(".")).with_name(name.rpartition(".")[2] + suffix) for name in names]
+
+
 def _decide() -> bool:
     global state
     if os.environ.get("SOURDINE_NATIVE", "").strip().lower() in ("0", "no", "false", "off"):
@@ -86,16 +103,31 @@ def _decide() -> bool:
         state = "pure Python: not built (scripts/build-native)"
         return False
     if not current(folder):
-        state = "pure Python: the compiled modules are older than their sources (run scripts/build-native)"
-        logger.warning("sourdine: %s", state)
+        state = "pure Python: the compiled modules are older than the sources (run scripts/build-native)"
         return False
+    files = compiled_files(folder)
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        state = f"pure Python: the build lacks {missing[0]} (run scripts/build-native --force)"
+        return False
+    # The shared library loaded here, by its path: a file that does not load (another interpreter's, a broken
+    # one) leaves pure Python, not a failed import later.
+    try:
+        spec = importlib.util.spec_from_file_location(LIBRARY, files[-1])
+        assert spec is not None and spec.loader is not None
+        library = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(library)
+    except Exception as e:  # ImportError, OSError: whatever stops it loading
+        state = f"pure Python: the compiled library does not load ({type(e).__name__})"
+        return False
+    sys.modules[LIBRARY] = library
     state = "compiled"
     return True
 
 
 def package_path(package: str, path: list[str]) -> list[str]:
-    """A package's `__path__`, with its compiled modules' folder first when they are current. `sourdine` (where
-    the shared library is) and every package holding a compiled module call this as they load; the first call
+    """A package's `__path__`, with its compiled modules' folder first when they are current. `sourdine` and
+    every package holding a compiled module call this as they load; `sourdine`'s call (always the first)
     decides for all of them, so that they never mix a build with pure modules from other sources."""
     global _decided
     if _decided is None:

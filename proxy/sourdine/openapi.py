@@ -53,6 +53,7 @@ SCHEMAS: dict[str, Any] = {
         "caches": {"type": "object", "additionalProperties": _ref("Cache")},
         "health": {"type": "object", "additionalProperties": _ref("Health")},
         "filtering": _obj({"active": {"type": "boolean"}, "until": {"type": ["string", "null"]}}),
+        "native": _STR,
     }),
     "Global": _obj({"pac_direct_outside_hours": {"type": "boolean"}, "keep_excerpts": {"type": "boolean"},
                     "decisions_retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},

@@ -20,7 +20,8 @@ from types import ModuleType
 
 from sourdine import native
 
-# The compiled adapters' folder ahead of this one, when they are built from these very sources.
+# The compiled modules' folder ahead of this one (the HTML reading the adapters share; the adapters themselves
+# stay pure Python), when they are built from these very sources.
 __path__ = native.package_path(__name__, __path__)
 
 from sourdine.platforms import (  # noqa: E402  (the path above decides where these load from)

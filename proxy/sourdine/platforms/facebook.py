@@ -115,9 +115,7 @@ def rewrite(endpoint: str, doc: Lines, verdicts: dict[str, Verdict]) -> bool:
         return False
     for i, kind, node in doc.found if doc.found is not None else _found(doc):
         pid = _id(kind, node)
-        if pid is None:
-            continue
-        verdict = verdicts.get(pid)
+        verdict = verdicts.get(pid) if pid is not None else None
         if verdict is not None and verdict.action in ("hide", "collapse") and \
                 _replace(kind, node, placeholder(PLATFORM, pid, verdict, revealable=True)):
             doc.changed.add(i)

@@ -139,9 +139,7 @@ def _text(entity: dict[str, Any]) -> str | None:
 
 
 def _post(pid: str, entity: dict[str, Any], text: str) -> Post:
-    actor = entity.get("actor")
-    if not isinstance(actor, dict):
-        actor = {}
+    actor = entity.get("actor") if isinstance(entity.get("actor"), dict) else {}
     name = dig(actor, "name", "text")
     urn = actor.get("urn") or actor.get("backendUrn")
     return Post(

@@ -31,13 +31,14 @@ __path__ = native.package_path(__name__, __path__)
 from sourdine.scoring.core import (  # noqa: E402  (the path above decides where these load from)
     LANGS,
     Score,
-    _analyse,
-    _combine,
-    _load,
-    _score,
+    caches,
     score,
     warm,
     with_learned,
 )
+from sourdine.scoring.core import _analyse as _analyse  # noqa: E402  (for scripts/eval and fit-weights)
+from sourdine.scoring.core import _combine as _combine  # noqa: E402
+from sourdine.scoring.core import _load as _load  # noqa: E402
+from sourdine.scoring.core import _score as _score  # noqa: E402
 
-__all__ = ["score", "warm", "Score", "LANGS", "with_learned", "_analyse", "_combine", "_load", "_score"]
+__all__ = ["score", "warm", "Score", "LANGS", "caches", "with_learned"]

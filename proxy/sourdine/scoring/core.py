@@ -100,6 +100,20 @@ def warm() -> None:
     score("warm up: not bad", "en")
 
 
+def caches() -> dict[str, dict[str, int | None]]:
+    """The scorer's caches, each with its size and bound, for the status: accents folded, hashtags read and
+    split."""
+    found: dict[str, dict[str, int | None]] = {
+        "scoring.folded": {"size": len(lexicon._FOLDED), "bound": lexicon._FOLDED_MAX},
+    }
+    state = _state
+    if state is not None:
+        words = state[2]
+        found["scoring.tags"] = {"size": len(words.tags), "bound": engine._TAGS_MAX}
+        found["scoring.splits"] = {"size": words.cached(), "bound": segment._CACHE_MAX}
+    return found
+
+
 def score(text: object, lang: object = None) -> Score:
     """Score one post's text (a str). `lang` is the platform's language field, if any. Never raises, whatever
     it is given: the parameters take any object (a compiled function checks its arguments' declared types)."""

@@ -43,7 +43,7 @@ _LOWER = "a-zß-öø-ÿ"
 # The words of a camel-case tag: a run of capitals not followed by a small letter ("NYC"), a word with at most
 # one leading capital ("Rocks", "vous"), digits, any other letters.
 _CAMEL_RE = re.compile(rf"[{_UPPER}]+(?![{_LOWER}])|[{_UPPER}]?[{_LOWER}]+|\d+|[^\W\d_]+")
-_TAGS_MAX = 20_000  # tags whose reading is kept (Segmenter.tags)
+_TAGS_MAX = 5_000  # tags whose reading is kept (Segmenter.tags): about 1 MB when full, with their splits
 _BOOSTER_DECAY = (1.0, 0.95, 0.9)
 _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
 # Any character three times: a quick test for elongated words ("sooo baaad", "nuuul"), then checked to be a

@@ -55,7 +55,7 @@ def clean(tokens: list[str]) -> list[str]:
 # Tokens already folded, so that a word with accents costs one lookup, not a translation. Bounded: cleared
 # when full (a dict's get and set are atomic, so threads may share it).
 _FOLDED: dict[str, str] = {}
-_FOLDED_MAX = 50_000
+_FOLDED_MAX = 10_000  # French tokens with accents: about 150 bytes each
 
 
 def _fold(token: str) -> str:

@@ -24,7 +24,8 @@ MAX_WORD = 20
 MIN_PIECE = 4  # a shorter piece must be one of the short words, or frequent
 SHORT_COUNT = 30
 WORD_COST = 3.0  # nats per word, on top of its frequency's
-_CACHE_MAX = 20_000
+_CACHE_MAX = 5_000
+_NOT_CACHED = "\0"  # a tag is never this (one character, not a letter)
 
 
 class Segmenter:
@@ -44,12 +45,17 @@ class Segmenter:
         # depends on these word lists. Bounded like the cache of splits.
         self.tags: dict[str, str] = {}
 
+    def cached(self) -> int:
+        """How many splits are kept."""
+        return len(self._cache)
+
     def split(self, tag: str) -> str | None:
         """The words of a lower-case tag joined by spaces, or None if it is not several known words."""
         if not MIN_CHARS <= len(tag) <= MAX_CHARS or not tag.isalpha():
             return None
-        if tag in self._cache:
-            return self._cache[tag]
+        cached = self._cache.get(tag, _NOT_CACHED)
+        if cached is not _NOT_CACHED:
+            return cached
         words = self._split(tag.translate(UNACCENT))
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()

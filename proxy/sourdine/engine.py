@@ -150,7 +150,7 @@ class Engine:
         scorer: Scorer,
         adapters: dict[str, ModuleType],
         record: Callable[[Decision], None] = lambda d: None,
-        cache_size: int = 10_000,
+        cache_size: int = 8_000,
         authors: AuthorBook | None = None,
         lists: Lists | None = None,
         clock: Callable[[], float] = time.time,

@@ -30,7 +30,7 @@ sourdine_install() {
 }
 
 # Scoring and filtering compiled with mypyc (scripts/build-native), rebuilt only when the sources changed (about
-# 25 s). Where they cannot be built (no C compiler, say), Sourdine runs as pure Python at about half the speed,
+# 20 s). Where they cannot be built (no C compiler, say), Sourdine runs as pure Python at about half the speed,
 # and says so at start-up; with SOURDINE_NATIVE_BUILD=required (CI), a failed build stops the set-up instead.
 native_build() {
     if ! "$VENV/bin/python" "$ROOT/scripts/build-native" --quiet; then

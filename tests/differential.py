@@ -42,7 +42,7 @@ def generate(count: int) -> list[tuple[str, str, bytes, str | None]]:
     pool = [s for s in fuzzing.samples() if not s.streaming]
     made: list[tuple[str, str, bytes, str | None]] = []
 
-    @hsettings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+    @hsettings(max_examples=count, database=None, deadline=None, phases=[Phase.generate], derandomize=True,
                suppress_health_check=list(HealthCheck))
     @given(fuzzing.inputs(pool, KINDS))
     def one(inp: fuzzing.Input) -> None:

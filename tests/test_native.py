@@ -9,6 +9,7 @@ import random
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import orjson
@@ -237,3 +238,17 @@ def test_doctor_says_whether_scoring_and_filtering_are_compiled(monkeypatch) -> 
     monkeypatch.setattr(native, "state", "pure Python: not built (scripts/build-native)")
     check = check_compiled(None)
     assert check.level == "WARN" and "this installation's" in check.what and "build-native" in check.fix
+
+
+def test_the_build_holds_exactly_the_files_native_expects(compiled: None) -> None:
+    """What `compiled_files` names (and a build must hold to be loaded) is what mypyc made: no more, no less."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    made = sorted(native.build_dir().rglob("*" + suffix))
+    assert made == sorted(native.compiled_files(native.build_dir()))
+
+
+def test_build_native_check_says_current(compiled: None) -> None:
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "build-native"), "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "is current" in done.stdout

@@ -562,12 +562,13 @@ def check_compiled(status: dict[str, Any] | None) -> Check:
     or else as `sourdine run` from this installation would. Pure Python works the same, about half as fast."""
     from sourdine import native
 
-    state = status.get("native", native.state) if status is not None else native.state
-    who = "the running Sourdine's" if status is not None else "this installation's"
+    running = status is not None and isinstance(status.get("native"), str)
+    state = status["native"] if running else native.state  # type: ignore[index]
+    who = "the running Sourdine's" if running else "this installation's"
     if state == "compiled":
         return Check("OK", f"{who} scoring and filtering are compiled (mypyc)")
     fix = "./scripts/run, or scripts/build-native in the source checkout (needs a C compiler)"
-    if status is not None and native.state == "compiled":
+    if running and native.state == "compiled":
         fix = "restart Sourdine: this installation's build is current"
     return Check("WARN", f"{who} scoring and filtering run as {state}", fix)
 

@@ -62,7 +62,9 @@ def build_dir() -> Path:
 
 
 def _tag() -> str:
-    return (sysconfig.get_config_var("EXT_SUFFIX") or ".so").strip(".").removesuffix(".so") or "native"
+    """The extension suffix without its last part: "cpython-311-x86_64-linux-gnu", "cp311-win_amd64"."""
+    suffix = (sysconfig.get_config_var("EXT_SUFFIX") or ".so")[1:]
+    return suffix.rpartition(".")[0] or "native"
 
 
 def digest(package: Path = _HERE) -> str:

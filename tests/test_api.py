@@ -707,7 +707,7 @@ async def test_connections_suggest_then_mute_allow_or_dismiss(client):
     for platform, author, handle in (("bluesky", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "troll.bsky.social"),
                                      ("x", "12345", "Troll"), ("mastodon", "7", "troll@piaille.fr")):
         for i in range(6):
-            book.observe(platform, author, f"{author}-{i}", 0.95, True, now - 60 * i, reasons=["insult: x"],
+            book.add(platform, author, f"{author}-{i}", 0.95, True, now - 60 * i, reasons=["insult: x"],
                          handle=handle)
     client.runtime.engine.authors = book
     client.runtime.load_lists([], "dev1")
@@ -814,7 +814,7 @@ async def test_listed_accounts_are_not_suggested(client):
 
     book = AuthorBook()
     for i in range(6):
-        book.observe("mastodon", "7", f"p{i}", 0.95, True, _time.time(), handle="brand@mastodon.social")
+        book.add("mastodon", "7", f"p{i}", 0.95, True, _time.time(), handle="brand@mastodon.social")
     client.runtime.engine.authors = book
     client.runtime.load_lists([], "dev1")
     assert len((await (await client.get("/api/v1/connections", headers=local(client))).json())["suggestions"]) == 1
@@ -845,7 +845,7 @@ async def test_flagged_allowed_posts_are_listed_and_counted(client):
                for p in posts.values()]
     book = AuthorBook()
     for i in range(6):  # the calm post's author is a toxic connection
-        book.observe("mastodon", posts[calm["id"]].author_id, f"old-{i}", 0.95, True, now.timestamp() - 60 * i)
+        book.add("mastodon", posts[calm["id"]].author_id, f"old-{i}", 0.95, True, now.timestamp() - 60 * i)
     engine = Engine(score, ADAPTERS, record=client.runtime.writer.record, authors=book,
                     lists=lists.compile_lists([], entries, now))
     assert engine.judge(client.runtime.snapshot, "mastodon", "timeline", list(posts.values())) == {}

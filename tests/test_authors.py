@@ -285,7 +285,7 @@ def book_of(*patterns: tuple[str, str]) -> AuthorBook:
     for author, pattern in patterns:
         for i, letter in enumerate(pattern):
             hostile = letter == "H"
-            book.observe("mastodon", author, f"{author}-{i}", 0.9 if hostile else 0.1, hostile, T0 + i * HOUR,
+            book.add("mastodon", author, f"{author}-{i}", 0.9 if hostile else 0.1, hostile, T0 + i * HOUR,
                          reasons=("outrage 0.9",) if hostile else (), handle=f"{author}@example.social")
     return book
 
@@ -352,7 +352,7 @@ def test_dismissed_then_worse_then_dismissed_again() -> None:
     decisions = {("mastodon", "bad"): au.dismissal(book.get("mastodon", "bad"), S, now)}
     assert book.suggestions(decisions, now) == []
     for i in range(6):
-        book.observe("mastodon", "bad", f"more-{i}", 0.9, True, now + i * HOUR)
+        book.add("mastodon", "bad", f"more-{i}", 0.9, True, now + i * HOUR)
     now += 6 * HOUR
     assert keys(book.suggestions(decisions, now)) == ["bad"]
     decisions[("mastodon", "bad")] = au.dismissal(book.get("mastodon", "bad"), S, now)
@@ -378,9 +378,9 @@ def test_book_marks_changes_dirty_once_per_drain() -> None:
     assert book.dirty() == 2
     assert sorted(r.author_id for r in book.drain_dirty()) == ["a", "b"]
     assert (book.dirty(), book.drain_dirty()) == (0, [])
-    book.observe("mastodon", "a", "a-0", 0.9, True, T0 + DAY)
+    book.add("mastodon", "a", "a-0", 0.9, True, T0 + DAY)
     assert book.dirty() == 0
-    book.observe("mastodon", "a", "a-new", 0.9, True, T0 + DAY)
+    book.add("mastodon", "a", "a-new", 0.9, True, T0 + DAY)
     assert [r.posts for r in book.drain_dirty()] == [3]
 
 
@@ -391,7 +391,7 @@ EXPIRY = [(89, ["old", "new"]), (90.5, ["new"]), (200, [])]
 def test_expiry_after_retention(days: float, left: list[str]) -> None:
     """Records not seen for 90 days are dropped, and their keys returned for the store to delete."""
     book = book_of(("old", "HH"))
-    book.observe("mastodon", "new", "n1", 0.1, False, T0 + 30 * DAY)
+    book.add("mastodon", "new", "n1", 0.1, False, T0 + 30 * DAY)
     gone = book.expire(T0 + HOUR + days * DAY)
     assert sorted(r.author_id for r in book) == sorted(left)
     assert sorted(k[1] for k in gone) == sorted({"old", "new"} - set(left))
@@ -553,7 +553,7 @@ def test_speed() -> None:
     authors = [f"author{i}" for i in range(5000)]
     for i, author in enumerate(authors):
         for j in range(8):
-            book.observe("mastodon", author, f"{author}-{j}", 0.9, (i + j) % 3 == 0, T0 + j * HOUR,
+            book.add("mastodon", author, f"{author}-{j}", 0.9, (i + j) % 3 == 0, T0 + j * HOUR,
                          reasons=("outrage 0.9", "insult: idiots"))
     rounds = 20
     start = time.perf_counter()
@@ -563,7 +563,7 @@ def test_speed() -> None:
     per_toxic = (time.perf_counter() - start) / rounds / len(authors) * 1e6
     start = time.perf_counter()
     for author in authors:
-        book.observe("mastodon", author, f"{author}-new", 0.9, True, T0 + DAY, reasons=("outrage 0.9",))
+        book.add("mastodon", author, f"{author}-new", 0.9, True, T0 + DAY, reasons=("outrage 0.9",))
     per_observe = (time.perf_counter() - start) / len(authors) * 1e6
     print(f"\nauthors: toxic() {per_toxic:.2f} µs per call, observe() {per_observe:.2f} µs per new post "
           f"({len(authors)} authors)")

@@ -606,22 +606,6 @@ class AuthorBook:
         live = self._records.get((platform, author_id))
         return live.record() if live is not None else None
 
-    def observe(
-        self,
-        platform: str,
-        author_id: str,
-        post_id: str,
-        score: float,
-        hostile: bool,
-        now: float,
-        *,
-        reasons: Iterable[str] = (),
-        handle: str = "",
-    ) -> AuthorRecord:
-        """Count one scored post (once per post id) and return the author's record."""
-        self.add(platform, author_id, post_id, score, hostile, now, reasons=reasons, handle=handle)
-        return self._records[(platform, author_id)].record()
-
     def add(
         self,
         platform: str,
@@ -634,8 +618,8 @@ class AuthorBook:
         reasons: Iterable[str] = (),
         handle: str = "",
     ) -> bool:
-        """`observe` without building the record it returns (the engine's call, once per new post): whether the
-        post was counted, False when its id already was."""
+        """Count one scored post (once per post id), as the pure `observe` does, in place: whether the post was
+        counted, False when its id already was. `get` builds the record."""
         key = (platform, author_id)
         live = self._records.get(key)
         if live is None:

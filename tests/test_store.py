@@ -162,3 +162,64 @@ def test_the_decisions_log_is_pruned_by_age(tmp_path):
     finally:
         writer.close()
     assert [r[0] for r in sqlite3.connect(path).execute("SELECT post_id FROM decisions")] == ["new"]
+
+
+def test_record_wakes_the_writer_once_a_batch(tmp_path):
+    """A feed's decisions wait in memory and wake the writer once, not once each (each wake-up takes the GIL
+    from the event loop in the middle of a response); all of them are still written."""
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    for i in range(300):
+        writer.record(decision(str(i)))
+    assert writer._queue.qsize() == 1
+    writer.start()
+    try:
+        assert writer.flush()
+    finally:
+        writer.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM decisions").fetchone()[0] == 300
+
+
+def test_decisions_recorded_while_the_writer_writes_are_not_lost(tmp_path):
+    """Decisions recorded from another thread in bursts, while batches are being written, all reach the file, and
+    a call submitted after them sees them committed."""
+    import threading
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.002)
+    writer.start()
+    total = 20_000
+
+    def burst() -> None:
+        for i in range(total):
+            writer.record(decision(f"b{i}"))
+            if i % 97 == 0:
+                time.sleep(0.0005)
+
+    try:
+        thread = threading.Thread(target=burst)
+        thread.start()
+        thread.join(60)
+        seen = writer.submit(lambda db: db.execute("SELECT count(*) FROM decisions").fetchone()[0]).result(30)
+    finally:
+        writer.close()
+    assert seen == total
+
+
+def test_a_lone_surrogate_in_a_handle_does_not_lose_the_batch(tmp_path):
+    """A handle read from a page that was not valid UTF-8 keeps its row, written with "?", and the rest of its
+    batch is written too; the numbers go through JSON unchanged."""
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    writer.record(Decision(1.25, "reddit", "page", "t3_1", "u1", "bad\udcffname", "en", 0.1, 0.3333333333333333,
+                           0.7071067811865476, "hide", "outrage 0.90"))
+    writer.record(decision("2"))
+    writer.start()
+    try:
+        assert writer.flush()
+    finally:
+        writer.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 2
+    row = conn.execute("SELECT author, first_seen, outrage, score, excerpt FROM decisions WHERE post_id = 't3_1'")
+    assert row.fetchone() == ("bad?name", 1.25, 0.3333333333333333, 0.7071067811865476, None)

@@ -9,11 +9,13 @@ of them put that folder ahead of their own on their `__path__`, so they load com
 - every compiled file is there, and the shared library loads.
 Otherwise every module loads as pure Python, and `state` says why: `sourdine run` prints it at start-up, the
 status reports it, `sourdine doctor` checks it. Nothing else changes: the compiled modules are the same code,
-about twice as fast, with two differences:
+about twice as fast, with three differences:
 - a compiled function checks the declared type of every argument, return value and field, so annotations in
   these modules must be true of what reaches them (tests/test_native.py compares both builds);
 - a compiled frozen dataclass (a Decision, a mute entry) cannot be pickled or copied with `copy`, which nothing
-  in Sourdine does; `dataclasses.replace` works.
+  in Sourdine does; `dataclasses.replace` works;
+- orjson must never be handed a compiled dataclass: it takes it for a Python dataclass and crashes the process
+  (a Decision reaches JSON as a tuple of its fields, engine.decision_rows).
 
 SOURDINE_NATIVE=0 in the environment forces pure Python (tests compare the two this way).
 """

@@ -223,3 +223,39 @@ def test_a_lone_surrogate_in_a_handle_does_not_lose_the_batch(tmp_path):
     assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 2
     row = conn.execute("SELECT author, first_seen, outrage, score, excerpt FROM decisions WHERE post_id = 't3_1'")
     assert row.fetchone() == ("bad?name", 1.25, 0.3333333333333333, 0.7071067811865476, None)
+
+
+def test_author_records_round_trip_through_the_writer(tmp_path):
+    """Author records the writer stores load back as the same records; in one batch the later row of an author
+    wins; a handle with a lone surrogate keeps its row, with "?"; a deletion queued later removes its row."""
+    from sourdine import authors
+
+    book = authors.AuthorBook()
+    now = 1_700_000_000.0
+    for i in range(300):
+        for j in range(3):
+            book.add("mastodon", f"a{i}", f"p{i}-{j}", 0.2 + 0.3 * j, j == 2, now + j,
+                     reasons=("insult: idiot",) if j else (), handle=f"user{i}@example.org")
+    book.add("reddit", "t2_x", "t3_1", 0.9, True, now, reasons=("outrage: shame",), handle="bad\udcffname")
+    first = {r.key: r for r in book.drain_dirty()}
+    book.add("mastodon", "a7", "p7-later", 0.95, True, now + 10, reasons=("insult: liar",))
+    later = {r.key: r for r in book.drain_dirty()}
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    writer.authors([authors.to_row(r) for r in first.values()])
+    writer.authors([authors.to_row(r) for r in later.values()])
+    writer.start()
+    try:
+        assert writer.flush()
+        writer.authors([], gone=[("mastodon", "a9")])
+        assert writer.flush()
+    finally:
+        writer.close()
+    loaded = {(r.platform, r.author_id): r for r in map(authors.from_row, store.load_authors(store.open_db(path)))}
+    expected = {**first, **later}
+    del expected[("mastodon", "a9")]
+    assert set(loaded) == set(expected)
+    bad = ("reddit", "t2_x")
+    assert loaded.pop(bad).handle == "bad?name"
+    assert loaded == {k: v for k, v in expected.items() if k != bad}
+    assert loaded[("mastodon", "a7")].posts == 4

@@ -58,15 +58,16 @@ class Decision:
     excerpt: str | None = None
 
 
-def decision_rows(decisions: list[Decision]) -> bytes:
-    """Decisions as one JSON array of rows (time, platform, endpoint, post_id, author_id, author, lang,
-    negativity, outrage, score, action, reason, excerpt), which the store's writer hands sqlite whole. Made here
-    so that it is compiled with Decision: interpreted code reads a compiled object's fields at twice the cost."""
-    return orjson.dumps([
-        (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity, d.outrage,
-         d.score, d.action, d.reason, d.excerpt)
-        for d in decisions
-    ])
+def decision_values(decisions: list[Decision]) -> list[object]:
+    """The store's row values of `decisions`, one after another, 14 a decision (time, platform, endpoint,
+    post_id, author_id, author, lang, negativity, outrage, score, action, reason, time again as the last change,
+    excerpt). Made here so that it is compiled with Decision: interpreted code reads a compiled object's fields
+    at twice the cost."""
+    values: list[object] = []
+    for d in decisions:
+        values += (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity,
+                   d.outrage, d.score, d.action, d.reason, d.time, d.excerpt)
+    return values
 
 
 EXCERPT_LENGTH = 140

@@ -15,7 +15,7 @@ about twice as fast, with three differences:
 - a compiled frozen dataclass (a Decision, a mute entry) cannot be pickled or copied with `copy`, which nothing
   in Sourdine does; `dataclasses.replace` works;
 - orjson must never be handed a compiled dataclass: it takes it for a Python dataclass and crashes the process
-  (a Decision reaches JSON as a tuple of its fields, engine.decision_rows).
+  (seen with a Decision); give it the fields instead.
 
 SOURDINE_NATIVE=0 in the environment forces pure Python (tests compare the two this way).
 """

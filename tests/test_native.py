@@ -55,6 +55,47 @@ def _pure_env() -> dict[str, str]:
     return env
 
 
+def test_no_unchecked_value_of_type_any_reaches_a_checked_place() -> None:
+    """Compiled, a value typed Any (a platform's JSON) that reaches a typed local, argument, return value or
+    field unnarrowed raises TypeError where pure Python reads on: none does in the compiled modules (each place
+    found says why it is safe, `# any: ...`, or is fixed)."""
+    pytest.importorskip("mypy")
+    import anyflow
+
+    assert anyflow.find(REPO / "proxy", list(native.MODULES)) == []
+
+
+def test_anyflow_finds_an_unchecked_any(tmp_path: Path) -> None:
+    """The finder itself: a loop variable typed by an earlier line, an argument, a return value and a field."""
+    pytest.importorskip("mypy")
+    import anyflow
+
+    (tmp_path / "odd.py").write_text(
+        "from typing import Any\n"
+        "class Box:\n"
+        "    def __init__(self) -> None:\n"
+        "        self.size = 0\n"
+        "def first(doc: Any) -> dict[str, Any] | None:\n"
+        "    found: dict[str, Any] | None = None\n"
+        "    for found in doc['items']:\n"
+        "        pass\n"
+        "    return found\n"
+        "def name(doc: dict[str, Any]) -> str:\n"
+        "    return doc['name']\n"
+        "def size(box: Box, n: int, doc: Any) -> int:\n"
+        "    box.size = doc['size']\n"
+        "    return size(box, doc['n'], doc)  # any: a test of the comment\n"
+        "def call(doc: Any) -> int:\n"
+        "    return size(Box(), doc, doc)\n"
+    )
+    assert anyflow.find(tmp_path, ["odd"]) == [
+        "odd:7: Any into found: dict[str, Any] | None",
+        "odd:11: Any returned from name() -> str",
+        "odd:13: Any into .size: int",
+        "odd:16: Any passed to odd.size(n: int)",
+    ]
+
+
 def test_ci_runs_the_compiled_modules() -> None:
     """Where the build is required (CI), the suite runs the compiled modules, loaded from the build folder."""
     if not REQUIRED:

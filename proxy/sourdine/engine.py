@@ -399,7 +399,7 @@ class Engine:
             self._parsed(platform, len(posts))
         if not posts:
             if key is not None:
-                self._remember(key, _Page(posts, {}, None, len(key[3])))
+                self._remember(key, _Page(posts, {}, None, len(key[3])))  # any: an adapter's posts are a list
             return None
         if judged is None:
             pending: list = []
@@ -415,7 +415,7 @@ class Engine:
         self._commit(pending)
         if key is not None:
             size = len(key[3]) + len(new or b"") + sum(len(post.text) + POST_BYTES for post in posts)
-            self._remember(key, _Page(posts, verdicts, new, size))
+            self._remember(key, _Page(posts, verdicts, new, size))  # any: an adapter's posts are a list
         return new
 
     def _remember(self, key: tuple, page: _Page) -> None:

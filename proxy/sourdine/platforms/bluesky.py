@@ -181,7 +181,7 @@ def _is_thread_view_post(value: Any) -> TypeGuard[dict[str, Any]]:
 
 def _with_quotes(view: Any, key: str, depth: int = 0) -> Iterator[_View]:
     """The post view, then the posts it quotes, depth first."""
-    if key == "record" and not _is_post_view(view):
+    if not isinstance(view, dict) or key == "record" and not _is_post_view(view):
         return
     yield view, key
     if depth >= MAX_QUOTE_DEPTH:
@@ -436,7 +436,7 @@ def _apply_anchor(view: Any, rules: _Rules) -> bool:
 
 def _apply(view: Any, key: str, rules: _Rules, depth: int = 0) -> bool:
     """Fold a kept post view if its verdict says so, else clean the quotes it embeds."""
-    if key == "record" and not _is_post_view(view):
+    if not isinstance(view, dict) or key == "record" and not _is_post_view(view):
         return False
     uri = view.get("uri")
     verdict = rules.folds.get(uri) if isinstance(uri, str) else None

@@ -33,7 +33,6 @@ tests/data/facebook are HAND-MADE from the documented structure above, and minim
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +114,9 @@ def rewrite(endpoint: str, doc: Lines, verdicts: dict[str, Verdict]) -> bool:
         return False
     for i, kind, node in doc.found if doc.found is not None else _found(doc):
         pid = _id(kind, node)
-        verdict = verdicts.get(pid) if pid is not None else None
+        if pid is None:
+            continue
+        verdict = verdicts.get(pid)
         if verdict is not None and verdict.action in ("hide", "collapse") and \
                 _replace(kind, node, placeholder(PLATFORM, pid, verdict, revealable=True)):
             doc.changed.add(i)
@@ -124,7 +125,12 @@ def rewrite(endpoint: str, doc: Lines, verdicts: dict[str, Verdict]) -> bool:
 
 def _found(doc: Lines) -> list[tuple[int, str, dict[str, Any]]]:
     """Every story and comment of the body, with the index of its line."""
-    return [(i, kind, node) for i, line in enumerate(doc.docs) for kind, node in _nodes(line, 0)]
+    found: list[tuple[int, str, dict[str, Any]]] = []
+    for i, line in enumerate(doc.docs):
+        nodes: list[tuple[str, dict[str, Any]]] = []
+        _nodes(line, 0, nodes)
+        found += [(i, kind, node) for kind, node in nodes]
+    return found
 
 
 def _check(endpoint: str) -> None:
@@ -132,21 +138,21 @@ def _check(endpoint: str) -> None:
         raise ValueError(f"unknown Facebook endpoint {endpoint!r}: expected one of {sorted(ENDPOINTS)}")
 
 
-def _nodes(node: Any, depth: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every story and comment dict, outermost first."""
+def _nodes(node: Any, depth: int, out: list[tuple[str, dict[str, Any]]]) -> None:
+    """Every story and comment dict, outermost first, appended to `out`."""
     if depth > MAX_DEPTH:
         return
     if isinstance(node, dict):
         kind = node.get("__typename")
         if kind == "Story" or kind == "Comment":
-            yield kind, node
+            out.append((kind, node))
         for value in node.values():
             if isinstance(value, dict | list):
-                yield from _nodes(value, depth + 1)
+                _nodes(value, depth + 1, out)
     elif isinstance(node, list):
         for value in node:
             if isinstance(value, dict | list):
-                yield from _nodes(value, depth + 1)
+                _nodes(value, depth + 1, out)
 
 
 def _id(kind: str, node: dict[str, Any]) -> str | None:

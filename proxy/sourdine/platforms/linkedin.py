@@ -51,7 +51,7 @@ def posts(endpoint: str, doc: Any) -> list[Post]:
     for elements in _collections(doc):
         for urn in elements:
             entity = entities.get(urn) if isinstance(urn, str) else None
-            if entity is None:
+            if entity is None or not isinstance(urn, str):
                 continue
             text = _text(entity)
             if text is None:
@@ -73,7 +73,7 @@ def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
     for elements in _collections(doc):
         for urn in elements:
             entity = entities.get(urn) if isinstance(urn, str) else None
-            if entity is None or _text(entity) is None:
+            if entity is None or not isinstance(urn, str) or _text(entity) is None:
                 continue
             pid = post_id(urn)
             verdict = verdicts.get(pid)
@@ -139,7 +139,9 @@ def _text(entity: dict[str, Any]) -> str | None:
 
 
 def _post(pid: str, entity: dict[str, Any], text: str) -> Post:
-    actor = entity.get("actor") if isinstance(entity.get("actor"), dict) else {}
+    actor = entity.get("actor")
+    if not isinstance(actor, dict):
+        actor = {}
     name = dig(actor, "name", "text")
     urn = actor.get("urn") or actor.get("backendUrn")
     return Post(

@@ -165,9 +165,9 @@ def _top_level(endpoint: str, doc: Any) -> Iterator[dict[str, Any]]:
             yield status
         return
     for statuses in _lists(endpoint, doc):
-        for status in statuses:
-            if isinstance(status, dict):
-                yield status
+        for item in statuses:
+            if isinstance(item, dict):
+                yield item
 
 
 def _event_status(event: Any) -> dict[str, Any] | None:

@@ -94,7 +94,8 @@ def find(doc: Any) -> list[Found]:
 
 def text_of(item: Found) -> str:
     if item.is_comment:
-        return item.node["text"]
+        said: str = item.node["text"]  # any: `find` made it a comment for its string text
+        return said
     caption = item.node.get("caption")
     text = caption.get("text") if isinstance(caption, dict) else None
     return text if isinstance(text, str) else ""

@@ -241,7 +241,9 @@ def _runs(value: Any) -> str:
 
 def _post(comment: _Comment) -> Post:
     if comment.entity is not None:
-        author = comment.entity.get("author") if isinstance(comment.entity.get("author"), dict) else {}
+        author = comment.entity.get("author")
+        if not isinstance(author, dict):
+            author = {}
         return Post(
             id=comment.id,
             author_id=_str(author.get("channelId")),

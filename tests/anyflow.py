@@ -3,11 +3,15 @@
 A compiled function checks, at run time, the declared type of each typed local, parameter, return value and
 attribute. Pure Python checks nothing. So where a value typed `Any` (a value read from a platform's JSON, say)
 flows unnarrowed into one of those places, the compiled build raises TypeError on input that pure Python reads
-on: an odd Mastodon status once did, through a loop variable that an earlier line had typed. This finds the
-places, from mypy's own types:
-- `Any` assigned to a local, an attribute or a loop variable whose type is not `Any` or `object`;
-- `Any` returned or yielded from a function that declares a narrower type;
-- `Any` passed to a typed parameter of a function of a compiled module.
+on: an odd Mastodon status once did, through a loop variable that an earlier line had typed. This finds such
+places from mypy's own types, where a value typed Any (or a union holding Any) is:
+- assigned to a local, an attribute or a loop variable whose type is not `Any` or `object` (plain, augmented,
+  `:=`, `with ... as`, unpacked);
+- returned or yielded from a function that declares a narrower type;
+- passed to a typed parameter of a function or method of a compiled module (`*args` too);
+- stored into a typed list, set or dict (`append`, `add`, `insert`, `setdefault`, `x[k] = ...`).
+What it does not see: pure-Python modules calling compiled ones (the compiled function checks its arguments
+on entry), and flows through builtins other than those.
 
 A line can say why it is safe with a comment `# any: <why>`; it is then not reported.
 
@@ -25,7 +29,7 @@ from mypy import build
 from mypy import nodes as n
 from mypy.modulefinder import BuildSource
 from mypy.options import Options
-from mypy.types import AnyType, CallableType, Instance, Type, TypeOfAny, UnionType, get_proper_type
+from mypy.types import AnyType, CallableType, Instance, TupleType, Type, TypeOfAny, UnionType, get_proper_type
 
 # The attributes of mypy's statements and expressions that hold other statements and expressions. Not `node`,
 # `info` nor `type`, which lead to definitions elsewhere.
@@ -33,7 +37,7 @@ _CHILDREN = (
     "defs", "body", "else_body", "finally_body", "handlers", "if_body", "expr", "exprs", "lvalues", "rvalue",
     "callee", "args", "items", "index", "left", "right", "operands", "base", "func", "decorators", "left_expr",
     "right_expr", "if_expr", "else_expr", "key", "value", "generator", "sequences", "condlist", "indices",
-    "target", "begin_index", "end_index", "stride", "vars", "types", "analyzed", "arg",
+    "target", "begin_index", "end_index", "stride", "vars", "types", "analyzed", "arg", "lvalue",
 )
 
 
@@ -48,8 +52,29 @@ def _loose(t: Type | None) -> bool:
 
 
 def _is_any(t: Type | None) -> bool:
+    """Whether a value of type `t` can be anything: Any, or a union with Any in it (`x or doc["k"]`), which mypyc
+    holds as an object and checks where it lands."""
     t = get_proper_type(t)
+    if isinstance(t, UnionType):
+        return any(_is_any(item) for item in t.items)
     return isinstance(t, AnyType) and t.type_of_any != TypeOfAny.special_form
+
+
+def _items(t: Type | None, count: int) -> list[Type | None]:
+    """The types of `count` values unpacked from a value of type `t` (None where not known)."""
+    t = get_proper_type(t)
+    if isinstance(t, TupleType) and len(t.items) == count:
+        return list(t.items)
+    if _is_any(t):
+        return [AnyType(TypeOfAny.explicit)] * count
+    if isinstance(t, Instance) and t.args and t.type.fullname in _SEQUENCES:
+        return [t.args[0]] * count
+    return [None] * count
+
+
+_SEQUENCES = ("builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset")
+_CONTAINERS = ("builtins.list", "builtins.set", "builtins.dict")
+_STORES = ("append", "add", "insert", "setdefault")
 
 
 def _walk(node: Any, into_functions: bool = True) -> Iterator[Any]:
@@ -78,26 +103,42 @@ class _Finder:
         if "# any:" not in line:
             self.found.append(f"{self.module}:{node.line}: {what}")
 
-    def target(self, lvalue: n.Expression, node: n.Context) -> None:
+    def assign(self, lvalue: n.Expression, value: Type | None, node: n.Context) -> None:
+        """A value of type `value` stored in `lvalue` (unpacked, for a tuple or a list of targets)."""
+        if isinstance(lvalue, n.TupleExpr | n.ListExpr):
+            for item, item_type in zip(lvalue.items, _items(value, len(lvalue.items)), strict=True):
+                self.assign(item, item_type, node)
+            return
+        if isinstance(lvalue, n.StarExpr) or not _is_any(value):
+            return
+        if isinstance(lvalue, n.IndexExpr):  # `counts[key] = doc["n"]` into a dict[str, int]
+            holder = get_proper_type(self.types.get(lvalue.base))
+            if isinstance(holder, Instance) and holder.type.fullname in _CONTAINERS and not _loose(holder.args[-1]):
+                self.report(node, f"Any stored in a {holder}")
+            return
         if isinstance(lvalue, n.NameExpr) and isinstance(lvalue.node, n.Var) and lvalue.node.type is not None:
             if not _loose(lvalue.node.type):
                 self.report(node, f"Any into {lvalue.name}: {lvalue.node.type}")
-        elif isinstance(lvalue, n.MemberExpr):
-            if not _loose(self.types.get(lvalue)):
-                self.report(node, f"Any into .{lvalue.name}: {self.types.get(lvalue)}")
-        elif isinstance(lvalue, n.TupleExpr | n.ListExpr):
-            for item in lvalue.items:
-                self.target(item, node)
+        elif isinstance(lvalue, n.MemberExpr) and not _loose(self.types.get(lvalue)):
+            self.report(node, f"Any into .{lvalue.name}: {self.types.get(lvalue)}")
 
     def function(self, func: n.FuncItem) -> None:
         kind = get_proper_type(func.type)
         returns = kind.ret_type if isinstance(kind, CallableType) else None
         for node in _walk(func.body, into_functions=False):  # a nested function is checked on its own
-            if isinstance(node, n.AssignmentStmt) and _is_any(self.types.get(node.rvalue)):
+            if isinstance(node, n.AssignmentStmt):
                 for lvalue in node.lvalues:
-                    self.target(lvalue, node)
-            elif isinstance(node, n.ForStmt) and self._items_any(node.expr):
-                self.target(node.index, node)
+                    self.assign(lvalue, self.types.get(node.rvalue), node)
+            elif isinstance(node, n.OperatorAssignmentStmt):
+                self.assign(node.lvalue, self.types.get(node.rvalue), node)
+            elif isinstance(node, n.AssignmentExpr):
+                self.assign(node.target, self.types.get(node.value), node)
+            elif isinstance(node, n.ForStmt):
+                self.assign(node.index, node.inferred_item_type, node)
+            elif isinstance(node, n.WithStmt):
+                for expr, target in zip(node.expr, node.target, strict=True):
+                    if target is not None:
+                        self.assign(target, self.types.get(expr), node)
             elif isinstance(node, n.ReturnStmt) and node.expr is not None and not func.is_generator:
                 if not _loose(returns) and _is_any(self.types.get(node.expr)):
                     self.report(node, f"Any returned from {func.name}() -> {returns}")
@@ -108,23 +149,30 @@ class _Finder:
             elif isinstance(node, n.CallExpr):
                 self.call(node)
 
-    def _items_any(self, iterable: n.Expression) -> bool:
-        t = get_proper_type(self.types.get(iterable))
-        if _is_any(t):
-            return True
-        return isinstance(t, Instance) and bool(t.args) and _is_any(t.args[0]) and t.type.fullname in (
-            "builtins.list", "builtins.set", "builtins.frozenset", "builtins.tuple")
-
     def call(self, node: n.CallExpr) -> None:
-        callee = node.callee.node if isinstance(node.callee, n.NameExpr | n.MemberExpr) else None
-        where = getattr(callee, "fullname", "") or ""
-        if not where.startswith(tuple(m + "." for m in self.compiled)):
-            return
         kind = get_proper_type(self.types.get(node.callee))
         if not isinstance(kind, CallableType):
             return
+        if isinstance(node.callee, n.MemberExpr) and node.callee.name in _STORES:
+            # `names.append(doc["name"])` into a list[str]: the value is checked as it goes in.
+            holder = get_proper_type(self.types.get(node.callee.expr))
+            stored = self.types.get(node.args[-1]) if node.args else None
+            if isinstance(holder, Instance) and holder.type.fullname in _CONTAINERS and _is_any(stored) \
+                    and not _loose(holder.args[-1]):
+                self.report(node, f"Any stored in a {holder}")
+            return
+        # A function or a class by its name; a method through its instance (`self.judge(...)`) by its definition.
+        callee = node.callee.node if isinstance(node.callee, n.NameExpr | n.MemberExpr) else None
+        where = getattr(callee, "fullname", "") or getattr(kind.definition, "fullname", "") or ""
+        if not where.startswith(tuple(m + "." for m in self.compiled)):
+            return
         for position, (arg, arg_kind, name) in enumerate(zip(node.args, node.arg_kinds, node.arg_names, strict=True)):
-            if arg_kind not in (n.ARG_POS, n.ARG_NAMED) or not _is_any(self.types.get(arg)):
+            value = self.types.get(arg)
+            if arg_kind in (n.ARG_STAR, n.ARG_STAR2):
+                if (_is_any(value) or _is_any(_items(value, 1)[0])) and not all(map(_loose, kind.arg_types)):
+                    self.report(node, f"Any unpacked into the parameters of {where}")
+                continue
+            if not _is_any(value):
                 continue
             at = kind.arg_names.index(name) if name in kind.arg_names else position
             if at < len(kind.arg_types) and not _loose(kind.arg_types[at]):

@@ -57,8 +57,8 @@ def _pure_env() -> dict[str, str]:
 
 def test_no_unchecked_value_of_type_any_reaches_a_checked_place() -> None:
     """Compiled, a value typed Any (a platform's JSON) that reaches a typed local, argument, return value or
-    field unnarrowed raises TypeError where pure Python reads on: none does in the compiled modules (each place
-    found says why it is safe, `# any: ...`, or is fixed)."""
+    field unnarrowed raises TypeError where pure Python reads on: tests/anyflow.py finds no such place in the
+    compiled modules (each place it found is fixed, or says why it is safe, `# any: ...`)."""
     pytest.importorskip("mypy")
     import anyflow
 
@@ -87,12 +87,23 @@ def test_anyflow_finds_an_unchecked_any(tmp_path: Path) -> None:
         "    return size(box, doc['n'], doc)  # any: a test of the comment\n"
         "def call(doc: Any) -> int:\n"
         "    return size(Box(), doc, doc)\n"
+        "def more(doc: Any, box: Box, names: list[str]) -> None:\n"
+        "    box.size += doc\n"
+        "    if (n := doc) is not None:\n"
+        "        box.size = size(box, *doc)\n"
+        "    for key, value in {'a': doc}.items():\n"
+        "        box.size = value or 0\n"
+        "    names.append(doc['name'])\n"
     )
     assert anyflow.find(tmp_path, ["odd"]) == [
         "odd:7: Any into found: dict[str, Any] | None",
         "odd:11: Any returned from name() -> str",
         "odd:13: Any into .size: int",
         "odd:16: Any passed to odd.size(n: int)",
+        "odd:18: Any into .size: int",
+        "odd:20: Any unpacked into the parameters of odd.size",
+        "odd:22: Any into .size: int",
+        "odd:23: Any stored in a list[str]",
     ]
 
 

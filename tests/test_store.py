@@ -259,3 +259,53 @@ def test_author_records_round_trip_through_the_writer(tmp_path):
     assert loaded.pop(bad).handle == "bad?name"
     assert loaded == {k: v for k, v in expected.items() if k != bad}
     assert loaded[("mastodon", "a7")].posts == 4
+
+
+def test_a_call_sees_the_decisions_recorded_before_it_and_not_those_after(tmp_path):
+    """A submitted call runs after the decisions recorded before it are written and before those recorded after
+    it (a purge of the log must not take a feed judged just after it); those are written next, in batches no
+    larger than `batch`."""
+    import threading
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05, batch=100)
+    writer.start()
+    go = threading.Event()
+    try:
+        writer.submit(lambda db: go.wait(10))  # holds the writer while the rest queues up
+        for i in range(250):
+            writer.record(decision(f"before{i}"))
+        seen = writer.submit(lambda db: db.execute("SELECT count(*) FROM decisions").fetchone()[0])
+        for i in range(30):
+            writer.record(decision(f"after{i}"))
+        go.set()
+        assert seen.result(10) == 250
+        assert writer.flush()
+    finally:
+        go.set()
+        writer.close()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM decisions").fetchone()[0] == 280
+
+
+def test_a_call_whose_caller_gave_up_is_skipped_and_the_writer_goes_on(tmp_path):
+    """A call cancelled before the writer reached it (its request cancelled, a shutdown) is not run, and the
+    writer thread does not die of it: what comes after is written."""
+    import threading
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    writer.start()
+    go = threading.Event()
+    ran = []
+    try:
+        writer.submit(lambda db: go.wait(10))  # holds the writer while the call is cancelled
+        cancelled = writer.submit(lambda db: ran.append(1))
+        assert cancelled.cancel()
+        writer.record(decision("1"))
+        go.set()
+        assert writer.submit(lambda db: db.execute("SELECT count(*) FROM decisions").fetchone()[0]).result(10) == 1
+        assert writer.flush()
+    finally:
+        go.set()
+        writer.close()
+    assert ran == [] and writer.failures == 0

@@ -82,6 +82,11 @@ class _Entry:
     hits: tuple = ()  # what those lists matched in this post, expiry and scope not yet applied
 
 
+# The decisions of a response, waiting for it to go out (Engine._commit): the post's entry, what to record,
+# the action, the decision.
+Pending = list[tuple[_Entry, str, str, Decision]]
+
+
 # What a remembered page's post holds besides its text (its object, id, author, url...): 30 to 670 bytes on the
 # captures in tests/data (tracemalloc), about 200 on a page of 50 posts or more.
 POST_BYTES = 256
@@ -222,7 +227,7 @@ class Engine:
                     found[f"{short}.{name.lstrip('_')}"] = {"size": stats.currsize, "bound": stats.maxsize}
         return found
 
-    def _commit(self, pending: list) -> None:
+    def _commit(self, pending: Pending) -> None:
         """Record the decisions of a response that went out as they say: not those of a response left unchanged
         because filtering failed or overran, which the user saw as sent (they are judged again next time)."""
         for entry, mark, action, decision in pending:
@@ -238,7 +243,7 @@ class Engine:
         health.last_ok = time.time()
 
     def judge(self, snapshot: Snapshot, platform: str, endpoint: str, posts: list[Post],
-              pending: list | None = None, deadline: float | None = None) -> dict[str, Verdict]:
+              pending: Pending | None = None, deadline: float | None = None) -> dict[str, Verdict]:
         """The verdict on each post whose action is not keep, by post id. Changed decisions are recorded at once,
         or added to `pending` for `_commit`. With a `deadline` (`time.perf_counter()`), the clock is read every
         few posts, and Overrun raised once it has passed."""
@@ -373,7 +378,7 @@ class Engine:
         self._parsed(platform, len(page.posts))
         if not page.posts:
             return None
-        pending: list = []
+        pending: Pending = []
         verdicts = self.judge(snapshot, platform, endpoint, page.posts, pending, deadline)
         _check(deadline)
         if verdicts != page.verdicts:
@@ -394,28 +399,28 @@ class Engine:
         if keep is not None:
             keep.append(doc)
         _check(deadline)
-        posts = adapter.posts(endpoint, doc)
+        posts: list[Post] = adapter.posts(endpoint, doc)  # any: an adapter's `posts` gives a list of Post
         if judged is None:
             self._parsed(platform, len(posts))
         if not posts:
             if key is not None:
-                self._remember(key, _Page(posts, {}, None, len(key[3])))  # any: an adapter's posts are a list
+                self._remember(key, _Page(posts, {}, None, len(key[3])))
             return None
         if judged is None:
-            pending: list = []
+            pending: Pending = []
             verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
             _check(deadline)
         else:
             verdicts, pending = judged
-        new = None
+        new: bytes | None = None
         if verdicts:
             self._keep_originals(platform, posts, verdicts)
             if adapter.rewrite(endpoint, doc, verdicts):
-                new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)
+                new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)  # any: bytes
         self._commit(pending)
         if key is not None:
             size = len(key[3]) + len(new or b"") + sum(len(post.text) + POST_BYTES for post in posts)
-            self._remember(key, _Page(posts, verdicts, new, size))  # any: an adapter's posts are a list
+            self._remember(key, _Page(posts, verdicts, new, size))
         return new
 
     def _remember(self, key: tuple, page: _Page) -> None:
@@ -449,11 +454,11 @@ class Engine:
         if not isinstance(event, dict):
             return None
         _check(deadline)
-        posts = adapter.posts(endpoint, event)
+        posts: list[Post] = adapter.posts(endpoint, event)  # any: an adapter's `posts` gives a list of Post
         self._parsed(platform, len(posts))
         if not posts:
             return None
-        pending: list = []
+        pending: Pending = []
         verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
         _check(deadline)
         new = None

@@ -30,7 +30,8 @@ import sysconfig
 from pathlib import Path
 
 # The modules compiled: the scorer, the engine's judging (with the lists and the policy), the HTML reading the
-# adapters share, and the adapters of Mastodon, Bluesky, YouTube, LinkedIn, Facebook, Instagram and Threads.
+# adapters share, the adapters of Mastodon, Bluesky, YouTube, LinkedIn and Facebook, and what Instagram's and
+# Threads' share (meta; their own small modules stay pure Python).
 # A compiled function checks the declared type of every local, argument, return value and field, so where a value
 # read from a platform (typed Any) reaches a typed place unchecked, odd input would raise where pure Python reads
 # on: tests/anyflow.py finds such places in these modules, and test_native fails on any. X's and Reddit's

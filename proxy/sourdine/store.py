@@ -303,8 +303,10 @@ def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:
 # Decisions and author records are written many rows a statement (INSERT ... VALUES (...), (...), ...): sqlite
 # runs a statement with the GIL released, so the event loop's thread keeps it while a batch is written, where
 # executemany would hand it back and forth at every row. Measured on 3,300 decisions: 7.4 ms of CPU this way,
-# 10.7 ms with executemany, 21.5 ms reading the same rows from JSON with json_each.
-_ROWS_PER_STATEMENT = 100
+# 10.7 ms with executemany, 21.5 ms reading the same rows from JSON with json_each. Statements come in sizes of
+# 64, 32, 16... 1 rows only: sqlite3 keeps each statement it prepared, and one for every count of rows from 1 to
+# 100 held 10 MB.
+_ROWS_PER_STATEMENT = 64
 _DECISION_COLUMNS = ("first_seen", "platform", "endpoint", "post_id", "author_id", "author", "lang", "negativity",
                      "outrage", "score", "action", "reason", "last_changed", "excerpt")  # engine.decision_values
 _DECISION_UPDATE = ("last_changed", "endpoint", "negativity", "outrage", "score", "action", "reason", "excerpt")
@@ -324,10 +326,14 @@ def _upsert_rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
                  update: tuple[str, ...], values: list[Any]) -> None:
     """Upsert the rows whose values follow one another in `values`, a later row of a key winning."""
     width = len(columns)
-    step = _ROWS_PER_STATEMENT * width
-    for start in range(0, len(values), step):
-        chunk = values[start:start + step]
-        statement = _upsert(table, columns, key, update, len(chunk) // width)
+    rows = len(values) // width
+    done = 0
+    while done < rows:
+        left = rows - done
+        size = _ROWS_PER_STATEMENT if left >= _ROWS_PER_STATEMENT else 1 << (left.bit_length() - 1)
+        chunk = values[done * width:(done + size) * width]
+        done += size
+        statement = _upsert(table, columns, key, update, size)
         try:
             conn.execute(statement, chunk)
         except UnicodeEncodeError:
@@ -358,6 +364,10 @@ class Writer:
         # 0.6-1.7 ms more added p50 on cold 100-post feeds, 5 ms more at p99).
         self._decisions: deque[Decision] = deque()
         self._woken = False
+        # Decisions recorded, and taken by the writer: a call or a flush carries the count recorded before it, so
+        # that it runs after those decisions are written and before the ones recorded after it.
+        self._recorded = 0
+        self._taken = 0
         self._thread = threading.Thread(target=self._run, name="sourdine-writer", daemon=True)
         self.failures = 0
 
@@ -366,6 +376,7 @@ class Writer:
 
     def record(self, decision: Decision) -> None:
         self._decisions.append(decision)
+        self._recorded += 1
         if not self._woken:
             self._woken = True
             self._queue.put(("decisions", None))
@@ -386,7 +397,7 @@ class Writer:
         if not self._thread.is_alive():
             future.set_exception(RuntimeError("the database writer is not running"))
         else:
-            self._queue.put(("call", (fn, future)))
+            self._queue.put(("call", (fn, future, self._recorded)))
         return future
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -394,7 +405,7 @@ class Writer:
         if not self._thread.is_alive():
             return False
         done = threading.Event()
-        self._queue.put(("flush", done))
+        self._queue.put(("flush", (done, self._recorded)))
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -418,28 +429,19 @@ class Writer:
             # for an empty batch), and none is left waiting unseen.
             self._woken = False
             pending = self._decisions
-            decisions = [pending.popleft() for _ in range(len(pending))]
-            settings = [value for kind, value in items if kind == "setting"]
-            authors = [row for kind, value in items if kind == "authors" for row in value[0]]
-            gone = [key for kind, value in items if kind == "authors" for key in value[1]]
-            if decisions or settings or authors or gone:
-                try:
-                    with db.atomic():
-                        _upsert_rows(db.conn, "decisions", _DECISION_COLUMNS, ("platform", "post_id"),
-                                     _DECISION_UPDATE, decision_values(decisions))
-                        db.conn.executemany(_UPSERT_SETTING, settings)
-                        # Deletes first: an author expired and back again in one batch must keep its new row.
-                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?", gone)
-                        _upsert_rows(db.conn, "authors", _AUTHOR_COLUMNS, _AUTHOR_COLUMNS[:2], _AUTHOR_COLUMNS[2:], [
-                            json.dumps(row[c]) if c == "reasons" else row[c] for row in authors for c in _AUTHOR_COLUMNS
-                        ])
-                except Exception:
-                    self.failures += 1
-                    logger.exception("could not write a batch (%d decisions, %d author records) to the database",
-                                     len(decisions), len(authors))
+            kind, value = items[-1]
+            # Up to a call or a flush, the decisions recorded before it; else all of them.
+            take = len(pending) if kind not in ("call", "flush") else max(0, min(len(pending), value[-1] - self._taken))
+            self._taken += take
+            self._write(db, [pending.popleft() for _ in range(take)],
+                        [value for kind, value in items if kind == "setting"],
+                        [row for kind, value in items if kind == "authors" for row in value[0]],
+                        [key for kind, value in items if kind == "authors" for key in value[1]])
             for kind, value in items:
                 if kind == "call":
-                    fn, future = value
+                    fn, future, _ = value
+                    if not future.set_running_or_notify_cancel():
+                        continue  # its caller gave up waiting (a request cancelled, a shutdown): nothing is done
                     try:
                         with db.atomic():
                             result = fn(db)
@@ -448,8 +450,35 @@ class Writer:
                     else:
                         future.set_result(result)
                 elif kind == "flush":
-                    value.set()
+                    value[0].set()
                 elif kind == "stop":
                     stopping = True
+            if pending and not self._woken:  # decisions recorded after the call: another round
+                self._woken = True
+                self._queue.put(("decisions", None))
         db.close()
+
+    def _write(self, db: sqlite_utils.Database, decisions: list[Decision], settings: list[tuple[str, str]],
+               authors: list[dict[str, Any]], gone: list[tuple[str, str]]) -> None:
+        """Commit decisions, `batch` a transaction (the first one with the settings and author records)."""
+        for start in range(0, max(len(decisions), 1), self.batch):
+            chunk = decisions[start:start + self.batch]
+            first = start == 0
+            if not (chunk or first and (settings or authors or gone)):
+                continue
+            try:
+                with db.atomic():
+                    _upsert_rows(db.conn, "decisions", _DECISION_COLUMNS, ("platform", "post_id"), _DECISION_UPDATE,
+                                 decision_values(chunk))
+                    if first:
+                        db.conn.executemany(_UPSERT_SETTING, settings)
+                        # Deletes first: an author expired and back again in one batch must keep its new row.
+                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?", gone)
+                        _upsert_rows(db.conn, "authors", _AUTHOR_COLUMNS, _AUTHOR_COLUMNS[:2], _AUTHOR_COLUMNS[2:], [
+                            json.dumps(row[c]) if c == "reasons" else row[c] for row in authors for c in _AUTHOR_COLUMNS
+                        ])
+            except Exception:
+                self.failures += 1
+                logger.exception("could not write a batch (%d decisions, %d author records) to the database",
+                                 len(chunk), len(authors) if first else 0)
 

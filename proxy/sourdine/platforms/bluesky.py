@@ -172,11 +172,11 @@ def _dicts(value: Any) -> Iterator[dict[str, Any]]:
 
 def _is_post_view(value: Any) -> TypeGuard[dict[str, Any]]:
     """A PostView: one in a union says so with $type; one in a plain ref (a FeedViewPost's post) need not."""
-    return isinstance(value, dict) and value.get("$type", POST_VIEW) == POST_VIEW
+    return isinstance(value, dict) and value.get("$type", POST_VIEW) == POST_VIEW  # any: JSON == gives a bool
 
 
 def _is_thread_view_post(value: Any) -> TypeGuard[dict[str, Any]]:
-    return isinstance(value, dict) and value.get("$type", THREAD_VIEW_POST) == THREAD_VIEW_POST
+    return isinstance(value, dict) and value.get("$type", THREAD_VIEW_POST) == THREAD_VIEW_POST  # any: as above
 
 
 def _with_quotes(view: Any, key: str, depth: int = 0) -> Iterator[_View]:

@@ -112,7 +112,7 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
                 continue
             if name == "plaintext":
                 return
-            end = _script_end(text, pos) if name == "script" else _raw_end(text, pos, name)
+            end = _script_end(text, pos) if name == "script" else _raw_end(text, pos, name)  # any: str groups
             if foreign and find("<", pos, end) >= 0:
                 raise Unsupported(f"<{name}> inside SVG or MathML")
             if end == n:
@@ -216,5 +216,5 @@ def attributes(text: str, start: int, end: int, decode: Callable[[str], str] | N
             value = value[1:-1]
         if decode is not None:
             value = decode(value)
-        found[name] = unescape(value) if "&" in value else value
+        found[name] = unescape(value) if "&" in value else value  # any: a str pattern's groups are str
     return found

@@ -22,6 +22,7 @@ How a verdict shows:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +116,7 @@ def post_of(item: Found, url: str | None = None) -> Post:
     )
 
 
-def posts(doc: Any, url: Any = None) -> list[Post]:
+def posts(doc: Any, url: Callable[[Found], str | None] | None = None) -> list[Post]:
     found: list[Post] = []
     seen: set[str] = set()
     for item in find(doc):
@@ -240,7 +241,7 @@ class Site:
     platform: str
     endpoints: frozenset[str]
     markers: tuple[str, ...]
-    url: Any  # (Found) -> str | None
+    url: Callable[[Found], str | None]
     cascade: frozenset[str] = frozenset()
 
     def check(self, endpoint: str) -> None:
@@ -271,7 +272,7 @@ def parse(endpoint: str, body: bytes, markers: tuple[str, ...]) -> Any:
 
 
 def serialize(endpoint: str, doc: Any) -> bytes:
-    return doc.result() if endpoint == "page" else orjson.dumps(doc)
+    return doc.result() if endpoint == "page" else orjson.dumps(doc)  # any: Page.result() gives bytes
 
 
 def data(endpoint: str, doc: Any) -> Any:

@@ -63,7 +63,7 @@ def parse(endpoint: str, body: bytes) -> Any:
 
 def serialize(endpoint: str, doc: Any) -> bytes:
     _check(endpoint)
-    return doc.result() if endpoint == "watch" else orjson.dumps(doc)
+    return doc.result() if endpoint == "watch" else orjson.dumps(doc)  # any: result() gives bytes
 
 
 def _data(endpoint: str, doc: Any) -> Any:

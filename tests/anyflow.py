@@ -60,6 +60,18 @@ def _is_any(t: Type | None) -> bool:
     return isinstance(t, AnyType) and t.type_of_any != TypeOfAny.special_form
 
 
+def _reaches(value: Type | None, place: Type | None) -> bool:
+    """Whether a value of type `value` put in a place of type `place` can fail mypyc's check there: it can be
+    anything and the place is typed, or a tuple holds such a value where a typed tuple is expected."""
+    if _loose(place):
+        return False
+    if _is_any(value):
+        return True
+    value, place = get_proper_type(value), get_proper_type(place)
+    return isinstance(value, TupleType) and isinstance(place, TupleType) and len(value.items) == len(place.items) \
+        and any(_reaches(v, p) for v, p in zip(value.items, place.items, strict=True))
+
+
 def _items(t: Type | None, count: int) -> list[Type | None]:
     """The types of `count` values unpacked from a value of type `t` (None where not known)."""
     t = get_proper_type(t)
@@ -109,17 +121,18 @@ class _Finder:
             for item, item_type in zip(lvalue.items, _items(value, len(lvalue.items)), strict=True):
                 self.assign(item, item_type, node)
             return
-        if isinstance(lvalue, n.StarExpr) or not _is_any(value):
+        if isinstance(lvalue, n.StarExpr) or value is None:
             return
         if isinstance(lvalue, n.IndexExpr):  # `counts[key] = doc["n"]` into a dict[str, int]
             holder = get_proper_type(self.types.get(lvalue.base))
-            if isinstance(holder, Instance) and holder.type.fullname in _CONTAINERS and not _loose(holder.args[-1]):
+            if isinstance(holder, Instance) and holder.type.fullname in _CONTAINERS \
+                    and _reaches(value, holder.args[-1]):
                 self.report(node, f"Any stored in a {holder}")
             return
         if isinstance(lvalue, n.NameExpr) and isinstance(lvalue.node, n.Var) and lvalue.node.type is not None:
-            if not _loose(lvalue.node.type):
+            if _reaches(value, lvalue.node.type):
                 self.report(node, f"Any into {lvalue.name}: {lvalue.node.type}")
-        elif isinstance(lvalue, n.MemberExpr) and not _loose(self.types.get(lvalue)):
+        elif isinstance(lvalue, n.MemberExpr) and _reaches(value, self.types.get(lvalue)):
             self.report(node, f"Any into .{lvalue.name}: {self.types.get(lvalue)}")
 
     def function(self, func: n.FuncItem) -> None:
@@ -127,8 +140,14 @@ class _Finder:
         returns = kind.ret_type if isinstance(kind, CallableType) else None
         for node in _walk(func.body, into_functions=False):  # a nested function is checked on its own
             if isinstance(node, n.AssignmentStmt):
+                many = n.TupleExpr | n.ListExpr
                 for lvalue in node.lvalues:
-                    self.assign(lvalue, self.types.get(node.rvalue), node)
+                    pairs = isinstance(lvalue, many) and isinstance(node.rvalue, many)
+                    if pairs and len(lvalue.items) == len(node.rvalue.items):  # `a, b = doc, 1`: mypy types each
+                        for item, value in zip(lvalue.items, node.rvalue.items, strict=True):
+                            self.assign(item, self.types.get(value), node)
+                    else:
+                        self.assign(lvalue, self.types.get(node.rvalue), node)
             elif isinstance(node, n.OperatorAssignmentStmt):
                 self.assign(node.lvalue, self.types.get(node.rvalue), node)
             elif isinstance(node, n.AssignmentExpr):
@@ -140,7 +159,7 @@ class _Finder:
                     if target is not None:
                         self.assign(target, self.types.get(expr), node)
             elif isinstance(node, n.ReturnStmt) and node.expr is not None and not func.is_generator:
-                if not _loose(returns) and _is_any(self.types.get(node.expr)):
+                if _reaches(self.types.get(node.expr), returns):
                     self.report(node, f"Any returned from {func.name}() -> {returns}")
             elif isinstance(node, n.YieldExpr) and node.expr is not None and _is_any(self.types.get(node.expr)):
                 yielded = get_proper_type(returns)
@@ -157,8 +176,8 @@ class _Finder:
             # `names.append(doc["name"])` into a list[str]: the value is checked as it goes in.
             holder = get_proper_type(self.types.get(node.callee.expr))
             stored = self.types.get(node.args[-1]) if node.args else None
-            if isinstance(holder, Instance) and holder.type.fullname in _CONTAINERS and _is_any(stored) \
-                    and not _loose(holder.args[-1]):
+            if isinstance(holder, Instance) and holder.type.fullname in _CONTAINERS \
+                    and _reaches(stored, holder.args[-1]):
                 self.report(node, f"Any stored in a {holder}")
             return
         # A function or a class by its name; a method through its instance (`self.judge(...)`) by its definition.
@@ -166,16 +185,21 @@ class _Finder:
         where = getattr(callee, "fullname", "") or getattr(kind.definition, "fullname", "") or ""
         if not where.startswith(tuple(m + "." for m in self.compiled)):
             return
-        for position, (arg, arg_kind, name) in enumerate(zip(node.args, node.arg_kinds, node.arg_names, strict=True)):
+        # The parameters filled by position, in order, up to a `*args` (which mypyc does not check).
+        positional = [i for i, k in enumerate(kind.arg_kinds) if k in (n.ARG_POS, n.ARG_OPT)]
+        position = 0
+        for arg, arg_kind, name in zip(node.args, node.arg_kinds, node.arg_names, strict=True):
             value = self.types.get(arg)
             if arg_kind in (n.ARG_STAR, n.ARG_STAR2):
                 if (_is_any(value) or _is_any(_items(value, 1)[0])) and not all(map(_loose, kind.arg_types)):
                     self.report(node, f"Any unpacked into the parameters of {where}")
                 continue
-            if not _is_any(value):
-                continue
-            at = kind.arg_names.index(name) if name in kind.arg_names else position
-            if at < len(kind.arg_types) and not _loose(kind.arg_types[at]):
+            if arg_kind == n.ARG_POS:
+                at = positional[position] if position < len(positional) else None
+                position += 1
+            else:
+                at = kind.arg_names.index(name) if name in kind.arg_names else None
+            if at is not None and _reaches(value, kind.arg_types[at]):
                 self.report(node, f"Any passed to {where}({kind.arg_names[at]}: {kind.arg_types[at]})")
 
 

@@ -94,6 +94,12 @@ def test_anyflow_finds_an_unchecked_any(tmp_path: Path) -> None:
         "    for key, value in {'a': doc}.items():\n"
         "        box.size = value or 0\n"
         "    names.append(doc['name'])\n"
+        "def pair(doc: Any, box: Box) -> tuple[int, str]:\n"
+        "    n: int = 0\n"
+        "    n, box.size = doc, 1\n"
+        "    return (doc, 'x')\n"
+        "def rest(a: int, *more: Any, key: str = '') -> None:\n"
+        "    rest(1, more[0], more[0])  # more: nothing checks *more\n"
     )
     assert anyflow.find(tmp_path, ["odd"]) == [
         "odd:7: Any into found: dict[str, Any] | None",
@@ -104,6 +110,8 @@ def test_anyflow_finds_an_unchecked_any(tmp_path: Path) -> None:
         "odd:20: Any unpacked into the parameters of odd.size",
         "odd:22: Any into .size: int",
         "odd:23: Any stored in a list[str]",
+        "odd:26: Any into n: int",
+        "odd:27: Any returned from pair() -> tuple[int, str]",
     ]
 
 

@@ -261,12 +261,21 @@ def test_author_records_round_trip_through_the_writer(tmp_path):
     assert loaded[("mastodon", "a7")].posts == 4
 
 
-def test_a_call_sees_the_decisions_recorded_before_it_and_not_those_after(tmp_path):
+def test_a_call_sees_the_decisions_recorded_before_it_and_not_those_after(tmp_path, monkeypatch):
     """A submitted call runs after the decisions recorded before it are written and before those recorded after
-    it (a purge of the log must not take a feed judged just after it); those are written next, in batches no
-    larger than `batch`."""
+    it (a purge of the log must not take a feed judged just after it); those are written next, without a flush,
+    and no transaction holds more than `batch` decisions."""
     import threading
 
+    written: list[int] = []
+    upsert = store._upsert_rows
+
+    def spy(conn, table, columns, key, update, values):
+        if table == "decisions":
+            written.append(len(values) // len(columns))
+        upsert(conn, table, columns, key, update, values)
+
+    monkeypatch.setattr(store, "_upsert_rows", spy)
     path = tmp_path / "s.db"
     writer = store.Writer(path, interval=0.05, batch=100)
     writer.start()
@@ -280,11 +289,62 @@ def test_a_call_sees_the_decisions_recorded_before_it_and_not_those_after(tmp_pa
             writer.record(decision(f"after{i}"))
         go.set()
         assert seen.result(10) == 250
-        assert writer.flush()
+        deadline = time.monotonic() + 10
+        while sum(written) < 280 and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         go.set()
         writer.close()
+    assert sum(written) == 280 and max(written) <= 100
     assert sqlite3.connect(path).execute("SELECT count(*) FROM decisions").fetchone()[0] == 280
+
+
+def test_a_call_queued_while_the_writer_takes_its_batch_still_comes_first(tmp_path):
+    """The writer has stopped gathering (its wait for more ran out) but not yet taken the recorded decisions when
+    the event loop submits a purge and records a feed judged after it: those decisions are written after the
+    purge, not taken into the batch before it and purged."""
+    import queue
+    import threading
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.02)
+    inner = writer._queue
+    gap, resume = threading.Event(), threading.Event()
+
+    class Paused:
+        armed = False
+
+        def put(self, item):
+            inner.put(item)
+
+        def get(self, timeout=None):
+            try:
+                return inner.get() if timeout is None else inner.get(timeout=timeout)
+            except queue.Empty:
+                if Paused.armed:  # the gather ran out: the event loop gets its turn here
+                    Paused.armed = False
+                    gap.set()
+                    resume.wait(10)
+                raise
+
+    writer._queue = Paused()
+    writer.start()
+    try:
+        for i in range(5):
+            writer.record(decision(f"before{i}"))
+        Paused.armed = True
+        assert gap.wait(10)
+        purged = writer.submit(store.purge)
+        for i in range(3):
+            writer.record(decision(f"after{i}"))
+        resume.set()
+        assert purged.result(10)
+        assert writer.flush()
+    finally:
+        resume.set()
+        writer.close()
+    rows = sqlite3.connect(path).execute("SELECT post_id FROM decisions ORDER BY post_id").fetchall()
+    assert [r[0] for r in rows] == ["after0", "after1", "after2"]
 
 
 def test_a_call_whose_caller_gave_up_is_skipped_and_the_writer_goes_on(tmp_path):

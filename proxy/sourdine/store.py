@@ -364,10 +364,13 @@ class Writer:
         # 0.6-1.7 ms more added p50 on cold 100-post feeds, 5 ms more at p99).
         self._decisions: deque[Decision] = deque()
         self._woken = False
-        # Decisions recorded, and taken by the writer: a call or a flush carries the count recorded before it, so
-        # that it runs after those decisions are written and before the ones recorded after it.
+        # Decisions recorded, and taken by the writer. Each call or flush queued and not yet run leaves here the
+        # count recorded before it: no round takes a decision past the first of those marks, so a call runs after
+        # the decisions recorded before it are written and before those recorded after it (a purge of the log
+        # must not take a feed judged just after it), even when it comes in a later round than they do.
         self._recorded = 0
         self._taken = 0
+        self._marks: deque[int] = deque()
         self._thread = threading.Thread(target=self._run, name="sourdine-writer", daemon=True)
         self.failures = 0
 
@@ -397,7 +400,8 @@ class Writer:
         if not self._thread.is_alive():
             future.set_exception(RuntimeError("the database writer is not running"))
         else:
-            self._queue.put(("call", (fn, future, self._recorded)))
+            self._marks.append(self._recorded)
+            self._queue.put(("call", (fn, future)))
         return future
 
     def flush(self, timeout: float = 10.0) -> bool:
@@ -405,7 +409,8 @@ class Writer:
         if not self._thread.is_alive():
             return False
         done = threading.Event()
-        self._queue.put(("flush", (done, self._recorded)))
+        self._marks.append(self._recorded)
+        self._queue.put(("flush", done))
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -428,10 +433,8 @@ class Writer:
             # Cleared before the list is read: a decision recorded from now on wakes the writer again (at worst
             # for an empty batch), and none is left waiting unseen.
             self._woken = False
-            pending = self._decisions
-            kind, value = items[-1]
-            # Up to a call or a flush, the decisions recorded before it; else all of them.
-            take = len(pending) if kind not in ("call", "flush") else max(0, min(len(pending), value[-1] - self._taken))
+            pending, marks = self._decisions, self._marks
+            take = min(len(pending), marks[0] - self._taken) if marks else len(pending)
             self._taken += take
             self._write(db, [pending.popleft() for _ in range(take)],
                         [value for kind, value in items if kind == "setting"],
@@ -439,7 +442,8 @@ class Writer:
                         [key for kind, value in items if kind == "authors" for key in value[1]])
             for kind, value in items:
                 if kind == "call":
-                    fn, future, _ = value
+                    marks.popleft()
+                    fn, future = value
                     if not future.set_running_or_notify_cancel():
                         continue  # its caller gave up waiting (a request cancelled, a shutdown): nothing is done
                     try:
@@ -450,10 +454,11 @@ class Writer:
                     else:
                         future.set_result(result)
                 elif kind == "flush":
-                    value[0].set()
+                    marks.popleft()
+                    value.set()
                 elif kind == "stop":
                     stopping = True
-            if pending and not self._woken:  # decisions recorded after the call: another round
+            if pending and not self._woken:  # decisions recorded after a call: another round
                 self._woken = True
                 self._queue.put(("decisions", None))
         db.close()

@@ -4,6 +4,7 @@ the proxy must serve again within a second."""
 
 from __future__ import annotations
 
+import http.client
 import random
 import signal
 import sqlite3
@@ -75,7 +76,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
             try:
                 code, body = harness.api(running.api_port, token, "POST", "/api/v1/mutes",
                                          {"kind": "account", "platform": "mastodon", "handle": handle}, 5)
-            except OSError:
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
                 return  # killed: this write was never acknowledged
             if code == 201:
                 with acked.lock:
@@ -88,7 +89,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
             try:
                 code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings",
                                       {"global": {"decisions_retention_days": value}}, 5)
-            except OSError:
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
                 return
             if code == 200:
                 acked.retention = value
@@ -97,7 +98,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
         while not stop.is_set():
             try:
                 harness.through_proxy(running.proxy_port, feed_url, timeout=5)
-            except OSError:
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
                 return
 
     threads = [threading.Thread(target=mutes, args=(w,)) for w in range(2)]

@@ -2,8 +2,8 @@
 
 The event loop never waits on sqlite while a feed is in flight: `record()` only appends a decision to a list
 in memory, and wakes the writer thread once for a whole batch, not once a decision. The writer thread owns its
-own connection and commits what has queued up in one transaction, at most every `interval` seconds. `flush()`
-waits until everything queued so far is committed.
+own connection and commits what has queued up, at most every `interval` seconds, in transactions of at most
+`batch` decisions. `flush()` waits until everything queued so far is committed.
 """
 
 from __future__ import annotations
@@ -361,7 +361,7 @@ class Writer:
         self._queue: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         # Decisions wait here rather than on the queue: a feed of 100 posts is one wake-up of the writer, not 100.
         # Each wake-up is the writer taking the GIL from the event loop in the middle of a response (measured:
-        # 0.6-1.7 ms more added p50 on cold 100-post feeds, 5 ms more at p99).
+        # 0.6-1.7 ms more added p50 on cold 100-post feeds, 4-7 ms more at p99).
         self._decisions: deque[Decision] = deque()
         self._woken = False
         # Decisions recorded, and taken by the writer. Each call or flush queued and not yet run leaves here the

@@ -369,3 +369,29 @@ def test_a_call_whose_caller_gave_up_is_skipped_and_the_writer_goes_on(tmp_path)
         go.set()
         writer.close()
     assert ran == [] and writer.failures == 0
+
+
+def test_an_author_id_with_a_lone_surrogate_is_written_and_deleted_without_failing_its_batch(tmp_path):
+    """An author id read from a page that was not valid UTF-8 is stored with "?"; deleting it later matches that
+    row, and the setting queued with the deletion is still written."""
+    from sourdine import authors
+
+    book = authors.AuthorBook()
+    book.add("reddit", "t2_\udcffx", "t3_1", 0.9, True, 1_700_000_000.0, handle="someone")
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    writer.authors([authors.to_row(r) for r in book.drain_dirty()])
+    writer.start()
+    try:
+        assert writer.flush()
+        conn = sqlite3.connect(path)
+        assert conn.execute("SELECT author_id FROM authors").fetchall() == [("t2_?x",)]
+        writer.authors([], gone=[("reddit", "t2_\udcffx")])
+        writer.set("own_accounts", {"reddit": ["t2_me"]})
+        assert writer.flush()
+    finally:
+        writer.close()
+    assert conn.execute("SELECT count(*) FROM authors").fetchone()[0] == 0
+    own = conn.execute("SELECT value FROM settings WHERE key = 'own_accounts'").fetchone()
+    assert own == ('{"reddit": ["t2_me"]}',)
+    assert writer.failures == 0

@@ -477,8 +477,10 @@ class Writer:
                                  decision_values(chunk))
                     if first:
                         db.conn.executemany(_UPSERT_SETTING, settings)
-                        # Deletes first: an author expired and back again in one batch must keep its new row.
-                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?", gone)
+                        # Deletes first: an author expired and back again in one batch must keep its new row. A
+                        # key is cleaned as its row was when written (`_upsert_rows`), or it would fail the batch.
+                        db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?",
+                                            [(_valid(platform), _valid(author)) for platform, author in gone])
                         _upsert_rows(db.conn, "authors", _AUTHOR_COLUMNS, _AUTHOR_COLUMNS[:2], _AUTHOR_COLUMNS[2:], [
                             json.dumps(row[c]) if c == "reasons" else row[c] for row in authors for c in _AUTHOR_COLUMNS
                         ])

@@ -127,9 +127,7 @@ def _found(doc: Lines) -> list[tuple[int, str, dict[str, Any]]]:
     """Every story and comment of the body, with the index of its line."""
     found: list[tuple[int, str, dict[str, Any]]] = []
     for i, line in enumerate(doc.docs):
-        nodes: list[tuple[str, dict[str, Any]]] = []
-        _nodes(line, 0, nodes)
-        found += [(i, kind, node) for kind, node in nodes]
+        _nodes(line, i, 0, found)
     return found
 
 
@@ -138,21 +136,21 @@ def _check(endpoint: str) -> None:
         raise ValueError(f"unknown Facebook endpoint {endpoint!r}: expected one of {sorted(ENDPOINTS)}")
 
 
-def _nodes(node: Any, depth: int, out: list[tuple[str, dict[str, Any]]]) -> None:
-    """Every story and comment dict, outermost first, appended to `out`."""
+def _nodes(node: Any, line: int, depth: int, out: list[tuple[int, str, dict[str, Any]]]) -> None:
+    """Every story and comment dict under `node`, outermost first, appended to `out` with its `line`."""
     if depth > MAX_DEPTH:
         return
     if isinstance(node, dict):
         kind = node.get("__typename")
         if kind == "Story" or kind == "Comment":
-            out.append((kind, node))
+            out.append((line, kind, node))
         for value in node.values():
             if isinstance(value, dict | list):
-                _nodes(value, depth + 1, out)
+                _nodes(value, line, depth + 1, out)
     elif isinstance(node, list):
         for value in node:
             if isinstance(value, dict | list):
-                _nodes(value, depth + 1, out)
+                _nodes(value, line, depth + 1, out)
 
 
 def _id(kind: str, node: dict[str, Any]) -> str | None:

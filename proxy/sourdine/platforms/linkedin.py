@@ -47,19 +47,14 @@ def posts(endpoint: str, doc: Any) -> list[Post]:
     _check(endpoint)
     found: list[Post] = []
     seen: set[str] = set()
-    entities = _entities(doc)
-    for elements in _collections(doc):
-        for urn in elements:
-            entity = entities.get(urn) if isinstance(urn, str) else None
-            if entity is None or not isinstance(urn, str):
-                continue
-            text = _text(entity)
-            if text is None:
-                continue
-            pid = post_id(urn)
-            if pid not in seen:
-                seen.add(pid)
-                found.append(_post(pid, entity, text))
+    for urn, entity in _listed(doc):
+        text = _text(entity)
+        if text is None:
+            continue
+        pid = post_id(urn)
+        if pid not in seen:
+            seen.add(pid)
+            found.append(_post(pid, entity, text))
     return found
 
 
@@ -67,22 +62,19 @@ def rewrite(endpoint: str, doc: Any, verdicts: dict[str, Verdict]) -> bool:
     _check(endpoint)
     if not verdicts:
         return False
-    entities = _entities(doc)
     hidden: set[str] = set()
     changed = False
-    for elements in _collections(doc):
-        for urn in elements:
-            entity = entities.get(urn) if isinstance(urn, str) else None
-            if entity is None or not isinstance(urn, str) or _text(entity) is None:
-                continue
-            pid = post_id(urn)
-            verdict = verdicts.get(pid)
-            if verdict is None:
-                continue
-            if verdict.action == "hide":
-                hidden.add(urn)
-            elif verdict.action == "collapse":
-                changed = _fold(entity, pid, verdict) or changed
+    for urn, entity in _listed(doc):
+        if _text(entity) is None:
+            continue
+        pid = post_id(urn)
+        verdict = verdicts.get(pid)
+        if verdict is None:
+            continue
+        if verdict.action == "hide":
+            hidden.add(urn)
+        elif verdict.action == "collapse":
+            changed = _fold(entity, pid, verdict) or changed
     if hidden:
         for elements in _collections(doc):
             kept = [urn for urn in elements if urn not in hidden]
@@ -113,6 +105,16 @@ def _entities(doc: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(included, list):
         return {}
     return {e["entityUrn"]: e for e in included if isinstance(e, dict) and isinstance(e.get("entityUrn"), str)}
+
+
+def _listed(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each urn the collections list, in order, with its entity (a urn with none is skipped)."""
+    entities = _entities(doc)
+    for elements in _collections(doc):
+        for urn in elements:
+            entity = entities.get(urn) if isinstance(urn, str) else None
+            if entity is not None and isinstance(urn, str):
+                yield urn, entity
 
 
 def _collections(doc: Any) -> Iterator[list[Any]]:

@@ -43,12 +43,26 @@ import re
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any
 
-DAY = 86_400.0
-RECENT_IDS = 64  # posts remembered per author: fingerprint, time seen, hostile flag
+# What the user chooses (settings, decisions) is checked in a module of its own, left pure Python: see there.
+# Its names are this module's too, for the callers (hence the noqa).
+from sourdine.authorprefs import (  # noqa: F401
+    DAY,
+    DECISION_KINDS,
+    DEFAULTS,
+    RECENT_IDS,
+    AuthorDecision,
+    DecisionKind,
+    Toxicity,
+    _number,
+    _show,
+    parse_toxicity,
+    stored_toxicity,
+)
+
 _FP = 8  # bytes per fingerprint
 _ENTRY = struct.Struct("<8sIB")  # a stored entry: fingerprint, whole seconds since the epoch, 1 if hostile
 _STORED = "w1:"  # the prefix of the stored form of `recent`; without it, a row holds fingerprints only
@@ -61,98 +75,6 @@ WORSE_HOSTILE = 2.0  # ... or their recent hostile posts doubled
 _EPS = 1e-9
 
 Key = tuple[str, str]  # (platform, author id)
-
-
-def _show(value: Any) -> str:
-    """A value for an error message, cut short."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Toxicity:
-    """When an author is a toxic connection: at least `min_posts` posts seen in the last `window_days`, `share`
-    of them hostile. The window is also the decay time constant of the rolling statistics. Records not seen for
-    `retention_days` are dropped."""
-
-    min_posts: int = 5
-    share: float = 0.40
-    window_days: float = 14.0
-    retention_days: float = 90.0
-    window: float = field(init=False, repr=False, compare=False)  # seconds: the decay time constant
-    retention: float = field(init=False, repr=False, compare=False)  # seconds
-
-    def __post_init__(self) -> None:
-        n = self.min_posts
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= RECENT_IDS:
-            raise ValueError(
-                f"toxicity min_posts must be a whole number from 1 to {RECENT_IDS} (the posts remembered per "
-                f"author), not {_show(n)}"
-            )
-        if not _number(self.share) or not 0.0 < self.share <= 1.0:
-            raise ValueError(f"toxicity share must be a number above 0, at most 1, not {_show(self.share)}")
-        w = self.window_days
-        if not _number(w) or not 1 / 24 <= w <= 365:
-            raise ValueError(f"toxicity window_days must be a number from 1/24 to 365, not {_show(w)}")
-        r = self.retention_days
-        if not _number(r) or not w <= r <= 3650:
-            raise ValueError(
-                f"toxicity retention_days must be a number from window_days ({w}) to 3650, not {_show(r)}"
-            )
-        object.__setattr__(self, "window", float(w) * DAY)
-        object.__setattr__(self, "retention", float(r) * DAY)
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON object `parse_toxicity` reads."""
-        return {name: getattr(self, name) for name in _FIELDS}
-
-
-DEFAULTS = Toxicity()
-_FIELDS = ("min_posts", "share", "window_days", "retention_days")
-
-
-def parse_toxicity(data: Any) -> Toxicity:
-    """Settings from a JSON object, missing keys taking their defaults. A ValueError names the bad value."""
-    if not isinstance(data, Mapping):
-        raise ValueError(f"toxicity settings must be an object, not {_show(data)}")
-    unknown = sorted(str(k) for k in data if k not in _FIELDS)
-    if unknown:
-        raise ValueError(f"toxicity settings: unknown key {unknown[0]!r} (known: {', '.join(_FIELDS)})")
-    return Toxicity(**{name: data[name] for name in _FIELDS if name in data})
-
-
-def stored_toxicity(data: Any) -> tuple[Toxicity, list[str]]:
-    """Settings saved by an earlier version, which may allow what this one refuses (`min_posts` above 64):
-    (the settings, with each value this version refuses clamped into range or set back to its default; what was
-    changed). Never raises: a stored setting must not stop Sourdine from starting."""
-    try:
-        return parse_toxicity(data), []
-    except ValueError:
-        pass
-    kept: dict[str, Any] = {}
-    changed = []
-    for name in _FIELDS:
-        if not isinstance(data, Mapping) or name not in data:
-            continue
-        value = data[name]
-        if name == "min_posts" and isinstance(value, int) and not isinstance(value, bool) and value > RECENT_IDS:
-            value = RECENT_IDS
-        try:
-            parse_toxicity({**kept, name: value})
-        except ValueError:
-            changed.append(name)
-            continue
-        if value != data[name]:
-            changed.append(name)
-        kept[name] = value
-    try:
-        return parse_toxicity(kept), changed
-    except ValueError:  # retention below a window kept alone: both back to their defaults
-        return DEFAULTS, [*changed, *kept]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +134,7 @@ def _fingerprint(post_id: str) -> bytes:
     return hashlib.blake2b(post_id.encode("utf-8", "surrogatepass"), digest_size=_FP).digest()
 
 
-def _counted(recent: bytes, fp: bytes) -> bool:
+def _counted(recent: bytes | bytearray, fp: bytes) -> bool:
     i = recent.find(fp)
     while i != -1:
         if i % _FP == 0:
@@ -374,29 +296,6 @@ def top_reasons(record: AuthorRecord, n: int = TOP_REASONS) -> tuple[str, ...]:
 
 # --- Suggestions ----------------------------------------------------------------------------------------
 
-DecisionKind = Literal["muted", "allowed", "dismissed"]
-DECISION_KINDS: tuple[DecisionKind, ...] = ("muted", "allowed", "dismissed")
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorDecision:
-    """What the user decided on an author. A dismissal keeps the author's hostile share and hostile count in the
-    window at that moment (see `dismissal`), to tell later whether they got worse."""
-
-    kind: DecisionKind
-    share: float = 0.0
-    hostile: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in DECISION_KINDS:
-            kinds = ", ".join(DECISION_KINDS)
-            raise ValueError(f"a decision on an author is one of {kinds}, not {_show(self.kind)}")
-        if not _number(self.share) or not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"a dismissal's share must be a number from 0 to 1, not {_show(self.share)}")
-        if not _number(self.hostile) or self.hostile < 0:
-            raise ValueError(f"a dismissal's hostile count must be 0 or more, not {_show(self.hostile)}")
-
-
 def dismissal(record: AuthorRecord, settings: Toxicity, now: float) -> AuthorDecision:
     """The decision to store when the user dismisses this author's suggestion at `now`."""
     hostile, posts = window(record, settings, now)
@@ -541,15 +440,21 @@ def _pair(value: Any) -> bool:
         and _number(value[1])
 
 
+def _text(where: str, row: Mapping[str, Any], name: str) -> str:
+    """A row's text field, which only the handle may leave empty."""
+    value = row[name]
+    if not isinstance(value, str) or (name != "handle" and not value):
+        raise ValueError(f"{where}: {name} must be text, not {_show(value)}")
+    return value
+
+
 def from_row(row: Mapping[str, Any]) -> AuthorRecord:
     """A record back from `to_row`'s shape. Raises ValueError naming the bad field."""
     missing = [name for name in ROW_FIELDS if name not in row]
     where = f"author row {_show(row.get('platform'))}/{_show(row.get('author_id'))}"
     if missing:
         raise ValueError(f"{where}: missing {missing[0]!r}")
-    for name in ("platform", "author_id", "handle"):
-        if not isinstance(row[name], str) or (name != "handle" and not row[name]):
-            raise ValueError(f"{where}: {name} must be text, not {_show(row[name])}")
+    platform, author_id, handle = (_text(where, row, name) for name in ("platform", "author_id", "handle"))
     for name in ("first_seen", "last_seen", "weight", "hostile", "score_sum"):
         if not _number(row[name]) or (name not in ("first_seen", "last_seen") and row[name] < 0):
             raise ValueError(f"{where}: {name} must be a number, not {_show(row[name])}")
@@ -562,9 +467,9 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
     recent, times, flags = _entries(where, row["recent"])
     weight = float(row["weight"])
     return AuthorRecord(
-        row["platform"],
-        row["author_id"],
-        row["handle"],
+        platform,
+        author_id,
+        handle,
         float(row["first_seen"]),
         float(row["last_seen"]),
         posts,
@@ -705,15 +610,8 @@ class _Live:
 
     @classmethod
     def empty(cls, platform: str, author_id: str) -> _Live:
-        """`_Live(AuthorRecord(platform, author_id))`, the record a new author starts from, without building it."""
-        live = cls.__new__(cls)
-        live.platform, live.author_id, live.handle = platform, author_id, ""
-        live.first_seen = live.last_seen = 0.0
-        live.posts = 0
-        live.weight = live.hostile = live.score_sum = 0.0
-        live.reasons = ()
-        live.recent, live.times, live.flags = bytearray(), [], bytearray()
-        return live
+        """`_Live(AuthorRecord(platform, author_id))`: the record a new author starts from."""
+        return cls(AuthorRecord(platform, author_id))
 
     def record(self) -> AuthorRecord:
         return AuthorRecord(self.platform, self.author_id, self.handle, self.first_seen, self.last_seen,

@@ -44,6 +44,7 @@ MODULES = (
     "sourdine.scoring.detect",
     "sourdine.scoring.segment",
     "sourdine.engine",
+    "sourdine.authors",
     "sourdine.policy",
     "sourdine.lists",
     "sourdine.platforms.htmltokens",

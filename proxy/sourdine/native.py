@@ -55,6 +55,7 @@ MODULES = (
     "sourdine.platforms.linkedin",
     "sourdine.platforms.facebook",
     "sourdine.platforms.meta",
+    "sourdine.platforms.x",
 )
 GROUP = "sourdine.compiled"  # mypyc's shared library: the module sourdine.compiled__mypyc
 LIBRARY = GROUP + "__mypyc"

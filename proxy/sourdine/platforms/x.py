@@ -52,7 +52,7 @@ Only tweets with a non-keep verdict are touched: everything else keeps its objec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sourdine.model import Post, Verdict
@@ -343,7 +343,11 @@ def _apply_instruction(instruction: Any, verdicts: dict[str, Verdict], fold_top:
     return "changed" if changed else "unchanged"
 
 
-def _filter(nodes: list[Any], verdicts: dict[str, Verdict], fold_top: bool, apply: Any = None) -> bool:
+# Applies the verdicts to one node of a list: "drop", "changed" or "unchanged".
+_Apply = Callable[[Any, dict[str, Verdict], bool], str]
+
+
+def _filter(nodes: list[Any], verdicts: dict[str, Verdict], fold_top: bool, apply: _Apply | None = None) -> bool:
     """Apply the verdicts to a list of instructions, entries or module items (each by `apply`, entries and items
     by default), dropping in place; True if any changed."""
     apply = apply or _apply_node

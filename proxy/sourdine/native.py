@@ -29,14 +29,15 @@ import sys
 import sysconfig
 from pathlib import Path
 
-# The modules compiled: the scorer, the engine's judging (with the lists and the policy), the HTML reading the
-# adapters share, the adapters of Mastodon, Bluesky, YouTube, LinkedIn and Facebook, and what Instagram's and
-# Threads' share (meta; their own small modules stay pure Python).
+# The modules compiled: the scorer, the engine's judging (with the author records, the lists and the policy), the
+# HTML reading the adapters share, the adapters of Mastodon, Bluesky, X, YouTube, LinkedIn and Facebook, and what
+# Instagram's and Threads' share (meta; their own small modules stay pure Python).
 # A compiled function checks the declared type of every local, argument, return value and field, so where a value
 # read from a platform (typed Any) reaches a typed place unchecked, odd input would raise where pure Python reads
-# on: tests/anyflow.py finds such places in these modules, and test_native fails on any. X's and Reddit's
-# adapters stay pure Python (compiled, Reddit's pages read 5% faster: their time is in the tokenizer's regexes),
-# and so do the author records (whose settings class checks its own fields' types, to refuse them by name).
+# on: tests/anyflow.py finds such places in these modules, and test_native fails on any. Reddit's adapter stays
+# pure Python (compiled, Reddit's pages read 5% faster: their time is in the tokenizer's regexes), and so do the
+# toxic-connection settings and the decisions on authors (authorprefs: their classes check their own fields'
+# types, to refuse a bad value by name).
 MODULES = (
     "sourdine.scoring.core",
     "sourdine.scoring.engine",

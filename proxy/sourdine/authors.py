@@ -48,14 +48,12 @@ from operator import itemgetter
 from typing import Any
 
 # What the user chooses (settings, decisions) is checked in a module of its own, left pure Python: see there.
-# Its names are this module's too, for the callers (hence the noqa).
+# Callers read DAY, parse_toxicity and stored_toxicity here too (hence the noqa).
 from sourdine.authorprefs import (  # noqa: F401
     DAY,
-    DECISION_KINDS,
     DEFAULTS,
     RECENT_IDS,
     AuthorDecision,
-    DecisionKind,
     Toxicity,
     _number,
     _show,

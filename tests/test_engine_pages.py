@@ -136,6 +136,26 @@ def test_a_page_left_unchanged_is_not_remembered():
     assert adapter.reads == 2
 
 
+def test_a_rewrite_that_ends_past_the_budget_is_an_overrun():
+    """The budget is read once more when the rewrite is written out: a rewrite that started in time but ended
+    late goes out as sent, as any overrun, leaving no decision and no remembered page behind."""
+    mastodon = ADAPTERS["mastodon"]
+
+    def slow_rewrite(endpoint, doc, verdicts):
+        time.sleep(0.03)
+        return mastodon.rewrite(endpoint, doc, verdicts)
+
+    engine, recorded = engine_with(types.SimpleNamespace(__name__="slow", posts=mastodon.posts, rewrite=slow_rewrite))
+    raw = timeline(1, 3)
+    score("the lexicons load before the clock starts", "en")
+    with pytest.raises(Overrun):
+        engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip",
+                              deadline=time.perf_counter() + 0.02)
+    assert recorded == [] and engine.caches()["pages"]["size"] == 0
+    assert engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip") is not None
+    assert recorded
+
+
 def test_an_overrun_on_a_page_seen_again_leaves_it_as_sent():
     engine, recorded = engine_with(Counting())
     raw = timeline(1)

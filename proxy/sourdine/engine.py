@@ -350,7 +350,7 @@ class Engine:
     def filter_body(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes,
                     deadline: float | None = None, keep: list | None = None) -> bytes | None:
         """The rewritten body, or None when nothing changed. Raises on anything it cannot parse, and Overrun
-        when `time.perf_counter()` passes `deadline` before the rewrite. The parsed document is appended to
+        when `time.perf_counter()` passes `deadline` before the rewrite is done. The parsed document is appended to
         `keep`, when given, so that the caller chooses when to free it.
 
         A JSON body is read with orjson. An adapter whose bodies are something else (HTML, several JSON
@@ -414,9 +414,11 @@ class Engine:
             verdicts, pending = judged
         new: bytes | None = None
         if verdicts:
-            self._keep_originals(platform, posts, verdicts)
             if adapter.rewrite(endpoint, doc, verdicts):
                 new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)  # any: bytes
+            # A rewrite finished past the budget goes out as sent, like any other overrun (and is counted so).
+            _check(deadline)
+            self._keep_originals(platform, posts, verdicts)
         self._commit(pending)
         if key is not None:
             size = len(key[3]) + len(new or b"") + sum(len(post.text) + POST_BYTES for post in posts)

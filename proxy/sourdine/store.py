@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from sourdine import lean, policy
-from sourdine.engine import Decision, decision_values
+from sourdine.authors import ROW_FIELDS
+from sourdine.engine import DECISION_COLUMNS, Decision, decision_values
 from sourdine.pairing import Client
 
 with lean.without("numpy"):  # sqlite-utils would import numpy, which Sourdine needs late or never (lean.py)
@@ -307,11 +308,7 @@ def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:
 # 64, 32, 16... 1 rows only: sqlite3 keeps each statement it prepared, and one for every count of rows from 1 to
 # 100 held 10 MB.
 _ROWS_PER_STATEMENT = 64
-_DECISION_COLUMNS = ("first_seen", "platform", "endpoint", "post_id", "author_id", "author", "lang", "negativity",
-                     "outrage", "score", "action", "reason", "last_changed", "excerpt")  # engine.decision_values
 _DECISION_UPDATE = ("last_changed", "endpoint", "negativity", "outrage", "score", "action", "reason", "excerpt")
-_AUTHOR_COLUMNS = ("platform", "author_id", "handle", "first_seen", "last_seen", "posts", "weight", "hostile",
-                   "score_sum", "reasons", "recent")
 
 
 @functools.cache
@@ -473,7 +470,7 @@ class Writer:
                 continue
             try:
                 with db.atomic():
-                    _upsert_rows(db.conn, "decisions", _DECISION_COLUMNS, ("platform", "post_id"), _DECISION_UPDATE,
+                    _upsert_rows(db.conn, "decisions", DECISION_COLUMNS, ("platform", "post_id"), _DECISION_UPDATE,
                                  decision_values(chunk))
                     if first:
                         db.conn.executemany(_UPSERT_SETTING, settings)
@@ -481,8 +478,8 @@ class Writer:
                         # key is cleaned as its row was when written (`_upsert_rows`), or it would fail the batch.
                         db.conn.executemany("DELETE FROM authors WHERE platform = ? AND author_id = ?",
                                             [(_valid(platform), _valid(author)) for platform, author in gone])
-                        _upsert_rows(db.conn, "authors", _AUTHOR_COLUMNS, _AUTHOR_COLUMNS[:2], _AUTHOR_COLUMNS[2:], [
-                            json.dumps(row[c]) if c == "reasons" else row[c] for row in authors for c in _AUTHOR_COLUMNS
+                        _upsert_rows(db.conn, "authors", ROW_FIELDS, ROW_FIELDS[:2], ROW_FIELDS[2:], [
+                            json.dumps(row[c]) if c == "reasons" else row[c] for row in authors for c in ROW_FIELDS
                         ])
             except Exception:
                 self.failures += 1

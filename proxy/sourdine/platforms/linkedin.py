@@ -112,8 +112,7 @@ def _listed(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     entities = _entities(doc)
     for elements in _collections(doc):
         for urn in elements:
-            entity = entities.get(urn) if isinstance(urn, str) else None
-            if entity is not None and isinstance(urn, str):
+            if isinstance(urn, str) and (entity := entities.get(urn)) is not None:
                 yield urn, entity
 
 

@@ -3,6 +3,7 @@ HTML, its own invariants on arbitrary text, and the HTML standard's readings whe
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sourdine.platforms.htmltokens import COMMENT, END, START, Unsupported, attributes, tokens
+from sourdine.platforms.htmltokens import COMMENT, END, START, Unsupported, _only, _script_end, attributes, tokens
 
 REDDIT = Path(__file__).parent / "data" / "reddit"
 CAPTURES = sorted(REDDIT.glob("*.html"))
@@ -273,3 +274,79 @@ def test_readings_that_need_the_tree_are_refused(text: str) -> None:
 def test_readings_that_agree_either_way_are_read(text: str) -> None:
     """A script comment with no inner `<script`, an SVG title without markup, an empty `<svg/>`: read."""
     assert list(tokens(text))
+
+
+# -- the fast readings against the plain ones ------------------------------------------------------------------
+
+ONLY = st.frozensets(st.sampled_from(["id", "slot", "author", "thingid", "post-title", "collapsed", "class", "data-x"]),
+                     max_size=4)
+# Letters that match an ASCII letter only when case is ignored in Unicode (U+0130, U+0131, U+017F, U+212A).
+ODD_NAMES = st.sampled_from(["\u017flot", "\u0130d", "\u0131d", "thing\u0130d", "\u212alass", "Slot", "AUTHOR"])
+
+
+@st.composite
+def any_attribute(draw: st.DrawFn) -> str:
+    return draw(st.one_of(attribute(), ODD_NAMES, ODD_NAMES.map(lambda n: f"{n}=x")))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(any_attribute(), max_size=8), ONLY, SPACE)
+def test_only_reads_what_the_plain_reading_reads(attrs: list[str], only: frozenset[str], space: str) -> None:
+    """`only` (which passes over the other attributes in one regex) gives the plain reading's values for the
+    names asked, whatever the attributes: repeated names, every form of value, names that match an asked one
+    only without regard to Unicode case."""
+    text = f"<a{''.join(space + a for a in attrs)}>"
+    [(_, _, _, _, a, b)] = tokens(text)
+    everything = attributes(text, a, b)
+    assert attributes(text, a, b, only=only) == {k: v for k, v in everything.items() if k in only}
+
+
+def test_only_on_the_real_captures() -> None:
+    """On every start tag of the real shreddit captures, for the names the Reddit adapter asks, and without
+    falling back on the plain reading."""
+    asked = [frozenset({"id", "thingid", "author", "post-title", "collapsed", "spoiler"}), frozenset({"slot"})]
+    checked = 0
+    for path in CAPTURES:
+        text = path.read_text()
+        for kind, _, _, _, a, b in tokens(text):
+            if kind != START:
+                continue
+            everything = attributes(text, a, b)
+            for only in asked:
+                assert attributes(text, a, b, only=only) == {k: v for k, v in everything.items() if k in only}
+                assert _only(text, a, b, None, only) is not None
+            checked += 1
+    assert checked > 100
+
+
+def stepped_script_end(text: str, pos: int) -> int:
+    """The script data states run one step at a time on every `<!--`, `-->`, `<script` and `</script`, as the
+    standard words them (the reference for _script_end, which goes from `<` to `<` in plain script data)."""
+    step = re.compile(r"<!--|-->|</?script[\t\n\f\r /]|</?script>", re.IGNORECASE | re.ASCII)
+    state = 0
+    while True:
+        m = step.search(text, pos)
+        if m is None:
+            return len(text)
+        found = m.group().lower()
+        if found == "<!--":
+            state = state or 1
+            pos = m.start() + 2
+        elif found == "-->":
+            state = 0
+            pos = m.end()
+        elif found.startswith("</"):
+            if state != 2:
+                return m.start()
+            state = 1
+            pos = m.end()
+        else:
+            state = 2 if state == 1 else state
+            pos = m.end()
+
+
+@settings(max_examples=500, deadline=None)
+@given(pieces(["<", "!", "-", "--", "-->", "<!--", "<script", "</script", "</SCRIPT", "<Script", ">", " ", "/",
+               "\u017f", "a", "{\"x\": 1}"], 30))
+def test_script_end_is_the_standards_states(text: str) -> None:
+    assert _script_end(text, 0) == stepped_script_end(text, 0)

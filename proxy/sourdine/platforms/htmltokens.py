@@ -93,12 +93,13 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
         m = search(text, pos)
         if m is None:
             return
-        i = m.start()
-        if m.group(2) is not None:  # a whole tag: the common case, read here at once
-            pos = m.end()
-            name = m.group(2).lower()
+        i, after = m.span()
+        slash, name = m.group(1, 2)  # one call for both: this loop runs for every tag of a page
+        if name is not None:  # a whole tag: the common case, read here at once
+            pos = after
+            name = name.lower()
             attrs_start, attrs_end = m.span(3)
-            if m.group(1):
+            if slash:
                 if foreign and name in _FOREIGN:
                     foreign -= 1
                 yield (END, name, i, pos, attrs_start, attrs_end)
@@ -160,8 +161,25 @@ def _script_end(text: str, pos: int) -> int:
     and there `<script` makes it "double escaped", where `</script>` does not end it but goes back to escaped;
     `-->` goes back to plain script data from either."""
     search = _SCRIPT_STEP.search
+    find = text.find
     state = 0  # 0: script data, 1: escaped, 2: double escaped
     while True:
+        if state == 0:
+            # In plain script data only `<!--` and `</script` change anything (`-->` and `<script` leave it as
+            # it is): go from `<` to `<`, which a page's large scripts of JSON data seldom hold, instead of
+            # searching every character for the four steps.
+            i = find("<", pos)
+            if i < 0:
+                return len(text)
+            if text.startswith("<!--", i):
+                state = 1
+                pos = i + 2
+            elif (text.startswith("</", i) and _is_script(text[i + 2:i + 8])
+                  and text[i + 8:i + 9] in _AFTER_NAME):
+                return i
+            else:
+                pos = i + 1
+            continue
         m = search(text, pos)
         if m is None:
             return len(text)
@@ -184,6 +202,11 @@ def _script_end(text: str, pos: int) -> int:
             pos = m.end()
 
 
+def _is_script(name: str) -> bool:
+    """`name` is "script" in any ASCII case (no other letter's lower case is an ASCII letter of it)."""
+    return name.isascii() and name.lower() == "script"
+
+
 def _raw_end(text: str, pos: int, name: str) -> int:
     """Where the raw text of a `name` element that starts at `pos` ends: at its end tag (`</name` then
     whitespace, `/` or `>`, in any case), or at the end of the text."""
@@ -203,18 +226,76 @@ def attributes(text: str, start: int, end: int, decode: Callable[[str], str] | N
     """The attributes in `text[start:end]` (a tag's attributes as `tokens` reports them): lower-case names,
     unescaped values, None for an attribute without a value; the first of two with one name wins. `decode`, when
     given, turns each value as written into characters before its character references are; `only`, when
-    given, names the attributes wanted (the others are left unread)."""
-    found: dict[str, str | None] = {}
+    given, names the attributes wanted (lower case): the others are passed over unread."""
+    if only is not None:
+        found = _only(text, start, end, decode, only)
+        if found is not None:
+            return found
+    found = {}
     for name, equals, value in _ONE_ATTR.findall(text, start, end):
         name = name.lower()
         if name in found or only is not None and name not in only:
             continue
-        if not equals:
-            found[name] = None
-            continue
-        if value[:1] in ("'", '"'):
-            value = value[1:-1]
-        if decode is not None:
-            value = decode(value)
-        found[name] = unescape(value) if "&" in value else value  # any: a str pattern's groups are str
+        found[name] = _value(equals, value, decode)  # any: a str pattern's groups are str
+    return found
+
+
+def _value(equals: str, value: str, decode: Callable[[str], str] | None) -> str | None:
+    """An attribute's value as `attributes` gives it, from the `=` and the value as written."""
+    if not equals:
+        return None
+    if value[:1] in ("'", '"'):
+        value = value[1:-1]
+    if decode is not None:
+        value = decode(value)
+    return unescape(value) if "&" in value else value
+
+
+# For `attributes(..., only=names)`: a pattern that passes over every attribute not named, in the regex engine,
+# then reads the next one named. A tag of new Reddit carries 15 to 30 attributes, and reading each one out
+# (`_ONE_ATTR.findall`) cost twice as much as the few that are wanted. Bounded: one pattern per set of names.
+_ONLY_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+_ONLY_PATTERNS_MAX = 64
+
+
+def _only_pattern(only: frozenset[str]) -> re.Pattern[str]:
+    pattern = _ONLY_PATTERNS.get(only)
+    if pattern is None:
+        # A name is wanted when it is one of `only` whole (what follows a name ends it). Matched without regard
+        # to case, which in Unicode also lets through a few letters whose lower case is no ASCII letter (U+0130,
+        # U+0131, U+017F): `_only` checks the name it stops at, and leaves such a tag to the plain reading.
+        names = "|".join(re.escape(name) for name in sorted(only, key=len, reverse=True))
+        wanted = rf"(?i:{names})(?![^{_WS}/>=])"
+        pattern = re.compile(rf"(?:[{_WS}/]*+(?!{wanted}){_ATTR})*+[{_WS}/]*+"
+                             rf"(?:({wanted})(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?)?")
+        if len(_ONLY_PATTERNS) >= _ONLY_PATTERNS_MAX:
+            _ONLY_PATTERNS.clear()
+        _ONLY_PATTERNS[only] = pattern
+    return pattern
+
+
+def _only(text: str, start: int, end: int, decode: Callable[[str], str] | None,
+          only: frozenset[str]) -> dict[str, str | None] | None:
+    """`attributes` for the names `only`, or None where the plain reading must decide (a name that matches only
+    without regard to Unicode case, or attributes that `tokens` did not lex)."""
+    found: dict[str, str | None] = {}
+    if not only:
+        return found
+    match = _only_pattern(only).match
+    pos = start
+    while len(found) < len(only):
+        m = match(text, pos, end)
+        if m is None:
+            return None
+        name = m.group(1)
+        if name is None:
+            return found if m.end() == end else None
+        name = name.lower()
+        if name not in only:
+            return None
+        if name not in found:
+            found[name] = _value(m.group(2) or "", m.group(3) or "", decode)  # any: a str pattern's groups
+        if m.end() == pos:
+            return None
+        pos = m.end()
     return found

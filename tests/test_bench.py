@@ -21,3 +21,5 @@ def test_bench_smoke_run_prints_every_budget_row(tmp_path):
     for row in ROWS:
         assert any(line.startswith(row) for line in result.stdout.splitlines()), row
     assert "not decrypted" in result.stdout
+    # Which build ran: a stale compiled build runs as pure Python, and its figures mean something else.
+    assert any(line.startswith("sourdine: scoring and filtering ") for line in result.stdout.splitlines())

@@ -167,7 +167,6 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     # Load the lexicons and the language detector's tables now rather than on the first feed.
     scoring.score("warm up: not bad", "en")
-    print(f"sourdine: scoring and filtering {native.state}", flush=True)  # "compiled", or "pure Python" and why
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which
     # keeps its pauses off the responses.
     gc.collect()
@@ -177,6 +176,8 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     # keep their automatic schedule.
     threshold0, threshold1, _ = gc.get_threshold()
     gc.set_threshold(threshold0, threshold1, 1_000_000)
+    # The last line of start-up: from here the event loop is free, and the first response waits on nothing.
+    print(f"sourdine: scoring and filtering {native.state}", flush=True)  # "compiled", or "pure Python" and why
     runtime.collected_at = time.monotonic()
     saver = asyncio.create_task(runtime.save_authors_forever())
     try:

@@ -185,7 +185,8 @@ def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socke
 
 
 def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
-    """Start `sourdine run` on free ports and wait for its ready line.
+    """Start `sourdine run` on free ports and wait for its first two lines (its ports, its CA): the proxy takes
+    connections from then on, and serves them once start-up ends (the third line, scoring loaded).
 
     The process records every address it connects to or looks up in `<home>.audit` (tests/audit).
     """
@@ -205,7 +206,7 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
     if not match:
         proc.kill()
         _, err = proc.communicate()
-        raise AssertionError(f"no ready line: {first!r}; stderr: {err[-2000:]}")
+        raise AssertionError(f"no first line: {first!r}; stderr: {err[-2000:]}")
     second = proc.stdout.readline()
     return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()], audit=audit)
 

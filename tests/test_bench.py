@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sourdine import native
+
 BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
 ROWS = ["added p50, cold", "added p50, warm", "p99 / p50", "feed throughput, cold", "feed throughput, warm",
         "HTTPS to a non-platform host", "20 posts x 3,000 characters", "start-up to ready", "idle RSS"]
@@ -21,5 +23,6 @@ def test_bench_smoke_run_prints_every_budget_row(tmp_path):
     for row in ROWS:
         assert any(line.startswith(row) for line in result.stdout.splitlines()), row
     assert "not decrypted" in result.stdout
-    # Which build ran: a stale compiled build runs as pure Python, and its figures mean something else.
-    assert any(line.startswith("sourdine: scoring and filtering ") for line in result.stdout.splitlines())
+    # Which build ran (a stale compiled build runs as pure Python, and its figures mean something else): the
+    # one this process loads.
+    assert f"sourdine: scoring and filtering {native.state}\n" in result.stdout

@@ -228,10 +228,10 @@ def attributes(text: str, start: int, end: int, decode: Callable[[str], str] | N
     given, turns each value as written into characters before its character references are; `only`, when
     given, names the attributes wanted (lower case): the others are passed over unread."""
     if only is not None:
-        found = _only(text, start, end, decode, only)
-        if found is not None:
-            return found
-    found = {}
+        picked = _only(text, start, end, decode, only)
+        if picked is not None:
+            return picked
+    found: dict[str, str | None] = {}
     for name, equals, value in _ONE_ATTR.findall(text, start, end):
         name = name.lower()
         if name in found or only is not None and name not in only:
@@ -254,34 +254,43 @@ def _value(equals: str, value: str, decode: Callable[[str], str] | None) -> str 
 # For `attributes(..., only=names)`: a pattern that passes over every attribute not named, in the regex engine,
 # then reads the next one named. A tag of new Reddit carries 15 to 30 attributes, and reading each one out
 # (`_ONE_ATTR.findall`) cost twice as much as the few that are wanted. Bounded: one pattern per set of names.
-_ONLY_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+_ONLY_PATTERNS: dict[frozenset[str], re.Pattern[str] | None] = {}
 _ONLY_PATTERNS_MAX = 64
+_NAME = re.compile(rf"[^{_WS}/>][^{_WS}/>=]*+")
 
 
-def _only_pattern(only: frozenset[str]) -> re.Pattern[str]:
-    pattern = _ONLY_PATTERNS.get(only)
-    if pattern is None:
+def _only_pattern(only: frozenset[str]) -> re.Pattern[str] | None:
+    """The pattern for the names `only`; None unless each is a lower-case ASCII attribute name, which the plain
+    reading can give (`attributes` reads the others the plain way)."""
+    if only in _ONLY_PATTERNS:
+        return _ONLY_PATTERNS[only]
+    pattern = None
+    if all(name.isascii() and name == name.lower() and _NAME.fullmatch(name) for name in only):
         # A name is wanted when it is one of `only` whole (what follows a name ends it). Matched without regard
-        # to case, which in Unicode also lets through a few letters whose lower case is no ASCII letter (U+0130,
-        # U+0131, U+017F): `_only` checks the name it stops at, and leaves such a tag to the plain reading.
+        # to case, which in Unicode also lets through three letters whose lower case is no ASCII letter (U+0130,
+        # U+0131, U+017F; the Kelvin sign's is "k"): `_only` checks the name it stops at, and leaves such a tag
+        # to the plain reading.
         names = "|".join(re.escape(name) for name in sorted(only, key=len, reverse=True))
         wanted = rf"(?i:{names})(?![^{_WS}/>=])"
         pattern = re.compile(rf"(?:[{_WS}/]*+(?!{wanted}){_ATTR})*+[{_WS}/]*+"
                              rf"(?:({wanted})(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?)?")
-        if len(_ONLY_PATTERNS) >= _ONLY_PATTERNS_MAX:
-            _ONLY_PATTERNS.clear()
-        _ONLY_PATTERNS[only] = pattern
+    if len(_ONLY_PATTERNS) >= _ONLY_PATTERNS_MAX:
+        _ONLY_PATTERNS.clear()
+    _ONLY_PATTERNS[only] = pattern
     return pattern
 
 
 def _only(text: str, start: int, end: int, decode: Callable[[str], str] | None,
           only: frozenset[str]) -> dict[str, str | None] | None:
-    """`attributes` for the names `only`, or None where the plain reading must decide (a name that matches only
-    without regard to Unicode case, or attributes that `tokens` did not lex)."""
+    """`attributes` for the names `only`, or None where the plain reading must decide (names `_only_pattern`
+    refuses, a name that matches only without regard to Unicode case, attributes that `tokens` did not lex)."""
     found: dict[str, str | None] = {}
     if not only:
         return found
-    match = _only_pattern(only).match
+    pattern = _only_pattern(only)
+    if pattern is None:
+        return None
+    match = pattern.match
     pos = start
     while len(found) < len(only):
         m = match(text, pos, end)
@@ -294,8 +303,6 @@ def _only(text: str, start: int, end: int, decode: Callable[[str], str] | None,
         if name not in only:
             return None
         if name not in found:
-            found[name] = _value(m.group(2) or "", m.group(3) or "", decode)  # any: a str pattern's groups
-        if m.end() == pos:
-            return None
-        pos = m.end()
+            found[name] = _value(m.group(2) or "", m.group(3) or "", decode)  # any: str groups, None made ""
+        pos = m.end()  # past a name of `only`, never empty
     return found

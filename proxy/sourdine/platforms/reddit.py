@@ -22,10 +22,10 @@ How a verdict shows in JSON:
 HTML (new Reddit, "shreddit"): `shreddit_feed` and `shreddit_comments`, the `/svc/shreddit/...` fragments the web
 app loads as the user scrolls, and `page`, the first page rendered on the server (the front page, a community, a
 post with its first comments; only when text/html), with the same elements. Read with a tag tokenizer that
-follows the HTML standard (htmltokens.py: 2.5 ms for a 100-post fragment, 6.5 ms for a first page of 790 KB,
-where html.parser took 10 and 24 ms), and rewritten by splicing the original text (htmlsplice.py), so the markup
-stays intact byte for byte. Markup whose reading the tokenizer leaves to a browser's tree (see htmltokens.py),
-or more than `MAX_MARKUP` `<` in a page, makes the page go out as it came.
+follows the HTML standard (htmltokens.py: about 3 ms of CPU for a 100-post fragment, 7 ms for a first page of
+790 KB, where html.parser took 10 and 24 ms), and rewritten by splicing the original text (htmlsplice.py), so
+the markup stays intact byte for byte. Markup whose reading the tokenizer leaves to a browser's tree (see
+htmltokens.py), or more than `MAX_MARKUP` `<` in a page, makes the page go out as it came.
 
 - a post is a `<shreddit-post id="t3_..." post-title=... author=...>`, its text in `[slot="text-body"]`;
 - a comment is a `<shreddit-comment thingid="t1_..." author=...>`, its text in `[slot="comment"]` (or the

@@ -70,6 +70,7 @@ _COMMENT_END = re.compile(r"--!?>")
 RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"})
 # What changes a script's state: `<!--`, `-->`, `<script` and `</script` (then whitespace, `/` or `>`).
 _SCRIPT_STEP = re.compile(rf"<!--|-->|</?script[{_WS}/>]", re.IGNORECASE | re.ASCII)
+_SCRIPT_DATA_STEP = re.compile(rf"<(?:!--|/script[{_WS}/>])", re.IGNORECASE | re.ASCII)  # plain script data
 _FOREIGN = frozenset({"svg", "math"})
 _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SPECIAL = RAW_TEXT | _FOREIGN | {"plaintext"}
@@ -161,25 +162,21 @@ def _script_end(text: str, pos: int) -> int:
     and there `<script` makes it "double escaped", where `</script>` does not end it but goes back to escaped;
     `-->` goes back to plain script data from either."""
     search = _SCRIPT_STEP.search
-    find = text.find
+    data_search = _SCRIPT_DATA_STEP.search
     state = 0  # 0: script data, 1: escaped, 2: double escaped
     while True:
         if state == 0:
             # In plain script data only `<!--` and `</script` change anything (`-->` and `<script` leave it as
-            # it is): go from `<` to `<`, which a page's large scripts of JSON data seldom hold, instead of
-            # searching every character for the four steps.
-            i = find("<", pos)
-            if i < 0:
+            # it is): search for those two alone, which the regex engine does from `<` to `<` (a page's large
+            # scripts of JSON data hold few), instead of stopping at every `-` too.
+            m = data_search(text, pos)
+            if m is None:
                 return len(text)
-            if text.startswith("<!--", i):
+            if m.group().startswith("<!"):
                 state = 1
-                pos = i + 2
-            elif (text.startswith("</", i) and _is_script(text[i + 2:i + 8])
-                  and text[i + 8:i + 9] in _AFTER_NAME):
-                return i
-            else:
-                pos = i + 1
-            continue
+                pos = m.start() + 2  # its `--` may be that of a `-->` (`<!-->` opens and closes at once)
+                continue
+            return m.start()
         m = search(text, pos)
         if m is None:
             return len(text)
@@ -200,11 +197,6 @@ def _script_end(text: str, pos: int) -> int:
             if state == 1:
                 state = 2
             pos = m.end()
-
-
-def _is_script(name: str) -> bool:
-    """`name` is "script" in any ASCII case (no other letter's lower case is an ASCII letter of it)."""
-    return name.isascii() and name.lower() == "script"
 
 
 def _raw_end(text: str, pos: int, name: str) -> int:

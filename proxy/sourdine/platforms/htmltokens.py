@@ -244,8 +244,8 @@ def _value(equals: str, value: str, decode: Callable[[str], str] | None) -> str 
 
 
 # For `attributes(..., only=names)`: a pattern that passes over every attribute not named, in the regex engine,
-# then reads the next one named. A tag of new Reddit carries 15 to 30 attributes, and reading each one out
-# (`_ONE_ATTR.findall`) cost twice as much as the few that are wanted. Bounded: one pattern per set of names.
+# then reads the next one named. A post's tag on new Reddit carries 18 attributes in about 700 characters, and
+# reading each one out (`_ONE_ATTR.findall`) cost 7 to 12 µs a tag. Bounded: one pattern per set of names.
 _ONLY_PATTERNS: dict[frozenset[str], re.Pattern[str] | None] = {}
 _ONLY_PATTERNS_MAX = 64
 _NAME = re.compile(rf"[^{_WS}/>][^{_WS}/>=]*+")

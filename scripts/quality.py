@@ -1,12 +1,19 @@
-"""What scripts/eval and scripts/ceiling both measure with: ROC AUC, and the vaderSentiment analyser each
-language is compared with."""
+"""What scripts/eval, scripts/ceiling and scripts/fit-weights share: reading a labelled set, ROC AUC, and the
+vaderSentiment analyser each language is compared with."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 LEXICONS = Path(__file__).resolve().parent.parent / "rules" / "lexicons"
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    """The posts of a labelled set (JSON Lines: `text`, `label`, and maybe `lang` and `valence`), blank lines
+    skipped."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def roc_auc(scores: list[float], labels: list[int]) -> float:

@@ -11,7 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sourdine.platforms.htmltokens import COMMENT, END, START, Unsupported, _only, _script_end, attributes, tokens
+from sourdine.platforms.htmltokens import (
+    _SPECIAL,
+    COMMENT,
+    END,
+    START,
+    Quiet,
+    Unsupported,
+    _only,
+    _script_end,
+    attributes,
+    quiet_pattern,
+    tokens,
+)
 
 REDDIT = Path(__file__).parent / "data" / "reddit"
 CAPTURES = sorted(REDDIT.glob("*.html"))
@@ -366,3 +378,113 @@ def stepped_script_end(text: str, pos: int) -> int:
                "\u017f", "a", "{\"x\": 1}"], 30))
 def test_script_end_is_the_standards_states(text: str) -> None:
     assert _script_end(text, 0) == stepped_script_end(text, 0)
+
+
+# -- Quiet: tags passed over in the regex engine ----------------------------------------------------------------
+
+LOUD = frozenset({"article", "shreddit-post"})
+VALUES = frozenset({"comment", "text-body"})
+QUIET = quiet_pattern(LOUD, "slot", VALUES)
+SLOT_VALUES = st.sampled_from(["comment", "text-body", "Comment", "c&#111;mment", "x&amp;", "comment ", "x",
+                               "text-body-2", ""])
+
+
+@st.composite
+def slot_attribute(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(["slot", "SLOT", "Slot", "data-slot", "slots", "\u017flot"]))
+    value = draw(SLOT_VALUES)
+    quote = draw(st.sampled_from(['"', "'", ""]))
+    if not quote:
+        value = value.replace(" ", "")
+    return f"{name}{draw(st.sampled_from(['=', ' = ', '=']))}{quote}{value}{quote}"
+
+
+@st.composite
+def quiet_tag(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(["div", "a", "span", "article", "ARTICLE", "Shreddit-Post", "shreddit-posts",
+                                 "svg", "math", "script", "title", "STYLE", "textarea", "plaintext", "\u017fcript",
+                                 "articl\u0130"]))
+    attrs = draw(st.lists(st.one_of(attribute(), slot_attribute()), max_size=4))
+    inside = "".join(draw(SPACE) + a for a in attrs)
+    return f"<{draw(st.sampled_from(['', '/']))}{name}{inside}{draw(st.sampled_from(['', ' ', '/', ' /']))}>"
+
+
+QUIET_TEXT = st.lists(st.one_of(quiet_tag(), PIECES, NOISE), max_size=25).map("".join)
+
+
+def _both(text: str, switches: list[bool] | None = None) -> tuple[list | None, list | None, list[bool]]:
+    """The full reading and the quiet one (None where it raised Unsupported); with `switches`, the switch is set
+    to each in turn after each token, and which tokens came while it was off is returned too."""
+    try:
+        full = list(tokens(text))
+    except Unsupported:
+        full = None
+    switch = Quiet(QUIET)
+    quiet: list = []
+    off: list[bool] = []
+    try:
+        for token in tokens(text, switch):
+            quiet.append(token)
+            off.append(not switch.on)
+            if switches:
+                switch.on = switches[(len(quiet) - 1) % len(switches)]
+    except Unsupported:
+        return full, None, off
+    return full, quiet, off
+
+
+def _passed_over_rightly(text: str, full: list, quiet: list) -> None:
+    """`quiet` is `full` less start and end tags that are neither loud nor special and have no slot to read."""
+    where = {token[2]: i for i, token in enumerate(full)}
+    indices = [where[token[2]] for token in quiet]
+    assert [full[i] for i in indices] == quiet and indices == sorted(indices)
+    for kind, name, _, _, a, b in (full[i] for i in set(range(len(full))) - set(indices)):
+        assert kind in (START, END) and name not in LOUD | _SPECIAL
+        assert attributes(text, a, b).get("slot") not in VALUES
+
+
+@settings(max_examples=500, deadline=None)
+@given(QUIET_TEXT)
+def test_quiet_passes_over_only_tags_without_use(text: str) -> None:
+    """Loud and special tags (in any case), comments, tags with a slot that is or may decode to one asked for,
+    and everything `tokens` reads step by step are reported, as in the plain reading; and it raises
+    `Unsupported` where that does."""
+    full, quiet, _ = _both(text)
+    assert (full is None) == (quiet is None)
+    if full is not None:
+        _passed_over_rightly(text, full, quiet)
+
+
+@settings(max_examples=300, deadline=None)
+@given(QUIET_TEXT, st.lists(st.booleans(), min_size=1, max_size=6))
+def test_quiet_switched_off_reports_every_token_from_there(text: str, switches: list[bool]) -> None:
+    """Turned off between two tokens, the next token is the next one of the plain reading, and so on till it is
+    turned on again."""
+    full, quiet, off = _both(text, switches)
+    if full is None or quiet is None:
+        return
+    _passed_over_rightly(text, full, quiet)
+    where = {token[2]: i for i, token in enumerate(full)}
+    for k in range(1, len(quiet)):
+        if off[k]:
+            assert where[quiet[k][2]] == where[quiet[k - 1][2]] + 1
+
+
+def test_quiet_on_the_real_captures() -> None:
+    """On the real captures, the tags kept are those the plain reading gives less the ones passed over, and
+    most are passed over."""
+    pattern = quiet_pattern(frozenset({"shreddit-post", "shreddit-comment", "article", "faceplate-partial"}),
+                            "slot", frozenset({"comment", "comment-body", "text-body"}))
+    for path in CAPTURES:
+        text = path.read_text()
+        full, quiet = list(tokens(text)), list(tokens(text, Quiet(pattern)))
+        assert set(quiet) <= set(full) and len(quiet) * 3 < len(full)
+        kept = {t[1] for t in quiet}
+        assert "shreddit-post" in kept or "shreddit-comment" in kept
+
+
+@pytest.mark.parametrize("args", [(frozenset({"Article"}),), (frozenset({"a b"}),), (frozenset({"a"}), "Slot"),
+                                  (frozenset({"a"}), "slot", frozenset({'x"'})), (frozenset({"\u017fcript"}),)])
+def test_quiet_pattern_refuses_what_it_cannot_match_exactly(args: tuple) -> None:
+    with pytest.raises(ValueError):
+        quiet_pattern(*args)

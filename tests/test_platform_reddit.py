@@ -524,8 +524,30 @@ PAGE_PIECES = st.one_of(
                      f"<script>var a = '{FAKE}';</script>", f"<style>/* {FAKE} */</style>", f"<!-- {FAKE} -->",
                      f'<div data-x="a > {FAKE}"></div>', "<SHREDDIT-POST ID=t3_up AUTHOR=Up POST-TITLE=Up>",
                      "</SHREDDIT-POST>", '<shreddit-comment thingid="t1_n" author="n"><div slot="comment"><p>a'
-                     "</p><p>b<br>c</p></div>", "</shreddit-comment>", '<div slot="text-body"> body &eacute;</div>']),
+                     "</p><p>b<br>c</p></div>", "</shreddit-comment>", '<div slot="text-body"> body &eacute;</div>',
+                     # Body slots written every way an attribute can be, and slots that are not one.
+                     '<DIV SLOT="comment">upper</DIV>', '<p Slot = comment-body >spaced</p>',
+                     "<span slot='text-body'>single</span>", '<div slot="c&#111;mment">ref</div>',
+                     '<div slot="Comment">case</div>', '<a slot="title" href="/r/x/comments/1/">title</a>',
+                     '<div data-slot="comment">data</div>', '<div slot>bare</div>']),
 )
+
+
+@pytest.mark.parametrize("slot", ['SLOT="comment"', "Slot = comment", "slot='comment'", 'slot="c&#111;mment"'])
+def test_a_body_slot_is_read_however_its_attribute_is_written(slot: str) -> None:
+    """Attribute names are not case-sensitive, and a value may be unquoted or spelt with a character reference:
+    the comment's words are read each time (an upper-case SLOT went unread before 2026-11-23)."""
+    body = f'<shreddit-comment thingid="t1_a" author="x"><DIV {slot}>Upper <b>body</b></DIV></shreddit-comment>'
+    assert [p.text for p in reddit.posts("page", reddit.parse("page", body.encode()))] == ["Upper body"]
+
+
+def test_the_quiet_reading_is_the_full_one() -> None:
+    """The reader passes over the tags it has no use for in the regex engine (htmltokens.Quiet): on the real
+    captures and a first page built from them, what it finds is what it finds looking at every tag."""
+    for body in (raw(FEED), raw(FEED_AD), raw(HTML_COMMENTS), first_page(), with_loaders()):
+        quiet, full = reddit._read_html(body), reddit._read_html(body, quiet=False)
+        assert quiet.items == full.items and quiet.items
+        assert (quiet.articles, quiet.partials) == (full.articles, full.partials)
 
 
 @settings(max_examples=150, deadline=None)
@@ -537,6 +559,7 @@ def test_pages_read_as_html_parser_reads_them(text: str) -> None:
     doc = reddit.parse("page", text.encode())
     ours = [(i.id, i.author, i.post().text, i.start, i.end) for i in doc.items if i.id]
     assert ours == Reference(text).found()
+    assert doc.items == reddit._read_html(text.encode(), quiet=False).items
 
 
 # --- the real scorer, English and French ---------------------------------------------------------------------

@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Iterator
 from html import unescape
 
-__all__ = ["START", "END", "COMMENT", "RAW_TEXT", "Unsupported", "tokens", "attributes"]
+__all__ = ["START", "END", "COMMENT", "RAW_TEXT", "Unsupported", "Quiet", "quiet_pattern", "tokens", "attributes"]
 
 START = 0
 END = 1
@@ -56,13 +56,14 @@ _WS = "\t\n\f\r "
 # Possessive quantifiers make the match the tokenizer's one reading, with no backtracking into another.
 _ATTR = (rf"[^{_WS}/>][^{_WS}/>=]*+"
          rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^{_WS}>]*+)|(?![{_WS}]*=))")
-# The next markup from a position. Either a whole tag: `<` or `</` (group 1 the `/`), the name (group 2), then
-# attributes separated by whitespace and stray `/`s (group 3, from after the name to after the last attribute),
-# then what follows them (group 4), then `>`. Or else an empty match at a `<` that starts other markup (`<!`,
-# `<?`, `</` not followed by a letter, a tag cut off by the end of the text), read step by step. A `<` that
-# starts no markup is passed over, as the data state does. Most of a page's markup is plain tags: one search
-# each.
-_NEXT = re.compile(rf"<(?:(/?)([a-zA-Z][^{_WS}/>]*+)((?:[{_WS}/]*+{_ATTR})*+)([{_WS}/]*+)>|(?=[!?/a-zA-Z]))")
+# The next markup from a position (group 1). Either a whole tag: `<` or `</` (group 2 the `/`), the name (group
+# 3), then attributes separated by whitespace and stray `/`s (group 4, from after the name to after the last
+# attribute), then what follows them (group 5), then `>`. Or else an empty match at a `<` that starts other
+# markup (`<!`, `<?`, `</` not followed by a letter, a tag cut off by the end of the text), read step by step.
+# A `<` that starts no markup is passed over, as the data state does. Most of a page's markup is plain tags:
+# one search each.
+_TAG_NAME = rf"[a-zA-Z][^{_WS}/>]*+"
+_NEXT = re.compile(rf"(<(?:(/?)({_TAG_NAME})((?:[{_WS}/]*+{_ATTR})*+)([{_WS}/]*+)>|(?=[!?/a-zA-Z])))")
 # Within a tag `_NEXT` matched: an attribute's name, its `=` if it has a value, the value as written.
 _ONE_ATTR = re.compile(rf"[{_WS}/]*+([^{_WS}/>][^{_WS}/>=]*+)"
                        rf"(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?")
@@ -77,13 +78,60 @@ _SPECIAL = RAW_TEXT | _FOREIGN | {"plaintext"}
 _AFTER_NAME = frozenset(_WS + "/>")
 
 
-def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
+class Quiet:
+    """A switch for `tokens`: while `on` is true, the tags that `pattern` (made by `quiet_pattern`) passes over
+    are not reported. The caller may turn it off and on between two tokens: from the next token on, `tokens`
+    reports every token, or again only those `pattern` does not pass over."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.on = True
+
+
+_QUIET_NAME = re.compile(r"[a-z][a-z0-9-]*")
+_QUIET_VALUE = re.compile(r"[a-zA-Z0-9_-]+")
+
+
+def quiet_pattern(loud: frozenset[str], attribute: str | None = None,
+                  values: frozenset[str] = frozenset()) -> re.Pattern[str]:
+    """For `Quiet`: a pattern that passes over, in the regex engine, the start and end tags a reader has no use
+    for, and matches the next token as `_NEXT` does (its groups one to five). A page's tags mostly matter only
+    for where they are (new Reddit's post has 15, of which the reader needs 4), and each one reported costs
+    about a microsecond in Python.
+
+    Never passed over: the tags named in `loud` (lower-case ASCII tag names) and those of the elements the
+    tokenizer reads specially (raw text, SVG and MathML, `<plaintext>`), whatever their case; tags with an
+    `attribute` whose value as written is one of `values` or holds a `&` (which a character reference might
+    turn into one); comments and everything else `tokens` reads step by step. So the tokens reported are those
+    of the plain reading, less tags the reader would skip, and `tokens`' state (SVG depth, raw text) moves as
+    it does there. Matching names without regard to case in Unicode lets a few more tags through (`<ſcript>`),
+    never fewer.
+    """
+    for name in (*loud, *((attribute,) if attribute is not None else ())):
+        if not _QUIET_NAME.fullmatch(name):
+            raise ValueError(f"not a lower-case ASCII tag or attribute name: {name!r}")
+    for value in values:
+        if not _QUIET_VALUE.fullmatch(value):
+            raise ValueError(f"not a plain attribute value: {value!r}")
+    names = "|".join(re.escape(name) for name in sorted(loud | _SPECIAL, key=len, reverse=True))
+    attr = _ATTR
+    if attribute is not None:
+        both = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)) or "(?!)"
+        loud_value = (rf"\"(?:{both})\"|'(?:{both})'|(?:{both})(?![^{_WS}>])"
+                      rf"|\"[^\"&]*+&|'[^'&]*+&|(?![\"'])[^{_WS}>&]*+&")
+        attr = rf"(?!(?i:{re.escape(attribute)})(?![^{_WS}/>=])[{_WS}]*+=[{_WS}]*+(?:{loud_value})){_ATTR}"
+    quiet_tag = (rf"(?!/?(?i:{names})(?![^{_WS}/>]))/?{_TAG_NAME}(?:[{_WS}/]*+{attr})*+[{_WS}/]*+>")
+    return re.compile(rf"(?:[^<]++|<(?:{quiet_tag}|(?![!?/a-zA-Z])))*+" + _NEXT.pattern)
+
+
+def tokens(text: str, quiet: Quiet | None = None) -> Iterator[tuple[int, str, int, int, int, int]]:
     """Every tag and comment of `text`, in order: `(kind, lower-case name, start, end, attrs_start, attrs_end)`,
     where kind is START, END or COMMENT (comments, DOCTYPEs and bogus comments), `text[start:end]` the whole
-    token and `text[attrs_start:attrs_end]` a tag's attributes (empty for a comment).
+    token and `text[attrs_start:attrs_end]` a tag's attributes (empty for a comment). With `quiet`, less the
+    tags its pattern passes over while it is on.
 
-    What lies between two tokens is text (the raw text of a script or style too). Raises `Unsupported` (see the
-    module's documentation).
+    What lies between two tokens is text (the raw text of a script or style too), when every token is
+    reported. Raises `Unsupported` (see the module's documentation).
     """
     n = len(text)
     pos = 0
@@ -91,15 +139,18 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
     find = text.find
     search = _NEXT.search
     while True:
-        m = search(text, pos)
+        if quiet is not None and quiet.on:
+            m = quiet.pattern.match(text, pos)
+        else:
+            m = search(text, pos)
         if m is None:
             return
-        i, after = m.span()
-        slash, name = m.group(1, 2)  # one call for both: this loop runs for every tag of a page
+        i, after = m.span(1)
+        slash, name = m.group(2, 3)  # one call for both: this loop runs for every tag of a page
         if name is not None:  # a whole tag: the common case, read here at once
             pos = after
             name = name.lower()
-            attrs_start, attrs_end = m.span(3)
+            attrs_start, attrs_end = m.span(4)
             if slash:
                 if foreign and name in _FOREIGN:
                     foreign -= 1
@@ -109,7 +160,7 @@ def tokens(text: str) -> Iterator[tuple[int, str, int, int, int, int]]:
             if name not in _SPECIAL:
                 continue
             if name in _FOREIGN:
-                if not m.group(4).endswith("/"):  # `<svg/>` is an empty element
+                if not m.group(5).endswith("/"):  # `<svg/>` is an empty element
                     foreign += 1
                 continue
             if name == "plaintext":

@@ -583,3 +583,11 @@ STORED = [
 def test_stored_settings_never_stop_start_up(data: object, expected: Toxicity, changed: list[str]) -> None:
     """Settings saved by an earlier version load clamped into this version's ranges, saying what changed."""
     assert au.stored_toxicity(data) == (expected, changed)
+
+
+@given(st.dictionaries(st.sampled_from(["insult", "outrage", "threat", "a", "b", "insult: x", ""]),
+                       st.sampled_from([0.0, 0.25, 0.5, 1.0, 1e-300, 3.0]), min_size=1))
+def test_the_lightest_label_is_mins(table: dict[str, float]) -> None:
+    """The tally's eviction picks the lightest label, the first by name among equals, as min() with the key
+    (weight, name) does: ties come up often, since most labels start from the same weight."""
+    assert au._lightest(table) == min(table, key=lambda k: (table[k], k))

@@ -30,6 +30,9 @@ Where a browser's reading depends on the tree being built and this tokenizer doe
 
 `<template>` contents are markup like any other. This module uses compiled patterns for the tokens of each
 state, as html.parser itself does; the states and their order are the standard's.
+
+A reader that needs only some tags can pass a `Quiet` switch to `tokens`: while it is on, the other start and
+end tags are passed over inside the regex engine, never reaching Python (see `quiet_pattern`).
 """
 
 from __future__ import annotations

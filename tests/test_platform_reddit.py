@@ -420,6 +420,14 @@ def test_adversarial_pages_read_and_rewrite_in_linear_time() -> None:
     _, large = grows_linearly(hidden_beside_loaders, 1_000)
     assert large < 2.0
 
+    # Stray `<` by the thousand, alone, in runs, and before tags (the quiet reading steps over each run of them).
+    def stray(n: int) -> None:
+        page = b"<" * n + b"< " * n + b"<<a><<<p>" * (n // 10) + b'<shreddit-post id="t3_s" author="s">'
+        assert [item.id for item in reddit.parse("page", page).items] == ["t3_s"]
+
+    _, large = grows_linearly(stray, 3_000)  # 30,000 of each, 75,000 `<` in all (MAX_MARKUP is 100,000)
+    assert large < 2.0
+
 
 def test_a_script_escaped_as_browsers_read_it() -> None:
     """A script holding `<!-- <script>` and a `</script>` inside them: the script ends where a browser ends it,
@@ -455,6 +463,11 @@ def test_the_reader_finds_what_html_parser_finds() -> None:
             assert text[:item.end].endswith(f"</shreddit-{item.kind}>")
 
 
+# The HTML standard's void elements (13.1.2): no end tag, no content.
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
+        "track", "wbr"}
+
+
 class Reference(HTMLParser):
     """Posts and comments as html.parser reads them (the reading Reddit's HTML had before htmltokens.py), for
     checking: (id, author, text, start of the start tag, end of the end tag) of each, in document order."""
@@ -484,7 +497,7 @@ class Reference(HTMLParser):
                     [], self._at(), -1, tag, (values.get("post-title") or "").strip()]
             self.items.append(item)
             self.open.append(item)
-        elif self.open and values.get("slot") in ("comment", "comment-body", "text-body"):
+        elif self.open and values.get("slot") in ("comment", "comment-body", "text-body") and tag not in VOID:
             self.slot = (tag, self.open[-1], [1])
 
     def handle_endtag(self, tag: str) -> None:
@@ -533,12 +546,41 @@ PAGE_PIECES = st.one_of(
 )
 
 
-@pytest.mark.parametrize("slot", ['SLOT="comment"', "Slot = comment", "slot='comment'", 'slot="c&#111;mment"'])
+@pytest.mark.parametrize("slot", ['SLOT="comment"', "Slot = comment", "slot='comment'", 'slot="c&#111;mment"',
+                                  "slot='c&#111;mment'", "slot=c&#111;mment", "slot=text-&#98;ody"])
 def test_a_body_slot_is_read_however_its_attribute_is_written(slot: str) -> None:
     """Attribute names are not case-sensitive, and a value may be unquoted or spelt with a character reference:
     the comment's words are read each time (an upper-case SLOT went unread before 2026-11-23)."""
     body = f'<shreddit-comment thingid="t1_a" author="x"><DIV {slot}>Upper <b>body</b></DIV></shreddit-comment>'
     assert [p.text for p in reddit.posts("page", reddit.parse("page", body.encode()))] == ["Upper body"]
+
+
+def test_a_body_slot_on_a_void_element_holds_no_words() -> None:
+    """An `<img slot="comment">` has no content: the comment's body is empty, and the page goes on to be read
+    (before 2026-11-23 the slot ran on to the end of the page, and every later post was missed)."""
+    body = (b'<shreddit-comment thingid="t1_a" author="x"><img slot="comment" src="/a.png">hi</shreddit-comment>'
+            b'<shreddit-comment thingid="t1_b" author="y"><div slot="comment">yo</div></shreddit-comment>')
+    assert [(p.id, p.text) for p in reddit.posts("page", reddit.parse("page", body))] == [("t1_a", ""), ("t1_b", "yo")]
+
+
+def test_the_quiet_reading_is_quiet_again_after_a_body() -> None:
+    """Outside a body slot only the tags the reader needs reach it: on the real comments capture (two bodies)
+    and on a first page, it sees fewer than a third of the tokens, and the same items."""
+    seen: list = []
+    read = reddit.tokens
+
+    def counted(text: str, quiet: Any = None) -> Any:
+        for token in read(text, quiet):
+            seen.append(token)
+            yield token
+
+    for body in (raw(HTML_COMMENTS), first_page()):
+        seen.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(reddit, "tokens", counted)
+            items = reddit._read_html(body).items
+        assert items == reddit._read_html(body, quiet=False).items
+        assert 0 < len(seen) * 3 < len(list(read(body.decode())))
 
 
 def test_the_quiet_reading_is_the_full_one() -> None:

@@ -124,7 +124,9 @@ def quiet_pattern(loud: frozenset[str], attribute: str | None = None,
                       rf"|\"[^\"&]*+&|'[^'&]*+&|(?![\"'])[^{_WS}>&]*+&")
         attr = rf"(?!(?i:{re.escape(attribute)})(?![^{_WS}/>=])[{_WS}]*+=[{_WS}]*+(?:{loud_value})){_ATTR}"
     quiet_tag = (rf"(?!/?(?i:{names})(?![^{_WS}/>]))/?{_TAG_NAME}(?:[{_WS}/]*+{attr})*+[{_WS}/]*+>")
-    return re.compile(rf"(?:[^<]++|<(?:{quiet_tag}|(?![!?/a-zA-Z])))*+" + _NEXT.pattern)
+    # Text, then any number of (a tag passed over, or a run of `<` that starts no markup, then text). A run of
+    # `<` gives back at most its last one, where a tag may start: one step per run, not per `<`.
+    return re.compile(rf"[^<]*+(?:(?:<{quiet_tag}|<++(?![!?/a-zA-Z])|<+(?=<))[^<]*+)*+" + _NEXT.pattern)
 
 
 def tokens(text: str, quiet: Quiet | None = None) -> Iterator[tuple[int, str, int, int, int, int]]:

@@ -78,6 +78,10 @@ MAX_DEPTH = 64
 _BODY_SLOTS = frozenset({"comment", "comment-body", "text-body"})
 _SLOT = frozenset({"slot"})
 _BREAKS = frozenset({"p", "br", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"})
+# Elements with no end tag and no content: a body slot on one of them holds no words, and must not be read as
+# running on to the end of the page.
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+                   "source", "track", "wbr"})
 
 
 def reason_text(verdict: Verdict) -> str:
@@ -348,7 +352,8 @@ def _read_html(body: bytes, quiet: bool = True) -> _Page:
                 open_articles.append(len(articles) - 1)
             elif name == "faceplate-partial":
                 partials.append(start)
-            elif open_items and attributes(text, attrs_start, attrs_end, only=_SLOT).get("slot") in _BODY_SLOTS:
+            elif (open_items and name not in _VOID
+                  and attributes(text, attrs_start, attrs_end, only=_SLOT).get("slot") in _BODY_SLOTS):
                 slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
                 if switch is not None:
                     switch.on = False  # its text is every token's

@@ -21,6 +21,7 @@ from conftest import adapter_speed, grows_linearly
 from hostile import FOLDED, FRIENDLY_EN, FRIENDLY_FR, HIDDEN, HOSTILE_EN, HOSTILE_FR, SOUR_EN, SOUR_FR, real_filter
 from sourdine.model import Verdict
 from sourdine.platforms import reddit
+from sourdine.platforms.htmltokens import VOID
 
 DATA = Path(__file__).parent / "data" / "reddit"
 HOT = "praw_subreddit_hot.body.json"
@@ -461,11 +462,6 @@ def test_the_reader_finds_what_html_parser_finds() -> None:
             tag = text[item.start:text.index(">", item.attr_at) + 1]
             assert tag.startswith(("<shreddit-post", "<shreddit-comment")) and item.id in tag
             assert text[:item.end].endswith(f"</shreddit-{item.kind}>")
-
-
-# The HTML standard's void elements (13.1.2): no end tag, no content.
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
-        "track", "wbr"}
 
 
 class Reference(HTMLParser):

@@ -41,7 +41,8 @@ import re
 from collections.abc import Callable, Iterator
 from html import unescape
 
-__all__ = ["START", "END", "COMMENT", "RAW_TEXT", "Unsupported", "Quiet", "quiet_pattern", "tokens", "attributes"]
+__all__ = ["START", "END", "COMMENT", "RAW_TEXT", "VOID", "Unsupported", "Quiet", "quiet_pattern", "tokens",
+           "attributes"]
 
 START = 0
 END = 1
@@ -72,6 +73,9 @@ _ONE_ATTR = re.compile(rf"[{_WS}/]*+([^{_WS}/>][^{_WS}/>=]*+)"
                        rf"(?:[{_WS}]*+(=)[{_WS}]*+(\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?")
 _COMMENT_END = re.compile(r"--!?>")
 RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title"})
+# The void elements (the standard's 13.1.2, with the obsolete keygen and param): no end tag, no content.
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
+                  "source", "track", "wbr"})
 # What changes a script's state: `<!--`, `-->`, `<script` and `</script` (then whitespace, `/` or `>`).
 _SCRIPT_STEP = re.compile(rf"<!--|-->|</?script[{_WS}/>]", re.IGNORECASE | re.ASCII)
 _SCRIPT_DATA_STEP = re.compile(rf"<(?:!--|/script[{_WS}/>])", re.IGNORECASE | re.ASCII)  # plain script data

@@ -58,7 +58,7 @@ import orjson
 
 from sourdine.model import Post, Verdict
 from sourdine.platforms.htmlsplice import Splice, attribute
-from sourdine.platforms.htmltokens import END, RAW_TEXT, START, Quiet, attributes, quiet_pattern, tokens
+from sourdine.platforms.htmltokens import END, RAW_TEXT, START, VOID, Quiet, attributes, quiet_pattern, tokens
 
 PLATFORM = "reddit"
 CONTENT_TYPES = ("json", "html")
@@ -78,10 +78,6 @@ MAX_DEPTH = 64
 _BODY_SLOTS = frozenset({"comment", "comment-body", "text-body"})
 _SLOT = frozenset({"slot"})
 _BREAKS = frozenset({"p", "br", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6"})
-# Elements with no end tag and no content: a body slot on one of them holds no words, and must not be read as
-# running on to the end of the page.
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param",
-                   "source", "track", "wbr"})
 
 
 def reason_text(verdict: Verdict) -> str:
@@ -352,7 +348,8 @@ def _read_html(body: bytes, quiet: bool = True) -> _Page:
                 open_articles.append(len(articles) - 1)
             elif name == "faceplate-partial":
                 partials.append(start)
-            elif (open_items and name not in _VOID
+            # A body slot on a void element holds no words (and has no end tag to close it).
+            elif (open_items and name not in VOID
                   and attributes(text, attrs_start, attrs_end, only=_SLOT).get("slot") in _BODY_SLOTS):
                 slot, slot_tag, slot_depth, last, in_raw = open_items[-1], name, 1, end, name in RAW_TEXT
                 if switch is not None:

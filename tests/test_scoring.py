@@ -146,6 +146,17 @@ def test_emoji_carry_sentiment_and_outrage() -> None:
     assert score("I love this 😍", "en").negativity < score("I hate this 😡", "en").negativity
 
 
+def test_every_emoji_the_lexicons_know_is_one_the_reader_looks_for() -> None:
+    """The reader looks for emoji among the characters its symbol pattern finds (©, ® and everything from U+2000
+    up): an emoji the tables name outside that range would never be read."""
+    from sourdine.scoring import core, engine
+
+    for lang, lex in core._load()[0].items():
+        missed = sorted(c for c in lex.emoji_chars if not engine._SYMBOL_RE.fullmatch(c))
+        assert not missed, (lang, missed)
+    assert score("nice ©🤬 and ® here 🤬", "en").reasons == score("nice 🤬 and here 🤬", "en").reasons
+
+
 def test_urls_and_mentions_are_ignored() -> None:
     """Words inside a link or a handle do not count."""
     s = score("check this https://example.com/idiot-stupid-moron and @stupid_idiot_bot now", "en")

@@ -49,7 +49,8 @@ _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
 # Any character three times: a quick test for elongated words ("sooo baaad", "nuuul"), then checked to be a
 # letter. (Faster than a class of letters before the back-reference, even counting the "!!!" it also finds.)
 _TRIPLE_RE = re.compile(r"(.)\1\1")
-# Characters that may be emoji (past the Latin letters French uses): a quick test before the set intersection.
+# Characters that may be emoji (past the Latin letters French uses): found in C, then looked up in the tables
+# (every emoji they name is one of these: tests/test_scoring.py).
 _SYMBOL_RE = re.compile("[\u00a9\u00ae\u2000-\U0010ffff]")
 _STRETCH_RE = re.compile(r"([^\W\d_])\1{2,}")
 # A character that may be part of a word in capitals: one that is not a space, a digit, ASCII punctuation or a
@@ -202,8 +203,10 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     # Whether every character is Latin-1, as in most English and French posts: a copy in C, quicker than any
     # search (and than an exception).
     latin = text.isascii() or len(text.encode("latin-1", "ignore")) == len(text)
-    if not latin and _SYMBOL_RE.search(text) is not None or latin and ("©" in text or "®" in text):
-        chars = lex.emoji_chars.intersection(text)
+    if not latin or "©" in text or "®" in text:
+        # The characters that may be emoji, as the regex engine finds them: intersecting the set with the whole
+        # text would make a string of every character past Latin-1 (four times as long on a tweet).
+        chars = lex.emoji_chars.intersection(_SYMBOL_RE.findall(text))
         if chars:
             for emoji in chars:
                 o = lex.outrage_emoji.get(emoji)

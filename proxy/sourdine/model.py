@@ -1,4 +1,10 @@
-"""Plain values shared by the pure core: posts found in a feed, their scores, and the verdict on each."""
+"""Plain values shared by the pure core: posts found in a feed, their scores, and the verdict on each.
+
+They are values: nothing changes one once it is made. They are not frozen dataclasses all the same, as a frozen
+dataclass's `__init__` sets each field through `object.__setattr__`, which made a Post cost 0.9 µs instead of
+0.2 (a Score 0.65 instead of 0.15), for every post of every feed; `unsafe_hash` keeps them hashable, by their
+fields, as frozen ones are.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ PLATFORMS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Post:
     """One post an adapter found in a response.
 
@@ -43,7 +49,7 @@ class Post:
     mentions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Score:
     """What the scorer says of one text. Every number is in [0, 1].
 
@@ -70,7 +76,7 @@ class Score:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Verdict:
     """The policy's decision on one post, with a short reason a person can read ("outrage 0.82")."""
 

@@ -12,7 +12,7 @@ status reports it, `sourdine doctor` checks it. Nothing else changes: the compil
 about twice as fast, with three differences:
 - a compiled function checks the declared type of every argument, return value and field, so annotations in
   these modules must be true of what reaches them (tests/test_native.py compares both builds);
-- a compiled frozen dataclass (a Decision, a mute entry) cannot be pickled or copied with `copy`, which nothing
+- a compiled dataclass (a Decision, a mute entry) cannot be pickled or copied with `copy`, which nothing
   in Sourdine does; `dataclasses.replace` works;
 - orjson must never be handed a compiled dataclass: it takes it for a Python dataclass and crashes the process
   (seen with a Decision); give it the fields instead.

@@ -39,6 +39,7 @@ from pathlib import Path
 # toxic-connection settings and the decisions on authors (authorprefs: their classes check their own fields'
 # types, to refuse a bad value by name).
 MODULES = (
+    "sourdine.model",
     "sourdine.scoring.core",
     "sourdine.scoring.engine",
     "sourdine.scoring.lexicon",

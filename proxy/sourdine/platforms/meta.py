@@ -106,11 +106,12 @@ def post_of(item: Found, url: str | None = None) -> Post:
     user = item.node["user"]
     uid = user.get("pk") or user.get("id") or user.get("pk_id")
     full = user.get("full_name")
+    username: str = user["username"]  # any: `find` took it for a post or comment for its string username
     return Post(
         id=item.id,
         author_id=str(uid) if isinstance(uid, str | int) and not isinstance(uid, bool) else "",
-        author=user["username"],
-        author_name=full if isinstance(full, str) else user["username"],
+        author=username,
+        author_name=full if isinstance(full, str) else username,
         text=text_of(item).strip(),
         url=url,
     )

@@ -155,6 +155,10 @@ def test_every_emoji_the_lexicons_know_is_one_the_reader_looks_for() -> None:
         missed = sorted(c for c in lex.emoji_chars if not engine._SYMBOL_RE.fullmatch(c))
         assert not missed, (lang, missed)
     assert score("nice ©🤬 and ® here 🤬", "en").reasons == score("nice 🤬 and here 🤬", "en").reasons
+    # A text of Latin-1 characters only is looked at for © and ® alone, and reads them as their names.
+    lex = core._load()[0]["en"]
+    for text, name in (("awful © here", "copyright"), ("naïve ® là", "registered")):
+        assert name in engine.read(lex, text, text.lower(), text.lower().split()).tokens
 
 
 def test_urls_and_mentions_are_ignored() -> None:

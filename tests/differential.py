@@ -3,12 +3,14 @@
 `generate(count)` makes inputs with fuzzing.inputs; `outcomes(inputs)` runs them through one Engine with mutes,
 an allow entry and author records, and returns one line per input: its capture, kind and digest, then the
 digest of what came out, or the name of the exception raised. `python tests/differential.py FILE` prints the
-outcomes of the inputs pickled in FILE: run it with SOURDINE_NATIVE=0 for pure Python.
+outcomes of the inputs pickled in FILE: run it with SOURDINE_NATIVE=0 for pure Python. With `--guard-values`
+(pure Python only), it prints instead, as JSON, every field of a value class assigned twice (guard_values).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import sys
 from datetime import UTC, datetime
@@ -19,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzzing  # noqa: E402
 from sourdine import settings  # noqa: E402
 from sourdine.authors import AuthorBook  # noqa: E402
-from sourdine.engine import Engine  # noqa: E402
+from sourdine.engine import Decision, Engine  # noqa: E402
 from sourdine.lists import Account, AccountEntry, KeywordEntry, compile_lists  # noqa: E402
+from sourdine.model import Post, Score, Verdict  # noqa: E402
 from sourdine.platforms import ADAPTERS  # noqa: E402
 from sourdine.scoring import score  # noqa: E402
 
@@ -75,5 +78,37 @@ def outcomes(inputs: list[tuple[str, str, bytes, str | None]]) -> list[str]:
     return out
 
 
+def guard_values() -> list[str]:
+    """Have every field of Post, Score, Verdict and Decision that is assigned a second time noted, as
+    "Class.field at file:line", in the list returned. They are not frozen dataclasses, which cost several
+    times as much to make on the hot path, yet their hashes key caches: only this keeps them values. Pure
+    Python only: a compiled class cannot be changed."""
+    reassigned: list[str] = []
+
+    def guard(cls: type) -> None:
+        def setattr_once(self: object, name: str, value: object) -> None:
+            if hasattr(self, name):
+                caller = sys._getframe(1)
+                reassigned.append(f"{cls.__name__}.{name} at {Path(caller.f_code.co_filename).name}:"
+                                  f"{caller.f_lineno}")
+            object.__setattr__(self, name, value)
+
+        cls.__setattr__ = setattr_once  # type: ignore[method-assign,assignment]
+
+    for cls in (Post, Score, Verdict, Decision):
+        guard(cls)
+    return reassigned
+
+
 if __name__ == "__main__":
-    print("\n".join(outcomes(pickle.loads(Path(sys.argv[1]).read_bytes()))))
+    if sys.argv[1] == "--guard-values":
+        from sourdine import native
+
+        assert native.state.startswith("pure Python"), native.state
+        noted = guard_values()
+        outcomes(pickle.loads(Path(sys.argv[2]).read_bytes()))
+        changed = Verdict("collapse", "outrage 0.80")
+        changed.reason = "the guard's own check"  # the one change the guard must note
+        print(json.dumps(noted))
+    else:
+        print("\n".join(outcomes(pickle.loads(Path(sys.argv[1]).read_bytes()))))

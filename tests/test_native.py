@@ -3,6 +3,7 @@ when current, and built in CI."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
@@ -207,6 +208,24 @@ def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, tmp_
     assert not differ, differ[:3]
     rewritten = sum(1 for line in mine[:-1] if re.fullmatch("[0-9a-f]{16}", line.rsplit(" ", 1)[1]))
     assert rewritten > 50  # the comparison covers rewrites, not only pass-throughs and errors
+
+
+def test_no_value_is_changed_once_made(tmp_path: Path) -> None:
+    """Post, Score, Verdict and Decision are plain dataclasses, not frozen ones (for speed), so a test keeps them
+    values: 600 mutated real captures of every platform through the engine, in pure Python with every second
+    assignment to one of their fields noted (differential.guard_values), change none of them; the one change
+    the child makes on purpose is noted, so the guard works."""
+    (tmp_path / "inputs").write_bytes(pickle.dumps(differential.generate(600)))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "differential.py"), "--guard-values", str(tmp_path / "inputs")],
+        capture_output=True,
+        text=True,
+        env=_pure_env(),
+        timeout=300,
+        check=True,
+    )
+    noted = sorted(set(json.loads(done.stdout)))
+    assert len(noted) == 1 and noted[0].startswith("Verdict.reason at differential.py:"), noted
 
 
 def test_compiled_score_never_raises_on_odd_arguments(compiled: None) -> None:

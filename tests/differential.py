@@ -79,21 +79,29 @@ def outcomes(inputs: list[tuple[str, str, bytes, str | None]]) -> list[str]:
 
 
 def guard_values() -> list[str]:
-    """Have every field of Post, Score, Verdict and Decision that is assigned a second time noted, as
-    "Class.field at file:line", in the list returned. They are not frozen dataclasses, which cost several
-    times as much to make on the hot path, yet their hashes key caches: only this keeps them values. Pure
-    Python only: a compiled class cannot be changed."""
+    """Have every field of Post, Score, Verdict and Decision that is assigned a second time, or deleted, noted
+    as "Class.field at file:line" in the list returned. They are not frozen dataclasses, which cost several
+    times as much to make on the hot path, yet their hashes key caches; besides review, only this test checks
+    that nothing changes them. It sees assignments and deletions, not a write through `object.__setattr__`.
+    Pure Python only: a compiled class cannot be changed."""
     reassigned: list[str] = []
+
+    def note(cls: type, name: str) -> None:
+        caller = sys._getframe(2)
+        reassigned.append(f"{cls.__name__}.{name} at {Path(caller.f_code.co_filename).name}:{caller.f_lineno}")
 
     def guard(cls: type) -> None:
         def setattr_once(self: object, name: str, value: object) -> None:
             if hasattr(self, name):
-                caller = sys._getframe(1)
-                reassigned.append(f"{cls.__name__}.{name} at {Path(caller.f_code.co_filename).name}:"
-                                  f"{caller.f_lineno}")
+                note(cls, name)
             object.__setattr__(self, name, value)
 
+        def delattr_noted(self: object, name: str) -> None:
+            note(cls, name)
+            object.__delattr__(self, name)
+
         cls.__setattr__ = setattr_once  # type: ignore[method-assign,assignment]
+        cls.__delattr__ = delattr_noted  # type: ignore[method-assign,assignment]
 
     for cls in (Post, Score, Verdict, Decision):
         guard(cls)

@@ -211,10 +211,11 @@ def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, tmp_
 
 
 def test_no_value_is_changed_once_made(tmp_path: Path) -> None:
-    """Post, Score, Verdict and Decision are plain dataclasses, not frozen ones (for speed), so a test keeps them
-    values: 600 mutated real captures of every platform through the engine, in pure Python with every second
-    assignment to one of their fields noted (differential.guard_values), change none of them; the one change
-    the child makes on purpose is noted, so the guard works."""
+    """Post, Score, Verdict and Decision are plain dataclasses, not frozen ones (for speed), so this checks that
+    the engine leaves them as made: 600 mutated real captures (feeds, not streams) through the engine, in pure
+    Python with every second assignment or deletion of one of their fields noted (differential.guard_values),
+    change none of them; the one change the child makes on purpose is noted, so the guard works. The addon,
+    the store, the API and streaming messages are not run under the guard."""
     (tmp_path / "inputs").write_bytes(pickle.dumps(differential.generate(600)))
     done = subprocess.run(
         [sys.executable, str(REPO / "tests" / "differential.py"), "--guard-values", str(tmp_path / "inputs")],

@@ -4,7 +4,8 @@
 an allow entry and author records, and returns one line per input: its capture, kind and digest, then the
 digest of what came out, or the name of the exception raised. `python tests/differential.py FILE` prints the
 outcomes of the inputs pickled in FILE: run it with SOURDINE_NATIVE=0 for pure Python. With `--guard-values`
-(pure Python only), it prints instead, as JSON, every field of a value class assigned twice (guard_values).
+(pure Python only), it prints instead, as JSON, every field of a value class assigned again or deleted
+(guard_values).
 """
 
 from __future__ import annotations

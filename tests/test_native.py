@@ -186,16 +186,25 @@ def test_compiled_and_pure_python_score_alike(compiled: None) -> None:
     assert not differ, differ[:3]
 
 
-def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path]:
+    """600 mutated real captures of the feeds (differential.generate), and the file they are pickled in for a
+    child process."""
+    inputs = differential.generate(600)
+    path = tmp_path_factory.mktemp("fuzzed") / "inputs"
+    path.write_bytes(pickle.dumps(inputs))
+    return inputs, path
+
+
+def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, fuzzed: tuple[list, Path]) -> None:
     """600 mutated real captures of every platform through the engine (with mutes, an allow entry and author
     records): the compiled modules here and pure Python in a child process give the same bytes, or fail with
     the same exception, input by input, and count the same."""
-    inputs = differential.generate(600)
+    inputs, path = fuzzed
     assert len(inputs) == 600
-    (tmp_path / "inputs").write_bytes(pickle.dumps(inputs))
     mine = differential.outcomes(inputs)
     done = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "differential.py"), str(tmp_path / "inputs")],
+        [sys.executable, str(REPO / "tests" / "differential.py"), str(path)],
         capture_output=True,
         text=True,
         env=_pure_env(),
@@ -210,15 +219,14 @@ def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, tmp_
     assert rewritten > 50  # the comparison covers rewrites, not only pass-throughs and errors
 
 
-def test_no_value_is_changed_once_made(tmp_path: Path) -> None:
+def test_no_value_is_changed_once_made(fuzzed: tuple[list, Path]) -> None:
     """Post, Score, Verdict and Decision are plain dataclasses, not frozen ones (for speed), so this checks that
     the engine leaves them as made: 600 mutated real captures (feeds, not streams) through the engine, in pure
     Python with every second assignment or deletion of one of their fields noted (differential.guard_values),
     change none of them; the one change the child makes on purpose is noted, so the guard works. The addon,
     the store, the API and streaming messages are not run under the guard."""
-    (tmp_path / "inputs").write_bytes(pickle.dumps(differential.generate(600)))
     done = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "differential.py"), "--guard-values", str(tmp_path / "inputs")],
+        [sys.executable, str(REPO / "tests" / "differential.py"), "--guard-values", str(fuzzed[1])],
         capture_output=True,
         text=True,
         env=_pure_env(),

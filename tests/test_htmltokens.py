@@ -403,7 +403,7 @@ def slot_attribute(draw: st.DrawFn) -> str:
 def quiet_tag(draw: st.DrawFn) -> str:
     name = draw(st.sampled_from(["div", "a", "span", "article", "ARTICLE", "Shreddit-Post", "shreddit-posts",
                                  "svg", "math", "script", "title", "STYLE", "textarea", "plaintext", "\u017fcript",
-                                 "articl\u0130"]))
+                                 "articl\u0130", "DIV", "linearGradient", "span_x"]))
     attrs = draw(st.lists(st.one_of(attribute(), slot_attribute()), max_size=4))
     inside = "".join(draw(SPACE) + a for a in attrs)
     return f"<{draw(st.sampled_from(['', '/']))}{name}{inside}{draw(st.sampled_from(['', ' ', '/', ' /']))}>"
@@ -468,6 +468,13 @@ def test_quiet_switched_off_reports_every_token_from_there(text: str, switches: 
     for k in range(1, len(quiet)):
         if off[k]:
             assert where[quiet[k][2]] == where[quiet[k - 1][2]] + 1
+
+
+def test_quiet_reports_tags_not_named_in_lower_case() -> None:
+    """Only tags named in lower-case ASCII letters, digits and hyphens are passed over; the others are reported,
+    whatever their name."""
+    text = '<div><DIV><linearGradient x=1></DIV><span_x><h2></h2></div>'
+    assert [t[1] for t in tokens(text, Quiet(QUIET))] == ["div", "lineargradient", "div", "span_x"]
 
 
 def test_quiet_on_the_real_captures() -> None:

@@ -111,8 +111,12 @@ def quiet_pattern(loud: frozenset[str], attribute: str | None = None,
     `attribute` whose value as written is one of `values` or holds a `&` (which a character reference might
     turn into one); comments and everything else `tokens` reads step by step. So the tokens reported are those
     of the plain reading, less tags the reader would skip, and `tokens`' state (SVG depth, raw text) moves as
-    it does there. Matching names without regard to case in Unicode lets a few more tags through (`<ſcript>`),
-    never fewer.
+    it does there.
+
+    Only tags named in lower-case ASCII letters, digits and hyphens are passed over: any other name (`<SCRIPT>`,
+    `<Article>`, SVG's `<linearGradient>`, `<ſcript>`) is reported, whatever it is, which lets a few more tags
+    through, never fewer. The names are then compared exactly, not without regard to case: Reddit's feed (1,500
+    tags a page) is passed over in 0.6 ms instead of 0.8 to 0.9.
     """
     for name in (*loud, *((attribute,) if attribute is not None else ())):
         if not _QUIET_NAME.fullmatch(name):
@@ -127,7 +131,8 @@ def quiet_pattern(loud: frozenset[str], attribute: str | None = None,
         loud_value = (rf"\"(?:{both})\"|'(?:{both})'|(?:{both})(?![^{_WS}>])"
                       rf"|\"[^\"&]*+&|'[^'&]*+&|(?![\"'])[^{_WS}>&]*+&")
         attr = rf"(?!(?i:{re.escape(attribute)})(?![^{_WS}/>=])[{_WS}]*+=[{_WS}]*+(?:{loud_value})){_ATTR}"
-    quiet_tag = (rf"(?!/?(?i:{names})(?![^{_WS}/>]))/?{_TAG_NAME}(?:[{_WS}/]*+{attr})*+[{_WS}/]*+>")
+    quiet_tag = (rf"/?+(?!(?:{names})(?![^{_WS}/>]))[a-z][a-z0-9-]*+(?![^{_WS}/>])"
+                 rf"(?:[{_WS}/]*+{attr})*+[{_WS}/]*+>")
     # Text, then any number of (a tag passed over, or a run of `<` that starts no markup, then text). A run of
     # `<` gives back at most its last one, where a tag may start: one step per run, not per `<`.
     return re.compile(rf"[^<]*+(?:(?:<{quiet_tag}|<++(?![!?/a-zA-Z])|<+(?=<))[^<]*+)*+" + _NEXT.pattern)

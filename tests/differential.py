@@ -3,9 +3,11 @@
 `generate(count)` makes inputs with fuzzing.inputs; `outcomes(inputs)` runs them through one Engine with mutes,
 an allow entry and author records, and returns one line per input: its capture, kind and digest, then the
 digest of what came out, or the name of the exception raised. `python tests/differential.py FILE` prints the
-outcomes of the inputs pickled in FILE: run it with SOURDINE_NATIVE=0 for pure Python. With `--guard-values`
-(pure Python only), it prints instead, as JSON, every field of a value class assigned again or deleted
-(guard_values).
+outcomes of the inputs pickled in FILE: run it with SOURDINE_NATIVE=0 for pure Python. With `--guard-values
+FILE COUNT FOLDER` (pure Python only), it runs those inputs through the engine, then COUNT fuzzed inputs of
+every capture, streams included, through the addon with a store writer on a sqlite file in FOLDER
+(`through_addon`), and prints instead, as JSON, every field of a value class assigned again or deleted
+(guard_values) and how the addon's inputs ended.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,14 +59,16 @@ def generate(count: int) -> list[tuple[str, str, bytes, str | None]]:
     return made
 
 
+_MUTES = [KeywordEntry("idiot", action="hide"), KeywordEntry("honte"), KeywordEntry(r"\bliars?\b", regex=True),
+          AccountEntry((Account("mastodon", "gargron@mastodon.social"),), action="collapse")]
+_ALLOWS = [KeywordEntry("cats")]
+
+
 def outcomes(inputs: list[tuple[str, str, bytes, str | None]]) -> list[str]:
     """What one engine makes of each input, in order."""
     samples = {s.name: s for s in fuzzing.samples()}
     snapshot = settings.build(fuzzing.fuzz_user_settings())
-    mutes = [KeywordEntry("idiot", action="hide"), KeywordEntry("honte"), KeywordEntry(r"\bliars?\b", regex=True),
-             AccountEntry((Account("mastodon", "gargron@mastodon.social"),), action="collapse")]
-    allows = [KeywordEntry("cats")]
-    engine = Engine(score, ADAPTERS, authors=AuthorBook(), lists=compile_lists(mutes, allows, NOW),
+    engine = Engine(score, ADAPTERS, authors=AuthorBook(), lists=compile_lists(_MUTES, _ALLOWS, NOW),
                     clock=lambda: NOW.timestamp())
     out: list[str] = []
     for name, kind, raw, encoding in inputs:
@@ -77,6 +82,55 @@ def outcomes(inputs: list[tuple[str, str, bytes, str | None]]) -> list[str]:
     counts = engine.counts
     out.append(f"counts seen={counts.seen} collapsed={counts.collapsed} hidden={counts.hidden}")
     return out
+
+
+def through_addon(count: int, folder: Path) -> dict[str, int]:
+    """`count` fuzzed inputs of every capture, feeds and streaming messages alike, through the addon's hooks
+    (fuzzing.run_one, which checks each response), with mutes, an allow entry, author records and a running
+    store writer on a sqlite file in `folder`; then the author records are saved and everything is written. How
+    many inputs ended each way ("unchanged", "rewritten", "dropped", "overrun"), how many were streaming
+    messages, and how many decisions the store holds."""
+    import asyncio
+
+    from hypothesis import HealthCheck, Phase, given
+    from hypothesis import settings as hsettings
+    from mitmproxy.test import taddons
+
+    from sourdine.addon import Sourdine
+    from sourdine.runtime import Runtime
+    from sourdine.store import Writer
+
+    async def run() -> dict[str, int]:
+        writer = Writer(folder / "db.sqlite")
+        engine = Engine(score, ADAPTERS, record=writer.record, authors=AuthorBook(),
+                        lists=compile_lists(_MUTES, _ALLOWS, NOW))
+        runtime = Runtime(folder, "token", settings.build(fuzzing.fuzz_user_settings()), engine, writer)
+        writer.start()
+        addon = Sourdine(runtime)
+        ended: dict[str, int] = {}
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, sourdine_budget_ms=fuzzing.BUDGET_MS)
+
+            @hsettings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+                       derandomize=True, suppress_health_check=list(HealthCheck))
+            @given(fuzzing.inputs(fuzzing.samples(), KINDS))
+            def one(inp: fuzzing.Input) -> None:
+                outcome = fuzzing.run_one(addon, inp)
+                ended[outcome] = ended.get(outcome, 0) + 1
+                if inp.sample.streaming:
+                    ended["streaming messages"] = ended.get("streaming messages", 0) + 1
+
+            one()
+            await asyncio.sleep(0)  # the parsed feeds' queued frees
+            runtime.save_authors(NOW.timestamp())
+            assert writer.flush(), "the store writer did not write everything"
+        writer.close()
+        assert not writer.failures, "the store writer failed"
+        ended["decisions written"] = sqlite3.connect(folder / "db.sqlite").execute(
+            "SELECT count(*) FROM decisions").fetchone()[0]
+        return ended
+
+    return asyncio.run(run())
 
 
 def guard_values() -> list[str]:
@@ -116,8 +170,9 @@ if __name__ == "__main__":
         assert native.state.startswith("pure Python"), native.state
         noted = guard_values()
         outcomes(pickle.loads(Path(sys.argv[2]).read_bytes()))
+        ended = through_addon(int(sys.argv[3]), Path(sys.argv[4]))
         changed = Verdict("collapse", "outrage 0.80")
         changed.reason = "the guard's own check"  # the one change the guard must note
-        print(json.dumps(noted))
+        print(json.dumps({"noted": noted, "ended": ended}))
     else:
         print("\n".join(outcomes(pickle.loads(Path(sys.argv[1]).read_bytes()))))

@@ -219,22 +219,28 @@ def test_compiled_and_pure_python_filter_fuzzed_feeds_alike(compiled: None, fuzz
     assert rewritten > 50  # the comparison covers rewrites, not only pass-throughs and errors
 
 
-def test_no_value_is_changed_once_made(fuzzed: tuple[list, Path]) -> None:
+def test_no_value_is_changed_once_made(fuzzed: tuple[list, Path], tmp_path: Path) -> None:
     """Post, Score, Verdict and Decision are plain dataclasses, not frozen ones (for speed), so this checks that
-    the engine leaves them as made: 600 mutated real captures (feeds, not streams) through the engine, in pure
-    Python with every second assignment or deletion of one of their fields noted (differential.guard_values),
-    change none of them; the one change the child makes on purpose is noted, so the guard works. The addon,
-    the store, the API and streaming messages are not run under the guard."""
+    nothing on a feed's path changes one once made, in pure Python with every second assignment or deletion of
+    one of their fields noted (differential.guard_values): 600 mutated real captures of the feeds through the
+    engine, then 300 of every capture, streaming messages included, through the addon's hooks with a store
+    writer recording the decisions and author records in sqlite. None is changed; the one change the child
+    makes on purpose is noted, so the guard works. The API's routes are not run under the guard."""
     done = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "differential.py"), "--guard-values", str(fuzzed[1])],
+        [sys.executable, str(REPO / "tests" / "differential.py"), "--guard-values", str(fuzzed[1]), "300",
+         str(tmp_path)],
         capture_output=True,
         text=True,
         env=_pure_env(),
         timeout=300,
         check=True,
     )
-    noted = sorted(set(json.loads(done.stdout)))
+    report = json.loads(done.stdout)
+    noted = sorted(set(report["noted"]))
     assert len(noted) == 1 and noted[0].startswith("Verdict.reason at differential.py:"), noted
+    ended = report["ended"]
+    # The addon's run reached rewrites, streams and the store, or the guard saw none of them.
+    assert ended.get("rewritten") and ended.get("streaming messages") and ended["decisions written"] > 100, ended
 
 
 def test_compiled_score_never_raises_on_odd_arguments(compiled: None) -> None:

@@ -3,8 +3,9 @@
 They are values: nothing changes one once it is made. They are not frozen dataclasses all the same, as a frozen
 dataclass's `__init__` sets each field through `object.__setattr__`, which made a Post cost 0.9 µs instead of
 0.2 (a Score 0.65 instead of 0.15), for every post of every feed; `unsafe_hash` keeps them hashable, by their
-fields, as frozen ones are. A test checks that the engine never changes one (test_native's
-test_no_value_is_changed_once_made): it runs fuzzed real captures through it in pure Python, noting any field
+fields, as frozen ones are. A test checks that nothing on a feed's path changes one (test_native's
+test_no_value_is_changed_once_made): it runs fuzzed real captures through the engine, then through the addon's
+hooks with the store's writer recording (streaming messages included), in pure Python, noting any field
 assigned again or deleted.
 """
 

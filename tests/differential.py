@@ -7,7 +7,8 @@ outcomes of the inputs pickled in FILE: run it with SOURDINE_NATIVE=0 for pure P
 FILE COUNT FOLDER` (pure Python only), it runs those inputs through the engine, then COUNT fuzzed inputs of
 every capture, streams included, through the addon with a store writer on a sqlite file in FOLDER
 (`through_addon`), and prints instead, as JSON, every field of a value class assigned again or deleted
-(guard_values) and how the addon's inputs ended.
+(guard_values) and how the addon's inputs ended. With `--check-inits` (pure Python), it prints what is wrong with
+the written-out `__init__` of the classes made for every post (check_inits).
 """
 
 from __future__ import annotations
@@ -133,6 +134,49 @@ def through_addon(count: int, folder: Path) -> dict[str, int]:
     return asyncio.run(run())
 
 
+# The classes made for every post, whose `__init__` is written out (a dataclass's own is interpreted code, even
+# in a compiled class).
+WRITTEN_INITS = ("sourdine.model.Post", "sourdine.model.Score", "sourdine.model.Verdict", "sourdine.engine.Decision",
+                 "sourdine.engine._Entry", "sourdine.scoring.engine.Reading", "sourdine.platforms.youtube._Comment",
+                 "sourdine.platforms.meta.Found")
+
+
+def _written_init_classes() -> list[type]:
+    import importlib
+
+    found = []
+    for path in WRITTEN_INITS:
+        module, _, name = path.rpartition(".")
+        found.append(getattr(importlib.import_module(module), name))
+    return found
+
+
+def check_inits() -> list[str]:
+    """What is wrong with the written-out `__init__` of each class of WRITTEN_INITS, as a dataclass's own would
+    be: it takes the fields in order, positionally and by name, and gives the missing ones their defaults (a
+    new list for each default_factory). Pure Python only: it passes values of no field's type."""
+    import dataclasses
+
+    wrong = []
+    for cls in _written_init_classes():
+        fields = dataclasses.fields(cls)
+        given = [object() for _ in fields]
+        for made in (cls(*given), cls(**{f.name: v for f, v in zip(fields, given, strict=True)})):
+            wrong += [f"{cls.__name__}.{f.name} is not what was passed" for f, v in zip(fields, given, strict=True)
+                      if getattr(made, f.name) is not v]
+        required = [f for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        made, other = cls(*given[:len(required)]), cls(*given[:len(required)])
+        for f in fields[len(required):]:
+            if f.default is not dataclasses.MISSING:
+                if getattr(made, f.name) != f.default or type(getattr(made, f.name)) is not type(f.default):
+                    wrong.append(f"{cls.__name__}.{f.name} defaults to {getattr(made, f.name)!r}, not {f.default!r}")
+            elif getattr(made, f.name) != f.default_factory() or getattr(made, f.name) is getattr(other, f.name):
+                wrong.append(f"{cls.__name__}.{f.name} is not a new {f.default_factory.__name__}() by default")
+        if "__init__" not in vars(cls):
+            wrong.append(f"{cls.__name__} has no __init__ of its own")
+    return wrong
+
+
 def guard_values() -> list[str]:
     """Have every field of Post, Score, Verdict and Decision that is assigned a second time, or deleted, noted
     as "Class.field at file:line" in the list returned. They are not frozen dataclasses, which cost several
@@ -164,7 +208,9 @@ def guard_values() -> list[str]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--guard-values":
+    if sys.argv[1] == "--check-inits":
+        print(json.dumps(check_inits()))
+    elif sys.argv[1] == "--guard-values":
         from sourdine import native
 
         assert native.state.startswith("pure Python"), native.state

@@ -42,8 +42,8 @@ class Overrun(Exception):
 class Decision:
     """A post's verdict, recorded when first made and again only when it changes. It holds no post text, unless
     the user opted in to keeping short excerpts of what was folded and hidden. A value, never changed once made,
-    but not a frozen dataclass: one is made for every new post, and mypyc compiles the `__init__` of a dataclass
-    that is not frozen (1.2 µs to make a frozen one, through `object.__setattr__`)."""
+    but not a frozen dataclass: one is made for every new post (1.2 µs to make a frozen one, through
+    `object.__setattr__`), and its `__init__` is written out so that mypyc compiles it (see `sourdine.model`)."""
 
     time: float
     platform: str
@@ -58,6 +58,23 @@ class Decision:
     action: str
     reason: str
     excerpt: str | None = None
+
+    def __init__(self, time: float, platform: str, endpoint: str, post_id: str, author_id: str, author: str,
+                 lang: str, negativity: float, outrage: float, score: float, action: str, reason: str,
+                 excerpt: str | None = None) -> None:
+        self.time = time
+        self.platform = platform
+        self.endpoint = endpoint
+        self.post_id = post_id
+        self.author_id = author_id
+        self.author = author
+        self.lang = lang
+        self.negativity = negativity
+        self.outrage = outrage
+        self.score = score
+        self.action = action
+        self.reason = reason
+        self.excerpt = excerpt
 
 
 # The store's columns of a decision, in the order `decision_values` gives them.
@@ -86,6 +103,14 @@ class _Entry:
     recorded: str  # the action last recorded for this post
     lists: Lists | None = None  # the lists `hits` was matched against
     hits: tuple = ()  # what those lists matched in this post, expiry and scope not yet applied
+
+    def __init__(self, text_hash: int, score: Score, recorded: str, lists: Lists | None = None,
+                 hits: tuple = ()) -> None:
+        self.text_hash = text_hash
+        self.score = score
+        self.recorded = recorded
+        self.lists = lists
+        self.hits = hits
 
 
 # The decisions of a response, waiting for it to go out (Engine._commit): the post's entry, what to record,

@@ -44,6 +44,14 @@ class Found:
     holders: list[tuple[list[Any], Any, str]]
     nested: bool  # inside another post
 
+    def __init__(self, id: str, node: dict[str, Any], is_comment: bool, holders: list[tuple[list[Any], Any, str]],
+                 nested: bool) -> None:
+        self.id = id
+        self.node = node
+        self.is_comment = is_comment
+        self.holders = holders
+        self.nested = nested
+
 
 def _is_user(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("username"), str)

@@ -77,6 +77,12 @@ class _Comment:
     entity: dict[str, Any] | None  # the commentEntityPayload, for today's shape
     key: str | None  # its commentKey
 
+    def __init__(self, id: str, item: dict[str, Any], entity: dict[str, Any] | None, key: str | None) -> None:
+        self.id = id
+        self.item = item
+        self.entity = entity
+        self.key = key
+
 
 def posts(endpoint: str, doc: Any) -> list[Post]:
     """Every comment and reply, each id once, in document order."""

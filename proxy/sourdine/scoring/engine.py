@@ -167,6 +167,21 @@ class Reading:
     # (weight, reason) pairs, for the reasons a person reads.
     why: list[tuple[float, str]] = field(default_factory=list)
 
+    def __init__(self, lang: str, valence: float = 0.0, positive: float = 0.0, negative: float = 0.0,
+                 outrage: float = 0.0, aimed: bool = False, words: int = 0, caps_words: int = 0, learned: float = 0.0,
+                 tokens: list[str] | None = None, why: list[tuple[float, str]] | None = None) -> None:
+        self.lang = lang
+        self.valence = valence
+        self.positive = positive
+        self.negative = negative
+        self.outrage = outrage
+        self.aimed = aimed
+        self.words = words
+        self.caps_words = caps_words
+        self.learned = learned
+        self.tokens = [] if tokens is None else tokens
+        self.why = [] if why is None else why
+
     @property
     def shouting(self) -> bool:
         return self.caps_words >= 2 and self.caps_words * 3 >= self.words or self.caps_words >= 4

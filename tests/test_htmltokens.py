@@ -470,7 +470,7 @@ def test_quiet_switched_off_reports_every_token_from_there(text: str, switches: 
             assert where[quiet[k][2]] == where[quiet[k - 1][2]] + 1
 
 
-def test_quiet_reports_tags_not_named_in_lower_case() -> None:
+def test_quiet_reports_tags_named_in_anything_but_lower_case_letters_digits_and_hyphens() -> None:
     """Only tags named in lower-case ASCII letters, digits and hyphens are passed over; the others are reported,
     whatever their name."""
     text = '<div><DIV><linearGradient x=1></DIV><span_x><h2></h2></div>'

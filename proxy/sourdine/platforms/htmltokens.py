@@ -114,9 +114,10 @@ def quiet_pattern(loud: frozenset[str], attribute: str | None = None,
     it does there.
 
     Only tags named in lower-case ASCII letters, digits and hyphens are passed over: any other name (`<SCRIPT>`,
-    `<Article>`, SVG's `<linearGradient>`, `<ſcript>`) is reported, whatever it is, which lets a few more tags
+    `<Article>`, SVG's `<linearGradient>`, `<span_x>`) is reported, whatever it is, which lets a few more tags
     through, never fewer. The names are then compared exactly, not without regard to case: Reddit's feed (1,500
-    tags a page) is passed over in 0.6 ms instead of 0.8 to 0.9.
+    tags a page) is passed over in 0.6 ms instead of 0.8 to 0.9. A page made of tags in capitals is read about
+    three times slower than before, as slowly as with no `Quiet` at all.
     """
     for name in (*loud, *((attribute,) if attribute is not None else ())):
         if not _QUIET_NAME.fullmatch(name):

@@ -52,6 +52,8 @@ MODULES = (
     "sourdine.lists",
     "sourdine.platforms.htmltokens",
     "sourdine.platforms.htmltext",
+    "sourdine.platforms.jsontree",
+    "sourdine.platforms.placeholder",
     "sourdine.platforms.mastodon",
     "sourdine.platforms.bluesky",
     "sourdine.platforms.youtube",

@@ -86,7 +86,7 @@ def outcomes(inputs: list[tuple[str, str, bytes, str | None]]) -> list[str]:
 
 
 def through_addon(count: int, folder: Path) -> dict[str, int]:
-    """`count` fuzzed inputs of every capture, feeds and streaming messages alike, through the addon's hooks
+    """`count` fuzzed inputs drawn from every capture, feeds and streaming messages alike, through the addon's hooks
     (fuzzing.run_one, which checks each response), with mutes, an allow entry, author records and a running
     store writer on a sqlite file in `folder`; then the author records are saved and everything is written. How
     many inputs ended each way ("unchanged", "rewritten", "dropped", "overrun"), how many were streaming
@@ -153,28 +153,41 @@ def _written_init_classes() -> list[type]:
 
 def check_inits() -> list[str]:
     """What is wrong with the written-out `__init__` of each class of WRITTEN_INITS, as a dataclass's own would
-    be: it takes the fields in order, positionally and by name, and gives the missing ones their defaults (a
-    new list for each default_factory). Pure Python only: it passes values of no field's type."""
+    be: its own (not the dataclass's), its parameters the fields in order, typed and defaulted as they are (None
+    for a default_factory, which then makes a new value), and it keeps what it is given, positionally and by
+    name, truthy or not. Pure Python only: it passes values of no field's type."""
     import dataclasses
+    import inspect
 
     wrong = []
     for cls in _written_init_classes():
+        name = cls.__name__
+        if cls.__init__.__code__.co_filename == "<string>":  # type: ignore[misc] # what dataclasses generates
+            wrong.append(f"{name} has no __init__ of its own")
+            continue
         fields = dataclasses.fields(cls)
-        given = [object() for _ in fields]
-        for made in (cls(*given), cls(**{f.name: v for f, v in zip(fields, given, strict=True)})):
-            wrong += [f"{cls.__name__}.{f.name} is not what was passed" for f, v in zip(fields, given, strict=True)
-                      if getattr(made, f.name) is not v]
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
+        if [p.name for p in params] != [f.name for f in fields]:
+            wrong.append(f"{name}.__init__ takes {[p.name for p in params]}, not the fields")
+            continue
+        for f, p in zip(fields, params, strict=True):
+            factory = f.default_factory is not dataclasses.MISSING
+            default = None if factory else inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+            if p.kind is not p.POSITIONAL_OR_KEYWORD or p.default != default or type(p.default) is not type(default):
+                wrong.append(f"{name}.{f.name} is passed as {p}, not as a dataclass field with its default")
+            if p.annotation != (f"{f.type} | None" if factory else f.type):
+                wrong.append(f"{name}.{f.name} is typed {p.annotation}, not {f.type}")
+        for values in ([object() for _ in fields], [[] for _ in fields]):
+            for made in (cls(*values), cls(**{f.name: v for f, v in zip(fields, values, strict=True)})):
+                wrong += [f"{name}.{f.name} is not what was passed" for f, v in zip(fields, values, strict=True)
+                          if getattr(made, f.name) is not v]
         required = [f for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        made, other = cls(*given[:len(required)]), cls(*given[:len(required)])
+        made, other = cls(*[object() for _ in required]), cls(*[object() for _ in required])
         for f in fields[len(required):]:
-            if f.default is not dataclasses.MISSING:
-                if getattr(made, f.name) != f.default or type(getattr(made, f.name)) is not type(f.default):
-                    wrong.append(f"{cls.__name__}.{f.name} defaults to {getattr(made, f.name)!r}, not {f.default!r}")
-            elif getattr(made, f.name) != f.default_factory() or getattr(made, f.name) is getattr(other, f.name):
-                wrong.append(f"{cls.__name__}.{f.name} is not a new {f.default_factory.__name__}() by default")
-        if "__init__" not in vars(cls):
-            wrong.append(f"{cls.__name__} has no __init__ of its own")
-    return wrong
+            if f.default_factory is not dataclasses.MISSING and (
+                    getattr(made, f.name) != f.default_factory() or getattr(made, f.name) is getattr(other, f.name)):
+                wrong.append(f"{name}.{f.name} is not a new {f.default_factory.__name__}() by default")
+    return sorted(set(wrong))
 
 
 def guard_values() -> list[str]:

@@ -223,7 +223,7 @@ def test_no_value_is_changed_once_made(fuzzed: tuple[list, Path], tmp_path: Path
     """Post, Score, Verdict and Decision are plain dataclasses, not frozen ones (for speed), so this checks that
     nothing on a feed's path changes one once made, in pure Python with every second assignment or deletion of
     one of their fields noted (differential.guard_values): 600 mutated real captures of the feeds through the
-    engine, then 300 of every capture, streaming messages included, through the addon's hooks with a store
+    engine, then 300 drawn from every capture, streaming messages included, through the addon's hooks with a store
     writer recording the decisions and author records in sqlite. None is changed; the one change the child
     makes on purpose is noted, so the guard works. The API's routes are not run under the guard."""
     done = subprocess.run(

@@ -12,8 +12,9 @@ status reports it, `sourdine doctor` checks it. Nothing else changes: the compil
 about twice as fast, with three differences:
 - a compiled function checks the declared type of every argument, return value and field, so annotations in
   these modules must be true of what reaches them (tests/test_native.py compares both builds);
-- a compiled frozen dataclass (a mute entry) cannot be pickled or copied with `copy`, which nothing in
-  Sourdine does; `dataclasses.replace` works;
+- a compiled frozen dataclass (a mute entry), and a compiled class whose `__init__` is written out (the values
+  made for every post: a post, a score, a verdict, a decision), cannot be pickled or copied with `copy`, which
+  nothing in Sourdine does; `dataclasses.replace` works;
 - orjson must never be handed a compiled dataclass (a post, a score, a decision): it takes it for a Python
   dataclass and crashes the process (seen with a Decision); give it the fields instead (`Score.to_dict`).
 
@@ -38,7 +39,9 @@ from pathlib import Path
 # on: tests/anyflow.py finds such places in these modules, and test_native fails on any. Reddit's adapter stays
 # pure Python (compiled, Reddit's pages read 5% faster: their time is in the tokenizer's regexes), and so do the
 # toxic-connection settings and the decisions on authors (authorprefs: their classes check their own fields'
-# types, to refuse a bad value by name).
+# types, to refuse a bad value by name). Two small helpers the compiled adapters call for each post they find or
+# fold are compiled with them (jsontree, placeholder): calling an interpreted function costs more than what
+# either does.
 MODULES = (
     "sourdine.model",
     "sourdine.scoring.core",

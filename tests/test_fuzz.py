@@ -186,7 +186,10 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         assert code == 200
         # Responses that could not be read were counted, not hidden; so was the overrun.
         assert status["errors"] == sum(h["failures"] for h in status["health"].values()) > 0
-        assert status["overruns"] == status["health"]["mastodon"]["overruns"] >= 1
+        # A fuzzed "huge" input of another platform may overrun too, on a slow moment: each is counted where it
+        # happened, and the total is theirs.
+        assert status["overruns"] == sum(h["overruns"] for h in status["health"].values())
+        assert status["health"]["mastodon"]["overruns"] >= 1
         assert "rewritten" in outcomes and "unchanged" in outcomes
     finally:
         assert running.stop() == 0, running.stderr[-2000:]

@@ -93,40 +93,24 @@ def through_addon(count: int, folder: Path) -> dict[str, int]:
     messages, and how many decisions the store holds."""
     import asyncio
 
-    from hypothesis import HealthCheck, Phase, given
-    from hypothesis import settings as hsettings
-    from mitmproxy.test import taddons
-
-    from sourdine.addon import Sourdine
-    from sourdine.runtime import Runtime
     from sourdine.store import Writer
 
     async def run() -> dict[str, int]:
         writer = Writer(folder / "db.sqlite")
         engine = Engine(score, ADAPTERS, record=writer.record, authors=AuthorBook(),
                         lists=compile_lists(_MUTES, _ALLOWS, NOW))
-        runtime = Runtime(folder, "token", settings.build(fuzzing.fuzz_user_settings()), engine, writer)
         writer.start()
-        addon = Sourdine(runtime)
-        ended: dict[str, int] = {}
-        with taddons.context(addon) as tctx:
-            tctx.configure(addon, sourdine_budget_ms=fuzzing.BUDGET_MS)
-
-            @hsettings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
-                       derandomize=True, suppress_health_check=list(HealthCheck))
-            @given(fuzzing.inputs(fuzzing.samples(), KINDS))
-            def one(inp: fuzzing.Input) -> None:
-                outcome = fuzzing.run_one(addon, inp)
-                ended[outcome] = ended.get(outcome, 0) + 1
-                if inp.sample.streaming:
-                    ended["streaming messages"] = ended.get("streaming messages", 0) + 1
-
-            one()
+        with fuzzing.fuzz_addon(folder, engine, writer) as addon:
+            tally = fuzzing.fuzz(addon, count, kinds=KINDS, derandomize=True)
             await asyncio.sleep(0)  # the parsed feeds' queued frees
-            runtime.save_authors(NOW.timestamp())
+            addon.runtime.save_authors(NOW.timestamp())
             assert writer.flush(), "the store writer did not write everything"
         writer.close()
         assert not writer.failures, "the store writer failed"
+        ended: dict[str, int] = {}
+        for (_, outcome), n in tally.outcomes.items():
+            ended[outcome] = ended.get(outcome, 0) + n
+        ended["streaming messages"] = tally.streams
         ended["decisions written"] = sqlite3.connect(folder / "db.sqlite").execute(
             "SELECT count(*) FROM decisions").fetchone()[0]
         return ended

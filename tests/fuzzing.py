@@ -27,6 +27,8 @@ import re
 import time
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from re import _constants as sre  # type: ignore[attr-defined]
@@ -542,9 +544,11 @@ class Tally:
     slowest: str = ""
     slowest_wall_ms: float = 0.0
     inputs: int = 0
+    streams: int = 0  # of the inputs, streaming messages
 
     def add(self, inp: Input, outcome: str, ms: float, wall_ms: float) -> None:
         self.inputs += 1
+        self.streams += inp.sample.streaming
         self.outcomes[(inp.kind, outcome)] += 1
         self.slowest_wall_ms = max(self.slowest_wall_ms, wall_ms)
         if ms > self.slowest_ms:
@@ -626,13 +630,13 @@ def check_rewrite(inp: Input, before: bytes, after: bytes) -> None:
 
 
 def fuzz(addon, count: int, pool: list[Sample] | None = None, tally: Tally | None = None,
-         kinds: tuple[str, ...] = KINDS) -> Tally:
+         kinds: tuple[str, ...] = KINDS, derandomize: bool = False) -> Tally:
     """Run `count` hypothesis-generated inputs through the addon's hooks; raises on the first failing one
-    (shrunk)."""
+    (shrunk). With `derandomize`, the same inputs every run."""
     pool = pool or samples()
     tally = tally or Tally()
 
-    @settings(max_examples=count, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=count, deadline=None, database=None, derandomize=derandomize,
               suppress_health_check=list(HealthCheck))
     @given(inputs(pool, kinds))
     def one(inp: Input) -> None:
@@ -640,6 +644,21 @@ def fuzz(addon, count: int, pool: list[Sample] | None = None, tally: Tally | Non
 
     one()
     return tally
+
+
+@contextmanager
+def fuzz_addon(folder: Path, engine, writer) -> Iterator:
+    """A Sourdine addon over `engine` and the store `writer`, with the fuzz's settings and time budget, inside
+    mitmproxy's test context (the caller starts the writer if it is to write)."""
+    from mitmproxy.test import taddons
+
+    from sourdine.addon import Sourdine
+    from sourdine.runtime import Runtime
+
+    addon = Sourdine(Runtime(folder, "token", sourdine_settings.build(fuzz_user_settings()), engine, writer))
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, sourdine_budget_ms=BUDGET_MS)
+        yield addon
 
 
 def fuzz_user_settings() -> dict[str, Any]:

@@ -9,14 +9,12 @@ import re
 import orjson
 import pytest
 from mitmproxy import ctx
-from mitmproxy.test import taddons
 
 import fuzzing
 from sourdine import settings
 from sourdine.authors import AuthorBook
 from sourdine.engine import Engine
 from sourdine.platforms import ADAPTERS
-from sourdine.runtime import Runtime
 from sourdine.scoring import score
 from sourdine.store import Writer
 
@@ -26,14 +24,8 @@ REAL_COUNT = 40
 
 @pytest.fixture
 async def addon(tmp_path):
-    from sourdine.addon import Sourdine
-
     engine = Engine(score, ADAPTERS, authors=AuthorBook())
-    runtime = Runtime(tmp_path, "token", settings.build(fuzzing.fuzz_user_settings()), engine,
-                      Writer(tmp_path / "db.sqlite"))
-    a = Sourdine(runtime)
-    with taddons.context(a) as tctx:
-        tctx.configure(a, sourdine_budget_ms=fuzzing.BUDGET_MS)
+    with fuzzing.fuzz_addon(tmp_path, engine, Writer(tmp_path / "db.sqlite")) as a:
         yield a
 
 

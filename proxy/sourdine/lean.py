@@ -7,7 +7,7 @@
   writes numpy values, and nothing else of it needs numpy. `without()` keeps it out of sqlite-utils' import when
   another package installed numpy: about 120 ms and 11 MB.
 
-Measured with `python -X importtime` and /proc/self/status; see README, Performance.
+Measured with `python -X importtime` and /proc/self/status; see docs/performance.md.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ def test_bench_smoke_run_prints_every_budget_row(tmp_path):
     for row in ROWS:
         assert any(line.startswith(row) for line in result.stdout.splitlines()), row
     assert "not decrypted" in result.stdout
+    assert "plain mitmproxy's own p99 / p50 in this run: up to " in result.stdout
     # Which build ran (a stale compiled build runs as pure Python, and its figures mean something else): the
     # one this process loads.
     assert f"sourdine: scoring and filtering {native.state}\n" in result.stdout

@@ -156,6 +156,33 @@ def test_a_rewrite_that_ends_past_the_budget_is_an_overrun():
     assert recorded
 
 
+def test_a_rewrite_that_ends_past_the_budget_is_not_written_out():
+    """Writing a page out takes tens of milliseconds on a large one: once the rewrite has ended past the budget,
+    the page goes out as sent without being written out first."""
+    mastodon = ADAPTERS["mastodon"]
+    written = []
+
+    def slow_rewrite(endpoint, doc, verdicts):
+        time.sleep(0.03)
+        return mastodon.rewrite(endpoint, doc, verdicts)
+
+    def serialize(endpoint, doc):
+        written.append(endpoint)
+        return json.dumps(doc).encode()
+
+    adapter = types.SimpleNamespace(__name__="slow", parse=lambda endpoint, body: json.loads(body),
+                                    serialize=serialize, posts=mastodon.posts, rewrite=slow_rewrite)
+    engine, recorded = engine_with(adapter)
+    raw = timeline(1, 3)
+    score("the lexicons load before the clock starts", "en")
+    with pytest.raises(Overrun):
+        engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip",
+                              deadline=time.perf_counter() + 0.02)
+    assert written == [] and recorded == []
+    assert engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip") is not None
+    assert written == ["timeline"]
+
+
 def test_an_overrun_on_a_page_seen_again_leaves_it_as_sent():
     engine, recorded = engine_with(Counting())
     raw = timeline(1)

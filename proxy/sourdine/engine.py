@@ -446,6 +446,9 @@ class Engine:
         new: bytes | None = None
         if verdicts:
             if adapter.rewrite(endpoint, doc, verdicts):
+                # Past the budget already: the page goes out as sent, without being written out first (a large
+                # page takes tens of milliseconds).
+                _check(deadline)
                 new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)  # any: bytes
             # A rewrite finished past the budget goes out as sent, like any other overrun (and is counted so).
             _check(deadline)

@@ -446,11 +446,12 @@ class Engine:
         new: bytes | None = None
         if verdicts:
             if adapter.rewrite(endpoint, doc, verdicts):
-                # Past the budget already: the page goes out as sent, without being written out first (a large
-                # page takes tens of milliseconds).
+                # A rewrite that ended past the budget goes out as sent without being written out first (10 to 30
+                # ms on the fuzz's 10 MB pages).
                 _check(deadline)
                 new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)  # any: bytes
-            # A rewrite finished past the budget goes out as sent, like any other overrun (and is counted so).
+            # Written out past the budget (or a late rewrite that changed nothing): as sent too, like any other
+            # overrun (and counted so).
             _check(deadline)
             self._keep_originals(platform, posts, verdicts)
         self._commit(pending)

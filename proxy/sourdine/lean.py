@@ -1,4 +1,5 @@
-"""Start-up without what Sourdine never uses: two imports that cost a third of `sourdine run`'s start-up.
+"""Start-up without what Sourdine never uses: two imports that cost a third of `sourdine run`'s start-up, and a
+second reading of the CA.
 
 - `import mitmproxy.addons` runs the package's __init__, which imports all thirty of mitmproxy's addons (the
   onboarding app brings Flask, proxy authentication brings passlib and ldap3, playback, export, HAR...): about
@@ -6,6 +7,7 @@
 - sqlite-utils imports numpy, when it is installed, to map numpy's number types to column types. Sourdine never
   writes numpy values, and nothing else of it needs numpy. `without()` keeps it out of sqlite-utils' import when
   another package installed numpy: about 120 ms and 11 MB.
+- mitmproxy's TLS addon reads the CA twice at start-up, and each reading checks its RSA key: `_read_ca_once`.
 
 Measured with `python -X importtime` and /proc/self/status; see docs/performance.md.
 """
@@ -63,7 +65,27 @@ def mitmproxy_addons() -> list[object]:
 
             package.__getattr__ = __getattr__  # type: ignore[attr-defined]
             sys.modules["mitmproxy.addons"] = package
-    return [getattr(importlib.import_module(f"mitmproxy.addons.{module}"), cls)() for module, cls in _ADDONS]
+    classes = {cls: getattr(importlib.import_module(f"mitmproxy.addons.{module}"), cls) for module, cls in _ADDONS}
+    classes["TlsConfig"] = _read_ca_once(classes["TlsConfig"])
+    return [addon_class() for addon_class in classes.values()]
+
+
+def _read_ca_once(base: type) -> type:
+    """mitmproxy's TLS addon, reading the CA once at start-up instead of twice.
+
+    Its `running` hook reads the certificate store again whatever happened before (mitmproxy's own workaround for
+    `configure` hooks that never saw the confdir option), although `sourdine run` sets confdir, which reads it,
+    before it runs. Each reading checks the CA's 2048-bit RSA key: 45 ms of CPU on the test machine of
+    2026-11-23. Here `running` reads the store only when nothing has read it yet (its result is returned, in
+    case a later mitmproxy makes it a coroutine: mitmproxy awaits what a hook returns)."""
+
+    class TlsConfig(base):  # type: ignore[misc, valid-type]
+        def running(self) -> Any:
+            if getattr(self, "certstore", None) is None:
+                return base.running(self)  # type: ignore[attr-defined]
+            return None
+
+    return TlsConfig
 
 
 @contextmanager

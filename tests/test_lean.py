@@ -1,0 +1,55 @@
+"""sourdine.lean: the mitmproxy addons `sourdine run` starts with, as a real mitmproxy Master runs them."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from mitmproxy import certs, master, options
+
+from sourdine import lean
+
+
+async def test_the_addons_read_the_ca_once_and_it_signs(tmp_path, monkeypatch):
+    """Set-up as in runner.serve (addons, then the options, then running): the CA is read once, not twice, and
+    the TLS addon's store signs a leaf certificate with it."""
+    certs.CertStore.create_store(tmp_path, "mitmproxy", 2048)  # a CA exists, as on every start but the first
+    reads = []
+    read = certs.CertStore.from_files.__func__
+
+    def counted(cls, *args, **kwargs):
+        reads.append(args[0])
+        return read(cls, *args, **kwargs)
+
+    monkeypatch.setattr(certs.CertStore, "from_files", classmethod(counted))
+    opts = options.Options()
+    mitm = master.Master(opts)
+    addons = lean.mitmproxy_addons()
+    mitm.addons.add(*addons)
+    opts.update(listen_host="127.0.0.1", listen_port=0, confdir=str(tmp_path))
+    await mitm.running()
+    try:
+        assert [path.name for path in reads] == ["mitmproxy-ca.pem"]
+        tls = mitm.addons.get("tlsconfig")
+        assert tls in addons
+        entry = tls.certstore.get_cert("social.example", [x509.DNSName("social.example")])
+        assert entry.cert.cn == "social.example"
+        assert entry.cert.issuer == tls.certstore.default_ca.subject
+    finally:
+        await mitm.done()
+
+
+async def test_the_ca_is_read_at_running_when_nothing_read_it_before(tmp_path):
+    """mitmproxy's own reason for reading it again in `running`: a set-up whose options never named confdir."""
+    certs.CertStore.create_store(tmp_path, "mitmproxy", 2048)
+    opts = options.Options()
+    mitm = master.Master(opts)
+    mitm.addons.add(*lean.mitmproxy_addons())
+    opts.update(listen_host="127.0.0.1", listen_port=0, confdir=str(tmp_path))
+    tls = mitm.addons.get("tlsconfig")
+    tls.certstore = None  # as if configure had never seen confdir
+    await mitm.running()
+    try:
+        assert tls.certstore is not None
+        assert tls.certstore.default_ca.subject == certs.CertStore.from_store(tmp_path, "mitmproxy", 2048) \
+            .default_ca.subject
+    finally:
+        await mitm.done()

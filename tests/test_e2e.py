@@ -345,6 +345,26 @@ def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):
     assert json.loads(value) == ["toot.example.org"]
 
 
+def test_start_up_leaves_out_what_it_never_uses_and_the_collector_comes_back(tmp_path, standin):
+    """`sourdine run` imports neither the mitmproxy addons it does not run (sourdine.lean) nor the pairing
+    protocol (imported at the first pairing), and its cycle collector, off through start-up, is on again after
+    a feed has been filtered, with start-up's objects frozen out of its way."""
+    state = tmp_path / "state.json"
+    running = start_sourdine(tmp_path / "home", "--mastodon-instance", "toot.example.org",
+                             env={"SOURDINE_TEST_STATE": str(state)})
+    try:
+        fetch(running, standin, "/api/v1/timelines/home")
+    finally:
+        assert running.stop() == 0
+    found = json.loads(state.read_text())
+    modules = set(found["modules"])
+    assert {"mitmproxy.addons.tlsconfig", "mitmproxy.addons.proxyserver", "sourdine.sync.peer"} <= modules
+    unused = modules & {"spake2", "flask", "passlib", "ldap3", "numpy", "mitmproxy.addons.onboarding"}
+    assert not unused, unused
+    assert found["gc_enabled"] is True
+    assert found["gc_frozen"] > 50_000
+
+
 def test_the_addon_runs_inside_plain_mitmdump(tmp_path, standin):
     """`mitmdump -s .../sourdine/addon.py` filters feeds too, with its own home and database."""
     import subprocess

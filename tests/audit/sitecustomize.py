@@ -1,5 +1,6 @@
 """Loaded by the `sourdine run` processes the tests start (through PYTHONPATH): records, with Python's audit
-hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1."""
+hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1; and, with
+SOURDINE_TEST_STATE set, what the process imported and whether its cycle collector was on when it exited."""
 
 import os
 import sys
@@ -19,3 +20,18 @@ if _path:
             _log.write(f"lookup {args[0]!r}\n")
 
     sys.addaudithook(_hook)
+
+_state = os.environ.get("SOURDINE_TEST_STATE")
+if _state:
+    import atexit
+
+    def _dump_state() -> None:
+        """At a clean exit: the modules the process imported and the cycle collector's state, as JSON."""
+        import gc
+        import json
+
+        with open(_state, "w") as f:
+            json.dump({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(),
+                       "gc_frozen": gc.get_freeze_count()}, f)
+
+    atexit.register(_dump_state)

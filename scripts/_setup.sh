@@ -29,7 +29,7 @@ sourdine_install() {
     fi
     # The package's bytecode, written now: where PYTHONDONTWRITEBYTECODE is set (this project's own machine sets
     # it), Python would otherwise compile Sourdine's modules again at every start (compileall redoes stale ones).
-    "$VENV/bin/python" -m compileall -q "$ROOT/proxy/sourdine" >/dev/null || true
+    "$VENV/bin/python" -m compileall -q "$ROOT/proxy/sourdine" || true
 }
 
 # Scoring and filtering compiled with mypyc (scripts/build-native), rebuilt only when the sources changed (about

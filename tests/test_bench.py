@@ -25,12 +25,12 @@ def test_bench_smoke_run_prints_every_budget_row(tmp_path):
         assert any(line.startswith(row) for line in result.stdout.splitlines()), row
     assert "not decrypted" in result.stdout
     assert "plain mitmproxy's own p99 / p50 in this run: up to " in result.stdout
-    assert "plain mitmproxy's own start to listening in this run: " in result.stdout
+    assert "plain mitmproxy's own start, to listening on its port, in this run: " in result.stdout
     figures = json.loads((tmp_path / "bench.json").read_text())
     name, spread = figures["_plain_spread"]
     assert name.endswith((" cold", " warm")) and spread >= 1
-    [plain_start] = figures["_startup"]["plain_listening_s"]
-    assert 0 < plain_start < 30
+    [plain_start] = figures["_startup"]["plain_listening_s"]  # one start timed, as Sourdine's
+    assert plain_start > 0
     # Which build ran (a stale compiled build runs as pure Python, and its figures mean something else): the
     # one this process loads.
     assert f"sourdine: scoring and filtering {native.state}\n" in result.stdout

@@ -1,6 +1,7 @@
 """Crash safety: a real `sourdine run` killed with SIGKILL at random points while the API takes writes and the
 proxy filters feeds, restarted each time. No acknowledged write may be lost, the database must stay sound, and
-the proxy must serve again within a second."""
+the proxy must serve again within a second of CPU (or, on a machine where plain mitmproxy starts slower, within
+SLOWER times plain mitmproxy's own start)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ class Acked:
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin):
     """SIGKILL mid-traffic, several times: every acknowledged mute and setting is there after each restart,
-    PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of being started.
+    PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of CPU of being started (see
+    below for slow machines).
 
     The second is the CPU time the process spent until its proxy served (wall time is printed too): the suite
     shares two cores with other work, and wall time then measures the machine's load. CPU time still measures

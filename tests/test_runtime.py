@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import weakref
-
 from sourdine import settings
 from sourdine.engine import Engine
 from sourdine.platforms import ADAPTERS
@@ -27,33 +24,3 @@ def test_full_collections_wait_for_an_idle_proxy_but_not_forever(tmp_path):
     assert not runtime.collect_when_idle(1180.45)  # busy, and under two minutes since the last
     runtime.last_busy = 1180.5
     assert runtime.collect_when_idle(1180.6)  # busy, but two minutes have passed
-
-
-class _Cycle:
-    def __init__(self) -> None:
-        self.me = self
-
-
-def test_start_ups_garbage_is_freed_at_the_first_idle_moment(tmp_path):
-    """runner.serve freezes start-up's objects with start-up's garbage; the first idle moment frees the garbage,
-    without waiting for the minute between full collections, and freezes what lives on again."""
-    runtime = Runtime(tmp_path, "t", settings.build(), Engine(score, ADAPTERS), Writer(tmp_path / "db"))
-    gc.collect()
-    garbage = _Cycle()
-    gone = weakref.ref(garbage)
-    del garbage
-    gc.freeze()
-    try:
-        runtime.startup_garbage = True
-        runtime.collected_at = 1000.0
-        runtime.last_busy = 1000.9
-        assert not runtime.collect_when_idle(1001.0)  # busy 0.1 s ago
-        gc.collect()
-        assert gone() is not None  # frozen: ordinary collections never see it
-        assert runtime.collect_when_idle(1001.5)  # idle for 0.6 s, within the minute
-        assert gone() is None
-        assert not runtime.startup_garbage and gc.get_freeze_count() > 0
-        assert runtime.collected_at == 1001.5
-        assert not runtime.collect_when_idle(1003.0)  # then a minute between collections, as before
-    finally:
-        gc.unfreeze()

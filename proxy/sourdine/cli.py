@@ -38,14 +38,17 @@ def _host(value: str) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    # The cycle collector stays out of start-up: the imports and the lexicons make 150,000 objects that live as
-    # long as the process, and walking them again and again took a tenth of start-up's time. runner.serve
-    # freezes them and lets the collector back in before the first response.
+    # The cycle collector stays out of start-up: the runner's imports and the lexicons make about 150,000 objects
+    # that live as long as the process, and walking them again and again took a tenth of start-up's time.
+    # runner.serve collects once, freezes them and lets the collector back in before the first response.
     gc.disable()
-    from sourdine import runner
+    try:
+        from sourdine import runner
 
-    return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
-                      args.sync_port, args.sync_folder)
+        return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
+                          args.sync_port, args.sync_folder)
+    finally:
+        gc.enable()
 
 
 class CommandError(Exception):

@@ -167,14 +167,12 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     # Load the lexicons and the language detector's tables now rather than on the first feed.
     scoring.score("warm up: not bad", "en")
-    # Nearly everything allocated so far lives as long as the process: keep it out of the collector's way, which
-    # keeps its pauses off the responses. The collector was off through start-up (cli._cmd_run) and is back on.
-    # Start-up's garbage (about 2,800 objects in cycles, 0.6 MB, among 135,000) is frozen with the rest: a
-    # collection over them all (95 ms of CPU on the test machine of 2026-11-23) runs at the first idle moment
-    # (Runtime.collect_when_idle), not here.
+    # Everything allocated so far lives as long as the process: keep it out of the collector's way, which keeps
+    # its pauses off the responses. The collector was off through start-up (cli._cmd_run): this one collection
+    # frees start-up's garbage (about 2,800 objects in cycles, 0.6 MB), then it is back on.
+    gc.collect()
     gc.freeze()
     gc.enable()
-    runtime.startup_garbage = True
     # Full collections walk every long-lived object (the score cache, author records): 30 to 60 ms that would land
     # on a response. They run when the proxy is idle instead (Runtime.collect_when_idle); the young generations
     # keep their automatic schedule.

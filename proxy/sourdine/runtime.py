@@ -185,27 +185,14 @@ class Runtime:
     maintenance_every: float = 3600.0
     last_busy: float = 0.0  # when the proxy last filtered a response (time.monotonic())
     collected_at: float = 0.0  # when collect_when_idle last ran (time.monotonic())
-    startup_garbage: bool = False  # whether start-up's garbage is still frozen (runner.serve)
 
     def collect_when_idle(self, now: float, idle: float = 0.5, every: float = 60.0, at_most: float = 120.0) -> bool:
         """Run the full cycle collection, which `sourdine run` takes off Python's automatic schedule (it takes
         tens of milliseconds with the caches full, and it would land on a response): when the proxy has been
         idle for `idle` seconds, at most once every `every` seconds, and at least every `at_most` seconds
         whatever happens: under constant traffic, the garbage in cycles it alone frees (a few megabytes a
-        minute) must not pile up. The first one frees start-up's garbage too, without waiting a minute. Whether
-        it ran."""
+        minute) must not pile up. Whether it ran."""
         since = now - self.collected_at
-        if self.startup_garbage:
-            # Start-up's objects were frozen together with start-up's garbage (runner.serve): this once, they
-            # are walked again and the garbage goes, at the first idle moment rather than before the first feed.
-            if now - self.last_busy < idle and since < at_most:
-                return False
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-            self.startup_garbage = False
-            self.collected_at = now
-            return True
         if since < every or (now - self.last_busy < idle and since < at_most):
             return False
         gc.collect()

@@ -65,14 +65,14 @@ _CODE = re.compile(r"(\d{1,5})-([a-z2-9]{4})-([a-z2-9]{4})-([a-z2-9]{4})")
 _IDS = {"idA": b"sourdine-peer-add", "idB": b"sourdine-peer-accept"}
 
 
-
 def _spake2() -> Any:
     """The spake2 package, imported at the first pairing rather than at start-up: its import computes its
-    groups' constants with Python integers (3% of the instructions `sourdine run` runs to its ready line, and
-    more of its time), and most sessions never pair."""
+    groups' constants with Python integers (3% of the instructions `sourdine run` ran to its ready line), and
+    most sessions never pair."""
     import spake2
 
     return spake2
+
 
 class SyncError(Exception):
     """A sync or pairing step failed; the message says why, for a person (never a code or a key)."""
@@ -284,11 +284,12 @@ class Sync:
         pending = self._pending()
         if pending.used:
             raise web.HTTPForbidden(reason="no pairing under way")
+        spake2 = _spake2()  # before the code is spent: a failed import is not a wrong guess
         pending.used = True  # one attempt per code: a wrong guess spends it
         try:
             body = json.loads(await request.read())
             inbound = base64.b64decode(body["msg"], validate=True)
-            spake = _spake2().SPAKE2_A(pending.password, **_IDS)
+            spake = spake2.SPAKE2_A(pending.password, **_IDS)
             outbound = spake.start()
             pending.key = spake.finish(inbound)
         except Exception:

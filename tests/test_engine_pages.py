@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conftest import DATA
-from sourdine import lists, settings
+from sourdine import codec, lists, settings
 from sourdine.engine import POST_BYTES, Engine, Overrun
 from sourdine.platforms import ADAPTERS
 from sourdine.scoring import score
@@ -195,6 +195,41 @@ def test_a_page_written_out_past_the_budget_is_an_overrun():
     assert recorded
 
 
+def test_a_page_seen_again_and_decoded_past_the_budget_is_not_parsed(monkeypatch):
+    """A page that comes back with other verdicts is decoded and parsed again: when decoding it ends past the
+    budget, it goes out as sent without being parsed (X's 912 KB page takes 3 ms to parse), leaving no decision."""
+    adapter = Counting()
+    parses = []
+
+    def parse(endpoint, body):
+        parses.append(len(body))
+        return json.loads(body)
+
+    adapter.parse = parse
+    adapter.serialize = lambda endpoint, doc: json.dumps(doc).encode()
+    engine, recorded = engine_with(adapter)
+    raw = timeline(1, 3)
+    assert engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip") is not None
+    assert len(parses) == 1
+    decided = len(recorded)
+    deadline = time.perf_counter() + 0.25
+    decode = codec.decode
+
+    def late(*args):
+        body = decode(*args)
+        time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
+        return body
+
+    monkeypatch.setattr(codec, "decode", late)
+    lenient = settings.build({"platforms": {"mastodon": {"collapse": 1.0, "hide": 1.0}}})
+    with pytest.raises(Overrun):
+        engine.filter_encoded(lenient, "mastodon", "timeline", raw, "gzip", deadline=deadline)
+    assert len(parses) == 1 and len(recorded) == decided
+    monkeypatch.setattr(codec, "decode", decode)
+    assert engine.filter_encoded(lenient, "mastodon", "timeline", raw, "gzip") is None  # in time: all kept
+    assert len(parses) == 2 and len(recorded) > decided
+
+
 def test_an_overrun_on_a_page_seen_again_leaves_it_as_sent():
     engine, recorded = engine_with(Counting())
     raw = timeline(1)
@@ -270,3 +305,31 @@ def test_the_author_records_caches_are_listed_with_their_bounds():
     caches = engine.caches()
     assert caches["authors"]["size"] >= 1 and caches["authors"]["bound"] is None
     assert caches["authors.label"]["bound"] == 1024 and 1 <= caches["authors.label"]["size"] <= 1024
+
+
+def test_a_streaming_message_rewritten_past_the_budget_goes_as_sent():
+    """A streaming message is judged and rewritten like a page: one whose rewrite ends past the budget goes as
+    sent, leaving no decision behind; in time, a hidden status drops its message."""
+    real = ADAPTERS["mastodon"]
+    status = copy.deepcopy(REAL[1])
+    status["content"] = f"<p>{HOSTILE}</p>"
+    status["language"] = "en"
+    message = json.dumps({"event": "update", "payload": json.dumps(status)})
+    deadline = 0.0
+
+    def rewrite_event(event, verdicts):
+        outcome = real.rewrite_event(event, verdicts)
+        if deadline:
+            time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
+        return outcome
+
+    adapter = types.SimpleNamespace(__name__="late", posts=real.posts, rewrite_event=rewrite_event)
+    engine, recorded = engine_with(adapter)
+    score("the lexicons load before the clock starts", "en")
+    deadline = time.perf_counter() + 0.25
+    with pytest.raises(Overrun):
+        engine.filter_event(settings.build(), "mastodon", "streaming", message, deadline)
+    assert recorded == []
+    deadline = 0.0
+    assert engine.filter_event(settings.build(), "mastodon", "streaming", message) == ""
+    assert [d.action for d in recorded] == ["hide"]

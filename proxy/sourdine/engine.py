@@ -414,6 +414,7 @@ class Engine:
         _check(deadline)
         if verdicts != page.verdicts:
             body = codec.decode(raw, encoding, limit)
+            _check(deadline)
             return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, (verdicts, pending))
         if verdicts:
             self._keep_originals(platform, page.posts, verdicts)
@@ -502,6 +503,7 @@ class Engine:
         if verdicts:
             outcome = adapter.rewrite_event(event, verdicts)
             new = "" if outcome == "drop" else orjson.dumps(event).decode() if outcome == "changed" else None
+            _check(deadline)  # rewritten past the budget: the message goes as sent, as any overrun
         self._commit(pending)
         return new
 

@@ -361,7 +361,8 @@ def test_start_up_leaves_out_what_it_never_uses_and_the_collector_comes_back(tmp
     assert {"mitmproxy.addons.tlsconfig", "mitmproxy.addons.proxyserver", "sourdine.sync.peer"} <= modules
     unused = modules & {"spake2", "flask", "passlib", "ldap3", "numpy", "mitmproxy.addons.onboarding"}
     assert not unused, unused
-    assert found["gc_enabled"] is True
+    # Automatic collections run only while the collector is on: off until start-up ends, it was on after.
+    assert found["gc_young_after_freeze"] > 0
     assert found["gc_frozen"] > 50_000
 
 

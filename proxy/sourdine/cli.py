@@ -40,15 +40,13 @@ def _host(value: str) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     # The cycle collector stays out of start-up: the runner's imports and the lexicons make about 150,000 objects
     # that live as long as the process, and walking them again and again took a tenth of start-up's time.
-    # runner.serve collects once, freezes them and lets the collector back in before the first response.
+    # runner.serve collects once, freezes them and lets the collector back in before the first response (a
+    # start-up that fails ends the process, collector or not).
     gc.disable()
-    try:
-        from sourdine import runner
+    from sourdine import runner
 
-        return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
-                          args.sync_port, args.sync_folder)
-    finally:
-        gc.enable()
+    return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
+                      args.sync_port, args.sync_folder)
 
 
 class CommandError(Exception):

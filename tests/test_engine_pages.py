@@ -212,18 +212,21 @@ def test_a_page_seen_again_and_decoded_past_the_budget_is_not_parsed(monkeypatch
     assert engine.filter_encoded(settings.build(), "mastodon", "timeline", raw, "gzip") is not None
     assert len(parses) == 1
     decided = len(recorded)
-    deadline = time.perf_counter() + 0.25
+    lenient = settings.build({"platforms": {"mastodon": {"collapse": 1.0, "hide": 1.0}}})
     decode = codec.decode
+    decoded = []
 
     def late(*args):
         body = decode(*args)
+        decoded.append(len(body))
         time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
         return body
 
     monkeypatch.setattr(codec, "decode", late)
-    lenient = settings.build({"platforms": {"mastodon": {"collapse": 1.0, "hide": 1.0}}})
+    deadline = time.perf_counter() + 0.25
     with pytest.raises(Overrun):
         engine.filter_encoded(lenient, "mastodon", "timeline", raw, "gzip", deadline=deadline)
+    assert decoded, "judged past the budget already: the machine stalled, and the check was not reached"
     assert len(parses) == 1 and len(recorded) == decided
     monkeypatch.setattr(codec, "decode", decode)
     assert engine.filter_encoded(lenient, "mastodon", "timeline", raw, "gzip") is None  # in time: all kept
@@ -316,9 +319,11 @@ def test_a_streaming_message_rewritten_past_the_budget_goes_as_sent():
     status["language"] = "en"
     message = json.dumps({"event": "update", "payload": json.dumps(status)})
     deadline = 0.0
+    rewritten = []
 
     def rewrite_event(event, verdicts):
         outcome = real.rewrite_event(event, verdicts)
+        rewritten.append(outcome)
         if deadline:
             time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
         return outcome
@@ -329,6 +334,7 @@ def test_a_streaming_message_rewritten_past_the_budget_goes_as_sent():
     deadline = time.perf_counter() + 0.25
     with pytest.raises(Overrun):
         engine.filter_event(settings.build(), "mastodon", "streaming", message, deadline)
+    assert rewritten == ["drop"], "judged past the budget already: the machine stalled, and the check was not reached"
     assert recorded == []
     deadline = 0.0
     assert engine.filter_event(settings.build(), "mastodon", "streaming", message) == ""

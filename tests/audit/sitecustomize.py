@@ -1,6 +1,6 @@
 """Loaded by the `sourdine run` processes the tests start (through PYTHONPATH): records, with Python's audit
 hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1; and, with
-SOURDINE_TEST_STATE set, what the process imported and what its cycle collector did."""
+SOURDINE_TEST_STATE set, what the process imported and the state of its cycle collector when it exited."""
 
 import os
 import sys
@@ -24,24 +24,15 @@ if _path:
 _state = os.environ.get("SOURDINE_TEST_STATE")
 if _state:
     import atexit
-    import gc
-
-    _young_after_freeze = [0]
-
-    def _count(phase: str, info: dict) -> None:
-        # Automatic collections of the youngest objects, once start-up has frozen its own (runner.serve).
-        if phase == "start" and info["generation"] == 0 and gc.get_freeze_count():
-            _young_after_freeze[0] += 1
-
-    gc.callbacks.append(_count)
 
     def _dump_state() -> None:
-        """At a clean exit: the modules the process imported, how many objects its cycle collector froze and
-        how many automatic collections of the youngest objects it made after that, as JSON."""
+        """At a clean exit: the modules the process imported, whether its cycle collector is on and how many
+        objects it froze, as JSON."""
+        import gc
         import json
 
         with open(_state, "w") as f:
-            json.dump({"modules": sorted(sys.modules), "gc_frozen": gc.get_freeze_count(),
-                       "gc_young_after_freeze": _young_after_freeze[0]}, f)
+            json.dump({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(),
+                       "gc_frozen": gc.get_freeze_count()}, f)
 
     atexit.register(_dump_state)

@@ -25,9 +25,8 @@ from conftest import DATA, start_sourdine
 ROUNDS = 4
 # Sourdine's restart may take this many times the CPU plain mitmproxy's start takes, on a machine where that is
 # over 1 s / SLOWER (see the test). In five runs on 2026-11-23, on a machine where plain mitmproxy's starts took
-# 0.78 to 1.26 s of CPU here, the slowest restart took 1.10 to 1.41 times their median; before that evening's
-# start-up changes, restarts took up to 2.17 s there. The margin is for that machine's noise (a third from run to
-# run).
+# 0.78 to 1.26 s of CPU, the slowest restart took 1.10 to 1.41 times their median; before that evening's start-up
+# changes, restarts took up to 2.17 s on it. The margin is for that machine's noise (a third from run to run).
 SLOWER = 1.8
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes()

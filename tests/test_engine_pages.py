@@ -136,6 +136,11 @@ def test_a_page_left_unchanged_is_not_remembered():
     assert adapter.reads == 2
 
 
+def _until_past(deadline: float) -> None:
+    """Sleep until just past `deadline`: a step of the filter that ends late."""
+    time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
+
+
 class _Late:
     """Mastodon's adapter with a parse and a write-out of its own, one of its steps ending just past a deadline
     set 0.25 s ahead (long enough for the steps before it even on a loaded machine); what ran is noted."""
@@ -150,7 +155,7 @@ class _Late:
     def _late(self, step: str) -> None:
         self.ran.append(step)
         if step == self.late_step and self.deadline:
-            time.sleep(max(0.0, self.deadline + 0.005 - time.perf_counter()))
+            _until_past(self.deadline)
 
     def parse(self, endpoint, body):
         return json.loads(body)
@@ -219,7 +224,7 @@ def test_a_page_seen_again_and_decoded_past_the_budget_is_not_parsed(monkeypatch
     def late(*args):
         body = decode(*args)
         decoded.append(len(body))
-        time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
+        _until_past(deadline)
         return body
 
     monkeypatch.setattr(codec, "decode", late)
@@ -325,7 +330,7 @@ def test_a_streaming_message_rewritten_past_the_budget_goes_as_sent():
         outcome = real.rewrite_event(event, verdicts)
         rewritten.append(outcome)
         if deadline:
-            time.sleep(max(0.0, deadline + 0.005 - time.perf_counter()))
+            _until_past(deadline)
         return outcome
 
     adapter = types.SimpleNamespace(__name__="late", posts=real.posts, rewrite_event=rewrite_event)

@@ -34,3 +34,33 @@ def test_bench_smoke_run_prints_every_budget_row(tmp_path):
     # Which build ran (a stale compiled build runs as pure Python, and its figures mean something else): the
     # one this process loads.
     assert f"sourdine: scoring and filtering {native.state}\n" in result.stdout
+
+
+ADAPTERS_BENCH = BENCH.with_name("bench-adapters")
+
+
+def _page_rows(stdout: str) -> dict[str, list[float]]:
+    rows = {}
+    for line in stdout.splitlines()[1:]:
+        name, _kb, *figures = line.split()
+        rows[name] = [float(f.removesuffix("ms")) for f in figures]
+    return rows
+
+
+def test_bench_adapters_runs_by_stages_and_whole():
+    """scripts/bench-adapters, both ways: by stages (seven figures and their total) and the engine's whole call
+    (decode, filter, total), each a time above zero; cold, so every run scores new posts."""
+    for whole, page, columns in ((False, "youtube", 8), (True, "mastodon", 3)):
+        command = [sys.executable, str(ADAPTERS_BENCH), "--runs", "3", "--cold", "--cpu", "--only", f"^{page}$"]
+        result = subprocess.run(command + (["--whole"] if whole else []), capture_output=True, text=True,
+                                timeout=120)
+        print(result.stdout)
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows = _page_rows(result.stdout)
+        assert list(rows) == [page]
+        figures = rows[page]
+        assert len(figures) == columns
+        assert figures[-1] > 0 and all(f >= 0 for f in figures)
+        if whole:
+            assert result.stdout.split()[2:5] == ["decode", "filter", "total"]
+            assert figures[1] > 0

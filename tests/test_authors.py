@@ -429,6 +429,31 @@ def test_row_round_trip() -> None:
     assert au.observe(back, "p3", 0.9, True, last + HOUR) is back
 
 
+@given(st.lists(st.tuples(st.binary(min_size=8, max_size=8), st.integers(0, 2**32 - 1), st.integers(0, 1)),
+                max_size=au.RECENT_IDS))
+def test_stored_entries_are_the_struct_packed_entries(entries: list[tuple[bytes, int, int]]) -> None:
+    """The stored form of the remembered posts, laid out a column at a time, is byte for byte the entries packed
+    one by one with `_ENTRY` (fingerprint, time, flag), as rows have always been written; and it reads back."""
+    import struct
+
+    recent = b"".join(fp for fp, _, _ in entries)
+    times = tuple(t for _, t, _ in entries)
+    flags = bytes(f for _, _, f in entries)
+    packed = au._packed(recent, times, flags)
+    assert packed == b"".join(struct.pack("<8sIB", *entry) for entry in entries)
+    by_time = sorted(entries, key=lambda entry: entry[1])  # reading back orders them by time, as they are kept
+    assert au._entries("recent", "w1:" + packed.hex()) == (
+        b"".join(fp for fp, _, _ in by_time), tuple(t for _, t, _ in by_time), bytes(f for _, _, f in by_time))
+
+
+def test_stored_entries_refuse_columns_of_different_lengths() -> None:
+    """Fingerprints, times and flags that do not line up are an error, not a row that reads back shifted."""
+    with pytest.raises(ValueError, match="recent"):
+        au._packed(b"12345678" * 2, (1,), b"\x00")
+    with pytest.raises(ValueError, match="recent"):
+        au._packed(b"12345678", (1,), b"")
+
+
 BAD_ROWS = [
     ({"platform": ""}, "platform"),
     ({"weight": "many"}, "weight"),

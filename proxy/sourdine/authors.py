@@ -426,7 +426,8 @@ def to_row(record: AuthorRecord) -> dict[str, Any]:
 def _packed(recent: bytes, times: tuple[int, ...], flags: bytes) -> bytes:
     """The remembered posts as stored: one `_ENTRY` after another. Laid out a column at a time, byte k of every
     entry in one strided copy, rather than packed an entry at a time: the author records changed in the last two
-    seconds are written out on the event loop, a full record (64 entries) in 6 µs instead of 18."""
+    seconds are made rows on the event loop, and `to_row` takes 10 µs instead of 18 on a full record (64 entries,
+    compiled)."""
     n = len(times)
     if len(recent) != n * _FP or len(flags) != n:
         raise ValueError(f"recent: {len(recent)} bytes of fingerprints and {len(flags)} flags for {n} times")

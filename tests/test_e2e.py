@@ -348,7 +348,8 @@ def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):
 def test_start_up_leaves_out_what_it_never_uses_and_the_collector_comes_back(tmp_path, standin):
     """`sourdine run` imports neither the mitmproxy addons it does not run (sourdine.lean) nor the pairing
     protocol (imported at the first pairing), and its cycle collector, off through start-up, is on again when
-    it exits after a feed, with start-up's objects frozen out of its way."""
+    it exits after a feed, with start-up's objects frozen out of its way. Its messages skip mitmproxy's debug
+    check of their types (lean.skip_message_checks)."""
     state = tmp_path / "state.json"
     running = start_sourdine(tmp_path / "home", "--mastodon-instance", "toot.example.org",
                              env={"SOURDINE_TEST_STATE": str(state)})
@@ -364,6 +365,7 @@ def test_start_up_leaves_out_what_it_never_uses_and_the_collector_comes_back(tmp
     # Off from the command's start, on from the end of start-up (runner.serve): nothing turns it on at exit.
     assert found["gc_enabled"] is True
     assert found["gc_frozen"] > 50_000
+    assert found["message_check"] == "_unchecked"
 
 
 def test_the_addon_runs_inside_plain_mitmdump(tmp_path, standin):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from cryptography import x509
-from mitmproxy import certs, master, options
+from mitmproxy import certs, http, master, options
+from mitmproxy.utils import typecheck
 
 from sourdine import lean
 
@@ -53,3 +55,34 @@ async def test_the_ca_is_read_at_running_when_nothing_read_it_before(tmp_path):
             .default_ca.subject
     finally:
         await mitm.done()
+
+
+def _request(content: object) -> http.Request:
+    return http.Request("social.example", 443, b"GET", b"https", b"social.example", b"/", b"HTTP/1.1",
+                        http.Headers(), content, None, 0.0, None)  # type: ignore[arg-type]
+
+
+def test_message_checks_are_left_out_as_python_O_leaves_them_out(monkeypatch):
+    """After `skip_message_checks` (runner.serve calls it), making a request no longer runs mitmproxy's debug check
+    of its fields' types, which for each field that may be None built and caught a TypeError; a body set through
+    the message's property is still checked there."""
+    monkeypatch.setattr(http.MessageData, "__post_init__", http.MessageData.__post_init__)  # put back afterwards
+    checked = []
+    check = typecheck.check_option_type
+    monkeypatch.setattr(typecheck, "check_option_type", lambda *args: checked.append(args[0]) or check(*args))
+    _request(None)
+    assert {"content", "trailers", "timestamp_end"} <= set(checked)  # pytest runs with __debug__ on
+    with pytest.raises(TypeError):
+        _request(42)
+
+    lean.skip_message_checks()
+    lean.skip_message_checks()  # twice is the same
+    checked.clear()
+    assert _request(None).content is None
+    assert _request(b"body").content == b"body"
+    assert checked == []
+    response = http.Response.make(200, b"body", {"content-type": "text/plain"})
+    with pytest.raises(TypeError):
+        response.content = "not bytes"  # type: ignore[assignment]
+    response.content = b"new"
+    assert response.raw_content == b"new" and response.headers["content-length"] == "3"

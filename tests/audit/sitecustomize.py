@@ -1,6 +1,7 @@
 """Loaded by the `sourdine run` processes the tests start (through PYTHONPATH): records, with Python's audit
 hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1; and, with
-SOURDINE_TEST_STATE set, what the process imported and the state of its cycle collector when it exited."""
+SOURDINE_TEST_STATE set, what the process imported, the state of its cycle collector and which check mitmproxy's
+messages run when it exited."""
 
 import os
 import sys
@@ -27,12 +28,15 @@ if _state:
 
     def _dump_state() -> None:
         """At a clean exit: the modules the process imported, whether its cycle collector is on and how many
-        objects it froze, as JSON."""
+        objects it froze, and the name of mitmproxy's message check (sourdine.lean.skip_message_checks), as JSON."""
         import gc
         import json
 
+        http = sys.modules.get("mitmproxy.http")
+        check = getattr(getattr(http, "MessageData", None), "__post_init__", None)
         with open(_state, "w") as f:
             json.dump({"modules": sorted(sys.modules), "gc_enabled": gc.isenabled(),
-                       "gc_frozen": gc.get_freeze_count()}, f)
+                       "gc_frozen": gc.get_freeze_count(),
+                       "message_check": getattr(check, "__qualname__", None)}, f)
 
     atexit.register(_dump_state)

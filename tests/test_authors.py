@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 import time
 from typing import Any
 
@@ -434,8 +435,6 @@ def test_row_round_trip() -> None:
 def test_stored_entries_are_the_struct_packed_entries(entries: list[tuple[bytes, int, int]]) -> None:
     """The stored form of the remembered posts, laid out a column at a time, is byte for byte the entries packed
     one by one with `_ENTRY` (fingerprint, time, flag), as rows have always been written; and it reads back."""
-    import struct
-
     recent = b"".join(fp for fp, _, _ in entries)
     times = tuple(t for _, t, _ in entries)
     flags = bytes(f for _, _, f in entries)

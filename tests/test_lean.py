@@ -86,3 +86,17 @@ def test_message_checks_are_left_out_as_python_O_leaves_them_out(monkeypatch):
         response.content = "not bytes"  # type: ignore[assignment]
     response.content = b"new"
     assert response.raw_content == b"new" and response.headers["content-length"] == "3"
+
+
+def test_a_post_init_that_is_not_the_type_check_is_left_as_it_is(monkeypatch):
+    """A mitmproxy whose MessageData.__post_init__ does other work than the type check keeps it."""
+    made = []
+
+    def other_work(self):
+        made.append(self.http_version)
+
+    monkeypatch.setattr(http.MessageData, "__post_init__", other_work)
+    lean.skip_message_checks()
+    assert http.MessageData.__post_init__ is other_work
+    _request(b"")
+    assert made == [b"HTTP/1.1"]

@@ -431,7 +431,7 @@ def _packed(recent: bytes, times: tuple[int, ...], flags: bytes) -> bytes:
     n = len(times)
     if len(recent) != n * _FP or len(flags) != n:
         raise ValueError(f"recent: {len(recent)} bytes of fingerprints and {len(flags)} flags for {n} times")
-    size = _ENTRY.size
+    size = _ENTRY.size  # "<8sIB": _FP bytes of fingerprint, 4 of time (little-endian), 1 of flag
     out = bytearray(n * size)
     for k in range(_FP):
         out[k::size] = recent[k::_FP]

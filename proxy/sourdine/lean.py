@@ -99,15 +99,18 @@ def skip_message_checks() -> None:
     time), it first builds and catches a TypeError for the other type, and the exception, its traceback and its
     frame are a cycle left for the collector: 34 µs of the 40 that making an `http.Request` takes (`timeit`,
     2026-11-24), and again for its response. Sourdine makes its own messages with mitmproxy's constructors,
-    and sets bodies through their properties, which check their type themselves. A mitmproxy without this check
-    is left as it is."""
+    and sets bodies through their properties, which check their type themselves. Only a `__post_init__` that
+    is this check (it calls mitmproxy's `check_option_type`) is replaced: one that a later mitmproxy gives
+    other work, or none at all, is left as it is."""
     try:
         from mitmproxy import http
     except ImportError:
         return
     data = getattr(http, "MessageData", None)
-    if isinstance(data, type) and "__post_init__" in vars(data):
-        data.__post_init__ = _unchecked  # type: ignore[method-assign]
+    check = vars(data).get("__post_init__") if isinstance(data, type) else None
+    code = getattr(check, "__code__", None)
+    if code is not None and "check_option_type" in code.co_names:
+        setattr(data, "__post_init__", _unchecked)  # noqa: B010 - a class attribute mypy does not know of
 
 
 def _unchecked(self: object) -> None:

@@ -88,9 +88,10 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
 
     # The addons first: mitmproxy.master would import all of mitmproxy's addons (lean.py).
     mitm_addons = lean.mitmproxy_addons()
-    lean.skip_message_checks()
     from mitmproxy import master as mitm_master
     from mitmproxy import options as mitm_options
+
+    lean.skip_message_checks()  # mitmproxy's debug check of each message's types, which `python -O` leaves out
 
     opts = mitm_options.Options()
     master = mitm_master.Master(opts)

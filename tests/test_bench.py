@@ -37,7 +37,6 @@ def test_bench_smoke_run_prints_every_budget_row(tmp_path):
     assert f"sourdine: scoring and filtering {native.state}\n" in result.stdout
 
 
-
 def _page_rows(stdout: str) -> dict[str, list[float]]:
     rows = {}
     for line in stdout.splitlines()[1:]:

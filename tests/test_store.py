@@ -225,6 +225,35 @@ def test_a_lone_surrogate_in_a_handle_does_not_lose_the_batch(tmp_path):
     assert row.fetchone() == ("bad?name", 1.25, 0.3333333333333333, 0.7071067811865476, None)
 
 
+def test_decisions_wait_for_the_writer_as_rows_the_collector_lets_go(tmp_path):
+    """A decision waits for the writer as its row (engine.decision_row: the columns in DECISION_COLUMNS' order),
+    a tuple of strings, numbers and None that Python's cycle collector stops tracking at its first pass; the
+    row is written as it stands, excerpt and all."""
+    import gc
+
+    from sourdine.engine import DECISION_COLUMNS
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    made = Decision(1.5, "x", "HomeTimeline", "9", "7", "someone", "fr", 0.25, 0.5, 0.75, "collapse", "outrage 0.50",
+                    "an excerpt")
+    writer.record(made)
+    [row] = writer._decisions
+    assert type(row) is tuple and len(row) == len(DECISION_COLUMNS)
+    assert row == (1.5, "x", "HomeTimeline", "9", "7", "someone", "fr", 0.25, 0.5, 0.75, "collapse",
+                   "outrage 0.50", 1.5, "an excerpt")
+    gc.collect(0)
+    assert not gc.is_tracked(row)
+    writer.start()
+    try:
+        assert writer.flush()
+    finally:
+        writer.close()
+    conn = sqlite3.connect(path)
+    names = ", ".join(DECISION_COLUMNS)
+    assert conn.execute(f"SELECT {names} FROM decisions").fetchall() == [row]
+
+
 def test_author_records_round_trip_through_the_writer(tmp_path):
     """Author records the writer stores load back as the same records; in one batch the later row of an author
     wins; a handle with a lone surrogate keeps its row, with "?"; a deletion queued later removes its row."""

@@ -77,20 +77,22 @@ class Decision:
         self.excerpt = excerpt
 
 
-# The store's columns of a decision, in the order `decision_values` gives them.
+# The store's columns of a decision, in the order `decision_row` gives them.
 DECISION_COLUMNS = ("first_seen", "platform", "endpoint", "post_id", "author_id", "author", "lang", "negativity",
                     "outrage", "score", "action", "reason", "last_changed", "excerpt")
 
 
-def decision_values(decisions: list[Decision]) -> list[object]:
-    """The store's row values of `decisions` (DECISION_COLUMNS), one decision after another; a decision's time is
-    both its first_seen and its last_changed. Made here so that it is compiled with Decision: interpreted code
-    reads a compiled object's fields at twice the cost."""
-    values: list[object] = []
-    for d in decisions:
-        values += (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity,
-                   d.outrage, d.score, d.action, d.reason, d.time, d.excerpt)
-    return values
+def decision_row(d: Decision) -> tuple[object, ...]:
+    """The store's row values of a decision (DECISION_COLUMNS); its time is both its first_seen and its
+    last_changed. Made here so that it is compiled with Decision: interpreted code reads a compiled object's fields
+    at twice the cost.
+
+    The store's writer keeps a decision as this row until it writes it (up to a quarter of a second's decisions,
+    thousands under load). A tuple of strings, numbers and None is one the cycle collector stops tracking at its
+    first pass; a Decision would be walked again by each collection of the middle generation, which were about a
+    third Decisions (2,200 of 7,200 objects over 300 cold Mastodon pages, 2026-11-24)."""
+    return (d.time, d.platform, d.endpoint, d.post_id, d.author_id, d.author, d.lang, d.negativity, d.outrage,
+            d.score, d.action, d.reason, d.time, d.excerpt)
 
 
 EXCERPT_LENGTH = 140

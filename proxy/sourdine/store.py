@@ -20,12 +20,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import closing
 from dataclasses import asdict
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from sourdine import lean, policy
 from sourdine.authors import ROW_FIELDS
-from sourdine.engine import DECISION_COLUMNS, Decision, decision_values
+from sourdine.engine import DECISION_COLUMNS, Decision, decision_row
 from sourdine.pairing import Client
 
 with lean.without("numpy"):  # sqlite-utils would import numpy, which Sourdine needs late or never (lean.py)
@@ -359,7 +360,7 @@ class Writer:
         # Decisions wait here rather than on the queue: a feed of 100 posts is one wake-up of the writer, not 100.
         # Each wake-up is the writer taking the GIL from the event loop in the middle of a response (measured:
         # 0.6-1.7 ms more added p50 on cold 100-post feeds, 4-7 ms more at p99).
-        self._decisions: deque[Decision] = deque()
+        self._decisions: deque[tuple[object, ...]] = deque()  # as rows: see engine.decision_row
         self._woken = False
         # Decisions recorded, and taken by the writer. Each call or flush queued and not yet run leaves here the
         # count recorded before it: no round takes a decision past the first of those marks, so a call runs after
@@ -375,7 +376,7 @@ class Writer:
         self._thread.start()
 
     def record(self, decision: Decision) -> None:
-        self._decisions.append(decision)
+        self._decisions.append(decision_row(decision))
         self._recorded += 1
         if not self._woken:
             self._woken = True
@@ -460,7 +461,7 @@ class Writer:
                 self._queue.put(("decisions", None))
         db.close()
 
-    def _write(self, db: sqlite_utils.Database, decisions: list[Decision], settings: list[tuple[str, str]],
+    def _write(self, db: sqlite_utils.Database, decisions: list[tuple[object, ...]], settings: list[tuple[str, str]],
                authors: list[dict[str, Any]], gone: list[tuple[str, str]]) -> None:
         """Commit decisions, `batch` a transaction (the first one with the settings and author records)."""
         for start in range(0, max(len(decisions), 1), self.batch):
@@ -471,7 +472,7 @@ class Writer:
             try:
                 with db.atomic():
                     _upsert_rows(db.conn, "decisions", DECISION_COLUMNS, ("platform", "post_id"), _DECISION_UPDATE,
-                                 decision_values(chunk))
+                                 list(chain.from_iterable(chunk)))
                     if first:
                         db.conn.executemany(_UPSERT_SETTING, settings)
                         # Deletes first: an author expired and back again in one batch must keep its new row. A

@@ -12,6 +12,15 @@ def decision(post_id: str, action: str = "keep", t: float | None = None) -> Deci
                     0.1, 0.2, 0.15, action, "" if action == "keep" else "outrage 0.90")
 
 
+def written(writer: store.Writer) -> None:
+    """Start the writer, wait until everything queued is committed, and stop it."""
+    writer.start()
+    try:
+        assert writer.flush()
+    finally:
+        writer.close()
+
+
 def test_open_db_migrates_once_in_wal_mode(tmp_path):
     """A new database gets the numbered migrations, WAL mode, and re-opening applies nothing twice."""
     path = tmp_path / "s.db"
@@ -172,11 +181,7 @@ def test_record_wakes_the_writer_once_a_batch(tmp_path):
     for i in range(300):
         writer.record(decision(str(i)))
     assert writer._queue.qsize() == 1
-    writer.start()
-    try:
-        assert writer.flush()
-    finally:
-        writer.close()
+    written(writer)
     assert sqlite3.connect(path).execute("SELECT count(*) FROM decisions").fetchone()[0] == 300
 
 
@@ -214,11 +219,7 @@ def test_a_lone_surrogate_in_a_handle_does_not_lose_the_batch(tmp_path):
     writer.record(Decision(1.25, "reddit", "page", "t3_1", "u1", "bad\udcffname", "en", 0.1, 0.3333333333333333,
                            0.7071067811865476, "hide", "outrage 0.90"))
     writer.record(decision("2"))
-    writer.start()
-    try:
-        assert writer.flush()
-    finally:
-        writer.close()
+    written(writer)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 2
     row = conn.execute("SELECT author, first_seen, outrage, score, excerpt FROM decisions WHERE post_id = 't3_1'")
@@ -244,11 +245,7 @@ def test_decisions_wait_for_the_writer_as_rows_the_collector_lets_go(tmp_path):
                    "outrage 0.50", 1.5, "an excerpt")
     gc.collect(0)
     assert not gc.is_tracked(row)
-    writer.start()
-    try:
-        assert writer.flush()
-    finally:
-        writer.close()
+    written(writer)
     conn = sqlite3.connect(path)
     names = ", ".join(DECISION_COLUMNS)
     assert conn.execute(f"SELECT {names} FROM decisions").fetchall() == [row]

@@ -243,6 +243,7 @@ def test_decisions_wait_for_the_writer_as_rows_the_collector_lets_go(tmp_path):
     assert type(row) is tuple and len(row) == len(DECISION_COLUMNS)
     assert row == (1.5, "x", "HomeTimeline", "9", "7", "someone", "fr", 0.25, 0.5, 0.75, "collapse",
                    "outrage 0.50", 1.5, "an excerpt")
+    assert row[0] is row[12]  # one float for first_seen and last_changed
     gc.collect(0)
     assert not gc.is_tracked(row)
     written(writer)

@@ -3,9 +3,12 @@ import re
 import string
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sourdine.lists import (
     SCAN_LIMIT,
@@ -15,6 +18,7 @@ from sourdine.lists import (
     compile_lists,
     parse_allow,
     parse_mute,
+    url_host,
 )
 from sourdine.model import Post
 
@@ -329,6 +333,50 @@ def test_accounts_match_per_platform(entry, platform, author, author_id, url, hi
     """Mastodon by acct (a local one by its post's url host), Bluesky by DID or handle, X by name or id."""
     found = mutes(entry).muted(post("hi", author, author_id, url), platform, NOW)
     assert (found is not None) is hit
+
+
+# URLs in urlsplit's delicate places (scheme case, userinfo, ports, IPv6 brackets, characters it strips such as
+# tabs and leading spaces, separators, letters past ASCII): made as scheme, authority and rest, and as any string
+# of the same pieces.
+_URL_PIECES = ["https://", "http://", "HTTPS://", "ftp://", " ", "https:", "//", "", "a", "Z", "0", ".", "-", "_", "@",
+               ":", ":443", "[", "]", "::1", "/", "?", "#", "\t", "\n", "é", "mastodon.social", "Mastodon.Social",
+               "xn--bcher-kva.example", "%41"]
+_URLS = st.one_of(
+    st.tuples(st.sampled_from(["https://", "http://", "HTTPS://", " https://", "https:/", "ftp://"]),
+              st.lists(st.sampled_from(_URL_PIECES[8:]), max_size=5).map("".join),
+              st.sampled_from(["", "/", "/@alice/1", "?q", "#f", ":8080/", "\n/"])).map("".join),
+    st.lists(st.sampled_from(_URL_PIECES), max_size=8).map("".join),
+)
+
+
+@given(_URLS)
+def test_url_host_is_urlsplits_hostname(url):
+    """The quick path gives what urlsplit gives, a ValueError included (engine and lists take the host of a local
+    Mastodon author's post URL with it)."""
+    try:
+        expected = urlsplit(url).hostname
+    except ValueError:
+        with pytest.raises(ValueError):
+            url_host(url)
+    else:
+        assert url_host(url) == expected
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("https://mastodon.social/@alice/1", "mastodon.social"),
+    ("https://Mastodon.Social", "mastodon.social"),
+    ("https://mastodon.social?x", "mastodon.social"),
+    ("https://alice@mastodon.social:443/x", "mastodon.social"),
+    ("https://[::1]:8080/x", "::1"),
+    ("https:///x", None),
+    ("", None),
+    ("https://mastodon.social:x@other.example/", "other.example"),
+    ("https://masto\ndon.social/", "mastodon.social"),
+    ("https://mastodon.social\nx/", "mastodon.socialx"),
+    (" https://mastodon.social/", "mastodon.social"),
+])
+def test_url_host_examples(url, host):
+    assert url_host(url) == host == urlsplit(url).hostname
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from sourdine import codec, policy
 from sourdine.authors import AuthorBook
-from sourdine.lists import Lists
+from sourdine.lists import Lists, url_host
 from sourdine.model import Post, Score, Verdict
 from sourdine.settings import Snapshot
 
@@ -165,7 +164,7 @@ def _handle(platform: str, post: Post) -> str:
     """The author's handle as a mute list takes it: a local Mastodon acct gets its instance, from the post's url."""
     if platform == "mastodon" and "@" not in post.author and post.url:
         try:
-            host = urlsplit(post.url).hostname
+            host = url_host(post.url)
         except ValueError:
             host = None
         if host:

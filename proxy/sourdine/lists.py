@@ -441,13 +441,27 @@ class _Rule:
     hide: bool
 
 
+# An http(s) URL whose authority is a bare host name, as a post's URL is: its host, found with one match. urlsplit
+# caches what it parses, so on a URL never seen before (every new post's) it costs several times as much.
+_PLAIN_HOST = re.compile(r"https?://([a-zA-Z0-9.-]+)(?:[/?#]|\Z)")
+
+
+def url_host(url: str) -> str | None:
+    """`urlsplit(url).hostname`: the host lower-cased, None when there is none, ValueError where urlsplit raises
+    it. Quicker on a URL that starts "https://host/"."""
+    m = _PLAIN_HOST.match(url)
+    if m is not None:
+        return m.group(1).lower()  # any: the group always takes part in a match, so it is a str
+    return urlsplit(url).hostname
+
+
 def _post_handles(post: Post, platform: str) -> Iterator[str]:
     """The keys an entry's handle may take for this post's author."""
     if platform == "mastodon":
         acct = post.author.lower().removeprefix("@")
         if "@" not in acct and post.url:
             with suppress(ValueError):  # a malformed url names no instance; the bare acct then matches nothing
-                acct = f"{acct}@{urlsplit(post.url).hostname or ''}"
+                acct = f"{acct}@{url_host(post.url) or ''}"
         elif not acct.isascii():
             user, _, domain = acct.partition("@")
             with suppress(UnicodeError):

@@ -270,14 +270,16 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
 
     entries, valence, boosters, negators = lex.entries, lex.valence, lex.boosters, lex.negators
     english = not french
-    # What can modify a word, looked for once: most posts have no booster, and many no negation.
-    boosted = not boosters.keys().isdisjoint(low)
-    bigrams = not lex.booster_starts.isdisjoint(low)  # "kind of", "un peu"
+    # What can modify a word, looked for once (one pass over the tokens for all four kinds): most posts have no
+    # booster, and many no negation.
+    present = lex.modifiers.intersection(low)
+    boosted = not boosters.keys().isdisjoint(present)
+    bigrams = not lex.booster_starts.isdisjoint(present)  # "kind of", "un peu"
     nt = english and ("n't" in low_text or "least" in low_text)
-    negations = nt or not negators.isdisjoint(low)
+    negations = nt or not negators.isdisjoint(present)
     first = None  # the first contrast word ("but"): the valence before it counts half, after it half again
-    if not lex.contrast.isdisjoint(low):
-        first = min(low.index(c) for c in lex.contrast if c in low)
+    if not lex.contrast.isdisjoint(present):
+        first = min(low.index(c) for c in lex.contrast if c in present)
     aimed = False
     hit = False
     total = pos = neg = 0.0

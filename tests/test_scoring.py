@@ -12,6 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from sourdine import scoring
@@ -19,6 +21,7 @@ from sourdine.cli_score import as_dict
 from sourdine.model import Score
 from sourdine.rules import rules_dir
 from sourdine.scoring import detect, lexicon, score, warm
+from sourdine.scoring.engine import _elongated
 
 HOSTILE_FRIENDLY = [
     ("en", "You are a pathetic liar and everyone knows it.",
@@ -457,6 +460,19 @@ def test_elongated_words_read_as_the_word(stretched: str, plain: str, lang: str)
     """ "baaaaad" reads as "bad", "nuuuuul" as "nul"."""
     assert score(stretched, lang).negativity == pytest.approx(score(plain, lang).negativity, abs=0.02)
     assert score(stretched, lang).negativity > score("this is it", "en").negativity + 0.15
+
+
+# Strings of runs: letters (Latin-1, Greek, an astral mathematical letter), punctuation, digits, an emoji,
+# spaces and newlines, one to four times each.
+_RUNS = st.lists(st.tuples(st.sampled_from(["a", "b", "é", "ß", "ω", "\U0001d41a", "!", "1", "😡", " ", "\n", "_"]),
+                           st.integers(1, 4)), max_size=12).map(lambda runs: "".join(c * k for c, k in runs))
+
+
+@given(st.one_of(_RUNS, st.text(max_size=40)))
+def test_elongated_is_any_letter_three_times(text: str) -> None:
+    """The scorer's quick test for a stretched word is the plain definition: a letter three times in a row."""
+    assert _elongated(text) is any(
+        text[i].isalpha() and text[i] == text[i + 1] == text[i + 2] for i in range(len(text) - 2))
 
 
 @pytest.mark.parametrize(("dunk", "plain", "lang"), [

@@ -524,6 +524,22 @@ def test_figures_stay_in_range_and_hostile_posts_never_lower_the_share(
     assert list(record.times) == sorted(record.times)
 
 
+@given(OBSERVATIONS, st.floats(-30 * DAY, 30 * DAY))
+def test_window_counts_the_posts_seen_since_its_start(
+    observations: list[tuple[float, bool, float, int]], after: float
+) -> None:
+    """`window` is the plain count of the remembered posts seen at or after `now` less the window, whether the
+    record is kept as a value or in place."""
+    record = AuthorRecord("bluesky", "did:plc:x")
+    for value, hostile, offset, post in observations:
+        record = au.observe(record, str(post), value, hostile, T0 + offset)
+    # Any time, and the moment the oldest post is exactly at the window's start (it still counts).
+    for now in (T0 + after, *(record.times[:1] and [record.times[0] + S.window])):
+        inside = [flag for seen, flag in zip(record.times, record.flags, strict=True) if seen >= now - S.window]
+        assert au.window(record, S, now) == (sum(inside), len(inside))
+        assert au.window(au._Live(record), S, now) == (sum(inside), len(inside))
+
+
 @given(
     OBSERVATIONS,
     st.sampled_from(["", "HfHHfHHH", "H" * 70, "fH" * 40]),  # the record the author starts from (in the store)

@@ -117,8 +117,11 @@ def count(record: AuthorRecord, settings: Toxicity, now: float) -> float:
 def window(record: AuthorRecord | _Live, settings: Toxicity, now: float) -> tuple[int, int]:
     """(hostile, posts) among the posts seen in the window that ends at `now` (posts seen after `now`, as
     after a clock step back, count too)."""
-    start = bisect_left(record.times, now - settings.window)
-    return record.flags.count(1, start), len(record.times) - start
+    times = record.times
+    cutoff = now - settings.window
+    # Most records hold only posts within the window (a new author's one post, say): no search then.
+    start = 0 if not times or times[0] >= cutoff else bisect_left(times, cutoff)
+    return record.flags.count(1, start), len(times) - start
 
 
 def share(record: AuthorRecord) -> float:

@@ -164,6 +164,18 @@ def test_every_emoji_the_lexicons_know_is_one_the_reader_looks_for() -> None:
         assert name in engine.read(lex, text, text.lower(), text.lower().split()).tokens
 
 
+def test_modifiers_hold_every_word_that_can_modify_another() -> None:
+    """The reader finds a post's boosters, negations and contrast words in one intersection with `modifiers`,
+    then tests each kind against what it found: that is the same as testing each kind against the post only if
+    every word of every kind is in `modifiers`."""
+    from sourdine.scoring import core
+
+    for lang, lex in core._load()[0].items():
+        kinds = set(lex.boosters) | lex.booster_starts | lex.negators | lex.contrast
+        assert kinds <= lex.modifiers, (lang, sorted(kinds - lex.modifiers)[:5])
+        assert lex.negators and lex.contrast and lex.booster_starts, lang
+
+
 def test_urls_and_mentions_are_ignored() -> None:
     """Words inside a link or a handle do not count."""
     s = score("check this https://example.com/idiot-stupid-moron and @stupid_idiot_bot now", "en")

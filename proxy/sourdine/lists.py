@@ -442,7 +442,7 @@ class _Rule:
 
 
 # An http(s) URL whose authority is a bare host name, as a post's URL is: its host, found with one match. urlsplit
-# caches what it parses, so on a URL never seen before (every new post's) it costs several times as much.
+# is Python code behind a cache that the URL of every new post misses: several times as slow.
 _PLAIN_HOST = re.compile(r"https?://([a-zA-Z0-9.-]+)(?:[/?#]|\Z)")
 
 

@@ -533,8 +533,10 @@ def test_window_counts_the_posts_seen_since_its_start(
     record = AuthorRecord("bluesky", "did:plc:x")
     for value, hostile, offset, post in observations:
         record = au.observe(record, str(post), value, hostile, T0 + offset)
-    # Any time, and the moment the oldest post is exactly at the window's start (it still counts).
-    for now in (T0 + after, *(record.times[:1] and [record.times[0] + S.window])):
+    moments = [T0 + after]
+    if record.times:
+        moments.append(record.times[0] + S.window)  # the oldest post exactly at the window's start: it still counts
+    for now in moments:
         inside = [flag for seen, flag in zip(record.times, record.flags, strict=True) if seen >= now - S.window]
         assert au.window(record, S, now) == (sum(inside), len(inside))
         assert au.window(au._Live(record), S, now) == (sum(inside), len(inside))

@@ -13,8 +13,10 @@ What must hold for every input (`check`):
 - the response is the upstream bytes unchanged (with the upstream headers), or a rewrite of the same shape: the
   adapter reads it, and it holds no post that the input did not; a JSON body keeps its lines, each of the same
   top-level type (the same keys for an object, no more items for an array), and any guard before them;
-- no hook works longer than the time budget, plus the one step that may be running when the budget runs out
-  (GRACE_MS). This is measured in the thread's CPU time: the suite shares two cores with other work, and wall
+- no hook works longer than the time budget, plus a little (GRACE_MS): the budget is read between steps, inside
+  the long ones, and before each C call whose worst cost for the body's size would pass it (sourdine.budget), so
+  an overrun is a few items of a step late, or a call that took more than twice its worst measured rate. This is
+  measured in the thread's CPU time: the suite shares two cores with other work, and wall
   time then measures the machine's load (the budget itself is wall time: a starved proxy overruns more often,
   and those responses go out unchanged).
 """
@@ -50,9 +52,9 @@ from sourdine.platforms import ADAPTERS
 
 DATA = Path(__file__).parent / "data"
 BUDGET_MS = 250
-# A budget is checked between steps; a step that started in time may finish after it (the largest is parsing or
-# decoding a body at the size limit).
-GRACE_MS = 250
+# How far past the budget a hook may end (see the module's documentation). It was 250 ms while the budget was read
+# between steps only: a step that started in time could run long past it (html.parser on a page of tags: seconds).
+GRACE_MS = 100
 # Folds and hides on most scored posts, so that rewrites are fuzzed as often as pass-throughs.
 THRESHOLDS = {"collapse": 0.05, "hide": 0.4}
 HOSTILE = "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!"

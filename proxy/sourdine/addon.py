@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from mitmproxy import ctx, exceptions, http
 
-from sourdine import codec, settings
-from sourdine.engine import Overrun
+from sourdine import budget, codec, settings
+from sourdine.budget import Overrun
 from sourdine.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -290,8 +290,8 @@ class Sourdine:
                 body = codec.decode(
                     response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
                 )
-                if time.perf_counter() > deadline:
-                    raise Overrun
+                if time.perf_counter() + len(body) / 1e6 * budget.PARSE_MS_PER_MB / 1000 > deadline:
+                    raise Overrun  # past the budget, or could not be parsed within it
                 doc = orjson.loads(body)
                 if meta["endpoint"] == "instance":
                     self._learn_streaming_host(meta["host"], doc)

@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
-from sourdine import codec, policy
+from sourdine import budget, codec, policy
 from sourdine.authors import AuthorBook
+from sourdine.budget import Overrun
 from sourdine.lists import Lists, url_host
 from sourdine.model import Post, Score, Verdict
 from sourdine.settings import Snapshot
@@ -31,10 +32,6 @@ Scorer = Callable[[str, str | None], Score]
 # Posts judged between two looks at the clock: small enough that a budget is overrun by little, large enough that
 # a feed pays for few extra calls.
 _BUDGET_STEP = 16
-
-
-class Overrun(Exception):
-    """Filtering one response took longer than its time budget; the response goes out as the platform sent it."""
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -388,8 +385,12 @@ class Engine:
 
         A JSON body is read with orjson. An adapter whose bodies are something else (HTML, several JSON
         documents a line) has its own `parse(endpoint, body)` and `serialize(endpoint, doc)`.
+
+        The deadline is read between steps, inside the long ones (budget.check), and before orjson's calls, which
+        cannot stop half way: one that cannot end in time at its worst rate for the body's size is not started.
         """
-        return self._filter(snapshot, platform, endpoint, body, deadline, keep, None, None)
+        with budget.until(deadline):
+            return self._filter(snapshot, platform, endpoint, body, deadline, keep, None, None)
 
     def filter_encoded(self, snapshot: Snapshot, platform: str, endpoint: str, raw: bytes, encoding: str | None,
                        limit: int = codec.DEFAULT_LIMIT, deadline: float | None = None,
@@ -401,27 +402,28 @@ class Engine:
         bytes that rewrite gave go out again. What judging records (decisions, counts, health, originals) is
         the same either way; only a change of verdict (a threshold, a list, a toxic author) parses it again.
         """
-        key = (platform, endpoint, encoding, raw)
-        page = self._pages.get(key)
-        if page is None:
-            body = codec.decode(raw, encoding, limit)
+        with budget.until(deadline):
+            key = (platform, endpoint, encoding, raw)
+            page = self._pages.get(key)
+            if page is None:
+                body = codec.decode(raw, encoding, limit)
+                _check(deadline)
+                return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, None)
+            self._pages.move_to_end(key)
+            self._parsed(platform, len(page.posts))
+            if not page.posts:
+                return None
+            pending: Pending = []
+            verdicts = self.judge(snapshot, platform, endpoint, page.posts, pending, deadline)
             _check(deadline)
-            return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, None)
-        self._pages.move_to_end(key)
-        self._parsed(platform, len(page.posts))
-        if not page.posts:
-            return None
-        pending: Pending = []
-        verdicts = self.judge(snapshot, platform, endpoint, page.posts, pending, deadline)
-        _check(deadline)
-        if verdicts != page.verdicts:
-            body = codec.decode(raw, encoding, limit)
-            _check(deadline)
-            return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, (verdicts, pending))
-        if verdicts:
-            self._keep_originals(platform, page.posts, verdicts)
-        self._commit(pending)
-        return page.new
+            if verdicts != page.verdicts:
+                body = codec.decode(raw, encoding, limit)
+                _check(deadline)
+                return self._filter(snapshot, platform, endpoint, body, deadline, keep, key, (verdicts, pending))
+            if verdicts:
+                self._keep_originals(platform, page.posts, verdicts)
+            self._commit(pending)
+            return page.new
 
     def _filter(self, snapshot: Snapshot, platform: str, endpoint: str, body: bytes, deadline: float | None,
                 keep: list | None, key: tuple | None, judged: tuple[dict[str, Verdict], list] | None) -> bytes | None:
@@ -429,10 +431,12 @@ class Engine:
         and remember the page under `key`, when given."""
         adapter = self.adapters[platform]
         parse = getattr(adapter, "parse", None)
+        mb = len(body) / 1e6  # each step's worst cost grows with the body's size: see sourdine.budget
+        _check(deadline, mb * budget.PARSE_MS_PER_MB)
         doc: Any = orjson.loads(body) if parse is None else parse(endpoint, body)
         if keep is not None:
             keep.append(doc)
-        _check(deadline)
+        _check(deadline, mb * budget.FIND_MS_PER_MB)
         posts: list[Post] = adapter.posts(endpoint, doc)  # any: an adapter's `posts` gives a list of Post
         if judged is None:
             self._parsed(platform, len(posts))
@@ -448,10 +452,11 @@ class Engine:
             verdicts, pending = judged
         new: bytes | None = None
         if verdicts:
+            _check(deadline, mb * budget.REWRITE_MS_PER_MB)
             if adapter.rewrite(endpoint, doc, verdicts):
                 # A rewrite that ended past the budget goes out as sent without being written out first (10 to 30
-                # ms on the fuzz's 10 MB pages).
-                _check(deadline)
+                # ms on the fuzz's 10 MB pages), and so does one that could not be written out in time.
+                _check(deadline, mb * budget.WRITE_MS_PER_MB)
                 new = orjson.dumps(doc) if parse is None else adapter.serialize(endpoint, doc)  # any: bytes
             # Written out past the budget (or a late rewrite that changed nothing): as sent too, like any other
             # overrun (and counted so).
@@ -489,27 +494,30 @@ class Engine:
                      deadline: float | None = None) -> str | None:
         """For one streaming message: the new text, "" to drop the message, or None when nothing changed.
         Overrun, as filter_body, past the deadline."""
-        adapter = self.adapters[platform]
-        event = orjson.loads(message)
-        if not isinstance(event, dict):
-            return None
-        _check(deadline)
-        posts: list[Post] = adapter.posts(endpoint, event)  # any: an adapter's `posts` gives a list of Post
-        self._parsed(platform, len(posts))
-        if not posts:
-            return None
-        pending: Pending = []
-        verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
-        _check(deadline)
-        new = None
-        if verdicts:
-            outcome = adapter.rewrite_event(event, verdicts)
-            new = "" if outcome == "drop" else orjson.dumps(event).decode() if outcome == "changed" else None
-            _check(deadline)  # rewritten past the budget: the message goes as sent, as any overrun
-        self._commit(pending)
-        return new
+        with budget.until(deadline):
+            adapter = self.adapters[platform]
+            _check(deadline, len(message) / 1e6 * budget.PARSE_MS_PER_MB)
+            event = orjson.loads(message)
+            if not isinstance(event, dict):
+                return None
+            _check(deadline)
+            posts: list[Post] = adapter.posts(endpoint, event)  # any: an adapter's `posts` gives a list of Post
+            self._parsed(platform, len(posts))
+            if not posts:
+                return None
+            pending: Pending = []
+            verdicts = self.judge(snapshot, platform, endpoint, posts, pending, deadline)
+            _check(deadline)
+            new = None
+            if verdicts:
+                outcome = adapter.rewrite_event(event, verdicts)
+                new = "" if outcome == "drop" else orjson.dumps(event).decode() if outcome == "changed" else None
+                _check(deadline)  # rewritten past the budget: the message goes as sent, as any overrun
+            self._commit(pending)
+            return new
 
 
-def _check(deadline: float | None) -> None:
-    if deadline is not None and time.perf_counter() > deadline:
+def _check(deadline: float | None, ms: float = 0.0) -> None:
+    """Overrun once `deadline` has passed, or when `ms` milliseconds of work starting now would pass it."""
+    if deadline is not None and time.perf_counter() + ms / 1000 > deadline:
         raise Overrun

@@ -41,6 +41,8 @@ import re
 from collections.abc import Callable, Iterator
 from html import unescape
 
+from sourdine import budget
+
 __all__ = ["START", "END", "COMMENT", "RAW_TEXT", "VOID", "Unsupported", "Quiet", "quiet_pattern", "tokens",
            "attributes"]
 
@@ -153,7 +155,11 @@ def tokens(text: str, quiet: Quiet | None = None) -> Iterator[tuple[int, str, in
     foreign = 0  # depth of <svg> and <math> elements open
     find = text.find
     search = _NEXT.search
+    steps = 0
     while True:
+        steps += 1
+        if not steps & 1023:  # the response's time budget, read every 1,024 tokens (sourdine.budget)
+            budget.check()
         if quiet is not None and quiet.on:
             m = quiet.pattern.match(text, pos)
         else:

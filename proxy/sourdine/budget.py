@@ -1,0 +1,57 @@
+"""The time budget of one response's filtering: the deadline the engine sets, read where long work runs.
+
+The engine reads the clock between the steps of a response (decode, parse, find the posts, judge them, rewrite,
+write out). A step can itself be long on a hostile or broken page: html.parser reads a few hundred thousand tags
+a second, so a 3 MB page of nothing but tags took more than three seconds in one step. Such steps call `check()`
+every 1,024 items; it raises `Overrun` once the deadline the engine set for this response has passed, and
+the response goes out as the platform sent it.
+
+The deadline lives in a context variable, so that adapters need no extra parameter and a step run outside the
+engine (a test, a script) has none and never overruns. Plain Python: no mitmproxy, aiohttp or sqlite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+__all__ = ["Overrun", "check", "until", "PARSE_MS_PER_MB", "FIND_MS_PER_MB", "REWRITE_MS_PER_MB", "WRITE_MS_PER_MB"]
+
+# What a step may take for each MB of the decoded body, at worst: what the fuzz's huge documents took (every list
+# of every JSON capture in tests/data grown to 12 MB, and 1,200 inputs of the fuzz's "huge" kind timed inside the
+# addon's hook; 2026-11-24, compiled, with the cycle collector off, as the addon has it), doubled for a machine
+# half as fast. Measured: orjson parsed at 22 ms a MB (X's search timeline: small objects, deeply nested); writing
+# out took 3.2 (orjson) to 4.5 (YouTube's and Facebook's own); finding the posts 18 (Facebook's walk through the
+# tree), rewriting 12 (YouTube's). A step that cannot end in time at these rates is not started: orjson's calls
+# cannot stop half way, and the adapters' walks read no clock. (The HTML readers read it as they go.)
+PARSE_MS_PER_MB = 45.0
+FIND_MS_PER_MB = 36.0
+REWRITE_MS_PER_MB = 25.0
+WRITE_MS_PER_MB = 9.0
+
+
+class Overrun(Exception):
+    """Filtering one response took longer than its time budget; the response goes out as the platform sent it."""
+
+
+_deadline: ContextVar[float | None] = ContextVar("sourdine_deadline", default=None)
+
+
+def check(ms: float = 0.0) -> None:
+    """Raise Overrun if the deadline of the response being filtered has passed, or if `ms` milliseconds of work
+    starting now would end past it; without a deadline, do nothing."""
+    deadline = _deadline.get()
+    if deadline is not None and time.perf_counter() + ms / 1000 > deadline:
+        raise Overrun
+
+
+@contextmanager
+def until(deadline: float | None) -> Iterator[None]:
+    """`check()` reads `deadline` (a `time.perf_counter()` value, or None for none) inside the block."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)

@@ -290,7 +290,7 @@ class Sourdine:
                 body = codec.decode(
                     response.raw_content, response.headers.get("content-encoding"), ctx.options.sourdine_max_body
                 )
-                if time.perf_counter() + len(body) / 1e6 * budget.PARSE_MS_PER_MB / 1000 > deadline:
+                if budget.over(deadline, len(body) / 1e6 * budget.PARSE_MS_PER_MB):
                     raise Overrun  # past the budget, or could not be parsed within it
                 doc = orjson.loads(body)
                 if meta["endpoint"] == "instance":

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["Overrun", "check", "until", "PARSE_MS_PER_MB", "FIND_MS_PER_MB", "REWRITE_MS_PER_MB", "WRITE_MS_PER_MB"]
+__all__ = ["Overrun", "check", "over", "until", "PARSE_MS_PER_MB", "FIND_MS_PER_MB", "REWRITE_MS_PER_MB",
+           "WRITE_MS_PER_MB"]
 
 # What a step may take for each MB of the decoded body, at worst: what the fuzz's huge documents took (every list
 # of every JSON capture in tests/data grown to 12 MB, and 1,200 inputs of the fuzz's "huge" kind timed inside the
@@ -25,7 +26,9 @@ __all__ = ["Overrun", "check", "until", "PARSE_MS_PER_MB", "FIND_MS_PER_MB", "RE
 # half as fast. Measured: orjson parsed at 22 ms a MB (X's search timeline: small objects, deeply nested); writing
 # out took 3.2 (orjson) to 4.5 (YouTube's and Facebook's own); finding the posts 18 (Facebook's walk through the
 # tree), rewriting 12 (YouTube's). A step that cannot end in time at these rates is not started: orjson's calls
-# cannot stop half way, and the adapters' walks read no clock. (The HTML readers read it as they go.)
+# cannot stop half way, and the adapters' walks read no clock. An HTML page is gated at the parse rate too, as its
+# reading ends in orjson's parse of the JSON it embeds; html.parser's and the tokenizer's reading of its tags read
+# the clock as they go.
 PARSE_MS_PER_MB = 45.0
 FIND_MS_PER_MB = 36.0
 REWRITE_MS_PER_MB = 25.0
@@ -39,11 +42,16 @@ class Overrun(Exception):
 _deadline: ContextVar[float | None] = ContextVar("sourdine_deadline", default=None)
 
 
+def over(deadline: float | None, ms: float = 0.0) -> bool:
+    """Whether `deadline` (a `time.perf_counter()` value; None for none) has passed, or would have by the end of
+    `ms` milliseconds of work starting now."""
+    return deadline is not None and time.perf_counter() + ms / 1000 > deadline
+
+
 def check(ms: float = 0.0) -> None:
     """Raise Overrun if the deadline of the response being filtered has passed, or if `ms` milliseconds of work
     starting now would end past it; without a deadline, do nothing."""
-    deadline = _deadline.get()
-    if deadline is not None and time.perf_counter() + ms / 1000 > deadline:
+    if over(_deadline.get(), ms):
         raise Overrun
 
 

@@ -496,11 +496,12 @@ class Engine:
         Overrun, as filter_body, past the deadline."""
         with budget.until(deadline):
             adapter = self.adapters[platform]
-            _check(deadline, len(message) / 1e6 * budget.PARSE_MS_PER_MB)
+            mb = len(message) / 1e6  # each step is read against the budget as in _filter
+            _check(deadline, mb * budget.PARSE_MS_PER_MB)
             event = orjson.loads(message)
             if not isinstance(event, dict):
                 return None
-            _check(deadline)
+            _check(deadline, mb * budget.FIND_MS_PER_MB)
             posts: list[Post] = adapter.posts(endpoint, event)  # any: an adapter's `posts` gives a list of Post
             self._parsed(platform, len(posts))
             if not posts:
@@ -510,6 +511,7 @@ class Engine:
             _check(deadline)
             new = None
             if verdicts:
+                _check(deadline, mb * (budget.REWRITE_MS_PER_MB + budget.WRITE_MS_PER_MB))
                 outcome = adapter.rewrite_event(event, verdicts)
                 new = "" if outcome == "drop" else orjson.dumps(event).decode() if outcome == "changed" else None
                 _check(deadline)  # rewritten past the budget: the message goes as sent, as any overrun
@@ -518,6 +520,7 @@ class Engine:
 
 
 def _check(deadline: float | None, ms: float = 0.0) -> None:
-    """Overrun once `deadline` has passed, or when `ms` milliseconds of work starting now would pass it."""
-    if deadline is not None and time.perf_counter() + ms / 1000 > deadline:
+    """Overrun once `deadline` has passed, or when `ms` milliseconds of work starting now would pass it. The
+    engine is given its deadline, and passes it on to `judge`, which is also called outside `budget.until`."""
+    if budget.over(deadline, ms):
         raise Overrun

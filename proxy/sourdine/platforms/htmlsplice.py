@@ -25,7 +25,10 @@ from sourdine import budget
 
 __all__ = ["Splice", "OffsetParser", "attribute"]
 
-_updatepos = HTMLParser.updatepos  # html.parser's own (from _markupbase), which OffsetParser.updatepos wraps
+_updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
+# What html.parser takes to unescape a character reference in text, at worst, doubled as in sourdine.budget: 0.5 to
+# 0.73 µs (2026-11-24, timeit).
+_CHARREF_MS = 0.0015
 
 
 @dataclass(slots=True)
@@ -109,19 +112,28 @@ class OffsetParser(HTMLParser):
             i = find("\n", i + 1)
         self._line_starts = starts
         self._steps = 0
+        self._every = 1023  # the budget is read at every 1,024th step (see updatepos)
 
     def updatepos(self, i: int, j: int) -> int:
-        # html.parser calls this once for every tag, comment and run of text it reads, at a few hundred
-        # thousand a second: a 3 MB page of nothing but tags took three seconds. The response's time budget is
-        # read here, every 1,024 of them (budget.check raises Overrun once it has passed). Reading a page of
-        # ordinary markup takes 6% longer with it (17% through super(): 30,000 tags, timeit).
+        # html.parser calls this at each step: for the text before a tag or comment (often none), and again past
+        # it, at a few hundred thousand a second: a 3 MB page of nothing but tags took three seconds. The
+        # response's time budget is read here, every 1,024 steps (about 500 tags; budget.check raises Overrun once
+        # it has passed). Reading a page of ordinary markup takes 6% longer with it (17% through super(): 30,000
+        # tags, timeit).
         self._steps += 1
-        if not self._steps & 1023:
+        if not self._steps & self._every:
             budget.check()
         return _updatepos(self, i, j)
 
     def run(self) -> None:
+        # Text is unescaped a run at a time, one Python call for each character reference in it (0.5 to 0.7 µs
+        # each): a page of them is not read when it could not be in time.
+        budget.check(self.text.count("&") * _CHARREF_MS)
         self.feed(self.text)
+        # At the end, html.parser reads again from each `<` that starts no complete tag to the end of the text: a
+        # run of them there takes time that grows with the square of its length (10,000 "<a" took 0.47 s, 40,000
+        # 7.2 s). Each of those steps reads the budget.
+        self._every = 0
         self.close()
 
     def here(self) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from sourdine import budget
 from sourdine.model import Post, Verdict
 from sourdine.platforms.htmlsplice import OffsetParser, Splice
 from sourdine.platforms.placeholder import placeholder
@@ -238,6 +239,7 @@ def read_page(body: bytes, markers: tuple[str, ...]) -> Page:
     parser.run()
     page = Page(splice)
     for start, end in parser.spans:
+        budget.check((end - start) / 1e6 * budget.PARSE_MS_PER_MB)  # not started when it could not end in time
         page.scripts.append((start, end, orjson.loads(splice.text[start:end])))
     return page
 

@@ -3,8 +3,10 @@
 The engine reads the clock between the steps of a response (decode, parse, find the posts, judge them, rewrite,
 write out). A step can itself be long on a hostile or broken page: html.parser reads a few hundred thousand tags
 a second, so a 3 MB page of nothing but tags took more than three seconds in one step. Such steps call `check()`
-every 1,024 items; it raises `Overrun` once the deadline the engine set for this response has passed, and
-the response goes out as the platform sent it.
+as they go (html.parser every 1,024 of its steps, and at every step of its closing pass; Reddit's tokenizer every
+1,024 tags); it raises `Overrun` once the deadline the engine set for this response has passed, and the response
+goes out as the platform sent it. A step that cannot stop half way, or reads no clock, is not started when
+`check(ms)` says its predicted cost would end past the deadline.
 
 The deadline lives in a context variable, so that adapters need no extra parameter and a step run outside the
 engine (a test, a script) has none and never overruns. Plain Python: no mitmproxy, aiohttp or sqlite.

@@ -501,7 +501,9 @@ class Engine:
             event = orjson.loads(message)
             if not isinstance(event, dict):
                 return None
-            _check(deadline, mb * budget.FIND_MS_PER_MB)
+            # Mastodon's events carry the status as a string of JSON, which its adapter parses again to find the
+            # posts, and again to rewrite them: each of those steps is gated with a parse.
+            _check(deadline, mb * (budget.PARSE_MS_PER_MB + budget.FIND_MS_PER_MB))
             posts: list[Post] = adapter.posts(endpoint, event)  # any: an adapter's `posts` gives a list of Post
             self._parsed(platform, len(posts))
             if not posts:
@@ -511,7 +513,7 @@ class Engine:
             _check(deadline)
             new = None
             if verdicts:
-                _check(deadline, mb * (budget.REWRITE_MS_PER_MB + budget.WRITE_MS_PER_MB))
+                _check(deadline, mb * (budget.PARSE_MS_PER_MB + budget.REWRITE_MS_PER_MB + budget.WRITE_MS_PER_MB))
                 outcome = adapter.rewrite_event(event, verdicts)
                 new = "" if outcome == "drop" else orjson.dumps(event).decode() if outcome == "changed" else None
                 _check(deadline)  # rewritten past the budget: the message goes as sent, as any overrun

@@ -74,7 +74,7 @@ def find(body: bytes, names: tuple[str, ...]) -> Embedded | None:
         try:
             data = orjson.loads(text[brace:stop])
         except orjson.JSONDecodeError:
-            budget.check((end - brace) / 1e6 * budget.PARSE_MS_PER_MB)
+            budget.check((len(text) - brace) / 1e6 * budget.PARSE_MS_PER_MB)  # it may read on past the script
             data, stop = json.JSONDecoder().raw_decode(text, brace)
             if stop > end:
                 return None

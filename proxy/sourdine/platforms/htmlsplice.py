@@ -16,6 +16,7 @@ tags are where they are either way; what is read from the text (`Splice.text_of`
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from html import escape
@@ -26,9 +27,14 @@ from sourdine import budget
 __all__ = ["Splice", "OffsetParser", "attribute"]
 
 _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
-# What html.parser takes to unescape a character reference in text, at worst, doubled as in sourdine.budget: 0.5 to
-# 0.73 µs (2026-11-24, timeit).
-_CHARREF_MS = 0.0015
+# What html.parser's steps that read no clock take, at worst, doubled as in sourdine.budget (2026-11-24, timeit):
+# unescaping a character reference in text, 0.52 µs (`&amp;`) to 0.92 µs (`&#x41;`), and 4.1 µs for a name of
+# 9 to 32 characters that is not one (html.unescape then tries each of its prefixes); the line-start table, 0.22 µs
+# a line.
+_CHARREF_MS = 0.002
+_LONG_CHARREF_MS = 0.009
+_LONG_CHARREF = re.compile(r"&[^\t\n\f <&#;]{9}")  # html.unescape's pattern for a name, 9 characters or more
+_LINE_MS = 0.0005
 
 
 @dataclass(slots=True)
@@ -103,7 +109,9 @@ class OffsetParser(HTMLParser):
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
         self.text = text
-        # HTMLParser counts lines by "\n" alone, and so do these line starts.
+        # HTMLParser counts lines by "\n" alone, and so do these line starts: a page of a million lines is not read
+        # when the table could not be made in time.
+        budget.check(text.count("\n") * _LINE_MS)
         starts = [0]
         find = text.find
         i = find("\n")
@@ -126,13 +134,16 @@ class OffsetParser(HTMLParser):
         return _updatepos(self, i, j)
 
     def run(self) -> None:
-        # Text is unescaped a run at a time, one Python call for each character reference in it (0.5 to 0.7 µs
-        # each): a page of them is not read when it could not be in time.
-        budget.check(self.text.count("&") * _CHARREF_MS)
-        self.feed(self.text)
+        # Text is unescaped a run at a time, one Python call for each character reference in it: a page of them is
+        # not read when it could not be in time.
+        text = self.text
+        if "&" in text:
+            budget.check(text.count("&") * _CHARREF_MS + _LONG_CHARREF.subn("", text)[1] * _LONG_CHARREF_MS)
+        self.feed(text)
         # At the end, html.parser reads again from each `<` that starts no complete tag to the end of the text: a
         # run of them there takes time that grows with the square of its length (10,000 "<a" took 0.47 s, 40,000
-        # 7.2 s). Each of those steps reads the budget.
+        # 7.2 s, on Python 3.11.7; CPython's fix of gh-135462, in its releases of June 2025 and later, drops them at
+        # once). Each of those steps reads the budget.
         self._every = 0
         self.close()
 

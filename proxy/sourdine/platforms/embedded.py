@@ -68,13 +68,14 @@ def find(body: bytes, names: tuple[str, ...]) -> Embedded | None:
         # Most often the object runs to the script's last ";": orjson reads that at once. Otherwise the
         # standard decoder finds where the object ends.
         stop = len(text[brace:end].rstrip().rstrip(";").rstrip()) + brace
-        # Not started when it could not end within the response's time budget (json's decoder took 1.3 times
-        # orjson's time on X's capture, within the rate's margin).
+        # Neither parse is started when it could not end within the response's time budget (sourdine.budget).
         budget.check((end - brace) / 1e6 * budget.PARSE_MS_PER_MB)
         try:
             data = orjson.loads(text[brace:stop])
         except orjson.JSONDecodeError:
-            budget.check((len(text) - brace) / 1e6 * budget.PARSE_MS_PER_MB)  # it may read on past the script
+            # json's decoder took 1.3 times orjson's time on X's capture, within the rate's margin; it may read on
+            # past the script, to the end of the text.
+            budget.check((len(text) - brace) / 1e6 * budget.PARSE_MS_PER_MB)
             data, stop = json.JSONDecoder().raw_decode(text, brace)
             if stop > end:
                 return None

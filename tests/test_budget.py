@@ -20,8 +20,9 @@ import fuzzing
 from sourdine import budget, settings
 from sourdine.budget import Overrun
 from sourdine.engine import Engine
-from sourdine.platforms import ADAPTERS, embedded, htmltokens, meta
+from sourdine.platforms import ADAPTERS, embedded, htmltokens, meta, reddit
 from sourdine.platforms.htmlsplice import OffsetParser
+from sourdine.platforms.htmltext import html_to_text
 from sourdine.scoring import score
 
 BUDGET = 0.1  # seconds
@@ -137,6 +138,56 @@ def test_html_parser_does_not_start_unescaping_what_it_could_not_end_in_time():
         with budget.until(time.perf_counter() + 0.05), pytest.raises(Overrun):
             parser.run()
         assert time.thread_time() - started < 0.05, text[3:10]
+
+
+def test_unescaping_is_predicted_from_the_references_and_the_long_names():
+    """budget.check_unescape charges 2 µs a reference and 9 µs more a name of 9 characters or more: with 50 ms
+    left, 30,000 `&amp;` (60 ms) are not started, 20,000 (40 ms) are, and 6,000 long names (66 ms; 12 ms if they
+    were charged as references) are not. Counted, not timed: the same verdicts on any machine."""
+    with budget.until(time.perf_counter() + 0.05):
+        with pytest.raises(Overrun):
+            budget.check_unescape("&amp;" * 30_000)
+        budget.check_unescape("&amp;" * 20_000)
+        with pytest.raises(Overrun):
+            budget.check_unescape("&abcdefghij " * 6_000)
+        budget.check_unescape("no reference at all " * 100_000)
+    budget.check_unescape("&amp;" * 1_000_000)  # no deadline: never an overrun
+
+
+def test_a_post_of_many_references_is_not_unescaped_when_it_could_not_be_in_time():
+    """Mastodon's posts are HTML, unescaped whole: 100,000 `&amp;` took 50 ms, a million 0.52 s. Reddit's reader
+    unescapes a post's body in one call too (a hand-made page: one post, its body all references). With 50 ms left,
+    neither is started."""
+    post = "<p>" + "&amp;" * 100_000 + "</p>"
+    page = f'<shreddit-post id="t3_x" author="a"><div slot="text-body">{post}</div></shreddit-post>'.encode()
+    for read in (lambda: html_to_text(post), lambda: reddit._read_html(page)):
+        started = time.thread_time()
+        with budget.until(time.perf_counter() + 0.05), pytest.raises(Overrun):
+            read()
+        assert time.thread_time() - started < 0.05
+    assert html_to_text(post) == "&" * 100_000
+    assert "".join(reddit._read_html(page).items[0].parts).strip() == "&" * 100_000
+
+
+def test_a_tag_of_many_attributes_is_not_read_when_it_could_not_be_in_time():
+    """html.parser reads a start tag's attributes one Python step each (0.46 s for 300,000), and Reddit's reader
+    reads an item's in Python too: past the deadline, a tag of 10,000 attributes is not read; a tag of 4,000
+    characters or less is read without a look at the clock (updatepos reads it every 1,024 steps only)."""
+    long_tag = "<div" + " a" * 10_000 + ">"
+    parser, short = _Tags(long_tag), _Tags("<div" + " a" * 2_000 + ">")
+    with budget.until(time.perf_counter() - 1):
+        with pytest.raises(Overrun):
+            parser.feed(long_tag)
+        assert parser.seen == 0
+        short.feed(short.text)
+        assert short.seen == 1
+        with pytest.raises(Overrun):
+            htmltokens.attributes(long_tag, 4, len(long_tag) - 1, only=frozenset({"id"}))
+        assert htmltokens.attributes("<div" + " a" * 4_000 + ">", 4, 8004) == {"a": None}
+    parser = _Tags(long_tag)
+    parser.run()
+    assert parser.seen == 1
+    assert htmltokens.attributes(long_tag, 4, len(long_tag) - 1) == {"a": None}
 
 
 def test_every_step_of_the_closing_pass_reads_the_budget(monkeypatch):

@@ -338,6 +338,9 @@ class Sourdine:
         if settings_now is None or not settings_now.enabled or not runtime.filtering()[0]:
             return
         started = time.perf_counter()
+        # As for a response: a collection that falls due while the message is filtered runs after it has gone on.
+        gc_enabled = gc.isenabled()
+        gc.disable()
         try:
             new = runtime.engine.filter_event(runtime.snapshot, meta["platform"], "streaming", message.text,
                                               started + ctx.options.sourdine_budget_ms / 1000)
@@ -348,6 +351,8 @@ class Sourdine:
             runtime.engine.failed(meta["platform"])
             logger.warning("sourdine: %s streaming message left unchanged: %s", meta["platform"], type(e).__name__)
             return
+        finally:
+            _free_later([], gc_enabled)
         if new == "":
             message.drop()
         elif new is not None:

@@ -16,7 +16,6 @@ tags are where they are either way; what is read from the text (`Splice.text_of`
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from html import escape
@@ -27,14 +26,13 @@ from sourdine import budget
 __all__ = ["Splice", "OffsetParser", "attribute"]
 
 _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
+_start_tag_end = HTMLParser.check_for_whole_start_tag  # and the one OffsetParser.check_for_whole_start_tag wraps
 # What html.parser's steps that read no clock take, at worst, doubled as in sourdine.budget (2026-11-24, timeit):
-# unescaping a character reference in text, 0.52 µs (`&amp;`) to 0.92 µs (`&#x41;`), and 4.1 µs for a name of
-# 9 to 32 characters that is not one (html.unescape then tries each of its prefixes); the line-start table, 0.22 µs
-# a line.
-_CHARREF_MS = 0.002
-_LONG_CHARREF_MS = 0.009
-_LONG_CHARREF = re.compile(r"&[^\t\n\f <&#;]{9}")  # html.unescape's pattern for a name, 9 characters or more
+# the line-start table, 0.22 µs a line; reading a start tag's attributes once its end is found, 0.27 to 0.53 µs a
+# character of the tag (`a="b" ` to `a `, over 300,000 attributes). Unescaping text: budget.check_unescape.
 _LINE_MS = 0.0005
+_TAG_MS = 0.0011
+_LONG_TAG = 4096  # characters: a tag that long is gated (5 ms at most goes unchecked)
 
 
 @dataclass(slots=True)
@@ -133,12 +131,21 @@ class OffsetParser(HTMLParser):
             budget.check()
         return _updatepos(self, i, j)
 
+    def check_for_whole_start_tag(self, i: int) -> int:
+        # html.parser finds where a start tag ends, then reads its attributes one Python step each, 1.5 µs an
+        # attribute: 0.46 s for a tag of 300,000. Such a tag is not read when it could not be in time. Finding its
+        # end, in one regex match, costs about a third of that again, and is not gated: nothing cheaper than that
+        # match tells where the tag ends (a `>` inside quotes does not end it).
+        end = _start_tag_end(self, i)
+        if end - i > _LONG_TAG:
+            budget.check((end - i) * _TAG_MS)
+        return end
+
     def run(self) -> None:
         # Text is unescaped a run at a time, one Python call for each character reference in it: a page of them is
         # not read when it could not be in time.
         text = self.text
-        if "&" in text:
-            budget.check(text.count("&") * _CHARREF_MS + _LONG_CHARREF.subn("", text)[1] * _LONG_CHARREF_MS)
+        budget.check_unescape(text)
         self.feed(text)
         # At the end, html.parser reads again from each `<` that starts no complete tag to the end of the text: a
         # run of them there takes time that grows with the square of its length (10,000 "<a" took 0.47 s, 40,000

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from html import unescape
 
+from sourdine import budget
+
 __all__ = ["html_to_text"]
 
 # A line break or the end of a block element: the words on either side must not run together.
@@ -41,5 +43,6 @@ def html_to_text(html: str) -> str:
             html = _INVISIBLE.sub("", html)
         html = _TAG.sub("", _BREAK.sub("\n", html))
     if "&" in html:
+        budget.check_unescape(html)  # one Python call a reference: a post of a million takes half a second
         html = unescape(html)
     return html.strip()

@@ -16,6 +16,8 @@ tags are where they are either way; what is read from the text (`Splice.text_of`
 
 from __future__ import annotations
 
+import html.parser
+import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from html import escape
@@ -27,12 +29,47 @@ __all__ = ["Splice", "OffsetParser", "attribute"]
 
 _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
 _start_tag_end = HTMLParser.check_for_whole_start_tag  # and the one OffsetParser.check_for_whole_start_tag wraps
+# The regex html.parser's check_for_whole_start_tag matches a start tag with, where that function returns the
+# match's end plus one when a `>` follows it, plus two when `/>` does (CPython up to its releases of mid-2025);
+# None where it does otherwise, and the tag is then found by calling that function on parts of the text.
+_LOCATE: re.Pattern[str] | None = getattr(html.parser, "locatestarttagend_tolerant", None)
+if "locatestarttagend_tolerant" not in _start_tag_end.__code__.co_names:
+    _LOCATE = None
 # What html.parser's steps that read no clock take, at worst, doubled as in sourdine.budget (2026-11-24, timeit):
 # the line-start table, 0.22 µs a line; reading a start tag's attributes once its end is found, 0.27 to 0.53 µs a
 # character of the tag (`a="b" ` to `a `, over 300,000 attributes). Unescaping text: budget.check_unescape.
 _LINE_MS = 0.0005
-_TAG_MS = 0.0011
-_LONG_TAG = 4096  # characters: a tag that long is gated (5 ms at most goes unchecked)
+# A start tag's attributes: what html.parser takes to find where the tag ends (one regex match), then to read them
+# (one Python step each) grows with how many there are, and each follows one of the characters that may come
+# before an attribute's name: whitespace (as the regex's `\s` reads it), `/` or a quote. Timed on start tags of
+# 600 KB and 3 MB of each shape (`<div a a a ...`, `a=b`, `a="b"`, `a/`, ...), 2026-11-24: the match took 0.79 µs
+# at most for each of those characters, and 6.5 ns a character besides; reading the attributes 1.5 µs for each of
+# those characters; doubled as in sourdine.budget. A tag is first looked for in the next 2,048 characters (see
+# OffsetParser.check_for_whole_start_tag): 1.5 ms at most goes unchecked.
+_FIND_SEP_MS = 0.0016
+_FIND_CHAR_MS = 0.000015
+_READ_SEP_MS = 0.003
+_PROBE = 2048
+_ASCII_SEPARATORS = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f /\"'"
+_WIDE_SPACES = ("\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f"
+                "\u205f\u3000")  # the rest of what `\s` reads in a str pattern
+
+
+def _separators(text: str) -> int:
+    """How many characters of `text` may come before an attribute's name in html.parser's reading of a tag."""
+    count = budget.count_any(text, _ASCII_SEPARATORS)
+    if not text.isascii():
+        count += sum(text.count(space) for space in _WIDE_SPACES)
+    return count
+
+
+def _quotes_closed(text: str, start: int, end: int, bound: int) -> bool:
+    """Whether each quote (of either kind) in `text[start:end]` has one of its kind after it, before `bound`."""
+    for quote in "\"'":
+        last = text.rfind(quote, start, end)
+        if last >= 0 and text.find(quote, last + 1, bound) < 0:
+            return False
+    return True
 
 
 @dataclass(slots=True)
@@ -132,13 +169,51 @@ class OffsetParser(HTMLParser):
         return _updatepos(self, i, j)
 
     def check_for_whole_start_tag(self, i: int) -> int:
-        # html.parser finds where a start tag ends, then reads its attributes one Python step each, 1.5 µs an
-        # attribute: 0.46 s for a tag of 300,000. Such a tag is not read when it could not be in time. Finding its
-        # end, in one regex match, costs about a third of that again, and is not gated: nothing cheaper than that
-        # match tells where the tag ends (a `>` inside quotes does not end it).
-        end = _start_tag_end(self, i)
-        if end - i > _LONG_TAG:
-            budget.check((end - i) * _TAG_MS)
+        # html.parser finds where a start tag ends in one regex match, then reads its attributes one Python step
+        # each: 0.17 and 0.3 s for a tag of 300,000 (`<div a a a ...`). Where a tag ends cannot be told without
+        # that match (a `>` inside quotes does not end it), so the match is made on the next 2,048 characters
+        # first, then on twice as many while it could not tell, each not started when it could not end in time,
+        # nor the attributes read when they could not be. A match made on a part of the text is html.parser's own
+        # answer when it ended at a `>` before the part's end, and every quote before that `>` has one of its kind
+        # after it within the part: then none of the regex's steps read to the part's end (only a quoted value
+        # passes a `>`).
+        rawdata = self.rawdata
+        n = len(rawdata)
+        bound = i + _PROBE
+        if bound >= n:
+            return _start_tag_end(self, i)
+        if _LOCATE is not None:  # html.parser's own regex, on the part (what it does with a match: below)
+            j = _LOCATE.match(rawdata, i, bound).end()  # type: ignore[union-attr]  # it matches `<` and a letter
+            find = rawdata.find
+            # _quotes_closed, inlined and in the order that makes the fewest calls on common markup (a page's last
+            # quote before j has its next one of its kind, if any, after j): this runs at every start tag
+            if (j + 1 < bound and (find('"', j, bound) >= 0 or find('"', i, j) < 0)
+                    and (find("'", i, j) < 0 or find("'", j, bound) >= 0)):
+                if rawdata[j] == ">":
+                    return j + 1
+                if rawdata[j] == "/" and rawdata[j + 1] == ">":
+                    return j + 2
+        size = _PROBE
+        separators = 0
+        while True:
+            part = rawdata[i:i + size]
+            if size > _PROBE:
+                separators = _separators(part)
+                budget.check(separators * _FIND_SEP_MS + len(part) * _FIND_CHAR_MS)
+            if i + size >= n:
+                end = _start_tag_end(self, i)
+                break
+            self.rawdata = part
+            try:
+                end = _start_tag_end(self, 0)
+            finally:
+                self.rawdata = rawdata
+            if end > 0 and _quotes_closed(rawdata, i, i + end, i + size):
+                end += i
+                break
+            size *= 2
+        if separators:
+            budget.check(separators * _READ_SEP_MS)  # the last part read holds the tag
         return end
 
     def run(self) -> None:

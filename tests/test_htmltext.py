@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sourdine.platforms.htmltext import html_to_text
+from sourdine.platforms import htmltokens, reddit
+from sourdine.platforms.htmltext import html_to_text, unescape
 
 DATA = Path(__file__).parent / "data" / "mastodon"
 
@@ -107,3 +108,20 @@ def test_speed_on_real_contents() -> None:
     average = sum(map(len, contents)) / len(contents)
     print(f"\nhtml_to_text: {per_post:.2f} µs per content ({average:.0f} characters on average)")
     assert per_post < 100
+
+
+def test_a_reference_of_too_many_digits_leaves_its_text_escaped():
+    """html.unescape raises ValueError for a whole text when one decimal reference in it has more than 4,300 digits
+    (Python's limit on converting a string to a number), which would have left the whole page unfiltered: the text
+    is left escaped instead, in a Mastodon post, a Reddit post's body and a Reddit attribute."""
+    huge = "&#" + "1" * 4_400 + ";"
+    with pytest.raises(ValueError):
+        __import__("html").unescape(huge)
+    assert unescape("a &amp; " + huge) == "a &amp; " + huge
+    assert unescape("a &amp; b") == "a & b"
+    assert html_to_text(f"<p>you &amp; me {huge}</p>") == f"you &amp; me {huge}"
+    page = f'<shreddit-post id="t3_x" author="a" post-title="t{huge}"><div slot="text-body"><p>hi {huge}</p></div>' \
+        "</shreddit-post>"
+    item = reddit._read_html(page.encode()).items[0]
+    assert huge in "".join(item.parts) and item.title == f"t{huge}"
+    assert htmltokens.attributes(f'<a b="{huge}">', 2, 8 + len(huge)) == {"b": huge}

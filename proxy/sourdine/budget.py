@@ -37,10 +37,14 @@ FIND_MS_PER_MB = 36.0
 REWRITE_MS_PER_MB = 25.0
 WRITE_MS_PER_MB = 9.0
 # html.unescape, which html.parser, Reddit's reader and Mastodon's posts call on a run of text at a time, makes one
-# Python call for each character reference: 0.52 µs (`&amp;`) to 0.92 µs (`&#x41;`), and 4.1 µs for a name of 9 to
-# 32 characters that is not one, whose prefixes it tries in turn (2026-11-24, timeit), doubled as above.
-CHARREF_MS = 0.002
-LONG_CHARREF_MS = 0.009
+# Python call for each character reference: 0.50 µs (`&amp;`) to 0.90 µs (`&#65;`), 0.75 to 1.62 µs for a name of
+# 2 to 9 characters that is not one, 4.4 µs for one of 32 (it tries each of its prefixes in turn), and 26 ns a digit
+# of a long numeric one (4,000 digits: 104 µs; a hexadecimal one of 40,000: 140 µs) (2026-11-24, timeit), doubled
+# as above.
+CHARREF_MS = 0.0034
+LONG_CHARREF_MS = 0.009  # besides CHARREF_MS, for a name of 9 characters or more
+DIGIT_MS = 0.000052  # besides CHARREF_MS, for each character of a numeric reference of 12 digits or more
+_LONG_NUMERIC = re.compile(r"&#[xX]?[0-9a-fA-F]{12,}")
 _LONG_CHARREF = re.compile(r"&[^\t\n\f <&#;]{9}")  # html.unescape's pattern for a name, 9 characters or more
 
 
@@ -66,14 +70,20 @@ def check(ms: float = 0.0) -> None:
 
 def check_unescape(text: str) -> None:
     """Raise Overrun if unescaping the character references in `text` (all of it, or runs of it) could not end
-    before the deadline; without a deadline, do nothing. Counting the `&` is all it costs, unless at the dearest
-    rate they could not be unescaped in time: then the long names are counted too."""
+    before the deadline; without a deadline, do nothing. Counting the `&` (and the long numeric references, where
+    there are numeric ones) is all it costs, unless at the dearest rate they could not be unescaped in time: then
+    the long names are counted too."""
     deadline = _deadline.get()
     if deadline is None:
         return
     n = text.count("&")
-    if (n and over(deadline, n * (CHARREF_MS + LONG_CHARREF_MS))
-            and over(deadline, n * CHARREF_MS + _LONG_CHARREF.subn("", text)[1] * LONG_CHARREF_MS)):
+    if not n:
+        return
+    ms = n * CHARREF_MS
+    if "&#" in text:
+        ms += sum(map(len, _LONG_NUMERIC.findall(text))) * DIGIT_MS
+    if (over(deadline, ms + n * LONG_CHARREF_MS)
+            and over(deadline, ms + _LONG_CHARREF.subn("", text)[1] * LONG_CHARREF_MS)):
         raise Overrun
 
 

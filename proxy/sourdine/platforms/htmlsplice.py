@@ -16,8 +16,10 @@ tags are where they are either way; what is read from the text (`Splice.text_of`
 
 from __future__ import annotations
 
+import hashlib
 import html.parser
 import re
+import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from html import escape
@@ -29,47 +31,32 @@ __all__ = ["Splice", "OffsetParser", "attribute"]
 
 _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
 _start_tag_end = HTMLParser.check_for_whole_start_tag  # and the one OffsetParser.check_for_whole_start_tag wraps
-# The regex html.parser's check_for_whole_start_tag matches a start tag with, where that function returns the
-# match's end plus one when a `>` follows it, plus two when `/>` does (CPython up to its releases of mid-2025);
-# None where it does otherwise, and the tag is then found by calling that function on parts of the text.
-_LOCATE: re.Pattern[str] | None = getattr(html.parser, "locatestarttagend_tolerant", None)
-if "locatestarttagend_tolerant" not in _start_tag_end.__code__.co_names:
-    _LOCATE = None
 # What html.parser's steps that read no clock take, at worst, doubled as in sourdine.budget (2026-11-24, timeit):
-# the line-start table, 0.22 µs a line; reading a start tag's attributes once its end is found, 0.27 to 0.53 µs a
-# character of the tag (`a="b" ` to `a `, over 300,000 attributes). Unescaping text: budget.check_unescape.
+# the line-start table, 0.22 µs a line; reading a start tag's attributes once its end is found, 1.05 µs (`a`) to
+# 1.6 µs (`a="b"`) an attribute. Unescaping text: budget.check_unescape.
 _LINE_MS = 0.0005
-# A start tag's attributes: what html.parser takes to find where the tag ends (one regex match), then to read them
-# (one Python step each) grows with how many there are, and each follows one of the characters that may come
-# before an attribute's name: whitespace (as the regex's `\s` reads it), `/` or a quote. Timed on start tags of
-# 600 KB and 3 MB of each shape (`<div a a a ...`, `a=b`, `a="b"`, `a/`, ...), 2026-11-24: the match took 0.79 µs
-# at most for each of those characters, and 6.5 ns a character besides; reading the attributes 1.5 µs for each of
-# those characters; doubled as in sourdine.budget. A tag is first looked for in the next 2,048 characters (see
-# OffsetParser.check_for_whole_start_tag): 1.5 ms at most goes unchecked.
-_FIND_SEP_MS = 0.0016
-_FIND_CHAR_MS = 0.000015
-_READ_SEP_MS = 0.003
-_PROBE = 2048
-_ASCII_SEPARATORS = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f /\"'"
-_WIDE_SPACES = ("\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f"
-                "\u205f\u3000")  # the rest of what `\s` reads in a str pattern
+_READ_ATTR_MS = 0.0032
+_PROBE = 2048  # characters: where a start tag's end is first looked for (OffsetParser.check_for_whole_start_tag)
 
-
-def _separators(text: str) -> int:
-    """How many characters of `text` may come before an attribute's name in html.parser's reading of a tag."""
-    count = budget.count_any(text, _ASCII_SEPARATORS)
-    if not text.isascii():
-        count += sum(text.count(space) for space in _WIDE_SPACES)
-    return count
-
-
-def _quotes_closed(text: str, start: int, end: int, bound: int) -> bool:
-    """Whether each quote (of either kind) in `text[start:end]` has one of its kind after it, before `bound`."""
-    for quote in "\"'":
-        last = text.rfind(quote, start, end)
-        if last >= 0 and text.find(quote, last + 1, bound) < 0:
-            return False
-    return True
+# html.parser finds where a start tag ends with one regex, `locatestarttagend_tolerant`: the tag's name, then one
+# attribute after another (a name, then perhaps `=` and a value, quoted or not), then whitespace. The same regex
+# in its parts, so that its attributes can be matched one at a time, with the clock read between them. Used only
+# where html.parser's regex is the one these parts were written from (CPython up to its releases of mid-2025; the
+# digest of its text below): then check_for_whole_start_tag returns the match's end plus one when `>` follows it,
+# plus two when `/>` does, -1 when the text may go on (nothing or `/` follows, or a letter or `=`), and the end
+# otherwise (at least one character past the `<`).
+_TAG_NAME = re.compile(r"<[a-zA-Z][^\t\n\r\f />\x00]*")
+_LEAD = re.compile(r"[\s/]*")
+_ONE_ATTRIBUTE = re.compile(r"""(?<=['"\s/])[^\s/>][^\s/=>]*"""  # a name, after whitespace, `/` or a quote
+                            r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*)\s*)?"""  # perhaps a value
+                            r"""(?:\s|/(?!>))*""")
+_TRAIL = re.compile(r"\s*")
+_MAY_GO_ON = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ=/")
+_LOCATE_DIGEST = "f223844b79e77307aebaf479008340854d72ef5ecec066aa6069177eae22dd59"  # sha256 of its pattern
+_LOCATE: re.Pattern[str] | None = getattr(html.parser, "locatestarttagend_tolerant", None)
+if (_LOCATE is None or hashlib.sha256(_LOCATE.pattern.encode()).hexdigest() != _LOCATE_DIGEST
+        or "locatestarttagend_tolerant" not in _start_tag_end.__code__.co_names):
+    _LOCATE = None
 
 
 @dataclass(slots=True)
@@ -154,8 +141,8 @@ class OffsetParser(HTMLParser):
             starts.append(i + 1)
             i = find("\n", i + 1)
         self._line_starts = starts
-        self._steps = 0
-        self._every = 1023  # the budget is read at every 1,024th step (see updatepos)
+        self._gap = 1024  # the budget is read every 1,024 steps (see updatepos), and at every step of the closing pass
+        self._left = self._gap
 
     def updatepos(self, i: int, j: int) -> int:
         # html.parser calls this at each step: for the text before a tag or comment (often none), and again past
@@ -163,57 +150,78 @@ class OffsetParser(HTMLParser):
         # response's time budget is read here, every 1,024 steps (about 500 tags; budget.check raises Overrun once
         # it has passed). Reading a page of ordinary markup takes 6% longer with it (17% through super(): 30,000
         # tags, timeit).
-        self._steps += 1
-        if not self._steps & self._every:
+        self._left -= 1
+        if self._left <= 0:
+            self._left = self._gap
             budget.check()
         return _updatepos(self, i, j)
 
     def check_for_whole_start_tag(self, i: int) -> int:
         # html.parser finds where a start tag ends in one regex match, then reads its attributes one Python step
-        # each: 0.17 and 0.3 s for a tag of 300,000 (`<div a a a ...`). Where a tag ends cannot be told without
-        # that match (a `>` inside quotes does not end it), so the match is made on the next 2,048 characters
-        # first, then on twice as many while it could not tell, each not started when it could not end in time,
-        # nor the attributes read when they could not be. A match made on a part of the text is html.parser's own
-        # answer when it ended at a `>` before the part's end, and every quote before that `>` has one of its kind
-        # after it within the part: then none of the regex's steps read to the part's end (only a quoted value
-        # passes a `>`).
+        # each: 0.17 and 0.3 s for a tag of 300,000 (`<div a a a ...`), and nothing stopped either. The match is
+        # made on the next 2,048 characters first: it is html.parser's own answer when it ended at a `>` before
+        # their end and every quote before that `>` has one of its kind after it within them (then none of the
+        # regex's steps read to their end: only a quoted value passes a `>`). Otherwise the tag is matched an
+        # attribute at a time (`_end_of_long_tag`). A long tag weighs on the count of steps between readings of
+        # the clock (updatepos): up to 512 tags of 2,048 characters would otherwise go unchecked.
         rawdata = self.rawdata
-        n = len(rawdata)
         bound = i + _PROBE
-        if bound >= n:
-            return _start_tag_end(self, i)
-        if _LOCATE is not None:  # html.parser's own regex, on the part (what it does with a match: below)
+        if _LOCATE is None:
+            return self._end_timed(i)
+        if bound >= len(rawdata):
+            end = _start_tag_end(self, i)
+        else:
             j = _LOCATE.match(rawdata, i, bound).end()  # type: ignore[union-attr]  # it matches `<` and a letter
             find = rawdata.find
-            # _quotes_closed, inlined and in the order that makes the fewest calls on common markup (a page's last
-            # quote before j has its next one of its kind, if any, after j): this runs at every start tag
+            # In the order that makes the fewest calls on common markup (a quote's next one of its kind, if any,
+            # is the first one after j): this runs at every start tag.
             if (j + 1 < bound and (find('"', j, bound) >= 0 or find('"', i, j) < 0)
                     and (find("'", i, j) < 0 or find("'", j, bound) >= 0)):
                 if rawdata[j] == ">":
-                    return j + 1
-                if rawdata[j] == "/" and rawdata[j + 1] == ">":
-                    return j + 2
-        size = _PROBE
-        separators = 0
-        while True:
-            part = rawdata[i:i + size]
-            if size > _PROBE:
-                separators = _separators(part)
-                budget.check(separators * _FIND_SEP_MS + len(part) * _FIND_CHAR_MS)
-            if i + size >= n:
-                end = _start_tag_end(self, i)
-                break
-            self.rawdata = part
-            try:
-                end = _start_tag_end(self, 0)
-            finally:
-                self.rawdata = rawdata
-            if end > 0 and _quotes_closed(rawdata, i, i + end, i + size):
-                end += i
-                break
-            size *= 2
-        if separators:
-            budget.check(separators * _READ_SEP_MS)  # the last part read holds the tag
+                    end = j + 1
+                elif rawdata[j] == "/" and rawdata[j + 1] == ">":
+                    end = j + 2
+                else:
+                    return self._end_of_long_tag(i)
+            else:
+                return self._end_of_long_tag(i)
+        if end > i:
+            self._left -= (end - i) >> 3
+        return end
+
+    def _end_of_long_tag(self, i: int) -> int:
+        """check_for_whole_start_tag's answer, from html.parser's regex matched an attribute at a time: the clock is
+        read every 256 attributes, and the attributes are not read when they could not be in time."""
+        rawdata = self.rawdata
+        j = _LEAD.match(rawdata, _TAG_NAME.match(rawdata, i).end()).end()  # type: ignore[union-attr]
+        match = _ONE_ATTRIBUTE.match
+        count = 0
+        while (m := match(rawdata, j)) is not None:
+            j = m.end()
+            count += 1
+            if not count & 255:
+                budget.check()
+        j = _TRAIL.match(rawdata, j).end()  # type: ignore[union-attr]
+        if count:
+            budget.check(count * _READ_ATTR_MS)
+            self._left -= count
+        after = rawdata[j:j + 1]
+        if after == ">":
+            return j + 1
+        if after == "/":
+            return j + 2 if rawdata.startswith("/>", j) else -1
+        if after == "" or after in _MAY_GO_ON:
+            return -1
+        return j if j > i else i + 1
+
+    def _end_timed(self, i: int) -> int:
+        """Where html.parser's regex is not the one `_ONE_ATTRIBUTE` was written from: its own answer, the time its
+        match took (unbounded) deciding whether the attributes are read."""
+        started = time.perf_counter()
+        end = _start_tag_end(self, i)
+        budget.check((time.perf_counter() - started) * 4000)  # reading them took 2.1 to 2.3 times the match
+        if end > i:
+            self._left -= (end - i) >> 3
         return end
 
     def run(self) -> None:
@@ -226,7 +234,7 @@ class OffsetParser(HTMLParser):
         # run of them there takes time that grows with the square of its length (10,000 "<a" took 0.47 s, 40,000
         # 7.2 s, on Python 3.11.7; CPython's fix of gh-135462, in its releases of June 2025 and later, drops them at
         # once). Each of those steps reads the budget.
-        self._every = 0
+        self._gap = self._left = 1
         self.close()
 
     def here(self) -> int:

@@ -15,11 +15,11 @@ Mastodon's web UI hides when it shows the quote itself.
 from __future__ import annotations
 
 import re
-from html import unescape
+from html import unescape as _unescape
 
 from sourdine import budget
 
-__all__ = ["html_to_text"]
+__all__ = ["html_to_text", "unescape"]
 
 # A line break or the end of a block element: the words on either side must not run together.
 _BREAK = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|blockquote|pre|tr|ul|ol)\s*>", re.IGNORECASE)
@@ -29,6 +29,15 @@ _TAG = re.compile(r"<[^>]*>")
 _INVISIBLE = re.compile(r'<span class="invisible">[^<]*</span>')
 # A quote post's fallback paragraph (paragraphs do not nest, so the first `</p>` closes it).
 _QUOTE_INLINE = re.compile(r'<p class="quote-inline">.*?</p>', re.DOTALL)
+
+
+def unescape(text: str) -> str:
+    """html.unescape, or the text as it is where that raises: it does for a whole text when one decimal reference in
+    it has more digits than Python converts to a number (4,300), which would have left a whole page unfiltered."""
+    try:
+        return _unescape(text)
+    except ValueError:
+        return text
 
 
 def html_to_text(html: str) -> str:

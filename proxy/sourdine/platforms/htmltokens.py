@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from html import unescape
 
 from sourdine import budget
+from sourdine.platforms.htmltext import unescape
 
 __all__ = ["START", "END", "COMMENT", "RAW_TEXT", "VOID", "Unsupported", "Quiet", "quiet_pattern", "tokens",
            "attributes"]
@@ -287,10 +287,10 @@ def _raw_end(text: str, pos: int, name: str) -> int:
 
 # Reading a tag's attributes grows with how many there are, each after whitespace, `/` or a quote: at worst 0.39 µs
 # for each of those characters (`a a a ...` and `a=b a=b ...`, every attribute read in Python, 2026-11-24, pure
-# Python), doubled as in sourdine.budget. A tag longer than this is gated (3 ms at most goes unchecked).
+# Python), doubled as in sourdine.budget. A tag longer than this is gated.
 _ATTR_SEP_MS = 0.0008
 _ATTR_SEPARATORS = f"{_WS}/\"'".encode()
-_LONG_TAG = 8192
+_LONG_TAG = 256  # at most 51 µs unchecked a tag, and the tokenizer reads the clock every 1,024 tags
 
 
 def attributes(text: str, start: int, end: int, decode: Callable[[str], str] | None = None,

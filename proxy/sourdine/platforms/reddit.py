@@ -51,7 +51,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html import unescape
 from typing import Any
 
 import orjson
@@ -59,6 +58,7 @@ import orjson
 from sourdine import budget
 from sourdine.model import Post, Verdict
 from sourdine.platforms.htmlsplice import Splice, attribute
+from sourdine.platforms.htmltext import unescape
 from sourdine.platforms.htmltokens import END, RAW_TEXT, START, VOID, Quiet, attributes, quiet_pattern, tokens
 
 PLATFORM = "reddit"

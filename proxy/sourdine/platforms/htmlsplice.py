@@ -47,9 +47,16 @@ _PROBE = 2048  # characters: where a start tag's end is first looked for (Offset
 # otherwise (at least one character past the `<`).
 _TAG_NAME = re.compile(r"<[a-zA-Z][^\t\n\r\f />\x00]*")
 _LEAD = re.compile(r"[\s/]*")
-_ONE_ATTRIBUTE = re.compile(r"""(?<=['"\s/])[^\s/>][^\s/=>]*"""  # a name, after whitespace, `/` or a quote
-                            r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*)\s*)?"""  # perhaps a value
-                            r"""(?:\s|/(?!>))*""")
+_NAME_PART = r"""(?<=['"\s/])[^\s/>][^\s/=>]*"""  # an attribute's name, after whitespace, `/` or a quote
+_VALUE_PART = r"""(?:\s*=+\s*(?:'[^']*'|"[^"]*"|(?!['"])[^>\s]*%s)\s*)?"""  # perhaps a value
+_SPACE_PART = r"""(?:\s|/(?!>))*"""
+_ONE_ATTRIBUTE = re.compile(_NAME_PART + _VALUE_PART % "" + _SPACE_PART)
+# The whole regex, with one more way for a value to match, tried last: a quote whose value found no closing quote
+# before the end of the part matched (group 1). The match on a part is html.parser's own answer when that group
+# took no part in it, and the match ended at a `>` before the part's end: then none of the regex's steps read to
+# the part's end (a quoted value is the only one that passes a `>`).
+_START_TAG_IN_PART = re.compile(_TAG_NAME.pattern + r"(?:[\s/]*(?:" + _NAME_PART + _VALUE_PART % """|(['"])"""
+                                + _SPACE_PART + r")*)?\s*")
 _TRAIL = re.compile(r"\s*")
 _MAY_GO_ON = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ=/")
 _LOCATE_DIGEST = "f223844b79e77307aebaf479008340854d72ef5ecec066aa6069177eae22dd59"  # sha256 of its pattern
@@ -159,35 +166,25 @@ class OffsetParser(HTMLParser):
     def check_for_whole_start_tag(self, i: int) -> int:
         # html.parser finds where a start tag ends in one regex match, then reads its attributes one Python step
         # each: 0.17 and 0.3 s for a tag of 300,000 (`<div a a a ...`), and nothing stopped either. The match is
-        # made on the next 2,048 characters first: it is html.parser's own answer when it ended at a `>` before
-        # their end and every quote before that `>` has one of its kind after it within them (then none of the
-        # regex's steps read to their end: only a quoted value passes a `>`). Otherwise the tag is matched an
-        # attribute at a time (`_end_of_long_tag`). A long tag weighs on the count of steps between readings of
-        # the clock (updatepos): up to 512 tags of 2,048 characters would otherwise go unchecked.
+        # made on the next 2,048 characters first, and kept when it is html.parser's own answer (see
+        # _START_TAG_IN_PART); otherwise the tag is matched an attribute at a time (`_end_of_long_tag`). A long tag
+        # weighs on the count of steps between readings of the clock (updatepos): up to 512 tags of 2,048
+        # characters would otherwise go unchecked.
         rawdata = self.rawdata
-        bound = i + _PROBE
-        if _LOCATE is None:
-            return self._end_timed(i)
-        if bound >= len(rawdata):
-            end = _start_tag_end(self, i)
-        else:
-            j = _LOCATE.match(rawdata, i, bound).end()  # type: ignore[union-attr]  # it matches `<` and a letter
-            find = rawdata.find
-            # In the order that makes the fewest calls on common markup (a quote's next one of its kind, if any,
-            # is the first one after j): this runs at every start tag.
-            if (j + 1 < bound and (find('"', j, bound) >= 0 or find('"', i, j) < 0)
-                    and (find("'", i, j) < 0 or find("'", j, bound) >= 0)):
-                if rawdata[j] == ">":
-                    end = j + 1
-                elif rawdata[j] == "/" and rawdata[j + 1] == ">":
-                    end = j + 2
-                else:
-                    return self._end_of_long_tag(i)
-            else:
-                return self._end_of_long_tag(i)
-        if end > i:
-            self._left -= (end - i) >> 3
-        return end
+        bound = i + _PROBE  # past the text's end, the match is made on all of it
+        m = _START_TAG_IN_PART.match(rawdata, i, bound)
+        j = m.end()  # type: ignore[union-attr]  # it matches `<` and a letter, which html.parser saw
+        if m.lastindex is None and j + 1 < bound:  # type: ignore[union-attr]
+            after = rawdata[j:j + 1]  # nothing, where the text ends inside the tag
+            if after == ">":
+                if j - i > 256:
+                    self._left -= (j - i) >> 3
+                return j + 1
+            if after == "/" and rawdata.startswith(">", j + 1):
+                if j - i > 256:
+                    self._left -= (j - i) >> 3
+                return j + 2
+        return self._end_of_long_tag(i)
 
     def _end_of_long_tag(self, i: int) -> int:
         """check_for_whole_start_tag's answer, from html.parser's regex matched an attribute at a time: the clock is
@@ -259,6 +256,10 @@ class OffsetParser(HTMLParser):
         if raw.endswith("/>"):
             end -= 1
         return end
+
+
+if _LOCATE is None:  # this Python's html.parser finds a start tag's end otherwise
+    OffsetParser.check_for_whole_start_tag = OffsetParser._end_timed  # type: ignore[method-assign]
 
 
 def attribute(name: str, value: str | None = None) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from sourdine.platforms import htmltokens, reddit
 from sourdine.platforms.htmltext import html_to_text, unescape
+from sourdine.scoring import score
 
 DATA = Path(__file__).parent / "data" / "mastodon"
 
@@ -125,3 +126,5 @@ def test_a_reference_of_too_many_digits_leaves_its_text_escaped():
     item = reddit._read_html(page.encode()).items[0]
     assert huge in "".join(item.parts) and item.title == f"t{huge}"
     assert htmltokens.attributes(f'<a b="{huge}">', 2, 8 + len(huge)) == {"b": huge}
+    result = score(f"you are a disgusting liar {huge}", "en")  # the scorer reads it as written, too
+    assert result.scored and result.reasons != ("error",)

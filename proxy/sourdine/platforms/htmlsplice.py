@@ -177,12 +177,10 @@ class OffsetParser(HTMLParser):
         if m.lastindex is None and j + 1 < bound:  # type: ignore[union-attr]
             after = rawdata[j:j + 1]  # nothing, where the text ends inside the tag
             if after == ">":
-                if j - i > 256:
-                    self._left -= (j - i) >> 3
+                self._left -= (j - i) >> 3
                 return j + 1
             if after == "/" and rawdata.startswith(">", j + 1):
-                if j - i > 256:
-                    self._left -= (j - i) >> 3
+                self._left -= (j - i) >> 3
                 return j + 2
         return self._end_of_long_tag(i)
 
@@ -199,9 +197,8 @@ class OffsetParser(HTMLParser):
             if not count & 255:
                 budget.check()
         j = _TRAIL.match(rawdata, j).end()  # type: ignore[union-attr]
-        if count:
-            budget.check(count * _READ_ATTR_MS)
-            self._left -= count
+        budget.check(count * _READ_ATTR_MS)
+        self._left -= (j - i) >> 3
         after = rawdata[j:j + 1]
         if after == ">":
             return j + 1
@@ -216,7 +213,7 @@ class OffsetParser(HTMLParser):
         match took (unbounded) deciding whether the attributes are read."""
         started = time.perf_counter()
         end = _start_tag_end(self, i)
-        budget.check((time.perf_counter() - started) * 4000)  # reading them took 2.1 to 2.3 times the match
+        budget.check((time.perf_counter() - started) * 5000)  # reading them took 2.1 to 2.3 times the match
         if end > i:
             self._left -= (end - i) >> 3
         return end

@@ -33,7 +33,9 @@ _QUOTE_INLINE = re.compile(r'<p class="quote-inline">.*?</p>', re.DOTALL)
 
 def unescape(text: str) -> str:
     """html.unescape, or the text as it is where that raises: it does for a whole text when one decimal reference in
-    it has more digits than Python converts to a number (4,300), which would have left a whole page unfiltered."""
+    it has more digits than Python converts to a number (4,300), which left a whole Mastodon or Reddit page
+    unfiltered. (html.parser's own reading, of the pages the other adapters read, still raises then: such a page
+    goes out as sent.)"""
     try:
         return _unescape(text)
     except ValueError:

@@ -139,7 +139,10 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
     if "&" in text:
-        text = html.unescape(text)
+        try:  # noqa: SIM105 - contextlib.suppress makes an object a post, in code mypyc compiles
+            text = html.unescape(text)
+        except ValueError:  # a reference of more than 4,300 digits (Python's limit): the text as written
+            pass
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
         text = _markup(text, words)
     if "’" in text or "‘" in text:

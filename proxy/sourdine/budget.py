@@ -76,11 +76,23 @@ def check_unescape(text: str) -> None:
     deadline = _deadline.get()
     if deadline is None:
         return
-    n = text.count("&")
+    # Counted with str.find, which skips to the next `&` as memchr does, while they are few (str.count and `in`
+    # read every character: 0.6 and 0.85 ms for Reddit's 0.8 MB first page, which has 80 `&`; 2026-11-24, timeit).
+    find = text.find
+    at = find("&")
+    n = 0
+    numeric = False
+    while at >= 0:
+        n += 1
+        if n > 256:
+            n, numeric = text.count("&"), "&#" in text
+            break
+        numeric = numeric or text.startswith("#", at + 1)
+        at = find("&", at + 1)
     if not n:
         return
     ms = n * CHARREF_MS
-    if "&#" in text:
+    if numeric:
         ms += sum(map(len, _LONG_NUMERIC.findall(text))) * DIGIT_MS
     if (over(deadline, ms + n * LONG_CHARREF_MS)
             and over(deadline, ms + _LONG_CHARREF.subn("", text)[1] * LONG_CHARREF_MS)):

@@ -154,9 +154,9 @@ class OffsetParser(HTMLParser):
     def updatepos(self, i: int, j: int) -> int:
         # html.parser calls this at each step: for the text before a tag or comment (often none), and again past
         # it, at a few hundred thousand a second: a 3 MB page of nothing but tags took three seconds. The
-        # response's time budget is read here, every 1,024 steps (about 500 tags; budget.check raises Overrun once
-        # it has passed). Reading a page of ordinary markup takes 6% longer with it (17% through super(): 30,000
-        # tags, timeit).
+        # response's time budget is read here, every 1,024 steps (about 500 short tags; a tag also weighs an eighth
+        # of its length, see check_for_whole_start_tag; budget.check raises Overrun once it has passed). Reading a
+        # page of ordinary markup takes 6% longer with it (17% through super(): 30,000 tags, timeit).
         self._left -= 1
         if self._left <= 0:
             self._left = self._gap
@@ -167,9 +167,9 @@ class OffsetParser(HTMLParser):
         # html.parser finds where a start tag ends in one regex match, then reads its attributes one Python step
         # each: 0.17 and 0.3 s for a tag of 300,000 (`<div a a a ...`), and nothing stopped either. The match is
         # made on the next 2,048 characters first, and kept when it is html.parser's own answer (see
-        # _START_TAG_IN_PART); otherwise the tag is matched an attribute at a time (`_end_of_long_tag`). A long tag
-        # weighs on the count of steps between readings of the clock (updatepos): up to 512 tags of 2,048
-        # characters would otherwise go unchecked.
+        # _START_TAG_IN_PART); otherwise the tag is matched an attribute at a time (`_end_of_long_tag`). Each tag
+        # weighs an eighth of its length on the count of steps between readings of the clock (updatepos): up to
+        # 512 tags of 2,048 characters would otherwise go unchecked.
         rawdata = self.rawdata
         bound = i + _PROBE  # past the text's end, the match is made on all of it
         m = _START_TAG_IN_PART.match(rawdata, i, bound)

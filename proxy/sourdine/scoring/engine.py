@@ -141,8 +141,8 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
     if "&" in text:
         try:  # noqa: SIM105 - contextlib.suppress makes an object a post, in code mypyc compiles
             text = html.unescape(text)
-        except ValueError:  # a reference of more than 4,300 digits (Python's limit): the text as written
-            pass
+        except ValueError:  # a reference of more than 4,300 digits (Python's limit): the text as written, as
+            pass  # platforms.htmltext.unescape leaves it (the scoring package imports nothing outside it)
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
         text = _markup(text, words)
     if "’" in text or "‘" in text:

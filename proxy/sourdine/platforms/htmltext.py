@@ -32,10 +32,14 @@ _QUOTE_INLINE = re.compile(r'<p class="quote-inline">.*?</p>', re.DOTALL)
 
 
 def unescape(text: str) -> str:
-    """html.unescape, or the text as it is where that raises: it does for a whole text when one decimal reference in
-    it has more digits than Python converts to a number (4,300), which left a whole Mastodon or Reddit page
-    unfiltered. (html.parser's own reading, of the pages the other adapters read, still raises then: such a page
-    goes out as sent.)"""
+    """html.unescape, not started when it could not end within the response's time budget (budget.check_unescape:
+    one Python call a reference, half a second for a million), or the text as it is where it raises: it does for a
+    whole text when one decimal reference in it has more digits than Python converts to a number (4,300), which
+    left a whole Mastodon or Reddit page unfiltered. (html.parser's own reading, of the pages the other adapters
+    read, charges a page's references at once, and still raises then: such a page goes out as sent.)"""
+    if "&" not in text:
+        return text
+    budget.check_unescape(text)
     try:
         return _unescape(text)
     except ValueError:
@@ -53,7 +57,5 @@ def html_to_text(html: str) -> str:
         if 'class="invisible"' in html:
             html = _INVISIBLE.sub("", html)
         html = _TAG.sub("", _BREAK.sub("\n", html))
-    if "&" in html:
-        budget.check_unescape(html)  # one Python call a reference: a post of a million takes half a second
-        html = unescape(html)
+    html = unescape(html)
     return html.strip()

@@ -55,7 +55,6 @@ from typing import Any
 
 import orjson
 
-from sourdine import budget
 from sourdine.model import Post, Verdict
 from sourdine.platforms.htmlsplice import Splice, attribute
 from sourdine.platforms.htmltext import unescape
@@ -299,7 +298,6 @@ def _read_html(body: bytes, quiet: bool = True) -> _Page:
     switch = Quiet(_QUIET) if quiet else None
     splice = Splice.of_bytes(body)
     text = splice.text
-    budget.check_unescape(text)  # a body slot's text and an item's attributes are unescaped in one call each
     decode = splice.text_of
     items: list[_Item] = []
     articles: list[list[int]] = []

@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sourdine.platforms import htmltokens, reddit
+import fuzzing
+from sourdine.platforms import ADAPTERS, htmltokens, reddit
 from sourdine.platforms.htmltext import html_to_text, unescape
 from sourdine.scoring import score
 
@@ -128,3 +129,17 @@ def test_a_reference_of_too_many_digits_leaves_its_text_escaped():
     assert htmltokens.attributes(f'<a b="{huge}">', 2, 8 + len(huge)) == {"b": huge}
     result = score(f"you are a disgusting liar {huge}", "en")  # the scorer reads it as written, too
     assert result.scored and result.reasons != ("error",)
+
+
+def test_a_reference_of_too_many_digits_no_longer_stops_html_parser_s_reading():
+    """html.parser, which reads YouTube's, Instagram's and Threads' pages, unescaped with html.unescape too: one such
+    reference in a run of text or an attribute's value raised, and the whole page went out unfiltered. It reads on
+    now (htmlsplice.OffsetParser), and finds the same posts. The pages are the hand-made captures of tests/data."""
+    huge = b"&#" + b"1" * 4_400 + b";"
+    samples = [s for s in fuzzing.samples() if s.form == "html" and s.platform != "reddit"]
+    assert {s.platform for s in samples} >= {"instagram", "threads", "youtube"}
+    for sample in samples:
+        adapter = ADAPTERS[sample.platform]
+        body = b'<p title="' + huge + b'">you ' + huge + b"</p>" + sample.body
+        found = adapter.posts(sample.endpoint, adapter.parse(sample.endpoint, body))
+        assert found == adapter.posts(sample.endpoint, adapter.parse(sample.endpoint, sample.body)) != []

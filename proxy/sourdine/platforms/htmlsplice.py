@@ -20,12 +20,14 @@ import hashlib
 import html.parser
 import re
 import time
+import types
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from html import escape
 from html.parser import HTMLParser
 
 from sourdine import budget
+from sourdine.platforms import htmltext
 
 __all__ = ["Splice", "OffsetParser", "attribute"]
 
@@ -33,7 +35,7 @@ _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updat
 _start_tag_end = HTMLParser.check_for_whole_start_tag  # and the one OffsetParser.check_for_whole_start_tag wraps
 # What html.parser's steps that read no clock take, at worst, doubled as in sourdine.budget (2026-11-24, timeit):
 # the line-start table, 0.22 µs a line; reading a start tag's attributes once its end is found, 1.05 µs (`a`) to
-# 1.6 µs (`a="b"`) an attribute. Unescaping text: budget.check_unescape.
+# 1.6 µs (`a="b"`) an attribute. Unescaping text: budget.check_unescape, a run at a time (_charging_unescape).
 _LINE_MS = 0.0005
 _READ_ATTR_MS = 0.0032
 _PROBE = 2048  # characters: where a start tag's end is first looked for (OffsetParser.check_for_whole_start_tag)
@@ -64,6 +66,30 @@ _LOCATE: re.Pattern[str] | None = getattr(html.parser, "locatestarttagend_tolera
 if (_LOCATE is None or hashlib.sha256(_LOCATE.pattern.encode()).hexdigest() != _LOCATE_DIGEST
         or "locatestarttagend_tolerant" not in _start_tag_end.__code__.co_names):
     _LOCATE = None
+
+
+def _charging_unescape() -> dict[str, types.FunctionType]:
+    """html.parser's own methods that unescape text (on 3.11, `goahead` for a run of text between tags, and
+    `parse_starttag` for an attribute's value), each made again from its own code with one name read otherwise:
+    `unescape` is htmltext.unescape, which charges the run's references to the response's budget before it starts
+    (budget.check_unescape) and leaves a run as it is where html.unescape raises (a decimal reference of more than
+    4,300 digits). So what a script holds, which html.parser never unescapes, is never charged, and one such
+    reference no longer stops the whole page's reading. Only OffsetParser's methods read it so: html.parser's
+    module and its other users are left as they are. Empty where no method of this Python's html.parser names
+    `unescape` (then OffsetParser.run charges a page's references at once, as before)."""
+    names = dict(vars(html.parser))
+    names["unescape"] = htmltext.unescape
+    methods = {}
+    for name, fn in vars(HTMLParser).items():
+        if isinstance(fn, types.FunctionType) and "unescape" in fn.__code__.co_names:
+            method = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+            method.__kwdefaults__ = fn.__kwdefaults__
+            method.__qualname__ = f"OffsetParser.{fn.__name__}"
+            methods[name] = method
+    return methods
+
+
+_CHARGING = _charging_unescape()
 
 
 @dataclass(slots=True)
@@ -219,10 +245,9 @@ class OffsetParser(HTMLParser):
         return end
 
     def run(self) -> None:
-        # Text is unescaped a run at a time, one Python call for each character reference in it: a page of them is
-        # not read when it could not be in time.
         text = self.text
-        budget.check_unescape(text)
+        if not _CHARGING:  # see _charging_unescape: the page's references are charged at once
+            budget.check_unescape(text)
         self.feed(text)
         # At the end, html.parser reads again from each `<` that starts no complete tag to the end of the text: a
         # run of them there takes time that grows with the square of its length (10,000 "<a" took 0.47 s, 40,000
@@ -257,6 +282,8 @@ class OffsetParser(HTMLParser):
 
 if _LOCATE is None:  # this Python's html.parser finds a start tag's end otherwise
     OffsetParser.check_for_whole_start_tag = OffsetParser._end_timed  # type: ignore[method-assign]
+for _name, _method in _CHARGING.items():
+    setattr(OffsetParser, _name, _method)
 
 
 def attribute(name: str, value: str | None = None) -> str:

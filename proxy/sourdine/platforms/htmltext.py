@@ -35,8 +35,8 @@ def unescape(text: str) -> str:
     """html.unescape, not started when it could not end within the response's time budget (budget.check_unescape:
     one Python call a reference, half a second for a million), or the text as it is where it raises: it does for a
     whole text when one decimal reference in it has more digits than Python converts to a number (4,300), which
-    left a whole Mastodon or Reddit page unfiltered. (html.parser's own reading, of the pages the other adapters
-    read, charges a page's references at once, and still raises then: such a page goes out as sent.)"""
+    left a whole page unfiltered. html.parser, which reads the other adapters' pages, calls this one too
+    (htmlsplice.OffsetParser)."""
     if "&" not in text:
         return text
     budget.check_unescape(text)

@@ -16,12 +16,15 @@ tags are where they are either way; what is read from the text (`Splice.text_of`
 
 from __future__ import annotations
 
+import dis
 import hashlib
+import html
 import html.parser
 import re
 import time
 import types
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from html.parser import HTMLParser
@@ -29,7 +32,7 @@ from html.parser import HTMLParser
 from sourdine import budget
 from sourdine.platforms import htmltext
 
-__all__ = ["Splice", "OffsetParser", "attribute"]
+__all__ = ["Splice", "OffsetParser", "attribute", "charging"]
 
 _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
 _start_tag_end = HTMLParser.check_for_whole_start_tag  # and the one OffsetParser.check_for_whole_start_tag wraps
@@ -68,25 +71,73 @@ if (_LOCATE is None or hashlib.sha256(_LOCATE.pattern.encode()).hexdigest() != _
     _LOCATE = None
 
 
-def _charging_unescape() -> dict[str, types.FunctionType]:
-    """html.parser's own methods that unescape text (on 3.11, `goahead` for a run of text between tags, and
-    `parse_starttag` for an attribute's value), each made again from its own code with one name read otherwise:
-    `unescape` is htmltext.unescape, which charges the run's references to the response's budget before it starts
-    (budget.check_unescape) and leaves a run as it is where html.unescape raises (a decimal reference of more than
-    4,300 digits). So what a script holds, which html.parser never unescapes, is never charged, and one such
-    reference no longer stops the whole page's reading. Only OffsetParser's methods read it so: html.parser's
-    module and its other users are left as they are. Empty where no method of this Python's html.parser names
-    `unescape` (then OffsetParser.run charges a page's references at once, as before)."""
-    names = dict(vars(html.parser))
-    names["unescape"] = htmltext.unescape
-    methods = {}
-    for name, fn in vars(HTMLParser).items():
-        if isinstance(fn, types.FunctionType) and "unescape" in fn.__code__.co_names:
-            method = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
-            method.__kwdefaults__ = fn.__kwdefaults__
-            method.__qualname__ = f"OffsetParser.{fn.__name__}"
-            methods[name] = method
+def _globals_read(code: types.CodeType) -> set[str]:
+    """The global names `code` reads, and the code nested in it (a comprehension, a lambda)."""
+    found = {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _globals_read(const)
+    return found
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """Every name `code` and the code nested in it use, however (a global, an attribute, a method)."""
+    found = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _names(const)
+    return found
+
+
+def _remade(fn: types.FunctionType, names: dict[str, object]) -> types.FunctionType:
+    """`fn` made again from its own code, reading its globals from `names`."""
+    made = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+    made.__kwdefaults__ = fn.__kwdefaults__
+    made.__qualname__ = fn.__qualname__
+    return made
+
+
+def charging(module: types.ModuleType, cls: type, original: Callable[..., object],
+             replacement: Callable[..., object]) -> dict[str, types.FunctionType]:
+    """The methods of `cls` that call `original`, directly or through the module's own functions, made again from
+    their code with `replacement` in its place, in a copy of `module`'s globals (the module's functions that call
+    it are made again there too): for a subclass to install, `module` and `cls` left as they are. Empty unless that
+    covers every call: when a function of `module` or a method of `cls` names `original` otherwise (as an
+    attribute, say), or none calls it."""
+    names = dict(vars(module))
+    targets = {name for name, value in names.items() if value is original}
+    for name in targets:
+        names[name] = replacement
+    functions = {name: fn for name, fn in vars(module).items()
+                 if isinstance(fn, types.FunctionType) and fn.__globals__ is vars(module)}
+    grew = True
+    while grew:  # a function that calls one made again is made again: `original` may be a few calls down
+        grew = False
+        for name, fn in functions.items():
+            if name not in targets and not targets.isdisjoint(_globals_read(fn.__code__)):
+                names[name] = _remade(fn, names)
+                targets.add(name)
+                grew = True
+    methods = {name: _remade(fn, names) for name, fn in vars(cls).items()
+               if isinstance(fn, types.FunctionType) and not targets.isdisjoint(_globals_read(fn.__code__))}
+    left = [fn for name, fn in functions.items() if name not in targets]
+    left += [fn for name, fn in vars(cls).items() if isinstance(fn, types.FunctionType) and name not in methods]
+    if not methods or any(original.__name__ in _names(fn.__code__) for fn in left):
+        return {}
     return methods
+
+
+def _charging_unescape() -> dict[str, types.FunctionType]:
+    """html.parser's own methods that unescape text, made again (`charging`) so that `html.unescape` is
+    htmltext.unescape in them: on Python 3.11, `goahead` for a run of text between tags and `parse_starttag` for an
+    attribute's value (on releases from mid-2025, `parse_starttag` unescapes a value a reference at a time, through
+    two functions of the module, which are made again too). htmltext.unescape charges what it is given to the
+    response's budget before it starts (budget.check_unescape), and leaves a text as it is where html.unescape
+    raises (a decimal reference of more than 4,300 digits). So what a script holds, which html.parser never
+    unescapes, is never charged, and one such reference no longer stops the whole page's reading. Only
+    OffsetParser's methods read it so. Empty where that would not cover each of html.parser's calls (then
+    OffsetParser.run charges a page's references at once, as before)."""
+    return charging(html.parser, HTMLParser, html.unescape, htmltext.unescape)
 
 
 _CHARGING = _charging_unescape()

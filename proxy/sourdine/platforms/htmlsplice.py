@@ -17,6 +17,7 @@ tags are where they are either way; what is read from the text (`Splice.text_of`
 from __future__ import annotations
 
 import dis
+import functools
 import hashlib
 import html
 import html.parser
@@ -32,7 +33,7 @@ from html.parser import HTMLParser
 from sourdine import budget
 from sourdine.platforms import htmltext
 
-__all__ = ["Splice", "OffsetParser", "attribute", "charging"]
+__all__ = ["Splice", "OffsetParser", "attribute", "charging", "charging_installed"]
 
 _updatepos = HTMLParser.updatepos  # html.parser's own, which OffsetParser.updatepos wraps
 _start_tag_end = HTMLParser.check_for_whole_start_tag  # and the one OffsetParser.check_for_whole_start_tag wraps
@@ -71,22 +72,41 @@ if (_LOCATE is None or hashlib.sha256(_LOCATE.pattern.encode()).hexdigest() != _
     _LOCATE = None
 
 
-def _globals_read(code: types.CodeType) -> set[str]:
-    """The global names `code` reads, and the code nested in it (a comprehension, a lambda)."""
-    found = {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+@functools.cache
+def _reads(code: types.CodeType) -> tuple[tuple[str, object], ...]:
+    """(operation, argument) of each instruction of `code` and of the code nested in it (a comprehension, a
+    lambda)."""
+    found = [(instruction.opname, instruction.argval) for instruction in dis.get_instructions(code)]
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            found |= _globals_read(const)
-    return found
+            found += _reads(const)
+    return tuple(found)
 
 
 def _names(code: types.CodeType) -> set[str]:
-    """Every name `code` and the code nested in it use, however (a global, an attribute, a method)."""
+    """Every name `code` and the code nested in it use, however (a global, an attribute, a method), and their
+    strings (`globals()["name"]`): quicker than reading its instructions, which only code naming one of the
+    names looked for needs."""
     found = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             found |= _names(const)
+        elif isinstance(const, str):
+            found.add(const)
     return found
+
+
+def _globals_read(code: types.CodeType, wanted: set[str]) -> set[str]:
+    """Those of `wanted` that `code` reads as globals."""
+    if wanted.isdisjoint(_names(code)):
+        return set()
+    return {str(name) for op, name in _reads(code) if op == "LOAD_GLOBAL" and name in wanted}
+
+
+def _read_otherwise(code: types.CodeType, wanted: set[str]) -> bool:
+    """Whether `code` uses one of `wanted` otherwise than by reading it as a global (an attribute, a store)."""
+    return not wanted.isdisjoint(_names(code)) and any(op != "LOAD_GLOBAL" and name in wanted
+                                                        for op, name in _reads(code))
 
 
 def _remade(fn: types.FunctionType, names: dict[str, object]) -> types.FunctionType:
@@ -97,13 +117,30 @@ def _remade(fn: types.FunctionType, names: dict[str, object]) -> types.FunctionT
     return made
 
 
+def _held(value: object) -> list[object]:
+    """What a module's or a class's value holds that could be called: the value, a container's items, a
+    partial's function, a static or class method's function, a property's functions."""
+    if isinstance(value, dict):
+        return [*value.values(), *value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, functools.partial):
+        return [value.func, *value.args, *value.keywords.values()]
+    if isinstance(value, (staticmethod, classmethod)):
+        return [value.__func__]
+    if isinstance(value, property):
+        return [value.fget, value.fset, value.fdel]
+    return [value]
+
+
 def charging(module: types.ModuleType, cls: type, original: Callable[..., object],
              replacement: Callable[..., object]) -> dict[str, types.FunctionType]:
     """The methods of `cls` that call `original`, directly or through the module's own functions, made again from
     their code with `replacement` in its place, in a copy of `module`'s globals (the module's functions that call
     it are made again there too): for a subclass to install, `module` and `cls` left as they are. Empty unless that
-    covers every call: when a function of `module` or a method of `cls` names `original` otherwise (as an
-    attribute, say), or none calls it."""
+    covers every call that can be seen: none is made again when no method calls it, or when a function of the
+    module or of the class reaches `original`, or one of the functions made again, otherwise than by its global
+    name (as an attribute, a default value, an item of a container, a partial, a static method)."""
     names = dict(vars(module))
     targets = {name for name, value in names.items() if value is original}
     for name in targets:
@@ -114,16 +151,36 @@ def charging(module: types.ModuleType, cls: type, original: Callable[..., object
     while grew:  # a function that calls one made again is made again: `original` may be a few calls down
         grew = False
         for name, fn in functions.items():
-            if name not in targets and not targets.isdisjoint(_globals_read(fn.__code__)):
+            if name not in targets and _globals_read(fn.__code__, targets):
                 names[name] = _remade(fn, names)
                 targets.add(name)
                 grew = True
     methods = {name: _remade(fn, names) for name, fn in vars(cls).items()
-               if isinstance(fn, types.FunctionType) and not targets.isdisjoint(_globals_read(fn.__code__))}
-    left = [fn for name, fn in functions.items() if name not in targets]
-    left += [fn for name, fn in vars(cls).items() if isinstance(fn, types.FunctionType) and name not in methods]
-    if not methods or any(original.__name__ in _names(fn.__code__) for fn in left):
+               if isinstance(fn, types.FunctionType) and _globals_read(fn.__code__, targets)}
+    if not methods:
         return {}
+    reached = {id(original)} | {id(functions[name]) for name in targets if name in functions}
+    held = [item for value in (*vars(module).values(), *vars(cls).values()) for item in _held(value)]
+    code = [fn for fn in held if isinstance(fn, types.FunctionType)]
+    code += [fn.__func__ for fn in held
+             if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType)]
+    for fn in code:
+        if _read_otherwise(fn.__code__, targets):
+            return {}  # an attribute, a store, a name read otherwise
+        defaults = [*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()]
+        if any(id(item) in reached for value in defaults for item in _held(value)):
+            return {}
+    unmade = [fn for fn in code if fn not in functions.values() and fn not in vars(cls).values()]
+    if any(_globals_read(fn.__code__, targets) for fn in unmade):
+        return {}  # a static method, a property, a function kept in a container
+    kept = [value for value in vars(module).values() if not isinstance(value, types.FunctionType)]
+    if any(id(item) in reached for value in (*kept, *vars(cls).values()) for item in _held(value)):
+        return {}  # `original`, or a function that reaches it, kept in a container or on the class
+    if any(_globals_read(fn.__code__, {cls.__name__}) for fn in code):
+        return {}  # a method called through the class (`Parser.method(self)`), not made again
+    bases = [fn for base in cls.__mro__[1:] for fn in vars(base).values() if isinstance(fn, types.FunctionType)]
+    if any(not targets.isdisjoint(_names(fn.__code__)) for fn in bases):
+        return {}  # a base class's method calls it
     return methods
 
 
@@ -135,12 +192,21 @@ def _charging_unescape() -> dict[str, types.FunctionType]:
     response's budget before it starts (budget.check_unescape), and leaves a text as it is where html.unescape
     raises (a decimal reference of more than 4,300 digits). So what a script holds, which html.parser never
     unescapes, is never charged, and one such reference no longer stops the whole page's reading. Only
-    OffsetParser's methods read it so. Empty where that would not cover each of html.parser's calls (then
-    OffsetParser.run charges a page's references at once, as before)."""
-    return charging(html.parser, HTMLParser, html.unescape, htmltext.unescape)
+    OffsetParser's methods read it so.
 
-
-_CHARGING = _charging_unescape()
+    Empty where that would not cover each of html.parser's calls, as `charging` sees them, or where a page whose
+    text, values and title hold such a reference still raises when read with them (a call `charging` did not
+    see): then OffsetParser.run charges a page's references at once, as before."""
+    methods = charging(html.parser, HTMLParser, html.unescape, htmltext.unescape)
+    if methods:
+        huge = "&#" + "1" * 4_400 + ";"
+        probe = type("Probe", (HTMLParser,), dict(methods))()
+        try:
+            probe.feed(f'<p title="{huge}" id={huge}>{huge}</p><title>{huge}</title><textarea>{huge}</textarea>{huge}')
+            probe.close()
+        except ValueError:
+            return {}
+    return methods
 
 
 @dataclass(slots=True)
@@ -297,7 +363,7 @@ class OffsetParser(HTMLParser):
 
     def run(self) -> None:
         text = self.text
-        if not _CHARGING:  # see _charging_unescape: the page's references are charged at once
+        if not charging_installed():  # see _charging_unescape: else the page's references are charged at once
             budget.check_unescape(text)
         self.feed(text)
         # At the end, html.parser reads again from each `<` that starts no complete tag to the end of the text: a
@@ -333,8 +399,18 @@ class OffsetParser(HTMLParser):
 
 if _LOCATE is None:  # this Python's html.parser finds a start tag's end otherwise
     OffsetParser.check_for_whole_start_tag = OffsetParser._end_timed  # type: ignore[method-assign]
-for _name, _method in _CHARGING.items():
-    setattr(OffsetParser, _name, _method)
+
+
+@functools.cache
+def charging_installed() -> dict[str, types.FunctionType]:
+    """The methods of html.parser that OffsetParser now has made again (_charging_unescape), installed at the
+    first page read rather than at import: finding them takes about 4 ms, which start-up does not wait for."""
+    methods = _charging_unescape()
+    if not methods.keys().isdisjoint(vars(OffsetParser)):  # never in place of one of OffsetParser's own
+        return {}
+    for name, method in methods.items():
+        setattr(OffsetParser, name, method)
+    return methods
 
 
 def attribute(name: str, value: str | None = None) -> str:

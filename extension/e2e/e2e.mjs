@@ -10,6 +10,7 @@
 //   SOURDINE_PROXY http://127.0.0.1:<proxy port>       FACEBOOK_URL a Facebook GraphQL feed, fetched through it
 //   REVEAL_URL     a page on web.facebook.com (mapped to 127.0.0.1 too) showing Sourdine placeholders
 import {request} from 'node:http';
+import {createServer} from 'node:net';
 import {mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -131,11 +132,28 @@ const browser = await launch('en');
 mark('launched');
 const {context, worker, id} = browser;
 try {
-  // 1. Pair with the code from `sourdine pair`, in the options page.
+  // 1. Pair with the code from `sourdine pair`, in the options page. The address saved first is one where nothing
+  // answers (a socket that accepts and stays silent), so that the page's first render waits on it (the worker's
+  // three-second probe) while Sourdine's address is typed: the render must leave the typed address alone.
+  /** @type {Set<import('node:net').Socket>} */
+  const held = new Set();
+  const silent = createServer((socket) => { held.add(socket); });
+  await new Promise((done) => silent.listen(0, '127.0.0.1', () => done(undefined)));
+  const silentAddress = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (silent.address()).port}`;
   const options = await context.newPage();
   await options.goto(`chrome-extension://${id}/options.html`);
+  await options.fill('#address', silentAddress);
+  await options.click('#save-address');
+  await options.waitForFunction((a) => document.body.dataset.paired === 'false'
+    && /** @type {HTMLInputElement} */ (document.getElementById('address')).value === a, silentAddress,
+  {timeout: 15000});
+  await options.reload();
   await options.fill('#address', API);
   await options.fill('#code', CODE);
+  await options.waitForSelector('body[data-paired]', {timeout: 15000}); // the first render, after the probe
+  seen.addressKept = await options.inputValue('#address');
+  silent.close();
+  for (const socket of held) socket.destroy();
   await options.click('#pair');
   await options.waitForSelector('body[data-ready="true"]', {timeout: 15000});
   seen.pairResult = await options.textContent('#pair-result');

@@ -39,9 +39,15 @@ function el(tag, text = '', className = '') {
 
 // -- connection and pairing ------------------------------------------------------------------------------------
 
+// Whether the address field holds what the user typed since it was last shown or saved. Asking the worker for the
+// state can take up to three seconds (it asks the saved address whether Sourdine answers there), and its answer
+// must not put the saved address back over one being typed, which the Pair button would then not use.
+let addressTyped = false;
+input('address').addEventListener('input', () => { addressTyped = true; });
+
 async function renderConnection() {
   const state = await send(MSG.STATE);
-  input('address').value = state.base;
+  if (!addressTyped) input('address').value = state.base;
   const badge = $('connection');
   badge.textContent = msg(state.running ? 'running' : 'notRunning');
   badge.className = `badge ${state.running ? 'on' : 'off'}`;
@@ -62,6 +68,7 @@ async function renderConnection() {
 $('save-address').addEventListener('click', async () => {
   try {
     await send(MSG.SET_ADDRESS, {base: input('address').value});
+    addressTyped = false;
     await renderAll();
   } catch (e) {
     say('pair-result', errorText(e), true);
@@ -72,6 +79,7 @@ $('pair').addEventListener('click', async () => {
   try {
     const answer = await send(MSG.PAIR, {code: input('code').value, base: input('address').value});
     input('code').value = '';
+    addressTyped = false;
     say('pair-result', msg('pairedAs', answer.client.id));
     await renderAll();
   } catch (e) {

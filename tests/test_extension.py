@@ -227,7 +227,8 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
 
     # 1. Paired: the token in storage.local only, and `sourdine pair` saw it. The address typed while the page's
     # first render waited on a silent one was left as typed.
-    assert seen["addressKept"] == f"http://127.0.0.1:{running.api_port}"
+    assert seen["typedBeforeRender"] is True and seen["addressKept"] == f"http://127.0.0.1:{running.api_port}"
+    assert seen["afterSave"] == [f"http://127.0.0.1:{running.api_port}", "badge on"], "a late answer undid a Save"
     assert seen["tokenInLocal"] is True and seen["tokenInSync"] == []
     assert [c["origin"] for c in clients] == [f"chrome-extension://{seen['extensionId']}", clients[1]["origin"]]
     assert "running" in seen["running"] and seen["countsBefore"] == "Today: 0 folded, 0 hidden"

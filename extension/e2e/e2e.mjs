@@ -144,16 +144,33 @@ try {
   await options.goto(`chrome-extension://${id}/options.html`);
   await options.fill('#address', silentAddress);
   await options.click('#save-address');
-  await options.waitForFunction((a) => document.body.dataset.paired === 'false'
-    && /** @type {HTMLInputElement} */ (document.getElementById('address')).value === a, silentAddress,
-  {timeout: 15000});
+  const saved = async () => (await worker.evaluate(() => chrome.storage.local.get('base'))).base;
+  for (let tries = 0; (await saved()) !== silentAddress; tries++) {
+    if (tries > 100) throw new Error(`the silent address was not saved: ${await saved()}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
   await options.reload();
   await options.fill('#address', API);
   await options.fill('#code', CODE);
-  await options.waitForSelector('body[data-paired]', {timeout: 15000}); // the first render, after the probe
+  // The first render has not come back yet (the probe of the silent address), so it comes after the typing.
+  seen.typedBeforeRender = await options.evaluate(() => document.body.dataset.paired === undefined);
+  await options.waitForSelector('body[data-paired]', {timeout: 15000});
   seen.addressKept = await options.inputValue('#address');
+  if (seen.addressKept !== API) throw new Error(`the first render put ${seen.addressKept} over the typed ${API}`);
+  // Again, but Sourdine's address saved before the first render comes back: its late answer (for the silent
+  // address, "not running") must not undo what the Save showed.
+  await options.reload();
+  await options.fill('#address', API);
+  await options.click('#save-address');
+  await options.waitForFunction(() => document.getElementById('connection')?.classList.contains('on'));
+  await new Promise((done) => setTimeout(done, 3500)); // the silent probe's three seconds, and its answer
+  seen.afterSave = [await options.inputValue('#address'), await options.getAttribute('#connection', 'class')];
+  if (seen.afterSave[0] !== API || seen.afterSave[1] !== 'badge on') {
+    throw new Error(`a late answer undid the Save: ${JSON.stringify(seen.afterSave)}`);
+  }
   silent.close();
   for (const socket of held) socket.destroy();
+  await options.fill('#code', CODE);
   await options.click('#pair');
   await options.waitForSelector('body[data-ready="true"]', {timeout: 15000});
   seen.pairResult = await options.textContent('#pair-result');

@@ -39,14 +39,19 @@ function el(tag, text = '', className = '') {
 
 // -- connection and pairing ------------------------------------------------------------------------------------
 
-// Whether the address field holds what the user typed since it was last shown or saved. Asking the worker for the
-// state can take up to three seconds (it asks the saved address whether Sourdine answers there), and its answer
-// must not put the saved address back over one being typed, which the Pair button would then not use.
+// Asking the worker for the state can take up to three seconds (it asks the saved address whether Sourdine answers
+// there). Its answer must not put the saved address back over one being typed, which Pair would then not use
+// (`addressTyped`: what the field holds since it was last shown or saved), nor undo what a later render showed,
+// after a Save or a Pair that came first (`connectionRenders`: an answer to an earlier ask is dropped).
 let addressTyped = false;
 input('address').addEventListener('input', () => { addressTyped = true; });
+let connectionRenders = 0;
 
+/** Whether Sourdine answers and this extension is paired; null when a later render has asked since. */
 async function renderConnection() {
+  const asked = ++connectionRenders;
   const state = await send(MSG.STATE);
+  if (asked !== connectionRenders) return null;
   if (!addressTyped) input('address').value = state.base;
   const badge = $('connection');
   badge.textContent = msg(state.running ? 'running' : 'notRunning');

@@ -164,9 +164,10 @@ try {
   await options.click('#save-address');
   await options.waitForFunction(() => document.getElementById('connection')?.classList.contains('on'));
   await new Promise((done) => setTimeout(done, 3500)); // the silent probe's three seconds, and its answer
-  seen.afterSave = [await options.inputValue('#address'), await options.getAttribute('#connection', 'class')];
-  if (seen.afterSave[0] !== API || seen.afterSave[1] !== 'badge on') {
-    throw new Error(`a late answer undid the Save: ${JSON.stringify(seen.afterSave)}`);
+  const afterSave = [await options.inputValue('#address'), await options.getAttribute('#connection', 'class')];
+  seen.afterSave = afterSave;
+  if (afterSave[0] !== API || afterSave[1] !== 'badge on') {
+    throw new Error(`a late answer undid the Save: ${JSON.stringify(afterSave)}`);
   }
   silent.close();
   for (const socket of held) socket.destroy();

@@ -19,8 +19,7 @@ from __future__ import annotations
 import dis
 import functools
 import hashlib
-import html
-import html.parser
+import html.parser  # binds `html` too: html.unescape below
 import re
 import time
 import types

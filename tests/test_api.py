@@ -526,6 +526,61 @@ async def test_a_write_from_a_client_revoked_meanwhile_is_refused(client):
     assert client.runtime.snapshot.platforms["mastodon"].enabled is True
 
 
+@pytest.mark.parametrize("route", ["purge", "forget"])
+async def test_a_purge_or_forget_from_a_client_revoked_meanwhile_is_refused(client, route):
+    """The same for the routes that wait for the lock before forgetting authors and decisions (a review found
+    these two went through)."""
+    import asyncio
+
+    statuses = record_real_timeline(client)
+    author = statuses[1]["account"]["id"]
+    token = await paired(client)
+    [entry] = (await (await client.get("/api/v1/clients", headers=local(client))).json())["clients"]
+    path = "/api/v1/purge" if route == "purge" else f"/api/v1/authors/mastodon/{author}"
+    before = len((await (await client.get("/api/v1/decisions?action=keep,collapse,hide",
+                                          headers=local(client))).json())["decisions"])
+    lock = client.app[api.SETTINGS_LOCK]
+    await lock.acquire()
+    pending = asyncio.ensure_future(client.request(
+        "POST" if route == "purge" else "DELETE", path, json={} if route == "purge" else None,
+        headers={"Host": client.host_header, "Origin": CHROME, "Authorization": f"Bearer {token}"}))
+    await asyncio.sleep(0.2)  # past the guard, waiting for the lock
+    assert (await client.delete(f"/api/v1/clients/{entry['id']}", headers=local(client))).status == 200
+    lock.release()
+    r = await pending
+    assert r.status == 401
+    after = (await (await client.get("/api/v1/decisions?action=keep,collapse,hide",
+                                     headers=local(client))).json())["decisions"]
+    assert before > 0 and len(after) == before
+
+
+async def test_feedback_from_a_client_revoked_while_its_body_came_in_is_refused(client):
+    """A request whose body is still coming in when its client is revoked writes nothing."""
+    import asyncio
+
+    statuses = record_real_timeline(client)
+    token = await paired(client)
+    [entry] = (await (await client.get("/api/v1/clients", headers=local(client))).json())["clients"]
+    go_on = asyncio.Event()
+
+    async def slow_body():
+        yield b'{"feedback": '
+        await go_on.wait()
+        yield b'"hostile"}'
+
+    pending = asyncio.ensure_future(client.post(
+        f"/api/v1/decisions/mastodon/{statuses[2]['id']}/feedback", data=slow_body(),
+        headers={"Host": client.host_header, "Origin": CHROME, "Authorization": f"Bearer {token}",
+                 "Content-Type": "application/json"}))
+    await asyncio.sleep(0.2)  # past the guard, its body half read
+    assert (await client.delete(f"/api/v1/clients/{entry['id']}", headers=local(client))).status == 200
+    go_on.set()
+    r = await pending
+    assert r.status == 401
+    stats = await (await client.get("/api/v1/stats", headers=local(client))).json()
+    assert stats["feedback"] == {"fine": 0, "hostile": 0}
+
+
 @pytest.mark.parametrize(
     ("data", "headers", "status"),
     [

@@ -227,7 +227,10 @@ async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, 
 
 
 async def committed(request: web.Request, fn) -> object:
-    """Run a write in the store's writer and wait until it is committed: nothing is acknowledged before."""
+    """Run a write in the store's writer and wait until it is committed: nothing is acknowledged before. A client
+    revoked since its request passed the guard (while its body came in, or while it waited for a lock) writes
+    nothing: routes that change memory first check that themselves (`_still_authorised`)."""
+    _still_authorised(request)
     return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
 
 
@@ -805,6 +808,7 @@ async def forget(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     platform, author_id = request.match_info["platform"], request.match_info["author_id"]
     async with request.app[SETTINGS_LOCK]:
+        _still_authorised(request)
         if runtime.engine.authors is not None:
             runtime.engine.authors.forget(platform, author_id)
         removed = await committed(request, lambda db: store.forget_author(db, platform, author_id))
@@ -816,6 +820,7 @@ async def purge(request: web.Request) -> web.Response:
     """`sourdine purge`: remove everything but settings, clients and lists."""
     runtime = request.app[RUNTIME]
     async with request.app[SETTINGS_LOCK]:
+        _still_authorised(request)
         if runtime.engine.authors is not None:
             for record in list(runtime.engine.authors):
                 runtime.engine.authors.forget(record.platform, record.author_id)

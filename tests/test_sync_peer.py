@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import time
 
@@ -213,6 +214,46 @@ async def test_the_folder_transport_syncs_and_ignores_forged_lines(pair, tmp_pat
     await b.sync.sync_folder()
     assert (await a.sync.sync_folder()).read == 1
     assert "keyword:colère" in a.runtime.entries["mute"]
+
+
+async def test_a_link_or_a_pipe_in_the_folder_is_never_followed_nor_waited_on(pair, tmp_path):
+    """Someone who can write to the folder puts a link to another file, or a pipe, under a device's file name
+    (a review showed the link was appended to, and the pipe held the sync for good): the sync reports the folder
+    as unusable for our own file, skips (and logs) a paired device's, and writes nothing through either."""
+    from sourdine.sync.folder import Folder
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n")
+    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    await a.mute("honte")
+    (shared / "ops-deva.jsonl").symlink_to(victim)
+    [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
+    assert not result["ok"] and "could not be used" in result["error"]
+    assert victim.read_bytes() == b"export PATH=$HOME/bin:$PATH\n"
+    (shared / "ops-deva.jsonl").unlink()
+    os.mkfifo(shared / "ops-deva.jsonl")
+    [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
+    assert not result["ok"] and "could not be used" in result["error"]
+    (shared / "ops-deva.jsonl").unlink()
+    assert (await a.sync.sync_folder()).written == 1  # a regular file again: written
+    # The paired device's file, as a link (to its genuine lines, moved) or a pipe: not read, and the sync goes on.
+    await b.mute("rage")
+    assert (await b.sync.sync_folder()).written >= 1
+    genuine = tmp_path / "elsewhere.jsonl"
+    (shared / "ops-devb.jsonl").rename(genuine)
+    (shared / "ops-devb.jsonl").symlink_to(genuine)
+    report = await asyncio.wait_for(a.sync.sync_folder(), 10)
+    assert report.read == 0 and "keyword:rage" not in a.runtime.entries["mute"]
+    (shared / "ops-devb.jsonl").unlink()
+    os.mkfifo(shared / "ops-devb.jsonl")
+    report = await asyncio.wait_for(a.sync.sync_folder(), 10)
+    assert report.read == 0 and "keyword:rage" not in a.runtime.entries["mute"]
+    (shared / "ops-devb.jsonl").unlink()
+    genuine.rename(shared / "ops-devb.jsonl")
+    assert (await a.sync.sync_folder()).read == 1 and "keyword:rage" in a.runtime.entries["mute"]
 
 
 async def test_a_peer_back_after_180_days_gets_the_full_state(pair):

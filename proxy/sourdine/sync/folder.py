@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,23 @@ logger = logging.getLogger(__name__)
 _NAME = re.compile(r"ops-([A-Za-z0-9_.-]{1,64})\.jsonl")
 _CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
 MAX_LINE = 16 * 1024 * 1024
+
+
+def _open_file(path: Path, flags: int) -> int:
+    """A descriptor on `path`, which must be a regular file. Someone who can write to the folder can put a link or
+    a pipe under a device's file name: a link is never followed (our lines would be appended to whatever file it
+    names, or another file read in its place) and a pipe never waited on (an open that never returns would hold
+    every later sync); OSError for either."""
+    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} in the sync folder is not a regular file")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)  # a regular file: reads and writes as usual from here
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def line_key(pairing_key: bytes) -> AESGCM:
@@ -94,7 +112,7 @@ class Folder:
 
     def append(self, data: bytes) -> None:
         """One whole line, appended and flushed to disk before the bookkeeping says it was written."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = _open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, data)
             os.fsync(fd)
@@ -104,14 +122,21 @@ class Folder:
     # -- reading --
 
     def files(self, peers: dict[str, bytes]) -> dict[str, Path]:
-        """The other devices' files: only `ops-<paired device>.jsonl`, never a conflict copy."""
+        """The other devices' files: only `ops-<paired device>.jsonl`, never a conflict copy, nor anything but a
+        regular file under that name (a link, a pipe: see `_open_file`), which is reported."""
         out = {}
         for path in self.folder.iterdir():
             match = _NAME.fullmatch(path.name)
-            if match is None or _CONFLICT.search(path.name) or match[1] == self.device:
+            if match is None or _CONFLICT.search(path.name) or match[1] == self.device or match[1] not in peers:
                 continue
-            if match[1] in peers and path.is_file():
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:  # gone meanwhile
+                continue
+            if stat.S_ISREG(mode):
                 out[match[1]] = path
+            else:
+                logger.warning("ignored %s in the sync folder: not a regular file", path.name)
         return out
 
     def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes
@@ -120,10 +145,9 @@ class Folder:
         `offset` was replaced: it is read again from the start (lines already seen are skipped by number). Reading
         stops before a line whose clock is too far ahead, to try it again next time; a line that fails its check or
         is malformed is skipped for good."""
-        size = path.stat().st_size
-        if size < offset:
-            offset = 0
-        with path.open("rb") as f:
+        with os.fdopen(_open_file(path, os.O_RDONLY), "rb") as f:
+            if os.fstat(f.fileno()).st_size < offset:
+                offset = 0
             f.seek(offset)
             data = f.read(MAX_LINE * 4)
         out, bad = [], 0

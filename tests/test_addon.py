@@ -344,23 +344,24 @@ def test_is_loopback_sees_every_spelling(host, loopback):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0.0.0.0", "localhost", "[::1]"])
 async def test_requests_to_sourdine_own_ports_are_refused(addon, runtime, host):
-    """A proxied request, a CONNECT or an upstream connection to Sourdine's own API port is refused."""
+    """A proxied request, a CONNECT or an upstream connection to Sourdine's own API or sync port is refused."""
     from types import SimpleNamespace
 
     from sourdine.runtime import Listen
 
-    runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", 8787))
-    flow = feed_flow(b"[]", path="/api/v1/status", host=host.strip("[]"))
-    flow.request.port = 8787
-    flow.response = None
-    addon.requestheaders(flow)
-    assert flow.response.status_code == 403
-    flow.response = None
-    addon.http_connect(flow)
-    assert flow.response.status_code == 403
-    data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), 8787), error=None))
-    await addon.server_connect(data)
-    assert data.server.error
+    runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", 8787), sync=("127.0.0.1", 8790))
+    for port in (8787, 8790):
+        flow = feed_flow(b"[]", path="/api/v1/status", host=host.strip("[]"))
+        flow.request.port = port
+        flow.response = None
+        addon.requestheaders(flow)
+        assert flow.response.status_code == 403
+        flow.response = None
+        addon.http_connect(flow)
+        assert flow.response.status_code == 403
+        data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), port), error=None))
+        await addon.server_connect(data)
+        assert data.server.error
     data = SimpleNamespace(server=SimpleNamespace(address=(host.strip("[]"), 9999), error=None))
     await addon.server_connect(data)
     assert data.server.error is None

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -413,10 +414,40 @@ def test_the_addon_runs_inside_plain_mitmdump(tmp_path, standin):
 
 @pytest.fixture(scope="module")
 def plain_sourdine(tmp_path_factory):
-    """A `sourdine run` as users have it: 127.0.0.1 is not a decrypted host, so a CONNECT to it is a tunnel."""
-    running = start_sourdine(tmp_path_factory.mktemp("plain") / "home")
+    """A `sourdine run` as users have it: 127.0.0.1 is not a decrypted host, so a CONNECT to it is a tunnel. It
+    listens for paired devices too (`--sync-port 0`)."""
+    running = start_sourdine(tmp_path_factory.mktemp("plain") / "home", "--sync-port", "0")
     yield running
     assert running.stop() == 0
+
+
+def _sync_port(running) -> int:
+    """The port `--sync-port 0` picked, from run.json (written once start-up is over)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            sync = json.loads((running.home / "run.json").read_text()).get("sync")
+        except (OSError, ValueError):
+            sync = None
+        if sync:
+            return int(sync[1])
+        time.sleep(0.05)
+    raise AssertionError("run.json never named the sync port")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_the_sync_listener_cannot_be_reached_through_the_proxy(plain_sourdine, host):
+    """Nor can the listener for paired devices, by a tunnel or a proxied request (a review found the tunnel
+    open)."""
+    port = _sync_port(plain_sourdine)
+    sock, reply = connect_through(plain_sourdine.proxy_port, host, port)
+    with sock:
+        assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": plain_sourdine.proxy}))
+    with pytest.raises(urllib.error.HTTPError) as e:
+        opener.open(f"http://{host}:{port}/", timeout=10)
+    with e.value:
+        assert e.value.code == 403 and json.load(e.value)["error"]["code"] == "via_proxy"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1", "0.0.0.0", "2130706433"])

@@ -213,17 +213,18 @@ class Sourdine:
             flow.metadata.pop("sourdine", None)
             logger.warning("sourdine: request matching failed (%s); flow left alone", type(e).__name__)
 
-    def _to_self(self, host: str, port: int) -> bool:
-        """Whether a destination is Sourdine's own API or proxy port on this machine.
+    def _own_ports(self) -> set[int]:
+        listen = self.runtime.listen if self.runtime is not None else None
+        return {listen.api[1], listen.proxy[1], listen.sync[1]} - {0} if listen is not None else set()
 
-        The API is for the extension and local tools: nothing reaches it through the proxy, neither as a proxied
-        request nor through a CONNECT tunnel (mitmproxy's CVE-2025-23217 was its own loopback API reachable
-        this way).
+    def _to_self(self, host: str, port: int) -> bool:
+        """Whether a destination is Sourdine's own API, proxy or sync port on this machine.
+
+        The API is for the extension and local tools, the sync listener for paired devices: nothing reaches them
+        through the proxy, neither as a proxied request nor through a CONNECT tunnel (mitmproxy's CVE-2025-23217
+        was its own loopback API reachable this way).
         """
-        if self.runtime is None:
-            return False
-        ports = {self.runtime.listen.api[1], self.runtime.listen.proxy[1]} - {0}
-        return port in ports and is_loopback(host)
+        return port in self._own_ports() and is_loopback(host)
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         if self._to_self(flow.request.host, flow.request.port):
@@ -240,7 +241,7 @@ class Sourdine:
         if not address or self.runtime is None:
             return
         host, port = str(address[0]), int(address[1])
-        if port not in {self.runtime.listen.api[1], self.runtime.listen.proxy[1]} - {0}:
+        if port not in self._own_ports():
             return
         if is_loopback(host):
             self._refuse_connect(data)

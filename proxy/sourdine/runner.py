@@ -152,6 +152,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         if isinstance(e, ValueError):
             raise StartupError(f"bad --sync-folder: {e}") from e
         raise StartupError(f"cannot listen on 127.0.0.1:{sync_port} for peers: {e.strerror}", EXIT_PORT_IN_USE) from e
+    runtime.listen.sync = ("127.0.0.1", sync.port or 0)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

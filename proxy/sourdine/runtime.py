@@ -56,6 +56,7 @@ def maintenance_interval() -> float:
 class Listen:
     proxy: tuple[str, int] = ("127.0.0.1", 0)
     api: tuple[str, int] = ("127.0.0.1", 0)
+    sync: tuple[str, int] = ("127.0.0.1", 0)  # the peers' listener, with --sync-port
 
 
 @dataclass

@@ -116,6 +116,19 @@ def test_hostile_posts_are_rewritten_and_sent_uncompressed(addon, encoding, enco
             assert kept[s["id"]] == s, "a post Sourdine kept was changed"
 
 
+def test_a_feed_gzipped_in_several_members_is_filtered_whole(addon):
+    """A feed whose gzip body is two members (RFC 1952) is read whole: every status of the second member is in
+    the rewrite, not only those of the first."""
+    statuses = hostile_timeline(3)
+    body = json.dumps(statuses).encode()
+    half = len(body) // 2
+    flow = run(addon, feed_flow(gzip.compress(body[:half]) + gzip.compress(body[half:]), encoding="gzip"))
+    assert flow.metadata["sourdine"]["rewritten"]
+    out = {s["id"] for s in json.loads(flow.response.raw_content)}
+    assert out == {s["id"] for s in statuses} - {statuses[3]["id"]} or out == {s["id"] for s in statuses}
+    assert statuses[-1]["id"] in out and statuses[0]["id"] in out
+
+
 def test_calm_feed_goes_out_as_the_original_bytes(addon):
     """A feed where nothing is filtered keeps its exact bytes and headers."""
     raw = gzip.compress(CALM)

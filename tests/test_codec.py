@@ -68,6 +68,33 @@ def test_corrupt_or_unknown_raises_value_error(encoding, data):
         codec.decode(data, encoding)
 
 
+def test_a_gzip_body_of_several_members_decodes_in_full():
+    """A gzip body may be several members one after the other (RFC 1952; browsers decode them all): every member
+    is decoded, within one limit for all (a review found only the first one read, and the rest of the body dropped
+    from the filtered response)."""
+    body = gzip.compress(BODY[:1000]) + gzip.compress(BODY[1000:2000]) + gzip.compress(BODY[2000:])
+    assert codec.decode(body, "gzip") == BODY == gzip.decompress(body)
+    with pytest.raises(codec.TooLarge):
+        codec.decode(gzip.compress(b"a" * 600_000) * 2, "gzip", limit=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("gzip", gzip.compress(BODY) + b"garbage"),
+        ("gzip", gzip.compress(BODY) + gzip.compress(BODY)[:-20]),
+        ("deflate", zlib.compress(BODY) + b"garbage"),
+        ("deflate", zlib.compress(BODY) + zlib.compress(BODY)),
+    ],
+    ids=["gzip then garbage", "gzip then a truncated member", "deflate then garbage", "deflate twice"],
+)
+def test_anything_after_the_end_of_a_compressed_body_is_an_error(encoding, data):
+    """What follows the end and is not a whole gzip member is refused, so that no body is filtered, and sent,
+    without its rest: the addon sends it as it came."""
+    with pytest.raises(ValueError):
+        codec.decode(data, encoding)
+
+
 _TEXT = b"hello world " * 10000
 _INFLATE_CASES = {
     "gzip": gzip.compress(_TEXT),

@@ -488,6 +488,61 @@ def test_no_tunnel_to_the_api_through_the_proxy(plain_sourdine, host):
             assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
 
 
+def test_mitmproxy_logs_no_request_head_nor_stray_bytes(tmp_path):
+    """Even at DEBUG, mitmproxy's own messages about a request head cut short (its cookie and token), a malformed
+    request line (a handle, a query) and bytes a server sent after its response (post text) reach the log without
+    those bytes (a review found all three at INFO)."""
+    import threading
+
+    markers = ["TOKEN-MARKER", "COOKIE-MARKER", "BEARER-MARKER", "HANDLE-MARKER", "QS-MARKER", "STRAY-TEXT-MARKER"]
+    upstream = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = upstream.accept()
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := connection.recv(65536)):
+                data += chunk
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+                               b"STRAY-TEXT-MARKER: you are a pathetic liar")
+            time.sleep(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    running = start_sourdine(tmp_path / "home", "--log-level", "DEBUG")
+
+    def send(raw: bytes, end: bool = False) -> bytes:
+        with socket.create_connection(("127.0.0.1", running.proxy_port), timeout=10) as sock:
+            sock.sendall(raw)
+            if end:
+                sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(3)
+            answer = b""
+            try:
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except OSError:
+                pass
+            return answer
+
+    try:
+        assert running.proc.stdout.readline().startswith("sourdine: scoring and filtering")  # start-up is over
+        send(b"GET http://social.example/api/v1/timelines/home?access_token=TOKEN-MARKER HTTP/1.1\r\n"
+             b"Host: social.example\r\nCookie: _session_id=COOKIE-MARKER\r\nAuthorization: Bearer BEARER-MARKER\r\n",
+             end=True)
+        send(b"GET http://social.example/@HANDLE-MARKER?token=QS-MARKER HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+        port = upstream.getsockname()[1]
+        assert send(f"GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()).startswith(
+            b"HTTP/1.1 200")
+        time.sleep(1.5)  # mitmproxy logs the stray bytes when it reads them, after the response
+    finally:
+        upstream.close()
+        assert running.stop() == 0
+    log = running.stderr
+    assert "before completing request headers" in log and "Bad HTTP request line" in log, log[-3000:]
+    assert "Unexpected data from server" in log, log[-3000:]
+    assert not [m for m in markers if m in log], log[-3000:]
+
+
 def test_a_second_instance_on_the_same_home_is_refused(sourdine):
     """Starting Sourdine on a home where it already runs fails clearly and leaves the first one's run.json."""
     import subprocess

@@ -104,6 +104,28 @@ def streaming_host(doc: object) -> str | None:
         return None
 
 
+# mitmproxy's connection handler logs, at INFO, the raw bytes of a request head it could not read (cookies, tokens),
+# of a malformed request line (a handle, a query) and of data a server sent after its response (post text): a
+# record's text is cut where a bytes literal starts. Every layer logs through that one logger.
+_PROXY_LOGGER = "mitmproxy.proxy.server"
+_BYTES_LITERAL = re.compile(r"""(?<![\w'"])b['"]""")
+
+
+class _NoRawBytes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not format: left to logging, which reports it
+            return True
+        found = _BYTES_LITERAL.search(message)
+        if found is not None:
+            record.msg, record.args = message[:found.start()] + "(the bytes are not logged)", ()
+        return True
+
+
+_NO_RAW_BYTES = _NoRawBytes()
+
+
 class Sourdine:
     def __init__(self, runtime: Runtime | None = None) -> None:
         self.runtime = runtime
@@ -111,6 +133,7 @@ class Sourdine:
         self._saver: asyncio.Task | None = None
 
     def load(self, loader) -> None:
+        logging.getLogger(_PROXY_LOGGER).addFilter(_NO_RAW_BYTES)  # once: a filter is added only if it is not there
         loader.add_option(
             "sourdine_home", str, "",
             "Sourdine's home directory, holding its database and token. Empty means $SOURDINE_HOME, or else "

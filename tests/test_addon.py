@@ -129,6 +129,33 @@ def test_a_feed_gzipped_in_several_members_is_filtered_whole(addon):
     assert statuses[-1]["id"] in out and statuses[0]["id"] in out
 
 
+def test_only_the_responses_sourdine_reads_are_held_until_their_end(addon):
+    """A feed is read whole; any other response, and an event stream even on a feed's host, is streamed as it
+    comes (mitmproxy would hold a stream of unknown length until it ends); a WebSocket's upgrade is left alone."""
+    feed = feed_flow(json.dumps(hostile_timeline(1)).encode())
+    other = feed_flow(b"{}", path="/api/v1/accounts/relationships")
+    events = feed_flow(b"", content_type="text/event-stream")
+    upgrade = feed_flow(b"", path="/api/v1/streaming")
+    upgrade.response.status_code = 101
+    for flow in (feed, other, events, upgrade):
+        addon.requestheaders(flow)
+        addon.responseheaders(flow)
+    assert (feed.response.stream, other.response.stream, events.response.stream, upgrade.response.stream) == (
+        False, True, True, False)
+    addon.response(feed)
+    assert feed.metadata["sourdine"]["rewritten"]
+
+
+def test_loaded_into_ones_own_mitmproxy_sourdine_streams_nothing(runtime):
+    """With `mitmdump -s`, holding or streaming bodies is left to the user's mitmproxy and its other addons."""
+    standalone = Sourdine()
+    standalone.runtime = runtime  # as its `configure` would have made it
+    flow = feed_flow(b"{}", path="/api/v1/accounts/relationships")
+    standalone.requestheaders(flow)
+    standalone.responseheaders(flow)
+    assert flow.response.stream is False
+
+
 def test_calm_feed_goes_out_as_the_original_bytes(addon):
     """A feed where nothing is filtered keeps its exact bytes and headers."""
     raw = gzip.compress(CALM)

@@ -543,6 +543,48 @@ def test_mitmproxy_logs_no_request_head_nor_stray_bytes(tmp_path):
     assert not [m for m in markers if m in log], log[-3000:]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/streaming/user", "/live/events"])
+def test_an_event_stream_goes_through_as_it_comes(plain_sourdine, path):
+    """A response of unknown length that Sourdine does not read (here Server-Sent Events, on a feed host's
+    streaming path and on another path) reaches the browser event by event, not once it ends (a review found
+    the first event held for as long as the stream stayed open)."""
+    import threading
+
+    upstream = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        connection, _ = upstream.accept()
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := connection.recv(65536)):
+                data += chunk
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n")
+            event = b'event: update\ndata: {"hello": 1}\n\n'
+            connection.sendall(b"%x\r\n%s\r\n" % (len(event), event))
+            done.wait(10)  # the stream stays open until the client has its first event, or gives up
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = upstream.getsockname()[1]
+    try:
+        with socket.create_connection(("127.0.0.1", plain_sourdine.proxy_port), timeout=10) as sock:
+            sock.sendall(f"GET http://127.0.0.1:{port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                         f"Accept: text/event-stream\r\n\r\n".encode())
+            sock.settimeout(3)
+            started, answer = time.monotonic(), b""
+            try:
+                while b"data:" not in answer and (chunk := sock.recv(65536)):
+                    answer += chunk
+            except OSError:
+                pass
+            waited = time.monotonic() - started
+    finally:
+        done.set()
+        upstream.close()
+    assert b"data:" in answer and waited < 2, (waited, answer[:200])
+
+
 def test_a_second_instance_on_the_same_home_is_refused(sourdine):
     """Starting Sourdine on a home where it already runs fails clearly and leaves the first one's run.json."""
     import subprocess

@@ -236,6 +236,17 @@ class Sourdine:
             flow.metadata.pop("sourdine", None)
             logger.warning("sourdine: request matching failed (%s); flow left alone", type(e).__name__)
 
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        """Under `sourdine run`, a response Sourdine will not read goes to the browser as it comes. mitmproxy holds
+        a body until its end otherwise, and an event stream (Server-Sent Events) of unknown length never ends: the
+        page saw no live update. Loaded into one's own mitmproxy, Sourdine leaves that to its other addons."""
+        response = flow.response
+        if self._standalone or response is None or response.stream or response.status_code == 101:
+            return
+        meta = flow.metadata.get("sourdine")
+        if meta is None or "text/event-stream" in response.headers.get("content-type", ""):
+            response.stream = True
+
     def _own_ports(self) -> set[int]:
         listen = self.runtime.listen if self.runtime is not None else None
         return {listen.api[1], listen.proxy[1], listen.sync[1]} - {0} if listen is not None else set()

@@ -223,6 +223,26 @@ def test_only_feed_requests_are_marked_and_asked_for_gzip(addon, scheme, host, p
     assert flow.request.headers["accept-encoding"] == ("gzip" if routed else "gzip, deflate, br, zstd")
 
 
+@pytest.mark.parametrize(
+    ("accept", "sent"),
+    [
+        ("gzip, deflate, br, zstd", "gzip"),
+        ("br;q=1.0, GZIP;q=0.5", "gzip"),
+        ("gzip;q=0, identity", "gzip;q=0, identity"),
+        ("gzip ; q=0.0", "gzip ; q=0.0"),
+        ("x-gzip-ish, br", "x-gzip-ish, br"),
+        ("identity", "identity"),
+    ],
+)
+def test_a_feed_asks_for_gzip_only_where_the_browser_takes_it(addon, accept, sent):
+    """A browser that refuses gzip (a quality of 0) is not sent gzip because of Sourdine (a review found
+    "gzip;q=0" narrowed to "gzip", and a calm feed then reached it gzipped)."""
+    flow = feed_flow(b"[]")
+    flow.request.headers["accept-encoding"] = accept
+    addon.requestheaders(flow)
+    assert "sourdine" in flow.metadata and flow.request.headers["accept-encoding"] == sent
+
+
 def test_non_json_and_errors_are_left_alone(addon):
     """An HTML error page on a feed path and a non-200 answer are not touched."""
     page = f"<html>{SECRET}</html>".encode()

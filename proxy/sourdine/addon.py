@@ -86,6 +86,23 @@ def _free_later(objects: list, enable_gc: bool) -> None:
         release()
 
 
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip: named, and not with a quality of 0 ("gzip;q=0" refuses it)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        if coding.strip().lower() != "gzip":
+            continue
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    return float(value) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
+
+
 def _safe_traceback(e: BaseException) -> str:
     """Where an error happened, without its message: messages can carry post text."""
     return "".join(traceback.format_tb(e.__traceback__)) + type(e).__name__
@@ -231,7 +248,7 @@ class Sourdine:
                 own = flow.request.cookies.get(_ID_COOKIES[platform], "")
                 if own.isascii() and own.isdigit():
                     self._learn_own(platform, own)
-            if endpoint != "streaming" and "gzip" in flow.request.headers.get("accept-encoding", ""):
+            if endpoint != "streaming" and _accepts_gzip(flow.request.headers.get("accept-encoding", "")):
                 # Never make mitmproxy re-encode brotli while the browser waits: gzip decodes fast, and a
                 # rewritten body goes to the local browser uncompressed.
                 flow.request.headers["accept-encoding"] = "gzip"

@@ -243,6 +243,25 @@ def test_a_feed_asks_for_gzip_only_where_the_browser_takes_it(addon, accept, sen
     assert "sourdine" in flow.metadata and flow.request.headers["accept-encoding"] == sent
 
 
+@pytest.mark.parametrize(
+    ("content_type", "rewritten"),
+    [
+        ('application/json; charset="UTF-8"', True),
+        ("application/json;charset=utf8", True),
+        ("application/json; charset=iso-8859-1", False),
+        ("application/json; charset=windows-1252; profile=x", False),
+    ],
+)
+def test_a_body_in_another_charset_than_utf8_goes_out_as_it_came(addon, content_type, rewritten):
+    """Sourdine writes UTF-8: a body said to be in another charset is not rewritten (a review showed a rewrite
+    sent as UTF-8 under an ISO-8859-1 label, which a reader honouring it garbles)."""
+    body = json.dumps(hostile_timeline(3)).encode()
+    flow = run(addon, feed_flow(body, content_type=content_type))
+    assert bool(flow.metadata["sourdine"].get("rewritten")) is rewritten
+    assert (flow.response.raw_content == body) is not rewritten
+    assert flow.response.headers["content-type"] == content_type
+
+
 def test_non_json_and_errors_are_left_alone(addon):
     """An HTML error page on a feed path and a non-200 answer are not touched."""
     page = f"<html>{SECRET}</html>".encode()

@@ -42,6 +42,8 @@ _WHOAMI = {
 }
 # Web apps that name the signed-in account's numeric id in a cookie sent with every feed request.
 _ID_COOKIES = {"facebook": "c_user", "instagram": "ds_user_id"}
+_CHARSET = re.compile(r";\s*charset\s*=", re.IGNORECASE)
+_UTF8 = re.compile(r";\s*charset\s*=\s*[\"']?(?:utf-?8|us-ascii)[\"']?\s*(?:;|$)", re.IGNORECASE)
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
@@ -331,6 +333,8 @@ class Sourdine:
         kinds = getattr(adapter, "ENDPOINT_CONTENT_TYPES", {}).get(meta["endpoint"])
         if not any(kind in content_type for kind in kinds or getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
+        if _CHARSET.search(content_type) and not _UTF8.search(content_type):
+            return  # Sourdine reads and writes UTF-8: a body said to be in another charset goes out as it came
         started = time.perf_counter()
         deadline = started + ctx.options.sourdine_budget_ms / 1000
         runtime = self.runtime

@@ -149,10 +149,17 @@ GONE = "UzpfSTk5OTk5OTpWSzo5"
 REVEAL_PAGE = f"""<!doctype html><html><head><meta charset="utf-8"><title>Facebook</title></head><body>
 <div role="feed"><p id="folded">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p>
 <p id="plain">A friendly post, left alone.</p>
-<p id="gone">{HIDDEN}: outrage [sourdine:facebook:{GONE}]</p></div>
+<p id="gone">{HIDDEN}: outrage [sourdine:facebook:{GONE}]</p>
+<div>{"<span>·</span>" * 2500}</div><p id="deep">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p></div>
 <script>setTimeout(() => {{ const p = document.createElement('p'); p.id = 'late';
 p.textContent = '{HIDDEN}: outrage [sourdine:facebook:{FACEBOOK_IDS[2]}]';
-document.querySelector('[role=feed]').append(p); }}, 300);</script></body></html>"""
+document.querySelector('[role=feed]').append(p); }}, 300);
+// The page's own script presses every "Show" it finds, for 1.5 s: none of these clicks may reveal anything.
+let clicks = 0; const started = Date.now();
+const presser = setInterval(() => {{
+  for (const b of document.querySelectorAll('button.sourdine-reveal')) {{ b.click(); clicks += 1; }}
+  if (Date.now() - started > 1500) {{ clearInterval(presser); document.body.dataset.scripted = String(clicks); }}
+}}, 200);</script></body></html>"""
 
 
 def call(api_port: int, token: str, method: str, path: str, body: object = None) -> object:
@@ -289,8 +296,9 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     for shown, label, gone in ((seen["revealed"], "Show", "(not available any more"),
                                (seen["revealedFr"], "Afficher", "(plus disponible")):
         texts = shown["texts"]
-        assert shown["labels"] == [label] * 3
-        assert texts["folded"] == SOUR_FR and texts["late"] == HOSTILE_EN
+        assert shown["labels"] == [label] * 4, "a placeholder after 2,500 text nodes gets its button too"
+        assert shown["scriptedClicks"] > 0 and shown["afterScripted"] == 4, "the page's own clicks reveal nothing"
+        assert texts["folded"] == SOUR_FR == texts["deep"] and texts["late"] == HOSTILE_EN
         assert texts["plain"] == "A friendly post, left alone."
         assert texts["gone"].startswith(f"{HIDDEN}: outrage [sourdine:facebook:{GONE}] {gone}"), texts["gone"]
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000

@@ -98,10 +98,14 @@ async function revealAll(page, expected) {
   await page.waitForFunction((n) => document.querySelectorAll('button.sourdine-reveal').length >= n, expected,
     {timeout: 10000});
   const labels = await page.$$eval('button.sourdine-reveal', (b) => b.map((x) => x.textContent));
+  // The page's own script has been pressing them meanwhile (untrusted clicks): they must all still be there.
+  await page.waitForFunction(() => document.body.dataset.scripted, null, {timeout: 10000});
+  const scriptedClicks = await page.evaluate(() => Number(document.body.dataset.scripted));
+  const afterScripted = await page.$$eval('button.sourdine-reveal', (b) => b.filter((x) => !(/** @type {HTMLButtonElement} */ (x)).disabled).length);
   for (const button of await page.$$('button.sourdine-reveal')) await button.click();
   await page.waitForFunction(() => !document.querySelector('button.sourdine-reveal'), null, {timeout: 10000});
   const texts = await page.$$eval('p[id]', (ps) => Object.fromEntries(ps.map((p) => [p.id, p.textContent])));
-  return {labels, texts};
+  return {labels, texts, scriptedClicks, afterScripted};
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -330,7 +334,7 @@ try {
     seen.facebookStatus = await throughProxy(env('SOURDINE_PROXY'), env('FACEBOOK_URL'));
     const page = await context.newPage();
     await page.goto(REVEAL_URL);
-    seen.revealed = await revealAll(page, 3);
+    seen.revealed = await revealAll(page, 4);
     await page.screenshot({path: join(OUT, 'reveal.png'), fullPage: true});
     mark('reveal');
   }
@@ -370,7 +374,7 @@ if (process.env.SOURDINE_CODE_FR) {
     if (REVEAL_URL) {
       const page = await fr.context.newPage();
       await page.goto(REVEAL_URL);
-      seen.revealedFr = await revealAll(page, 3);
+      seen.revealedFr = await revealAll(page, 4);
     }
     await pages[1].screenshot({path: join(OUT, 'popup-fr.png'), fullPage: true});
   } finally {

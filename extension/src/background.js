@@ -19,7 +19,7 @@ const PAC_ALARM = 'sourdine-pac';
 routing.listen();
 
 /** @param {config.Config} cfg */
-const apiFor = (cfg) => new Api(cfg.base, cfg.token, fetch.bind(globalThis));
+const apiFor = (cfg) => new Api(cfg.base, config.tokenFor(cfg), fetch.bind(globalThis));
 
 async function api() {
   return apiFor(await config.load(store));
@@ -58,8 +58,8 @@ async function scheduleRefresh(until) {
 const HANDLERS = {
   async [MSG.STATE]() {
     const cfg = await config.load(store);
-    const base = {base: cfg.base, paired: Boolean(cfg.token), routing: cfg.routing};
-    if (!cfg.token) {
+    const base = {base: cfg.base, paired: Boolean(config.tokenFor(cfg)), routing: cfg.routing};
+    if (!config.tokenFor(cfg)) {
       // Not paired: is Sourdine there at all? The pairing route is the one an unpaired extension may call; an
       // empty body is refused before any code is tried, so this spends no attempt.
       try {
@@ -85,16 +85,17 @@ const HANDLERS = {
     const base = payload.base ? normaliseBase(String(payload.base)) : cfg.base;
     const name = `${ext.i18n.getMessage('extensionName')} (${navigator.userAgent.includes('Firefox') ? 'Firefox' : 'Chrome'})`;
     const answer = await new Api(base, null, fetch.bind(globalThis)).pair(String(payload.code ?? ''), name);
-    await config.save(store, {base, token: answer.token, clientId: answer.client.id});
+    await config.save(store, {base, pairedBase: base, token: answer.token, clientId: answer.client.id});
     return {client: answer.client};
   },
   async [MSG.UNPAIR]() {
     await HANDLERS[MSG.SET_ROUTING]({enabled: false});
-    await config.save(store, {token: null, clientId: null});
+    await config.save(store, {token: null, pairedBase: null, clientId: null});
     return {};
   },
   async [MSG.SET_ADDRESS](payload) {
-    await config.save(store, {base: normaliseBase(String(payload.base ?? ''))});
+    const cfg = await config.load(store);
+    await config.save(store, config.addressChange(cfg, normaliseBase(String(payload.base ?? ''))));
     return {};
   },
   async [MSG.PATCH_SETTINGS](payload) {

@@ -20,6 +20,8 @@ const NOT_SHOWN = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'TEXTAREA'
 const done = new WeakSet();
 /** Nodes added or changed since the last pass. */
 const pending = new Set();
+/** Walks a pass left unfinished, by their root: the next pass goes on from where each one stopped. */
+const walks = new Map();
 let scheduled = false;
 
 /**
@@ -67,6 +69,9 @@ function mark(node) {
   button.addEventListener('click', (event) => {
     event.preventDefault();
     event.stopPropagation();
+    // Only the user's own click: the page's scripts could otherwise press every "Show" and read what Sourdine
+    // took out of the page.
+    if (!event.isTrusted) return;
     reveal(node, {platform: ref.platform, id: ref.id}, button);
   });
   node.after(button);
@@ -84,14 +89,22 @@ function pass() {
       mark(/** @type {Text} */ (root));
       continue;
     }
-    if (!root.isConnected || !root.textContent?.includes(OPENING)) continue;
-    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    let walker = walks.get(root);
+    walks.delete(root);
+    if (!root.isConnected) continue;
+    if (!walker) {
+      if (!root.textContent?.includes(OPENING)) continue;
+      walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    }
     for (let text = walker.nextNode(); text; text = walker.nextNode()) {
-      if (--budget < 0) {
-        pending.add(root); // not finished: walked again next pass (marked nodes are skipped)
+      mark(/** @type {Text} */ (text));
+      if (--budget <= 0) {
+        // Not finished: the next pass goes on from this node. (Walked again from the start, a page of more text
+        // nodes than one pass takes before its first marker would never get there, and cost a pass every 50 ms.)
+        walks.set(root, walker);
+        pending.add(root);
         break;
       }
-      mark(/** @type {Text} */ (text));
     }
   }
   if (pending.size) schedule();

@@ -38,3 +38,28 @@ test('a field that is not part of the configuration is refused', async () => {
 test('the defaults cannot be changed by accident', () => {
   assert.throws(() => { /** @type {any} */ (config.DEFAULTS).token = 'x'; });
 });
+
+test('the token goes only to the address it was given at', async () => {
+  const store = area();
+  await config.save(store, {base: 'http://127.0.0.1:8787', pairedBase: 'http://127.0.0.1:8787', token: 'abc'});
+  assert.equal(config.tokenFor(await config.load(store)), 'abc');
+  // A port typed wrong, or another program there: no token, the extension shows itself unpaired.
+  await config.save(store, config.addressChange(await config.load(store), 'http://127.0.0.1:6000'));
+  const moved = await config.load(store);
+  assert.equal(moved.base, 'http://127.0.0.1:6000');
+  assert.equal(config.tokenFor(moved), null);
+  // Back at the address it was given at: paired again, nothing lost.
+  await config.save(store, config.addressChange(moved, 'http://127.0.0.1:8787'));
+  assert.equal(config.tokenFor(await config.load(store)), 'abc');
+});
+
+test('a token kept from before its address was stored stays with the address it was used at', async () => {
+  const store = area();
+  await config.save(store, {base: 'http://127.0.0.1:8787', token: 'abc'});
+  assert.equal(config.tokenFor(await config.load(store)), 'abc');
+  await config.save(store, config.addressChange(await config.load(store), 'http://localhost:6000'));
+  const moved = await config.load(store);
+  assert.equal(moved.pairedBase, 'http://127.0.0.1:8787');
+  assert.equal(config.tokenFor(moved), null);
+  assert.deepEqual(config.addressChange(config.DEFAULTS, 'http://127.0.0.1:1'), {base: 'http://127.0.0.1:1'});
+});

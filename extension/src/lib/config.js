@@ -9,6 +9,7 @@ import {DEFAULT_BASE} from './api.js';
  * @typedef {object} Config
  * @property {string} base the API address
  * @property {string | null} token this extension's token, from pairing
+ * @property {string | null} pairedBase the API address the token was given at (null: paired before it was kept)
  * @property {string | null} clientId the client id Sourdine gave at pairing
  * @property {boolean} routing whether the extension routes the platforms through Sourdine's PAC
  * @property {unknown} previousProxy the browser's proxy setting before routing was turned on
@@ -19,6 +20,7 @@ import {DEFAULT_BASE} from './api.js';
 export const DEFAULTS = Object.freeze({
   base: DEFAULT_BASE,
   token: null,
+  pairedBase: null,
   clientId: null,
   routing: false,
   previousProxy: null,
@@ -50,4 +52,25 @@ export async function save(area, values) {
     if (!(key in DEFAULTS)) throw new Error(`unknown configuration field: ${key}`);
   }
   await area.set(values);
+}
+
+/**
+ * The token, for calls to the configured address: only where it was given. Another address (a port typed wrong,
+ * another program listening there) never sees it; the extension shows itself unpaired there.
+ * @param {Config} cfg
+ * @returns {string | null}
+ */
+export function tokenFor(cfg) {
+  return cfg.pairedBase === null || cfg.pairedBase === cfg.base ? cfg.token : null;
+}
+
+/**
+ * What to save when the user sets a new API address: the address, and, for a token kept from before its address
+ * was stored, the address it has been used at so far.
+ * @param {Config} cfg
+ * @param {string} base the new address, normalised
+ * @returns {Partial<Config>}
+ */
+export function addressChange(cfg, base) {
+  return cfg.token && cfg.pairedBase === null ? {base, pairedBase: cfg.base} : {base};
 }

@@ -729,6 +729,23 @@ async def test_bad_list_entries_are_refused_and_nothing_stored(client, body):
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0
 
 
+async def test_a_regex_keyword_is_added_and_a_bad_one_refused_for_its_pattern(client):
+    """`"regex": true` is a regex keyword's flag, not a wrong type (a review found every regex keyword refused, from
+    the API, the command and the extension alike); an invalid pattern is refused for what it is."""
+    client.runtime.load_lists([], "dev1")
+    r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "st[o0]p", "regex": True},
+                          headers=local(client))
+    assert r.status == 201, await r.text()
+    [entry] = [e for e in (await (await client.get("/api/v1/mutes", headers=local(client))).json())["mutes"]]
+    assert entry["regex"] is True and entry["text"] == "st[o0]p"
+    r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "(a", "regex": True},
+                          headers=local(client))
+    assert r.status == 400 and "wrong type" not in (await r.json())["error"]["message"]
+    r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "x", "regex": "yes"},
+                          headers=local(client))
+    assert r.status == 400
+
+
 async def test_an_expiry_in_the_past_is_refused(client):
     """A mute that would already have expired is refused instead of stored and never applied."""
     r = await client.post("/api/v1/mutes", json={"kind": "keyword", "text": "honte", "expires": "2020-01-01"},

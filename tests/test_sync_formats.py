@@ -64,6 +64,27 @@ def test_blocks_only_go_to_the_mute_list_and_bad_files_are_refused_whole():
         formats.read("sourdine", b'{"sourdine": 1,\n "entries": [}', "mute")
 
 
+def test_a_file_that_is_not_the_one_for_the_mute_list_is_refused_whole():
+    """Mastodon's following export shares the muted-accounts file's first column: into the mute list it would mute
+    everyone followed ("Show boosts" read as "Hide notifications"); an export of the allow list would mute those
+    allowed; a deeply nested file is not valid JSON (a review found the first two imported without a word and the
+    third a 500)."""
+    following = b"Account address,Show boosts,Notify on new posts,Languages\nfriend@example.org,true,false,\n"
+    with pytest.raises(ValueError, match="line 1: the columns are Account address, Show boosts"):
+        formats.read("mastodon-csv", following, "mute")
+    with pytest.raises(ValueError, match="blocked accounts export"):
+        formats.read("mastodon-blocks-csv", following, "mute")
+    entries, errors = imported("mastodon-csv", following, "allow")  # into the allow list: the accounts followed
+    assert list(entries) == ["account:mastodon:friend@example.org"] and errors == []
+    allowed = formats.write("sourdine", [lists.parse_allow({"kind": "account", "platform": "mastodon",
+                                                             "handle": "friend@example.org"}, NOW)], "allow", NOW)
+    with pytest.raises(ValueError, match="export of the 'allow' list, not of 'mutes'"):
+        formats.read("sourdine", allowed.body, "mute")
+    assert imported("sourdine", allowed.body, "allow")[0]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        formats.read("sourdine", b'{"sourdine": 1, "entries": ' + b"[" * 100_000, "mute")
+
+
 MUTED_WORDS = b"""{
   "preferences": [
     {"$type": "app.bsky.actor.defs#adultContentPref", "enabled": false},

@@ -62,9 +62,15 @@ def read(fmt: str, data: bytes, list_name: str) -> Parsed:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"line {e.lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
         raise ValueError("line 1: the file must hold a JSON object")
     if fmt == "sourdine":
+        plural = "mutes" if list_name == "mute" else "allow"
+        if "list" in doc and doc["list"] != plural:
+            # An export of the allow list imported into the mute list would mute the very people allowed.
+            raise ValueError(f"line 1: this file is an export of the {doc['list']!r} list, not of {plural!r}")
         return _read_sourdine(text, doc)
     return _read_bluesky(text, doc)
 
@@ -80,6 +86,13 @@ def _read_mastodon(text: str, blocks: bool, mute: bool) -> Parsed:
         line, cells = row
         if first and cells and cells[0].strip().lower() == "account address":
             first = False
+            # Into the mute list, only the file meant for it: Mastodon's following export has the same first
+            # column, and its "Show boosts" read as "Hide notifications" would mute everyone followed.
+            columns = [c.strip() for c in cells if c.strip()]
+            expected = ["Account address"] if blocks else ["Account address", "Hide notifications"]
+            if mute and [c.lower() for c in columns] != [c.lower() for c in expected]:
+                raise ValueError(f"line {line}: the columns are {', '.join(columns)}, not those of Mastodon's "
+                                 f"{'blocked' if blocks else 'muted'} accounts export ({', '.join(expected)})")
             continue
         first = False
         address = cells[0].strip().removeprefix("@") if cells else ""

@@ -102,6 +102,12 @@ def acct(platform, handle=None, **more):
          "accounts[0].platform: unknown platform 'myspace'"),
         ({"kind": "person", "id": "jean", "accounts": [{"platform": "x", "handle": "a", "note": "n"}]},
          "accounts[0].note: unknown field for an account"),
+        # What every paired device would refuse, and so every later sync with it (a review): too long, or not text.
+        (kw("honte", note="n" * 20_000), "note: the entry is too large to sync (at most 16384 characters"),
+        ({"kind": "person", "id": "j" * 1_200, "accounts": [{"platform": "x", "handle": "jack"}]},
+         "id: at most 1000 characters"),
+        (kw("honte", note="ok \ud800 then"), "note: not valid text (a lone surrogate at character 4)"),
+        (kw("abc\udfff"), "text: not valid text (a lone surrogate at character 4)"),
     ],
 )
 def test_bad_mute_entries_name_the_bad_field(data, field):

@@ -85,6 +85,16 @@ def test_a_file_that_is_not_the_one_for_the_mute_list_is_refused_whole():
         formats.read("sourdine", b'{"sourdine": 1, "entries": ' + b"[" * 100_000, "mute")
 
 
+def test_an_entry_no_store_can_hold_is_one_error_at_its_line():
+    """A lone surrogate in a note is that line's error and the rest goes in (a review found the whole file refused
+    with the codec's message, and from the command, half of a long file imported without a word)."""
+    body = (b'{"sourdine": 1, "entries": [\n{"kind": "keyword", "text": "honte"},\n'
+            b'{"kind": "keyword", "text": "rage", "note": "\\ud800"},\n{"kind": "keyword", "text": "colere"}\n]}')
+    entries, errors = imported("sourdine", body)
+    assert sorted(entries) == ["keyword:colere", "keyword:honte"]
+    assert [line for line, _ in errors] == [3] and "lone surrogate" in errors[0][1]
+
+
 MUTED_WORDS = b"""{
   "preferences": [
     {"$type": "app.bsky.actor.defs#adultContentPref", "enabled": false},

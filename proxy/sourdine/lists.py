@@ -41,6 +41,7 @@ keyword before a regex, then the earlier entry. An allowed post's reason is like
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -62,6 +63,10 @@ KINDS = ("account", "person", "keyword")
 SCAN_LIMIT = 10_000  # characters of a post that keywords and regexes search
 MAX_KEYWORD = 200
 MAX_REGEX = 500
+# What a paired device accepts of an entry (sync.merge checks a peer's rows against these): one larger would be
+# refused by every peer, and every later sync with it.
+MAX_KEY = 1_000  # characters of its key
+MAX_ENTRY = 16 * 1024  # characters of its JSON
 _REGEX_CHUNK = 32  # regexes per RE2 set: each may use up to 1 MB
 _FOREVER = float("inf")
 
@@ -219,6 +224,15 @@ _COMMON = {"action", "expires", "platforms", "note"}
 
 
 def _parse(data: Mapping[str, object], *, mute: bool, now: datetime, tz: tzinfo) -> Entry:
+    entry = _parse_fields(data, mute=mute, now=now, tz=tz)
+    if len(entry.key) > MAX_KEY:
+        raise ValueError(f"{'id' if entry.key.startswith('person:') else 'handle'}: at most {MAX_KEY} characters")
+    if len(json.dumps(entry.to_dict(), separators=(",", ":"), ensure_ascii=False)) > MAX_ENTRY:
+        raise ValueError(f"note: the entry is too large to sync (at most {MAX_ENTRY} characters in all)")
+    return entry
+
+
+def _parse_fields(data: Mapping[str, object], *, mute: bool, now: datetime, tz: tzinfo) -> Entry:
     if not isinstance(data, Mapping):
         raise ValueError("entry: must be a JSON object")
     if now.tzinfo is None:
@@ -265,6 +279,11 @@ def _str(data: Mapping[str, object], name: str, default: str | None) -> str | No
     value = data.get(name, default)
     if value is not None and not isinstance(value, str):
         raise ValueError(f"{name}: must be a string")
+    if value is not None and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate ("\ud800" in JSON), which no UTF-8 store can hold
+            raise ValueError(f"{name}: not valid text (a lone surrogate at character {e.start + 1})") from None
     return value
 
 

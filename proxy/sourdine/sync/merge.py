@@ -36,8 +36,8 @@ LISTS = ("mute", "allow", "connection", "setting")
 SETTING_KEYS = ("schedule",)
 TOMBSTONE_DAYS = 180
 DAY_MS = 86_400_000
-MAX_KEY = 1_000
-MAX_ENTRY = 16 * 1024  # characters of an entry's JSON
+MAX_KEY = lists.MAX_KEY
+MAX_ENTRY = lists.MAX_ENTRY  # characters of an entry's JSON
 
 RowId = tuple[str, str]
 

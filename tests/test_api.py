@@ -790,6 +790,11 @@ async def test_connections_suggest_then_mute_allow_or_dismiss(client):
                           json={"decision": "mute", "action": "hide"}, headers=local(client))
     assert r.status == 200
     assert "account:bluesky:troll.bsky.social" in client.runtime.entries["mute"]
+    # A bad action is named as such, and an action on anything but a mute is refused, not ignored (a review).
+    for bad in ({"decision": "mute", "action": "bogus"}, {"decision": "allow", "action": "hide"}):
+        r = await client.post("/api/v1/connections/x/12345", json=bad, headers=local(client))
+        assert r.status == 400 and (await r.json())["error"]["details"]["field"] == "action"
+    assert "account:x:id:12345" not in client.runtime.entries["allow"]
     r = await client.post("/api/v1/connections/x/12345", json={"decision": "allow"}, headers=local(client))
     assert r.status == 200 and "account:x:id:12345" in client.runtime.entries["allow"]
     r = await client.post("/api/v1/connections/mastodon/7", json={"decision": "dismiss"}, headers=local(client))

@@ -24,3 +24,24 @@ def test_full_collections_wait_for_an_idle_proxy_but_not_forever(tmp_path):
     assert not runtime.collect_when_idle(1180.45)  # busy, and under two minutes since the last
     runtime.last_busy = 1180.5
     assert runtime.collect_when_idle(1180.6)  # busy, but two minutes have passed
+
+
+def test_damaged_list_rows_are_skipped_and_the_rest_loaded(tmp_path, caplog):
+    """Rows edited by hand or damaged (a connection decision with a field it never had, entries that are not
+    objects) are skipped with a warning; Sourdine starts with the rest (a review found a TypeError stopping it)."""
+    runtime = Runtime(tmp_path, "t", settings.build(), Engine(score, ADAPTERS), Writer(tmp_path / "db"))
+    stamp = "000000000001-0000-dev1"
+    rows = [
+        {"list": "connection", "key": "author:mastodon:1", "entry": {"kind": "muted", "note": "x"}, "stamp": stamp,
+         "deleted": 0},
+        {"list": "connection", "key": "author:mastodon:2", "entry": ["muted"], "stamp": stamp, "deleted": 0},
+        {"list": "mute", "key": "keyword:honte", "entry": None, "stamp": stamp, "deleted": 0},
+        {"list": "mute", "key": "keyword:rage", "entry": {"kind": "keyword", "text": "rage"}, "stamp": stamp,
+         "deleted": 0},
+        {"list": "connection", "key": "author:mastodon:3", "entry": {"kind": "dismissed"}, "stamp": stamp,
+         "deleted": 0},
+    ]
+    runtime.load_lists(rows, "dev1")
+    assert list(runtime.entries["mute"]) == ["keyword:rage"]
+    assert list(runtime.author_decisions) == [("mastodon", "3")]
+    assert caplog.text.count("could not be read and is skipped") == 3

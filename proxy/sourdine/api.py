@@ -773,6 +773,9 @@ async def decide_connection(request: web.Request) -> web.Response:
     if record is None:
         raise ApiError(404, "not_found", "Sourdine has no record of this author")
     decision = body["decision"]
+    if "action" in body and (decision != "mute" or body["action"] not in lists.MUTE_ACTIONS):
+        raise ApiError(400, "bad_field", f"action is one of {', '.join(lists.MUTE_ACTIONS)}, with decision mute only",
+                       {"field": "action"})
     now = time.time()
     if decision == "dismiss":
         chosen = authors.dismissal(record, book.settings, now)

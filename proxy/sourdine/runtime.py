@@ -119,7 +119,7 @@ class Runtime:
                     continue
                 parse = lists.parse_mute if row["list"] == "mute" else lists.parse_allow
                 self.entries[row["list"]][row["key"]] = parse(row["entry"], now)
-            except (ValueError, KeyError) as e:
+            except (ValueError, KeyError, TypeError, AttributeError) as e:  # a row edited by hand, or damaged
                 logger.warning("a list entry could not be read and is skipped: %s", type(e).__name__)
         self.clock = Clock(device, last=Stamp(last.wall, last.counter, device))
         self.recompile()

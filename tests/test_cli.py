@@ -86,3 +86,58 @@ def test_status_when_nothing_runs(tmp_path):
                          timeout=60)
     assert out.returncode == 1 and "not running" in out.stderr
     assert re.search(r"home .*", out.stderr)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("keep_excerpts", "{not json", "bad setting: keep_excerpts: the stored value is not JSON"),
+        ("platforms", "[]", "bad setting: platforms: the stored value has the wrong shape"),
+        ("platforms", '{"x": null}', "bad setting: platforms: the stored value has the wrong shape"),
+        ("mastodon_instances", "5", "bad setting: mastodon_instances: the stored value has the wrong shape"),
+    ],
+)
+def test_a_damaged_stored_setting_is_named_and_nothing_is_changed(tmp_path, key, value, said):
+    """A settings row edited by hand or damaged stops start-up with a message naming it, not a traceback (a review
+    found tracebacks, and a message naming no key); the database is left as it was."""
+    import sqlite3
+
+    from sourdine import store
+
+    where = tmp_path / "home"
+    where.mkdir()
+    db = store.open_db(where / "sourdine.db")
+    store.save_settings(db, {"device_id": "dev1"})
+    db.execute("INSERT INTO settings (key, value) VALUES (?, ?)", [key, value])
+    db.conn.commit()
+    db.close()
+    before = sqlite3.connect(where / "sourdine.db").execute("SELECT key, value FROM settings ORDER BY key").fetchall()
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and said in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+    after = sqlite3.connect(where / "sourdine.db").execute("SELECT key, value FROM settings ORDER BY key").fetchall()
+    assert after == before
+
+
+def test_a_home_or_a_database_that_cannot_be_used_is_said_plainly(tmp_path):
+    """A --home that is a file, or a sourdine.db that is not a database: one line, exit 1, no traceback."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(afile), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot use" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    where = tmp_path / "home"
+    where.mkdir()
+    (where / "sourdine.db").write_bytes(b"not a database " * 100)
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot be read as Sourdine's database" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and (where / "sourdine.db").read_bytes() == b"not a database " * 100
+
+
+@pytest.mark.parametrize("target", ["missing/dir/x.json", "."])
+def test_export_to_a_place_that_cannot_be_written_says_so(sourdine, tmp_path, target):
+    """`sourdine export -o` into a folder that does not exist, or onto a folder: one line, exit 1."""
+    out = subprocess.run([str(SOURDINE), "export", "--home", str(sourdine.home), "-o", str(tmp_path / target)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot write" in out.stderr and "Traceback" not in out.stderr, out.stderr

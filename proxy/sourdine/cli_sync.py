@@ -21,14 +21,17 @@ def _api():
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    call_api, _ = _api()
+    call_api, CommandError = _api()
     query = urllib.parse.urlencode({"format": args.format, "list": args.list})
     body = call_api(args.home, "GET", f"/api/v1/export?{query}", raw=True)
     if args.output in (None, "-"):
         sys.stdout.buffer.write(body)
         sys.stdout.flush()
     else:
-        Path(args.output).write_bytes(body)
+        try:
+            Path(args.output).write_bytes(body)
+        except OSError as e:
+            raise CommandError(f"cannot write {args.output}: {e.strerror or e}") from None
         print(f"Wrote {args.output}.", file=sys.stderr)
     return 0
 
@@ -57,7 +60,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
         batch = parsed.entries[first:first + BATCH]
         # One entry a line after a one-line head: the API's line n is the batch's entry n - 1.
         doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(json.dumps(e) for _, e in batch) + "\n]}"
-        answer = call_api(args.home, "POST", f"/api/v1/import?{query}", data=doc.encode(), timeout=60)
+        try:
+            answer = call_api(args.home, "POST", f"/api/v1/import?{query}", data=doc.encode(), timeout=60)
+        except CommandError as e:
+            if not first:
+                raise
+            # Earlier batches are in: say so, and where to go on from.
+            raise CommandError(f"{e}; {imported} entries were imported and {unchanged} unchanged from the lines "
+                               f"before {batch[0][0]}, none from line {batch[0][0]} on") from None
         imported += answer["imported"]
         unchanged += answer["unchanged"]
         errors += [(batch[e["line"] - 2][0], e["error"]) for e in answer["errors"]]

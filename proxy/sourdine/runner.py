@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,16 @@ def _private_ca(confdir: Path) -> None:
             os.chmod(path, 0o600)
 
 
+def _culprit(user: dict) -> str:
+    """The first stored setting that does not build on its own (the settings, if none does)."""
+    for key, value in user.items():
+        try:
+            settings.build({key: value})
+        except Exception:
+            return key
+    return "settings"
+
+
 def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, list, list]:
     """Open (and migrate) the database, add the instances given on the command line; the user's settings and the
     paired clients."""
@@ -58,7 +69,10 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, lis
                     known.append(host)
             user["mastodon_instances"] = known
             store.save_settings(db, {"mastodon_instances": known})
-        settings.build(user)  # refuse to start on saved settings that do not parse
+        try:
+            settings.build(user)  # refuse to start on saved settings that do not parse
+        except (TypeError, AttributeError) as e:  # a value of the wrong shape: say which one
+            raise ValueError(f"{_culprit(user)}: the stored value has the wrong shape ({type(e).__name__})") from e
         if "device_id" not in user:
             # This installation's name in list stamps, so that edits from two devices are told apart.
             user["device_id"] = secrets.token_hex(6)
@@ -73,16 +87,25 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     # Everything Sourdine writes (database, CA, token) is for this user's eyes only.
     os.umask(0o077)
     interval = _sync_interval()
-    home.ensure(where)
-    if (other := home.read_run_info(where)) is not None:
+    try:
+        home.ensure(where)
+        other = home.read_run_info(where)
+        token = home.token(where) if other is None else ""
+    except OSError as e:
+        raise StartupError(f"cannot use {where} as Sourdine's home: {e.strerror or e}") from e
+    if other is not None:
         raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "
                            "or give another --home")
-    token = home.token(where)
     try:
         user, clients, author_rows, list_rows = prepare_settings(where, instances)
         writer = store.Writer(home.db_path(where))
         runtime = Runtime.create(where, token, user, writer, clients, author_rows, list_rows, user["device_id"])
-    except ValueError as e:
+    except sqlite3.DatabaseError as e:
+        raise StartupError(f"{home.db_path(where)} cannot be read as Sourdine's database ({e}); move it away to "
+                           "start afresh") from e
+    except OSError as e:
+        raise StartupError(f"cannot open {home.db_path(where)}: {e.strerror or e}") from e
+    except ValueError as e:  # a stored setting that does not parse (edited by hand, or damaged): nothing changed
         raise StartupError(f"bad setting: {e}") from e
     writer.start()
 

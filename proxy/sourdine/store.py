@@ -138,7 +138,14 @@ def open_db(path: Path) -> sqlite_utils.Database:
 
 
 def load_settings(db: sqlite_utils.Database) -> dict[str, Any]:
-    return {row["key"]: json.loads(row["value"]) for row in db["settings"].rows}
+    """The stored settings; ValueError naming the key of one that is not JSON."""
+    out = {}
+    for row in db["settings"].rows:
+        try:
+            out[row["key"]] = json.loads(row["value"])
+        except ValueError as e:
+            raise ValueError(f"{row['key']}: the stored value is not JSON ({e})") from None
+    return out
 
 
 def _decoded(rows, column: str, default: str) -> list[dict[str, Any]]:

@@ -461,6 +461,12 @@ async def test_pause_and_filter_until_override_the_windows(client):
     assert (await r.json())["active"] is True
     r = await client.delete("/api/v1/schedule/overrides", headers=local(client))
     assert (await r.json())["schedule"]["overrides"] == []
+    # A pause and a resume stored "always": the first window added still replaces it, as on a fresh install (a
+    # review found it kept, so the work hours added had no effect).
+    r = await client.post("/api/v1/schedule/windows", json={"days": ["sat"], "start": "09:00", "end": "10:00"},
+                          headers=local(client))
+    assert r.status == 200
+    assert [w["days"] for w in (await r.json())["schedule"]["windows"]] == [["sat"]]
 
 
 @pytest.mark.parametrize(
@@ -845,6 +851,26 @@ async def test_toxicity_settings_are_stored_and_live(client):
     assert client.runtime.engine.authors.settings.share == 0.5
     r = await client.patch("/api/v1/settings", json={"toxicity": {"share": 2}}, headers=local(client))
     assert r.status == 400 and (await r.json())["error"]["details"]["field"] == "toxicity"
+
+
+@pytest.mark.parametrize("stored", [{"min_posts": 100}, [1, 2]])
+async def test_a_toxicity_change_applies_onto_the_settings_in_force(client, stored):
+    """A value stored by an older version (clamped at start-up) or a damaged one (set back to the defaults) is not
+    blamed on a later change of another field (a review found a 400 naming min_posts 100, and a 500)."""
+    import json as _json
+
+    from sourdine.authors import AuthorBook, stored_toxicity
+
+    assert client.runtime.writer.flush()  # the database made
+    db = sqlite3.connect(client.db)
+    db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('toxicity', ?)", [_json.dumps(stored)])
+    db.commit()
+    client.runtime.snapshot = settings.build({**client.runtime.snapshot.user, "toxicity": stored})
+    client.runtime.engine.authors = AuthorBook(stored_toxicity(stored)[0])
+    r = await client.patch("/api/v1/settings", json={"toxicity": {"share": 0.5}}, headers=local(client))
+    assert r.status == 200, await r.text()
+    body = (await r.json())["toxicity"]
+    assert body["share"] == 0.5 and body["min_posts"] == stored_toxicity(stored)[0].min_posts
 
 
 async def test_excerpts_only_when_opted_in(client):

@@ -318,8 +318,9 @@ async def add_window(request: web.Request) -> web.Response:
 
     def change(current, now):
         data = schedule.to_json(current)
-        if "schedule" not in request.app[RUNTIME].snapshot.user:
-            # No work hours yet means "always": the first window added replaces that.
+        if "schedule" not in request.app[RUNTIME].snapshot.user or current.windows == schedule.ALWAYS.windows:
+            # No work hours yet means "always": the first window added replaces that. So does a stored "always"
+            # (a pause and a resume store it), or the window added would have no effect at all.
             data["windows"] = []
         data["windows"].append(body)
         try:
@@ -413,7 +414,10 @@ async def patch_settings(request: web.Request) -> web.Response:
         toxicity = None
         if "toxicity" in body:
             try:
-                toxicity = authors.parse_toxicity({**user.get("toxicity", {}), **body["toxicity"]})
+                # Onto the settings in force: a stored value an older version allowed is already clamped there,
+                # and must not be blamed on this change.
+                live = authors.stored_toxicity(user.get("toxicity", {}))[0].to_dict()
+                toxicity = authors.parse_toxicity({**live, **body["toxicity"]})
             except ValueError as e:
                 raise ApiError(400, "bad_field", str(e), {"field": "toxicity"}) from None
             changed["toxicity"] = toxicity.to_dict()

@@ -433,6 +433,16 @@ async def test_proxy_pac_needs_no_token_but_the_host_check(client):
     await client.patch("/api/v1/settings", json={"platforms": {"x": {"enabled": False}}}, headers=local(client))
     pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
     assert '"x.com"' not in pac and '"mastodon.social"' in pac
+    # What Firefox must be allowed to route before routing is on: every platform's hosts, switched off or outside
+    # work hours (a review found the permission asked for no host when routing was turned on outside them).
+    await client.patch("/api/v1/settings", json={"global": {"pac_direct_outside_hours": True}}, headers=local(client))
+    await client.post("/api/v1/schedule/pause", json={"minutes": 30}, headers=local(client))
+    pac = await (await client.get("/proxy.pac", headers={"Host": client.host_header})).text()
+    assert '"x.com"' not in pac and '"mastodon.social"' not in pac and 'return "DIRECT"' in pac
+    pac = await (await client.get("/proxy.pac?hosts=all", headers={"Host": client.host_header})).text()
+    assert '"x.com": 1' in pac and '"mastodon.social": 1' in pac
+    r = await client.get("/proxy.pac?hosts=some", headers={"Host": client.host_header})
+    assert r.status == 400
 
 
 async def test_schedule_round_trip_and_status(client):

@@ -162,7 +162,9 @@ const HANDLERS = {
     /** @type {string[]} */
     let origins = [];
     if (isFirefox()) {
-      origins = originsFor(parsePac(await apiFor(cfg).request('/proxy.pac', {text: true, open: true})));
+      // Every platform's hosts, whatever is switched on and whatever the hour: the PAC of the moment may list
+      // fewer than a later one, whose hosts Firefox would then not route (permissions are asked for on a click).
+      origins = originsFor(parsePac(await apiFor(cfg).request('/proxy.pac?hosts=all', {text: true, open: true})));
     }
     return {enabled: cfg.routing, saved: cfg.previousProxy, current: await routing.current(), origins};
   },

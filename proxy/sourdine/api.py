@@ -562,15 +562,22 @@ async def proxy_pac(request: web.Request) -> web.Response:
 
     The DIRECT fallback keeps pages working when Sourdine is not running. It holds no secret."""
     runtime = request.app[RUNTIME]
-    return web.Response(text=render_pac(runtime), content_type="application/x-ns-proxy-autoconfig")
+    hosts = request.query.get("hosts", "now")
+    if hosts not in ("now", "all"):
+        raise ApiError(400, "bad_param", "hosts: now or all", {"field": "hosts"})
+    every = hosts == "all"
+    return web.Response(text=render_pac(runtime, every), content_type="application/x-ns-proxy-autoconfig")
 
 
-def render_pac(runtime: Runtime) -> str:
+def render_pac(runtime: Runtime, every: bool = False) -> str:
+    """The PAC of the moment; with `every`, one that routes every platform's hosts whatever is switched on and
+    whatever the hour: what Firefox must be allowed to route before routing is turned on, as the PAC of the
+    moment may list fewer hosts than a later one (a platform switched on, work hours starting)."""
     snapshot = runtime.snapshot
-    if snapshot.user.get("pac_direct_outside_hours") and not runtime.filtering()[0]:
+    if not every and snapshot.user.get("pac_direct_outside_hours") and not runtime.filtering()[0]:
         return ("// Sourdine: outside work hours, everything goes direct.\n"
                 'function FindProxyForURL(url, host) {\n  return "DIRECT";\n}\n')
-    enabled = {name for name, s in snapshot.platforms.items() if s.enabled}
+    enabled = {name for name, s in snapshot.platforms.items() if s.enabled or every}
     exact = sorted(h for h, p in snapshot.hosts.items() if p in enabled and not h.startswith("*."))
     suffixes = sorted(h[1:] for h, p in snapshot.hosts.items() if p in enabled and h.startswith("*."))
     proxy = f"PROXY {runtime.listen.proxy[0]}:{runtime.listen.proxy[1]}; DIRECT"

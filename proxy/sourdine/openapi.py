@@ -287,7 +287,11 @@ PATHS: dict[str, dict[str, Any]] = {
                                                                "type": "object"}}}})},
     "/proxy.pac": {"get": _op("Proxy auto-configuration for the browser; no token.",
                               {"description": "A PAC file.", "content": {"application/x-ns-proxy-autoconfig": {
-                                  "schema": _STR}}}, public=True)},
+                                  "schema": _STR}}}, public=True,
+                              params=[_query("hosts", {"enum": ["now", "all"], "default": "now"},
+                                             "now: the hosts routed at this moment; all: every platform's hosts, "
+                                             "switched on or not, at any hour (what Firefox must be allowed to "
+                                             "route)")])},
 }
 
 

@@ -95,6 +95,8 @@ def test_status_when_nothing_runs(tmp_path):
         ("platforms", "[]", "bad setting: platforms: the stored value has the wrong shape"),
         ("platforms", '{"x": null}', "bad setting: platforms: the stored value has the wrong shape"),
         ("mastodon_instances", "5", "bad setting: mastodon_instances: the stored value has the wrong shape"),
+        ("decisions_retention_days", '"abc"', "bad setting: decisions_retention_days must be a whole number"),
+        ("keep_excerpts", '"yes"', "bad setting: keep_excerpts must be true or false, not 'yes'"),
     ],
 )
 def test_a_damaged_stored_setting_is_named_and_nothing_is_changed(tmp_path, key, value, said):

@@ -95,6 +95,14 @@ class Snapshot:
 def build(user: dict[str, Any] | None = None) -> Snapshot:
     """A snapshot from the shipped rules and defaults, overridden by the user's saved settings."""
     user = user or {}
+    # The global values, as the API takes them: a stored value of another kind (edited by hand, damaged) would
+    # otherwise fail later, in every status call and in the hourly pruning of the decisions log.
+    retention = user.get("decisions_retention_days", 30)
+    if not isinstance(retention, int) or isinstance(retention, bool) or not 1 <= retention <= 3650:
+        raise ValueError(f"decisions_retention_days must be a whole number of days from 1 to 3650, not {retention!r}")
+    for key in ("pac_direct_outside_hours", "keep_excerpts", "flag_allowed"):
+        if not isinstance(user.get(key, False), bool):
+            raise ValueError(f"{key} must be true or false, not {user[key]!r}")
     # A platform is decrypted and routed only once it has an adapter.
     platform_rules = {name: r for name, r in rules.platforms().items() if name in ADAPTERS}
     defaults = rules.defaults()

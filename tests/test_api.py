@@ -411,7 +411,7 @@ async def test_decisions_and_stats_read_what_was_recorded(client):
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "action=delete", "platform=myspace", "before=soon",
-                                   "days=99"])
+                                   "before=nan", "before=inf", "days=99"])
 async def test_bad_query_parameters_are_400(client, query):
     """Bad query parameters get 400 naming the parameter, never a 500."""
     path = "/api/v1/stats" if query.startswith("days") else "/api/v1/decisions"

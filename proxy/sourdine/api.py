@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -511,6 +512,8 @@ async def decisions(request: web.Request) -> web.Response:
     before = request.query.get("before")
     try:
         before_ts = float(before) if before is not None else None
+        if before_ts is not None and not math.isfinite(before_ts):
+            raise ValueError
     except ValueError:
         raise ApiError(400, "bad_param", "before must be a time in seconds", {"field": "before"}) from None
     rows = await asyncio.to_thread(store.read_decisions, runtime.writer.path, actions, platform, before_ts, limit)

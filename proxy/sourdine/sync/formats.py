@@ -307,7 +307,9 @@ class Plan:
 
 def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: datetime, tz: Any = UTC) -> Plan:
     """Parse each entry as the API does; an entry equal to the stored one is unchanged, an expired one an error.
-    When a file names one key twice, its last row wins."""
+    When a file names one key twice, its last row wins. An entry already in the list keeps what the file does not
+    say of it: a format that cannot hold a note, an expiry, a scope or an action (Mastodon's CSV files, Bluesky's)
+    must not wipe them, nor turn a temporary mute into a permanent one."""
     from sourdine import lists
 
     parse = lists.parse_mute if list_name == "mute" else lists.parse_allow
@@ -322,8 +324,17 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
         if entry.expires is not None and entry.expires <= now:
             out.errors.append((line, "expires: this is already in the past"))
             continue
-        seen.add(entry.key)
         current = existing.get(entry.key)
+        if current is not None and set(current.to_dict()) - set(data):
+            try:
+                entry = parse({**current.to_dict(), **data}, now, tz)
+            except ValueError as e:
+                out.errors.append((line, str(e)))
+                continue
+            if entry.expires is not None and entry.expires <= now:
+                out.errors.append((line, "expires: this is already in the past"))
+                continue
+        seen.add(entry.key)
         if current is not None and current.to_dict() == entry.to_dict():
             out.write.pop(entry.key, None)
             continue

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -466,6 +467,17 @@ def test_the_api_cannot_be_reached_through_the_proxy(plain_sourdine, host):
     assert plain_sourdine.proc.poll() is None
 
 
+def _read_all(sock: socket.socket) -> bytes:
+    """What comes on `sock` until it closes or times out."""
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except OSError:
+        pass
+    return answer
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "localhost"])
 def test_no_tunnel_to_the_api_through_the_proxy(plain_sourdine, host):
     """A CONNECT tunnel to the API's port is refused, so the API never sees a request that came via the proxy."""
@@ -477,24 +489,15 @@ def test_no_tunnel_to_the_api_through_the_proxy(plain_sourdine, host):
             token = plain_sourdine.token()
             sock.sendall(f"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                          f"Authorization: Bearer {token}\r\n\r\n".encode())
-            answer = b""
-            try:
-                while chunk := sock.recv(4096):
-                    answer += chunk
-            except OSError:
-                pass
+            answer = _read_all(sock)
             assert b'"counts"' not in answer, answer[:200]
         else:
             assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
 
 
-def test_mitmproxy_logs_no_request_head_nor_stray_bytes(tmp_path):
-    """Even at DEBUG, mitmproxy's own messages about a request head cut short (its cookie and token), a malformed
-    request line (a handle, a query) and bytes a server sent after its response (post text) reach the log without
-    those bytes (a review found all three at INFO)."""
-    import threading
-
-    markers = ["TOKEN-MARKER", "COOKIE-MARKER", "BEARER-MARKER", "HANDLE-MARKER", "QS-MARKER", "STRAY-TEXT-MARKER"]
+def _upstream_once(answer: bytes, done: threading.Event, hold: float) -> socket.socket:
+    """A server on 127.0.0.1 that reads one request's head, sends `answer`, and keeps the connection open until
+    `done` is set, `hold` seconds at most."""
     upstream = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
@@ -503,11 +506,20 @@ def test_mitmproxy_logs_no_request_head_nor_stray_bytes(tmp_path):
             data = b""
             while b"\r\n\r\n" not in data and (chunk := connection.recv(65536)):
                 data += chunk
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
-                               b"STRAY-TEXT-MARKER: you are a pathetic liar")
-            time.sleep(1)
+            connection.sendall(answer)
+            done.wait(hold)
 
     threading.Thread(target=serve, daemon=True).start()
+    return upstream
+
+
+def test_mitmproxy_logs_no_request_head_nor_stray_bytes(tmp_path):
+    """Even at DEBUG, mitmproxy's own messages about a request head cut short (its cookie and token), a malformed
+    request line (a handle, a query) and bytes a server sent after its response (post text) reach the log without
+    those bytes (a review found all three at INFO)."""
+    markers = ["TOKEN-MARKER", "COOKIE-MARKER", "BEARER-MARKER", "HANDLE-MARKER", "QS-MARKER", "STRAY-TEXT-MARKER"]
+    upstream = _upstream_once(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+                              b"STRAY-TEXT-MARKER: you are a pathetic liar", threading.Event(), 1)
     running = start_sourdine(tmp_path / "home", "--log-level", "DEBUG")
 
     def send(raw: bytes, end: bool = False) -> bytes:
@@ -516,13 +528,7 @@ def test_mitmproxy_logs_no_request_head_nor_stray_bytes(tmp_path):
             if end:
                 sock.shutdown(socket.SHUT_WR)
             sock.settimeout(3)
-            answer = b""
-            try:
-                while chunk := sock.recv(65536):
-                    answer += chunk
-            except OSError:
-                pass
-            return answer
+            return _read_all(sock)
 
     try:
         assert running.proc.stdout.readline().startswith("sourdine: scoring and filtering")  # start-up is over
@@ -548,24 +554,10 @@ def test_an_event_stream_goes_through_as_it_comes(plain_sourdine, path):
     """A response of unknown length that Sourdine does not read (here Server-Sent Events, on a feed host's
     streaming path and on another path) reaches the browser event by event, not once it ends (a review found
     the first event held for as long as the stream stayed open)."""
-    import threading
-
-    upstream = socket.create_server(("127.0.0.1", 0))
-    done = threading.Event()
-
-    def serve() -> None:
-        connection, _ = upstream.accept()
-        with connection:
-            data = b""
-            while b"\r\n\r\n" not in data and (chunk := connection.recv(65536)):
-                data += chunk
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                               b"Transfer-Encoding: chunked\r\n\r\n")
-            event = b'event: update\ndata: {"hello": 1}\n\n'
-            connection.sendall(b"%x\r\n%s\r\n" % (len(event), event))
-            done.wait(10)  # the stream stays open until the client has its first event, or gives up
-
-    threading.Thread(target=serve, daemon=True).start()
+    event = b'event: update\ndata: {"hello": 1}\n\n'
+    done = threading.Event()  # the stream stays open until the client has its first event, or gives up
+    upstream = _upstream_once(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked"
+                              b"\r\n\r\n%x\r\n%s\r\n" % (len(event), event), done, 10)
     port = upstream.getsockname()[1]
     try:
         with socket.create_connection(("127.0.0.1", plain_sourdine.proxy_port), timeout=10) as sock:

@@ -315,25 +315,23 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
     parse = lists.parse_mute if list_name == "mute" else lists.parse_allow
     out = Plan({}, 0, list(parsed.errors))
     seen: set[str] = set()
-    for line, data in parsed.entries:
+
+    def checked(data: dict[str, Any]) -> Entry | str:
+        """The entry, or what is wrong with it."""
         try:
             entry = parse(data, now, tz)
         except ValueError as e:
-            out.errors.append((line, str(e)))
-            continue
-        if entry.expires is not None and entry.expires <= now:
-            out.errors.append((line, "expires: this is already in the past"))
-            continue
-        current = existing.get(entry.key)
+            return str(e)
+        return "expires: this is already in the past" if entry.expires is not None and entry.expires <= now else entry
+
+    for line, data in parsed.entries:
+        entry = checked(data)
+        current = existing.get(entry.key) if not isinstance(entry, str) else None
         if current is not None and set(current.to_dict()) - set(data):
-            try:
-                entry = parse({**current.to_dict(), **data}, now, tz)
-            except ValueError as e:
-                out.errors.append((line, str(e)))
-                continue
-            if entry.expires is not None and entry.expires <= now:
-                out.errors.append((line, "expires: this is already in the past"))
-                continue
+            entry = checked({**current.to_dict(), **data})
+        if isinstance(entry, str):
+            out.errors.append((line, entry))
+            continue
         seen.add(entry.key)
         if current is not None and current.to_dict() == entry.to_dict():
             out.write.pop(entry.key, None)

@@ -137,11 +137,14 @@ def test_only_the_responses_sourdine_reads_are_held_until_their_end(addon):
     events = feed_flow(b"", content_type="text/event-stream")
     upgrade = feed_flow(b"", path="/api/v1/streaming")
     upgrade.response.status_code = 101
-    for flow in (feed, other, events, upgrade):
+    page = feed_flow(b"", path="/home", host="mastodon.social", scheme="https", content_type="text/html")
+    script = feed_flow(b"", path="/packs/app.js", host="mastodon.social", scheme="https",
+                       content_type="text/javascript")
+    for flow in (feed, other, events, upgrade, page, script):
         addon.requestheaders(flow)
         addon.responseheaders(flow)
-    assert (feed.response.stream, other.response.stream, events.response.stream, upgrade.response.stream) == (
-        False, True, True, False)
+    assert [f.response.stream for f in (feed, other, events, upgrade, page, script)] == [
+        False, True, True, False, False, True]
     addon.response(feed)
     assert feed.metadata["sourdine"]["rewritten"]
 

@@ -266,7 +266,11 @@ class Sourdine:
         if self._standalone or response is None or response.stream or response.status_code == 101:
             return
         meta = flow.metadata.get("sourdine")
-        if meta is None or "text/event-stream" in response.headers.get("content-type", ""):
+        content_type = response.headers.get("content-type", "")
+        # A Mastodon web app's request that is not for an API is read only for a page's signed-in account (the
+        # scripts, styles and images of the app go as they come).
+        if meta is None or "text/event-stream" in content_type or meta["endpoint"] == "page" and (
+                "html" not in content_type):
             response.stream = True
 
     def _own_ports(self) -> set[int]:

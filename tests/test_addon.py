@@ -116,17 +116,15 @@ def test_hostile_posts_are_rewritten_and_sent_uncompressed(addon, encoding, enco
             assert kept[s["id"]] == s, "a post Sourdine kept was changed"
 
 
-def test_a_feed_gzipped_in_several_members_is_filtered_whole(addon):
-    """A feed whose gzip body is two members (RFC 1952) is read whole: every status of the second member is in
-    the rewrite, not only those of the first."""
-    statuses = hostile_timeline(3)
-    body = json.dumps(statuses).encode()
+def test_a_feed_gzipped_in_several_members_goes_out_as_it_came(addon):
+    """A feed whose gzip body is two members (RFC 1952) is not filtered from its first member and sent without the
+    second (a review found the second dropped): it goes out as the platform sent it."""
+    body = json.dumps(hostile_timeline(3)).encode()
     half = len(body) // 2
-    flow = run(addon, feed_flow(gzip.compress(body[:half]) + gzip.compress(body[half:]), encoding="gzip"))
-    assert flow.metadata["sourdine"]["rewritten"]
-    out = {s["id"] for s in json.loads(flow.response.raw_content)}
-    assert out == {s["id"] for s in statuses} - {statuses[3]["id"]} or out == {s["id"] for s in statuses}
-    assert statuses[-1]["id"] in out and statuses[0]["id"] in out
+    raw = gzip.compress(body[:half]) + gzip.compress(body[half:])
+    flow = run(addon, feed_flow(raw, encoding="gzip"))
+    assert "rewritten" not in flow.metadata["sourdine"]
+    assert flow.response.raw_content == raw and flow.response.headers["content-encoding"] == "gzip"
 
 
 def test_only_the_responses_sourdine_reads_are_held_until_their_end(addon):
@@ -618,12 +616,14 @@ def test_a_mastodon_page_of_unclosed_scripts_is_passed_over_at_once(addon, runti
     linear time, nothing learnt, the page untouched; a page where another script comes first is still read."""
     import time
 
-    page = b'<html><head>' + b'<script id="initial-state" type="application/json">{"meta":' * 4000
-    flow = feed_flow(page, path="/home", host="mastodon.social", scheme="https", content_type="text/html")
-    started = time.process_time()
-    run(addon, flow)
-    assert time.process_time() - started < 0.2
-    assert "mastodon" not in runtime.engine.own and flow.response.raw_content == page
+    for page in (b'<html><head>' + b'<script id="initial-state" type="application/json">{"meta":' * 60_000,
+                 b"<script " * 500_000, b'<script id="initial-state"' + b"<script " * 500_000,
+                 b'<script>' + b' id="initial-state"' * 200_000):
+        flow = feed_flow(page, path="/home", host="mastodon.social", scheme="https", content_type="text/html")
+        started = time.process_time()
+        run(addon, flow)
+        assert time.process_time() - started < 0.5, len(page)
+        assert "mastodon" not in runtime.engine.own and flow.response.raw_content == page
     page = (b'<html><head><script src="/packs/app.js"></script><script nonce="x" id="initial-state" '
             b'type="application/json">{"meta":{"me":"42"}}</script></head></html>')
     run(addon, feed_flow(page, path="/home", host="mastodon.social", scheme="https", content_type="text/html"))

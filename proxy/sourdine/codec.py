@@ -28,26 +28,19 @@ class TooLarge(ValueError):
     """The decoded body would be larger than the limit."""
 
 
-def _zlib(data: bytes, wbits: int, limit: int, members: bool = False) -> bytes:
-    """`data` inflated. With `members` (gzip), a body may be several members one after the other (RFC 1952), which
-    browsers decode in full: each is decoded in turn. Anything else after the end is an error, so that no body is
-    ever filtered, and sent, without its rest."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        d = _inflate.decompressobj(wbits)
-        part = d.decompress(data, limit - size + 1)
-        size += len(part)
-        if size > limit or d.unconsumed_tail:
-            raise TooLarge(f"decoded body exceeds {limit} bytes")
-        if not d.eof:
-            raise ValueError("truncated compressed body")
-        parts.append(part)
-        data = d.unused_data
-        if not data:
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-        if not members:
-            raise ValueError("data after the end of the compressed body")
+def _zlib(data: bytes, wbits: int, limit: int) -> bytes:
+    """`data` inflated. Anything after the end of the compressed stream (a second gzip member, which RFC 1952
+    allows, or other bytes) is an error: browsers differ on what they make of it, and a body filtered from its
+    first part alone would go out without the rest; such a body goes out as it came."""
+    d = _inflate.decompressobj(wbits)
+    out = d.decompress(data, limit + 1)
+    if len(out) > limit or d.unconsumed_tail:
+        raise TooLarge(f"decoded body exceeds {limit} bytes")
+    if not d.eof:
+        raise ValueError("truncated compressed body")
+    if d.unused_data:
+        raise ValueError("data after the end of the compressed body")
+    return out
 
 
 def _deflate(data: bytes, limit: int) -> bytes:
@@ -93,7 +86,7 @@ def decode(data: bytes, content_encoding: str | None, limit: int = DEFAULT_LIMIT
     for coding in reversed([c.strip().lower() for c in content_encoding.split(",") if c.strip()]):
         try:
             if coding in ("gzip", "x-gzip"):
-                data = _zlib(data, 16 + zlib.MAX_WBITS, limit, members=True)
+                data = _zlib(data, 16 + zlib.MAX_WBITS, limit)
             elif coding == "deflate":
                 data = _deflate(data, limit)
             elif coding == "br":

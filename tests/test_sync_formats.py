@@ -196,19 +196,3 @@ def test_reimport_counts_unchanged_entries():
     plan = formats.plan(formats.read("sourdine", body, "mute"), "mute", {e.key: e for e in entries[:2]}, NOW)
     assert plan.report()["unchanged"] == 2 and sorted(plan.write) == sorted(e.key for e in entries[2:])
 
-
-def test_an_entry_already_listed_keeps_what_the_file_does_not_say():
-    """Re-importing from a format that cannot hold a note, an expiry, a scope or an action keeps them (a review
-    found them wiped, and a temporary mute made permanent); what the file does say wins."""
-    later = (NOW + timedelta(days=30)).isoformat()
-    zed = lists.parse_mute({"kind": "account", "platform": "mastodon", "handle": "zed@example.org", "action": "hide",
-                            "note": "my troll", "expires": later, "platforms": ["mastodon"]}, NOW)
-    honte = lists.parse_mute({"kind": "keyword", "text": "honte", "action": "hide", "platforms": ["x"]}, NOW)
-    existing = {zed.key: zed, honte.key: honte}
-    plan = formats.plan(formats.read("mastodon-csv", b"Account address,Hide notifications\nzed@example.org,false\n",
-                                     "mute"), "mute", existing, NOW)
-    assert plan.write[zed.key].to_dict() == {**zed.to_dict(), "action": "collapse"}
-    words = b'{"preferences": [{"$type": "app.bsky.actor.defs#mutedWordsPref", "items": [' \
-            b'{"value": "honte", "targets": ["content"], "actorTarget": "all"}]}]}'
-    plan = formats.plan(formats.read("bluesky", words, "mute"), "mute", existing, NOW)
-    assert plan.write == {} and plan.unchanged == 1

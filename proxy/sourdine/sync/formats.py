@@ -307,32 +307,23 @@ class Plan:
 
 def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: datetime, tz: Any = UTC) -> Plan:
     """Parse each entry as the API does; an entry equal to the stored one is unchanged, an expired one an error.
-    When a file names one key twice, its last row wins. An entry already in the list keeps what the file does not
-    say of it: a format that cannot hold a note, an expiry, a scope or an action (Mastodon's CSV files, Bluesky's)
-    must not wipe them, nor turn a temporary mute into a permanent one."""
+    When a file names one key twice, its last row wins."""
     from sourdine import lists
 
     parse = lists.parse_mute if list_name == "mute" else lists.parse_allow
     out = Plan({}, 0, list(parsed.errors))
     seen: set[str] = set()
-
-    def checked(data: dict[str, Any]) -> Entry | str:
-        """The entry, or what is wrong with it."""
+    for line, data in parsed.entries:
         try:
             entry = parse(data, now, tz)
         except ValueError as e:
-            return str(e)
-        return "expires: this is already in the past" if entry.expires is not None and entry.expires <= now else entry
-
-    for line, data in parsed.entries:
-        entry = checked(data)
-        current = existing.get(entry.key) if not isinstance(entry, str) else None
-        if current is not None and set(current.to_dict()) - set(data):
-            entry = checked({**current.to_dict(), **data})
-        if isinstance(entry, str):
-            out.errors.append((line, entry))
+            out.errors.append((line, str(e)))
+            continue
+        if entry.expires is not None and entry.expires <= now:
+            out.errors.append((line, "expires: this is already in the past"))
             continue
         seen.add(entry.key)
+        current = existing.get(entry.key)
         if current is not None and current.to_dict() == entry.to_dict():
             out.write.pop(entry.key, None)
             continue

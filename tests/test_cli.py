@@ -135,6 +135,13 @@ def test_a_home_or_a_database_that_cannot_be_used_is_said_plainly(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "cannot be read as Sourdine's database" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and (where / "sourdine.db").read_bytes() == b"not a database " * 100
+    # A database that cannot be opened (here a folder in its place) is not called damaged: nothing to move away.
+    other = tmp_path / "other"
+    (other / "sourdine.db").mkdir(parents=True)
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(other), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot use" in out.stderr and "move it away" not in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
 
 
 @pytest.mark.parametrize("target", ["missing/dir/x.json", "."])

@@ -563,18 +563,17 @@ def test_an_event_stream_goes_through_as_it_comes(plain_sourdine, path):
         with socket.create_connection(("127.0.0.1", plain_sourdine.proxy_port), timeout=10) as sock:
             sock.sendall(f"GET http://127.0.0.1:{port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                          f"Accept: text/event-stream\r\n\r\n".encode())
-            sock.settimeout(3)
-            started, answer = time.monotonic(), b""
+            sock.settimeout(6)  # the upstream holds the stream open for 10 s: a proxy holding it gives nothing
+            answer = b""
             try:
                 while b"data:" not in answer and (chunk := sock.recv(65536)):
                     answer += chunk
             except OSError:
                 pass
-            waited = time.monotonic() - started
     finally:
         done.set()
         upstream.close()
-    assert b"data:" in answer and waited < 2, (waited, answer[:200])
+    assert b"data:" in answer, answer[:200]
 
 
 def test_a_second_instance_on_the_same_home_is_refused(sourdine):

@@ -99,7 +99,7 @@ async function revealAll(page, expected) {
     {timeout: 10000});
   const labels = await page.$$eval('button.sourdine-reveal', (b) => b.map((x) => x.textContent));
   // The page's own script has been pressing them meanwhile (untrusted clicks): they must all still be there.
-  await page.waitForFunction(() => document.body.dataset.scripted, null, {timeout: 10000});
+  await page.waitForFunction(() => document.body.dataset.scripted, null, {timeout: 15000});
   const scriptedClicks = await page.evaluate(() => Number(document.body.dataset.scripted));
   const afterScripted = await page.$$eval('button.sourdine-reveal', (b) => b.filter((x) => !(/** @type {HTMLButtonElement} */ (x)).disabled).length);
   for (const button of await page.$$('button.sourdine-reveal')) await button.click();

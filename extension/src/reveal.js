@@ -92,6 +92,9 @@ function pass() {
     let walker = walks.get(root);
     walks.delete(root);
     if (!root.isConnected) continue;
+    // The page may have taken away the node the walk stopped at (feeds drop the posts scrolled past): a walk
+    // from a node out of its root would never come back to the rest, so it starts again from the root.
+    if (walker && !root.contains(walker.currentNode)) walker = undefined;
     if (!walker) {
       if (!root.textContent?.includes(OPENING)) continue;
       walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);

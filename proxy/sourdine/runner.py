@@ -100,7 +100,9 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         user, clients, author_rows, list_rows = prepare_settings(where, instances)
         writer = store.Writer(home.db_path(where))
         runtime = Runtime.create(where, token, user, writer, clients, author_rows, list_rows, user["device_id"])
-    except sqlite3.DatabaseError as e:
+    except sqlite3.OperationalError as e:  # locked, full, unreadable: the file itself may be fine
+        raise StartupError(f"cannot use {home.db_path(where)}: {e}") from e
+    except sqlite3.DatabaseError as e:  # not a database, or a damaged one
         raise StartupError(f"{home.db_path(where)} cannot be read as Sourdine's database ({e}); move it away to "
                            "start afresh") from e
     except OSError as e:

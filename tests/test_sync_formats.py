@@ -94,6 +94,9 @@ def test_a_file_that_is_not_the_one_for_the_mute_list_is_refused_whole():
     with pytest.raises(ValueError, match="export of the 'allow' list, not of 'mutes'"):
         formats.read("sourdine", allowed.body, "mute")
     assert imported("sourdine", allowed.body, "allow")[0]
+    for name in ("mute", "mutes"):  # the list's name as the export writes it, or as a person might
+        assert imported("sourdine", b'{"sourdine": 1, "list": "%s", "entries": [{"kind": "keyword", "text": "honte"}]}'
+                        % name.encode())[0]
     with pytest.raises(ValueError, match="nested too deeply"):
         formats.read("sourdine", b'{"sourdine": 1, "entries": ' + b"[" * 100_000, "mute")
 

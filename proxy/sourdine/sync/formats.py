@@ -68,7 +68,7 @@ def read(fmt: str, data: bytes, list_name: str) -> Parsed:
         raise ValueError("line 1: the file must hold a JSON object")
     if fmt == "sourdine":
         plural = "mutes" if list_name == "mute" else "allow"
-        if "list" in doc and doc["list"] != plural:
+        if "list" in doc and doc["list"] not in (plural, list_name):  # "mute" too, as a person may write it
             # An export of the allow list imported into the mute list would mute the very people allowed.
             raise ValueError(f"line 1: this file is an export of the {doc['list']!r} list, not of {plural!r}")
         return _read_sourdine(text, doc)

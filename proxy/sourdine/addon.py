@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.net.http.headers import parse_content_type
 
 from sourdine import budget, codec, settings
 from sourdine.budget import Overrun
@@ -38,8 +39,7 @@ _WHOAMI = {
 }
 # Web apps that name the signed-in account's numeric id in a cookie sent with every feed request.
 _ID_COOKIES = {"facebook": "c_user", "instagram": "ds_user_id"}
-_CHARSET = re.compile(r";\s*charset\s*=", re.IGNORECASE)
-_UTF8 = re.compile(r";\s*charset\s*=\s*[\"']?(?:utf-?8|us-ascii)[\"']?\s*(?:;|$)", re.IGNORECASE)
+_UTF8 = ("", "utf-8", "utf8", "us-ascii")  # the charsets Sourdine reads and writes a body in ("": none said)
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
@@ -95,6 +95,15 @@ def initial_state(page: bytes) -> bytes | None:
     opened = page.find(b">", at)
     end = page.find(b"</script>", opened) if opened >= 0 else -1
     return page[opened + 1:end] if end >= 0 else None
+
+
+def _charset(content_type: str) -> str:
+    """The charset a Content-Type names, lower case, without quotes ("" for none)."""
+    parsed = parse_content_type(content_type)
+    for name, value in parsed[2].items() if parsed is not None else ():
+        if name.lower() == "charset":
+            return value.strip("\"'").lower()
+    return ""
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
@@ -346,7 +355,7 @@ class Sourdine:
         kinds = getattr(adapter, "ENDPOINT_CONTENT_TYPES", {}).get(meta["endpoint"])
         if not any(kind in content_type for kind in kinds or getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
-        if _CHARSET.search(content_type) and not _UTF8.search(content_type):
+        if _charset(content_type) not in _UTF8:
             return  # Sourdine reads and writes UTF-8: a body said to be in another charset goes out as it came
         started = time.perf_counter()
         deadline = started + ctx.options.sourdine_budget_ms / 1000

@@ -232,7 +232,7 @@ async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, 
 async def committed(request: web.Request, fn) -> object:
     """Run a write in the store's writer and wait until it is committed: nothing is acknowledged before. A client
     revoked since its request passed the guard (while its body came in, or while it waited for a lock) writes
-    nothing: routes that change memory first check that themselves (`_still_authorised`)."""
+    nothing; a route that changes memory before its write checks first (`_still_authorised`)."""
     _still_authorised(request)
     return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
 
@@ -289,7 +289,6 @@ async def _change_schedule(request: web.Request, change) -> web.Response:
             settings.with_user(runtime.snapshot, schedule=stored)
         except schedule.ScheduleError as e:
             raise ApiError(400, "bad_field", str(e), {"field": e.field}) from None
-        _still_authorised(request)
         row = {"list": "setting", "key": "schedule", "entry": stored, "stamp": runtime.clock.tick().encode(),
                "device": runtime.clock.node, "deleted": 0}  # the schedule replicates (issue 7)
         await committed(request, lambda db: (store.save_settings(db, {"schedule": stored}),
@@ -423,12 +422,11 @@ async def patch_settings(request: web.Request) -> web.Response:
                 raise ApiError(400, "bad_field", str(e), {"field": "toxicity"}) from None
             changed["toxicity"] = toxicity.to_dict()
         for key, value in body.get("global", {}).items():
-            if key == "decisions_retention_days":
-                good = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 3650
-            else:
-                good = key in ("pac_direct_outside_hours", "keep_excerpts", "flag_allowed") and isinstance(value, bool)
-            if not good:
-                raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"})
+            try:
+                settings.check_global(key, value)
+            except ValueError:
+                raise ApiError(400, "bad_field", f"global.{key}: bad field or value", {"field": f"global.{key}"}) \
+                    from None
             changed[key] = value
         if "mastodon_instances" in body:
             try:
@@ -444,7 +442,6 @@ async def patch_settings(request: web.Request) -> web.Response:
         except (ValueError, OverflowError) as e:
             raise ApiError(400, "bad_value", str(e), {"field": _bad_threshold(user, changed)}) from None
         if changed:
-            _still_authorised(request)
             forget_excerpts = changed.get("keep_excerpts") is False
 
             def write(db) -> None:
@@ -721,7 +718,6 @@ async def _write_entry(request: web.Request, name: str, key: str, entry: lists.E
         stamp = runtime.clock.tick().encode()
         row = {"list": name, "key": key, "entry": entry.to_dict() if entry is not None else {}, "stamp": stamp,
                "device": runtime.clock.node, "deleted": int(entry is None)}
-        _still_authorised(request)
         await committed(request, lambda db: store.put_list_entry(db, row))
         runtime.stamps[(name, key)] = stamp
         runtime.entries[name] = entries
@@ -813,7 +809,6 @@ async def decide_connection(request: web.Request) -> web.Response:
         stamp = runtime.clock.tick().encode()
         row = {"list": "connection", "key": key, "stamp": stamp, "device": runtime.clock.node, "deleted": 0,
                "entry": {"kind": chosen.kind, "share": chosen.share, "hostile": chosen.hostile}}
-        _still_authorised(request)
         await committed(request, lambda db: store.put_list_entry(db, row))
         runtime.stamps[("connection", key)] = stamp
         runtime.author_decisions[(platform, author_id)] = chosen

@@ -223,11 +223,16 @@ _FIELDS = {
 _COMMON = {"action", "expires", "platforms", "note"}
 
 
+def canonical(entry: Mapping[str, object]) -> str:
+    """An entry's JSON in one spelling, so that equal entries compare equal as text (how sync stores and sends it)."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _parse(data: Mapping[str, object], *, mute: bool, now: datetime, tz: tzinfo) -> Entry:
     entry = _parse_fields(data, mute=mute, now=now, tz=tz)
     if len(entry.key) > MAX_KEY:
         raise ValueError(f"{'id' if entry.key.startswith('person:') else 'handle'}: at most {MAX_KEY} characters")
-    if len(json.dumps(entry.to_dict(), separators=(",", ":"), ensure_ascii=False)) > MAX_ENTRY:
+    if len(canonical(entry.to_dict())) > MAX_ENTRY:
         raise ValueError(f"note: the entry is too large to sync (at most {MAX_ENTRY} characters in all)")
     return entry
 

@@ -92,17 +92,29 @@ class Snapshot:
         return [r"^(?:" + "|".join(names) + r")(?::\d+)?$"] if names else []
 
 
+GLOBAL_SWITCHES = ("pac_direct_outside_hours", "keep_excerpts", "flag_allowed")
+GLOBAL_KEYS = ("decisions_retention_days", *GLOBAL_SWITCHES)
+
+
+def check_global(key: str, value: object) -> None:
+    """ValueError unless `value` is one the global setting `key` takes (`GLOBAL_KEYS`)."""
+    if key == "decisions_retention_days":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
+            raise ValueError(f"decisions_retention_days must be a whole number of days from 1 to 3650, not {value!r}")
+    elif key not in GLOBAL_SWITCHES:
+        raise ValueError(f"{key} is not a global setting")
+    elif not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, not {value!r}")
+
+
 def build(user: dict[str, Any] | None = None) -> Snapshot:
     """A snapshot from the shipped rules and defaults, overridden by the user's saved settings."""
     user = user or {}
-    # The global values, as the API takes them: a stored value of another kind (edited by hand, damaged) would
-    # otherwise fail later, in every status call and in the hourly pruning of the decisions log.
-    retention = user.get("decisions_retention_days", 30)
-    if not isinstance(retention, int) or isinstance(retention, bool) or not 1 <= retention <= 3650:
-        raise ValueError(f"decisions_retention_days must be a whole number of days from 1 to 3650, not {retention!r}")
-    for key in ("pac_direct_outside_hours", "keep_excerpts", "flag_allowed"):
-        if not isinstance(user.get(key, False), bool):
-            raise ValueError(f"{key} must be true or false, not {user[key]!r}")
+    # Checked here too, not only where the API takes them: a stored value of another kind (edited by hand, damaged)
+    # would otherwise fail later, in every status call and in the hourly pruning of the decisions log.
+    for key in GLOBAL_KEYS:
+        if key in user:
+            check_global(key, user[key])
     # A platform is decrypted and routed only once it has an adapter.
     platform_rules = {name: r for name, r in rules.platforms().items() if name in ADAPTERS}
     defaults = rules.defaults()

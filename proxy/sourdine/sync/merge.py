@@ -38,13 +38,9 @@ TOMBSTONE_DAYS = 180
 DAY_MS = 86_400_000
 MAX_KEY = lists.MAX_KEY
 MAX_ENTRY = lists.MAX_ENTRY  # characters of an entry's JSON
+canonical = lists.canonical  # an entry's JSON in one spelling
 
 RowId = tuple[str, str]
-
-
-def canonical(entry: Mapping[str, Any]) -> str:
-    """An entry's JSON in one spelling, so that equal entries compare equal as text."""
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,13 +157,24 @@ def test_import_and_export_from_the_cli(tmp_path):
         words = tmp_path / "words.json"
         items = [{"value": f"mot{i}", "targets": ["content"]} for i in range(2500)]
         items[2100]["value"] = "!!!"  # no letter: refused, with its line
+        items[2200]["actorTarget"] = "exclude-following"  # muted for everyone here: a warning
         words.write_text(json.dumps({"items": items}, indent=1))
         out = cli(running.home, "import", str(words), "--format", "bluesky", "--progress")
         assert out.returncode == 0, out.stderr
         # The item's "{" is the line above its value: its 1-based number is the value line's 0-based index.
-        line = next(i for i, text in enumerate(words.read_text().split("\n")) if '"!!!"' in text)
+        line, warned = (next(i for i, text in enumerate(words.read_text().split("\n")) if value in text)
+                        for value in ('"!!!"', '"mot2200"'))
         assert f"{words}:{line}: text:" in out.stderr
-        assert "2500/2500 rows (100%)" in out.stderr and "Imported 2499, unchanged 0, 1 errors" in out.stdout
+        assert f"{words}:{warned}: warning: muted on Bluesky for accounts you do not follow" in out.stderr
+        assert "2500/2500 rows (100%)" in out.stderr
+        assert "Imported 2499, unchanged 0, 1 errors, 1 warnings" in out.stdout
+        # What Bluesky's format cannot say of a word already listed stays as it is on a second import, which the
+        # CLI sends to the API in batches of Sourdine JSON.
+        edited = {"kind": "keyword", "text": "mot7", "action": "hide", "platforms": ["bluesky"], "note": "at work"}
+        api(running, "POST", "/api/v1/mutes", edited)
+        again = cli(running.home, "import", str(words), "--format", "bluesky")
+        assert "Imported 0, unchanged 2499, 1 errors, 1 warnings" in again.stdout, again.stdout + again.stderr
+        assert {k: v for k, v in lists(running)["mutes"]["keyword:mot7"].items() if k in edited} == edited
         exported = tmp_path / "mutes.json"
         assert cli(running.home, "export", "--format", "sourdine", "-o", str(exported)).returncode == 0
         again = cli(running.home, "import", str(exported), "--format", "sourdine")

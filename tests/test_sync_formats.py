@@ -138,6 +138,12 @@ def test_bluesky_muted_words_from_preferences():
                        "keyword:stopthecount": {"kind": "keyword", "text": "stopthecount", "action": "collapse",
                                                 "expires": "2027-01-01T00:00:00+00:00"}}
     assert [line for line, _ in errors] == [8, 9]
+    # Muted in tags only, and for accounts not followed only: Sourdine mutes it more broadly, and says so.
+    warnings = formats.read("bluesky", MUTED_WORDS, "mute").warnings
+    assert [line for line, _ in warnings] == [6]
+    assert "tags only" in warnings[0][1] and "do not follow" in warnings[0][1]
+    report = formats.plan(formats.read("bluesky", MUTED_WORDS, "mute"), "mute", {}, NOW).report()
+    assert report["warnings"] == [{"line": 6, "warning": warnings[0][1]}]
 
 
 def test_bluesky_moderation_list_subjects():
@@ -212,3 +218,64 @@ def test_reimport_counts_unchanged_entries():
     plan = formats.plan(formats.read("sourdine", body, "mute"), "mute", {e.key: e for e in entries[:2]}, NOW)
     assert plan.report()["unchanged"] == 2 and sorted(plan.write) == sorted(e.key for e in entries[2:])
 
+
+
+def test_an_entry_already_listed_keeps_what_the_format_cannot_say():
+    """Re-importing Mastodon's CSV or Bluesky's file keeps an entry's note, scope, expiry and action where the
+    format cannot hold them (a review found them wiped, and a temporary mute made permanent); what the format does
+    say wins; a re-import of the same file is all unchanged."""
+    later = (NOW + timedelta(days=30)).isoformat()
+    zed = lists.parse_mute({"kind": "account", "platform": "mastodon", "handle": "zed@example.org", "action": "hide",
+                            "note": "my troll", "expires": later, "platforms": ["mastodon"]}, NOW)
+    honte = lists.parse_mute({"kind": "keyword", "text": "honte", "action": "hide", "platforms": ["x"],
+                              "expires": later}, NOW)
+    did = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
+    troll = lists.parse_mute({"kind": "account", "platform": "bluesky", "handle": did, "action": "hide",
+                              "note": "n", "expires": later}, NOW)
+    existing = {e.key: e for e in (zed, honte, troll)}
+
+    csv = b"Account address,Hide notifications\nzed@example.org,false\n"
+    plan = formats.plan(formats.read("mastodon-csv", csv, "mute"), "mute", existing, NOW)
+    assert plan.write[zed.key].to_dict() == {**zed.to_dict(), "action": "collapse"}  # the file says collapse
+    csv = b"Account address,Hide notifications\nzed@example.org,true\n"
+    plan = formats.plan(formats.read("mastodon-csv", csv, "mute"), "mute", existing, NOW)
+    assert plan.write == {} and plan.unchanged == 1
+    plan = formats.plan(formats.read("mastodon-blocks-csv", b"zed@example.org\n", "mute"), "mute", existing, NOW)
+    assert plan.write == {} and plan.unchanged == 1
+
+    # Bluesky's word says its expiry (none: for good), not its action, scope or note.
+    words = (b'{"preferences": [{"$type": "app.bsky.actor.defs#mutedWordsPref", "items": ['
+             b'{"value": "honte", "targets": ["content"], "actorTarget": "all"}]}]}')
+    plan = formats.plan(formats.read("bluesky", words, "mute"), "mute", existing, NOW)
+    assert plan.write[honte.key].to_dict() == {k: v for k, v in honte.to_dict().items() if k != "expires"}
+    subjects = json.dumps({"subjects": [{"did": did}]}).encode()
+    plan = formats.plan(formats.read("bluesky", subjects, "mute"), "mute", existing, NOW)
+    assert plan.write == {} and plan.unchanged == 1
+
+    # An entry that has expired keeps nothing: what is imported is new.
+    gone = lists.parse_mute({"kind": "account", "platform": "mastodon", "handle": "zed@example.org",
+                             "action": "hide", "note": "old", "expires": (NOW + timedelta(minutes=1)).isoformat()},
+                            NOW)
+    plan = formats.plan(formats.read("mastodon-csv", csv, "mute"), "mute", {gone.key: gone}, NOW + timedelta(hours=1))
+    assert plan.write[zed.key].to_dict() == {"kind": "account", "platform": "mastodon", "handle": "zed@example.org",
+                                             "action": "hide"}
+
+
+def test_sourdine_json_says_every_field_unless_an_entry_keeps_some():
+    """In Sourdine's own format a field left out is its default (a note removed in the file is removed), and
+    `keep` names the fields an entry already listed keeps (as `sourdine import` sends the other formats' entries);
+    a malformed `keep` is that line's error."""
+    zed = lists.parse_mute({"kind": "account", "platform": "mastodon", "handle": "zed@example.org", "action": "hide",
+                            "note": "my troll", "platforms": ["mastodon"]}, NOW)
+    body = (b'{"sourdine": 1, "entries": [\n'
+            b'{"kind": "account", "platform": "mastodon", "handle": "zed@example.org", "action": "hide"},\n'
+            b'{"kind": "keyword", "text": "honte", "keep": "note"},\n'
+            b'{"kind": "keyword", "text": "rage", "keep": ["note", "handle"]}\n]}')
+    plan = formats.plan(formats.read("sourdine", body, "mute"), "mute", {zed.key: zed}, NOW)
+    assert plan.write[zed.key].to_dict() == {"kind": "account", "platform": "mastodon", "handle": "zed@example.org",
+                                             "action": "hide"}
+    assert [line for line, _ in plan.errors] == [3, 4] and all("keep:" in m for _, m in plan.errors)
+    body = (b'{"sourdine": 1, "entries": [\n{"kind": "account", "platform": "mastodon", '
+            b'"handle": "zed@example.org", "keep": ["note", "platforms", "action"]}\n]}')
+    plan = formats.plan(formats.read("sourdine", body, "mute"), "mute", {zed.key: zed}, NOW)
+    assert plan.write == {} and plan.unchanged == 1

@@ -318,8 +318,11 @@ input('import-file').addEventListener('change', async () => {
     const format = /** @type {HTMLSelectElement} */ ($('transfer-format')).value;
     const result = await send(MSG.IMPORT, {list: currentList(), format, text: await file.text()});
     const errors = result.errors.map((/** @type {any} */ e) => msg('importLineError', [String(e.line), e.error]));
-    say('transfer-result', [msg('imported', [String(result.imported), String(result.unchanged)]), ...errors].join(' '),
-      errors.length > 0);
+    // An older Sourdine answers no warnings.
+    const warnings = (result.warnings ?? []).map((/** @type {any} */ w) =>
+      msg('importLineWarning', [String(w.line), w.warning]));
+    say('transfer-result', [msg('imported', [String(result.imported), String(result.unchanged)]), ...errors,
+      ...warnings].join(' '), errors.length > 0);
   } catch (e) {
     say('transfer-result', errorText(e), true);
   }

@@ -77,7 +77,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
     for line, message in sorted(errors):
         print(f"{args.file}:{line}: {message}", file=sys.stderr)
-    print(f"Imported {imported}, unchanged {unchanged}, {len(errors)} errors, in {time.monotonic() - start:.1f} s.")
+    for line, message in parsed.warnings:
+        print(f"{args.file}:{line}: warning: {message}", file=sys.stderr)
+    warned = f", {len(parsed.warnings)} warnings" if parsed.warnings else ""
+    print(f"Imported {imported}, unchanged {unchanged}, {len(errors)} errors{warned}, in "
+          f"{time.monotonic() - start:.1f} s.")
     return 1 if errors and not imported and not unchanged else 0
 
 
@@ -174,7 +178,8 @@ def add_parsers(sub, parents) -> None:
         "import", parents=parents, help="Import entries from a file into the mute list or the allow list.",
         description="Read Sourdine's JSON, Mastodon's muted accounts CSV, Mastodon's blocked accounts (as hide "
         "mutes) or Bluesky's muted words and moderation-list subjects. A malformed row is reported with its line; "
-        "the rest goes in.")
+        "the rest goes in. An entry already listed keeps what the file's format cannot say of it (a note, a scope, "
+        "an expiry, an action); a Bluesky word muted more narrowly than Sourdine can mute it is a warning.")
     imp.add_argument("file", help="The file to import.")
     imp.add_argument("--format", choices=formats.IMPORT_FORMATS, required=True, help="The file's format.")
     imp.add_argument("--list", choices=["mutes", "allow"], default="mutes", help="Which list (default mutes).")

@@ -135,7 +135,8 @@ SCHEMAS: dict[str, Any] = {
     "PairRequest": _obj({"code": _STR, "name": _STR}, required=["code"]),
     "Paired": _obj({"token": _STR, "client": _ref("Client")}),
     "ImportReport": _obj({"imported": _INT, "unchanged": _INT, "errors": {"type": "array", "items": _obj(
-        {"line": _INT, "error": _STR})}}),
+        {"line": _INT, "error": _STR})}, "warnings": {"type": "array", "items": _obj(
+        {"line": _INT, "warning": _STR})}}),
     "Peer": _obj({"id": _STR, "name": _STR, "address": {"type": ["string", "null"]}, "fingerprint": _STR,
                   "created": _NUM, "last_seen": _OPT_NUM, "last_error": {"type": ["string", "null"]}}),
     "Peers": _obj({"listening": {"type": ["string", "null"]}, "paused": {"type": "boolean"},

@@ -14,6 +14,14 @@ errors with their line; entries in, bytes out. A malformed row is one error: the
   keywords match words and their hashtag, so `targets` is not kept; `actorTarget` "exclude-following" cannot be
   honoured: Sourdine does not know whom the user follows); a subject becomes a Bluesky account (its DID).
 - `sourdine`: `{"sourdine": 1, "list": ..., "entries": [...]}`, one entry a line, as `Entry.to_dict()` gives them.
+  An entry may also carry `"keep"`, a list of fields (`action`, `expires`, `platforms`, `note`) that an entry
+  already listed under its key keeps when the file does not say them: `sourdine import` sends the entries it read
+  from the other formats so.
+
+The other formats cannot hold every field of an entry, so an entry they name that is already listed keeps what
+they cannot say (see `KEEP`): re-importing Mastodon's CSV does not wipe a mute's note, scope or expiry, nor make a
+temporary mute permanent. Sourdine's own format says every field: a field left out there is its default. What a
+format reads more broadly than it was written (a Bluesky word muted for those not followed only) is a warning.
 """
 
 from __future__ import annotations
@@ -33,14 +41,24 @@ IMPORT_FORMATS = ("sourdine", "mastodon-csv", "mastodon-blocks-csv", "bluesky")
 EXPORT_FORMATS = ("sourdine", "mastodon-csv", "bluesky")
 MASTODON_HEADER = ["Account address", "Hide notifications"]
 MUTED_WORDS = "app.bsky.actor.defs#mutedWordsPref"
+KEEPABLE = ("action", "expires", "platforms", "note")
+# What each format cannot say of an entry, so that one already listed keeps it: (format, kind of entry).
+KEEP = {
+    "mastodon-csv": ["expires", "platforms", "note"],  # the action is said ("Hide notifications")
+    "mastodon-blocks-csv": ["expires", "platforms", "note"],  # a block is a hide mute
+    "bluesky-word": ["action", "platforms", "note"],  # its expiry is said (expiresAt, or none)
+    "bluesky-subject": ["action", "expires", "platforms", "note"],
+}
 
 
 @dataclass
 class Parsed:
-    """What a file holds: (line, entry object) pairs, and (line, message) errors."""
+    """What a file holds: (line, entry object) pairs, (line, message) errors, and (line, message) warnings about
+    entries read as well as Sourdine can, but not quite as the file meant them."""
 
     entries: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 def read(fmt: str, data: bytes, list_name: str) -> Parsed:
@@ -105,7 +123,8 @@ def _read_mastodon(text: str, blocks: bool, mute: bool) -> Parsed:
             out.errors.append((line, "a quote opened here is never closed: the lines from here on were read as "
                                      "one value, and none of them was imported"))
             continue
-        entry: dict[str, Any] = {"kind": "account", "platform": "mastodon", "handle": address}
+        entry: dict[str, Any] = {"kind": "account", "platform": "mastodon", "handle": address,
+                                 "keep": KEEP["mastodon-blocks-csv" if blocks else "mastodon-csv"]}
         if mute:
             if blocks:
                 entry["action"] = "hide"
@@ -169,9 +188,13 @@ def _read_bluesky(text: str, doc: dict[str, Any]) -> Parsed:
     for i, word in enumerate(words or []):
         line = word_lines[i]
         try:
-            out.entries.append((line, _muted_word(word)))
+            entry, warning = _muted_word(word)
         except ValueError as e:
             out.errors.append((line, str(e)))
+            continue
+        out.entries.append((line, entry))
+        if warning:
+            out.warnings.append((line, warning))
     for i, item in enumerate(subjects):
         line = subject_lines[i]
         subject = item.get("subject", item) if isinstance(item, dict) else item
@@ -182,26 +205,34 @@ def _read_bluesky(text: str, doc: dict[str, Any]) -> Parsed:
             continue
         did = subject.get("did")
         out.entries.append((line, {"kind": "account", "platform": "bluesky",
-                                   "handle": did if isinstance(did, str) else subject["handle"]}))
+                                   "handle": did if isinstance(did, str) else subject["handle"],
+                                   "keep": KEEP["bluesky-subject"]}))
     return out
 
 
-def _muted_word(word: Any) -> dict[str, Any]:
+def _muted_word(word: Any) -> tuple[dict[str, Any], str]:
+    """A keyword entry, and what Sourdine mutes more broadly than Bluesky would ("" when nothing)."""
     if not isinstance(word, dict) or not isinstance(word.get("value"), str):
         raise ValueError("a muted word is an object with a value")
     value = word["value"].strip()
     targets = word.get("targets", ["content", "tag"])
     if not isinstance(targets, list):
         raise ValueError("targets: must be a list")
+    broader = []
     if targets == ["tag"]:
         value = value.removeprefix("#")
-    entry: dict[str, Any] = {"kind": "keyword", "text": value}
+        broader.append("muted in tags only on Bluesky, it is muted in posts' text too (Sourdine's keywords match "
+                       "a word and its hashtag alike)")
+    if word.get("actorTarget") == "exclude-following":
+        broader.append("muted on Bluesky for accounts you do not follow only, it is muted in everyone's posts "
+                       "(Sourdine does not know whom you follow)")
+    entry: dict[str, Any] = {"kind": "keyword", "text": value, "keep": KEEP["bluesky-word"]}
     expires = word.get("expiresAt")
     if expires is not None:
         if not isinstance(expires, str):
             raise ValueError("expiresAt: must be a date and time")
         entry["expires"] = expires
-    return entry
+    return entry, "; ".join(broader)
 
 
 def _bluesky_word(entry: KeywordEntry) -> dict[str, Any]:
@@ -305,23 +336,33 @@ class Plan:
     write: dict[str, Entry]
     unchanged: int
     errors: list[tuple[int, str]]
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {"imported": len(self.write), "unchanged": self.unchanged,
-                "errors": [{"line": line, "error": message} for line, message in sorted(self.errors)]}
+                "errors": [{"line": line, "error": message} for line, message in sorted(self.errors)],
+                "warnings": [{"line": line, "warning": message} for line, message in sorted(self.warnings)]}
 
 
 def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: datetime, tz: Any = UTC) -> Plan:
     """Parse each entry as the API does; an entry equal to the stored one is unchanged, an expired one an error.
-    When a file names one key twice, its last row wins."""
+    An entry already listed (and not expired) keeps the fields its `keep` names that the file does not say. When
+    a file names one key twice, its last row wins."""
     from sourdine import lists
 
     parse = lists.parse_mute if list_name == "mute" else lists.parse_allow
-    out = Plan({}, 0, list(parsed.errors))
+    out = Plan({}, 0, list(parsed.errors), list(parsed.warnings))
     seen: set[str] = set()
     for line, data in parsed.entries:
         try:
+            data, keep = _keep(data)
             entry = parse(data, now, tz)
+            current = existing.get(entry.key)
+            if keep and current is not None and (current.expires is None or current.expires > now):
+                said = current.to_dict()
+                kept = {name: said[name] for name in keep if name in said and name not in data}
+                if kept:
+                    entry = parse(data | kept, now, tz)
         except ValueError as e:
             message = str(e)  # it quotes the bad value, which a file can make as long as itself
             out.errors.append((line, message if len(message) <= 300 else message[:299] + "…"))
@@ -330,10 +371,20 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
             out.errors.append((line, "expires: this is already in the past"))
             continue
         seen.add(entry.key)
-        current = existing.get(entry.key)
         if current is not None and current.to_dict() == entry.to_dict():
             out.write.pop(entry.key, None)
             continue
         out.write[entry.key] = entry
     out.unchanged = sum(1 for key in seen if key not in out.write)
     return out
+
+
+def _keep(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The entry without its `keep`, and the fields `keep` names; ValueError for a `keep` that is not a list of
+    those fields."""
+    if "keep" not in data:
+        return data, []
+    keep = data["keep"]
+    if not isinstance(keep, list) or not all(isinstance(name, str) and name in KEEPABLE for name in keep):
+        raise ValueError(f"keep: a list of the fields an entry already listed keeps ({', '.join(KEEPABLE)})")
+    return {name: value for name, value in data.items() if name != "keep"}, keep

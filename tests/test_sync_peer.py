@@ -256,6 +256,46 @@ async def test_a_link_or_a_pipe_in_the_folder_is_never_followed_nor_waited_on(pa
     assert (await a.sync.sync_folder()).read == 1 and "keyword:rage" in a.runtime.entries["mute"]
 
 
+async def test_a_hard_link_in_the_folder_is_not_used_and_a_refused_file_is_warned_about_once(pair, tmp_path,
+                                                                                           caplog):
+    """A hard link under a device's file name (to a file of the user's on the same disk) is neither appended to nor
+    read (a review); a file refused is warned about once, not at every sync, and again if it comes back after a
+    regular file."""
+    from sourdine.sync.folder import Folder
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n")
+    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    await a.mute("honte")
+    os.link(victim, shared / "ops-deva.jsonl")
+    [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
+    assert not result["ok"] and "could not be used" in result["error"]
+    assert victim.read_bytes() == b"export PATH=$HOME/bin:$PATH\n"
+    (shared / "ops-deva.jsonl").unlink()
+    assert (await a.sync.sync_folder()).written == 1
+    await b.mute("rage")
+    assert (await b.sync.sync_folder()).written >= 1
+    genuine = tmp_path / "elsewhere.jsonl"
+    os.link(shared / "ops-devb.jsonl", genuine)  # the genuine lines, under two names
+    caplog.set_level(logging.WARNING, "sourdine.sync.folder")
+    for _ in range(3):
+        assert (await a.sync.sync_folder()).read == 0
+    assert "keyword:rage" not in a.runtime.entries["mute"]
+    warned = [r for r in caplog.records if "ops-devb.jsonl" in r.getMessage() and "one link" in r.getMessage()]
+    assert len(warned) == 1
+    genuine.unlink()
+    assert (await a.sync.sync_folder()).read == 1 and "keyword:rage" in a.runtime.entries["mute"]
+    (shared / "ops-devb.jsonl").rename(genuine)
+    os.mkfifo(shared / "ops-devb.jsonl")
+    await a.sync.sync_folder()
+    await a.sync.sync_folder()
+    warned = [r for r in caplog.records if "ops-devb.jsonl" in r.getMessage() and "one link" in r.getMessage()]
+    assert len(warned) == 2
+
+
 async def test_a_peer_back_after_180_days_gets_the_full_state(pair):
     """A peer last seen more than 180 days ago is sent everything, not a delta, and both sides end equal."""
     a, b = pair

@@ -40,15 +40,21 @@ _CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
 MAX_LINE = 16 * 1024 * 1024
 
 
+def _plain(st: os.stat_result) -> bool:
+    """A regular file with one name: what a sync tool makes (see `_open_file`)."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+
+
 def _open_file(path: Path, flags: int) -> int:
-    """A descriptor on `path`, which must be a regular file. Someone who can write to the folder can put a link or
-    a pipe under a device's file name: a link is never followed (our lines would be appended to whatever file it
-    names, or another file read in its place) and a pipe never waited on (an open that never returns would hold
-    every later sync); OSError for either."""
+    """A descriptor on `path`, which must be a regular file with one link. Someone who can write to the folder can
+    put a link or a pipe under a device's file name: a link is never followed (our lines would be appended to
+    whatever file it names, or another file read in its place), nor a hard link to another file used (the same,
+    for a file on the folder's own disk), and a pipe never waited on (an open that never returns would hold every
+    later sync); OSError for each."""
     fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path.name} in the sync folder is not a regular file")
+        if not _plain(os.fstat(fd)):
+            raise OSError(f"{path.name} in the sync folder is not a regular file with one link")
         if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)  # a regular file: reads and writes as usual from here
     except BaseException:
@@ -97,6 +103,7 @@ class Folder:
         self.folder = folder
         self.device = device
         self.path = folder / f"ops-{device}.jsonl"
+        self._refused: set[str] = set()  # names warned about, once each while they stay so
 
     # -- writing --
 
@@ -123,20 +130,23 @@ class Folder:
 
     def files(self, peers: dict[str, bytes]) -> dict[str, Path]:
         """The other devices' files: only `ops-<paired device>.jsonl`, never a conflict copy, nor anything but a
-        regular file under that name (a link, a pipe: see `_open_file`), which is reported."""
+        regular file with one link under that name (a link, a pipe: see `_open_file`), which is reported once
+        (and again if it comes back after a regular file)."""
         out = {}
         for path in self.folder.iterdir():
             match = _NAME.fullmatch(path.name)
             if match is None or _CONFLICT.search(path.name) or match[1] == self.device or match[1] not in peers:
                 continue
             try:
-                mode = path.lstat().st_mode
+                st = path.lstat()
             except FileNotFoundError:  # gone meanwhile
                 continue
-            if stat.S_ISREG(mode):
+            if _plain(st):
                 out[match[1]] = path
-            else:
-                logger.warning("ignored %s in the sync folder: not a regular file", path.name)
+                self._refused.discard(path.name)
+            elif path.name not in self._refused:
+                self._refused.add(path.name)
+                logger.warning("ignored %s in the sync folder: not a regular file with one link", path.name)
         return out
 
     def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes

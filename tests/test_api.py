@@ -849,6 +849,41 @@ async def test_feedback_and_exposure(client):
     assert {row["post_id"]: row["feedback"] for row in rows}[body[1]["id"]] == "fine"
 
 
+async def test_fine_on_a_toxic_connections_post_offers_a_path_that_allows_that_author(client):
+    """"This was fine" on a toxic connection's post offers to allow its author: the offer names the author, and
+    its path, each part quoted, allows that author even when the id holds a "/" (a review found clients reading the
+    id back from the last "/")."""
+    import json
+    from datetime import UTC, datetime
+
+    from conftest import DATA
+    from sourdine.authors import AuthorBook
+    from sourdine.platforms import mastodon
+
+    body = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
+    calm = body[2]
+    calm["account"]["id"] = "12/34"  # by hand: no platform's ids seen here hold a "/"
+    calm["content"] = "<p>Lovely morning at the market, fresh bread and sunshine.</p>"
+    calm["language"] = "en"
+    [post] = mastodon.posts("timeline", [calm])
+    now = datetime.now(UTC)
+    book = client.runtime.engine.authors = AuthorBook()
+    for i in range(6):
+        book.add("mastodon", "12/34", f"old-{i}", 0.95, True, now.timestamp() - 60 * i)
+    engine = Engine(score, ADAPTERS, record=client.runtime.writer.record, authors=book)
+    assert engine.judge(client.runtime.snapshot, "mastodon", "timeline", [post])
+    assert client.runtime.writer.flush()
+    r = await client.post(f"/api/v1/decisions/mastodon/{calm['id']}/feedback", json={"feedback": "fine"},
+                          headers=local(client))
+    offer = (await r.json())["offer"]
+    assert offer == {"path": "/api/v1/connections/mastodon/12%2F34", "decision": "allow", "author_id": "12/34"}
+    r = await client.post(offer["path"], json={"decision": offer["decision"]}, headers=local(client))
+    assert r.status == 200, await r.text()
+    assert book.get("mastodon", "12/34") is not None
+    decided = (await (await client.get("/api/v1/connections", headers=local(client))).json())["suggestions"]
+    assert all(s["author_id"] != "12/34" for s in decided)
+
+
 async def test_toxicity_settings_are_stored_and_live(client):
     """The toxic-connection rule (N, share, window) is changed through the settings and applies at once."""
     from sourdine.authors import AuthorBook

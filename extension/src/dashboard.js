@@ -3,7 +3,7 @@ import {ext, msg} from './lib/ext.js';
 import {localize} from './lib/i18n.js';
 import {errorText, platformName} from './lib/labels.js';
 import {MSG} from './lib/messages.js';
-import {exposureSeries, hourlySeries} from './lib/stats.js';
+import {exposureSeries, hourlySeries, offeredAuthor, postLink} from './lib/stats.js';
 
 localize(document, ext.i18n.getMessage);
 
@@ -76,9 +76,10 @@ function keptAwayRow(decision) {
     el('td', [decision.reason ?? '', decision.excerpt ? `“${decision.excerpt}”` : ''].filter(Boolean).join(' · ')),
   );
   const linkCell = el('td');
-  if (decision.url) {
+  const url = postLink(decision);
+  if (url) {
     const link = /** @type {HTMLAnchorElement} */ (el('a', msg('openPost')));
-    link.href = decision.url;
+    link.href = url;
     link.target = '_blank';
     link.rel = 'noopener noreferrer';
     linkCell.append(link);
@@ -92,10 +93,11 @@ function keptAwayRow(decision) {
       const answer = await send(MSG.FEEDBACK, {platform: decision.platform, post_id: decision.post_id, feedback: 'fine'});
       fine.textContent = msg('markedFine');
       fine.disabled = true;
-      if (answer.offer) {
+      const author = offeredAuthor(answer.offer, decision);
+      if (author) {
         const allow = el('button', msg('allowAuthorToo'));
         allow.addEventListener('click', async () => {
-          await send(MSG.DECIDE, {platform: decision.platform, author_id: answer.offer.path.split('/').pop(), decision: 'allow'});
+          await send(MSG.DECIDE, {platform: decision.platform, author_id: author, decision: 'allow'});
           allow.remove();
         });
         fineCell.append(' ', allow);

@@ -56,6 +56,17 @@ test('the content script is joined with its imports into one classic script', ()
   assert.doesNotThrow(() => new Function(source), 'parses as a classic script');
 });
 
+test('an id of dots only is no post id: in the API\'s path it would name a directory', () => {
+  for (const id of ['.', '..', '...']) {
+    assert.deepEqual(findMarkers(`x [sourdine:facebook:${id}]`), [], id);
+    assert.equal(postRef({platform: 'facebook', id}), null, id);
+  }
+  for (const id of ['.a', 'a.', '..a', 'a..', '.-.', '1.2']) {
+    assert.equal(findMarkers(`x [sourdine:youtube:${id}]`)[0]?.id, id, id);
+    assert.deepEqual(postRef({platform: 'youtube', id}), {platform: 'youtube', id}, id);
+  }
+});
+
 test('a page address gives the platform whose web host it is on', () => {
   assert.equal(platformOf('https://www.facebook.com/groups/1'), 'facebook');
   assert.equal(platformOf('http://web.facebook.com:8080/x'), 'facebook');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
-import {decidedToday, exposureSeries, hourlySeries, lastDays, todayCounts} from '../src/lib/stats.js';
+import {decidedToday, exposureSeries, hourlySeries, lastDays, offeredAuthor, postLink, todayCounts} from '../src/lib/stats.js';
 
 const STATS = {
   by_day: [],
@@ -48,4 +48,36 @@ test('kept away today: only decisions since local midnight, newest first', () =>
     {...base, post_id: '3', first_seen: at(14)},
   ];
   assert.deepEqual(decidedToday(decisions, now).map((d) => d.post_id), ['3', '1']);
+});
+
+/** A decision as `GET /api/v1/decisions` gives it. */
+const DECISION = {platform: 'mastodon', post_id: '1', author_id: null, author: 'a', action: 'collapse',
+  reason: 'toxic connection', first_seen: 0, feedback: null};
+
+test('a decision\'s link is a web address only: anything else from the API is no link', () => {
+  assert.equal(postLink({...DECISION, url: 'https://mastodon.social/@a/1'}), 'https://mastodon.social/@a/1');
+  assert.equal(postLink({...DECISION, url: 'http://127.0.0.1:8080/@a/1'}), 'http://127.0.0.1:8080/@a/1');
+  for (const url of ['javascript:alert(1)', ' JavaScript:alert(1)', 'java\tscript:alert(1)', 'data:text/html,<b>x',
+    'vbscript:x', 'file:///etc/passwd', 'chrome://settings', '//evil.example/x', '/api/v1/settings', 'not a url',
+    '', null, undefined, 42]) {
+    assert.equal(postLink(/** @type {any} */ ({...DECISION, url})), null, String(url));
+  }
+});
+
+test('the author "this was fine" offers to allow is the whole id, slashes and all', () => {
+  const offer = (/** @type {string} */ path) => ({path, decision: 'allow'});
+  // As the API writes the path (proxy/sourdine/api.py, feedback): the id as is.
+  for (const id of ['109', 'https://mastodon.social/users/a', 'a/', 'a?b=1', 'a%2Fb', 'did:plc:x/y']) {
+    assert.equal(offeredAuthor(offer(`/api/v1/connections/mastodon/${id}`), DECISION), id, id);
+    assert.equal(offeredAuthor(offer(`/api/v1/connections/mastodon/${id}`), {...DECISION, author_id: id}), id, id);
+  }
+  // As the API writes it now: each part of the path quoted, and the id said.
+  assert.equal(offeredAuthor({path: '/api/v1/connections/mastodon/a%2Fb', author_id: 'a/b'},
+    DECISION), 'a/b');
+  // The decision's own id, when the list gives it, needs no reading of a path.
+  assert.equal(offeredAuthor(offer('/api/v1/connections/mastodon/a/b'), {...DECISION, author_id: 'a/b'}), 'a/b');
+  for (const none of [null, undefined, {}, {path: 1}, offer('/api/v1/connections/x/109'),
+    offer('/api/v1/connections/mastodon/'), offer('/api/v1/mutes/mastodon/109')]) {
+    assert.equal(offeredAuthor(/** @type {any} */ (none), DECISION), null, JSON.stringify(none));
+  }
 });

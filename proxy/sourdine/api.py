@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from datetime import time as dtime
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -552,7 +553,9 @@ async def feedback(request: web.Request) -> web.Response:
     row = await asyncio.to_thread(store.read_decision, runtime.writer.path, platform, post_id)
     offer = None
     if body["feedback"] == "fine" and row and (row["reason"] or "").startswith("toxic connection"):
-        offer = {"path": f"/api/v1/connections/{platform}/{row['author_id']}", "decision": "allow"}
+        # Each part quoted whole: an author id may hold a "/" (the route's part then reads it back decoded).
+        offer = {"path": f"/api/v1/connections/{quote(platform, safe='')}/{quote(row['author_id'], safe='')}",
+                 "decision": "allow", "author_id": row["author_id"]}
     audit.info("%s: %s: feedback %s", who(request), _route(request), body["feedback"])
     return web.json_response({"feedback": body["feedback"], "offer": offer})
 

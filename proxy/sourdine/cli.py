@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import logging
+import shlex
 import sys
 import time
 import urllib.error
@@ -197,7 +198,7 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     print(f"Noted: {args.verdict}.")
     if answer.get("offer"):
         print(f"That post came from a toxic connection: to allow its author, run "
-              f"sourdine connections allow {args.platform} {answer['offer']['path'].rsplit('/', 1)[-1]}")
+              f"sourdine connections allow {args.platform} {shlex.quote(answer['offer']['author_id'])}")
     return 0
 
 

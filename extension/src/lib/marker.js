@@ -18,7 +18,9 @@ export const REVEAL_HOSTS = Object.freeze({
 });
 
 /** The characters of a post id in a marker: Facebook's base64 ids, LinkedIn's URNs, YouTube's comment ids. */
-const ID = '[A-Za-z0-9_.:=+/-]{1,200}';
+const ID_CHAR = '[A-Za-z0-9_.:=+/-]';
+/** Not dots only: encodeURIComponent keeps dots, and a URL reads the path segments `.` and `..` as directories. */
+const ID = `(?!\\.+(?!${ID_CHAR}))${ID_CHAR}{1,200}`;
 const PLATFORM = Object.keys(REVEAL_HOSTS).join('|');
 const MARKER = new RegExp(`\\[sourdine:(${PLATFORM}):(${ID})\\]`, 'g');
 const WHOLE_ID = new RegExp(`^${ID}$`);

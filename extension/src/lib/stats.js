@@ -7,8 +7,9 @@
  * @typedef {{by_hour_today: HourRow[], by_day: DayRow[],
  *            exposure: {today: {reached: number, kept_away: number}, week: {reached: number, kept_away: number},
  *                       by_day?: ExposureDay[]}}} Stats
- * @typedef {{platform: string, post_id: string, author: string | null, action: string, reason: string | null,
- *            first_seen: number, feedback: string | null, url?: string | null, excerpt?: string | null}} Decision
+ * @typedef {{platform: string, post_id: string, author_id?: string | null, author: string | null, action: string,
+ *            reason: string | null, first_seen: number, feedback: string | null, url?: string | null,
+ *            excerpt?: string | null}} Decision
  */
 
 /**
@@ -88,4 +89,36 @@ export function exposureSeries(stats, now) {
 export function decidedToday(decisions, now) {
   const midnight = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime() / 1000;
   return decisions.filter((d) => d.first_seen >= midnight).sort((a, b) => b.first_seen - a.first_seen);
+}
+
+/**
+ * A decision's link to its post, or null: only a web address. The API builds https links only, but the value
+ * is data from the API, and a `javascript:` or `data:` one would run in the extension's page on a click.
+ * @param {Decision} decision
+ * @returns {string | null}
+ */
+export function postLink(decision) {
+  if (typeof decision.url !== 'string') return null;
+  try {
+    const url = new URL(decision.url);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The author that "this was fine" offers to allow (the feedback's `offer`), or null when there is no offer
+ * for this decision's platform. The offer names the author (`author_id`); an older Sourdine gave only the path,
+ * `/api/v1/connections/PLATFORM/AUTHOR_ID`, from which the id is read whole (ids may hold slashes, so it is all
+ * after that prefix, not the last segment), or taken from the decision itself.
+ * @param {{path?: unknown, author_id?: unknown} | null | undefined} offer
+ * @param {Decision} decision
+ * @returns {string | null}
+ */
+export function offeredAuthor(offer, decision) {
+  const prefix = `/api/v1/connections/${encodeURIComponent(decision.platform)}/`;
+  if (typeof offer?.path !== 'string' || !offer.path.startsWith(prefix)) return null;
+  if (typeof offer.author_id === 'string' && offer.author_id) return offer.author_id;
+  return decision.author_id || offer.path.slice(prefix.length) || null;
 }

@@ -232,6 +232,8 @@ def test_only_feed_requests_are_marked_and_asked_for_gzip(addon, scheme, host, p
         ("gzip;q=0, identity", "gzip;q=0, identity"),
         ("gzip ; q=0.0", "gzip ; q=0.0"),
         ("x-gzip-ish, br", "x-gzip-ish, br"),
+        ("br, X-GZIP", "gzip"),
+        ("x-gzip;q=0, br", "x-gzip;q=0, br"),
         ("identity", "identity"),
     ],
 )

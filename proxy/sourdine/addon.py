@@ -107,10 +107,11 @@ def _charset(content_type: str) -> str:
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header takes gzip: named, and not with a quality of 0 ("gzip;q=0" refuses it)."""
+    """Whether an Accept-Encoding header takes gzip: named (or as `x-gzip`, the same coding: RFC 9110, 8.4.1.3),
+    and not with a quality of 0 ("gzip;q=0" refuses it)."""
     for item in accept_encoding.split(","):
         coding, _, params = item.partition(";")
-        if coding.strip().lower() != "gzip":
+        if coding.strip().lower() not in ("gzip", "x-gzip"):
             continue
         for param in params.split(";"):
             name, _, value = param.partition("=")

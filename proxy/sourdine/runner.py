@@ -193,7 +193,9 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
           flush=True)
     print(f"sourdine: CA certificate: {home.ca_cert(where)}", flush=True)
 
-    # Load the lexicons and the language detector's tables now rather than on the first feed.
+    # Load the lexicons and the language detector's tables now rather than on the first feed: from the tables
+    # kept at an earlier start, while the lexicons and the code are the same.
+    scoring.keep_tables_in(where / "cache")
     scoring.score("warm up: not bad", "en")
     # Everything allocated so far lives as long as the process: keep it out of the collector's way, which keeps
     # its pauses off the responses. The collector was off through start-up (cli._cmd_run): this one collection

@@ -32,6 +32,7 @@ from sourdine.scoring.core import (  # noqa: E402  (the path above decides where
     LANGS,
     Score,
     caches,
+    keep_tables_in,
     score,
     warm,
     with_learned,
@@ -41,4 +42,4 @@ from sourdine.scoring.core import _combine as _combine  # noqa: E402
 from sourdine.scoring.core import _load as _load  # noqa: E402
 from sourdine.scoring.core import _score as _score  # noqa: E402
 
-__all__ = ["score", "warm", "Score", "LANGS", "caches", "with_learned"]
+__all__ = ["score", "warm", "Score", "LANGS", "caches", "keep_tables_in", "with_learned"]

@@ -46,11 +46,24 @@ MAX_REASONS = 6
 # A learned nudge of at least this much (log-odds) is named among the reasons, by its strongest term.
 LEARNED_REASON = 0.25
 
+State = tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmenter]
 _lock = threading.Lock()
-_state: tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmenter] | None = None
+_state: State | None = None
 
 
-def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmenter]:
+_kept: Path | None = None  # where the lexicons' tables are kept between runs (keep_tables_in)
+
+
+def keep_tables_in(folder: Path | None) -> None:
+    """Keep the lexicons' tables, once built from rules/lexicons, in `folder` (`sourdine run` gives its home's
+    cache folder), and read them back from there at the next start while nothing they are built from has
+    changed (sourdine.scoring.kept): that takes about half the time building them does, at every start-up. None,
+    the default: built each time. Call it before the first score."""
+    global _kept
+    _kept = folder
+
+
+def _load() -> State:
     global _state
     state = _state
     if state is not None:
@@ -60,18 +73,38 @@ def _load() -> tuple[dict[str, lexicon.Lexicon], detect.Detector, segment.Segmen
             from sourdine.rules import rules_dir
 
             root = rules_dir() / "lexicons"
-            lexicons = {lang: lexicon.load(lang, root) for lang in LANGS}
-            other: dict[str, list[str]] = {}
-            for word, lang in lexicon.read_pairs(root / "other" / "stopwords.tsv"):
-                other.setdefault(lang, []).append(word)
-            detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other,
-                                       lexicons["en"].entries, lexicons["fr"].entries)
-            _state = (lexicons, detector, _segmenter(root, lexicons))
+            if _kept is None:
+                _state = _assemble(*_build(root))
+            else:
+                from sourdine.scoring import kept
+
+                _state = kept.kept_or_built(root, _kept)
         return _state
 
 
-def _segmenter(root: Path, lexicons: dict[str, lexicon.Lexicon]) -> segment.Segmenter:
-    """One word list for both languages (a tag's language is not known yet), accents off as the split sees it."""
+def _build(root: Path) -> tuple[dict[str, lexicon.Lexicon], dict[str, list[str]], dict[str, int], frozenset[str],
+                                frozenset[str]]:
+    """The lexicons, the other languages' stop words (for the detector) and the segmenter's word lists, read
+    from rules/lexicons."""
+    lexicons = {lang: lexicon.load(lang, root) for lang in LANGS}
+    other: dict[str, list[str]] = {}
+    for word, lang in lexicon.read_pairs(root / "other" / "stopwords.tsv"):
+        other.setdefault(lang, []).append(word)
+    counts, short, read = _segmenter_words(root, lexicons)
+    return lexicons, other, counts, short, read
+
+
+def _assemble(lexicons: dict[str, lexicon.Lexicon], other: dict[str, list[str]], counts: dict[str, int],
+              short: frozenset[str], read: frozenset[str]) -> State:
+    detector = detect.Detector(lexicons["en"].stopwords, lexicons["fr"].stopwords, other,
+                               lexicons["en"].entries, lexicons["fr"].entries)
+    return lexicons, detector, segment.Segmenter(counts, short, read)
+
+
+def _segmenter_words(root: Path, lexicons: dict[str, lexicon.Lexicon]
+                     ) -> tuple[dict[str, int], frozenset[str], frozenset[str]]:
+    """The segmenter's word lists: one for both languages (a tag's language is not known yet), accents off as the
+    split sees it."""
     # 90,000 lines: read without lexicon.read_numbers' checks, which take four times as long (the test of the
     # rules folder parses them with it).
     counts: dict[str, int] = {}
@@ -90,7 +123,7 @@ def _segmenter(root: Path, lexicons: dict[str, lexicon.Lexicon]) -> segment.Segm
         short.update(w.translate(lexicon.UNACCENT) for w in function_words)
         read.update(lex.entries, lex.negators)
     short.update(w for w in read if len(w) == 3 and w.isalpha())  # "bad", "nul"; not acronyms such as "wp"
-    return segment.Segmenter(counts, frozenset(short), frozenset(read))
+    return counts, frozenset(short), frozenset(read)
 
 
 def warm() -> None:

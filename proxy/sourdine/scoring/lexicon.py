@@ -277,8 +277,12 @@ def load(lang: str, root: Path) -> Lexicon:
         outrage_emoji=outrage_emoji,
         emoji_chars=frozenset(emoji) | frozenset(outrage_emoji),
         learned=learned,
-        lookup={
-            k: e.phrase_next if e.valence is None and e.outrage is None and e.phrase_next is not None else e
-            for k, e in entries.items()
-        },
+        lookup=lookup_of(entries),
     )
+
+
+def lookup_of(entries: dict[str, Entry]) -> dict[str, Entry | frozenset[str]]:
+    """`Lexicon.lookup`, made from the entries."""
+    return {k: e.phrase_next if e.valence is None and e.outrage is None and e.phrase_next is not None else e
+            for k, e in entries.items()}
+

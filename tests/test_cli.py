@@ -150,3 +150,30 @@ def test_export_to_a_place_that_cannot_be_written_says_so(sourdine, tmp_path, ta
     out = subprocess.run([str(SOURDINE), "export", "--home", str(sourdine.home), "-o", str(tmp_path / target)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "cannot write" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("offer", [
+    {"path": "/api/v1/connections/mastodon/12%2F34", "decision": "allow", "author_id": "12/34"},
+    {"path": "/api/v1/connections/mastodon/12/34", "decision": "allow"},  # a Sourdine from before author_id
+])
+def test_feedback_names_the_author_offered_whole(offer, monkeypatch, capsys):
+    """"Fine" on a toxic connection's post prints the command that allows its author, with the whole id (a review
+    found the id read from the path's last "/", and then an older Sourdine's offer making the command crash)."""
+    calls = []
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: calls.append(a) or {"feedback": "fine", "offer": offer})
+    assert cli.main(["feedback", "fine", "mastodon", "109"]) == 0
+    assert "sourdine connections allow mastodon 12/34" in capsys.readouterr().out
+    assert calls[0][2] == "/api/v1/decisions/mastodon/109/feedback"
+
+
+def test_import_into_an_older_running_sourdine_says_to_restart_it(tmp_path, monkeypatch, capsys):
+    """A Sourdine started before `keep` refuses every entry that carries it: the command says to restart it, and
+    that nothing of that batch went in, instead of listing every line as an error."""
+    words = tmp_path / "words.json"
+    words.write_text(json.dumps({"items": [{"value": "honte"}, {"value": "rage"}]}))
+    old = {"imported": 0, "unchanged": 0,
+           "errors": [{"line": n, "error": "keep: unknown field for a keyword entry"} for n in (2, 3)]}
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: old)
+    assert cli.main(["import", str(words), "--format", "bluesky"]) == 1
+    err = capsys.readouterr().err
+    assert "older than this command: restart it (sourdine run)" in err and "keep:" not in err

@@ -49,7 +49,10 @@ def test_kept_tables_score_as_the_built_ones(tmp_path, monkeypatch):
     built = core._assemble(*core._build(root))
     first = kept.kept_or_built(root, tmp_path / "cache")  # builds, and keeps
     assert (tmp_path / "cache" / kept.NAME).is_file()
-    read = kept.kept_or_built(root, tmp_path / "cache")  # reads back
+    # Read back, not built: building would fail now.
+    monkeypatch.setattr(core, "_build", lambda root: (_ for _ in ()).throw(AssertionError("built again")))
+    read = kept.kept_or_built(root, tmp_path / "cache")
+    monkeypatch.undo()
     assert _plain(read) == _plain(built) == _plain(first)
     assert _scores(read, monkeypatch) == _scores(built, monkeypatch)
     assert any(s.negativity > 0.5 or s.outrage > 0.5 for s in _scores(read, monkeypatch))  # the texts do score
@@ -89,3 +92,29 @@ def test_a_folder_that_cannot_be_written_only_costs_the_build(tmp_path, caplog):
     state = kept.kept_or_built(root, blocked)
     assert _plain(state) == _plain(core._assemble(*core._build(root)))
     assert "cannot be kept" in caplog.text and blocked.read_text() == "a file where the folder would be"
+
+
+def test_a_path_that_is_not_utf8_is_kept_too_and_any_error_in_keeping_only_builds(tmp_path, monkeypatch, caplog):
+    """A home or rules folder whose name is not UTF-8 has a key like any other (a review found the key's encoding
+    raise there, and every post then scored as an error); and whatever goes wrong in keeping the tables, the
+    scorer builds them as it would without."""
+    import os
+
+    root = tmp_path / os.fsdecode(b"jos\xe9") / "lexicons"
+    shutil.copytree(rules_dir() / "lexicons", root)
+    folder = tmp_path / os.fsdecode(b"caf\xe9")
+    first = kept.kept_or_built(root, folder)
+    monkeypatch.setattr(core, "_build", lambda root: (_ for _ in ()).throw(AssertionError("built again")))
+    assert _plain(kept.kept_or_built(root, folder)) == _plain(first)
+    monkeypatch.undo()
+
+    def broken(root, folder):
+        raise RuntimeError("a bug in keeping them")
+
+    monkeypatch.setattr(kept, "kept_or_built", broken)
+    monkeypatch.setattr(core, "_state", None)
+    monkeypatch.setattr(core, "_kept", folder)
+    caplog.set_level(logging.WARNING)
+    state = core._load()
+    assert _plain(state) == _plain(first) and "cannot be kept (RuntimeError)" in caplog.text
+    assert core.score("You absolute idiot!!! SHAME ON YOU", "en").scored

@@ -279,3 +279,21 @@ def test_sourdine_json_says_every_field_unless_an_entry_keeps_some():
             b'"handle": "zed@example.org", "keep": ["note", "platforms", "action"]}\n]}')
     plan = formats.plan(formats.read("sourdine", body, "mute"), "mute", {zed.key: zed}, NOW)
     assert plan.write == {} and plan.unchanged == 1
+
+
+def test_warnings_only_for_words_taken_and_worded_for_the_list():
+    """A word refused (no letter, already expired) has its error and no warning; into the allow list, the warning
+    says "allowed" (a review found both wrong)."""
+    words = json.dumps({"items": [
+        {"value": "!!!", "targets": ["tag"]},
+        {"value": "old", "targets": ["tag"], "expiresAt": "2020-01-01T00:00:00Z"},
+        {"value": "honte", "targets": ["tag"], "actorTarget": "exclude-following"},
+    ]}, indent=1).encode()
+    report = formats.plan(formats.read("bluesky", words, "mute"), "mute", {}, NOW).report()
+    assert [e["line"] for e in report["errors"]] == [3, 9]
+    assert [w["line"] for w in report["warnings"]] == [16]
+    assert "it is muted in posts' text too" in report["warnings"][0]["warning"]
+    report = formats.plan(formats.read("bluesky", words, "allow"), "allow", {}, NOW).report()
+    assert [w["line"] for w in report["warnings"]] == [16]
+    warning = report["warnings"][0]["warning"]
+    assert "it is allowed in posts' text too" in warning and "it is allowed in everyone's posts" in warning

@@ -270,17 +270,23 @@ async def test_a_hard_link_in_the_folder_is_not_used_and_a_refused_file_is_warne
     victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n")
     a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
     await a.mute("honte")
+    await b.mute("colère")
+    assert (await b.sync.sync_folder()).written >= 1
     os.link(victim, shared / "ops-deva.jsonl")
-    [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
-    assert not result["ok"] and "could not be used" in result["error"]
+    caplog.set_level(logging.WARNING, "sourdine.sync.folder")
+    for _ in range(3):  # said in every answer, naming the file; logged once; the other device's file still read
+        [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
+        assert not result["ok"] and result["error"] == ("the sync folder could not be used: ops-deva.jsonl in the "
+                                                        "sync folder is not a regular file with one link")
     assert victim.read_bytes() == b"export PATH=$HOME/bin:$PATH\n"
+    assert "keyword:colère" in a.runtime.entries["mute"]
+    assert sum("ops-deva.jsonl" in r.getMessage() for r in caplog.records) == 1
     (shared / "ops-deva.jsonl").unlink()
-    assert (await a.sync.sync_folder()).written == 1
+    assert (await a.sync.sync_folder()).written == 2  # its mute, and the one it received meanwhile
     await b.mute("rage")
     assert (await b.sync.sync_folder()).written >= 1
     genuine = tmp_path / "elsewhere.jsonl"
     os.link(shared / "ops-devb.jsonl", genuine)  # the genuine lines, under two names
-    caplog.set_level(logging.WARNING, "sourdine.sync.folder")
     for _ in range(3):
         assert (await a.sync.sync_folder()).read == 0
     assert "keyword:rage" not in a.runtime.entries["mute"]

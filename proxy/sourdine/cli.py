@@ -196,9 +196,12 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     answer = call_api(args.home, "POST", f"/api/v1/decisions/{urllib.parse.quote(args.platform, safe='')}/"
                       f"{urllib.parse.quote(args.post_id, safe='')}/feedback", {"feedback": args.verdict})
     print(f"Noted: {args.verdict}.")
-    if answer.get("offer"):
+    offer = answer.get("offer")
+    if offer:
+        # Sourdine before 2026-11-24 named the author only in the path, unquoted: all of it after the platform.
+        author = offer.get("author_id") or offer["path"].split("/", 5)[-1]
         print(f"That post came from a toxic connection: to allow its author, run "
-              f"sourdine connections allow {args.platform} {shlex.quote(answer['offer']['author_id'])}")
+              f"sourdine connections allow {args.platform} {shlex.quote(author)}")
     return 0
 
 

@@ -36,6 +36,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _so_far(imported: int, unchanged: int, line: int) -> str:
+    """What earlier batches did, and where to go on from."""
+    return (f"; {imported} entries were imported and {unchanged} unchanged from the lines before {line}, none from "
+            f"line {line} on")
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     """Read the file here (so that progress can show), send its entries in batches as Sourdine JSON, and report
     errors with the file's own line numbers."""
@@ -66,8 +72,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
             if not first:
                 raise
             # Earlier batches are in: say so, and where to go on from.
-            raise CommandError(f"{e}; {imported} entries were imported and {unchanged} unchanged from the lines "
-                               f"before {batch[0][0]}, none from line {batch[0][0]} on") from None
+            raise CommandError(f"{e}{_so_far(imported, unchanged, batch[0][0])}") from None
+        if any(e["error"].startswith("keep: unknown field") for e in answer["errors"]):
+            # A Sourdine started before `keep` existed refuses every entry of the batch: nothing went in.
+            raise CommandError("the running Sourdine is older than this command: restart it (sourdine run), then "
+                               f"import again{_so_far(imported, unchanged, batch[0][0]) if first else ''}")
         imported += answer["imported"]
         unchanged += answer["unchanged"]
         errors += [(batch[e["line"] - 2][0], e["error"]) for e in answer["errors"]]
@@ -77,9 +86,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
     for line, message in sorted(errors):
         print(f"{args.file}:{line}: {message}", file=sys.stderr)
-    for line, message in parsed.warnings:
+    refused = {line for line, _ in errors}
+    warnings = [(line, message) for line, message in parsed.warnings if line not in refused]  # of entries taken
+    for line, message in warnings:
         print(f"{args.file}:{line}: warning: {message}", file=sys.stderr)
-    warned = f", {len(parsed.warnings)} warnings" if parsed.warnings else ""
+    warned = f", {len(warnings)} warnings" if warnings else ""
     print(f"Imported {imported}, unchanged {unchanged}, {len(errors)} errors{warned}, in "
           f"{time.monotonic() - start:.1f} s.")
     return 1 if errors and not imported and not unchanged else 0

@@ -231,7 +231,9 @@ PATHS: dict[str, dict[str, Any]] = {
                 _query("before", _NUM, "Only decisions changed before this time (seconds), for paging.")])},
     "/api/v1/decisions/{platform}/{post_id}/feedback": {"post": _op(
         '"This was fine" or "this was hostile" on one decision; "fine" on a toxic connection offers to allow them.',
-        _json(_obj({"feedback": {"enum": ["fine", "hostile"]}, "offer": {"type": ["object", "null"]}}), "Stored."),
+        _json(_obj({"feedback": {"enum": ["fine", "hostile"]}, "offer": {
+            "type": ["object", "null"], "required": ["path", "decision", "author_id"],
+            "properties": {"path": _STR, "decision": {"enum": ["allow"]}, "author_id": _STR}}}), "Stored."),
         body="Feedback", params=[{"name": "platform", "in": "path", "required": True, "schema": _STR},
                                  {"name": "post_id", "in": "path", "required": True, "schema": _STR}])},
     "/api/v1/originals/{platform}/{post_id}": {"get": _op(

@@ -4,9 +4,10 @@ about 0.1 s of every start-up, reading them back about half that.
 The file is `lexicons.marshal` in the folder given (`sourdine run`: `<home>/cache`): a key, the SHA-256 of the
 rest, then the tables as `marshal` writes them. The key covers what the tables are built from: the Python and
 marshal versions, the digest of the package's sources (sourdine.native.digest, as the compiled build's stamp)
-and every file under the lexicons' folder by name, size and modification time, as Python's own bytecode cache
-does. Tables under another key are built again and replace them; a file that is damaged, or cannot be read or
-written, is only a slower start (a warning in the log). The file is written whole under a temporary name, then
+and every file under the lexicons' folder, by name and bytes (1.4 MB: a few milliseconds; a modification time
+can miss an edit made within its resolution). Tables under another key are built again and replace them; a file
+that is damaged, or cannot be read or written, is only a slower start (a warning in the log), and so is any
+error in keeping them (core._load builds the tables then). The file is written whole under a temporary name, then
 renamed over the old one, so that a start never reads half of one.
 
 Not compiled: it handles files and `marshal`'s values, of any type until checked; the compiled scorer's classes
@@ -72,14 +73,16 @@ def from_plain(plain: tuple[Any, ...]) -> Lexicon:
 
 
 def key(root: Path) -> bytes:
-    """What the tables built from `root` (rules/lexicons) depend on, as 32 bytes."""
+    """What the tables built from `root` (rules/lexicons) depend on, as 32 bytes. Paths as the file system has
+    them (a name that is not UTF-8 is still a name)."""
     from sourdine import native
 
-    h = hashlib.sha256(f"{sys.version}\0{marshal.version}\0{native.digest()}\0{root}\0".encode())
+    h = hashlib.sha256(f"{sys.version}\0{marshal.version}\0{native.digest()}\0".encode() + os.fsencode(root))
     for path in sorted(root.rglob("*")):
         if path.is_file():
-            st = path.stat()
-            h.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+            data = path.read_bytes()
+            h.update(b"\0" + os.fsencode(path.relative_to(root)) + b"\0" + str(len(data)).encode() + b"\0")
+            h.update(data)
     return h.digest()
 
 

@@ -40,6 +40,14 @@ _CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
 MAX_LINE = 16 * 1024 * 1024
 
 
+class Refused(OSError):
+    """A device's file in the folder (`name`) is not a regular file with one link (see `_open_file`)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} in the sync folder is not a regular file with one link")
+        self.name = name
+
+
 def _plain(st: os.stat_result) -> bool:
     """A regular file with one name: what a sync tool makes (see `_open_file`)."""
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
@@ -54,7 +62,7 @@ def _open_file(path: Path, flags: int) -> int:
     fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
     try:
         if not _plain(os.fstat(fd)):
-            raise OSError(f"{path.name} in the sync folder is not a regular file with one link")
+            raise Refused(path.name)
         if hasattr(os, "O_NONBLOCK"):
             os.set_blocking(fd, True)  # a regular file: reads and writes as usual from here
     except BaseException:
@@ -118,13 +126,21 @@ class Folder:
         return json.dumps({"boxes": boxes}, separators=(",", ":")).encode() + b"\n"
 
     def append(self, data: bytes) -> None:
-        """One whole line, appended and flushed to disk before the bookkeeping says it was written."""
+        """One whole line, appended and flushed to disk before the bookkeeping says it was written. Refused (and
+        nothing written) when our file is not a regular file with one link."""
         fd = _open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._refused.discard(self.path.name)
+
+    def refused(self, name: str, message: str) -> None:
+        """Log that the file `name` was refused, once while it stays so."""
+        if name not in self._refused:
+            self._refused.add(name)
+            logger.warning("%s", message)
 
     # -- reading --
 
@@ -144,9 +160,8 @@ class Folder:
             if _plain(st):
                 out[match[1]] = path
                 self._refused.discard(path.name)
-            elif path.name not in self._refused:
-                self._refused.add(path.name)
-                logger.warning("ignored %s in the sync folder: not a regular file with one link", path.name)
+            else:
+                self.refused(path.name, f"ignored {path.name} in the sync folder: not a regular file with one link")
         return out
 
     def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes

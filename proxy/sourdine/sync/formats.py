@@ -90,7 +90,7 @@ def read(fmt: str, data: bytes, list_name: str) -> Parsed:
             # An export of the allow list imported into the mute list would mute the very people allowed.
             raise ValueError(f"line 1: this file is an export of the {doc['list']!r} list, not of {plural!r}")
         return _read_sourdine(text, doc)
-    return _read_bluesky(text, doc)
+    return _read_bluesky(text, doc, "muted" if list_name == "mute" else "allowed")
 
 
 # -- Mastodon ------------------------------------------------------------------------------------------------
@@ -163,7 +163,8 @@ def _mastodon_address(entry: AccountEntry) -> str | None:
 # -- Bluesky -------------------------------------------------------------------------------------------------
 
 
-def _read_bluesky(text: str, doc: dict[str, Any]) -> Parsed:
+def _read_bluesky(text: str, doc: dict[str, Any], done: str) -> Parsed:
+    """`done`: what the list does with a word ("muted", "allowed"), for the warnings."""
     out = Parsed()
     words: list[Any] | None = None
     word_lines: list[int] = []
@@ -188,7 +189,7 @@ def _read_bluesky(text: str, doc: dict[str, Any]) -> Parsed:
     for i, word in enumerate(words or []):
         line = word_lines[i]
         try:
-            entry, warning = _muted_word(word)
+            entry, warning = _muted_word(word, done)
         except ValueError as e:
             out.errors.append((line, str(e)))
             continue
@@ -210,8 +211,8 @@ def _read_bluesky(text: str, doc: dict[str, Any]) -> Parsed:
     return out
 
 
-def _muted_word(word: Any) -> tuple[dict[str, Any], str]:
-    """A keyword entry, and what Sourdine mutes more broadly than Bluesky would ("" when nothing)."""
+def _muted_word(word: Any, done: str) -> tuple[dict[str, Any], str]:
+    """A keyword entry, and where Sourdine applies it more broadly than Bluesky would ("" when nowhere)."""
     if not isinstance(word, dict) or not isinstance(word.get("value"), str):
         raise ValueError("a muted word is an object with a value")
     value = word["value"].strip()
@@ -221,10 +222,10 @@ def _muted_word(word: Any) -> tuple[dict[str, Any], str]:
     broader = []
     if targets == ["tag"]:
         value = value.removeprefix("#")
-        broader.append("muted in tags only on Bluesky, it is muted in posts' text too (Sourdine's keywords match "
-                       "a word and its hashtag alike)")
+        broader.append(f"muted in tags only on Bluesky, it is {done} in posts' text too (Sourdine's keywords "
+                       "match a word and its hashtag alike)")
     if word.get("actorTarget") == "exclude-following":
-        broader.append("muted on Bluesky for accounts you do not follow only, it is muted in everyone's posts "
+        broader.append(f"muted on Bluesky for accounts you do not follow only, it is {done} in everyone's posts "
                        "(Sourdine does not know whom you follow)")
     entry: dict[str, Any] = {"kind": "keyword", "text": value, "keep": KEEP["bluesky-word"]}
     expires = word.get("expiresAt")
@@ -351,8 +352,9 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
     from sourdine import lists
 
     parse = lists.parse_mute if list_name == "mute" else lists.parse_allow
-    out = Plan({}, 0, list(parsed.errors), list(parsed.warnings))
+    out = Plan({}, 0, list(parsed.errors))
     seen: set[str] = set()
+    taken: set[int] = set()  # the lines of entries imported or unchanged: only theirs have warnings
     for line, data in parsed.entries:
         try:
             data, keep = _keep(data)
@@ -371,11 +373,13 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
             out.errors.append((line, "expires: this is already in the past"))
             continue
         seen.add(entry.key)
+        taken.add(line)
         if current is not None and current.to_dict() == entry.to_dict():
             out.write.pop(entry.key, None)
             continue
         out.write[entry.key] = entry
     out.unchanged = sum(1 for key in seen if key not in out.write)
+    out.warnings = [(line, message) for line, message in parsed.warnings if line in taken]
     return out
 
 

@@ -552,13 +552,19 @@ class Sync:
             return rows, upto
 
         rows, upto = await self._committed(prepare)
+        refused: folder_mod.Refused | None = None
         if rows:
             n = await self._next_n()
-            await asyncio.to_thread(folder.append, folder.line(rows, n, keys))
-            await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
-                {"line": n, "upto": upto})))
-            report.written = len(rows)
-        self._folder_full = False
+            try:
+                await asyncio.to_thread(folder.append, folder.line(rows, n, keys))
+            except folder_mod.Refused as e:  # our file: nothing written, but the others' files are still read
+                refused = e
+            else:
+                await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
+                    {"line": n, "upto": upto})))
+                report.written = len(rows)
+        if refused is None:
+            self._folder_full = False
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():
             offset, last = await self._committed(lambda db, device=device: folder_mod.state(db, device))
             lines, bad, offset = await asyncio.to_thread(folder.read, device, path, offset, last, keys[device])
@@ -569,6 +575,8 @@ class Sync:
                 await self.live.merge_remote(theirs, lambda db, _b, device=device, offset=offset, seq=seq:
                                              folder_mod.set_state(db, device, offset, seq))
                 report.read += len(lines)
+        if refused is not None:
+            raise refused
         return report
 
     async def sync_all(self, due_only: bool = False) -> list[dict[str, Any]]:
@@ -581,6 +589,10 @@ class Sync:
                     report = await self.sync_folder()
                     results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": True,
                                     "sent": report.written, "received": report.read, "ignored": report.ignored})
+                except folder_mod.Refused as e:  # said once in the log; in every answer
+                    self.folder.refused(e.name, f"the sync folder could not be used: {e}")
+                    results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": False,
+                                    "error": f"the sync folder could not be used: {e}"})
                 except (OSError, ValueError) as e:
                     logger.warning("the sync folder could not be used: %s", type(e).__name__)
                     results.append({"id": "folder", "name": f"folder {self.folder.folder}", "ok": False,

@@ -177,3 +177,13 @@ def test_import_into_an_older_running_sourdine_says_to_restart_it(tmp_path, monk
     assert cli.main(["import", str(words), "--format", "bluesky"]) == 1
     err = capsys.readouterr().err
     assert "older than this command: restart it (sourdine run)" in err and "keep:" not in err
+    # A Sourdine file whose entries name `keep` only here and there: what went in is counted, the rest reported.
+    partly = {"imported": 1, "unchanged": 0,
+              "errors": [{"line": 3, "error": "keep: unknown field for a keyword entry"}]}
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: partly)
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"sourdine": 1, "entries": [\n{"kind": "keyword", "text": "honte"},\n'
+                    '{"kind": "keyword", "text": "rage", "keep": ["note"]}\n]}')
+    assert cli.main(["import", str(mine), "--format", "sourdine"]) == 0
+    out = capsys.readouterr()
+    assert "Imported 1, unchanged 0, 1 errors" in out.out and f"{mine}:3: keep: unknown field" in out.err

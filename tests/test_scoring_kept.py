@@ -108,13 +108,30 @@ def test_a_path_that_is_not_utf8_is_kept_too_and_any_error_in_keeping_only_build
     assert _plain(kept.kept_or_built(root, folder)) == _plain(first)
     monkeypatch.undo()
 
-    def broken(root, folder):
+    # A bug in keeping them (here in the key, then in writing): warned, and the scorer still gets its tables,
+    # through core._load as `sourdine run` calls it.
+    def broken(*args):
         raise RuntimeError("a bug in keeping them")
 
-    monkeypatch.setattr(kept, "kept_or_built", broken)
+    monkeypatch.setattr(kept, "key", broken)
     monkeypatch.setattr(core, "_state", None)
     monkeypatch.setattr(core, "_kept", folder)
     caplog.set_level(logging.WARNING)
-    state = core._load()
-    assert _plain(state) == _plain(first) and "cannot be kept (RuntimeError)" in caplog.text
+    assert _plain(core._load()) == _plain(first) and "do not load (RuntimeError)" in caplog.text
     assert core.score("You absolute idiot!!! SHAME ON YOU", "en").scored
+    monkeypatch.undo()
+    monkeypatch.setattr(kept, "write", broken)
+    assert _plain(kept.kept_or_built(root, tmp_path / "elsewhere")) == _plain(first)
+    assert "cannot be kept (RuntimeError)" in caplog.text
+
+
+def test_a_bad_lexicon_file_is_raised_once_as_without_kept_tables(tmp_path, caplog):
+    """An error in building the tables is the lexicon's, said as without a folder: not also a warning that they
+    cannot be kept (a review found it said so, then the build done twice)."""
+    root = tmp_path / "lexicons"
+    shutil.copytree(rules_dir() / "lexicons", root)
+    (root / "en" / "boosters.tsv").write_text("very\tnot a number\n", encoding="utf-8")
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(ValueError, match="boosters.tsv:1"):
+        kept.kept_or_built(root, tmp_path / "cache")
+    assert caplog.text == ""

@@ -269,20 +269,36 @@ async def test_a_hard_link_in_the_folder_is_not_used_and_a_refused_file_is_warne
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n")
     a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    for peer in a.sync.peers.values():
+        peer.address = None  # the folder alone: what reaches A here came through it
     await a.mute("honte")
-    await b.mute("colère")
-    assert (await b.sync.sync_folder()).written >= 1
-    os.link(victim, shared / "ops-deva.jsonl")
     caplog.set_level(logging.WARNING, "sourdine.sync.folder")
-    for _ in range(3):  # said in every answer, naming the file; logged once; the other device's file still read
-        [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
-        assert not result["ok"] and result["error"] == ("the sync folder could not be used: ops-deva.jsonl in the "
-                                                        "sync folder is not a regular file with one link")
-    assert victim.read_bytes() == b"export PATH=$HOME/bin:$PATH\n"
-    assert "keyword:colère" in a.runtime.entries["mute"]
-    assert sum("ops-deva.jsonl" in r.getMessage() for r in caplog.records) == 1
-    (shared / "ops-deva.jsonl").unlink()
-    assert (await a.sync.sync_folder()).written == 2  # its mute, and the one it received meanwhile
+    own = shared / "ops-deva.jsonl"
+    words = iter(["colère", "fureur", "dégoût"])
+    for plant in (lambda: os.link(victim, own), lambda: own.symlink_to(victim), lambda: os.mkfifo(own)):
+        word = next(words)
+        await b.mute(word)
+        assert (await b.sync.sync_folder()).written >= 1
+        own.unlink(missing_ok=True)  # A's own lines, if it wrote any: the planted file takes their place
+        plant()
+        for _ in range(3):  # said in every answer, naming the file; logged once; the other device's file read
+            [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
+            assert not result["ok"] and result["error"] == ("the sync folder could not be used: ops-deva.jsonl in "
+                                                            "the sync folder is not a regular file with one link")
+        assert f"keyword:{word}" in a.runtime.entries["mute"]
+        assert victim.read_bytes() == b"export PATH=$HOME/bin:$PATH\n"
+        assert sum("ops-deva.jsonl" in r.getMessage() for r in caplog.records) == 1
+        own.unlink()
+        assert (await a.sync.sync_folder()).written >= 1
+        caplog.clear()
+    # With nothing to write, a planted file is said all the same.
+    assert (await a.sync.sync_folder()).written == 0
+    own.unlink()
+    os.link(victim, own)
+    [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
+    assert not result["ok"] and "ops-deva.jsonl" in result["error"]
+    own.unlink()
+    caplog.clear()
     await b.mute("rage")
     assert (await b.sync.sync_folder()).written >= 1
     genuine = tmp_path / "elsewhere.jsonl"

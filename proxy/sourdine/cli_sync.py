@@ -73,8 +73,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
                 raise
             # Earlier batches are in: say so, and where to go on from.
             raise CommandError(f"{e}{_so_far(imported, unchanged, batch[0][0])}") from None
-        if any(e["error"].startswith("keep: unknown field") for e in answer["errors"]):
-            # A Sourdine started before `keep` existed refuses every entry of the batch: nothing went in.
+        if not answer["imported"] and not answer["unchanged"] and any(
+                e["error"].startswith("keep: unknown field") for e in answer["errors"]):
+            # A Sourdine started before `keep` existed refuses every entry that has one: of this batch (whose
+            # entries from the other formats all have one), nothing went in.
             raise CommandError("the running Sourdine is older than this command: restart it (sourdine run), then "
                                f"import again{_so_far(imported, unchanged, batch[0][0]) if first else ''}")
         imported += answer["imported"]

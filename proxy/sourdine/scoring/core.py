@@ -76,13 +76,9 @@ def _load() -> State:
             if _kept is None:
                 _state = _assemble(*_build(root))
             else:
-                try:
-                    from sourdine.scoring import kept
+                from sourdine.scoring import kept
 
-                    _state = kept.kept_or_built(root, _kept)
-                except Exception as e:  # keeping the tables must never stop scoring: built as without it
-                    logger.warning("the lexicons' tables cannot be kept (%s): built", type(e).__name__)
-                    _state = _assemble(*_build(root))
+                _state = kept.kept_or_built(root, _kept)  # raises only what building the tables raises
         return _state
 
 

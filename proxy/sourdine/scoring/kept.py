@@ -7,8 +7,9 @@ marshal versions, the digest of the package's sources (sourdine.native.digest, a
 and every file under the lexicons' folder, by name and bytes (1.4 MB: a few milliseconds; a modification time
 can miss an edit made within its resolution). Tables under another key are built again and replace them; a file
 that is damaged, or cannot be read or written, is only a slower start (a warning in the log), and so is any
-error in keeping them (core._load builds the tables then). The file is written whole under a temporary name, then
-renamed over the old one, so that a start never reads half of one.
+other error in keeping them; an error in building them (a bad lexicon file) is raised as without a folder. The
+file is written whole under a temporary name, then renamed over the old one, so that a start never reads half of
+one.
 
 Not compiled: it handles files and `marshal`'s values, of any type until checked; the compiled scorer's classes
 check what they are given as they are made from them.
@@ -36,20 +37,26 @@ _DIGEST = 32  # bytes of a SHA-256, the key's and the payload's
 
 def kept_or_built(root: Path, folder: Path) -> core.State:
     """The scorer's state from the tables kept in `folder` when they are those of today's lexicons (`root`) and
-    code, else built from the files, and kept there."""
-    wanted = key(root)
-    tables = read(folder, wanted)
-    if tables is not None:
-        try:
+    code, else built from the files, and kept there. Nothing in keeping them raises (a warning, and the tables are
+    built); an error in building them is raised as it is without a folder."""
+    wanted: bytes | None = None
+    try:
+        wanted = key(root)
+        tables = read(folder, wanted)
+        if tables is not None:
             plains, other, counts, short, read_words = tables
             lexicons = {plain[0]: from_plain(plain) for plain in plains}
             if sorted(lexicons) != sorted(core.LANGS):
                 raise ValueError("not the scored languages")
             return core._assemble(lexicons, other, counts, short, read_words)
-        except Exception as e:  # of another shape: built again, and kept anew
-            logger.warning("the lexicons' kept tables do not load (%s): built again", type(e).__name__)
+    except Exception as e:  # of another shape, or a bug here: built again, and kept anew
+        logger.warning("the lexicons' kept tables do not load (%s): built again", type(e).__name__)
     lexicons, other, counts, short, read_words = core._build(root)
-    write(folder, wanted, ([to_plain(lex) for lex in lexicons.values()], other, counts, short, read_words))
+    if wanted is not None:
+        try:
+            write(folder, wanted, ([to_plain(lex) for lex in lexicons.values()], other, counts, short, read_words))
+        except Exception as e:  # write() says why for a file that cannot be written: this is anything else
+            logger.warning("the lexicons' tables cannot be kept (%s)", type(e).__name__)
     return core._assemble(lexicons, other, counts, short, read_words)
 
 

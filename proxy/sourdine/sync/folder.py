@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import logging
 import os
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 _NAME = re.compile(r"ops-([A-Za-z0-9_.-]{1,64})\.jsonl")
 _CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
 MAX_LINE = 16 * 1024 * 1024
+# What opening a link with O_NOFOLLOW (ELOOP; EMLINK on the BSDs), a pipe without a reader for writing with
+# O_NONBLOCK (ENXIO) and a folder (EISDIR) fail with.
+_NOT_PLAIN = {errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EISDIR}
 
 
 class Refused(OSError):
@@ -59,7 +63,12 @@ def _open_file(path: Path, flags: int) -> int:
     whatever file it names, or another file read in its place), nor a hard link to another file used (the same,
     for a file on the folder's own disk), and a pipe never waited on (an open that never returns would hold every
     later sync); OSError for each."""
-    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
+    except OSError as e:
+        if e.errno in _NOT_PLAIN:  # a link (not followed), a pipe no one reads (not waited on), a folder
+            raise Refused(path.name) from e
+        raise
     try:
         if not _plain(os.fstat(fd)):
             raise Refused(path.name)
@@ -135,6 +144,16 @@ class Folder:
         finally:
             os.close(fd)
         self._refused.discard(self.path.name)
+
+    def check_own(self) -> None:
+        """Refused when our file is there and is not a regular file with one link: so said at every sync, even
+        one with nothing to write."""
+        try:
+            st = self.path.lstat()
+        except FileNotFoundError:
+            return
+        if not _plain(st):
+            raise Refused(self.path.name)
 
     def refused(self, name: str, message: str) -> None:
         """Log that the file `name` was refused, once while it stays so."""

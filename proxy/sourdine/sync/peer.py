@@ -552,22 +552,28 @@ class Sync:
             return rows, upto
 
         rows, upto = await self._committed(prepare)
-        refused: folder_mod.Refused | None = None
-        if rows:
-            n = await self._next_n()
-            try:
+        refused: folder_mod.Refused | None = None  # our file: nothing written, but the others' files are read
+        try:
+            await asyncio.to_thread(folder.check_own)
+            if rows:
+                n = await self._next_n()
                 await asyncio.to_thread(folder.append, folder.line(rows, n, keys))
-            except folder_mod.Refused as e:  # our file: nothing written, but the others' files are still read
-                refused = e
-            else:
                 await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
                     {"line": n, "upto": upto})))
                 report.written = len(rows)
-        if refused is None:
+        except folder_mod.Refused as e:
+            refused = e
+        if refused is None and set(keys) == set(self.peers):  # a peer paired meanwhile still gets the full state
             self._folder_full = False
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():
             offset, last = await self._committed(lambda db, device=device: folder_mod.state(db, device))
-            lines, bad, offset = await asyncio.to_thread(folder.read, device, path, offset, last, keys[device])
+            try:
+                lines, bad, offset = await asyncio.to_thread(folder.read, device, path, offset, last, keys[device])
+            except folder_mod.Refused as e:  # replaced since `files` looked: skipped this time, like any such file
+                folder.refused(e.name, f"ignored {e.name} in the sync folder: not a regular file with one link")
+                continue
+            except FileNotFoundError:  # gone since `files` looked
+                continue
             report.ignored += bad
             if lines or bad:
                 seq = lines[-1][0] if lines else last

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -216,18 +217,25 @@ async def test_the_folder_transport_syncs_and_ignores_forged_lines(pair, tmp_pat
     assert "keyword:colère" in a.runtime.entries["mute"]
 
 
-async def test_a_link_or_a_pipe_in_the_folder_is_never_followed_nor_waited_on(pair, tmp_path):
-    """Someone who can write to the folder puts a link to another file, or a pipe, under a device's file name
-    (a review showed the link was appended to, and the pipe held the sync for good): the sync reports the folder
-    as unusable for our own file, skips (and logs) a paired device's, and writes nothing through either."""
+def _planted_folder(a, b, tmp_path: Path) -> tuple[Path, Path]:
+    """A sync folder shared by A and B, and a file of the user's that someone who can write to the folder would like
+    Sourdine to append to."""
     from sourdine.sync.folder import Folder
 
-    a, b = pair
     shared = tmp_path / "shared"
     shared.mkdir()
     victim = tmp_path / "victim.txt"
     victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n")
     a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    return shared, victim
+
+
+async def test_a_link_or_a_pipe_in_the_folder_is_never_followed_nor_waited_on(pair, tmp_path):
+    """Someone who can write to the folder puts a link to another file, or a pipe, under a device's file name
+    (a review showed the link was appended to, and the pipe held the sync for good): the sync reports the folder
+    as unusable for our own file, skips (and logs) a paired device's, and writes nothing through either."""
+    a, b = pair
+    shared, victim = _planted_folder(a, b, tmp_path)
     await a.mute("honte")
     (shared / "ops-deva.jsonl").symlink_to(victim)
     [result] = [r for r in await asyncio.wait_for(a.sync.sync_all(), 10) if r["id"] == "folder"]
@@ -261,14 +269,8 @@ async def test_a_hard_link_in_the_folder_is_not_used_and_a_refused_file_is_warne
     """A hard link under a device's file name (to a file of the user's on the same disk) is neither appended to nor
     read (a review); a file refused is warned about once, not at every sync, and again if it comes back after a
     regular file."""
-    from sourdine.sync.folder import Folder
-
     a, b = pair
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    victim = tmp_path / "victim.txt"
-    victim.write_bytes(b"export PATH=$HOME/bin:$PATH\n")
-    a.sync.folder, b.sync.folder = Folder(shared, "deva"), Folder(shared, "devb")
+    shared, victim = _planted_folder(a, b, tmp_path)
     for peer in a.sync.peers.values():
         peer.address = None  # the folder alone: what reaches A here came through it
     await a.mute("honte")

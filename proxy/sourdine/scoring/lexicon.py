@@ -285,4 +285,3 @@ def lookup_of(entries: dict[str, Entry]) -> dict[str, Entry | frozenset[str]]:
     """`Lexicon.lookup`, made from the entries."""
     return {k: e.phrase_next if e.valence is None and e.outrage is None and e.phrase_next is not None else e
             for k, e in entries.items()}
-

@@ -62,7 +62,7 @@ def _open_file(path: Path, flags: int) -> int:
     put a link or a pipe under a device's file name: a link is never followed (our lines would be appended to
     whatever file it names, or another file read in its place), nor a hard link to another file used (the same,
     for a file on the folder's own disk), and a pipe never waited on (an open that never returns would hold every
-    later sync); OSError for each."""
+    later sync): each is `Refused`."""
     try:
         fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
     except OSError as e:
@@ -151,9 +151,10 @@ class Folder:
         try:
             st = self.path.lstat()
         except FileNotFoundError:
-            return
-        if not _plain(st):
+            st = None
+        if st is not None and not _plain(st):
             raise Refused(self.path.name)
+        self._refused.discard(self.path.name)  # as it should be: said again if it is planted again
 
     def refused(self, name: str, message: str) -> None:
         """Log that the file `name` was refused, once while it stays so."""

@@ -220,7 +220,9 @@ _FIELDS = {
     "person": {"kind", "id", "accounts"},
     "keyword": {"kind", "text", "regex"},
 }
-_COMMON = {"action", "expires", "platforms", "note"}
+# The fields every kind of entry may have (an import keeps them where its format cannot say them).
+COMMON_FIELDS = ("action", "expires", "platforms", "note")
+_COMMON = frozenset(COMMON_FIELDS)
 
 
 def canonical(entry: Mapping[str, object]) -> str:

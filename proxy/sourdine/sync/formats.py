@@ -35,13 +35,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sourdine.lists import AccountEntry, Entry, KeywordEntry
+from sourdine.lists import COMMON_FIELDS, AccountEntry, Entry, KeywordEntry
 
 IMPORT_FORMATS = ("sourdine", "mastodon-csv", "mastodon-blocks-csv", "bluesky")
 EXPORT_FORMATS = ("sourdine", "mastodon-csv", "bluesky")
 MASTODON_HEADER = ["Account address", "Hide notifications"]
 MUTED_WORDS = "app.bsky.actor.defs#mutedWordsPref"
-KEEPABLE = ("action", "expires", "platforms", "note")
 # What each format cannot say of an entry, so that one already listed keeps it: (format, kind of entry).
 KEEP = {
     "mastodon-csv": ["expires", "platforms", "note"],  # the action is said ("Hide notifications")
@@ -389,6 +388,6 @@ def _keep(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if "keep" not in data:
         return data, []
     keep = data["keep"]
-    if not isinstance(keep, list) or not all(isinstance(name, str) and name in KEEPABLE for name in keep):
-        raise ValueError(f"keep: a list of the fields an entry already listed keeps ({', '.join(KEEPABLE)})")
+    if not isinstance(keep, list) or not all(isinstance(name, str) and name in COMMON_FIELDS for name in keep):
+        raise ValueError(f"keep: a list of the fields an entry already listed keeps ({', '.join(COMMON_FIELDS)})")
     return {name: value for name, value in data.items() if name != "keep"}, keep

@@ -420,7 +420,9 @@ def bomb(coding: str, size: int = 1 << 30) -> bytes:
             c = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
             _BOMBS[key] = b"".join([*(c.compress(chunk) for _ in range(rounds)), c.flush()])
         elif coding == "br":
-            b = brotli.Compressor(quality=1)
+            # Quality 5, not 1: 1,617 bytes instead of 195 KB, whose every kilobyte expands to hundreds of MB
+            # (at quality 1, to 6 MB at most: Brotli 1.1's decoder, unbounded, passed it within the budget).
+            b = brotli.Compressor(quality=5)
             _BOMBS[key] = b"".join([*(b.process(chunk) for _ in range(rounds)), b.finish()])
         else:
             z = zstandard.ZstdCompressor(level=1).compressobj()

@@ -52,6 +52,40 @@ def test_bomb_is_refused_at_the_limit(encoding, compress):
         codec.decode(bomb, encoding, limit=1024 * 1024)
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "br", "zstd"])
+def test_a_bomb_is_refused_before_it_fills_memory(encoding):
+    """A dense bomb (1 GiB of zeros in 1.6 KB of brotli at quality 5) is refused with its output bounded as it is
+    made, not after: the memory it takes stays near the limit. Brotli 1.1's decoder, fed a kilobyte at a time,
+    made 256 MB of one kilobyte and took 1.3 GB and 3 s before the limit was checked."""
+    import tracemalloc
+
+    from fuzzing import bomb
+
+    data = bomb(encoding)
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.TooLarge):
+            codec.decode(data, encoding, limit=1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def test_brotli_at_its_limit_and_past_it():
+    """Brotli decodes a body of exactly the limit, refuses one byte more, and takes output made across several
+    bounded calls (more than one step of output) whole."""
+    assert codec.decode(brotli.compress(bytes(1000)), "br", limit=1000) == bytes(1000)
+    with pytest.raises(codec.TooLarge):
+        codec.decode(brotli.compress(bytes(1000)), "br", limit=999)
+    big = bytes(range(256)) * (3 * codec._BROTLI_STEP // 256 + 7)
+    assert codec.decode(brotli.compress(big, quality=1), "br", limit=len(big)) == big
+    with pytest.raises(ValueError, match="trailing|corrupt"):
+        codec.decode(brotli.compress(BODY) + b"x", "br")
+    with pytest.raises(ValueError, match="truncated"):
+        codec.decode(brotli.compress(BODY)[:-4], "br")
+
+
 @pytest.mark.parametrize(
     ("encoding", "data"),
     [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import zlib
 
-import brotli
+import brotlicffi
 import zstandard
 
 try:
@@ -22,6 +22,9 @@ except ImportError:  # no wheel for this machine: the standard library's zlib do
 _ERRORS = (zlib.error, _inflate.error)
 DEFAULT_LIMIT = 32 * 1024 * 1024
 _STEP = 64 * 1024
+# Brotli's output, a call at a time: as fast as one call for the whole body on feed pages (0.20 ms for Mastodon's
+# 264 KB capture, against 0.22 in steps of 64 KB; 2026-11-24).
+_BROTLI_STEP = 1024 * 1024
 
 
 class TooLarge(ValueError):
@@ -52,16 +55,22 @@ def _deflate(data: bytes, limit: int) -> bytes:
 
 
 def _brotli(data: bytes, limit: int) -> bytes:
-    # Brotli 1.1 has no output bound, so feed it small slices and check after each one.
-    d = brotli.Decompressor()
+    """`data` decoded, its output bounded as it is made: brotlicffi 1.2 (libbrotli 1.2) stops writing out at the
+    limit given, and goes on from there on the next call. Brotli 1.1, the one mitmproxy 11 allows, has no such
+    bound: one slice of a kilobyte could decode to 256 MB (a 1.6 KB body of 1 GB took 3.4 s and 1.3 GB of memory
+    before the size was checked)."""
+    d = brotlicffi.Decompressor()
     parts: list[bytes] = []
     size = 0
-    for i in range(0, len(data), 1024):
-        part = d.process(data[i : i + 1024])
+    part = d.process(data, output_buffer_limit=min(limit + 1, _BROTLI_STEP))
+    while True:
         size += len(part)
         if size > limit:
             raise TooLarge(f"decoded body exceeds {limit} bytes")
         parts.append(part)
+        if d.can_accept_more_data():
+            break
+        part = d.process(b"", output_buffer_limit=min(limit + 1 - size, _BROTLI_STEP))
     if not d.is_finished():
         raise ValueError("truncated brotli body")
     return b"".join(parts)
@@ -95,6 +104,6 @@ def decode(data: bytes, content_encoding: str | None, limit: int = DEFAULT_LIMIT
                 data = _zstd(data, limit)
             elif coding != "identity":
                 raise ValueError(f"unsupported content encoding {coding!r}")
-        except (*_ERRORS, brotli.error, zstandard.ZstdError) as e:
+        except (*_ERRORS, brotlicffi.error, zstandard.ZstdError) as e:
             raise ValueError(f"corrupt {coding} body: {e}") from e
     return data

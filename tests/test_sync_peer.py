@@ -574,3 +574,14 @@ async def test_a_streamed_answer_is_read_only_up_to_the_cap():
                 assert await peer_mod._read_capped(r, 10_000) == b"x" * 10_000
     finally:
         await runner.cleanup()
+
+
+async def test_a_pause_is_kept_across_a_restart_until_resumed(pair):
+    """A pause the API answered is in the database: a restart (or a crash) does not resume syncing behind the
+    user's back, and a resume is kept too."""
+    a, _ = pair
+    assert not _restarted(a).paused
+    await a.sync.pause(True)
+    assert a.sync.paused and _restarted(a).paused
+    await a.sync.pause(False)
+    assert not a.sync.paused and not _restarted(a).paused

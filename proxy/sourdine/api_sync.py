@@ -164,7 +164,7 @@ async def sync_now(request: web.Request) -> web.Response:
     body = await json_body(request, {"pause": bool}, set())
     results = []
     if "pause" in body:
-        service.paused = body["pause"]
+        await service.pause(body["pause"])
         if not service.paused:
             results = await service.sync_all()
     else:

@@ -216,6 +216,6 @@ def add_parsers(sub, parents) -> None:
                           description="Exchange the changes since each peer last synced. Sourdine also syncs in "
                           "the background every few minutes and after each edit.")
     group = sync.add_mutually_exclusive_group()
-    group.add_argument("--pause", action="store_true", help="Stop syncing until --resume (or a restart).")
+    group.add_argument("--pause", action="store_true", help="Stop syncing until --resume, across restarts.")
     group.add_argument("--resume", action="store_true", help="Sync again, at once.")
     sync.set_defaults(func=_cmd_sync)

@@ -213,6 +213,13 @@ class Sync:
         self.peers = {row["id"]: Peer(**row) for row in db["peers"].rows}
         # Past every number used, by the peer messages and by the folder lines: a clock set back is not a repeat.
         self._last_n = max(int(sync_db.get_state(db, "send_n") or 0), int(folder_mod.our_state(db)["line"]))
+        self.paused = sync_db.get_state(db, "paused") == "1"
+
+    async def pause(self, paused: bool) -> None:
+        """Pause or resume syncing, kept in the database before it is answered: a pause stays across a restart
+        or a crash until it is resumed."""
+        await self._committed(lambda db: sync_db.set_state(db, "paused", "1" if paused else "0"))
+        self.paused = paused
 
     async def start(self, port: int | None) -> None:
         """Start the background loop, and the listener when a port is given (0 picks one)."""

@@ -265,6 +265,26 @@ def test_a_body_in_another_charset_than_utf8_goes_out_as_it_came(addon, content_
     assert flow.response.headers["content-type"] == content_type
 
 
+@pytest.mark.parametrize(
+    ("content_type", "said"),
+    [
+        ("application/json; charset=us-ascii", "application/json; charset=utf-8"),
+        ('application/json;Charset="US-ASCII"; profile=x', "application/json;Charset=utf-8; profile=x"),
+    ],
+)
+def test_a_rewrite_that_is_not_ascii_is_labelled_utf8(addon, content_type, said):
+    """A body labelled US-ASCII, its accents escaped (\\u00e9), is written out as UTF-8 once rewritten: the label
+    says UTF-8 then, or a reader honouring it (XHR's responseText) garbles every accent."""
+    statuses = hostile_timeline(3)
+    statuses[0]["content"] = "<p>Un caf\u00e9 en terrasse.</p>"
+    body = json.dumps(statuses).encode()
+    assert body.isascii()
+    flow = run(addon, feed_flow(body, content_type=content_type))
+    assert flow.metadata["sourdine"].get("rewritten")
+    assert flow.response.headers["content-type"] == said
+    assert "café" in flow.response.raw_content.decode("utf-8")
+
+
 def test_non_json_and_errors_are_left_alone(addon):
     """An HTML error page on a feed path and a non-200 answer are not touched."""
     page = f"<html>{SECRET}</html>".encode()

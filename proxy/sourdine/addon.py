@@ -40,6 +40,7 @@ _WHOAMI = {
 # Web apps that name the signed-in account's numeric id in a cookie sent with every feed request.
 _ID_COOKIES = {"facebook": "c_user", "instagram": "ds_user_id"}
 _UTF8 = ("", "utf-8", "utf8", "us-ascii")  # the charsets Sourdine reads and writes a body in ("": none said)
+_CHARSET = re.compile(r"""(;\s*charset\s*=\s*)("[^"]*"|'[^']*'|[^;\s]*)""", re.IGNORECASE)
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
@@ -404,6 +405,9 @@ class Sourdine:
             return
         for name in _STALE_HEADERS:
             response.headers.pop(name, None)
+        if not new.isascii() and _charset(content_type) == "us-ascii":
+            # Written out as UTF-8 (orjson does not escape): the label says so, or a reader honouring it garbles.
+            response.headers["content-type"] = _CHARSET.sub(r"\1utf-8", content_type, count=1)
         response.content = new
         meta["rewritten"] = True
 

@@ -434,11 +434,12 @@ def test_learned_streaming_hosts_do_not_teach_further_hosts(addon, runtime):
         ("127.0.0.1", True), ("127.1", True), ("2130706433", True), ("0x7f.0.0.1", True), ("0.0.0.0", True),
         ("localhost", True), ("LOCALHOST.", True), ("api.localhost", True), ("::1", True), ("[::1]", True),
         ("::ffff:127.0.0.1", True), ("::", True), ("10.0.0.1", False), ("mastodon.social", False),
-        ("127.0.0.1.nip.io", False), ("", False),
+        ("127.0.0.1.nip.io", False), ("", False), ("127.0.0.1\0", False), ("a\udcff", False),
     ],
 )
 def test_is_loopback_sees_every_spelling(host, loopback):
-    """Every spelling of this machine's address counts as loopback; other hosts do not."""
+    """Every spelling of this machine's address counts as loopback; other hosts do not, and a name no resolver
+    takes (a NUL, a lone surrogate) is not an error."""
     from sourdine.addon import is_loopback
 
     assert is_loopback(host) is loopback

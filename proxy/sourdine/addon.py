@@ -62,7 +62,7 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         try:
             ip = ipaddress.IPv4Address(socket.inet_aton(name))  # the legacy IPv4 spellings
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL or a character that is not ASCII, which no address has
             return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped

@@ -190,6 +190,16 @@ def samples() -> list[Sample]:
     return found
 
 
+def routed(pool: list[Sample], snapshot=None) -> list[Sample]:
+    """The samples of `pool` that a real `sourdine run` filters with their own adapter when they come from a
+    stand-in over plain HTTP, streams left out. Plain HTTP is routed by path whatever the host, the first
+    platform's rules first: Instagram's and Threads' captures (/api/graphql/, /) go to Facebook's or Reddit's
+    rules there, and the in-process fuzz alone reads them with their own."""
+    snapshot = snapshot or sourdine_settings.build()
+    return [s for s in pool
+            if not s.streaming and snapshot.route("http", "127.0.0.1", s.path) == (s.platform, s.endpoint)]
+
+
 def captures(folder: Path) -> list[Path]:
     """The captures of one platform's folder that the fuzzer reads (JSON, NDJSON, HTML)."""
     return [file for file in sorted(folder.rglob("*")) if file.is_file() and file.suffix.lower() in _TYPES

@@ -59,3 +59,30 @@ def test_the_decisions_log_is_pruned_past_its_retention(day):
 def test_latency_at_the_end_matches_the_start(day):
     """The same warm feed takes no longer at the end than at the start (p50 within 1.5x + 2 ms)."""
     _check(day, "latency at the end")
+
+
+def _synthetic(seconds: float, mb_per_hour: float, rows_per_post: float) -> soaking.Report:
+    """A made-up report: RSS from 100 MB growing at `mb_per_hour`, a sample every 5 s; the log holding
+    `rows_per_post` rows for each post decided so far."""
+    report = soaking.Report(seconds=seconds, requests=10, status={"counts": {"seen": int(seconds * 100)}},
+                            latency_start=[3.0], latency_end=[3.0])
+    report.rss = [(t, 100 + mb_per_hour * t / 3600) for t in range(0, int(seconds) + 1, 5)]
+    report.decisions = [(t, int(t * 100 * rows_per_post)) for t in range(0, int(seconds) + 1, 5)]
+    return report
+
+
+@pytest.mark.parametrize(("seconds", "mb_per_hour", "held"), [
+    (600, 0, True), (600, 5, True), (600, 50, False), (3600, 12, False), (20, 500, True), (20, 2000, False),
+])
+def test_the_trend_check_can_fail(seconds, mb_per_hour, held):
+    """A leak of 50 MB an hour over a 10-minute run is caught (the second half's peak alone, within 5 MB, was all
+    it took to pass before); a 20-second run is judged on its peaks only (its fitted trend is warm-up)."""
+    checks = {what: ok for what, ok, _ in _synthetic(seconds, mb_per_hour, 0.1).checks()}
+    assert checks["no upward RSS trend"] is held
+
+
+@pytest.mark.parametrize(("rows_per_post", "held"), [(0.3, True), (0.99, False), (1.2, False)])
+def test_the_pruning_check_can_fail(rows_per_post, held):
+    """A log that was never pruned (a row for every post decided, the writer a little behind) fails the check."""
+    checks = {what: ok for what, ok, _ in _synthetic(600, 0, rows_per_post).checks()}
+    assert checks["decisions log pruned past retention"] is held

@@ -605,7 +605,7 @@ def run_one(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BU
             assert "content-encoding" not in flow.response.headers
             assert int(flow.response.headers["content-length"]) == len(flow.response.raw_content)
             upstream = codec.decode(inp.raw, inp.encoding)  # a rewritten body was decoded, so this must work
-            check_rewrite(inp, upstream, flow.response.raw_content)
+            check_rewrite(inp, upstream, flow.response.raw_content, _verdicts(addon, inp))
             outcome = "rewritten"
         if meta.get("overrun"):
             outcome = "overrun"
@@ -615,11 +615,21 @@ def run_one(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BU
     return outcome
 
 
-def check_rewrite(inp: Input, before: bytes, after: bytes) -> None:
+def _verdicts(addon, inp: Input) -> dict | None:
+    """The verdicts the rewrite of `inp` applied, by post id, as the engine remembers the page (judging again
+    could differ: a toxic connection's record counts the page's own posts); None when it does not (a page over
+    the bytes it remembers)."""
+    page = addon.runtime.engine._pages.get((inp.sample.platform, inp.sample.endpoint, inp.encoding, inp.raw))
+    return None if page is None else page.verdicts
+
+
+def check_rewrite(inp: Input, before: bytes, after: bytes, verdicts: dict | None = None) -> None:
     """A rewrite reads as the input does (with the adapter's `parse`, or orjson), keeps its shape and brings no
     post of its own. Shape: for JSON, the same text before the first document and the same lines, each of the
     same top-level type (the same keys for an object, no more items for an array); for HTML, a body that
-    parses."""
+    parses. With the `verdicts` it applied (by post id), the posts it kept are there as they came (the same text,
+    author and language), and those it folded are there too, unless another post it hid or folded carried them
+    away."""
     sample, adapter = inp.sample, ADAPTERS[inp.sample.platform]
     assert after, f"a rewrite emptied the body: {inp.describe()}"
     if sample.form != "html":
@@ -641,9 +651,86 @@ def check_rewrite(inp: Input, before: bytes, after: bytes) -> None:
     def read(body: bytes) -> Any:  # events are one JSON document each (engine.filter_event)
         return orjson.loads(body) if sample.streaming else parse(adapter, sample.endpoint, body)
 
-    ids_before = {p.id for p in adapter.posts(sample.endpoint, read(before))}
-    ids_after = {p.id for p in adapter.posts(sample.endpoint, read(after))}
-    assert ids_after <= ids_before, f"a rewrite holds posts the input did not: {inp.describe()}"
+    posts_before = {p.id: p for p in adapter.posts(sample.endpoint, read(before))}
+    posts_after = {p.id: p for p in adapter.posts(sample.endpoint, read(after))}
+    assert posts_after.keys() <= posts_before.keys(), f"a rewrite holds posts the input did not: {inp.describe()}"
+    if verdicts is None:
+        return
+    gone: dict[str, str] = {}
+    for post_id, post in posts_before.items():
+        verdict = verdicts.get(post_id)
+        if verdict is not None and verdict.action == "hide":
+            continue
+        kept = posts_after.get(post_id)
+        if kept is None:  # a folded post is there too, its text (on some platforms) replaced
+            gone[post_id] = post.text
+            continue
+        if verdict is not None:
+            continue
+        assert (kept.text, kept.author_id, kept.author, kept.lang) == (post.text, post.author_id, post.author,
+                                                                       post.lang), \
+            f"a kept post changed: {post_id!r}: {inp.describe()}"
+    if gone:
+        # Only with another post that was hidden or folded (a folded Bluesky post loses its quote): a reply's
+        # parent, a quoted or retweeted post, a reply under a comment, in the same item as that post (a timeline
+        # entry, a feed item, a comment and its replies).
+        assert sample.form != "html" or set(verdicts) - {next(iter(gone))}, \
+            f"kept or folded posts are gone: {list(gone)[:3]}: {inp.describe()}"
+        if sample.form != "html":
+            carried = _carried(read(before), gone, {i: posts_before[i].text for i in verdicts if i in posts_before})
+            assert set(gone) <= carried, \
+                f"kept or folded posts are gone: {sorted(set(gone) - carried)[:3]}: {inp.describe()}"
+
+
+def _carried(doc: Any, gone: dict[str, str], judged: dict[str, str]) -> set[str]:
+    """Those of `gone` that another post of `judged` carried away: they are inside the innermost item of a list
+    of `doc` (at any depth) that holds that post (its timeline entry, its feed item with the reply's parent, its
+    comment with the replies). An item holds a post (id: text) when its strings name the id (whole, or within a
+    URI or a prefixed name) and hold the start of its text (unless no string of `doc` does: a text the adapter
+    made up), not only a reference to it (a conversation's or a reply's id, a link)."""
+    strings: list[str] = []
+
+    def gather(node: Any) -> None:
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, dict | list):
+            for child in node.values() if isinstance(node, dict) else node:
+                gather(child)
+
+    gather(doc)
+    needles: dict[str, str | None] = {}
+    for post_id, text in {**judged, **gone}.items():
+        start = text.strip()[:16]
+        needles[post_id] = start if len(start) >= 8 and any(start in v for v in strings) else None
+    carried: set[str] = set()
+
+    def holds(named: set[str], texts: set[str], ids: dict[str, str]) -> set[str]:
+        return {i for i in named if i in ids and (needles[i] is None or i in texts)}
+
+    def walk(node: Any) -> tuple[set[str], set[str], set[str], set[str]]:
+        """The ids named under `node`, the texts held there, and the gone and the judged posts held there."""
+        if isinstance(node, str):
+            return {i for i in needles if i in node}, {i for i, n in needles.items() if n and n in node}, set(), set()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        named: set[str] = set()
+        texts: set[str] = set()
+        placed_gone: set[str] = set()
+        placed_judged: set[str] = set()
+        for child in children:
+            child_named, child_texts, child_gone, child_judged = walk(child)
+            if isinstance(node, list):
+                child_gone |= holds(child_named, child_texts, gone)
+                innermost = holds(child_named, child_texts, judged) - child_judged  # this item is theirs
+                child_judged |= innermost
+                carried.update(i for i in child_gone if innermost - {i})
+            named |= child_named
+            texts |= child_texts
+            placed_gone |= child_gone
+            placed_judged |= child_judged
+        return named, texts, placed_gone, placed_judged
+
+    walk(doc)
+    return carried
 
 
 def fuzz(addon, count: int, pool: list[Sample] | None = None, tally: Tally | None = None,

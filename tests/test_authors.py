@@ -407,6 +407,47 @@ def test_forget() -> None:
     assert (book.toxic("mastodon", "a", T0 + 6 * HOUR), book.dirty(), len(book)) == (False, 0, 0)
 
 
+def test_the_book_holds_at_most_its_limit_the_least_recent_leaving_first() -> None:
+    """Past its limit the book lets go of the record counted longest ago, not of one counted again since; a record
+    that leaves memory with a change not yet written is still written, once; one that comes back starts anew."""
+    book = AuthorBook(limit=3)
+    for i, name in enumerate(["a", "b", "c"]):
+        book.add("mastodon", name, f"{name}-1", 0.9, True, T0 + i)
+    book.drain_dirty()
+    book.add("mastodon", "a", "a-2", 0.9, True, T0 + 10)  # "a" counted again: "b" is now the least recent
+    book.add("mastodon", "d", "d-1", 0.1, False, T0 + 11)
+    assert sorted(r.author_id for r in book) == ["a", "c", "d"] and book.evictions == 1
+    assert sorted(r.author_id for r in book.drain_dirty()) == ["a", "d"]  # "b" was written before it left
+    book.add("mastodon", "c", "c-2", 0.9, True, T0 + 12)  # order: a, d, c; "c" changed, not written
+    book.add("mastodon", "a", "a-3", 0.9, True, T0 + 13)  # d, c, a
+    book.add("mastodon", "d", "d-2", 0.9, True, T0 + 14)  # c, a, d
+    book.add("mastodon", "e", "e-1", 0.1, False, T0 + 15)  # "c" leaves with its change not yet written
+    assert book.dirty() == 4 and sorted(r.author_id for r in book) == ["a", "d", "e"]
+    written = {r.author_id: r.posts for r in book.drain_dirty()}
+    assert written == {"a": 3, "c": 2, "d": 2, "e": 1} and book.drain_dirty() == []
+    book.add("mastodon", "b", "b-2", 0.9, True, T0 + 16)
+    assert book.get("mastodon", "b").posts == 1
+
+
+def test_the_book_starts_from_the_records_seen_last() -> None:
+    records = [AuthorRecord("mastodon", name, last_seen=T0 + seen) for name, seen in [("x", 5), ("y", 1), ("z", 9)]]
+    assert sorted(r.author_id for r in AuthorBook(records=records, limit=2)) == ["x", "z"]
+    with pytest.raises(ValueError):
+        AuthorBook(limit=0)
+
+
+def test_a_record_out_of_memory_is_forgotten_and_expires_too() -> None:
+    """A record waiting to be written after leaving memory is not written once forgotten, nor once past its
+    retention: expire() names it for the store to delete."""
+    book = AuthorBook(limit=1)
+    book.add("mastodon", "a", "a-1", 0.9, True, T0)
+    book.add("mastodon", "b", "b-1", 0.9, True, T0 + 1)
+    book.add("mastodon", "c", "c-1", 0.9, True, T0 + 2)
+    book.forget("mastodon", "a")
+    assert book.expire(T0 + 1.5 + 90 * DAY) == [("mastodon", "b")]
+    assert [r.author_id for r in book.drain_dirty()] == ["c"]
+
+
 def test_book_toxic_and_evidence_for_strangers() -> None:
     """An author never seen is not toxic and has no evidence; platforms keep authors apart."""
     book = book_of(("a", "HHHHHH"))

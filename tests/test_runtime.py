@@ -45,3 +45,24 @@ def test_damaged_list_rows_are_skipped_and_the_rest_loaded(tmp_path, caplog):
     assert list(runtime.entries["mute"]) == ["keyword:rage"]
     assert list(runtime.author_decisions) == [("mastodon", "3")]
     assert caplog.text.count("could not be read and is skipped") == 3
+
+
+def test_hourly_maintenance_deletes_author_rows_past_retention_out_of_memory_too(tmp_path):
+    """The book holds its limit of records; the rows it let go of are deleted too once past retention (90 days),
+    with those it expires, while a row within retention stays."""
+    from sourdine import authors, store
+
+    writer = Writer(tmp_path / "db")
+    now = 200 * 86400.0
+    writer.authors([authors.to_row(authors.AuthorRecord("mastodon", name, last_seen=seen))
+                    for name, seen in [("old-out", now - 100 * 86400), ("recent-out", now - 10 * 86400)]])
+    book = authors.AuthorBook(limit=1)
+    book.add("mastodon", "old-in", "p1", 0.9, True, now - 95 * 86400)
+    runtime = Runtime(tmp_path, "t", settings.build(), Engine(score, ADAPTERS, authors=book), writer)
+    writer.start()
+    try:
+        runtime.save_authors(now)
+        assert writer.flush()
+    finally:
+        writer.close()
+    assert sorted(r["author_id"] for r in store.load_authors(store.open_db(tmp_path / "db"))) == ["recent-out"]

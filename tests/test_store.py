@@ -288,6 +288,26 @@ def test_author_records_round_trip_through_the_writer(tmp_path):
     assert loaded[("mastodon", "a7")].posts == 4
 
 
+def test_authors_load_the_latest_seen_first_and_prune_by_age(tmp_path):
+    """A start reads as many author records as the book holds, those seen last; the hourly pruning deletes the
+    rows past retention, those the book no longer holds included."""
+    from sourdine import authors
+
+    path = tmp_path / "s.db"
+    writer = store.Writer(path, interval=0.05)
+    writer.authors([authors.to_row(authors.AuthorRecord("x", f"u{i}", last_seen=1000.0 + i)) for i in range(5)])
+    writer.start()
+    try:
+        assert writer.flush()
+    finally:
+        writer.close()
+    db = store.open_db(path)
+    assert [r["author_id"] for r in store.load_authors(db, 2)] == ["u4", "u3"]
+    assert len(store.load_authors(db)) == len(store.load_authors(db, None)) == 5
+    assert store.prune_authors(db, 1002.0) == 2
+    assert sorted(r["author_id"] for r in store.load_authors(db)) == ["u2", "u3", "u4"]
+
+
 def test_a_call_sees_the_decisions_recorded_before_it_and_not_those_after(tmp_path, monkeypatch):
     """A submitted call runs after the decisions recorded before it are written and before those recorded after
     it (a purge of the log must not take a feed judged just after it); those are written next, without a flush,

@@ -212,6 +212,9 @@ class Runtime:
             # The decisions log is bounded too (30 days unless the user chose otherwise).
             days = float(self.snapshot.user.get("decisions_retention_days", 30))
             self.writer.submit(lambda db: store.prune_decisions(db, now - days * 86400))
+            # The records past retention that left memory (AuthorBook's limit): expire() knows only those in it.
+            cutoff = now - book.settings.retention
+            self.writer.submit(lambda db: store.prune_authors(db, cutoff))
         self.writer.authors([authors.to_row(r) for r in book.drain_dirty()], gone)
 
     def swap(self, snapshot: Snapshot, **saved: object) -> None:

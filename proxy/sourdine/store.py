@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sourdine import lean, policy
-from sourdine.authors import ROW_FIELDS
+from sourdine.authors import MAX_RECORDS, ROW_FIELDS
 from sourdine.engine import DECISION_COLUMNS, Decision, decision_row
 from sourdine.pairing import Client
 
@@ -162,9 +162,18 @@ def _decoded(rows, column: str, default: str) -> list[dict[str, Any]]:
     return out
 
 
-def load_authors(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Author records as `sourdine.authors.from_row` reads them."""
-    return _decoded(db["authors"].rows, "reasons", "[]")
+def load_authors(db: sqlite_utils.Database, limit: int | None = MAX_RECORDS) -> list[dict[str, Any]]:
+    """Author records as `sourdine.authors.from_row` reads them: the `limit` seen last, by default as many as the
+    book holds in memory (None: all of them)."""
+    if limit is None:
+        return _decoded(db["authors"].rows, "reasons", "[]")
+    return _decoded(db["authors"].rows_where(order_by="last_seen DESC", limit=limit), "reasons", "[]")
+
+
+def prune_authors(db: sqlite_utils.Database, before: float) -> int:
+    """Delete the author records last seen before `before` (seconds since the epoch), those out of memory
+    included (authors.AuthorBook's limit); how many."""
+    return db.execute("DELETE FROM authors WHERE last_seen < ?", [before]).rowcount
 
 
 def load_lists(db: sqlite_utils.Database) -> list[dict[str, Any]]:

@@ -518,9 +518,11 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
 
 
 # The author records held in memory at most. Each takes 0.86 KB with one post counted, 1.5 KB with ten, 4.2 KB
-# with the 64 it remembers (tracemalloc, pure Python, 2026-11-24): 17 to 30 MB for most books, 85 MB at worst.
-# Past it, the record counted longest ago leaves memory (the sqlite file keeps it until its retention ends).
-MAX_RECORDS = 20_000
+# with the 64 it remembers (tracemalloc, pure Python), and more in the process (2.1 KB for one post, 2.7 for ten:
+# `sourdine run` started on 10,000 authors of ten posts took 121 MB, on none 94 MB; 2026-11-24): at 8,000, a
+# full book stays under the 120 MB a working day may take. Past it, the record counted longest ago leaves memory
+# (the sqlite file keeps it until its retention ends).
+MAX_RECORDS = 8_000
 
 
 class AuthorBook:

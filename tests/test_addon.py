@@ -253,6 +253,8 @@ def test_a_feed_asks_for_gzip_only_where_the_browser_takes_it(addon, accept, sen
         ("application/json;charset=utf8", True),
         ("application/json; charset=iso-8859-1", False),
         ("application/json; charset=windows-1252; profile=x", False),
+        ("application/json; charset=iso-8859-1; charset=utf-8", False),  # the first one counts
+        ('application/json; p="x;charset=iso-8859-1"', True),  # inside another parameter's quoted value
     ],
 )
 def test_a_body_in_another_charset_than_utf8_goes_out_as_it_came(addon, content_type, rewritten):
@@ -270,6 +272,10 @@ def test_a_body_in_another_charset_than_utf8_goes_out_as_it_came(addon, content_
     [
         ("application/json; charset=us-ascii", "application/json; charset=utf-8"),
         ('application/json;Charset="US-ASCII"; profile=x', "application/json;Charset=utf-8; profile=x"),
+        # The first charset counts, as in browsers; a quoted value of another parameter is left as it is.
+        ("application/json; charset=us-ascii; charset=utf-8", "application/json; charset=utf-8; charset=utf-8"),
+        ('application/json; foo="a;charset=us-ascii"; charset=us-ascii',
+         'application/json; foo="a;charset=us-ascii"; charset=utf-8'),
     ],
 )
 def test_a_rewrite_that_is_not_ascii_is_labelled_utf8(addon, content_type, said):

@@ -448,6 +448,17 @@ def test_a_record_out_of_memory_is_forgotten_and_expires_too() -> None:
     assert [r.author_id for r in book.drain_dirty()] == ["c"]
 
 
+def test_clearing_the_book_drops_the_writes_still_pending() -> None:
+    """`sourdine purge` clears the book: a record that left memory with a change not yet written is not written
+    back after the table was emptied (a review found it was, within the two seconds before the next save)."""
+    book = AuthorBook(limit=1)
+    book.add("mastodon", "a", "a-1", 0.9, True, T0)
+    book.add("mastodon", "b", "b-1", 0.9, True, T0 + 1)
+    assert book.dirty() == 2
+    book.clear()
+    assert (len(book), book.dirty(), book.drain_dirty()) == (0, 0, [])
+
+
 def test_book_toxic_and_evidence_for_strangers() -> None:
     """An author never seen is not toxic and has no evidence; platforms keep authors apart."""
     book = book_of(("a", "HHHHHH"))

@@ -21,7 +21,6 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 from mitmproxy import ctx, exceptions, http
-from mitmproxy.net.http.headers import parse_content_type
 
 from sourdine import budget, codec, settings
 from sourdine.budget import Overrun
@@ -40,7 +39,7 @@ _WHOAMI = {
 # Web apps that name the signed-in account's numeric id in a cookie sent with every feed request.
 _ID_COOKIES = {"facebook": "c_user", "instagram": "ds_user_id"}
 _UTF8 = ("", "utf-8", "utf8", "us-ascii")  # the charsets Sourdine reads and writes a body in ("": none said)
-_CHARSET = re.compile(r"""(;\s*charset\s*=\s*)("[^"]*"|'[^']*'|[^;\s]*)""", re.IGNORECASE)
+_PARAMETER = re.compile(r''';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)''')  # a Content-Type's parameter
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
@@ -98,13 +97,18 @@ def initial_state(page: bytes) -> bytes | None:
     return page[opened + 1:end] if end >= 0 else None
 
 
+def _charset_at(content_type: str) -> tuple[str, int, int]:
+    """The charset a Content-Type names, lower case, without quotes ("" for none), and where its value is. The
+    first charset parameter counts, as browsers read it (WHATWG MIME Sniffing), and a quoted value of another
+    parameter is skipped whole, semicolons and all."""
+    for match in _PARAMETER.finditer(content_type):
+        if match[1].lower() == "charset":
+            return match[2].strip().strip("\"'").lower(), match.start(2), match.end(2)
+    return "", -1, -1
+
+
 def _charset(content_type: str) -> str:
-    """The charset a Content-Type names, lower case, without quotes ("" for none)."""
-    parsed = parse_content_type(content_type)
-    for name, value in parsed[2].items() if parsed is not None else ():
-        if name.lower() == "charset":
-            return value.strip("\"'").lower()
-    return ""
+    return _charset_at(content_type)[0]
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
@@ -328,7 +332,7 @@ class Sourdine:
             return
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
+        except (OSError, UnicodeError):  # UnicodeError: a name IDNA cannot encode (a lone surrogate)
             return  # mitmproxy's own connect will fail the same way
         addresses = [info[4][0] for info in infos]
         if any(is_loopback(a) for a in addresses):
@@ -405,9 +409,11 @@ class Sourdine:
             return
         for name in _STALE_HEADERS:
             response.headers.pop(name, None)
-        if not new.isascii() and _charset(content_type) == "us-ascii":
-            # Written out as UTF-8 (orjson does not escape): the label says so, or a reader honouring it garbles.
-            response.headers["content-type"] = _CHARSET.sub(r"\1utf-8", content_type, count=1)
+        if not new.isascii():
+            charset, start, end = _charset_at(content_type)
+            if charset == "us-ascii":
+                # Written out as UTF-8 (orjson does not escape): the label says so, or a reader honouring it garbles.
+                response.headers["content-type"] = f"{content_type[:start]}utf-8{content_type[end:]}"
         response.content = new
         meta["rewritten"] = True
 

@@ -839,8 +839,7 @@ async def purge(request: web.Request) -> web.Response:
     async with request.app[SETTINGS_LOCK]:
         _still_authorised(request)
         if runtime.engine.authors is not None:
-            for record in list(runtime.engine.authors):
-                runtime.engine.authors.forget(record.platform, record.author_id)
+            runtime.engine.authors.clear()
         removed = await committed(request, store.purge)
     audit.info("%s: %s: purged", who(request), _route(request))
     return web.json_response({"removed": removed})

@@ -42,6 +42,7 @@ import math
 import re
 import struct
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
@@ -548,7 +549,9 @@ class AuthorBook:
         self.limit = limit
         # In the order their last post was counted, the oldest first: the most recent `limit` kept.
         kept = sorted(records, key=lambda record: record.last_seen)[-limit:]
-        self._records: dict[Key, _Live] = {record.key: _Live(record) for record in kept}
+        # An OrderedDict: a dict's first item, once many were popped from its front, is found past their holes
+        # (10 µs a new author on a full book, against 0.7).
+        self._records: OrderedDict[Key, _Live] = OrderedDict((record.key, _Live(record)) for record in kept)
         self._dirty: set[Key] = set()
         self._evicted: list[AuthorRecord] = []  # changed, then out of memory before the store wrote them
         self.evictions = 0
@@ -589,15 +592,13 @@ class AuthorBook:
         elif not live.observe(post_id, score, hostile, now, self.settings, reasons, handle):
             return False
         else:
-            del records[key]  # to the end: counted last
-            records[key] = live
+            records.move_to_end(key)  # counted last
         self._dirty.add(key)
         return True
 
     def _evict(self) -> None:
         """The record counted longest ago leaves memory; written later if it changed since last written."""
-        key = next(iter(self._records))
-        live = self._records.pop(key)
+        key, live = self._records.popitem(last=False)
         self.evictions += 1
         if key in self._dirty:
             self._dirty.discard(key)
@@ -638,6 +639,12 @@ class AuthorBook:
         gone += [record.key for record in self._evicted if record.last_seen < cutoff]
         self._evicted = [record for record in self._evicted if record.last_seen >= cutoff]
         return gone
+
+    def clear(self) -> None:
+        """Forget every record (`sourdine purge`), those waiting to be written after leaving memory included."""
+        self._records.clear()
+        self._dirty.clear()
+        self._evicted.clear()
 
     def forget(self, platform: str, author_id: str) -> bool:
         """Remove an author's record (`sourdine forget`); whether there was one in memory."""

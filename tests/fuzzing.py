@@ -671,23 +671,40 @@ def check_rewrite(inp: Input, before: bytes, after: bytes, verdicts: dict | None
                                                                        post.lang), \
             f"a kept post changed: {post_id!r}: {inp.describe()}"
     if gone:
-        # Only with another post that was hidden or folded (a folded Bluesky post loses its quote): a reply's
-        # parent, a quoted or retweeted post, a reply under a comment, in the same item as that post (a timeline
-        # entry, a feed item, a comment and its replies).
-        assert sample.form != "html" or set(verdicts) - {next(iter(gone))}, \
-            f"kept or folded posts are gone: {list(gone)[:3]}: {inp.describe()}"
-        if sample.form != "html":
-            carried = _carried(read(before), gone, {i: posts_before[i].text for i in verdicts if i in posts_before})
-            assert set(gone) <= carried, \
-                f"kept or folded posts are gone: {sorted(set(gone) - carried)[:3]}: {inp.describe()}"
+        doc = _json_of(read(before))
+        judged = {i: (posts_before[i].text, v.action) for i, v in verdicts.items() if i in posts_before}
+        if doc:  # JSON, or the JSON an HTML page holds
+            carried = _carried(doc, gone, judged, set(posts_after))
+        else:  # what an HTML reader gives (Reddit's tags): only a hidden post may take others with it
+            carried = set(gone) if any(a == "hide" for i, (_, a) in judged.items() if i not in gone) else set()
+        assert set(gone) <= carried, \
+            f"kept or folded posts are gone: {sorted(set(gone) - carried)[:3]}: {inp.describe()}"
 
 
-def _carried(doc: Any, gone: dict[str, str], judged: dict[str, str]) -> set[str]:
-    """Those of `gone` that another post of `judged` carried away: they are inside the innermost item of a list
-    of `doc` (at any depth) that holds that post (its timeline entry, its feed item with the reply's parent, its
-    comment with the replies). An item holds a post (id: text) when its strings name the id (whole, or within a
-    URI or a prefixed name) and hold the start of its text (unless no string of `doc` does: a text the adapter
-    made up), not only a reference to it (a conversation's or a reply's id, a link)."""
+def _json_of(parsed: Any) -> Any:
+    """The JSON of what an adapter read: the document itself, or the documents an HTML page holds (its reader's
+    `data`, or the dicts of its `scripts`), as a list; [] for a page read as tags alone (Reddit's)."""
+    if isinstance(parsed, dict | list):
+        return parsed
+    found: list = []
+    for value in (getattr(parsed, name, None) for name in ("data", "scripts")):
+        if isinstance(value, dict):
+            found.append(value)
+        elif isinstance(value, list):
+            found += [part for entry in value for part in (entry if isinstance(entry, tuple) else (entry,))
+                      if isinstance(part, dict)]
+    return found
+
+
+def _carried(doc: Any, gone: dict[str, str], judged: dict[str, tuple[str, str]], present: set[str]) -> set[str]:
+    """Those of `gone` (id: text) that a post of `judged` (id: (text, action)) took away with it: the others of
+    the innermost list item that holds that post (its timeline entry, its feed item with the reply's parent, its
+    comment with the replies, its quote), but not a post it is itself inside (the post quoting it). A folded post
+    stays, so it carries others only if it is still there (`present`): a folded Bluesky reply loses its quote and
+    its parent's view, not its place.
+    A node holds a post when its strings name the id (whole, or within a URI or a prefixed name) and hold the start
+    of its text (unless no string of `doc` does: a text the adapter made up), not only a reference to it (a
+    conversation's or a reply's id, a link); a post's own node is the innermost one that holds it."""
     strings: list[str] = []
 
     def gather(node: Any) -> None:
@@ -698,38 +715,66 @@ def _carried(doc: Any, gone: dict[str, str], judged: dict[str, str]) -> set[str]
                 gather(child)
 
     gather(doc)
+    texts = {**{i: t for i, (t, _) in judged.items()}, **gone}
     needles: dict[str, str | None] = {}
-    for post_id, text in {**judged, **gone}.items():
+    for post_id, text in texts.items():
         start = text.strip()[:16]
         needles[post_id] = start if len(start) >= 8 and any(start in v for v in strings) else None
-    carried: set[str] = set()
+    own: dict[str, list[tuple]] = {}  # each post's own nodes (it may be in several places), by their paths
 
-    def holds(named: set[str], texts: set[str], ids: dict[str, str]) -> set[str]:
-        return {i for i in named if i in ids and (needles[i] is None or i in texts)}
-
-    def walk(node: Any) -> tuple[set[str], set[str], set[str], set[str]]:
-        """The ids named under `node`, the texts held there, and the gone and the judged posts held there."""
+    def walk(node: Any, path: tuple) -> tuple[set[str], set[str], set[str]]:
+        """The ids named under `node`, the texts held there, and the posts whose own node is there."""
         if isinstance(node, str):
-            return {i for i in needles if i in node}, {i for i, n in needles.items() if n and n in node}, set(), set()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            return {i for i in needles if i in node}, {i for i, n in needles.items() if n and n in node}, set()
         named: set[str] = set()
-        texts: set[str] = set()
-        placed_gone: set[str] = set()
-        placed_judged: set[str] = set()
-        for child in children:
-            child_named, child_texts, child_gone, child_judged = walk(child)
-            if isinstance(node, list):
-                child_gone |= holds(child_named, child_texts, gone)
-                innermost = holds(child_named, child_texts, judged) - child_judged  # this item is theirs
-                child_judged |= innermost
-                carried.update(i for i in child_gone if innermost - {i})
+        held: set[str] = set()
+        claimed: set[str] = set()
+        pairs = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        direct: set[str] = set()
+        for key, child in pairs:
+            child_named, child_held, child_claimed = walk(child, (*path, key))
+            if isinstance(child, str):
+                direct |= child_named
             named |= child_named
-            texts |= child_texts
-            placed_gone |= child_gone
-            placed_judged |= child_judged
-        return named, texts, placed_gone, placed_judged
+            held |= child_held
+            claimed |= child_claimed
+        if isinstance(node, dict):
+            if direct:
+                naming[path] = direct
+            # The innermost node holding the post's id and text; with no text to go by, each node that names
+            # it in a value of its own.
+            for i in named - claimed if node else ():
+                if i in held if needles[i] is not None else i in direct:
+                    own.setdefault(i, []).append(path)
+                    claimed.add(i)
+        return named, held, claimed
 
-    walk(doc)
+    naming: dict[tuple, set[str]] = {}  # the ids each node names in values of its own
+    walk(doc, ())
+
+    def item(path: tuple) -> tuple:  # the innermost list item holding the node at `path` (list indices are ints)
+        last = max((k for k, step in enumerate(path) if isinstance(step, int)), default=-1)
+        return path[:last + 1]
+
+    # A post's node is the outermost one within its list item that names its id in a value of its own, above the
+    # node that holds its text: X's tweet result (rest_id) or timeline entry (entryId) over its `legacy`, so that
+    # the tweet it quotes is inside it.
+    for i, paths in own.items():
+        if needles[i] is not None:
+            paths[:] = [next((path[:k] for k in range(len(item(path)), len(path)) if i in naming.get(path[:k], ())),
+                             path) for path in paths]
+
+    def inside(a: tuple, b: tuple) -> bool:
+        return a[:len(b)] == b
+
+    carried: set[str] = set()
+    for g in gone:
+        for j, (_, action) in judged.items():
+            if j == g or action != "hide" and j not in present:
+                continue
+            if any(inside(og, item(oj)) and not inside(oj, og) for og in own.get(g, ()) for oj in own.get(j, ())):
+                carried.add(g)
+                break
     return carried
 
 

@@ -518,11 +518,12 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
 # --- The in-memory book -----------------------------------------------------------------------------------
 
 
-# The author records held in memory at most. Each takes 0.86 KB with one post counted, 1.5 KB with ten, 4.2 KB
-# with the 64 it remembers (tracemalloc, pure Python), and more in the process (2.1 KB for one post, 2.7 for ten:
-# `sourdine run` started on 10,000 authors of ten posts took 121 MB, on none 94 MB; 2026-11-24): at 8,000, a
-# full book stays under the 120 MB a working day may take. Past it, the record counted longest ago leaves memory
-# (the sqlite file keeps it until its retention ends).
+# The author records held in memory at most. A full book of 8,000 added 8 MB to the process with one post counted
+# each, 12 MB with ten, 43 MB with the 64 a record remembers; read back at start, records take more (`sourdine
+# run` started on 10,000 authors of ten posts took 121 MB, on none 94 MB; 2026-11-24). So a book of authors
+# seen a few times each stays within the 120 MB a working day may take; one of 8,000 authors seen 64 times each
+# does not. Past the bound, the record counted longest ago leaves memory (the sqlite file keeps it until its
+# retention ends).
 MAX_RECORDS = 8_000
 
 

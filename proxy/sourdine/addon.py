@@ -361,7 +361,8 @@ class Sourdine:
         kinds = getattr(adapter, "ENDPOINT_CONTENT_TYPES", {}).get(meta["endpoint"])
         if not any(kind in content_type for kind in kinds or getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
-        if _charset(content_type) not in _UTF8:
+        charset = _charset(content_type)
+        if charset not in _UTF8:
             return  # Sourdine reads and writes UTF-8: a body said to be in another charset goes out as it came
         started = time.perf_counter()
         deadline = started + ctx.options.sourdine_budget_ms / 1000
@@ -409,11 +410,10 @@ class Sourdine:
             return
         for name in _STALE_HEADERS:
             response.headers.pop(name, None)
-        if not new.isascii():
-            charset, start, end = _charset_at(content_type)
-            if charset == "us-ascii":
-                # Written out as UTF-8 (orjson does not escape): the label says so, or a reader honouring it garbles.
-                response.headers["content-type"] = f"{content_type[:start]}utf-8{content_type[end:]}"
+        if charset == "us-ascii" and not new.isascii():
+            # Written out as UTF-8 (orjson does not escape): the label says so, or a reader honouring it garbles.
+            _, start, end = _charset_at(content_type)
+            response.headers["content-type"] = f"{content_type[:start]}utf-8{content_type[end:]}"
         response.content = new
         meta["rewritten"] = True
 

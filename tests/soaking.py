@@ -99,13 +99,14 @@ class Report:
 _COMMON = (b" the ", b" a ", b" and ", b" to ", b" de ", b" la ", b" et ", b" le ")
 
 
-def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = True) -> bytes:
+def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = True,
+           authors: list[str] = ()) -> bytes:
     """The capture with every post id made new (digits appended: X ids stay numeric), and, with `texts`, its
     posts' texts too (a word added after each frequent word), so that every cache keyed by text fills as on a
-    live feed."""
+    live feed; the author ids in `authors` made new too, as for authors never seen."""
     body = sample.body
-    for post_id in ids:
-        body = body.replace(orjson.dumps(post_id), orjson.dumps(f"{post_id}{serial:07d}"))
+    for old_id in [*ids, *authors]:
+        body = body.replace(orjson.dumps(old_id), orjson.dumps(f"{old_id}{serial:07d}"))
     if texts:
         for word in _COMMON:
             body = body.replace(word, b"%sw%d " % (word, serial))
@@ -114,14 +115,20 @@ def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = Tr
 
 def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_every: float = 15.0,
          sample_every: float = 1.0, maintenance: float = 5.0, age_margin: float = 10.0,
-         new_texts: bool = True, log=lambda line: None) -> Report:
+         new_texts: bool = True, new_authors: float = 0.0, log=lambda line: None) -> Report:
+    """The session, `new_authors` the share of feed requests whose authors are new too (0: the captures' own
+    authors, about 800, come back all session long)."""
     # Plain HTTP to a stand-in is routed by path alone: a capture whose path another platform's rules take
     # (Instagram's and Threads') is not sent (fuzzing.routed).
     pool = fuzzing.routed(fuzzing.samples())
     ids = {s.name: sorted({p.id for p in ADAPTERS[s.platform].posts(s.endpoint, fuzzing.parse(ADAPTERS[s.platform],
                                                                                   s.endpoint, s.body))},
                           key=len, reverse=True) for s in pool}
+    authors = {s.name: sorted({p.author_id for p in ADAPTERS[s.platform].posts(
+        s.endpoint, fuzzing.parse(ADAPTERS[s.platform], s.endpoint, s.body)) if p.author_id}, key=len, reverse=True)
+        for s in pool}
     rng = random.Random(10)
+    renames = random.Random(11)
     serial = iter(range(10**7))
     lock = threading.Lock()
     probe = next(s for s in pool if s.platform == "mastodon" and s.endpoint == "timeline")
@@ -135,7 +142,8 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
         sample = next(s for s in pool if s.name == name)
         with lock:
             n = next(serial)
-        return web.Response(body=gzip.compress(_fresh(sample, ids[name], n, new_texts), 1),
+            renamed = authors[name] if renames.random() < new_authors else []
+        return web.Response(body=gzip.compress(_fresh(sample, ids[name], n, new_texts, renamed), 1),
                             headers={"Content-Type": sample.content_type, "Content-Encoding": "gzip"})
 
     standin = StandIn().start()

@@ -311,7 +311,7 @@ def test_the_author_records_caches_are_listed_with_their_bounds():
     engine, _ = engine_with(ADAPTERS["mastodon"], authors=AuthorBook())
     assert engine.filter_encoded(settings.build(), "mastodon", "timeline", timeline(1, 3), "gzip") is not None
     caches = engine.caches()
-    assert caches["authors"]["size"] >= 1 and caches["authors"]["bound"] == 8_000
+    assert caches["authors"]["size"] >= 1 and caches["authors"]["bound"] == 5_000
     assert caches["authors.label"]["bound"] == 1024 and 1 <= caches["authors.label"]["size"] <= 1024
 
 

@@ -21,6 +21,7 @@ import sqlite3
 import statistics
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,7 @@ _COMMON = (b" the ", b" a ", b" and ", b" to ", b" de ", b" la ", b" et ", b" le
 
 
 def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = True,
-           authors: list[str] = ()) -> bytes:
+           authors: Sequence[str] = ()) -> bytes:
     """The capture with every post id made new (digits appended: X ids stay numeric), and, with `texts`, its
     posts' texts too (a word added after each frequent word), so that every cache keyed by text fills as on a
     live feed; the author ids in `authors` made new too, as for authors never seen."""
@@ -121,12 +122,11 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
     # Plain HTTP to a stand-in is routed by path alone: a capture whose path another platform's rules take
     # (Instagram's and Threads') is not sent (fuzzing.routed).
     pool = fuzzing.routed(fuzzing.samples())
-    ids = {s.name: sorted({p.id for p in ADAPTERS[s.platform].posts(s.endpoint, fuzzing.parse(ADAPTERS[s.platform],
-                                                                                  s.endpoint, s.body))},
-                          key=len, reverse=True) for s in pool}
-    authors = {s.name: sorted({p.author_id for p in ADAPTERS[s.platform].posts(
-        s.endpoint, fuzzing.parse(ADAPTERS[s.platform], s.endpoint, s.body)) if p.author_id}, key=len, reverse=True)
-        for s in pool}
+    found = {s.name: ADAPTERS[s.platform].posts(s.endpoint, fuzzing.parse(ADAPTERS[s.platform], s.endpoint, s.body))
+             for s in pool}
+    ids = {name: sorted({p.id for p in posts}, key=len, reverse=True) for name, posts in found.items()}
+    authors = {name: sorted({p.author_id for p in posts if p.author_id}, key=len, reverse=True)
+               for name, posts in found.items()}
     rng = random.Random(10)
     renames = random.Random(11)
     serial = iter(range(10**7))

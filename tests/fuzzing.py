@@ -31,7 +31,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
@@ -190,14 +190,27 @@ def samples() -> list[Sample]:
     return found
 
 
+# Over plain HTTP, paths are matched whatever the host, the first platform's rules first: a capture whose own
+# path an earlier platform claims (Instagram's and Threads' /api/graphql/ go to Facebook, their "/" to Reddit) is
+# fetched from another path its own platform's rules give the same endpoint, where there is one. Threads' GraphQL
+# (its other path is Instagram's too) and Instagram's home page (its only path is "/") have none.
+_PLAIN_PATHS = {("instagram", "graphql"): "/graphql/query", ("threads", "page"): "/@sourdine.fuzz"}
+
+
 def routed(pool: list[Sample], snapshot=None) -> list[Sample]:
     """The samples of `pool` that a real `sourdine run` filters with their own adapter when they come from a
-    stand-in over plain HTTP, streams left out. Plain HTTP is routed by path whatever the host, the first
-    platform's rules first: Instagram's and Threads' captures (/api/graphql/, /) go to Facebook's or Reddit's
-    rules there, and the in-process fuzz alone reads them with their own."""
+    stand-in over plain HTTP, streams left out, each with a path that routes it there (its own, or the one in
+    _PLAIN_PATHS). The in-process fuzz reads every capture, at its own path, with its own adapter."""
     snapshot = snapshot or sourdine_settings.build()
-    return [s for s in pool
-            if not s.streaming and snapshot.route("http", "127.0.0.1", s.path) == (s.platform, s.endpoint)]
+    found = []
+    for sample in pool:
+        if sample.streaming:
+            continue
+        for path in (sample.path, _PLAIN_PATHS.get((sample.platform, sample.endpoint))):
+            if path is not None and snapshot.route("http", "127.0.0.1", path) == (sample.platform, sample.endpoint):
+                found.append(sample if path == sample.path else replace(sample, path=path))
+                break
+    return found
 
 
 def captures(folder: Path) -> list[Path]:

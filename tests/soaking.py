@@ -119,8 +119,8 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
          new_texts: bool = True, new_authors: float = 0.0, log=lambda line: None) -> Report:
     """The session, `new_authors` the share of feed requests whose authors are new too (0: the captures' own
     authors, about 800, come back all session long)."""
-    # Plain HTTP to a stand-in is routed by path alone: a capture whose path another platform's rules take
-    # (Instagram's and Threads') is not sent (fuzzing.routed).
+    # Plain HTTP to a stand-in is routed by path alone: each capture is fetched from a path that routes it to its
+    # own adapter; the two that have none (Threads' GraphQL, Instagram's home page) are not sent (fuzzing.routed).
     pool = fuzzing.routed(fuzzing.samples())
     found = {s.name: ADAPTERS[s.platform].posts(s.endpoint, fuzzing.parse(ADAPTERS[s.platform], s.endpoint, s.body))
              for s in pool}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +184,65 @@ def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socke
             break
         reply += chunk
     return sock, reply
+
+
+class Stream:
+    """A WebSocket opened through the proxy as browsers do (CONNECT, then the upgrade), read in a thread of its
+    own: `messages` holds the text messages received so far; `ended` is set once the socket has closed."""
+
+    def __init__(self, proxy_port: int, host: str, port: int, path: str) -> None:
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import Request
+
+        self.messages: list[str] = []
+        self.ended = threading.Event()
+        self._sock, reply = connect_through(proxy_port, host, port)
+        if not reply.startswith(b"HTTP/1.1 200"):
+            self._sock.close()
+            raise AssertionError(reply)
+        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._sock.sendall(self._ws.send(Request(host=f"{host}:{port}", target=path)))
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        from wsproto.events import CloseConnection, TextMessage
+
+        parts: list[str] = []
+        try:
+            while True:
+                try:
+                    data = self._sock.recv(65536)
+                except TimeoutError:  # a quiet stream
+                    continue
+                except OSError:  # closed here
+                    return
+                self._ws.receive_data(data or None)
+                for event in self._ws.events():
+                    if isinstance(event, TextMessage):
+                        parts.append(event.data)
+                        if event.message_finished:
+                            self.messages.append("".join(parts))
+                            parts = []
+                    elif isinstance(event, CloseConnection):
+                        return
+                if not data:
+                    return
+        finally:
+            self.ended.set()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Whether `count` messages arrived within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and not self.ended.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.messages) >= count
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread
+        self._sock.close()
+        self._thread.join(5)
 
 
 def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:

@@ -371,6 +371,26 @@ def test_streaming_hostile_update_is_dropped_or_folded(addon):
     assert not calm.websocket.messages[-1].dropped
 
 
+def test_a_websocket_keeps_only_the_message_at_hand(addon):
+    """mitmproxy appends each message to its flow for as long as the socket is open; the hook lets go of the
+    earlier ones, on a stream Sourdine filters and on any other socket alike, and still filters each message."""
+    stream = ws_flow(json.loads(CALM)[0])
+    other = ws_flow(json.loads(CALM)[0])
+    other.request.path = "/some/socket"
+    addon.requestheaders(stream)
+    addon.requestheaders(other)
+    hostile = hostile_timeline(1)[1]
+    for i in range(300):
+        for flow in (stream, other):
+            text = json.dumps({"stream": ["user"], "event": "update", "payload": json.dumps(hostile)})
+            flow.websocket.messages.append(WebSocketMessage(1, False, text.encode()))  # as mitmproxy's layer does
+            addon.websocket_message(flow)
+            assert len(flow.websocket.messages) == 1, i
+        message = stream.websocket.messages[-1]
+        assert message.dropped or sourdine_filtered(json.loads(json.loads(message.text)["payload"]))
+    assert not other.websocket.messages[-1].dropped and "sourdine" not in other.metadata
+
+
 def test_the_cycle_collector_stays_out_of_a_streaming_message(addon, runtime, monkeypatch):
     """As for a response: a collection that falls due while a message is filtered runs once it has gone on (the
     fuzz's slowest hook was once a 1 KB streaming message, the collector not kept out)."""

@@ -418,8 +418,15 @@ class Sourdine:
         meta["rewritten"] = True
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            return
+        # mitmproxy keeps every message of a WebSocket in its flow for as long as the socket is open (for its own
+        # UI, which `sourdine run` has not), and relays the message it made, not the list's last: a stream open
+        # all day would hold all of them (20,000 Mastodon updates: 97 MB). No other addon reads them, so only
+        # the message at hand is kept, whatever the socket.
+        del flow.websocket.messages[:-1]
         meta = flow.metadata.get("sourdine")
-        if not meta or meta["endpoint"] != "streaming" or self.runtime is None or flow.websocket is None:
+        if not meta or meta["endpoint"] != "streaming" or self.runtime is None:
             return
         message = flow.websocket.messages[-1]
         if message.from_client or not message.is_text:

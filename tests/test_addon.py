@@ -391,6 +391,20 @@ def test_a_websocket_keeps_only_the_message_at_hand(addon):
     assert not other.websocket.messages[-1].dropped and "sourdine" not in other.metadata
 
 
+def test_raw_tcp_and_udp_keep_only_the_message_at_hand(addon):
+    """A connection to a platform's host that mitmproxy relays as raw TCP (or UDP) keeps its messages in its
+    flow as a WebSocket does: the hooks let go of the earlier ones and leave the one at hand as it is."""
+    from mitmproxy.tcp import TCPMessage
+    from mitmproxy.udp import UDPMessage
+
+    for flow, message, hook in ((tflow.ttcpflow(), TCPMessage, addon.tcp_message),
+                                (tflow.tudpflow(), UDPMessage, addon.udp_message)):
+        for i in range(100):
+            flow.messages.append(message(i % 2 == 0, b"\x00\x01 %d" % i))
+            hook(flow)
+            assert [m.content for m in flow.messages] == [b"\x00\x01 %d" % i]
+
+
 def test_the_cycle_collector_stays_out_of_a_streaming_message(addon, runtime, monkeypatch):
     """As for a response: a collection that falls due while a message is filtered runs once it has gone on (the
     fuzz's slowest hook was once a 1 KB streaming message, the collector not kept out)."""

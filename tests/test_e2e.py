@@ -275,6 +275,38 @@ def test_a_stream_open_all_day_lets_go_of_its_messages(sourdine, standin):
     assert held < 5, (peak, held)
 
 
+def test_a_raw_tcp_connection_lets_go_of_its_messages(sourdine):
+    """A connection to a platform's host that is not HTTP, which mitmproxy relays as raw TCP and records message
+    by message as it does a WebSocket's: 3,000 chunks of 4 KB echoed each way leave the proxy's RSS within 5 MB
+    of where it was, the connection still open (before the hook let go of them, they held 41 MB)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    threading.Thread(target=echo, daemon=True).start()
+    before = harness.rss_mb(sourdine.proc.pid)
+    sock, reply = connect_through(sourdine.proxy_port, "127.0.0.1", server.getsockname()[1])
+    with sock, server:
+        assert reply.startswith(b"HTTP/1.1 200"), reply
+        chunk = b"\x00\x01 not HTTP " + b"x" * 4000
+        for _ in range(3000):
+            sock.sendall(chunk)
+            echoed = b""
+            while len(echoed) < len(chunk):
+                echoed += sock.recv(len(chunk) - len(echoed))
+            assert echoed == chunk
+        peak = harness.rss_mb(sourdine.proc.pid) - before
+        with contextlib.suppress(TimeoutError):  # freed memory goes back at the runtime's next trim (10 s)
+            harness.wait_until(lambda: harness.rss_mb(sourdine.proc.pid) - before < 5, 25, step=0.5)
+        held = harness.rss_mb(sourdine.proc.pid) - before
+    print(f"RSS over 3,000 chunks echoed each way, the connection open: {peak:+.1f} MB at once, {held:+.1f} MB later")
+    assert held < 5, (peak, held)
+
+
 def _socket_inodes(pid: int) -> set[str]:
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):

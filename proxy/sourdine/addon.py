@@ -417,6 +417,15 @@ class Sourdine:
         response.content = new
         meta["rewritten"] = True
 
+    def tcp_message(self, flow) -> None:
+        """A connection to a platform's host that is not HTTP (mitmproxy relays it as raw TCP): as for a
+        WebSocket, only the message at hand is kept (websocket_message)."""
+        del flow.messages[:-1]
+
+    def udp_message(self, flow) -> None:
+        """The same for UDP."""
+        del flow.messages[:-1]
+
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:
             return

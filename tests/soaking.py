@@ -7,7 +7,9 @@ made new (digits appended to ids, a word added to texts), so that posts are scor
 steady rate with a burst every `burst_every` seconds. In the middle: thresholds change, mutes are added, and
 the decisions log's retention drops to one day while the filter's clock runs one day minus `age_margin` seconds
 behind, so that every decision crosses the retention limit `age_margin` seconds after it is made; maintenance
-runs every `maintenance` seconds.
+runs every `maintenance` seconds. All session long, a Mastodon stream stays open (a WebSocket through a CONNECT
+tunnel, as browsers open it) and pushes the real streaming captures' updates, made new the same way, at
+`stream_rate` a second.
 
 Measured: the process's RSS every `sample_every` seconds, the caches the status reports, the size of the
 decisions log, and the latency of one fixed warm feed at the start and at the end.
@@ -15,6 +17,7 @@ decisions log, and the latency of one fixed warm feed at the start and at the en
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 import sqlite3
@@ -22,7 +25,7 @@ import statistics
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import orjson
@@ -30,7 +33,7 @@ from aiohttp import web
 
 import fuzzing
 import harness
-from conftest import StandIn, start_sourdine
+from conftest import StandIn, Stream, start_sourdine
 from sourdine.platforms import ADAPTERS
 
 DAY = 86400
@@ -52,6 +55,10 @@ class Report:
     latency_end: list[float] = field(default_factory=list)
     status: dict = field(default_factory=dict)
     platforms: set[str] = field(default_factory=set)  # those whose captures were sent
+    stream: bool = False  # whether a stream was open
+    stream_sent: int = 0  # updates pushed on it
+    stream_received: int = 0  # of them, those that reached the client (Sourdine drops those it hides)
+    stream_early: bool = False  # whether the stream ended before the session did
 
     def slope_mb_per_hour(self) -> float:
         """The least-squares trend of RSS over the second half of the run (after warm-up), in MB per hour."""
@@ -73,7 +80,7 @@ class Report:
         over = {name: c for name, c in self.caches.items() if c["bound"] is not None and c["size"] > c["bound"]}
         retained = [n for t, n in self.decisions if t > self.seconds * 0.75]
         made = self.status.get("counts", {}).get("seen", 0)
-        return [
+        held = [
             (f"RSS at or under {max_rss:.0f} MB", peak <= max_rss, f"peak {peak:.1f} MB"),
             # Both: the second half's peak within 5 MB of the first's, and, over a run of 5 minutes or more (a
             # shorter one's fitted trend is warm-up and noise), a trend under 10 MB an hour, which would pass 120 MB
@@ -94,6 +101,13 @@ class Report:
              f"warm feed p50 {p50_start:.2f} ms at start, {p50_end:.2f} ms at end"),
             ("no request failed", self.errors == 0, f"{self.errors} of {self.requests} failed"),
         ]
+        if self.stream:
+            # Of the two streamed captures, one's post is hostile: Sourdine drops or rewrites its updates.
+            held.append(("the stream stayed open and delivered",
+                         not self.stream_early and 0 < self.stream_received <= self.stream_sent,
+                         f"{self.stream_received} of {self.stream_sent} updates arrived, "
+                         + ("the stream ended early" if self.stream_early else "the stream open all session")))
+        return held
 
 
 # Frequent words, each followed in every post by a word of its own: the texts of a live feed are all different.
@@ -116,12 +130,15 @@ def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = Tr
 
 def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_every: float = 15.0,
          sample_every: float = 1.0, maintenance: float = 5.0, age_margin: float = 10.0,
-         new_texts: bool = True, new_authors: float = 0.0, log=lambda line: None) -> Report:
-    """The session, `new_authors` the share of feed requests whose authors are new too (0: the captures' own
-    authors, about 800, come back all session long)."""
+         new_texts: bool = True, new_authors: float = 0.0, stream_rate: float = 2.0,
+         log=lambda line: None) -> Report:
+    """The session, `new_authors` the share of feed requests (and streamed updates) whose authors are new too (0:
+    the captures' own authors, about 800, come back all session long)."""
     # Plain HTTP to a stand-in is routed by path alone: each capture is fetched from a path that routes it to its
     # own adapter; the two that have none (Threads' GraphQL, Instagram's home page) are not sent (fuzzing.routed).
-    pool = fuzzing.routed(fuzzing.samples())
+    everything = fuzzing.samples()
+    pool = fuzzing.routed(everything)
+    streams = [s for s in everything if s.streaming]
     found = {s.name: ADAPTERS[s.platform].posts(s.endpoint, fuzzing.parse(ADAPTERS[s.platform], s.endpoint, s.body))
              for s in pool}
     ids = {name: sorted({p.id for p in posts}, key=len, reverse=True) for name, posts in found.items()}
@@ -131,6 +148,12 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
     renames = random.Random(11)
     serial = iter(range(10**7))
     lock = threading.Lock()
+    # A streamed update's posts are in its payload, a JSON string.
+    payloads = {s.name: orjson.loads(s.body) for s in streams}
+    for s in streams:
+        found[s.name] = ADAPTERS["mastodon"].posts("streaming", payloads[s.name])
+        ids[s.name] = sorted({p.id for p in found[s.name]}, key=len, reverse=True)
+        authors[s.name] = sorted({p.author_id for p in found[s.name] if p.author_id}, key=len, reverse=True)
     probe = next(s for s in pool if s.platform == "mastodon" and s.endpoint == "timeline")
     probe_body = gzip.compress(probe.body)
 
@@ -146,16 +169,38 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
         return web.Response(body=gzip.compress(_fresh(sample, ids[name], n, new_texts, renamed), 1),
                             headers={"Content-Type": sample.content_type, "Content-Encoding": "gzip"})
 
+    report = Report(platforms={s.platform for s in pool})
+    stream_stop = threading.Event()
+
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        while not stream_stop.is_set():
+            sample = streams[report.stream_sent % len(streams)]
+            event = payloads[sample.name]
+            with lock:
+                n = next(serial)
+                renamed = authors[sample.name] if renames.random() < new_authors else []
+            payload = _fresh(replace(sample, body=event["payload"].encode()), ids[sample.name], n, new_texts, renamed)
+            await ws.send_str(orjson.dumps({**event, "payload": payload.decode()}).decode())
+            report.stream_sent += 1
+            await asyncio.sleep(1 / stream_rate)
+        await ws.close()
+        return ws
+
     standin = StandIn().start()
     for sample in pool:
         standin.routes[sample.path] = serve
+    standin.routes["/api/v1/streaming"] = stream
     # The filter's clock a day (less the margin) behind: once retention is one day, each decision is past it
-    # `age_margin` seconds after it is made.
-    running = start_sourdine(home, env={"SOURDINE_TIME_OFFSET": str(-(DAY - age_margin)),
-                                        "SOURDINE_MAINTENANCE_SECONDS": str(maintenance)})
-    report = Report(platforms={s.platform for s in pool})
+    # `age_margin` seconds after it is made. 127.0.0.1 is a Mastodon instance, whose WebSockets Sourdine reads
+    # through a CONNECT tunnel as a browser opens them; the feeds go to "localhost", routed by their paths.
+    running = start_sourdine(home, "--mastodon-instance", "127.0.0.1",
+                             env={"SOURDINE_TIME_OFFSET": str(-(DAY - age_margin)),
+                                  "SOURDINE_MAINTENANCE_SECONDS": str(maintenance)})
     token = running.token()
-    base = f"http://127.0.0.1:{standin.port}"
+    base = f"http://localhost:{standin.port}"
+    updates = None
 
     def get(sample: fuzzing.Sample, query: str) -> float:
         started = time.perf_counter()
@@ -175,6 +220,9 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
 
     try:
         report.latency_start = probe_latency()
+        if stream_rate > 0:
+            updates = Stream(running.proxy_port, "127.0.0.1", standin.port, "/api/v1/streaming?stream=user")
+            report.stream = True
         started = time.monotonic()
         stop = threading.Event()
 
@@ -215,11 +263,19 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
         report.seconds = time.monotonic() - started
         stop.set()
         watcher.join(10)
+        if updates is not None:
+            report.stream_early = updates.ended.is_set()
+            stream_stop.set()  # the stand-in closes the stream after its last update
+            updates.ended.wait(10)
+            report.stream_received = len(updates.messages)
         report.latency_end = probe_latency()
         code, report.status = harness.api(running.api_port, token, "GET", "/api/v1/status")
         assert code == 200
         report.caches = report.status["caches"]
     finally:
+        stream_stop.set()
+        if updates is not None:
+            updates.close()
         code = running.stop()
         standin.stop()
     assert code == 0, running.stderr[-2000:]

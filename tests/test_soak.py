@@ -87,3 +87,9 @@ def test_the_pruning_check_can_fail(rows_per_post, held):
     """A log that was never pruned (a row for every post decided, the writer a little behind) fails the check."""
     checks = {what: ok for what, ok, _ in _synthetic(600, 0, rows_per_post).checks()}
     assert checks["decisions log pruned past retention"] is held
+
+
+def test_a_stream_stays_open_all_session(day):
+    """The Mastodon stream opened at the start delivered updates all session, and was still open at the end."""
+    _check(day, "the stream stayed open")
+    assert day.stream_sent >= 20

@@ -65,6 +65,10 @@ class StandIn:
         self._ready.wait(10)
         return self
 
+    def soon(self, callback: Callable[..., object], *args: object) -> None:
+        """Call `callback(*args)` on the server's event loop, from any thread."""
+        self._loop.call_soon_threadsafe(callback, *args)
+
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -188,13 +192,14 @@ def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socke
 
 class Stream:
     """A WebSocket opened through the proxy as browsers do (CONNECT, then the upgrade), read in a thread of its
-    own: `messages` holds the text messages received so far; `ended` is set once the socket has closed."""
+    own: `messages` holds the messages received so far (str for a text message, bytes for a binary one); `ended`
+    is set once the socket has closed."""
 
     def __init__(self, proxy_port: int, host: str, port: int, path: str) -> None:
         from wsproto import ConnectionType, WSConnection
         from wsproto.events import Request
 
-        self.messages: list[str] = []
+        self.messages: list[str | bytes] = []
         self.ended = threading.Event()
         self._sock, reply = connect_through(proxy_port, host, port)
         if not reply.startswith(b"HTTP/1.1 200"):
@@ -206,9 +211,9 @@ class Stream:
         self._thread.start()
 
     def _read(self) -> None:
-        from wsproto.events import CloseConnection, TextMessage
+        from wsproto.events import BytesMessage, CloseConnection, Message
 
-        parts: list[str] = []
+        parts: list[str | bytes] = []
         try:
             while True:
                 try:
@@ -219,10 +224,11 @@ class Stream:
                     return
                 self._ws.receive_data(data or None)
                 for event in self._ws.events():
-                    if isinstance(event, TextMessage):
+                    if isinstance(event, Message):
                         parts.append(event.data)
                         if event.message_finished:
-                            self.messages.append("".join(parts))
+                            self.messages.append(b"".join(parts) if isinstance(event, BytesMessage)  # type: ignore[arg-type]
+                                                 else "".join(parts))  # type: ignore[arg-type]
                             parts = []
                     elif isinstance(event, CloseConnection):
                         return

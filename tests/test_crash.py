@@ -6,6 +6,7 @@ SLOWER times plain mitmproxy's own start)."""
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import signal
 import socket
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -32,18 +34,31 @@ MITMDUMP = Path(sys.executable).parent / "mitmdump"
 FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes()
 
 
+# The settings writes, in turn: the decisions log's retention (a global setting), Reddit's collapse threshold
+# and whether Facebook is filtered (platform settings), each from the write's serial number.
+SETTINGS_WRITES = (
+    ("decisions_retention_days", lambda n: {"global": {"decisions_retention_days": 1 + n % 365}}),
+    ("reddit.collapse", lambda n: {"platforms": {"reddit": {"collapse": round(0.2 + (n % 500) / 1000, 3)}}}),
+    ("facebook.enabled", lambda n: {"platforms": {"facebook": {"enabled": n % 2 == 0}}}),
+)
+
+
 class Acked:
-    """What the API acknowledged so far: mute keys, and the last decisions_retention_days (each write is one
-    more than the last)."""
+    """What the API acknowledged so far: mute keys added, mute keys removed, and for each setting written, the
+    values the store may hold: the one last acknowledged (None: not stored), and that of a write still
+    unanswered, which the kill may have cut short after or before it was stored."""
 
     def __init__(self) -> None:
         self.mutes: set[str] = set()
-        self.retention = 0
+        self.removed: set[str] = set()
+        self.settings: dict[str, list[object]] = {}
+        self.serial = 0  # the settings writes made
         self.lock = threading.Lock()
 
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin):
-    """SIGKILL mid-traffic, several times: every acknowledged mute and setting is there after each restart,
+    """SIGKILL mid-traffic, several times: every acknowledged mute, removal and setting is there after each
+    restart,
     PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of CPU of being started (see
     below for slow machines).
 
@@ -81,7 +96,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
     print(f"first start, then restarts, to the first proxied feed: {', '.join(f'{t:.2f}' for t in serve_times)} s "
           f"wall, {', '.join(f'{t:.2f}' for t in serve_cpu)} s CPU (limits {', '.join(f'{t:.2f}' for t in limits)} s); "
           f"plain mitmproxy's starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
-          f"{len(acked.mutes)} mutes and {acked.retention} settings writes acknowledged")
+          f"{len(acked.mutes)} mutes, {len(acked.removed)} removals and {acked.serial} settings writes made")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
     assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
 
@@ -103,7 +118,8 @@ def plain_start_cpu(confdir, feed_url: str) -> float:
 
 
 def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked: Acked) -> None:
-    """Mutes from two clients, settings from a third, feeds through the proxy; SIGKILL after `after` seconds."""
+    """Mutes from two clients, mutes removed by a third, settings from a fourth, feeds through the proxy; SIGKILL
+    after `after` seconds."""
     stop = threading.Event()
     token = running.token()
 
@@ -121,17 +137,39 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 with acked.lock:
                     acked.mutes.add(body["key"])
 
-    def retention() -> None:
-        value = acked.retention
+    def unmute() -> None:
+        """Mute, then remove the mute: once the removal is acknowledged, the mute must stay gone."""
+        n = 0
         while not stop.is_set():
-            value += 1
+            handle = f"r{round_}u{n}@crash.example"
+            n += 1
             try:
-                code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings",
-                                      {"global": {"decisions_retention_days": value}}, 5)
+                code, body = harness.api(running.api_port, token, "POST", "/api/v1/mutes",
+                                         {"kind": "account", "platform": "mastodon", "handle": handle}, 5)
+                if code != 201:
+                    continue
+                key = body["key"]
+                code, _ = harness.api(running.api_port, token, "DELETE", f"/api/v1/mutes/{quote(key, safe='')}",
+                                      None, 5)
             except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
                 return
             if code == 200:
-                acked.retention = value
+                with acked.lock:
+                    acked.removed.add(key)
+
+    def settings() -> None:
+        while not stop.is_set():
+            what, write = SETTINGS_WRITES[acked.serial % len(SETTINGS_WRITES)]
+            body = write(acked.serial)
+            acked.serial += 1
+            value = _setting(body)
+            acked.settings[what] = [acked.settings.get(what, [None])[0], value]
+            try:
+                code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", body, 5)
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+                return
+            if code == 200:
+                acked.settings[what] = [value]
 
     def feeds() -> None:
         while not stop.is_set():
@@ -141,7 +179,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 return
 
     threads = [threading.Thread(target=mutes, args=(w,)) for w in range(2)]
-    threads += [threading.Thread(target=retention), threading.Thread(target=feeds)]
+    threads += [threading.Thread(target=unmute), threading.Thread(target=settings), threading.Thread(target=feeds)]
     for t in threads:
         t.start()
     time.sleep(after)
@@ -153,20 +191,55 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
     running.proc.communicate()
 
 
+def _setting(body: dict) -> object:
+    """The one value a settings write sets."""
+    (section, values), = body.items()
+    (name, value), = values.items()
+    return value if section == "global" else next(iter(value.values()))
+
+
+def _stored_settings(conn: sqlite3.Connection) -> dict[str, object]:
+    stored = {key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM settings")}
+    return _settings_of(stored)
+
+
+def _settings_of(values: dict) -> dict[str, object]:
+    """The settings SETTINGS_WRITES writes, as found in a settings document (stored rows, or the API's state)."""
+    found: dict[str, object] = {}
+    if "decisions_retention_days" in values.get("global", values):
+        found["decisions_retention_days"] = values.get("global", values)["decisions_retention_days"]
+    platforms = values.get("platforms", {})
+    for what in ("reddit.collapse", "facebook.enabled"):
+        name, field = what.split(".")
+        if field in platforms.get(name, {}):
+            found[what] = platforms[name][field]
+    return found
+
+
 def check_store(home, acked: Acked, running) -> None:
-    acked_mutes, acked_retention = set(acked.mutes), acked.retention
+    """Every acknowledged write, in the database and in what the running process serves."""
+    acked_mutes, removed, written = set(acked.mutes), set(acked.removed), dict(acked.settings)
     conn = sqlite3.connect(home / "sourdine.db")
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        stored = {key for key, deleted in conn.execute("SELECT key, deleted FROM lists WHERE list = 'mute'")
-                  if not deleted}
+        rows = dict(conn.execute("SELECT key, deleted FROM lists WHERE list = 'mute'").fetchall())
+        stored = {key for key, deleted in rows.items() if not deleted}
         assert acked_mutes <= stored, f"acknowledged mutes lost: {sorted(acked_mutes - stored)[:5]}"
-        row = conn.execute("SELECT value FROM settings WHERE key = 'decisions_retention_days'").fetchone()
-        if acked_retention:
-            assert row is not None and int(row[0]) >= acked_retention
+        assert not removed & stored, f"acknowledged removals undone: {sorted(removed & stored)[:5]}"
+        in_store = _stored_settings(conn)
     finally:
         conn.close()
     # And the running process sees them too.
-    code, body = harness.api(running.api_port, running.token(), "GET", "/api/v1/mutes")
+    token = running.token()
+    code, body = harness.api(running.api_port, token, "GET", "/api/v1/mutes")
     assert code == 200
-    assert acked_mutes <= {entry["key"] for entry in body["mutes"]}
+    served = {entry["key"] for entry in body["mutes"]}
+    assert acked_mutes <= served and not removed & served
+    code, body = harness.api(running.api_port, token, "GET", "/api/v1/settings")
+    assert code == 200
+    in_api = _settings_of({"global": body.get("global", {}), "platforms": body.get("platforms", {})})
+    for what, allowed in written.items():
+        assert in_store.get(what) in allowed, (what, in_store.get(what), allowed)
+        if what in in_store:  # the process loaded it (not stored: the default)
+            assert in_api[what] == in_store[what], (what, in_api[what], in_store[what])
+        acked.settings[what] = [in_store.get(what)]  # the next round starts from what is stored

@@ -191,6 +191,96 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     assert "time budget" in running.stderr and fuzzing.HOSTILE not in running.stderr
 
 
+def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin):
+    """Mutated real streaming updates on one Mastodon stream through a real `sourdine run` (127.0.0.1 as a
+    Mastodon instance, the WebSocket through a CONNECT tunnel as a browser opens it). Each input is followed by a
+    marker event that Sourdine passes as sent; what arrives between two markers is the input's outcome: nothing
+    (dropped), the input as sent, or a rewrite that passes the fuzzer's checks. An input that is not UTF-8 goes
+    as a binary message, which Sourdine leaves alone. The stream stays open throughout."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+
+    import harness
+    from conftest import Stream, start_sourdine
+
+    pool = [s for s in fuzzing.samples() if s.streaming]
+    assert pool
+    queue: list[asyncio.Queue] = []
+    ready = threading.Event()
+
+    async def serve(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        queue.append(asyncio.Queue())
+        ready.set()
+        while (item := await queue[0].get()) is not None:
+            serial, raw = item
+            try:
+                await ws.send_str(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                await ws.send_bytes(raw)
+            await ws.send_str(marker(serial))
+        await ws.close()
+        return ws
+
+    def marker(serial: int) -> str:
+        return orjson.dumps({"stream": ["user"], "event": "delete", "payload": f"marker-{serial}"}).decode()
+
+    standin.routes["/api/v1/streaming"] = serve
+    running = start_sourdine(tmp_path / "home", "--mastodon-instance", "127.0.0.1")
+    stream = None
+    try:
+        code, _ = harness.api(running.api_port, running.token(), "PATCH", "/api/v1/settings",
+                              fuzzing.fuzz_user_settings())
+        assert code == 200
+        stream = Stream(running.proxy_port, "127.0.0.1", standin.port, "/api/v1/streaming?stream=user")
+        assert ready.wait(10)
+        outcomes = []
+        seen = 0  # messages read so far
+
+        @hsettings(max_examples=REAL_COUNT, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(fuzzing.inputs(pool))
+        def one(inp: fuzzing.Input) -> None:
+            nonlocal seen
+            serial = len(outcomes)
+            standin.soon(queue[0].put_nowait, (serial, inp.raw))
+            assert stream.wait_for(seen + 1, 30) and marker(serial) in stream.messages[seen:], inp.describe()
+            end = stream.messages.index(marker(serial), seen)
+            arrived, seen = stream.messages[seen:end], end + 1
+            assert len(arrived) <= 1, inp.describe()
+            try:
+                text = inp.raw.decode("utf-8")
+            except UnicodeDecodeError:  # sent as a binary message: it arrives as sent
+                assert arrived == [inp.raw], inp.describe()
+                outcomes.append("unchanged")
+                return
+            if not arrived:
+                outcomes.append("dropped")
+            elif arrived[0] == text:
+                outcomes.append("unchanged")
+            else:
+                assert isinstance(arrived[0], str), inp.describe()
+                fuzzing.check_rewrite(inp, inp.raw, arrived[0].encode())
+                outcomes.append("rewritten")
+
+        one()
+        assert not stream.ended.is_set(), "the stream closed"
+        assert "unchanged" in outcomes and {"rewritten", "dropped"} & set(outcomes), outcomes
+        print(f"{len(outcomes)} streamed inputs: "
+              + ", ".join(f"{o} {outcomes.count(o)}" for o in sorted(set(outcomes))))
+    finally:
+        if queue:
+            standin.soon(queue[0].put_nowait, None)
+        if stream is not None:
+            stream.close()
+        assert running.stop() == 0, running.stderr[-2000:]
+    assert "Traceback" not in running.stderr and fuzzing.HOSTILE not in running.stderr
+
+
 def test_each_form_of_each_adapter_sent_clean_is_rewritten(addon):
     """For each adapter and each form of its captures (JSON, NDJSON, HTML), a sample as captured is filtered and
     rewritten on its route, and the rewrite passes the fuzzer's checks: the fuzz mutates inputs that reach the

@@ -213,7 +213,7 @@ class Stream:
     def _read(self) -> None:
         from wsproto.events import BytesMessage, CloseConnection, Message
 
-        parts: list[str | bytes] = []
+        parts: list = []  # the fragments of a message: str, or bytes
         try:
             while True:
                 try:
@@ -227,8 +227,8 @@ class Stream:
                     if isinstance(event, Message):
                         parts.append(event.data)
                         if event.message_finished:
-                            self.messages.append(b"".join(parts) if isinstance(event, BytesMessage)  # type: ignore[arg-type]
-                                                 else "".join(parts))  # type: ignore[arg-type]
+                            self.messages.append(b"".join(parts) if isinstance(event, BytesMessage)
+                                                 else "".join(parts))
                             parts = []
                     elif isinstance(event, CloseConnection):
                         return

@@ -20,7 +20,7 @@ import traceback
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, http, tcp, udp
 
 from sourdine import budget, codec, settings
 from sourdine.budget import Overrun
@@ -417,12 +417,12 @@ class Sourdine:
         response.content = new
         meta["rewritten"] = True
 
-    def tcp_message(self, flow) -> None:
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
         """A connection to a platform's host that is not HTTP (mitmproxy relays it as raw TCP): as for a
         WebSocket, only the message at hand is kept (websocket_message)."""
         del flow.messages[:-1]
 
-    def udp_message(self, flow) -> None:
+    def udp_message(self, flow: udp.UDPFlow) -> None:
         """The same for UDP."""
         del flow.messages[:-1]
 

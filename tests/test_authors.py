@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sourdine import authors as au
-from sourdine.authors import AuthorBook, AuthorDecision, AuthorRecord, Toxicity
+from sourdine.authors import RECENT_IDS, AuthorBook, AuthorDecision, AuthorRecord, Toxicity
 
 HOUR = 3600.0
 DAY = au.DAY
@@ -427,6 +427,49 @@ def test_the_book_holds_at_most_its_limit_the_least_recent_leaving_first() -> No
     assert written == {"a": 3, "c": 2, "d": 2, "e": 1} and book.drain_dirty() == []
     book.add("mastodon", "b", "b-2", 0.9, True, T0 + 16)
     assert book.get("mastodon", "b").posts == 1
+
+
+def test_the_book_holds_at_most_its_remembered_posts_the_least_recent_leaving_first() -> None:
+    """Past the posts it may remember in all its records, the book lets go of the records counted longest ago,
+    never of the one just counted; its count of remembered posts follows every change (a post in, the 64th's
+    oldest out, a record evicted, expired, forgotten, cleared) and matches the records."""
+    book = AuthorBook(limit=100, remembered_limit=RECENT_IDS + 10)
+    for k in range(RECENT_IDS + 5):  # "a" remembers at most 64
+        book.add("mastodon", "a", f"a-{k}", 0.9, True, T0 + k)
+    assert book.remembered == RECENT_IDS and book.evictions == 0
+    for name in "bcdefghij":
+        book.add("mastodon", name, f"{name}-1", 0.1, False, T0 + 100)
+    assert book.remembered == RECENT_IDS + 9 and book.evictions == 0
+    book.add("mastodon", "b", "b-2", 0.1, False, T0 + 101)
+    book.add("mastodon", "k", "k-1", 0.1, False, T0 + 102)  # 75 > 74: "a", the least recent, leaves with its 64
+    assert book.get("mastodon", "a") is None and book.evictions == 1
+    assert book.remembered == sum(len(r.times) for r in book) == 11
+    assert "a" in {r.author_id for r in book.drain_dirty()}  # written once out of memory
+    book.forget("mastodon", "b")
+    assert book.remembered == sum(len(r.times) for r in book) == 9
+    assert book.expire(T0 + 101.5 + 90 * DAY) == [("mastodon", name) for name in "cdefghij"]
+    assert book.remembered == sum(len(r.times) for r in book) == 1
+    book.clear()
+    assert book.remembered == 0
+    # One author alone never leaves for the bound: it remembers at most 64, the bound is at least that.
+    single = AuthorBook(remembered_limit=RECENT_IDS)
+    for k in range(RECENT_IDS * 2):
+        single.add("mastodon", "z", f"z-{k}", 0.9, True, T0 + k)
+    assert (len(single), single.remembered, single.evictions) == (1, RECENT_IDS, 0)
+    with pytest.raises(ValueError):
+        AuthorBook(remembered_limit=RECENT_IDS - 1)
+
+
+def test_the_book_starts_within_its_remembered_posts() -> None:
+    """Records read back at start that remember more posts than the bound: the least recent stay out."""
+    full = [AuthorRecord("mastodon", name, last_seen=T0 + i, recent=bytes(8 * 3), times=(1, 2, 3), flags=bytes(3))
+            for i, name in enumerate("xyz")]
+    book = AuthorBook(records=full, remembered_limit=RECENT_IDS)
+    assert len(book) == 3 and book.remembered == 9
+    tight = AuthorBook(records=[*full, AuthorRecord("mastodon", "big", last_seen=T0 + 9, recent=bytes(8 * 64),
+                                                   times=tuple(range(64)), flags=bytes(64))],
+                       remembered_limit=RECENT_IDS + 3)
+    assert sorted(r.author_id for r in tight) == ["big", "z"] and tight.remembered == 67 and tight.dirty() == 0
 
 
 def test_the_book_starts_from_the_records_seen_last() -> None:

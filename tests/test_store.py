@@ -306,6 +306,15 @@ def test_authors_load_the_latest_seen_first_and_prune_by_age(tmp_path):
     assert len(store.load_authors(db)) == len(store.load_authors(db, None)) == 5
     assert store.prune_authors(db, 1002.0) == 2
     assert sorted(r["author_id"] for r in store.load_authors(db)) == ["u2", "u3", "u4"]
+    # At start, the rows are read one at a time as the book is built, from a connection opened at the first and
+    # closed after the last; a damaged row is skipped.
+    db.execute("UPDATE authors SET reasons = 'not json' WHERE author_id = 'u3'")
+    db.conn.commit()
+    rows = store.iter_authors(path, 2)
+    assert next(rows)["author_id"] == "u4"
+    assert list(rows) == [] and rows.gi_frame is None  # u3 skipped; the generator ran its `finally`
+    everyone = [r["author_id"] for r in store.load_authors(db, None)]
+    assert [r["author_id"] for r in store.iter_authors(path, None)] == everyone
 
 
 def test_a_call_sees_the_decisions_recorded_before_it_and_not_those_after(tmp_path, monkeypatch):

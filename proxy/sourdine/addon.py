@@ -208,7 +208,8 @@ class Sourdine:
                 where = home.ensure(home.resolve(ctx.options.sourdine_home or None))
                 db = store.open_db(home.db_path(where))
                 user = store.load_settings(db)
-                clients, author_rows, list_rows = store.load_clients(db), store.load_authors(db), store.load_lists(db)
+                clients, list_rows = store.load_clients(db), store.load_lists(db)
+                author_rows = store.iter_authors(home.db_path(where))
                 db.close()
                 self.runtime = Runtime.create(where, home.token(where), user, store.Writer(home.db_path(where)),
                                               clients, author_rows, list_rows, user.get("device_id", "mitmdump"))

@@ -41,6 +41,7 @@ import hashlib
 import math
 import re
 import struct
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -522,10 +523,14 @@ def from_row(row: Mapping[str, Any]) -> AuthorRecord:
 # each, 12 MB with ten, 43 MB with the 64 a record remembers; read back at start, records take more (`sourdine
 # run` started on 10,000 authors of ten posts took 121 MB, on none 94 MB; 2026-11-24). With 8,000 authors seen
 # once or twice and every other cache full, a 20-minute soak (`scripts/soak --new-authors 0.2`) held at 119 to
-# 120.5 MB, at the edge of the 120 MB a working day may take: hence 5,000. A book of authors seen 64 times each
-# would still pass it. Past the bound, the record counted longest ago leaves memory (the sqlite file keeps it
-# until its retention ends).
+# 120.5 MB, at the edge of the 120 MB a working day may take: hence 5,000. Past the bound, the record counted
+# longest ago leaves memory (the sqlite file keeps it until its retention ends).
 MAX_RECORDS = 5_000
+# The posts remembered in all the records held, at most (each record remembers up to 64): past it too, the record
+# counted longest ago leaves memory. A book of 5,000 authors seen 64 times each held 19.8 MB when their times were
+# a list of ints, 49 bytes a post; as 4-byte times, a post takes 13 bytes (8 of fingerprint, 4 of time, 1 flag)
+# and the bound keeps what they take to about 3 MB (2026-11-24; see docs/performance.md).
+MAX_REMEMBERED = 200_000
 
 
 class AuthorBook:
@@ -535,28 +540,34 @@ class AuthorBook:
     batches. Records are kept in a form a new post changes in place (`add`, the engine's call); `get`,
     iteration and `drain_dirty` give `AuthorRecord`s, equal to what the pure `observe` makes.
 
-    Past `limit` records, the one whose last post was counted longest ago leaves memory (still written if it
-    changed). Should that author post again, their record starts anew, and replaces the stored one: a user who
-    reads more than `limit` authors within the toxicity window loses the history of the least recent of them.
+    Past `limit` records, or `remembered_limit` posts remembered in them all, the one whose last post was counted
+    longest ago leaves memory (still written if it changed). Should that author post again, their record starts
+    anew, and replaces the stored one: a user who reads more authors within the toxicity window than the book
+    holds loses the history of the least recent of them.
 
     `settings` may be replaced at any time and applies at once: the window is read at each call (a new window
     changes how the stored decayed sums decay from then on; the sums themselves are not recomputed).
     """
 
     def __init__(self, settings: Toxicity = DEFAULTS, records: Iterable[AuthorRecord] = (),
-                 limit: int = MAX_RECORDS) -> None:
-        if limit < 1:
-            raise ValueError("an author book holds at least one record")
+                 limit: int = MAX_RECORDS, remembered_limit: int = MAX_REMEMBERED) -> None:
+        if limit < 1 or remembered_limit < RECENT_IDS:
+            raise ValueError(f"an author book holds at least one record and {RECENT_IDS} remembered posts")
         self.settings = settings
         self.limit = limit
-        # In the order their last post was counted, the oldest first: the most recent `limit` kept.
-        kept = sorted(records, key=lambda record: record.last_seen)[-limit:]
+        self.remembered_limit = remembered_limit
+        # In the order their last post was counted, the oldest first: the most recent `limit` kept. Each record is
+        # read into the book's own form as it comes (`records` may be a generator of rows read back at start).
+        kept = sorted([_Live(record) for record in records], key=lambda live: live.last_seen)[-limit:]
         # An OrderedDict: a dict's first item, once many were popped from its front, is found past their holes
         # (10 µs a new author on a full book, against 0.7).
-        self._records: OrderedDict[Key, _Live] = OrderedDict((record.key, _Live(record)) for record in kept)
+        self._records: OrderedDict[Key, _Live] = OrderedDict(((live.platform, live.author_id), live) for live in kept)
+        self.remembered = sum(len(live.times) for live in self._records.values())  # posts, in all the records
         self._dirty: set[Key] = set()
         self._evicted: list[AuthorRecord] = []  # changed, then out of memory before the store wrote them
         self.evictions = 0
+        while self.remembered > remembered_limit:
+            self._evict()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -589,18 +600,24 @@ class AuthorBook:
             live = _Live.empty(platform, author_id)
             live.observe(post_id, score, hostile, now, self.settings, reasons, handle)
             records[key] = live
+            self.remembered += 1
             if len(records) > self.limit:
                 self._evict()
-        elif not live.observe(post_id, score, hostile, now, self.settings, reasons, handle):
-            return False
         else:
+            before = len(live.times)
+            if not live.observe(post_id, score, hostile, now, self.settings, reasons, handle):
+                return False
             records.move_to_end(key)  # counted last
+            self.remembered += len(live.times) - before
         self._dirty.add(key)
+        while self.remembered > self.remembered_limit:
+            self._evict()
         return True
 
     def _evict(self) -> None:
         """The record counted longest ago leaves memory; written later if it changed since last written."""
         key, live = self._records.popitem(last=False)
+        self.remembered -= len(live.times)
         self.evictions += 1
         if key in self._dirty:
             self._dirty.discard(key)
@@ -636,7 +653,7 @@ class AuthorBook:
         cutoff = now - self.settings.retention
         gone = [key for key, record in self._records.items() if record.last_seen < cutoff]
         for key in gone:
-            del self._records[key]
+            self.remembered -= len(self._records.pop(key).times)
             self._dirty.discard(key)
         gone += [record.key for record in self._evicted if record.last_seen < cutoff]
         self._evicted = [record for record in self._evicted if record.last_seen >= cutoff]
@@ -645,6 +662,7 @@ class AuthorBook:
     def clear(self) -> None:
         """Forget every record (`sourdine purge`), those waiting to be written after leaving memory included."""
         self._records.clear()
+        self.remembered = 0
         self._dirty.clear()
         self._evicted.clear()
 
@@ -653,7 +671,11 @@ class AuthorBook:
         key = (platform, author_id)
         self._dirty.discard(key)
         self._evicted = [record for record in self._evicted if record.key != key]
-        return self._records.pop(key, None) is not None
+        live = self._records.pop(key, None)
+        if live is None:
+            return False
+        self.remembered -= len(live.times)
+        return True
 
     def dirty(self) -> int:
         """How many records changed since the last `drain_dirty`."""
@@ -687,7 +709,8 @@ class _Live:
         self.score_sum = record.score_sum
         self.reasons = record.reasons
         self.recent = bytearray(record.recent)
-        self.times = list(record.times)
+        # Whole seconds in 4 bytes each (the store packs them so too; _MAX_TIME): a list of ints took 40 bytes a post.
+        self.times = array("I", record.times)
         self.flags = bytearray(record.flags)
 
     @classmethod

@@ -242,6 +242,8 @@ class Engine:
             "scores": {"size": len(self._cache), "bound": self.cache_size},
             "authors": {"size": len(self.authors) if self.authors is not None else 0,
                         "bound": self.authors.limit if self.authors is not None else None},
+            "authors.remembered": {"size": self.authors.remembered if self.authors is not None else 0,
+                                   "bound": self.authors.remembered_limit if self.authors is not None else None},
             "pages": {"size": len(self._pages), "bound": self.page_cache_size},
         }
         scorer = sys.modules.get("sourdine.scoring.core")

@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -55,9 +56,9 @@ def _culprit(user: dict) -> str:
     return "settings"
 
 
-def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, list, list]:
-    """Open (and migrate) the database, add the instances given on the command line; the user's settings and the
-    paired clients."""
+def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, Iterator[dict], list]:
+    """Open (and migrate) the database, add the instances given on the command line; the user's settings, the
+    paired clients, the author rows (read as they are iterated) and the list rows."""
     db = store.open_db(home.db_path(where))
     try:
         user = store.load_settings(db)
@@ -77,7 +78,8 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, lis
             # This installation's name in list stamps, so that edits from two devices are told apart.
             user["device_id"] = secrets.token_hex(6)
             store.save_settings(db, {"device_id": user["device_id"]})
-        return user, store.load_clients(db), store.load_authors(db), store.load_lists(db)
+        # The author rows are read as the book is built (store.iter_authors), after this connection closes.
+        return user, store.load_clients(db), store.iter_authors(home.db_path(where)), store.load_lists(db)
     finally:
         db.close()
 

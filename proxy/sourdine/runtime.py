@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,21 +140,22 @@ class Runtime:
 
     @classmethod
     def create(cls, home: Path, token: str, user_settings: dict, writer: Writer,
-               clients: list[Client] | None = None, author_rows: list[dict] | None = None,
+               clients: list[Client] | None = None, author_rows: Iterable[dict] | None = None,
                list_rows: list[dict] | None = None, device: str = "local") -> Runtime:
         from sourdine import scoring
 
-        records = []
-        for row in author_rows or []:
-            try:
-                records.append(authors.from_row(row))
-            except ValueError as e:
-                logger.warning("an author record could not be read and is skipped: %s", type(e).__name__)
+        def records() -> Iterator[authors.AuthorRecord]:  # one at a time: the book keeps its own form of each
+            for row in author_rows or ():
+                try:
+                    yield authors.from_row(row)
+                except ValueError as e:
+                    logger.warning("an author record could not be read and is skipped: %s", type(e).__name__)
+
         toxicity, changed = authors.stored_toxicity(user_settings.get("toxicity", {}))
         if changed:
             logger.warning("stored toxicity settings out of range, clamped or set back to defaults: %s",
                            ", ".join(changed))
-        book = AuthorBook(toxicity, records)
+        book = AuthorBook(toxicity, records())
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         runtime.maintenance_every = maintenance_interval()

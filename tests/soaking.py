@@ -110,6 +110,29 @@ class Report:
         return held
 
 
+def seed(home: Path, count: int, posts: int = 64) -> None:
+    """Make Sourdine's database in `home` with `count` author records (Mastodon authors the traffic never names),
+    each of `posts` posts seen over the last day, a third of them hostile."""
+    from sourdine import authors, store
+    from sourdine import home as sourdine_home
+
+    where = sourdine_home.ensure(home)
+    now = time.time()
+    writer = store.Writer(sourdine_home.db_path(where))
+    writer.start()
+    try:
+        for start in range(0, count, 500):
+            book = authors.AuthorBook(limit=500, remembered_limit=500 * posts)
+            for i in range(start, min(count, start + 500)):
+                for k in range(posts):
+                    book.add("mastodon", f"seed{i}", f"seed{i}-{k}", 0.9 if k % 3 == 0 else 0.1, k % 3 == 0,
+                             now - DAY + i + k, reasons=("insult",), handle=f"seed{i}@mastodon.example")
+            writer.authors([authors.to_row(record) for record in book.drain_dirty()])
+        assert writer.flush()
+    finally:
+        writer.close()
+
+
 # Frequent words, each followed in every post by a word of its own: the texts of a live feed are all different.
 _COMMON = (b" the ", b" a ", b" and ", b" to ", b" de ", b" la ", b" et ", b" le ")
 
@@ -130,10 +153,11 @@ def _fresh(sample: fuzzing.Sample, ids: list[str], serial: int, texts: bool = Tr
 
 def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_every: float = 15.0,
          sample_every: float = 1.0, maintenance: float = 5.0, age_margin: float = 10.0,
-         new_texts: bool = True, new_authors: float = 0.0, stream_rate: float = 2.0,
+         new_texts: bool = True, new_authors: float = 0.0, stream_rate: float = 2.0, seed_authors: int = 0,
          log=lambda line: None) -> Report:
     """The session, `new_authors` the share of feed requests (and streamed updates) whose authors are new too (0:
-    the captures' own authors, about 800, come back all session long)."""
+    the captures' own authors, about 800, come back all session long), starting from a database that holds
+    `seed_authors` records of authors seen 64 times each, as after weeks of use (seed)."""
     # Plain HTTP to a stand-in is routed by path alone: each capture is fetched from a path that routes it to its
     # own adapter; the two that have none (Threads' GraphQL, Instagram's home page) are not sent (fuzzing.routed).
     everything = fuzzing.samples()
@@ -188,6 +212,8 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
         await ws.close()
         return ws
 
+    if seed_authors:
+        seed(home, seed_authors)
     standin = StandIn().start()
     for sample in pool:
         standin.routes[sample.path] = serve

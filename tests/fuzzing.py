@@ -717,7 +717,9 @@ def _carried(doc: Any, gone: dict[str, str], judged: dict[str, tuple[str, str]],
     its parent's view, not its place.
     A node holds a post when its strings name the id (whole, or within a URI or a prefixed name) and hold the start
     of its text (unless no string of `doc` does: a text the adapter made up), not only a reference to it (a
-    conversation's or a reply's id, a link); a post's own node is the innermost one that holds it."""
+    conversation's or a reply's id, a link); a post's own node is the innermost one that holds it, unless a node
+    around it names the id and holds the text in values of its own (a Reddit reply names its parent in
+    `parent_id`, and its body may start as its parent's does)."""
     strings: list[str] = []
 
     def gather(node: Any) -> None:
@@ -734,6 +736,19 @@ def _carried(doc: Any, gone: dict[str, str], judged: dict[str, tuple[str, str]],
         start = text.strip()[:16]
         needles[post_id] = start if len(start) >= 8 and any(start in v for v in strings) else None
     own: dict[str, list[tuple]] = {}  # each post's own nodes (it may be in several places), by their paths
+    itself: dict[tuple, set[str]] = {}  # the posts each node names and holds the text of, in values of its own
+
+    def mark(node: Any, path: tuple) -> None:
+        if isinstance(node, dict):
+            values = [v for v in node.values() if isinstance(v, str)]
+            found = {i for i, n in needles.items() if n and any(i in v for v in values) and any(n in v for v in values)}
+            if found:
+                itself[path] = found
+        for key, child in node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) \
+                else ():
+            mark(child, (*path, key))
+
+    mark(doc, ())
 
     def walk(node: Any, path: tuple) -> tuple[set[str], set[str], set[str]]:
         """The ids named under `node`, the texts held there, and the posts whose own node is there."""
@@ -758,6 +773,8 @@ def _carried(doc: Any, gone: dict[str, str], judged: dict[str, tuple[str, str]],
             # it in a value of its own.
             for i in named - claimed if node else ():
                 if i in held if needles[i] is not None else i in direct:
+                    if needles[i] is not None and any(i in itself.get(path[:k], ()) for k in range(len(path))):
+                        continue  # a node around this one is the post's own: here, a reference to it
                     own.setdefault(i, []).append(path)
                     claimed.add(i)
         return named, held, claimed

@@ -281,6 +281,29 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
     assert "Traceback" not in running.stderr and fuzzing.HOSTILE not in running.stderr
 
 
+def test_the_rewrite_check_tells_a_reply_carried_with_its_parent_from_one_lost(addon):
+    """Found by `scripts/fuzz` (2026-11-24): in a Reddit comment tree whose replies begin as their hidden parent
+    does, the check took a reply's node (which names its parent in `parent_id`) for the parent's own, and called
+    the parent's other replies, gone with it, lost. They are carried; a reply removed on its own is still lost."""
+    ctx.options.update(sourdine_budget_ms=60_000)
+    sample = next(s for s in fuzzing.samples() if s.name == "reddit/praw_comment_tree_context.body.json")
+    doc = orjson.loads(sample.body)
+    del doc[1]["data"]["children"][0]["data"]["body"]  # the mutation that found it (its parent's text dropped)
+    inp = fuzzing.Input(sample, "drop", orjson.dumps(doc), None)
+    assert fuzzing.run_one(addon, inp, budget_ms=60_000) == "rewritten"
+    verdicts = fuzzing._verdicts(addon, inp)
+    assert verdicts["t1_d8r79x6"].action == "hide" and "t1_d8r7sll" not in verdicts  # a kept reply of it
+    addon.requestheaders(flow := fuzzing.body_flow(inp))
+    addon.response(flow)
+    out = orjson.loads(flow.response.raw_content)
+    # The rewrite with the kept comment above the hidden one taken out as well: the check finds it lost.
+    top = out[1]["data"]["children"]
+    assert top[0]["data"]["name"] == "t1_d8r4im1" and "t1_d8r4im1" not in verdicts
+    del top[0]
+    with pytest.raises(AssertionError, match="gone"):
+        fuzzing.check_rewrite(inp, inp.raw, orjson.dumps(out), verdicts)
+
+
 def test_each_form_of_each_adapter_sent_clean_is_rewritten(addon):
     """For each adapter and each form of its captures (JSON, NDJSON, HTML), a sample as captured is filtered and
     rewritten on its route, and the rewrite passes the fuzzer's checks: the fuzz mutates inputs that reach the

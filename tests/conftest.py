@@ -192,14 +192,15 @@ def connect_through(proxy_port: int, host: str, port: int) -> tuple[socket.socke
 
 class Stream:
     """A WebSocket opened through the proxy as browsers do (CONNECT, then the upgrade), read in a thread of its
-    own: `messages` holds the messages received so far (str for a text message, bytes for a binary one); `ended`
-    is set once the socket has closed."""
+    own: `messages` holds the messages received so far (str for a text message, bytes for a binary one), and
+    `arrived` when each came (time.monotonic()); `ended` is set once the socket has closed."""
 
     def __init__(self, proxy_port: int, host: str, port: int, path: str) -> None:
         from wsproto import ConnectionType, WSConnection
         from wsproto.events import Request
 
         self.messages: list[str | bytes] = []
+        self.arrived: list[float] = []
         self.ended = threading.Event()
         self._sock, reply = connect_through(proxy_port, host, port)
         if not reply.startswith(b"HTTP/1.1 200"):
@@ -229,6 +230,7 @@ class Stream:
                         if event.message_finished:
                             self.messages.append(b"".join(parts) if isinstance(event, BytesMessage)
                                                  else "".join(parts))
+                            self.arrived.append(time.monotonic())
                             parts = []
                     elif isinstance(event, CloseConnection):
                         return
@@ -239,10 +241,14 @@ class Stream:
 
     def wait_for(self, count: int, timeout: float) -> bool:
         """Whether `count` messages arrived within `timeout` seconds."""
+        return self.wait_until(lambda messages: len(messages) >= count, timeout)
+
+    def wait_until(self, check: Callable[[list[str | bytes]], bool], timeout: float) -> bool:
+        """Whether the messages received passed `check` within `timeout` seconds (or when the socket closed)."""
         deadline = time.monotonic() + timeout
-        while len(self.messages) < count and not self.ended.is_set() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return len(self.messages) >= count
+        while not check(self.messages) and not self.ended.is_set() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return check(self.messages)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

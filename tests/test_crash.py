@@ -35,11 +35,12 @@ FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read
 
 
 # The settings writes, in turn: the decisions log's retention (a global setting), Reddit's collapse threshold
-# and whether Facebook is filtered (platform settings), each from the write's serial number.
+# and X's hide threshold (platform settings), each from the write's serial number: a new value every time, so
+# that a write lost is told from the one before it.
 SETTINGS_WRITES = (
     ("decisions_retention_days", lambda n: {"global": {"decisions_retention_days": 1 + n % 365}}),
     ("reddit.collapse", lambda n: {"platforms": {"reddit": {"collapse": round(0.2 + (n % 500) / 1000, 3)}}}),
-    ("facebook.enabled", lambda n: {"platforms": {"facebook": {"enabled": n % 2 == 0}}}),
+    ("x.hide", lambda n: {"platforms": {"x": {"hide": round(0.86 + (n % 140) / 1000, 3)}}}),
 )
 
 
@@ -58,9 +59,8 @@ class Acked:
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin):
     """SIGKILL mid-traffic, several times: every acknowledged mute, removal and setting is there after each
-    restart,
-    PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of CPU of being started (see
-    below for slow machines).
+    restart, PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of CPU of being
+    started (see below for slow machines).
 
     The second is the CPU time the process spent until its proxy served (wall time is printed too): the suite
     shares two cores with other work, and wall time then measures the machine's load. CPU time still measures
@@ -209,7 +209,7 @@ def _settings_of(values: dict) -> dict[str, object]:
     if "decisions_retention_days" in values.get("global", values):
         found["decisions_retention_days"] = values.get("global", values)["decisions_retention_days"]
     platforms = values.get("platforms", {})
-    for what in ("reddit.collapse", "facebook.enabled"):
+    for what in ("reddit.collapse", "x.hide"):
         name, field = what.split(".")
         if field in platforms.get(name, {}):
             found[what] = platforms[name][field]

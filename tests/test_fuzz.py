@@ -248,7 +248,8 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
             nonlocal seen
             serial = len(outcomes)
             standin.soon(queue[0].put_nowait, (serial, inp.raw))
-            assert stream.wait_for(seen + 1, 30) and marker(serial) in stream.messages[seen:], inp.describe()
+            # The input's outcome arrives before its marker, and the marker last: wait for the marker itself.
+            assert stream.wait_until(lambda messages: marker(serial) in messages[seen:], 30), inp.describe()
             end = stream.messages.index(marker(serial), seen)
             arrived, seen = stream.messages[seen:end], end + 1
             assert len(arrived) <= 1, inp.describe()

@@ -432,8 +432,9 @@ class Sourdine:
             return
         # mitmproxy keeps every message of a WebSocket in its flow for as long as the socket is open (for its own
         # UI, which `sourdine run` has not), and relays the message it made, not the list's last: a stream open
-        # all day would hold all of them (20,000 Mastodon updates: 97 MB). No other addon reads them, so only
-        # the message at hand is kept, whatever the socket.
+        # all day would hold all of them (20,000 Mastodon updates: 97 MB). No addon of `sourdine run` reads them,
+        # so only the message at hand is kept, whatever the socket (under mitmdump, a flow saved with -w holds
+        # that one: the README says so).
         del flow.websocket.messages[:-1]
         meta = flow.metadata.get("sourdine")
         if not meta or meta["endpoint"] != "streaming" or self.runtime is None:

@@ -171,9 +171,7 @@ def _decoding(rows, column: str, default: str) -> Iterator[dict[str, Any]]:
 def load_authors(db: sqlite_utils.Database, limit: int | None = MAX_RECORDS) -> list[dict[str, Any]]:
     """Author records as `sourdine.authors.from_row` reads them: the `limit` seen last, by default as many as the
     book holds in memory (None: all of them)."""
-    if limit is None:
-        return _decoded(db["authors"].rows, "reasons", "[]")
-    return _decoded(db["authors"].rows_where(order_by="last_seen DESC", limit=limit), "reasons", "[]")
+    return list(_author_rows(db, limit))
 
 
 def iter_authors(path: Path, limit: int | None = MAX_RECORDS) -> Iterator[dict[str, Any]]:
@@ -182,11 +180,14 @@ def iter_authors(path: Path, limit: int | None = MAX_RECORDS) -> Iterator[dict[s
     at start, which stayed in the process's RSS (2026-11-24)."""
     db = open_db(path)
     try:
-        rows = db["authors"].rows if limit is None else db["authors"].rows_where(order_by="last_seen DESC",
-                                                                                 limit=limit)
-        yield from _decoding(rows, "reasons", "[]")
+        yield from _author_rows(db, limit)
     finally:
         db.close()
+
+
+def _author_rows(db: sqlite_utils.Database, limit: int | None) -> Iterator[dict[str, Any]]:
+    rows = db["authors"].rows if limit is None else db["authors"].rows_where(order_by="last_seen DESC", limit=limit)
+    return _decoding(rows, "reasons", "[]")
 
 
 def prune_authors(db: sqlite_utils.Database, before: float) -> int:

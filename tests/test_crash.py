@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,13 +35,33 @@ MITMDUMP = Path(sys.executable).parent / "mitmdump"
 FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes()
 
 
+def _retention(n: int) -> tuple[dict, object]:
+    value = 1 + n % 365
+    return {"global": {"decisions_retention_days": value}}, value
+
+
+def _threshold(platform: str, field: str, low: float, steps: int) -> Callable[[int], tuple[dict, object]]:
+    def write(n: int) -> tuple[dict, object]:
+        value = round(low + n % steps / 1000, 3)
+        return {"platforms": {platform: {field: value}}}, value
+    return write
+
+
+def _work_hours(n: int) -> tuple[dict, object]:
+    end = f"23:{n // len(SETTINGS_WRITES) % 60:02d}"  # a minute later at each of these writes, for an hour
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    return {"timezone": "UTC", "windows": [{"days": days, "start": "00:00", "end": end}]}, end
+
+
 # The settings writes, in turn: the decisions log's retention (a global setting), Reddit's collapse threshold
-# and X's hide threshold (platform settings), each from the write's serial number: a new value every time, so
-# that a write lost is told from the one before it.
-SETTINGS_WRITES = (
-    ("decisions_retention_days", lambda n: {"global": {"decisions_retention_days": 1 + n % 365}}),
-    ("reddit.collapse", lambda n: {"platforms": {"reddit": {"collapse": round(0.2 + (n % 500) / 1000, 3)}}}),
-    ("x.hide", lambda n: {"platforms": {"x": {"hide": round(0.86 + (n % 140) / 1000, 3)}}}),
+# and X's hide threshold (platform settings), and the end of the work hours (the schedule, every day from 00:00),
+# each from the write's serial number: a new value every time, so that a write lost is told from the one before
+# it. Each is (what, method, path, write(serial) -> (body, the value it sets)).
+SETTINGS_WRITES: tuple[tuple[str, str, str, Callable[[int], tuple[dict, object]]], ...] = (
+    ("decisions_retention_days", "PATCH", "/api/v1/settings", _retention),
+    ("reddit.collapse", "PATCH", "/api/v1/settings", _threshold("reddit", "collapse", 0.2, 500)),
+    ("x.hide", "PATCH", "/api/v1/settings", _threshold("x", "hide", 0.86, 140)),
+    ("schedule.end", "PUT", "/api/v1/schedule", _work_hours),
 )
 
 
@@ -159,13 +180,12 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
 
     def settings() -> None:
         while not stop.is_set():
-            what, write = SETTINGS_WRITES[acked.serial % len(SETTINGS_WRITES)]
-            body = write(acked.serial)
+            what, method, path, write = SETTINGS_WRITES[acked.serial % len(SETTINGS_WRITES)]
+            body, value = write(acked.serial)
             acked.serial += 1
-            value = _setting(body)
             acked.settings[what] = [acked.settings.get(what, [None])[0], value]
             try:
-                code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", body, 5)
+                code, _ = harness.api(running.api_port, token, method, path, body, 5)
             except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
                 return
             if code == 200:
@@ -191,21 +211,17 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
     running.proc.communicate()
 
 
-def _setting(body: dict) -> object:
-    """The one value a settings write sets."""
-    (section, values), = body.items()
-    (name, value), = values.items()
-    return value if section == "global" else next(iter(value.values()))
-
-
 def _stored_settings(conn: sqlite3.Connection) -> dict[str, object]:
     stored = {key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM settings")}
     return _settings_of(stored)
 
 
 def _settings_of(values: dict) -> dict[str, object]:
-    """The settings SETTINGS_WRITES writes, as found in a settings document (stored rows, or the API's state)."""
+    """The settings SETTINGS_WRITES writes, as found in a settings document (stored rows, or the API's states)."""
     found: dict[str, object] = {}
+    windows = values.get("schedule", {}).get("windows", [])
+    if len(windows) == 1:
+        found["schedule.end"] = windows[0]["end"]
     if "decisions_retention_days" in values.get("global", values):
         found["decisions_retention_days"] = values.get("global", values)["decisions_retention_days"]
     platforms = values.get("platforms", {})
@@ -237,7 +253,10 @@ def check_store(home, acked: Acked, running) -> None:
     assert acked_mutes <= served and not removed & served
     code, body = harness.api(running.api_port, token, "GET", "/api/v1/settings")
     assert code == 200
-    in_api = _settings_of({"global": body.get("global", {}), "platforms": body.get("platforms", {})})
+    code, schedule = harness.api(running.api_port, token, "GET", "/api/v1/schedule")
+    assert code == 200
+    in_api = _settings_of({"global": body.get("global", {}), "platforms": body.get("platforms", {}),
+                           "schedule": schedule["schedule"]})
     for what, allowed in written.items():
         assert in_store.get(what) in allowed, (what, in_store.get(what), allowed)
         if what in in_store:  # the process loaded it (not stored: the default)

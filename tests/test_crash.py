@@ -144,14 +144,16 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
     stop = threading.Event()
     token = running.token()
 
+    def mute(handle: str) -> tuple[int, dict]:
+        return harness.api(running.api_port, token, "POST", "/api/v1/mutes",
+                           {"kind": "account", "platform": "mastodon", "handle": handle}, 5)
+
     def mutes(worker: int) -> None:
         n = 0
         while not stop.is_set():
-            handle = f"r{round_}w{worker}n{n}@crash.example"
             n += 1
             try:
-                code, body = harness.api(running.api_port, token, "POST", "/api/v1/mutes",
-                                         {"kind": "account", "platform": "mastodon", "handle": handle}, 5)
+                code, body = mute(f"r{round_}w{worker}n{n}@crash.example")
             except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
                 return  # killed: this write was never acknowledged
             if code == 201:
@@ -162,11 +164,9 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
         """Mute, then remove the mute: once the removal is acknowledged, the mute must stay gone."""
         n = 0
         while not stop.is_set():
-            handle = f"r{round_}u{n}@crash.example"
             n += 1
             try:
-                code, body = harness.api(running.api_port, token, "POST", "/api/v1/mutes",
-                                         {"kind": "account", "platform": "mastodon", "handle": handle}, 5)
+                code, body = mute(f"r{round_}u{n}@crash.example")
                 if code != 201:
                     continue
                 key = body["key"]

@@ -12,12 +12,17 @@ from pathlib import Path
 
 
 def api(api_port: int, token: str, method: str, path: str, body: object = None,
-        timeout: float = 10) -> tuple[int, dict]:
-    """Call the API with the token, straight (no proxy); (status, JSON body)."""
+        timeout: float = 10, origin: str | None = None) -> tuple[int, dict]:
+    """Call the API with the token (none if empty) and the Origin, if given, straight (no proxy); (status, JSON
+    body)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{api_port}{path}", method=method, data=data,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if origin is not None:
+        headers["Origin"] = origin
+    request = urllib.request.Request(f"http://127.0.0.1:{api_port}{path}", method=method, data=data,
+                                     headers=headers)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=timeout) as response:

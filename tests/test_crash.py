@@ -66,22 +66,25 @@ SETTINGS_WRITES: tuple[tuple[str, str, str, Callable[[int], tuple[dict, object]]
 
 
 class Acked:
-    """What the API acknowledged so far: mute keys added, mute keys removed, and for each setting written, the
-    values the store may hold: the one last acknowledged (None: not stored), and that of a write still
-    unanswered, which the kill may have cut short after or before it was stored."""
+    """What the API acknowledged so far: mute keys added, mute keys removed, extensions paired and revoked, and
+    for each setting written, the values the store may hold: the one last acknowledged (None: not stored), and
+    that of a write still unanswered, which the kill may have cut short after or before it was stored."""
 
     def __init__(self) -> None:
         self.mutes: set[str] = set()
         self.removed: set[str] = set()
+        # token: (origin, client id). A client whose revocation went unanswered is in neither: either is right.
+        self.clients: dict[str, tuple[str, str]] = {}
+        self.revoked: dict[str, tuple[str, str]] = {}
         self.settings: dict[str, list[object]] = {}
         self.serial = 0  # the settings writes made
         self.lock = threading.Lock()
 
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin):
-    """SIGKILL mid-traffic, several times: every acknowledged mute, removal and setting is there after each
-    restart, PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of CPU of being
-    started (see below for slow machines).
+    """SIGKILL mid-traffic, several times: every acknowledged mute, removal, setting, pairing and revocation is
+    there after each restart, PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of
+    CPU of being started (see below for slow machines).
 
     The second is the CPU time the process spent until its proxy served (wall time is printed too): the suite
     shares two cores with other work, and wall time then measures the machine's load. CPU time still measures
@@ -109,6 +112,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
             break
         kill_during_traffic(running, round_, feed_url, rng.uniform(0.3, 1.5), acked)
         assert acked.mutes, f"round {round_}: no write was acknowledged before the kill"
+    assert acked.clients and acked.revoked, "no pairing, or no revocation, was acknowledged in any round"
     plain = statistics.median(plain_cpu)
     # Each restart against the machine's pace at that moment too: plain mitmproxy's start just before it. A slow
     # spell can take one round whole (a fresh-clone run on 2026-11-24: a restart at 1.44 s of CPU while plain
@@ -117,7 +121,8 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
     print(f"first start, then restarts, to the first proxied feed: {', '.join(f'{t:.2f}' for t in serve_times)} s "
           f"wall, {', '.join(f'{t:.2f}' for t in serve_cpu)} s CPU (limits {', '.join(f'{t:.2f}' for t in limits)} s); "
           f"plain mitmproxy's starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
-          f"{len(acked.mutes)} mutes, {len(acked.removed)} removals and {acked.serial} settings writes made")
+          f"{len(acked.mutes)} mutes, {len(acked.removed)} removals, {acked.serial} settings writes, "
+          f"{len(acked.clients)} pairings kept and {len(acked.revoked)} revoked")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
     assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
 
@@ -138,9 +143,14 @@ def plain_start_cpu(confdir, feed_url: str) -> float:
         proc.wait(10)
 
 
+def extension_origin(round_: int, n: int) -> str:
+    """A Chrome extension's origin of its own for each pairing (failed calls are slowed per origin)."""
+    return "chrome-extension://" + "".join("abcdefghij"[int(d)] for d in f"{round_:02d}{n:08d}").ljust(32, "p")
+
+
 def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked: Acked) -> None:
-    """Mutes from two clients, mutes removed by a third, settings from a fourth, feeds through the proxy; SIGKILL
-    after `after` seconds."""
+    """Mutes from two clients, mutes removed by a third, settings from a fourth, extensions paired (and one in
+    three revoked) by a fifth, feeds through the proxy; SIGKILL after `after` seconds."""
     stop = threading.Event()
     token = running.token()
 
@@ -191,6 +201,35 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
             if code == 200:
                 acked.settings[what] = [value]
 
+    def pairs() -> None:
+        """Pair an extension with a new one-time code, as `sourdine pair` and the extension do; revoke every
+        third. Once acknowledged, a pairing must let its token in after a restart, and a revocation never again."""
+        n = 0
+        while not stop.is_set():
+            n += 1
+            origin = extension_origin(round_, n)
+            try:
+                code, issued = harness.api(running.api_port, token, "POST", "/api/v1/pair/codes", None, 5)
+                if code != 201:
+                    continue
+                code, paired = harness.api(running.api_port, "", "POST", "/api/v1/pair",
+                                           {"code": issued["code"], "name": f"crash {round_}.{n}"}, 5, origin)
+                if code != 201:
+                    continue
+                client = (origin, paired["client"]["id"])
+                with acked.lock:
+                    acked.clients[paired["token"]] = client
+                if n % 3:
+                    continue
+                with acked.lock:  # unanswered until the DELETE is: paired or revoked, either may be stored
+                    del acked.clients[paired["token"]]
+                code, _ = harness.api(running.api_port, token, "DELETE", f"/api/v1/clients/{client[1]}", None, 5)
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+                return
+            if code == 200:
+                with acked.lock:
+                    acked.revoked[paired["token"]] = client
+
     def feeds() -> None:
         while not stop.is_set():
             try:
@@ -199,7 +238,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 return
 
     threads = [threading.Thread(target=mutes, args=(w,)) for w in range(2)]
-    threads += [threading.Thread(target=unmute), threading.Thread(target=settings), threading.Thread(target=feeds)]
+    threads += [threading.Thread(target=f) for f in (unmute, settings, pairs, feeds)]
     for t in threads:
         t.start()
     time.sleep(after)
@@ -235,6 +274,7 @@ def _settings_of(values: dict) -> dict[str, object]:
 def check_store(home, acked: Acked, running) -> None:
     """Every acknowledged write, in the database and in what the running process serves."""
     acked_mutes, removed, written = set(acked.mutes), set(acked.removed), dict(acked.settings)
+    paired, revoked = dict(acked.clients), dict(acked.revoked)
     conn = sqlite3.connect(home / "sourdine.db")
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -243,14 +283,25 @@ def check_store(home, acked: Acked, running) -> None:
         assert acked_mutes <= stored, f"acknowledged mutes lost: {sorted(acked_mutes - stored)[:5]}"
         assert not removed & stored, f"acknowledged removals undone: {sorted(removed & stored)[:5]}"
         in_store = _stored_settings(conn)
+        clients = {client_id for (client_id,) in conn.execute("SELECT id FROM clients")}
     finally:
         conn.close()
+    lost = {client_id for _, client_id in paired.values()} - clients
+    assert not lost, f"acknowledged pairings lost: {sorted(lost)[:5]}"
+    back = {client_id for _, client_id in revoked.values()} & clients
+    assert not back, f"acknowledged revocations undone: {sorted(back)[:5]}"
     # And the running process sees them too.
     token = running.token()
     code, body = harness.api(running.api_port, token, "GET", "/api/v1/mutes")
     assert code == 200
     served = {entry["key"] for entry in body["mutes"]}
     assert acked_mutes <= served and not removed & served
+    for client_token, (origin, client_id) in paired.items():  # each paired extension is let in, from its origin
+        code, body = harness.api(running.api_port, client_token, "GET", "/api/v1/schedule", origin=origin)
+        assert code == 200, (client_id, code, body)
+    for client_token, (origin, client_id) in list(revoked.items())[-2:]:  # and the last revoked are not
+        code, body = harness.api(running.api_port, client_token, "GET", "/api/v1/schedule", origin=origin)
+        assert code in (401, 403), (client_id, code, body)
     code, body = harness.api(running.api_port, token, "GET", "/api/v1/settings")
     assert code == 200
     code, schedule = harness.api(running.api_port, token, "GET", "/api/v1/schedule")

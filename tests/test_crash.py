@@ -33,6 +33,10 @@ ROUNDS = 4
 SLOWER = 1.8
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes()
+# The feed's authors, whom the connections writer decides on (dismiss, allow, mute in turn), and the kind of
+# decision each stores.
+AUTHORS = sorted({status["account"]["id"] for status in json.loads(FEED)})
+DECISIONS = {"dismiss": "dismissed", "allow": "allowed", "mute": "muted"}
 
 
 def _retention(n: int) -> tuple[dict, object]:
@@ -77,14 +81,18 @@ class Acked:
         self.clients: dict[str, tuple[str, str]] = {}
         self.revoked: dict[str, tuple[str, str]] = {}
         self.settings: dict[str, list[object]] = {}
+        # A connection row's key: the decisions it may hold, as for settings (a refused one may have been stored
+        # in part: it stays possible).
+        self.connections: dict[str, list[str | None]] = {}
+        self.decisions = 0  # the connection decisions acknowledged
         self.serial = 0  # the settings writes made
         self.lock = threading.Lock()
 
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin):
-    """SIGKILL mid-traffic, several times: every acknowledged mute, removal, setting, pairing and revocation is
-    there after each restart, PRAGMA integrity_check is ok, and the restarted proxy serves a feed within 1 s of
-    CPU of being started (see below for slow machines).
+    """SIGKILL mid-traffic, several times: every acknowledged mute, removal, setting, pairing, revocation and
+    decision on a connection is there after each restart, PRAGMA integrity_check is ok, and the restarted proxy
+    serves a feed within 1 s of CPU of being started (see below for slow machines).
 
     The second is the CPU time the process spent until its proxy served (wall time is printed too): the suite
     shares two cores with other work, and wall time then measures the machine's load. CPU time still measures
@@ -113,6 +121,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
         kill_during_traffic(running, round_, feed_url, rng.uniform(0.3, 1.5), acked)
         assert acked.mutes, f"round {round_}: no write was acknowledged before the kill"
     assert acked.clients and acked.revoked, "no pairing, or no revocation, was acknowledged in any round"
+    assert acked.decisions, "no connection decision was acknowledged in any round"
     plain = statistics.median(plain_cpu)
     # Each restart against the machine's pace at that moment too: plain mitmproxy's start just before it. A slow
     # spell can take one round whole (a fresh-clone run on 2026-11-24: a restart at 1.44 s of CPU while plain
@@ -122,7 +131,8 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
           f"wall, {', '.join(f'{t:.2f}' for t in serve_cpu)} s CPU (limits {', '.join(f'{t:.2f}' for t in limits)} s); "
           f"plain mitmproxy's starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
           f"{len(acked.mutes)} mutes, {len(acked.removed)} removals, {acked.serial} settings writes, "
-          f"{len(acked.clients)} pairings kept and {len(acked.revoked)} revoked")
+          f"{len(acked.clients)} pairings kept, {len(acked.revoked)} revoked, {acked.decisions} connection "
+          f"decisions")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
     assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
 
@@ -150,7 +160,8 @@ def extension_origin(round_: int, n: int) -> str:
 
 def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked: Acked) -> None:
     """Mutes from two clients, mutes removed by a third, settings from a fourth, extensions paired (and one in
-    three revoked) by a fifth, feeds through the proxy; SIGKILL after `after` seconds."""
+    three revoked) by a fifth, decisions on connections from a sixth, feeds through the proxy; SIGKILL after
+    `after` seconds."""
     stop = threading.Event()
     token = running.token()
 
@@ -230,6 +241,29 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 with acked.lock:
                     acked.revoked[paired["token"]] = client
 
+    def connections() -> None:
+        """Decide on the feed's authors, from their toxic-connection records: the API refuses (404) an author
+        whose record the restarted process has not made again yet, so the acknowledged decisions are those of
+        authors seen since the start."""
+        n = 0
+        while not stop.is_set():
+            author, decision = AUTHORS[n % len(AUTHORS)], list(DECISIONS)[n // len(AUTHORS) % len(DECISIONS)]
+            n += 1
+            key = f"author:mastodon:{author}"
+            with acked.lock:
+                acked.connections[key] = [*acked.connections.get(key, [None])[:1], DECISIONS[decision]]
+            try:
+                code, _ = harness.api(running.api_port, token, "POST", f"/api/v1/connections/mastodon/{author}",
+                                      {"decision": decision}, 5)
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+                return
+            with acked.lock:
+                if code == 200:
+                    acked.connections[key] = [DECISIONS[decision]]
+                    acked.decisions += 1
+                elif code == 404:  # refused before any write
+                    acked.connections[key] = acked.connections[key][:1]
+
     def feeds() -> None:
         while not stop.is_set():
             try:
@@ -238,7 +272,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 return
 
     threads = [threading.Thread(target=mutes, args=(w,)) for w in range(2)]
-    threads += [threading.Thread(target=f) for f in (unmute, settings, pairs, feeds)]
+    threads += [threading.Thread(target=f) for f in (unmute, settings, pairs, connections, feeds)]
     for t in threads:
         t.start()
     time.sleep(after)
@@ -284,12 +318,18 @@ def check_store(home, acked: Acked, running) -> None:
         assert not removed & stored, f"acknowledged removals undone: {sorted(removed & stored)[:5]}"
         in_store = _stored_settings(conn)
         clients = {client_id for (client_id,) in conn.execute("SELECT id FROM clients")}
+        decided = {key: json.loads(entry)["kind"] for key, entry in conn.execute(
+            "SELECT key, entry FROM lists WHERE list = 'connection' AND NOT deleted")}
     finally:
         conn.close()
     lost = {client_id for _, client_id in paired.values()} - clients
     assert not lost, f"acknowledged pairings lost: {sorted(lost)[:5]}"
     back = {client_id for _, client_id in revoked.values()} & clients
     assert not back, f"acknowledged revocations undone: {sorted(back)[:5]}"
+    with acked.lock:
+        for key, allowed in acked.connections.items():
+            assert decided.get(key) in allowed, (key, decided.get(key), allowed)
+            acked.connections[key] = [decided.get(key)]  # the next round starts from what is stored
     # And the running process sees them too.
     token = running.token()
     code, body = harness.api(running.api_port, token, "GET", "/api/v1/mutes")

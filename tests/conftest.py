@@ -284,6 +284,26 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
     return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()], audit=audit)
 
 
+def pair_peers(a: Running, b: Running) -> None:
+    """Pair two running devices for sync: `sourdine peers add` on A prints a code and waits; `sourdine peers
+    accept CODE` on B finishes pairing."""
+    add = subprocess.Popen([str(SOURDINE), "peers", "add", "--home", str(a.home), "--wait", "30"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = add.stdout.readline()
+        assert line.startswith("Peer code: "), line + add.stderr.read()
+        code = line.split(": ", 1)[1].strip()
+        accepted = subprocess.run([str(SOURDINE), "peers", "accept", code, "--home", str(b.home)],
+                                  capture_output=True, text=True, timeout=60)
+        assert accepted.returncode == 0 and "Paired with" in accepted.stdout, accepted.stderr
+        out, err = add.communicate(timeout=30)
+        assert add.returncode == 0 and "Paired with" in out, err
+    finally:
+        if add.poll() is None:
+            add.kill()
+            add.communicate()
+
+
 @pytest.fixture(scope="module")
 def sourdine(tmp_path_factory) -> Iterator[Running]:
     # 127.0.0.1 as a Mastodon instance: a WebSocket opened through CONNECT, as browsers do, is then read too.

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 just now (for a process that must listen on the same one after a restart)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def api(api_port: int, token: str, method: str, path: str, body: object = None,

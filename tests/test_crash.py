@@ -9,7 +9,6 @@ import http.client
 import json
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 import harness
-from conftest import DATA, start_sourdine
+from conftest import DATA, pair_peers, start_sourdine
 
 ROUNDS = 4
 # Sourdine's restart may take this many times the CPU plain mitmproxy's start takes, on a machine where that is
@@ -140,9 +139,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
 def plain_start_cpu(confdir, feed_url: str) -> float:
     """The CPU seconds plain mitmproxy (mitmdump, under the same Python) takes from its start to serving
     `feed_url` through its proxy: how fast this machine starts a proxy, right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = harness.free_port()
     proc = subprocess.Popen([str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
                              "--set", f"confdir={confdir}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -353,3 +350,132 @@ def check_store(home, acked: Acked, running) -> None:
         if what in in_store:  # the process loaded it (not stored: the default)
             assert in_api[what] == in_store[what], (what, in_api[what], in_store[what])
         acked.settings[what] = [in_store.get(what)]  # the next round starts from what is stored
+
+
+def test_sigkill_during_sync_loses_no_mute_of_either_device(tmp_path):
+    """Two paired devices take mutes (and, on B, mute removals) through their APIs and sync both ways without a
+    pause; one, then the other, is killed with SIGKILL mid-traffic and restarted on the same ports. Once both have
+    synced again, each holds every mute either one acknowledged and neither holds a mute whose removal was
+    acknowledged: no exchange counts as done (the peer's cursor moved on) without its rows stored, on either side
+    of it."""
+    ports = {name: harness.free_port() for name in "ab"}
+
+    def start(name: str):
+        running = start_sourdine(tmp_path / name, "--sync-port", str(ports[name]))
+        harness.wait_until(lambda: harness.api(running.api_port, running.token(), "GET", "/api/v1/peers")[0] == 200,
+                           10)
+        return running
+
+    devices = {name: start(name) for name in "ab"}
+    sync = SyncTraffic()
+    try:
+        pair_peers(devices["a"], devices["b"])
+        rng = random.Random(20261124)
+        for round_ in range(ROUNDS):
+            victim = "ab"[round_ % 2]
+            # The victim asks for the exchanges in the first two rounds, the other device in the last two.
+            syncer = victim if round_ < ROUNDS // 2 else "ba"[round_ % 2]
+            sync.run(devices, round_, victim, syncer, rng.uniform(0.5, 1.5), rng.random())
+            devices[victim] = start(victim)
+            conn = sqlite3.connect(tmp_path / victim / "sourdine.db")
+            try:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            finally:
+                conn.close()
+        for name in "abab":  # both ways, twice: what each took from the other goes back too
+            code, body = harness.api(devices[name].api_port, devices[name].token(), "POST", "/api/v1/sync", {}, 30)
+            assert code == 200 and all(peer["ok"] for peer in body["peers"]), (name, code, body)
+        held = {name: sync.mutes(running) for name, running in devices.items()}
+    finally:
+        codes = {name: running.stop() for name, running in devices.items()}
+    assert codes == {"a": 0, "b": 0}, {name: running.stderr[-2000:] for name, running in devices.items()}
+    assert not any("Traceback" in running.stderr for running in devices.values())
+    print(f"{len(sync.added['a'])} mutes acknowledged by A, {len(sync.added['b'])} by B, {len(sync.removed)} "
+          f"removals by B; {sync.moved} rows moved in {sync.exchanges} exchanges before the last sync")
+    assert held["a"] == held["b"]
+    lost = (sync.added["a"] | sync.added["b"]) - held["a"]
+    assert not lost, f"acknowledged mutes missing after sync: {sorted(lost)[:5]}"
+    assert not sync.removed & held["a"], f"acknowledged removals undone: {sorted(sync.removed & held['a'])[:5]}"
+    assert sync.moved and sync.removed, "no rows were exchanged, or nothing was removed, before the last sync"
+
+
+class SyncTraffic:
+    """Each device mutes through its API, B removes one mute in four of its own, and one device, the syncer,
+    asks its API to sync with the other again and again (sync_all: not held back by a failed peer's backoff),
+    until the victim is killed: `after` seconds, then at `within` (0 to 1) of an exchange's time into the
+    syncer's next exchange (the median time of those of this round), so that the kill lands anywhere inside an
+    exchange (its messages, its merges, its bookkeeping) more often than between two. With one side asking,
+    what it is sent reaches the other side by that exchange alone, or by the other's background sync (a second
+    after its edits), not by two exchanges at once."""
+
+    def __init__(self) -> None:
+        self.added: dict[str, set[str]] = {"a": set(), "b": set()}
+        self.removed: set[str] = set()
+        self.moved = 0  # rows sent and received in the exchanges that were answered
+        self.exchanges = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def mutes(running) -> set[str]:
+        code, body = harness.api(running.api_port, running.token(), "GET", "/api/v1/mutes")
+        assert code == 200, (code, body)
+        return {entry["key"] for entry in body["mutes"]}
+
+    def run(self, devices: dict, round_: int, victim: str, syncer: str, after: float, within: float) -> None:
+        stop, started, took = threading.Event(), threading.Event(), []
+
+        def writes(name: str) -> None:
+            running, n = devices[name], 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    code, body = harness.api(running.api_port, running.token(), "POST", "/api/v1/mutes",
+                                             {"kind": "keyword", "text": f"r{round_}{name}n{n}"}, 5)
+                    if code != 201:
+                        continue
+                    with self.lock:
+                        self.added[name].add(body["key"])
+                    if name != "b" or n % 4:
+                        continue
+                    with self.lock:  # unanswered until the DELETE is: either state may be stored
+                        self.added[name].discard(body["key"])
+                    code, _ = harness.api(running.api_port, running.token(), "DELETE",
+                                          f"/api/v1/mutes/{quote(body['key'], safe='')}", None, 5)
+                except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere
+                    return
+                if code == 200:
+                    with self.lock:
+                        self.removed.add(body["key"])
+
+        def syncs(name: str) -> None:
+            running = devices[name]
+            while not stop.is_set():
+                started.set()
+                began = time.monotonic()
+                try:
+                    code, body = harness.api(running.api_port, running.token(), "POST", "/api/v1/sync", {}, 10)
+                except (OSError, http.client.HTTPException):
+                    return
+                took.append(time.monotonic() - began)
+                if code == 200:
+                    with self.lock:
+                        for peer in body["peers"]:
+                            if peer["ok"]:
+                                self.exchanges += 1
+                                self.moved += peer["sent"] + peer["received"]
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=writes, args=(name,)) for name in "ab"]
+        threads.append(threading.Thread(target=syncs, args=(syncer,)))
+        for t in threads:
+            t.start()
+        time.sleep(after)
+        started.clear()
+        started.wait(5)
+        time.sleep(within * statistics.median(took or [0.05]))
+        devices[victim].proc.send_signal(signal.SIGKILL)
+        devices[victim].proc.wait(10)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        devices[victim].proc.communicate()

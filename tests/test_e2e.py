@@ -456,9 +456,7 @@ def test_the_addon_runs_inside_plain_mitmdump(tmp_path, standin):
 
     import sourdine.addon
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = harness.free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "mitmdump"), "-q", "-s", sourdine.addon.__file__,
          "--listen-host", "127.0.0.1", "--listen-port", str(port),

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 import harness
-from conftest import DATA, SOURDINE, start_sourdine
+from conftest import DATA, SOURDINE, pair_peers, start_sourdine
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
 
@@ -39,29 +39,11 @@ def lists(running) -> dict:
     return {name: {e["key"]: e for e in api(running, "GET", f"/api/v1/{name}")[name]} for name in ("mutes", "allow")}
 
 
-def pair(a, b) -> None:
-    """`peers add` on A prints a code and waits; `peers accept CODE` on B finishes pairing."""
-    add = subprocess.Popen([str(SOURDINE), "peers", "add", "--home", str(a.home), "--wait", "30"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = add.stdout.readline()
-        assert line.startswith("Peer code: "), line + add.stderr.read()
-        code = line.split(": ", 1)[1].strip()
-        accepted = cli(b.home, "peers", "accept", code)
-        assert accepted.returncode == 0 and "Paired with" in accepted.stdout, accepted.stderr
-        out, err = add.communicate(timeout=30)
-        assert add.returncode == 0 and "Paired with" in out, err
-    finally:
-        if add.poll() is None:
-            add.kill()
-            add.communicate()
-
-
 def test_two_instances_pair_edit_offline_and_converge(tmp_path, standin):
     a = start_sourdine(tmp_path / "a", "--sync-port", "0")
     b = start_sourdine(tmp_path / "b", "--sync-port", "0")
     try:
-        pair(a, b)
+        pair_peers(a, b)
         assert [p["name"] for p in api(a, "GET", "/api/v1/peers")["peers"]] != []
         # Offline: sync paused on both, then both edited, one key on both sides.
         for running in (a, b):
@@ -127,7 +109,7 @@ def test_two_instances_sync_through_a_shared_folder(tmp_path):
     a = start_sourdine(tmp_path / "a", "--sync-port", "0")
     b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
     try:
-        pair(a, b)
+        pair_peers(a, b)
         assert a.stop() == 0
         a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared))
         api(b, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte"})

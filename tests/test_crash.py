@@ -36,6 +36,8 @@ FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read
 # decision each stores.
 AUTHORS = sorted({status["account"]["id"] for status in json.loads(FEED)})
 DECISIONS = {"dismiss": "dismissed", "allow": "allowed", "mute": "muted"}
+# The feed's posts, on whose decisions the feedback writer says "fine" or "hostile" in turn.
+POSTS = sorted(status["id"] for status in json.loads(FEED))
 
 
 def _retention(n: int) -> tuple[dict, object]:
@@ -84,14 +86,16 @@ class Acked:
         # in part: it stays possible).
         self.connections: dict[str, list[str | None]] = {}
         self.decisions = 0  # the connection decisions acknowledged
+        self.feedback: dict[str, list[str | None]] = {}  # a post's id: the feedback its decision may hold
+        self.feedbacks = 0  # the feedback acknowledged
         self.serial = 0  # the settings writes made
         self.lock = threading.Lock()
 
 
 def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin):
-    """SIGKILL mid-traffic, several times: every acknowledged mute, removal, setting, pairing, revocation and
-    decision on a connection is there after each restart, PRAGMA integrity_check is ok, and the restarted proxy
-    serves a feed within 1 s of CPU of being started (see below for slow machines).
+    """SIGKILL mid-traffic, several times: every acknowledged mute, removal, setting, pairing, revocation,
+    decision on a connection and feedback on a decision is there after each restart, PRAGMA integrity_check is
+    ok, and the restarted proxy serves a feed within 1 s of CPU of being started (see below for slow machines).
 
     The second is the CPU time the process spent until its proxy served (wall time is printed too): the suite
     shares two cores with other work, and wall time then measures the machine's load. CPU time still measures
@@ -121,6 +125,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
         assert acked.mutes, f"round {round_}: no write was acknowledged before the kill"
     assert acked.clients and acked.revoked, "no pairing, or no revocation, was acknowledged in any round"
     assert acked.decisions, "no connection decision was acknowledged in any round"
+    assert acked.feedbacks, "no feedback was acknowledged in any round"
     plain = statistics.median(plain_cpu)
     # Each restart against the machine's pace at that moment too: plain mitmproxy's start just before it. A slow
     # spell can take one round whole (a fresh-clone run on 2026-11-24: a restart at 1.44 s of CPU while plain
@@ -131,7 +136,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
           f"plain mitmproxy's starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
           f"{len(acked.mutes)} mutes, {len(acked.removed)} removals, {acked.serial} settings writes, "
           f"{len(acked.clients)} pairings kept, {len(acked.revoked)} revoked, {acked.decisions} connection "
-          f"decisions")
+          f"decisions, {acked.feedbacks} feedback")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
     assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
 
@@ -157,8 +162,8 @@ def extension_origin(round_: int, n: int) -> str:
 
 def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked: Acked) -> None:
     """Mutes from two clients, mutes removed by a third, settings from a fourth, extensions paired (and one in
-    three revoked) by a fifth, decisions on connections from a sixth, feeds through the proxy; SIGKILL after
-    `after` seconds."""
+    three revoked) by a fifth, decisions on connections from a sixth, feedback on decisions from a seventh, feeds
+    through the proxy; SIGKILL after `after` seconds."""
     stop = threading.Event()
     token = running.token()
 
@@ -261,6 +266,28 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 elif code == 404:  # refused before any write
                     acked.connections[key] = acked.connections[key][:1]
 
+    def feedback() -> None:
+        """Say "fine" or "hostile" of the feed's decisions, in turn: the API refuses (404) a post whose decision the
+        writer has not stored yet."""
+        n = 0
+        while not stop.is_set():
+            post, said = POSTS[n % len(POSTS)], ("fine", "hostile")[n // len(POSTS) % 2]
+            n += 1
+            with acked.lock:
+                acked.feedback[post] = [*acked.feedback.get(post, [None])[:1], said]
+            try:
+                code, _ = harness.api(running.api_port, token, "POST", f"/api/v1/decisions/mastodon/{post}/feedback",
+                                      {"feedback": said}, 5)
+            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+                return
+            with acked.lock:
+                if code == 200:
+                    acked.feedback[post] = [said]
+                    acked.feedbacks += 1
+                elif code == 404:  # no decision stored yet: nothing written
+                    acked.feedback[post] = acked.feedback[post][:1]
+            time.sleep(0.005)
+
     def feeds() -> None:
         while not stop.is_set():
             try:
@@ -269,7 +296,7 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 return
 
     threads = [threading.Thread(target=mutes, args=(w,)) for w in range(2)]
-    threads += [threading.Thread(target=f) for f in (unmute, settings, pairs, connections, feeds)]
+    threads += [threading.Thread(target=f) for f in (unmute, settings, pairs, connections, feedback, feeds)]
     for t in threads:
         t.start()
     time.sleep(after)
@@ -317,6 +344,7 @@ def check_store(home, acked: Acked, running) -> None:
         clients = {client_id for (client_id,) in conn.execute("SELECT id FROM clients")}
         decided = {key: json.loads(entry)["kind"] for key, entry in conn.execute(
             "SELECT key, entry FROM lists WHERE list = 'connection' AND NOT deleted")}
+        said = dict(conn.execute("SELECT post_id, feedback FROM decisions WHERE platform = 'mastodon'").fetchall())
     finally:
         conn.close()
     lost = {client_id for _, client_id in paired.values()} - clients
@@ -327,6 +355,9 @@ def check_store(home, acked: Acked, running) -> None:
         for key, allowed in acked.connections.items():
             assert decided.get(key) in allowed, (key, decided.get(key), allowed)
             acked.connections[key] = [decided.get(key)]  # the next round starts from what is stored
+        for post, allowed in acked.feedback.items():
+            assert said.get(post) in allowed, (post, said.get(post), allowed)
+            acked.feedback[post] = [said.get(post)]
     # And the running process sees them too.
     token = running.token()
     code, body = harness.api(running.api_port, token, "GET", "/api/v1/mutes")

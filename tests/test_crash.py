@@ -25,6 +25,8 @@ import harness
 from conftest import DATA, pair_peers, start_sourdine
 
 ROUNDS = 4
+# The sync test's rounds: each kill has a fair chance to land in a merge's window, not a sure one (see the test).
+SYNC_ROUNDS = 8
 # Sourdine's restart may take this many times the CPU plain mitmproxy's start takes, on a machine where that is
 # over 1 s / SLOWER (see the test). In five runs on 2026-11-23, on a machine where plain mitmproxy's starts took
 # 0.78 to 1.26 s of CPU, the slowest restart took 1.10 to 1.41 times their median; before that evening's start-up
@@ -402,10 +404,10 @@ def test_sigkill_during_sync_loses_no_mute_of_either_device(tmp_path):
     try:
         pair_peers(devices["a"], devices["b"])
         rng = random.Random(20261124)
-        for round_ in range(ROUNDS):
+        for round_ in range(SYNC_ROUNDS):
             victim = "ab"[round_ % 2]
-            # The victim asks for the exchanges in the first two rounds, the other device in the last two.
-            syncer = victim if round_ < ROUNDS // 2 else "ba"[round_ % 2]
+            # The victim asks for the exchanges in the first half of the rounds, the other device in the second.
+            syncer = victim if round_ < SYNC_ROUNDS // 2 else "ba"[round_ % 2]
             sync.run(devices, round_, victim, syncer, rng.uniform(0.5, 1.5), rng.random())
             devices[victim] = start(victim)
             conn = sqlite3.connect(tmp_path / victim / "sourdine.db")

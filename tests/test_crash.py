@@ -245,6 +245,23 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
                 with acked.lock:
                     acked.revoked[paired["token"]] = client
 
+    def write(held: dict[str, list[str | None]], key: str, value: str, path: str, body: dict) -> int | None:
+        """POST a new value of `key`, whose possible stored values `held` keeps: until answered, the last one
+        acknowledged or this one; a 404 is refused before any write. The answer's status, or None if the kill
+        cut the call."""
+        with acked.lock:
+            held[key] = [*held.get(key, [None])[:1], value]
+        try:
+            code, _ = harness.api(running.api_port, token, "POST", path, body, 5)
+        except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+            return None
+        with acked.lock:
+            if code == 200:
+                held[key] = [value]
+            elif code == 404:
+                held[key] = held[key][:1]
+        return code
+
     def connections() -> None:
         """Decide on the feed's authors, from their toxic-connection records: the API refuses (404) an author
         whose record the restarted process has not made again yet, so the acknowledged decisions are those of
@@ -253,20 +270,11 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
         while not stop.is_set():
             author, decision = AUTHORS[n % len(AUTHORS)], list(DECISIONS)[n // len(AUTHORS) % len(DECISIONS)]
             n += 1
-            key = f"author:mastodon:{author}"
-            with acked.lock:
-                acked.connections[key] = [*acked.connections.get(key, [None])[:1], DECISIONS[decision]]
-            try:
-                code, _ = harness.api(running.api_port, token, "POST", f"/api/v1/connections/mastodon/{author}",
-                                      {"decision": decision}, 5)
-            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+            code = write(acked.connections, f"author:mastodon:{author}", DECISIONS[decision],
+                         f"/api/v1/connections/mastodon/{author}", {"decision": decision})
+            if code is None:
                 return
-            with acked.lock:
-                if code == 200:
-                    acked.connections[key] = [DECISIONS[decision]]
-                    acked.decisions += 1
-                elif code == 404:  # refused before any write
-                    acked.connections[key] = acked.connections[key][:1]
+            acked.decisions += code == 200
 
     def feedback() -> None:
         """Say "fine" or "hostile" of the feed's decisions, in turn: the API refuses (404) a post whose decision the
@@ -275,19 +283,10 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
         while not stop.is_set():
             post, said = POSTS[n % len(POSTS)], ("fine", "hostile")[n // len(POSTS) % 2]
             n += 1
-            with acked.lock:
-                acked.feedback[post] = [*acked.feedback.get(post, [None])[:1], said]
-            try:
-                code, _ = harness.api(running.api_port, token, "POST", f"/api/v1/decisions/mastodon/{post}/feedback",
-                                      {"feedback": said}, 5)
-            except (OSError, http.client.HTTPException):  # the kill can cut a response anywhere, even mid-body
+            code = write(acked.feedback, post, said, f"/api/v1/decisions/mastodon/{post}/feedback", {"feedback": said})
+            if code is None:
                 return
-            with acked.lock:
-                if code == 200:
-                    acked.feedback[post] = [said]
-                    acked.feedbacks += 1
-                elif code == 404:  # no decision stored yet: nothing written
-                    acked.feedback[post] = acked.feedback[post][:1]
+            acked.feedbacks += code == 200
             time.sleep(0.005)
 
     def feeds() -> None:

@@ -257,6 +257,17 @@ class Stream:
         self._thread.join(5)
 
 
+# Every `sourdine run` the tests start: those a failing test left running are stopped when the session ends.
+STARTED: list[subprocess.Popen] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
     """Start `sourdine run` on free ports and wait for its first two lines (its ports, its CA): the proxy takes
     connections from then on, and serves them once start-up ends (the third line, scoring loaded).
@@ -274,6 +285,7 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
         [str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )
+    STARTED.append(proc)
     first = proc.stdout.readline()
     match = re.match(r"sourdine: proxy on 127\.0\.0\.1:(\d+), API on http://127\.0\.0\.1:(\d+)$", first.strip())
     if not match:

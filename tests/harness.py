@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
 import time
 import urllib.error
@@ -13,10 +14,28 @@ from pathlib import Path
 
 
 def free_port() -> int:
-    """A port free on 127.0.0.1 just now (for a process that must listen on the same one after a restart)."""
+    """A port free on 127.0.0.1 just now, from those the system hands out for port 0."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def steady_port() -> int:
+    """A port free on 127.0.0.1 just now and below those the system hands out for port 0 and outgoing
+    connections (Linux: ip_local_port_range), so that nothing else takes it while a process that listens on it
+    is killed and started again."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.Random().sample(range(10000, max(10001, low)), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def api(api_port: int, token: str, method: str, path: str, body: object = None,

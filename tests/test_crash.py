@@ -55,13 +55,16 @@ def _threshold(platform: str, field: str, low: float, steps: int) -> Callable[[i
 
 
 def _work_hours(n: int) -> tuple[dict, object]:
-    end = f"23:{n // len(SETTINGS_WRITES) % 60:02d}"  # a minute later at each of these writes, for an hour
+    """Work hours all day, every day (a window that ends when it starts lasts 24 hours), from a minute later at
+    each of these writes: filtering stays on whatever the hour the test runs, so the feed is always judged."""
+    minute = n // len(SETTINGS_WRITES) % 1440
+    at = f"{minute // 60:02d}:{minute % 60:02d}"
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    return {"timezone": "UTC", "windows": [{"days": days, "start": "00:00", "end": end}]}, end
+    return {"timezone": "UTC", "windows": [{"days": days, "start": at, "end": at}]}, at
 
 
 # The settings writes, in turn: the decisions log's retention (a global setting), Reddit's collapse threshold
-# and X's hide threshold (platform settings), and the end of the work hours (the schedule, every day from 00:00),
+# and X's hide threshold (platform settings), and the work hours (the schedule: all day, from a later minute),
 # each from the write's serial number: a new value every time, so that a write lost is told from the one before
 # it. Each is (what, method, path, write(serial) -> (body, the value it sets)).
 SETTINGS_WRITES: tuple[tuple[str, str, str, Callable[[int], tuple[dict, object]]], ...] = (
@@ -87,9 +90,13 @@ class Acked:
         # A connection row's key: the decisions it may hold, as for settings (a refused one may have been stored
         # in part: it stays possible).
         self.connections: dict[str, list[str | None]] = {}
-        self.decisions = 0  # the connection decisions acknowledged
         self.feedback: dict[str, list[str | None]] = {}  # a post's id: the feedback its decision may hold
-        self.feedbacks = 0  # the feedback acknowledged
+        # The connection decisions and the feedback acknowledged, in each round; and the writes of each made so
+        # far, from which each write's value comes: counted across rounds, so that no round starts by writing
+        # again what an earlier one stored (a write lost would not be told from it).
+        self.decisions: list[int] = []
+        self.feedbacks: list[int] = []
+        self.turns = {"connections": 0, "feedback": 0}
         self.serial = 0  # the settings writes made
         self.lock = threading.Lock()
 
@@ -116,18 +123,22 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
         plain_cpu.append(plain_start_cpu(tmp_path / "plain", feed_url))
         started = time.monotonic()
         running = start_sourdine(home)
-        harness.wait_until(lambda r=running: harness.through_proxy(r.proxy_port, feed_url)[0] == 200, 5)
-        serve_times.append(time.monotonic() - started)
-        serve_cpu.append(harness.cpu_seconds(running.proc.pid))
-        check_store(home, acked, running)
+        try:
+            harness.wait_until(lambda r=running: harness.through_proxy(r.proxy_port, feed_url)[0] == 200, 5)
+            serve_times.append(time.monotonic() - started)
+            serve_cpu.append(harness.cpu_seconds(running.proc.pid))
+            check_store(home, acked, running)
+        except BaseException:
+            running.stop()
+            raise
         if round_ == ROUNDS:
             assert running.stop() == 0, running.stderr[-2000:]
             break
         kill_during_traffic(running, round_, feed_url, rng.uniform(0.3, 1.5), acked)
         assert acked.mutes, f"round {round_}: no write was acknowledged before the kill"
     assert acked.clients and acked.revoked, "no pairing, or no revocation, was acknowledged in any round"
-    assert acked.decisions, "no connection decision was acknowledged in any round"
-    assert acked.feedbacks, "no feedback was acknowledged in any round"
+    assert all(acked.decisions), f"a round acknowledged no connection decision: {acked.decisions}"
+    assert all(acked.feedbacks), f"a round acknowledged no feedback: {acked.feedbacks}"
     plain = statistics.median(plain_cpu)
     # Each restart against the machine's pace at that moment too: plain mitmproxy's start just before it. A slow
     # spell can take one round whole (a fresh-clone run on 2026-11-24: a restart at 1.44 s of CPU while plain
@@ -137,8 +148,8 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
           f"wall, {', '.join(f'{t:.2f}' for t in serve_cpu)} s CPU (limits {', '.join(f'{t:.2f}' for t in limits)} s); "
           f"plain mitmproxy's starts: {', '.join(f'{t:.2f}' for t in plain_cpu)} s CPU; "
           f"{len(acked.mutes)} mutes, {len(acked.removed)} removals, {acked.serial} settings writes, "
-          f"{len(acked.clients)} pairings kept, {len(acked.revoked)} revoked, {acked.decisions} connection "
-          f"decisions, {acked.feedbacks} feedback")
+          f"{len(acked.clients)} pairings kept, {len(acked.revoked)} revoked, connection decisions "
+          f"{'+'.join(map(str, acked.decisions))} and feedback {'+'.join(map(str, acked.feedbacks))} (a round each)")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
     assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
 
@@ -168,6 +179,8 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
     through the proxy; SIGKILL after `after` seconds."""
     stop = threading.Event()
     token = running.token()
+    acked.decisions.append(0)
+    acked.feedbacks.append(0)
 
     def mute(handle: str) -> tuple[int, dict]:
         return harness.api(running.api_port, token, "POST", "/api/v1/mutes",
@@ -263,30 +276,29 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
         return code
 
     def connections() -> None:
-        """Decide on the feed's authors, from their toxic-connection records: the API refuses (404) an author
-        whose record the restarted process has not made again yet, so the acknowledged decisions are those of
-        authors seen since the start."""
-        n = 0
+        """Decide on the feed's authors, from their toxic-connection records: the API refuses (404) an author of
+        whom the process holds no record (none read back from the database, none made since from the feed)."""
         while not stop.is_set():
+            n = acked.turns["connections"]
+            acked.turns["connections"] += 1
             author, decision = AUTHORS[n % len(AUTHORS)], list(DECISIONS)[n // len(AUTHORS) % len(DECISIONS)]
-            n += 1
             code = write(acked.connections, f"author:mastodon:{author}", DECISIONS[decision],
                          f"/api/v1/connections/mastodon/{author}", {"decision": decision})
             if code is None:
                 return
-            acked.decisions += code == 200
+            acked.decisions[round_] += code == 200
 
     def feedback() -> None:
         """Say "fine" or "hostile" of the feed's decisions, in turn: the API refuses (404) a post whose decision the
         writer has not stored yet."""
-        n = 0
         while not stop.is_set():
+            n = acked.turns["feedback"]
+            acked.turns["feedback"] += 1
             post, said = POSTS[n % len(POSTS)], ("fine", "hostile")[n // len(POSTS) % 2]
-            n += 1
             code = write(acked.feedback, post, said, f"/api/v1/decisions/mastodon/{post}/feedback", {"feedback": said})
             if code is None:
                 return
-            acked.feedbacks += code == 200
+            acked.feedbacks[round_] += code == 200
             time.sleep(0.005)
 
     def feeds() -> None:
@@ -385,12 +397,13 @@ def check_store(home, acked: Acked, running) -> None:
 
 
 def test_sigkill_during_sync_loses_no_mute_of_either_device(tmp_path):
-    """Two paired devices take mutes (and, on B, mute removals) through their APIs and sync both ways without a
-    pause; one, then the other, is killed with SIGKILL mid-traffic and restarted on the same ports. Once both have
-    synced again, each holds every mute either one acknowledged and neither holds a mute whose removal was
-    acknowledged: no exchange counts as done (the peer's cursor moved on) without its rows stored, on either side
-    of it."""
-    ports = {name: harness.free_port() for name in "ab"}
+    """Two paired devices take mutes (and, on B, mute removals) through their APIs while one of them asks for
+    sync exchanges without a pause; one, then the other, is killed with SIGKILL in the middle of an exchange and
+    restarted on the same sync port. After each kill, each side's cursors hold (SyncTraffic.check_cursors); once
+    both have synced again, each holds every mute either one acknowledged and neither holds a mute whose removal
+    was acknowledged: no exchange counts as done (the peer's cursor moved on) without its rows stored, on either
+    side of it."""
+    ports = {name: harness.steady_port() for name in "ab"}
 
     def start(name: str):
         running = start_sourdine(tmp_path / name, "--sync-port", str(ports[name]))
@@ -407,7 +420,8 @@ def test_sigkill_during_sync_loses_no_mute_of_either_device(tmp_path):
             victim = "ab"[round_ % 2]
             # The victim asks for the exchanges in the first half of the rounds, the other device in the second.
             syncer = victim if round_ < SYNC_ROUNDS // 2 else "ba"[round_ % 2]
-            sync.run(devices, round_, victim, syncer, rng.uniform(0.5, 1.5), rng.random())
+            # Each round kills at another part of the exchange: a fraction within its own eighth of it.
+            sync.run(devices, round_, victim, syncer, rng.uniform(0.5, 1.5), (round_ + rng.random()) / SYNC_ROUNDS)
             devices[victim] = start(victim)
             conn = sqlite3.connect(tmp_path / victim / "sourdine.db")
             try:
@@ -436,9 +450,8 @@ class SyncTraffic:
     asks its API to sync with the other again and again (sync_all: not held back by a failed peer's backoff),
     until the victim is killed: `after` seconds, then at `within` (0 to 1) of an exchange's time into the
     syncer's next exchange (the median time of those of this round), so that the kill lands anywhere inside an
-    exchange (its messages, its merges, its bookkeeping) more often than between two. With one side asking,
-    what it is sent reaches the other side by that exchange alone, or by the other's background sync (a second
-    after its edits), not by two exchanges at once."""
+    exchange (its messages, its merges, its bookkeeping) more often than between two. The other side's background
+    sync (a second after its edits) exchanges too."""
 
     def __init__(self) -> None:
         self.added: dict[str, set[str]] = {"a": set(), "b": set()}
@@ -511,3 +524,30 @@ class SyncTraffic:
         for t in threads:
             t.join(15)
         devices[victim].proc.communicate()
+        self.check_cursors(devices, round_)
+
+    @staticmethod
+    def check_cursors(devices: dict, round_: int) -> None:
+        """What each side's bookkeeping says it got from the other (`got`: the other's rows up to that sequence
+        number) and what the other acknowledged having (`sent`: its own rows up to that one) is there: each such
+        row, or a later edit of it. Each database read in one transaction; the victim's no longer moves, and the
+        survivor's only gains."""
+        rows, cursors = {}, {}
+        for name, running in devices.items():
+            conn = sqlite3.connect(running.home / "sourdine.db", timeout=10, isolation_level=None)
+            try:
+                conn.execute("BEGIN")
+                rows[name] = {(row[0], row[1]): (row[2], row[3])
+                              for row in conn.execute("SELECT list, key, stamp, seq FROM lists")}
+                cursors[name] = conn.execute("SELECT got, sent FROM peers").fetchone()
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+        for mine, theirs in ("ab", "ba"):
+            got, sent = cursors[mine]
+            missing = [rid for rid, (stamp, seq) in rows[theirs].items()
+                       if seq <= got and rows[mine].get(rid, ("",))[0] < stamp]
+            assert not missing, f"round {round_}: {mine} got up to {got}, without {len(missing)} of them: {missing[:3]}"
+            missing = [rid for rid, (stamp, seq) in rows[mine].items()
+                       if seq <= sent and rows[theirs].get(rid, ("",))[0] < stamp]
+            assert not missing, f"round {round_}: {mine} sent up to {sent}, {len(missing)} missing: {missing[:3]}"

@@ -669,6 +669,13 @@ def check_rewrite(inp: Input, before: bytes, after: bytes, verdicts: dict | None
     assert posts_after.keys() <= posts_before.keys(), f"a rewrite holds posts the input did not: {inp.describe()}"
     if verdicts is None:
         return
+    # A post it hid is gone; or, where the page must keep it (a thread's anchor, a post no article holds), it
+    # stands there with another text, or folded: marked as Sourdine's in its own node or tag.
+    shown = {i for i, v in verdicts.items() if v.action == "hide" and i in posts_after
+             and posts_after[i].text == posts_before[i].text}
+    if shown:
+        shown -= _marked(after, _json_of(read(after)), shown)
+    assert not shown, f"hidden posts are still there as they came: {sorted(shown)[:3]}: {inp.describe()}"
     gone: dict[str, str] = {}
     for post_id, post in posts_before.items():
         verdict = verdicts.get(post_id)
@@ -692,6 +699,33 @@ def check_rewrite(inp: Input, before: bytes, after: bytes, verdicts: dict | None
             carried = set(gone) if any(a == "hide" for i, (_, a) in judged.items() if i not in gone) else set()
         assert set(gone) <= carried, \
             f"kept or folded posts are gone: {sorted(set(gone) - carried)[:3]}: {inp.describe()}"
+
+
+def _marked(body: bytes, doc: Any, ids: set[str]) -> set[str]:
+    """Those of `ids` whose post carries Sourdine's mark: in JSON, a dict naming the id, or one of the two dicts
+    around it, that says "Sourdine" (a fold's text, filter or interstitial); in HTML read as tags (Reddit's),
+    the start tag naming the id, with its `sourdine-reason`."""
+    found: set[str] = set()
+    if doc:
+        def walk(node: Any, around: tuple) -> None:
+            if isinstance(node, dict):
+                named = ids.intersection(v for v in node.values() if isinstance(v, str))
+                if named and any(b"ourdine" in orjson.dumps(d) for d in (node, *around[-2:])):
+                    found.update(named)
+                for value in node.values():
+                    walk(value, (*around[-1:], node))
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value, around)
+        walk(doc, ())
+        return found
+    text = body.decode("utf-8", "replace")
+    for post_id in ids:
+        for at in (m.start() for m in re.finditer(re.escape(f'"{post_id}"'), text)):
+            tag = text[text.rfind("<", 0, at):text.find(">", at)]
+            if "sourdine-reason" in tag:
+                found.add(post_id)
+    return found
 
 
 def _json_of(parsed: Any) -> Any:

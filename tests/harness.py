@@ -20,22 +20,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def steady_port() -> int:
+def steady_port(exclude: set[int] = frozenset()) -> int:
     """A port free on 127.0.0.1 just now and below those the system hands out for port 0 and outgoing
     connections (Linux: ip_local_port_range), so that nothing else takes it while a process that listens on it
-    is killed and started again."""
+    is killed and started again; not one of `exclude`. Where that range starts too low to leave room below it,
+    any free port (free_port)."""
     try:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    for port in random.Random().sample(range(10000, max(10001, low)), 200):
+    if low < 11024:
+        return free_port()
+    for port in random.Random().sample(range(10000, low), 200):
+        if port in exclude:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port below the ephemeral range")
+    return free_port()
 
 
 def api(api_port: int, token: str, method: str, path: str, body: object = None,

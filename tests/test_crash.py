@@ -403,7 +403,9 @@ def test_sigkill_during_sync_loses_no_mute_of_either_device(tmp_path):
     both have synced again, each holds every mute either one acknowledged and neither holds a mute whose removal
     was acknowledged: no exchange counts as done (the peer's cursor moved on) without its rows stored, on either
     side of it."""
-    ports = {name: harness.steady_port() for name in "ab"}
+    ports: dict[str, int] = {}
+    for name in "ab":
+        ports[name] = harness.steady_port(exclude=set(ports.values()))
 
     def start(name: str):
         running = start_sourdine(tmp_path / name, "--sync-port", str(ports[name]))
@@ -534,7 +536,10 @@ class SyncTraffic:
         survivor's only gains."""
         rows, cursors = {}, {}
         for name, running in devices.items():
-            conn = sqlite3.connect(running.home / "sourdine.db", timeout=10, isolation_level=None)
+            # Read-only: closing the last read-write connection of the killed victim's database would checkpoint
+            # its write-ahead log into the file, and its restart would no longer start from what the kill left.
+            conn = sqlite3.connect(f"{(running.home / 'sourdine.db').as_uri()}?mode=ro", uri=True, timeout=10,
+                                   isolation_level=None)
             try:
                 conn.execute("BEGIN")
                 rows[name] = {(row[0], row[1]): (row[2], row[3])

@@ -305,27 +305,43 @@ def test_the_rewrite_check_tells_a_reply_carried_with_its_parent_from_one_lost(a
         fuzzing.check_rewrite(inp, inp.raw, orjson.dumps(out), verdicts)
 
 
-@pytest.mark.parametrize("name", ["mastodon/mastodonpy_test_home_tl.body.json", "reddit/shreddit_feed_no_ad.html"])
-def test_the_rewrite_check_finds_a_hidden_post_left_as_it_came(addon, name):
-    """A post the filter hid must be gone from the rewrite, or stand there marked as Sourdine's (another text,
-    a fold): the check passes the real rewrite and fails one that leaves the hidden post as it came. The Reddit
-    fragment, its `<article>` wrapper dropped (the mutation that showed this case), folds the post it cannot cut:
-    the check reads the mark on the post's own tag."""
+@pytest.mark.parametrize("name", ["mastodon/mastodonpy_test_home_tl.body.json", "reddit/shreddit_feed_no_ad.html",
+                                  "bluesky/bskyr_f_timeline.body.json"])
+def test_the_rewrite_check_finds_a_hidden_post_left_as_it_came(addon, monkeypatch, name):
+    """A post the filter hid must be gone from the rewrite, or stand there changed by its verdict (another text,
+    a fold): the check passes the real rewrite, and fails one from an adapter that leaves hidden posts as they
+    came while it folds the others, and one that is not the adapter's at all (the body as sent). The Reddit
+    fragment, its `<article>` wrapper dropped (the mutation that showed this case), folds the post it cannot
+    cut."""
     ctx.options.update(sourdine_budget_ms=60_000)
     sample = next(s for s in fuzzing.samples() if s.name == name)
     body = sample.body
     if sample.form == "html":
         body = re.sub(rb'<article [^>]*data-post-id="t3_1r6dmmy">', b"", body, count=1)
-    inp = fuzzing.Input(sample, "drop", body, None)
-    addon.requestheaders(flow := fuzzing.body_flow(inp))
-    addon.response(flow)
-    verdicts = fuzzing._verdicts(addon, inp)
-    hidden = {i for i, v in verdicts.items() if v.action == "hide"}
-    assert hidden, verdicts
-    after = flow.response.raw_content
+
+    def rewritten(addon) -> tuple[fuzzing.Input, bytes, dict]:
+        inp = fuzzing.Input(sample, "drop", body, None)
+        addon.requestheaders(flow := fuzzing.body_flow(inp))
+        addon.response(flow)
+        return inp, flow.response.raw_content, fuzzing._verdicts(addon, inp)
+
+    inp, after, verdicts = rewritten(addon)
+    assert any(v.action == "hide" for v in verdicts.values()) and any(
+        v.action == "collapse" for v in verdicts.values()), verdicts
     fuzzing.check_rewrite(inp, body, after, verdicts)
-    with pytest.raises(AssertionError, match="hidden posts are still there as they came"):
+    with pytest.raises(AssertionError, match="not the adapter's"):
         fuzzing.check_rewrite(inp, body, body, verdicts)
+    # An adapter that folds and forgets to hide, over an engine of its own (in this one, the page's authors are
+    # now toxic connections, whose posts are folded).
+    adapter = ADAPTERS[sample.platform]
+    real = adapter.rewrite
+    monkeypatch.setattr(adapter, "rewrite", lambda endpoint, doc, verdicts: real(
+        endpoint, doc, {i: v for i, v in verdicts.items() if v.action != "hide"}))
+    addon.runtime.engine = Engine(score, ADAPTERS, authors=AuthorBook())
+    inp, after, verdicts = rewritten(addon)
+    assert any(v.action == "hide" for v in verdicts.values()), verdicts
+    with pytest.raises(AssertionError, match="hidden posts are still there as they came"):
+        fuzzing.check_rewrite(inp, body, after, verdicts)
 
 
 def test_each_form_of_each_adapter_sent_clean_is_rewritten(addon):

@@ -696,6 +696,12 @@ def check_rewrite(inp: Input, before: bytes, after: bytes, verdicts: dict | None
         judged = {i: (posts_before[i].text, v.action) for i, v in verdicts.items() if i in posts_before}
         if doc:  # JSON, or the JSON an HTML page holds
             carried = _carried(doc, gone, judged, set(posts_after))
+            # Or still there as it came, where the adapter no longer finds it: a mutation can leave a post in a
+            # part of the page that the adapter recognises only by the post the rewrite took away.
+            found = _json_of(read(after))
+            if sample.form == "html":  # the scripts the adapter no longer recognises too
+                found = [*found, *_scripts_json(after)]
+            carried |= _untouched(doc, found, gone)
         else:  # what an HTML reader gives (Reddit's tags): only a hidden post may take others with it
             carried = set(gone) if any(a == "hide" for i, (_, a) in judged.items() if i not in gone) else set()
         assert set(gone) <= carried, \
@@ -711,6 +717,54 @@ def _rewrite(sample: Sample, body: bytes, verdicts: dict) -> bytes:
     if not adapter.rewrite(sample.endpoint, doc, verdicts):
         return body
     return orjson.dumps(doc) if read is None else adapter.serialize(sample.endpoint, doc)
+
+
+def _scripts_json(body: bytes) -> list[Any]:
+    """The JSON documents of an HTML page's scripts, whichever the adapter reads."""
+    found = []
+    for match in re.finditer(rb"<script\b[^>]*>(.*?)</script", body, re.DOTALL | re.IGNORECASE):
+        try:
+            found.append(orjson.loads(match.group(1)))
+        except orjson.JSONDecodeError:
+            continue
+    return found
+
+
+def _untouched(before: Any, after: Any, texts: dict[str, str], limit: int = 200_000) -> set[str]:
+    """Those posts of `texts` (id: text) whose own node is in `after` as it is in `before`: a dict that names the
+    id among its values and holds the text (in one of its strings), equal in both."""
+    def nodes(doc: Any) -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {}
+        stack, seen = [doc], 0
+        while stack and seen < limit:
+            node, seen = stack.pop(), seen + 1
+            values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            for value in values:
+                if isinstance(node, dict) and isinstance(value, str) and value in texts:
+                    found.setdefault(value, []).append(node)
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        return found
+
+    def holds(node: dict, text: str) -> bool:
+        stack, seen = [node], 0
+        while stack and seen < limit:
+            value, seen = stack.pop(), seen + 1
+            if isinstance(value, str) and text[:40] in value:
+                return True
+            if isinstance(value, dict | list):
+                stack.extend(value.values() if isinstance(value, dict) else value)
+        return False
+
+    olds, news = nodes(before), nodes(after)
+    found = set()
+    for post_id, text in texts.items():
+        try:
+            if any(old == new and holds(new, text) for old in olds.get(post_id, []) for new in news.get(post_id, [])):
+                found.add(post_id)
+        except RecursionError:  # nodes nested deeper than Python compares: not shown to be there
+            pass
+    return found
 
 
 def _json_of(parsed: Any) -> Any:

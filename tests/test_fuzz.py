@@ -305,6 +305,31 @@ def test_the_rewrite_check_tells_a_reply_carried_with_its_parent_from_one_lost(a
         fuzzing.check_rewrite(inp, inp.raw, orjson.dumps(out), verdicts)
 
 
+def test_the_rewrite_check_tells_a_post_the_adapter_no_longer_finds_from_one_lost(addon):
+    """Found by `scripts/fuzz` (2026-11-25, input 3,111): in a Threads page whose second post's `thread_items`
+    key was broken by ten `<div>` (the "deep" kind), the adapter finds that post only beside the first, by the
+    first's key; once the rewrite took the first (hidden) away, the page still held the second as it came, but
+    the adapter found nothing, and the check called it lost. A post whose own node is in the rewrite as it was
+    is not lost."""
+    ctx.options.update(sourdine_budget_ms=60_000)
+    sample = next(s for s in fuzzing.samples() if s.name == "threads/profile_page.handmade.html")
+    second = sample.body.find(b'"thread_items"', sample.body.find(b'"thread_items"') + 1)
+    body = sample.body[:second] + b'"t' + b"<div>" * 10 + sample.body[second + 2:]
+    inp = fuzzing.Input(sample, "deep", body, None)
+    assert fuzzing.run_one(addon, inp, budget_ms=60_000) == "rewritten"
+    verdicts = fuzzing._verdicts(addon, inp)
+    assert [v.action for v in verdicts.values()] == ["hide"]
+    addon.requestheaders(flow := fuzzing.body_flow(inp))
+    addon.response(flow)
+    after = flow.response.raw_content
+    adapter = ADAPTERS["threads"]
+    assert adapter.posts("page", fuzzing.parse(adapter, "page", after)) == []
+    assert b'"Profile second"' in after
+    # The same rewrite with the second post's caption changed: its node is not as it was, and it is lost.
+    with pytest.raises(AssertionError, match="gone"):
+        fuzzing.check_rewrite(inp, body, after.replace(b'"Profile second"', b'"Profile 2nd"'), verdicts)
+
+
 @pytest.mark.parametrize("name", ["mastodon/mastodonpy_test_home_tl.body.json", "reddit/shreddit_feed_no_ad.html",
                                   "bluesky/bskyr_f_timeline.body.json"])
 def test_the_rewrite_check_finds_a_hidden_post_left_as_it_came(addon, monkeypatch, name):

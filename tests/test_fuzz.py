@@ -305,6 +305,31 @@ def test_the_rewrite_check_tells_a_reply_carried_with_its_parent_from_one_lost(a
         fuzzing.check_rewrite(inp, inp.raw, orjson.dumps(out), verdicts)
 
 
+def test_the_rewrite_check_reads_a_post_the_page_holds_twice_where_the_rewrite_left_it(addon):
+    """Found by `scripts/fuzz` (2026-11-25, input 5,819): in Bluesky search results whose 22nd post quotes a later
+    one, its quote's text dropped (the "drop" kind), the quoted post is read where it first comes, in the quote,
+    with no text. The 22nd post is hidden and its quote goes with it, so the rewrite's first (and only) copy of
+    the quoted post is its own, with its text: the post did not change. A text the input never held for it is a
+    change."""
+    ctx.options.update(sourdine_budget_ms=60_000)
+    sample = next(s for s in fuzzing.samples() if s.name == "bluesky/bskyr_f_search.body.json")
+    doc = orjson.loads(sample.body)
+    quoted = doc["posts"][21]["embed"]["record"]
+    del quoted["value"]["text"]
+    body = orjson.dumps(doc)
+    inp = fuzzing.Input(sample, "drop", body, None)
+    assert fuzzing.run_one(addon, inp, budget_ms=60_000) == "rewritten"
+    verdicts = fuzzing._verdicts(addon, inp)
+    assert verdicts[doc["posts"][21]["uri"]].action == "hide" and quoted["uri"] not in verdicts
+    addon.requestheaders(flow := fuzzing.body_flow(inp))
+    addon.response(flow)
+    out = orjson.loads(flow.response.raw_content)
+    [own] = [p for p in out["posts"] if p["uri"] == quoted["uri"]]
+    own["record"]["text"] = "Not what it said."
+    with pytest.raises(AssertionError, match="a kept post changed"):
+        fuzzing.check_rewrite(inp, body, orjson.dumps(out), verdicts)
+
+
 def test_the_rewrite_check_tells_a_post_the_adapter_no_longer_finds_from_one_lost(addon):
     """Found by `scripts/fuzz` (2026-11-25, input 3,111): in a Threads page whose second post's `thread_items`
     key was broken by ten `<div>` (the "deep" kind), the adapter finds that post only beside the first, by the

@@ -94,6 +94,7 @@ def test_the_pruning_check_can_fail(rows_per_post, held):
 
 
 def test_a_stream_stays_open_all_session(day):
-    """The Mastodon stream opened at the start delivered updates all session, and was still open at the end."""
+    """The Mastodon stream opened at the start delivered updates all session, every one of its friendly capture
+    among them, and was still open at the end."""
     _check(day, "the stream stayed open")
     assert day.stream_sent >= 20

@@ -774,6 +774,14 @@ def _untouched(before: Any, after: Any, texts: dict[str, str]) -> set[str]:
     return found
 
 
+def _floor(path: tuple, post: str, own: dict[str, list[tuple]], lowest: int) -> int:
+    """The shortest prefix of `path` (at least `lowest` long) that lies inside the node around each other post's
+    own node that holds this post too (a tweet result whose `legacy` is that post's, and which quotes this one)."""
+    around = [len(p) - 1 for other, paths in own.items() if other != post for p in paths
+              if 0 < len(p) <= len(path) and path[:len(p) - 1] == p[:-1] and path[:len(p)] != p]
+    return max(lowest, max(around, default=-1) + 1)
+
+
 def _json_of(parsed: Any) -> Any:
     """The JSON of what an adapter read: the document itself, or the documents an HTML page holds (its reader's
     `data`, or the dicts of its `scripts`), as a list; [] for a page read as tags alone (Reddit's)."""
@@ -869,10 +877,13 @@ def _carried(doc: Any, gone: dict[str, str], judged: dict[str, tuple[str, str]],
     # A post's node is the outermost one within its list item that names its id in a value of its own, above the
     # node that holds its text: X's tweet result (rest_id) or timeline entry (entryId) over its `legacy`, so that
     # the tweet it quotes is inside it.
+    # Not past another post's own node around it, though: the tweet a retweet holds is the one that quotes this
+    # one, and the retweet names the quoted tweet too (`quoted_status_id_str`).
+    found = {i: list(paths) for i, paths in own.items()}
     for i, paths in own.items():
         if needles[i] is not None:
-            paths[:] = [next((path[:k] for k in range(len(item(path)), len(path)) if i in naming.get(path[:k], ())),
-                             path) for path in paths]
+            paths[:] = [next((path[:k] for k in range(_floor(path, i, found, len(item(path))), len(path))
+                              if i in naming.get(path[:k], ())), path) for path in paths]
 
     def inside(a: tuple, b: tuple) -> bool:
         return a[:len(b)] == b

@@ -334,6 +334,27 @@ def test_the_rewrite_check_reads_a_post_the_page_holds_twice_where_the_rewrite_l
         fuzzing.check_rewrite(inp, body, orjson.dumps(out), verdicts)
 
 
+def test_the_rewrite_check_finds_a_quoted_post_carried_by_the_retweeted_posts_that_hold_it(addon):
+    """Found by a fresh-clone run of the suite (2026-11-25): on X's user timeline, with the mutations of that input
+    (the "swap" kind), a folded tweet quoted by two retweeted tweets, both hidden, went with their entries. The
+    check took the retweet around each (which names the quoted tweet in `quoted_status_id_str`) for the quoted
+    tweet's own node, above the hidden tweet that holds it, and called it lost."""
+    ctx.options.update(sourdine_budget_ms=60_000)
+    sample = next(s for s in fuzzing.samples() if s.name == "x/twscrape_raw_user_tweets.min.json")
+    doc = orjson.loads(sample.body)
+    instructions = doc["data"]["user"]["result"]["timeline"]["timeline"]["instructions"]
+    instructions[1]["entry"]["content"]["itemContent"]["tweet_results"] = ""
+    entries = instructions[2]["entries"]
+    entries[7]["content"]["itemContent"]["tweet_results"]["result"]["legacy"]["quoted_status_id_str"] = 19
+    entries[9]["content"]["itemContent"]["tweet_results"]["result"]["grok_translated_post_with_availability"] = [
+        {"is_available": False}]
+    inp = fuzzing.Input(sample, "swap", orjson.dumps(doc), None)
+    assert fuzzing.run_one(addon, inp, budget_ms=60_000) == "rewritten"
+    verdicts = fuzzing._verdicts(addon, inp)
+    assert verdicts["2079295955778875548"].action == "collapse"
+    assert verdicts["2079312687054676035"].action == verdicts["2079317765425430565"].action == "hide"
+
+
 def test_the_rewrite_check_tells_a_post_the_adapter_no_longer_finds_from_one_lost(addon):
     """Found by `scripts/fuzz` (2026-11-25, input 3,111): in a Threads page whose second post's `thread_items`
     key was broken by ten `<div>` (the "deep" kind), the adapter finds that post only beside the first, by the

@@ -65,4 +65,4 @@ def test_hourly_maintenance_deletes_author_rows_past_retention_out_of_memory_too
         assert writer.flush()
     finally:
         writer.close()
-    assert sorted(r["author_id"] for r in store.load_authors(store.open_db(tmp_path / "db"))) == ["recent-out"]
+    assert sorted(r["author_id"] for r in store.iter_authors(tmp_path / "db")) == ["recent-out"]

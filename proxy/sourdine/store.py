@@ -168,16 +168,11 @@ def _decoding(rows, column: str, default: str) -> Iterator[dict[str, Any]]:
         logger.warning("%d stored rows could not be read and are skipped", bad)
 
 
-def load_authors(db: sqlite_utils.Database, limit: int | None = MAX_RECORDS) -> list[dict[str, Any]]:
-    """Author records as `sourdine.authors.from_row` reads them: the `limit` seen last, by default as many as the
-    book holds in memory (None: all of them)."""
-    return list(_author_rows(db, limit))
-
-
 def iter_authors(path: Path, limit: int | None = MAX_RECORDS) -> Iterator[dict[str, Any]]:
-    """`load_authors`, one row at a time, from a connection of its own, opened at the first row and closed after
-    the last: the author book is built as they come. Read all at once, a full book's rows and records took 25 MB
-    at start, which stayed in the process's RSS (2026-11-24)."""
+    """Author records as `sourdine.authors.from_row` reads them: the `limit` seen last, by default as many as the
+    book holds in memory (None: all of them). One row at a time, from a connection of its own, opened at the
+    first row and closed after the last: the author book is built as they come. Read all at once, a full book's
+    rows and records took 25 MB at start, which stayed in the process's RSS (2026-11-24)."""
     db = open_db(path)
     try:
         yield from _author_rows(db, limit)

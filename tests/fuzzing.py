@@ -588,6 +588,11 @@ class Tally:
 def run_one(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BUDGET_MS) -> str:
     """Send one input through the hooks and check every property; the outcome ("unchanged", "rewritten",
     "dropped", "overrun")."""
+    return sent(addon, inp, tally, budget_ms)[0]
+
+
+def sent(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BUDGET_MS) -> tuple[str, bytes | None]:
+    """run_one's outcome, and the bytes that went out (None for a dropped message)."""
     if inp.sample.streaming:
         flow = event_flow(inp)
         started, cpu = time.perf_counter(), time.thread_time()
@@ -595,6 +600,7 @@ def run_one(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BU
         addon.websocket_message(flow)
         wall_ms, ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         message = flow.websocket.messages[-1]
+        out = None if message.dropped else message.content
         if message.dropped:
             outcome = "dropped"
         elif message.content == inp.raw:
@@ -610,6 +616,7 @@ def run_one(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BU
         addon.response(flow)
         wall_ms, ms = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
         meta = flow.metadata.get("sourdine") or {}
+        out = flow.response.raw_content
         if not meta.get("rewritten"):
             assert flow.response.raw_content == inp.raw, f"changed but not marked rewritten: {inp.describe()}"
             assert flow.response.headers == headers, f"headers changed on an unchanged body: {inp.describe()}"
@@ -625,7 +632,7 @@ def run_one(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BU
     assert ms <= budget_ms + GRACE_MS, f"{ms:.0f} ms of CPU, over the {budget_ms} ms budget: {inp.describe()}"
     if tally is not None:
         tally.add(inp, outcome, ms, wall_ms)
-    return outcome
+    return outcome, out
 
 
 def _verdicts(addon, inp: Input) -> dict | None:
@@ -928,7 +935,12 @@ def fuzz_addon(folder: Path, engine, writer) -> Iterator:
     addon = Sourdine(Runtime(folder, "token", sourdine_settings.build(fuzz_user_settings()), engine, writer))
     with taddons.context(addon) as tctx:
         tctx.configure(addon, sourdine_budget_ms=BUDGET_MS)
-        yield addon
+        try:
+            yield addon
+        finally:
+            loop = tctx.master.event_loop
+            if not loop.is_running():  # made by the context, outside any loop (a test that is not async): close it
+                loop.close()
 
 
 def fuzz_user_settings() -> dict[str, Any]:

@@ -118,7 +118,12 @@ def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon
 def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
     a same-shape rewrite, the proxy keeps serving, and the failures show in the status. Only the captures that
-    plain HTTP routes to their own adapter (fuzzing.routed: not Instagram's nor Threads')."""
+    plain HTTP routes to their own adapter (fuzzing.routed: not Instagram's nor Threads').
+
+    The same inputs go, in the same order, through an addon in this process (its engine as new as the run's),
+    whose every rewrite is checked post by post against the verdicts it applied (fuzzing.check_rewrite): the run
+    must send what that addon sends, byte for byte, unless one of the two overran its time budget (counted) and
+    sent the upstream bytes."""
     from aiohttp import web
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hsettings
@@ -126,8 +131,12 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     import harness
     from conftest import start_sourdine
 
+    (tmp_path / "here").mkdir()
+    here = fuzzing.fuzz_addon(tmp_path / "here", Engine(score, ADAPTERS, authors=AuthorBook()),
+                              Writer(tmp_path / "here" / "db.sqlite"))
     running = start_sourdine(tmp_path / "home")
     try:
+        local = here.__enter__()
         token = running.token()
         code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
         assert code == 200
@@ -145,6 +154,7 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         for sample in pool:
             standin.routes[sample.path] = serve
         outcomes = []
+        overruns = [0]
 
         @hsettings(max_examples=REAL_COUNT, deadline=None, database=None, derandomize=True,
                    suppress_health_check=list(HealthCheck))
@@ -155,16 +165,25 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
                 running.proxy_port, f"http://127.0.0.1:{standin.port}{inp.sample.path}?limit=40",
                 {"Accept-Encoding": "gzip, deflate, br, zstd"})
             assert status == 200, inp.describe()
+            code, now = harness.api(running.api_port, token, "GET", "/api/v1/status")
+            assert code == 200
+            overran, overruns[0] = now["overruns"] > overruns[0], now["overruns"]
+            here_outcome, here_body = fuzzing.sent(local, inp)
             if body == inp.raw:
                 assert headers.get("content-encoding") == inp.encoding, inp.describe()
-                outcomes.append("unchanged")
+                assert overran or here_body == inp.raw, f"the run sent what this addon rewrote: {inp.describe()}"
+                outcomes.append("overrun" if overran else "unchanged")
             else:
                 assert "content-encoding" not in headers, inp.describe()
                 fuzzing.check_rewrite(inp, fuzzing.codec.decode(inp.raw, inp.encoding), body)
+                if here_outcome != "overrun":
+                    assert body == here_body, f"the run and this addon rewrote it differently: {inp.describe()}"
                 outcomes.append("rewritten")
             current.clear()
 
         one()
+        print(f"{len(outcomes)} inputs through the run: "
+              + ", ".join(f"{o} {outcomes.count(o)}" for o in sorted(set(outcomes))))
         assert running.proc.poll() is None
         # A feed far too long to filter within the budget: 5,000 long posts never seen before (under the 16 MB
         # over which mitmproxy streams a body past the addon). The compiled scorer reads 5,000 short ones within
@@ -189,6 +208,7 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         assert status["health"]["mastodon"]["overruns"] >= 1
         assert "rewritten" in outcomes and "unchanged" in outcomes
     finally:
+        here.__exit__(None, None, None)
         assert running.stop() == 0, running.stderr[-2000:]
     assert "Traceback" not in running.stderr
     assert "time budget" in running.stderr and fuzzing.HOSTILE not in running.stderr
@@ -199,7 +219,10 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
     Mastodon instance, the WebSocket through a CONNECT tunnel as a browser opens it). Each input is followed by a
     marker event that Sourdine passes as sent; what arrives between two markers is the input's outcome: nothing
     (dropped), the input as sent, or a rewrite that passes the fuzzer's checks. An input that is not UTF-8 goes
-    as a binary message, which Sourdine leaves alone. The stream stays open throughout."""
+    as a binary message, which Sourdine leaves alone. The stream stays open throughout. As with the feeds above,
+    the UTF-8 inputs also go through an addon in this process, which checks its rewrites against its verdicts,
+    and the run must do what it does: drop the same messages, and send the same bytes, unless one of the two
+    overran its time budget."""
     import asyncio
     import threading
 
@@ -234,12 +257,17 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
         return orjson.dumps({"stream": ["user"], "event": "delete", "payload": f"marker-{serial}"}).decode()
 
     standin.routes["/api/v1/streaming"] = serve
+    (tmp_path / "here").mkdir()
+    here = fuzzing.fuzz_addon(tmp_path / "here", Engine(score, ADAPTERS, authors=AuthorBook()),
+                              Writer(tmp_path / "here" / "db.sqlite"))
     running = start_sourdine(tmp_path / "home", "--mastodon-instance", "127.0.0.1")
     stream = None
     try:
-        code, _ = harness.api(running.api_port, running.token(), "PATCH", "/api/v1/settings",
-                              fuzzing.fuzz_user_settings())
+        local = here.__enter__()
+        token = running.token()
+        code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
         assert code == 200
+        overruns = [0]
         stream = Stream(running.proxy_port, "127.0.0.1", standin.port, "/api/v1/streaming?stream=user")
         assert ready.wait(10)
         outcomes = []
@@ -263,13 +291,21 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
                 assert arrived == [inp.raw], inp.describe()
                 outcomes.append("unchanged")
                 return
+            code, now = harness.api(running.api_port, token, "GET", "/api/v1/status")
+            assert code == 200
+            overran, overruns[0] = now["overruns"] > overruns[0], now["overruns"]
+            here_outcome, here_out = fuzzing.sent(local, inp)
             if not arrived:
+                assert overran or here_out is None, f"the run dropped what this addon sent: {inp.describe()}"
                 outcomes.append("dropped")
             elif arrived[0] == text:
+                assert overran or here_out == inp.raw, f"the run sent what this addon changed: {inp.describe()}"
                 outcomes.append("unchanged")
             else:
                 assert isinstance(arrived[0], str), inp.describe()
                 fuzzing.check_rewrite(inp, inp.raw, arrived[0].encode())
+                if here_outcome != "overrun":
+                    assert here_out == arrived[0].encode(), f"the run and this addon differ: {inp.describe()}"
                 outcomes.append("rewritten")
 
         one()
@@ -282,6 +318,7 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
             standin.soon(queue[0].put_nowait, None)
         if stream is not None:
             stream.close()
+        here.__exit__(None, None, None)
         assert running.stop() == 0, running.stderr[-2000:]
     assert "Traceback" not in running.stderr and fuzzing.HOSTILE not in running.stderr
 

@@ -62,16 +62,29 @@ extension_install() {
         echo "sourdine: npm not found; the extension's tests will skip" >&2
     fi
     if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            echo "sourdine: installing Debian's chromium for the browser test" >&2
-            local log; log="$(mktemp)"
-            if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$log" 2>&1; then
-                tail -5 "$log" >&2
-                echo "sourdine: chromium could not be installed; the browser test will skip" >&2
-            fi
-            rm -f "$log"
-        else
-            echo "sourdine: chromium is missing (apt-get install chromium, as root); the browser test will skip" >&2
+        debian_install chromium "the browser test"
+    fi
+}
+
+# strace, for the test that traces each acknowledged write to the disk (tests/test_crash.py).
+trace_install() {
+    if ! command -v strace >/dev/null 2>&1; then
+        debian_install strace "the power-cut test"
+    fi
+}
+
+# debian_install PACKAGE WHAT: install Debian's PACKAGE (as root, with apt-get), which WHAT needs; WHAT skips
+# when that cannot be done.
+debian_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "sourdine: installing Debian's $1 for $2" >&2
+        local log; log="$(mktemp)"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1"; } >"$log" 2>&1; then
+            tail -5 "$log" >&2
+            echo "sourdine: $1 could not be installed; $2 will skip" >&2
         fi
+        rm -f "$log"
+    else
+        echo "sourdine: $1 is missing (apt-get install $1, as root); $2 will skip" >&2
     fi
 }

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,11 +268,13 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             proc.communicate()
 
 
-def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
+def start_sourdine(home: Path, *args: str, env: dict | None = None, wrapper: Sequence[str] = ()) -> Running:
     """Start `sourdine run` on free ports and wait for its first two lines (its ports, its CA): the proxy takes
     connections from then on, and serves them once start-up ends (the third line, scoring loaded).
 
-    The process records every address it connects to or looks up in `<home>.audit` (tests/audit).
+    The process records every address it connects to or looks up in `<home>.audit` (tests/audit). `wrapper`
+    runs it under another command (strace): `proc` is then that command's, and Sourdine's own pid is in
+    `<home>/run.json`.
     """
     audit = home.with_name(home.name + ".audit")
     environment = {
@@ -282,7 +284,7 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None) -> Running:
         **(env or {}),
     }
     proc = subprocess.Popen(
-        [str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
+        [*wrapper, str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )
     STARTED.append(proc)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
+import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from aiohttp import web
 
 import harness
@@ -556,3 +560,190 @@ class SyncTraffic:
             missing = [rid for rid, (stamp, seq) in rows[mine].items()
                        if seq <= sent and rows[theirs].get(rid, ("",))[0] < stamp]
             assert not missing, f"round {round_}: {mine} sent up to {sent}, {len(missing)} missing: {missing[:3]}"
+
+
+# -- a power cut -----------------------------------------------------------------------------------------------
+
+STRACE = shutil.which("strace")
+# What the trace keeps: the API's sockets read and written, the database's writes and its syncs to the disk.
+TRACED = "recvfrom,read,sendto,sendmsg,write,writev,pwrite64,pwritev,fsync,fdatasync"
+_CALL = re.compile(r"(\d+) +(?:<\.\.\. (\w+) resumed>(.*)|(\w+)\((.*))$")
+_FD = re.compile(r"\d+<(.*?)>(?=[,)])")  # 14<TCP:[127.0.0.1:8787->127.0.0.1:50000]>, 7</home/sourdine.db-wal>
+
+
+def _strace_works() -> bool:
+    if STRACE is None:
+        return False
+    return subprocess.run([STRACE, "-f", "-qq", "-o", "/dev/null", "true"], capture_output=True).returncode == 0
+
+
+def traced_calls(trace: str) -> list[tuple[int, str, str, str, str]]:
+    """strace -f -yy's lines as (line, call, what its first argument names, how its second begins, "enter" or
+    "exit"), in the order they happened. A call that another thread's line cut in two enters at its first line
+    and exits at the line that resumes it; a call on one line enters and exits there."""
+    calls: list[tuple[int, str, str, str, str]] = []
+    pending: dict[str, tuple[str, str]] = {}
+    for n, line in enumerate(trace.splitlines()):
+        match = _CALL.match(line)
+        if not match:
+            continue  # a signal, an exit
+        pid, resumed, rest, name, args = match.groups()
+        if resumed:
+            if pid in pending:
+                name, args = pending.pop(pid)
+                calls.append((n, name, *_arguments(args), "exit"))
+            continue
+        what, data = _arguments(args)
+        calls.append((n, name, what, data, "enter"))
+        if args.endswith("<unfinished ...>"):
+            pending[pid] = (name, args)
+        else:
+            calls.append((n, name, what, data, "exit"))
+    return calls
+
+
+def _arguments(args: str) -> tuple[str, str]:
+    fd = _FD.match(args)
+    what = fd.group(1) if fd else ""
+    data = args[fd.end():].lstrip(", ") if fd else ""
+    return what, data
+
+
+def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int, wal: str,
+                     writes: dict[int, str]) -> dict[str, str]:
+    """What is wrong with each acknowledged write, by its description in `writes` (client port -> what it
+    wrote): after its request came in, sqlite must have written to the write-ahead log `wal`, and before its
+    answer (2xx) left, everything written to that log must have been synced to the disk (fsync or fdatasync): a
+    power cut after the answer then loses nothing it acknowledged. Only the write's own transaction may write to
+    the log meanwhile (see the test): sqlite also syncs the log's new header when it starts the log again, before
+    the transaction's pages, so a sync somewhere between request and answer is not enough."""
+    wrong: dict[str, str] = {}
+    for port, what in writes.items():
+        socket_ = f"TCP:[127.0.0.1:{api_port}->127.0.0.1:{port}]"
+        came = next((n for n, name, fd, data, phase in calls
+                     if fd == socket_ and phase == "exit" and name in ("recvfrom", "read")), None)
+        answered = next((n for n, name, fd, data, phase in calls if fd == socket_ and phase == "enter"
+                         and name in ("sendto", "sendmsg", "write", "writev") and data.startswith('"HTTP/1.1 2')),
+                        None)
+        if came is None or answered is None:
+            wrong[what] = "its request or its answer is not in the trace"
+            continue
+        written = [n for n, name, fd, _, phase in calls
+                   if fd == wal and phase == "exit" and name.startswith(("pwrite", "write")) and n < answered]
+        synced = [n for n, name, fd, _, phase in calls
+                  if fd == wal and phase == "exit" and name in ("fsync", "fdatasync") and n < answered]
+        if not any(n > came for n in written):
+            wrong[what] = "answered without writing to the database"
+        elif not synced or synced[-1] < written[-1]:
+            wrong[what] = "answered before the database's log was synced to the disk"
+    return wrong
+
+
+def _call(port: int, token: str, method: str, path: str, body: object = None, origin: str | None = None,
+          raw: bytes | None = None) -> tuple[int, object, int]:
+    """One API call on a connection of its own: (status, JSON answer, the client's port)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.connect()
+        local = conn.sock.getsockname()[1]
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if origin:
+            headers["Origin"] = origin
+        conn.request(method, path, raw if raw is not None else json.dumps(body).encode() if body is not None else None,
+                     headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None, local
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["as-built", "unsynced"])
+def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_path, standin, broken):
+    """A power cut loses what the system had not yet written to the disk, which a SIGKILL does not show: a test
+    that kills the process finds everything sqlite handed to the system. Here a real `sourdine run` runs under
+    strace while the API takes one write of every kind in turn (mutes and allow entries added and removed, an
+    import, settings, the work hours and their overrides, a pairing and a revocation, decisions on connections,
+    feedback, forgetting an author, a purge), each on its own connection, and nothing else happens (no feed, no
+    sync: no decisions to record, no author records to save; the traces show no other write to the database). For
+    each acknowledged write, the trace must show sqlite writing to the database's write-ahead log after the
+    request came in, and that log synced to the disk, with nothing written to it since, before the answer left
+    (unsynced_answers).
+
+    Run a second time with the process's sqlite told to commit without syncing (tests/audit, SOURDINE_TEST_UNSYNCED),
+    the same check must fail: that is what it is there to catch."""
+    if not _strace_works():
+        pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
+    standin.routes["/api/v1/timelines/public"] = lambda request: web.Response(
+        body=FEED, content_type="application/json")
+    feed_url = f"http://127.0.0.1:{standin.port}/api/v1/timelines/public"
+    home = tmp_path / "home"
+    # First, untraced: a feed, so that there are decisions to give feedback on and authors to decide on; stopping
+    # writes them all.
+    running = start_sourdine(home)
+    try:
+        harness.wait_until(lambda: harness.through_proxy(running.proxy_port, feed_url)[0] == 200, 10)
+    finally:
+        assert running.stop() == 0, running.stderr[-2000:]
+    with sqlite3.connect(f"file:{home / 'sourdine.db'}?mode=ro", uri=True) as conn:  # the authors it scored
+        authors = [row[0] for row in conn.execute("SELECT author_id FROM authors ORDER BY author_id")]
+    conn.close()
+    assert len(authors) > len(DECISIONS), authors
+    trace = tmp_path / "trace"
+    running = start_sourdine(home, env={"SOURDINE_TEST_UNSYNCED": "1"} if broken else None,
+                             wrapper=[STRACE, "-f", "--seccomp-bpf", "-qq", "-yy", "-s", "16", "-o", str(trace),
+                                      "-e", f"trace={TRACED}"])
+    writes: dict[int, str] = {}
+    try:
+        token = running.token()
+        harness.wait_until(lambda: harness.api(running.api_port, token, "GET", "/api/v1/status")[0] == 200, 10)
+
+        def write(what: str, method: str, path: str, body: object = None, origin: str | None = None,
+                  raw: bytes | None = None, status: int = 200) -> object:
+            code, answer, port = _call(running.api_port, token if origin is None else "", method, path, body,
+                                       origin, raw)
+            assert code == status, (what, code, answer)
+            writes[port] = what
+            return answer
+
+        muted = write("a mute", "POST", "/api/v1/mutes",
+                      {"kind": "account", "platform": "mastodon", "handle": "power@cut.example"}, status=201)
+        write("a keyword mute", "POST", "/api/v1/mutes", {"kind": "keyword", "text": "coupure"}, status=201)
+        write("a mute removed", "DELETE", f"/api/v1/mutes/{quote(muted['key'], safe='')}")
+        allowed = write("an allow entry", "POST", "/api/v1/allow", {"kind": "keyword", "text": "sourdine"},
+                        status=201)
+        write("an allow entry removed", "DELETE", f"/api/v1/allow/{quote(allowed['key'], safe='')}")
+        write("an import", "POST", "/api/v1/import?format=mastodon-csv&list=mutes",
+              raw=b"Account address,Hide notifications\nimported@cut.example,true\n")
+        write("a setting", "PATCH", "/api/v1/settings", {"global": {"decisions_retention_days": 12}})
+        write("a threshold", "PATCH", "/api/v1/settings", {"platforms": {"x": {"hide": 0.9}}})
+        write("the work hours", "PUT", "/api/v1/schedule", _work_hours(0)[0])
+        write("a pause", "POST", "/api/v1/schedule/pause", {"minutes": 5})
+        write("the overrides cleared", "DELETE", "/api/v1/schedule/overrides")
+        code, issued, _ = _call(running.api_port, token, "POST", "/api/v1/pair/codes")
+        assert code == 201, issued
+        origin = extension_origin(99, 1)
+        paired = write("a pairing", "POST", "/api/v1/pair", {"code": issued["code"], "name": "power cut"},
+                       origin=origin, status=201)
+        write("a revocation", "DELETE", f"/api/v1/clients/{paired['client']['id']}")
+        for n, decision in enumerate(DECISIONS):
+            write(f"a connection decision ({decision})", "POST", f"/api/v1/connections/mastodon/{authors[n]}",
+                  {"decision": decision})
+        write("feedback", "POST", f"/api/v1/decisions/mastodon/{POSTS[0]}/feedback", {"feedback": "hostile"})
+        write("an author forgotten", "DELETE", f"/api/v1/authors/mastodon/{authors[-1]}")
+        write("a purge", "POST", "/api/v1/purge", {})
+    finally:
+        pid = json.loads((home / "run.json").read_text())["pid"]
+        os.kill(pid, signal.SIGTERM)  # strace passes no signal on to the process it runs
+        assert running.stop() == 0, running.stderr[-2000:]
+    wrong = unsynced_answers(traced_calls(trace.read_text()), running.api_port, str(home / "sourdine.db-wal"),
+                             writes)
+    if broken:
+        assert wrong, "the check found nothing wrong with a process whose database never syncs"
+        assert set(wrong.values()) == {"answered before the database's log was synced to the disk"}, wrong
+    else:
+        assert wrong == {}, wrong
+    print(f"{len(writes)} acknowledged writes traced{' (unsynced)' if broken else ''}: "
+          f"{len(writes) - len(wrong)} synced before their answer")

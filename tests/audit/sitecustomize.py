@@ -1,7 +1,8 @@
 """Loaded by the `sourdine run` processes the tests start (through PYTHONPATH): records, with Python's audit
-hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1; and, with
+hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1; with
 SOURDINE_TEST_STATE set, what the process imported, the state of its cycle collector and which check mitmproxy's
-messages run when it exited."""
+messages run when it exited; and with SOURDINE_TEST_UNSYNCED set, a broken Sourdine for a test to catch: its
+database commits without waiting for the disk (sqlite's synchronous = NORMAL, whatever Sourdine asks)."""
 
 import os
 import sys
@@ -40,3 +41,20 @@ if _state:
                        "message_check": getattr(check, "__qualname__", None)}, f)
 
     atexit.register(_dump_state)
+
+if os.environ.get("SOURDINE_TEST_UNSYNCED"):
+    import sqlite3
+
+    class _Unsynced(sqlite3.Connection):
+        def execute(self, sql, *args):
+            if sql.lstrip().upper().startswith("PRAGMA SYNCHRONOUS"):
+                sql = "PRAGMA synchronous = NORMAL"
+            return super().execute(sql, *args)
+
+    _connect = sqlite3.connect
+
+    def _unsynced_connect(*args, **kwargs):
+        kwargs.setdefault("factory", _Unsynced)
+        return _connect(*args, **kwargs)
+
+    sqlite3.connect = _unsynced_connect

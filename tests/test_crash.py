@@ -577,6 +577,12 @@ def _strace_works() -> bool:
     return subprocess.run([STRACE, "-f", "-qq", "-o", "/dev/null", "true"], capture_output=True).returncode == 0
 
 
+def strace_into(trace: Path) -> list[str]:
+    """The command that runs a process under strace, its threads and children too, into the file `trace`: the
+    TRACED calls, each file and socket named (-yy), 16 bytes of data shown."""
+    return [STRACE, "-f", "--seccomp-bpf", "-qq", "-yy", "-s", "16", "-o", str(trace), "-e", f"trace={TRACED}"]
+
+
 def traced_calls(trace: str) -> list[tuple[int, str, str, str, str]]:
     """strace -f -yy's lines as (line, call, what its first argument names, how its second begins, "enter" or
     "exit"), in the order they happened. A call that another thread's line cut in two enters at its first line
@@ -639,6 +645,37 @@ def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int,
     return wrong
 
 
+def unsynced_replies(calls: list[tuple[int, str, str, str, str]], port: int, wal: str) -> tuple[int, list[str]]:
+    """On every connection made to `port` (a sync listener), each reply that follows sqlite writing to the log
+    `wal` after the request came in (the bytes read last before it) must leave after everything written to that
+    log was synced, as in unsynced_answers: how many such replies there were, and the wrong ones (by socket and
+    line). The connections are TLS: a reply is known only as what the listener sends after it has read."""
+    written = [n for n, name, fd, _, phase in calls
+               if fd == wal and phase == "exit" and name.startswith(("pwrite", "write"))]
+    synced = [n for n, name, fd, _, phase in calls
+              if fd == wal and phase == "exit" and name in ("fsync", "fdatasync")]
+    replies: set[tuple[str, int]] = set()
+    bad: set[tuple[str, int]] = set()
+    wrong: list[str] = []
+    for socket_ in sorted({fd for _, _, fd, _, _ in calls if fd.startswith(f"TCP:[127.0.0.1:{port}->")}):
+        came = None
+        for n, name, fd, data, phase in calls:
+            if fd != socket_:
+                continue
+            if name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') and not data.startswith('""'):
+                came = n
+            elif name in ("sendto", "sendmsg", "write", "writev") and phase == "enter" and came is not None:
+                # What TLS sends at once after the handshake (session tickets) comes before the reply: every
+                # send after the same read is checked.
+                before = [w for w in written if w < n]
+                if before and before[-1] > came:
+                    replies.add((socket_, came))
+                    if not [s for s in synced if before[-1] < s < n] and (socket_, came) not in bad:
+                        bad.add((socket_, came))
+                        wrong.append(f"{socket_}, the reply at line {n}")
+    return len(replies), wrong
+
+
 def _call(port: int, token: str, method: str, path: str, body: object = None, origin: str | None = None,
           raw: bytes | None = None) -> tuple[int, object, int]:
     """One API call on a connection of its own: (status, JSON answer, the client's port)."""
@@ -693,8 +730,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     assert len(authors) > len(DECISIONS), authors
     trace = tmp_path / "trace"
     running = start_sourdine(home, env={"SOURDINE_TEST_UNSYNCED": "1"} if broken else None,
-                             wrapper=[STRACE, "-f", "--seccomp-bpf", "-qq", "-yy", "-s", "16", "-o", str(trace),
-                                      "-e", f"trace={TRACED}"])
+                             wrapper=strace_into(trace))
     writes: dict[int, str] = {}
     try:
         token = running.token()
@@ -747,3 +783,44 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         assert wrong == {}, wrong
     print(f"{len(writes)} acknowledged writes traced{' (unsynced)' if broken else ''}: "
           f"{len(writes) - len(wrong)} synced before their answer")
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["as-built", "unsynced"])
+def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_path, broken):
+    """The same for the sync between devices: a device that answers a peer's message tells it what it now holds,
+    and the peer will not send those rows again. Device A listens, under strace; B pairs with it and sends it
+    three new mutes (a sync). Every reply of A's listener that follows a write to its database (the pairing's,
+    the sync's) must leave after that write was synced to the disk (unsynced_replies); with A's sqlite told not to
+    sync, the check must fail."""
+    if not _strace_works():
+        pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
+    trace = tmp_path / "trace"
+    port = harness.steady_port()
+    a = start_sourdine(tmp_path / "a", "--sync-port", str(port),
+                       env={"SOURDINE_TEST_UNSYNCED": "1"} if broken else None, wrapper=strace_into(trace))
+    b = None
+    try:
+        harness.wait_until(lambda: harness.api(a.api_port, a.token(), "GET", "/api/v1/peers")[0] == 200, 10)
+        b = start_sourdine(tmp_path / "b")
+        harness.wait_until(lambda: harness.api(b.api_port, b.token(), "GET", "/api/v1/peers")[0] == 200, 10)
+        pair_peers(a, b)
+        for n in range(3):
+            code, _ = harness.api(b.api_port, b.token(), "POST", "/api/v1/mutes",
+                                  {"kind": "account", "platform": "mastodon", "handle": f"sync{n}@cut.example"})
+            assert code == 201
+        code, body = harness.api(b.api_port, b.token(), "POST", "/api/v1/sync", {}, 30)
+        assert code == 200, body
+        assert len(SyncTraffic.mutes(a)) == 3
+    finally:
+        if b is not None:
+            assert b.stop() == 0, b.stderr[-2000:]
+        os.kill(json.loads((a.home / "run.json").read_text())["pid"], signal.SIGTERM)
+        assert a.stop() == 0, a.stderr[-2000:]
+    checked, wrong = unsynced_replies(traced_calls(trace.read_text()), port, str(a.home / "sourdine.db-wal"))
+    assert checked >= 2, "no pairing or no sync reply after a write was traced"
+    if broken:
+        assert wrong, "the check found nothing wrong with a listener whose database never syncs"
+    else:
+        assert wrong == [], wrong
+    print(f"{checked} replies of the sync listener after a write traced{' (unsynced)' if broken else ''}: "
+          f"{checked - len(wrong)} after the write was synced")

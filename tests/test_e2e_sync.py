@@ -166,3 +166,17 @@ def test_import_and_export_from_the_cli(tmp_path):
         assert csv.stdout == "Account address,Hide notifications\n"
     finally:
         assert running.stop() == 0
+
+
+def test_a_damaged_identity_stops_the_listener_with_what_to_do(tmp_path):
+    """`sourdine run --sync-port` over a sync identity that is damaged (a file emptied, as a crash could leave a
+    file written without being synced, before this was written whole and synced): it exits 1 and says what is
+    wrong and what to do, where it used to say that the port could not be listened on, with an SSL message."""
+    running = start_sourdine(tmp_path / "home", "--sync-port", "0")
+    assert running.stop() == 0, running.stderr[-2000:]
+    (tmp_path / "home" / "sync" / "cert.pem").write_bytes(b"")
+    done = subprocess.run([str(SOURDINE), "run", "--home", str(tmp_path / "home"), "--proxy-port", "0",
+                           "--api-port", "0", "--sync-port", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "sync identity" in done.stderr and "move both out of that folder" in done.stderr, done.stderr[-2000:]
+    assert "SSL" not in done.stderr and "Traceback" not in done.stderr

@@ -585,3 +585,49 @@ async def test_a_pause_is_kept_across_a_restart_until_resumed(pair):
     assert a.sync.paused and _restarted(a).paused
     await a.sync.pause(False)
     assert not a.sync.paused and not _restarted(a).paused
+
+
+def test_the_identity_is_written_whole_and_synced_key_first(tmp_path, monkeypatch):
+    """The certificate a peer pins, and its key, each reach the disk whole before anything uses them: written
+    through home.write_private (a file synced, then renamed, then its folder synced), the key first."""
+    from sourdine import home
+
+    written: list[str] = []
+    real = home.write_private
+    monkeypatch.setattr(home, "write_private", lambda path, data: (written.append(path.name), real(path, data)))
+    cert, key = peer_mod.identity(tmp_path, "deva")
+    assert written == ["key.pem", "cert.pem"]
+    assert (tmp_path / "sync" / "cert.pem").read_bytes() == cert and (tmp_path / "sync" / "key.pem").read_bytes() == key
+    assert (tmp_path / "sync" / "key.pem").stat().st_mode & 0o777 == 0o600
+    assert peer_mod.identity(tmp_path, "deva") == (cert, key)  # read back, not made again
+
+
+def test_a_private_file_and_its_folder_entry_are_synced_to_the_disk(tmp_path, monkeypatch):
+    """home.write_private: the data whole, mode 0600, no temporary file left, and fsync on the file, then on the
+    folder that names it (a rename is only kept through a power cut once the folder is synced)."""
+    import stat
+
+    from sourdine import home
+
+    synced: list[bool] = []  # whether each fsync was on a folder
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real(fd)))
+    home.write_private(tmp_path / "secret", b"x" * 100_000)
+    assert (tmp_path / "secret").read_bytes() == b"x" * 100_000
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    assert synced == [False, True]
+    assert [p.name for p in tmp_path.iterdir()] == ["secret"]
+
+
+async def test_a_damaged_identity_is_named_with_what_to_do(pair, tmp_path):
+    """Damaged or removed by hand, the identity gives one clear error, for a sync as for a listener, with the
+    way out: never an SSL library's message."""
+    a, b = pair
+    (b.path / "sync" / "cert.pem").write_bytes(b"")
+    [result] = await b.sync.sync_all()
+    assert not result["ok"]
+    assert "sync identity" in result["error"] and "move both" in result["error"] and "SSL" not in result["error"]
+    (a.path / "sync" / "key.pem").unlink()
+    await a.sync.stop()
+    with pytest.raises(SyncError, match="sync identity .* is missing or damaged"):
+        await a.sync.start(0)

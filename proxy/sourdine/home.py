@@ -50,16 +50,30 @@ def ca_cert(home: Path) -> Path:
     return confdir(home) / "mitmproxy-ca-cert.pem"
 
 
-def _write_private(path: Path, data: str) -> None:
-    """Write a file readable by its owner only, atomically: no moment where it exists with wider rights."""
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only, atomically and durably: no moment where it exists with wider
+    rights or half written, and once this returns a power cut keeps it (the file, then its folder's entry for
+    it, synced to the disk; where a folder cannot be synced, as on Windows, the file alone)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data.encode())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
 
 
 def token(home: Path) -> str:
@@ -72,12 +86,12 @@ def token(home: Path) -> str:
     except FileNotFoundError:
         pass
     value = secrets.token_urlsafe(32)
-    _write_private(path, value + "\n")
+    write_private(path, (value + "\n").encode())
     return value
 
 
 def write_run_info(home: Path, info: dict[str, Any]) -> None:
-    _write_private(home / "run.json", json.dumps(info))
+    write_private(home / "run.json", json.dumps(info).encode())
 
 
 def read_run_info(home: Path) -> dict[str, Any] | None:

@@ -169,15 +169,18 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         logger.debug("no IPv6 loopback for the API")
 
     from sourdine import api_sync
+    from sourdine.sync.peer import SyncError
 
     try:  # peers and sync (issue 7); the listener only with --sync-port
         sync = await api_sync.start_sync(app, where, user["device_id"], sync_port, interval, sync_folder)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SyncError) as e:
         await app_runner.cleanup()
         await master.done()
         writer.close()
         if isinstance(e, ValueError):
             raise StartupError(f"bad --sync-folder: {e}") from e
+        if isinstance(e, SyncError):  # its identity: the listener cannot prove who it is
+            raise StartupError(f"cannot listen for peers: {e}") from e
         raise StartupError(f"cannot listen on 127.0.0.1:{sync_port} for peers: {e.strerror}", EXIT_PORT_IN_USE) from e
     runtime.listen.sync = ("127.0.0.1", sync.port or 0)
 

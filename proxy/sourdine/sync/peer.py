@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sourdine import home as home_mod
 from sourdine import store
 from sourdine.sync import db as sync_db
 from sourdine.sync import folder as folder_mod
@@ -105,10 +106,11 @@ def identity(home: Path, device: str) -> tuple[bytes, bytes]:
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    key_path.write_bytes(key_pem)
-    key_path.chmod(0o600)
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_path.write_bytes(cert_pem)
+    # Each whole and on the disk before anything uses it (a peer pins the certificate): the key first, so that a
+    # crash between the two leaves no certificate, and the pair is made again at the next start.
+    home_mod.write_private(key_path, key_pem)
+    home_mod.write_private(cert_path, cert_pem)
     return cert_pem, key_pem
 
 
@@ -255,7 +257,14 @@ class Sync:
     def _load_chain(self, ctx: ssl.SSLContext) -> None:
         # ssl wants files: the key is read from its 0600 file, never written anywhere else.
         folder = self.home / "sync"
-        ctx.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+        try:
+            ctx.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+        except (ssl.SSLError, OSError) as e:  # damaged or removed by hand (never half written by Sourdine)
+            logger.debug("the sync identity cannot be loaded: %s", e)
+            raise SyncError(
+                f"this device's sync identity (cert.pem and key.pem in {folder}) is missing or damaged: move both "
+                "out of that folder and start Sourdine again to make a new one, then pair this device with your "
+                "other devices again") from None
 
     def _client_ctx(self, peer: Peer | None) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

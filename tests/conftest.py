@@ -91,6 +91,7 @@ class Running:
     ready: list[str] = field(default_factory=list)
     stderr: str = ""
     audit: Path | None = None
+    wrapped: bool = False  # `proc` is a wrapper's (strace), in a process group of its own with Sourdine
 
     def addresses(self) -> set[str]:
         """Every address the process has connected to or looked up so far."""
@@ -105,13 +106,14 @@ class Running:
         return (self.home / "token").read_text().strip()
 
     def stop(self) -> int:
-        """SIGTERM, wait, and keep what it wrote on stderr in `self.stderr`."""
+        """SIGTERM, wait, and keep what it wrote on stderr in `self.stderr`. A wrapped Sourdine gets the signal
+        itself (strace, running a command, holds it back), and the wrapper ends with it."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            _signal(self.proc, signal.SIGTERM, self.wrapped)
         try:
             _, self.stderr = self.proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            _signal(self.proc, signal.SIGKILL, self.wrapped)
             self.proc.communicate()
             raise
         return self.proc.returncode
@@ -258,13 +260,23 @@ class Stream:
 
 
 # Every `sourdine run` the tests start: those a failing test left running are stopped when the session ends.
-STARTED: list[subprocess.Popen] = []
+STARTED: list[tuple[subprocess.Popen, bool]] = []  # and whether it runs in a group of its own (wrapped)
+
+
+def _signal(proc: subprocess.Popen, sig: int, group: bool) -> None:
+    """Signal a process, or its whole group: a wrapper and Sourdine under it (killed alone, strace would leave
+    Sourdine running, its pipes open)."""
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    for proc in STARTED:
+    for proc, group in STARTED:
         if proc.poll() is None:
-            proc.kill()
+            _signal(proc, signal.SIGKILL, group)
             proc.communicate()
 
 
@@ -273,8 +285,8 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None, wrapper: Seq
     connections from then on, and serves them once start-up ends (the third line, scoring loaded).
 
     The process records every address it connects to or looks up in `<home>.audit` (tests/audit). `wrapper`
-    runs it under another command (strace): `proc` is then that command's, and Sourdine's own pid is in
-    `<home>/run.json`.
+    runs it under another command (strace), in a process group of their own: `proc` is then that command's, and
+    `Running.stop` signals the group.
     """
     audit = home.with_name(home.name + ".audit")
     environment = {
@@ -285,17 +297,18 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None, wrapper: Seq
     }
     proc = subprocess.Popen(
         [*wrapper, str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, start_new_session=bool(wrapper),
     )
-    STARTED.append(proc)
+    STARTED.append((proc, bool(wrapper)))
     first = proc.stdout.readline()
     match = re.match(r"sourdine: proxy on 127\.0\.0\.1:(\d+), API on http://127\.0\.0\.1:(\d+)$", first.strip())
     if not match:
-        proc.kill()
+        _signal(proc, signal.SIGKILL, bool(wrapper))
         _, err = proc.communicate()
         raise AssertionError(f"no first line: {first!r}; stderr: {err[-2000:]}")
     second = proc.stdout.readline()
-    return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()], audit=audit)
+    return Running(proc, home, int(match.group(1)), int(match.group(2)), [first.strip(), second.strip()], audit=audit,
+                   wrapped=bool(wrapper))
 
 
 def pair_peers(a: Running, b: Running) -> None:

@@ -627,8 +627,8 @@ def sent(addon, inp: Input, tally: Tally | None = None, budget_ms: float = BUDGE
             upstream = codec.decode(inp.raw, inp.encoding)  # a rewritten body was decoded, so this must work
             check_rewrite(inp, upstream, flow.response.raw_content, _verdicts(addon, inp))
             outcome = "rewritten"
-        if meta.get("overrun"):
-            outcome = "overrun"
+    if (flow.metadata.get("sourdine") or {}).get("overrun"):  # a response's, or a streaming message's
+        outcome = "overrun"
     assert ms <= budget_ms + GRACE_MS, f"{ms:.0f} ms of CPU, over the {budget_ms} ms budget: {inp.describe()}"
     if tally is not None:
         tally.add(inp, outcome, ms, wall_ms)

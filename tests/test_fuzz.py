@@ -22,6 +22,30 @@ COUNT = int(os.environ.get("SOURDINE_FUZZ_COUNT", "200"))
 REAL_COUNT = 40
 
 
+class Beside:
+    """An addon in this process, beside a real `sourdine run`, to send the same inputs through in the same order
+    (its engine as new as the run's); and the run's overruns, read from its status."""
+
+    def __init__(self, folder) -> None:
+        folder.mkdir()
+        self._context = fuzzing.fuzz_addon(folder, Engine(score, ADAPTERS, authors=AuthorBook()),
+                                           Writer(folder / "db.sqlite"))
+        self.addon = self._context.__enter__()
+        self._overruns = 0
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+    def run_overran(self, running, token: str) -> bool:
+        """Whether the run overran its time budget since this was last asked."""
+        import harness
+
+        code, status = harness.api(running.api_port, token, "GET", "/api/v1/status")
+        assert code == 200
+        overran, self._overruns = status["overruns"] > self._overruns, status["overruns"]
+        return overran
+
+
 @pytest.fixture
 async def addon(tmp_path):
     engine = Engine(score, ADAPTERS, authors=AuthorBook())
@@ -121,9 +145,9 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     plain HTTP routes to their own adapter (fuzzing.routed: not Instagram's nor Threads').
 
     The same inputs go, in the same order, through an addon in this process (its engine as new as the run's),
-    whose every rewrite is checked post by post against the verdicts it applied (fuzzing.check_rewrite): the run
-    must send what that addon sends, byte for byte, unless one of the two overran its time budget (counted) and
-    sent the upstream bytes."""
+    whose rewrites are checked post by post against the verdicts it applied (fuzzing.check_rewrite; for their
+    shape only, a page over the bytes the engine remembers): the run must send what that addon sends, byte for
+    byte, unless one of the two overran its time budget (counted) and sent the upstream bytes."""
     from aiohttp import web
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hsettings
@@ -131,12 +155,9 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     import harness
     from conftest import start_sourdine
 
-    (tmp_path / "here").mkdir()
-    here = fuzzing.fuzz_addon(tmp_path / "here", Engine(score, ADAPTERS, authors=AuthorBook()),
-                              Writer(tmp_path / "here" / "db.sqlite"))
+    beside = Beside(tmp_path / "here")
     running = start_sourdine(tmp_path / "home")
     try:
-        local = here.__enter__()
         token = running.token()
         code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
         assert code == 200
@@ -154,7 +175,6 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         for sample in pool:
             standin.routes[sample.path] = serve
         outcomes = []
-        overruns = [0]
 
         @hsettings(max_examples=REAL_COUNT, deadline=None, database=None, derandomize=True,
                    suppress_health_check=list(HealthCheck))
@@ -165,10 +185,8 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
                 running.proxy_port, f"http://127.0.0.1:{standin.port}{inp.sample.path}?limit=40",
                 {"Accept-Encoding": "gzip, deflate, br, zstd"})
             assert status == 200, inp.describe()
-            code, now = harness.api(running.api_port, token, "GET", "/api/v1/status")
-            assert code == 200
-            overran, overruns[0] = now["overruns"] > overruns[0], now["overruns"]
-            here_outcome, here_body = fuzzing.sent(local, inp)
+            overran = beside.run_overran(running, token)
+            here_outcome, here_body = fuzzing.sent(beside.addon, inp)
             if body == inp.raw:
                 assert headers.get("content-encoding") == inp.encoding, inp.describe()
                 assert overran or here_body == inp.raw, f"the run sent what this addon rewrote: {inp.describe()}"
@@ -208,7 +226,7 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         assert status["health"]["mastodon"]["overruns"] >= 1
         assert "rewritten" in outcomes and "unchanged" in outcomes
     finally:
-        here.__exit__(None, None, None)
+        beside.close()
         assert running.stop() == 0, running.stderr[-2000:]
     assert "Traceback" not in running.stderr
     assert "time budget" in running.stderr and fuzzing.HOSTILE not in running.stderr
@@ -220,9 +238,9 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
     marker event that Sourdine passes as sent; what arrives between two markers is the input's outcome: nothing
     (dropped), the input as sent, or a rewrite that passes the fuzzer's checks. An input that is not UTF-8 goes
     as a binary message, which Sourdine leaves alone. The stream stays open throughout. As with the feeds above,
-    the UTF-8 inputs also go through an addon in this process, which checks its rewrites against its verdicts,
-    and the run must do what it does: drop the same messages, and send the same bytes, unless one of the two
-    overran its time budget."""
+    the UTF-8 inputs also go through an addon in this process (whose rewrites of a message are checked for their
+    shape: no verdicts are remembered for a message), and the run must do what it does: drop the same messages,
+    and send the same bytes, unless one of the two overran its time budget."""
     import asyncio
     import threading
 
@@ -257,17 +275,13 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
         return orjson.dumps({"stream": ["user"], "event": "delete", "payload": f"marker-{serial}"}).decode()
 
     standin.routes["/api/v1/streaming"] = serve
-    (tmp_path / "here").mkdir()
-    here = fuzzing.fuzz_addon(tmp_path / "here", Engine(score, ADAPTERS, authors=AuthorBook()),
-                              Writer(tmp_path / "here" / "db.sqlite"))
+    beside = Beside(tmp_path / "here")
     running = start_sourdine(tmp_path / "home", "--mastodon-instance", "127.0.0.1")
     stream = None
     try:
-        local = here.__enter__()
         token = running.token()
         code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
         assert code == 200
-        overruns = [0]
         stream = Stream(running.proxy_port, "127.0.0.1", standin.port, "/api/v1/streaming?stream=user")
         assert ready.wait(10)
         outcomes = []
@@ -291,10 +305,8 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
                 assert arrived == [inp.raw], inp.describe()
                 outcomes.append("unchanged")
                 return
-            code, now = harness.api(running.api_port, token, "GET", "/api/v1/status")
-            assert code == 200
-            overran, overruns[0] = now["overruns"] > overruns[0], now["overruns"]
-            here_outcome, here_out = fuzzing.sent(local, inp)
+            overran = beside.run_overran(running, token)
+            here_outcome, here_out = fuzzing.sent(beside.addon, inp)
             if not arrived:
                 assert overran or here_out is None, f"the run dropped what this addon sent: {inp.describe()}"
                 outcomes.append("dropped")
@@ -318,7 +330,7 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
             standin.soon(queue[0].put_nowait, None)
         if stream is not None:
             stream.close()
-        here.__exit__(None, None, None)
+        beside.close()
         assert running.stop() == 0, running.stderr[-2000:]
     assert "Traceback" not in running.stderr and fuzzing.HOSTILE not in running.stderr
 

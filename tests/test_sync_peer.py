@@ -631,3 +631,51 @@ async def test_a_damaged_identity_is_named_with_what_to_do(pair, tmp_path):
     await a.sync.stop()
     with pytest.raises(SyncError, match="sync identity .* is missing or damaged"):
         await a.sync.start(0)
+
+
+async def test_a_device_started_over_a_damaged_identity_filters_on_and_pairs_with_nobody(tmp_path):
+    """Made over an identity that cannot be read back (a certificate emptied, or a key that is not the
+    certificate's): no exception at start, and the listener, a pairing and a sync each say what to do."""
+    a = Device(tmp_path / "a", "deva")
+    await a.close()
+    (tmp_path / "a" / "sync" / "cert.pem").write_bytes(b"")
+    broken = Device(tmp_path / "b", "devb")
+    try:
+        broken.sync = Sync(broken.live, tmp_path / "a", "deva", name="deva", interval=3600)
+        assert broken.sync.damaged and "move both out of that folder" in broken.sync.damaged
+        with pytest.raises(SyncError, match="missing or damaged"):
+            await broken.sync.accept("1234-abcd-efgh-jkmn")
+        with pytest.raises(SyncError, match="missing or damaged"):
+            await broken.sync.start(0)
+    finally:
+        await broken.close()
+    (tmp_path / "c").mkdir()
+    other = tmp_path / "c" / "sync"
+    peer_mod.identity(tmp_path / "c", "devc")
+    (tmp_path / "a" / "sync" / "cert.pem").write_bytes((other / "cert.pem").read_bytes())  # another key's
+    with pytest.raises(SyncError, match="missing or damaged"):
+        peer_mod.identity(tmp_path / "a", "deva")
+
+
+async def test_a_pairing_that_sends_no_certificate_is_refused_and_stores_nothing(tmp_path):
+    """An older Sourdine over an emptied identity sent an empty certificate, which its code and MAC covered: the
+    listener stored it as the peer's pin, and its next start failed. It is refused now; and a peer stored so by an
+    older version no longer stops the listener."""
+    a, b = Device(tmp_path / "a", "deva"), Device(tmp_path / "b", "devb")
+    try:
+        await a.sync.start(0)
+        b.sync.cert = b""  # as sent by that older version
+        code, _ = a.sync.new_code()
+        with pytest.raises(SyncError, match="HTTP 400"):
+            await b.sync.accept(code)
+        stored = await a.live.committed(lambda db: db.execute("SELECT count(*) FROM peers").fetchone())
+        assert a.sync.peers == {} and tuple(stored) == (0,)
+        bad = peer_mod.Peer("devx", "x", "127.0.0.1:1", "", "00", time.time())
+        await a.live.committed(lambda db: peer_mod.save_peer(db, bad))
+        a.sync.peers["devx"] = bad
+        await a.sync.stop()
+        await a.sync.start(0)  # the listener opens; that peer alone cannot sync
+        assert a.sync.port
+    finally:
+        await a.close()
+        await b.close()

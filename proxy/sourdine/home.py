@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -55,25 +56,38 @@ def write_private(path: Path, data: bytes) -> None:
     rights or half written, and once this returns a power cut keeps it (the file, then its folder's entry for
     it, synced to the disk; where a folder cannot be synced, as on Windows, the file alone)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with contextlib.suppress(FileNotFoundError):  # left by a crash: it may have other rights
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Sync a folder's entries to the disk (after a file was created or renamed in it), where the system lets a
+    folder be synced: not on Windows, where opening one fails, nor on every file system."""
     try:
-        folder = os.open(path.parent, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(folder)
+        os.fsync(fd)
     except OSError:
         pass
     finally:
-        os.close(folder)
+        os.close(fd)
 
 
 def token(home: Path) -> str:

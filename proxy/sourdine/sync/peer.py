@@ -82,13 +82,38 @@ class SyncError(Exception):
 # -- identity ------------------------------------------------------------------------------------------------
 
 
+def _damaged(folder: Path) -> str:
+    return (f"this device's sync identity (cert.pem and key.pem in {folder}) is missing or damaged: move both out of "
+            "that folder and start Sourdine again to make a new one, then pair this device with your other devices "
+            "again")
+
+
 def identity(home: Path, device: str) -> tuple[bytes, bytes]:
-    """This instance's certificate and key (PEM), made on first use; the key is readable by its owner only."""
+    """This instance's certificate and key (PEM), made on first use; the key is readable by its owner only.
+    SyncError, saying what to do, when they cannot be read back as a certificate and its own key, or written."""
     folder = home / "sync"
+    try:
+        return _identity(folder, device)
+    except OSError as e:
+        raise SyncError(f"this device's sync identity in {folder} cannot be read or written: {e.strerror}") from None
+
+
+def _identity(folder: Path, device: str) -> tuple[bytes, bytes]:
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     if cert_path.exists() and key_path.exists():
-        return cert_path.read_bytes(), key_path.read_bytes()
-    folder.mkdir(mode=0o700, exist_ok=True)
+        cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+        try:
+            der = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            public = x509.load_pem_x509_certificate(cert_pem).public_key().public_bytes(*der)
+            if serialization.load_pem_private_key(key_pem, None).public_key().public_bytes(*der) != public:
+                raise ValueError("the key is not the certificate's")
+        except (ValueError, TypeError) as e:
+            logger.debug("the sync identity cannot be read back: %s", e)
+            raise SyncError(_damaged(folder)) from None
+        return cert_pem, key_pem
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700)
+        home_mod.sync_folder(folder.parent)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sourdine {device}")])
     now = dt.datetime.now(dt.UTC)
@@ -205,7 +230,12 @@ class Sync:
         self._last_n = 0
         self._sync_lock = asyncio.Lock()
         self._server_ctx: ssl.SSLContext | None = None
-        self.cert, self.key = identity(home, device)
+        self.damaged: str | None = None  # what is wrong with this device's identity: no pairing, no sync until fixed
+        try:
+            self.cert, self.key = identity(home, device)
+        except SyncError as e:  # filtering goes on; sync says why it cannot, at each attempt
+            logger.warning("%s", e)
+            self.cert, self.key, self.damaged = b"", b"", str(e)
         self.folder: folder_mod.Folder | None = None
         self._folder_full = False  # a new peer: the next folder line carries the full state, signed for it too
 
@@ -231,7 +261,10 @@ class Sync:
             self._load_chain(ctx)
             ctx.verify_mode = ssl.CERT_OPTIONAL  # pairing comes without a certificate; sync requires one
             for peer in self.peers.values():
-                ctx.load_verify_locations(cadata=peer.cert)
+                try:
+                    ctx.load_verify_locations(cadata=peer.cert)
+                except (ssl.SSLError, ValueError):  # stored by an older version, or damaged: this one alone fails
+                    logger.warning("peer %s: its certificate cannot be read; pair with it again", peer.id)
             self._server_ctx = ctx
             app = web.Application(client_max_size=MAX_MESSAGE)
             app.router.add_post("/v1/pair/start", self._pair_start)
@@ -257,14 +290,13 @@ class Sync:
     def _load_chain(self, ctx: ssl.SSLContext) -> None:
         # ssl wants files: the key is read from its 0600 file, never written anywhere else.
         folder = self.home / "sync"
+        if self.damaged is not None:
+            raise SyncError(self.damaged)
         try:
             ctx.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-        except (ssl.SSLError, OSError) as e:  # damaged or removed by hand (never half written by Sourdine)
+        except (ssl.SSLError, OSError) as e:  # damaged or removed by hand since the start
             logger.debug("the sync identity cannot be loaded: %s", e)
-            raise SyncError(
-                f"this device's sync identity (cert.pem and key.pem in {folder}) is missing or damaged: move both "
-                "out of that folder and start Sourdine again to make a new one, then pair this device with your "
-                "other devices again") from None
+            raise SyncError(_damaged(folder)) from None
 
     def _client_ctx(self, peer: Peer | None) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -319,7 +351,9 @@ class Sync:
         try:
             body = json.loads(await request.read())
             cert, device, name, port, mac = (body[k] for k in ("cert", "device", "name", "port", "mac"))
-            their_fp = fingerprint(cert)
+            if not isinstance(cert, str) or not cert.startswith("-----BEGIN CERTIFICATE-----"):
+                raise ValueError("not a certificate")
+            their_fp = fingerprint(cert)  # and read as one
         except Exception:
             raise web.HTTPBadRequest(reason="bad pairing message") from None
         key = pending.key
@@ -351,6 +385,8 @@ class Sync:
 
     async def accept(self, code: str, address: str | None = None) -> Peer:
         """Finish pairing with the device that printed `code`."""
+        if self.damaged is not None:
+            raise SyncError(self.damaged)
         try:
             port, password = parse_code(code)
         except ValueError as e:

@@ -439,3 +439,37 @@ def test_command_ca_and_doctor_against_a_running_sourdine(sourdine):
     refused = sourdine_cli("ca", "rotate", "--yes", "--home", str(sourdine.home))
     assert refused.returncode == 1 and "stop it first" in refused.stderr.lower()
     assert fingerprints(home.ca_cert(sourdine.home))[0] == sha256
+
+
+def test_a_new_ca_is_on_the_disk_before_it_takes_the_old_ones_place(tmp_path, monkeypatch):
+    """mitmproxy writes a CA's files without syncing them: rotate_ca (which `sourdine run` also uses to make the
+    first CA) syncs each before moving it into place, then the folder, so that a power cut never leaves a CA half
+    written."""
+    import stat
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    confdir = home.confdir(where)
+    assert sorted(Path(p).name for p in synced if p != "folder") == sorted(p.name for p in confdir.iterdir())
+    assert synced[-1] == "folder"
+
+
+def test_a_damaged_ca_stops_the_start_with_what_to_do(tmp_path):
+    """A CA key file that cannot be read (emptied): `sourdine run` says so in one line and exits 1, where it
+    used to start with TLS interception off and mitmproxy's traceback in its log; `sourdine ca rotate` then
+    makes a new one, and it starts."""
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    (home.confdir(where) / "mitmproxy-ca.pem").write_bytes(b"")
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot be read" in out.stderr and "sourdine ca rotate" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr

@@ -233,9 +233,14 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
                 kept = current.with_name(f"{current.name}.old-{stamp}-{n}")
                 n += 1
             shutil.copyfile(current, kept)
-        # The key file first: from this moment mitmproxy loads the new CA.
+        # Each file on the disk before it takes the old one's place (mitmproxy writes them without syncing): a
+        # power cut never leaves a CA half written. The key file first: from this moment mitmproxy loads the new CA.
+        for path in made:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
         for path in sorted(made, key=lambda p: p.name != f"{CONF_BASENAME}-ca.pem"):
             os.replace(path, confdir / path.name)
+        home.sync_folder(confdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Rotation(new=CaInfo(current, new.subject, new.sha256, new.sha1, new.not_after), old=old, kept=kept)

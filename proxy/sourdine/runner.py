@@ -46,6 +46,18 @@ def _private_ca(confdir: Path) -> None:
             os.chmod(path, 0o600)
 
 
+class _Held(logging.Filter):
+    """Keeps a logger's records instead of letting them through, for as long as it is one of its filters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
 def _culprit(user: dict) -> str:
     """The first stored setting that does not build on its own (the settings, if none does)."""
     for key, value in user.items():
@@ -126,14 +138,35 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     master.addons.add(Sourdine(runtime))
     confdir = home.confdir(where)
     confdir.mkdir(mode=0o700, exist_ok=True)
-    opts.update(
-        listen_host="127.0.0.1",
-        listen_port=proxy_port,
-        confdir=str(confdir),
-        allow_hosts=runtime.snapshot.allow_hosts(),
-        # Bodies larger than this are streamed untouched; no feed page comes near it.
-        stream_large_bodies="16m",
-    )
+    if not (confdir / "mitmproxy-ca.pem").exists():
+        # The first start: the CA made here, synced to the disk, rather than by mitmproxy, which does not sync it.
+        from sourdine import cli_ca
+
+        cli_ca.rotate_ca(where)
+    # What mitmproxy's addons report while they take these options is held back: a CA that cannot be read is
+    # said below in one line, not as mitmproxy's traceback.
+    held = _Held()
+    logging.getLogger("mitmproxy.addonmanager").addFilter(held)
+    try:
+        opts.update(
+            listen_host="127.0.0.1",
+            listen_port=proxy_port,
+            confdir=str(confdir),
+            allow_hosts=runtime.snapshot.allow_hosts(),
+            # Bodies larger than this are streamed untouched; no feed page comes near it.
+            stream_large_bodies="16m",
+        )
+    finally:
+        logging.getLogger("mitmproxy.addonmanager").removeFilter(held)
+    if getattr(master.addons.get("tlsconfig"), "certstore", None) is None:
+        for record in held.records:
+            logger.debug("%s", record.getMessage())
+        await master.done()
+        writer.close()
+        raise StartupError(f"the CA in {confdir} cannot be read (damaged, or not a CA): `sourdine ca rotate` makes a "
+                           "new one, which you then trust again in your browser")
+    for record in held.records:
+        logging.getLogger(record.name).handle(record)
     runtime.on_change.append(lambda snapshot: opts.update(allow_hosts=snapshot.allow_hosts()))
     _private_ca(confdir)
 

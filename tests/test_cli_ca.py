@@ -445,21 +445,27 @@ def test_a_new_ca_is_on_the_disk_before_it_takes_the_old_ones_place(tmp_path, mo
     """mitmproxy writes a CA's files without syncing them: rotate_ca (which `sourdine run` also uses to make the
     first CA) syncs each before moving it into place, then the folder, so that a power cut never leaves a CA half
     written."""
-    import stat
-
-    synced: list[str] = []
-    real = os.fsync
+    done: list[tuple[str, str]] = []  # ("fsync", path) and ("replace", the path it came from), in order
+    real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd: int) -> None:
-        synced.append("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
+        done.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        done.append(("replace", str(src)))
+        real_replace(src, dst)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
     where = tmp_path / "home"
     cli_ca.rotate_ca(where)
     confdir = home.confdir(where)
-    assert sorted(Path(p).name for p in synced if p != "folder") == sorted(p.name for p in confdir.iterdir())
-    assert synced[-1] == "folder"
+    moved = [path for what, path in done if what == "replace"]
+    assert sorted(Path(path).name for path in moved) == sorted(p.name for p in confdir.iterdir())
+    for path in moved:  # each synced where it was made, before it moved
+        assert done.index(("fsync", path)) < done.index(("replace", path)), done
+    assert done[-1] == ("fsync", str(confdir)), done  # then the folder that names them
 
 
 def test_a_damaged_ca_stops_the_start_with_what_to_do(tmp_path):
@@ -473,3 +479,18 @@ def test_a_damaged_ca_stops_the_start_with_what_to_do(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "cannot be read" in out.stderr and "sourdine ca rotate" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr, out.stderr
+    run("ca", "rotate", "--home", str(where), "--yes")
+    started = subprocess.Popen([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert started.stdout.readline().startswith("sourdine: proxy on 127.0.0.1:"), started.stderr.read()
+    finally:
+        started.terminate()
+        started.communicate(timeout=30)
+    # A CA that cannot be read for another reason (here a folder in its place, which root cannot read either) is
+    # not called damaged: a new CA, to be trusted again, would not help.
+    (home.confdir(where) / "mitmproxy-ca.pem").unlink()
+    (home.confdir(where) / "mitmproxy-ca.pem").mkdir()
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot read the CA" in out.stderr and "rotate" not in out.stderr, out.stderr

@@ -206,7 +206,9 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
     now = now or datetime.datetime.now(datetime.UTC)
     home.ensure(where)
     confdir = home.confdir(where)
-    confdir.mkdir(mode=0o700, exist_ok=True)
+    if not confdir.is_dir():
+        confdir.mkdir(mode=0o700)
+        home.sync_folder(where)
     current = home.ca_cert(where)
     try:
         old = read_ca(current) if current.exists() else None
@@ -236,7 +238,7 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
         # Each file on the disk before it takes the old one's place (mitmproxy writes them without syncing): a
         # power cut never leaves a CA half written. The key file first: from this moment mitmproxy loads the new CA.
         for path in made:
-            with open(path, "rb") as f:
+            with open(path, "r+b") as f:  # writable: Windows flushes a file only through a handle that can write
                 os.fsync(f.fileno())
         for path in sorted(made, key=lambda p: p.name != f"{CONF_BASENAME}-ca.pem"):
             os.replace(path, confdir / path.name)

@@ -142,7 +142,12 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         # The first start: the CA made here, synced to the disk, rather than by mitmproxy, which does not sync it.
         from sourdine import cli_ca
 
-        cli_ca.rotate_ca(where)
+        try:
+            cli_ca.rotate_ca(where)
+        except (OSError, ValueError) as e:  # a full disk, a folder that cannot be written
+            await master.done()
+            writer.close()
+            raise StartupError(f"cannot make the CA in {confdir}: {getattr(e, 'strerror', None) or e}") from e
     # What mitmproxy's addons report while they take these options is held back: a CA that cannot be read is
     # said below in one line, not as mitmproxy's traceback.
     held = _Held()
@@ -159,12 +164,16 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     finally:
         logging.getLogger("mitmproxy.addonmanager").removeFilter(held)
     if getattr(master.addons.get("tlsconfig"), "certstore", None) is None:
+        errors = [record.exc_info[1] for record in held.records if record.exc_info and record.exc_info[1]]
         for record in held.records:
-            logger.debug("%s", record.getMessage())
+            logger.debug("%s", record.getMessage(), exc_info=record.exc_info)
         await master.done()
         writer.close()
-        raise StartupError(f"the CA in {confdir} cannot be read (damaged, or not a CA): `sourdine ca rotate` makes a "
-                           "new one, which you then trust again in your browser")
+        unreadable = next((e for e in errors if isinstance(e, OSError)), None)
+        if unreadable is not None:  # the files may be sound: no new CA to trust again for a permission
+            raise StartupError(f"cannot read the CA in {confdir}: {unreadable.strerror or unreadable}")
+        raise StartupError(f"the CA in {confdir} cannot be read as one (damaged?): `sourdine ca rotate` makes a new "
+                           "one, which you then trust again in your browser")
     for record in held.records:
         logging.getLogger(record.name).handle(record)
     runtime.on_change.append(lambda snapshot: opts.update(allow_hosts=snapshot.allow_hosts()))

@@ -91,7 +91,7 @@ class Running:
     ready: list[str] = field(default_factory=list)
     stderr: str = ""
     audit: Path | None = None
-    wrapped: bool = False  # `proc` is a wrapper's (strace), in a process group of its own with Sourdine
+    wrapped: bool = False  # `proc` is a wrapper's (strace), and Sourdine its child
 
     def addresses(self) -> set[str]:
         """Every address the process has connected to or looked up so far."""
@@ -107,7 +107,7 @@ class Running:
 
     def stop(self) -> int:
         """SIGTERM, wait, and keep what it wrote on stderr in `self.stderr`. A wrapped Sourdine gets the signal
-        itself (strace, running a command, holds it back), and the wrapper ends with it."""
+        itself (strace, running a command, holds it back), and the wrapper ends with it (see _signal)."""
         if self.proc.poll() is None:
             _signal(self.proc, signal.SIGTERM, self.wrapped)
         try:
@@ -260,17 +260,21 @@ class Stream:
 
 
 # Every `sourdine run` the tests start: those a failing test left running are stopped when the session ends.
-STARTED: list[tuple[subprocess.Popen, bool]] = []  # and whether it runs in a group of its own (wrapped)
+STARTED: list[tuple[subprocess.Popen, bool]] = []  # and whether it is a wrapper's
 
 
-def _signal(proc: subprocess.Popen, sig: int, group: bool) -> None:
-    """Signal a process, or its whole group: a wrapper and Sourdine under it (killed alone, strace would leave
-    Sourdine running, its pipes open)."""
-    if group:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-    else:
-        proc.send_signal(sig)
+def _signal(proc: subprocess.Popen, sig: int, wrapped: bool) -> None:
+    """Signal a process; a wrapper's, through the process it runs: strace holds SIGTERM back, and killed alone it
+    would leave Sourdine running, its pipes open. (They stay in the tests' process group, so that whatever ends
+    the whole run, a CI's timeout, ends them too.)"""
+    if wrapped:
+        for task in Path(f"/proc/{proc.pid}/task").glob("*/children"):
+            for child in task.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(child), sig)
+        if sig == signal.SIGTERM:
+            return
+    proc.send_signal(sig)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -285,8 +289,7 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None, wrapper: Seq
     connections from then on, and serves them once start-up ends (the third line, scoring loaded).
 
     The process records every address it connects to or looks up in `<home>.audit` (tests/audit). `wrapper`
-    runs it under another command (strace), in a process group of their own: `proc` is then that command's, and
-    `Running.stop` signals the group.
+    runs it under another command (strace): `proc` is then that command's, and `Running.stop` signals Sourdine.
     """
     audit = home.with_name(home.name + ".audit")
     environment = {
@@ -297,7 +300,7 @@ def start_sourdine(home: Path, *args: str, env: dict | None = None, wrapper: Seq
     }
     proc = subprocess.Popen(
         [*wrapper, str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, start_new_session=bool(wrapper),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
     )
     STARTED.append((proc, bool(wrapper)))
     first = proc.stdout.readline()

@@ -742,8 +742,9 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     """A power cut loses what the system had not yet written to the disk, which a SIGKILL does not show: a test
     that kills the process finds everything sqlite handed to the system. Here a real `sourdine run` runs under
     strace while the API takes these writes in turn: mutes and allow entries added and removed, an import,
-    settings, the work hours and their overrides, a pairing and a revocation, decisions on connections, feedback,
-    forgetting an author, a purge (the peers' routes are the next test's), each on its own connection, and nothing
+    settings, the work hours, a window of them and the overrides (a pause, filtering until, both cleared), sync
+    paused and resumed, a pairing and a revocation, decisions on connections, feedback, forgetting an author, a
+    purge (not the routes that add or remove a peer: see the next test), each on its own connection, and nothing
     else happens (no feed, no sync: no decisions to record, no author records to save; the traces show no other
     write to the database, and one would fail this test, not pass it). For
     each acknowledged write, the trace must show sqlite writing to the database's write-ahead log after the
@@ -797,8 +798,14 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         write("a setting", "PATCH", "/api/v1/settings", {"global": {"decisions_retention_days": 12}})
         write("a threshold", "PATCH", "/api/v1/settings", {"platforms": {"x": {"hide": 0.9}}})
         write("the work hours", "PUT", "/api/v1/schedule", _work_hours(0)[0])
+        write("a window of work hours", "POST", "/api/v1/schedule/windows",
+              {"days": ["sat"], "start": "06:00", "end": "07:00"})
         write("a pause", "POST", "/api/v1/schedule/pause", {"minutes": 5})
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+        write("filtering until", "POST", "/api/v1/schedule/filter-until", {"until": until})
         write("the overrides cleared", "DELETE", "/api/v1/schedule/overrides")
+        write("sync paused", "POST", "/api/v1/sync", {"pause": True})
+        write("sync resumed", "POST", "/api/v1/sync", {"pause": False})
         code, issued, _ = _call(running.api_port, token, "POST", "/api/v1/pair/codes")
         assert code == 201, issued
         origin = extension_origin(99, 1)

@@ -308,7 +308,8 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
             overran = beside.run_overran(running, token)
             here_outcome, here_out = fuzzing.sent(beside.addon, inp)
             if not arrived:
-                assert overran or here_out is None, f"the run dropped what this addon sent: {inp.describe()}"
+                assert overran or here_outcome == "overrun" or here_out is None, \
+                    f"the run dropped what this addon sent: {inp.describe()}"
                 outcomes.append("dropped")
             elif arrived[0] == text:
                 assert overran or here_out == inp.raw, f"the run sent what this addon changed: {inp.describe()}"

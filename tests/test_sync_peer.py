@@ -633,9 +633,10 @@ async def test_a_damaged_identity_is_named_with_what_to_do(pair, tmp_path):
         await a.sync.start(0)
 
 
-async def test_a_device_started_over_a_damaged_identity_filters_on_and_pairs_with_nobody(tmp_path):
+async def test_a_device_started_over_a_damaged_identity_neither_pairs_nor_listens_and_says_what_to_do(tmp_path):
     """Made over an identity that cannot be read back (a certificate emptied, or a key that is not the
-    certificate's): no exception at start, and the listener, a pairing and a sync each say what to do."""
+    certificate's), the sync service starts (so `sourdine run` does, and filters), and a pairing and the
+    listener each say what to do (a sync, above)."""
     a = Device(tmp_path / "a", "deva")
     await a.close()
     (tmp_path / "a" / "sync" / "cert.pem").write_bytes(b"")

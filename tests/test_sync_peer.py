@@ -633,7 +633,8 @@ async def test_a_damaged_identity_is_named_with_what_to_do(pair, tmp_path):
         await a.sync.start(0)
 
 
-async def test_a_device_started_over_a_damaged_identity_neither_pairs_nor_listens_and_says_what_to_do(tmp_path):
+async def test_a_device_started_over_a_damaged_identity_neither_pairs_nor_listens_and_says_what_to_do(tmp_path,
+                                                                                                      caplog):
     """Made over an identity that cannot be read back (a certificate emptied, or a key that is not the
     certificate's), the sync service starts (so `sourdine run` does, and filters), and a pairing and the
     listener each say what to do (a sync, above)."""
@@ -648,6 +649,9 @@ async def test_a_device_started_over_a_damaged_identity_neither_pairs_nor_listen
             await broken.sync.accept("1234-abcd-efgh-jkmn")
         with pytest.raises(SyncError, match="missing or damaged"):
             await broken.sync.start(0)
+        with caplog.at_level(logging.WARNING, logger="sourdine.sync.peer"):
+            await broken.sync.start(None)  # no listener: the warning is the start's one word of it
+        assert [r.getMessage() for r in caplog.records] == [broken.sync.damaged]
     finally:
         await broken.close()
     (tmp_path / "c").mkdir()

@@ -233,8 +233,7 @@ class Sync:
         self.damaged: str | None = None  # what is wrong with this device's identity: no pairing, no sync until fixed
         try:
             self.cert, self.key = identity(home, device)
-        except SyncError as e:  # filtering goes on; sync says why it cannot, at each attempt
-            logger.warning("%s", e)
+        except SyncError as e:  # filtering goes on; sync says why it cannot (start, and each attempt)
             self.cert, self.key, self.damaged = b"", b"", str(e)
         self.folder: folder_mod.Folder | None = None
         self._folder_full = False  # a new peer: the next folder line carries the full state, signed for it too
@@ -275,6 +274,8 @@ class Sync:
             site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ctx)
             await site.start()
             self.port = self._runner.addresses[0][1]
+        elif self.damaged is not None:  # with a listener, _load_chain raised it already, for the start-up error
+            logger.warning("%s", self.damaged)
         soon = self.monotonic() + 2.0
         self._next = {peer_id: soon for peer_id in self.peers}
         self._task = asyncio.create_task(self._forever())

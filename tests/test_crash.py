@@ -686,6 +686,18 @@ def unsynced_replies(calls: list[tuple[int, str, str, str, str]], port: int, wal
     return len(replies), wrong
 
 
+def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> dict[int, str]:
+    """The requests that came to the API at `api_port` other than GETs, as unsynced_answers takes them: by the
+    client's port, how each began."""
+    found: dict[int, str] = {}
+    for _, name, fd, data, phase in calls:
+        match = re.fullmatch(rf"TCP:\[127\.0\.0\.1:{api_port}->127\.0\.0\.1:(\d+)\]", fd)
+        if match and name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') \
+                and not data.startswith(('""', '"GET ')):
+            found.setdefault(int(match.group(1)), data[:17])
+    return found
+
+
 def _call(port: int, token: str, method: str, path: str, body: object = None, origin: str | None = None,
           raw: bytes | None = None) -> tuple[int, object, int]:
     """One API call on a connection of its own: (status, JSON answer, the client's port)."""
@@ -744,7 +756,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     strace while the API takes these writes in turn: mutes and allow entries added and removed, an import,
     settings, the work hours, a window of them and the overrides (a pause, filtering until, both cleared), sync
     paused and resumed, a pairing and a revocation, decisions on connections, feedback, forgetting an author, a
-    purge (not the routes that add or remove a peer: see the next test), each on its own connection, and nothing
+    purge (the routes that add or remove a peer: see the next test), each on its own connection, and nothing
     else happens (no feed, no sync: no decisions to record, no author records to save; the traces show no other
     write to the database, and one would fail this test, not pass it). For
     each acknowledged write, the trace must show sqlite writing to the database's write-ahead log after the
@@ -837,17 +849,19 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
     and the peer will not send those rows again. Device A listens, under strace; B pairs with it and sends it
     three new mutes (a sync). Every reply of A's listener that follows a write to its database (the pairing's,
     the sync's) must leave after that write was synced to the disk (unsynced_replies); with A's sqlite told not to
-    sync, the check must fail."""
+    sync, the check must fail. B runs under strace too, as built: the answers of its API to the routes the test
+    above leaves out, a pairing accepted and a peer removed, and to its mutes and its sync, must each leave after
+    their write was synced (unsynced_answers)."""
     if not _strace_works():
         pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
-    trace = tmp_path / "trace"
+    trace, b_trace = tmp_path / "trace", tmp_path / "b.trace"
     port = harness.steady_port()
     a = start_sourdine(tmp_path / "a", "--sync-port", str(port),
                        env={"SOURDINE_TEST_UNSYNCED": "1"} if broken else None, wrapper=strace_into(trace))
     b = None
     try:
         harness.wait_until(lambda: harness.api(a.api_port, a.token(), "GET", "/api/v1/peers")[0] == 200, 10)
-        b = start_sourdine(tmp_path / "b")
+        b = start_sourdine(tmp_path / "b", wrapper=strace_into(b_trace))
         harness.wait_until(lambda: harness.api(b.api_port, b.token(), "GET", "/api/v1/peers")[0] == 200, 10)
         pair_peers(a, b)
         for n in range(3):
@@ -857,6 +871,10 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
         code, body = harness.api(b.api_port, b.token(), "POST", "/api/v1/sync", {}, 30)
         assert code == 200, body
         assert len(SyncTraffic.mutes(a)) == 3
+        code, body = harness.api(b.api_port, b.token(), "GET", "/api/v1/peers")
+        [peer] = body["peers"]
+        code, _ = harness.api(b.api_port, b.token(), "DELETE", f"/api/v1/peers/{peer['id']}")
+        assert code == 200
     finally:
         stopped = [device.stop() for device in (a, b) if device is not None]
         assert stopped == [0] * len(stopped), (a.stderr[-2000:], b and b.stderr[-2000:])
@@ -866,5 +884,11 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
         assert wrong, "the check found nothing wrong with a listener whose database never syncs"
     else:
         assert wrong == [], wrong
+    calls = traced_calls(b_trace.read_text())
+    writes = api_writes(calls, b.api_port)
+    assert sorted(writes.values()) == ['"DELETE /api/v1/p', '"POST /api/v1/mut', '"POST /api/v1/mut',
+                                       '"POST /api/v1/mut', '"POST /api/v1/pee', '"POST /api/v1/syn'], writes
+    assert unsynced_answers(calls, b.api_port, str(b.home / "sourdine.db-wal"), writes) == {}
     print(f"{checked} replies of the sync listener after a write traced{' (unsynced)' if broken else ''}: "
-          f"{checked - len(wrong)} after the write was synced")
+          f"{checked - len(wrong)} after the write was synced; the other device's {len(writes)} answers (a "
+          "pairing accepted, mutes, a sync, a peer removed): all after their write was synced")

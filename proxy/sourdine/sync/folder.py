@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from sourdine import home
 from sourdine.sync import db as sync_db
 from sourdine.sync import merge
 from sourdine.sync.merge import Row
@@ -135,14 +136,18 @@ class Folder:
         return json.dumps({"boxes": boxes}, separators=(",", ":")).encode() + b"\n"
 
     def append(self, data: bytes) -> None:
-        """One whole line, appended and flushed to disk before the bookkeeping says it was written. Refused (and
-        nothing written) when our file is not a regular file with one link."""
+        """One whole line, appended and flushed to disk before the bookkeeping says it was written (and, the first
+        time, the folder's entry for our file too). Refused (and nothing written) when our file is not a regular
+        file with one link."""
+        created = not self.path.exists()
         fd = _open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if created:
+            home.sync_folder(self.path.parent)
         self._refused.discard(self.path.name)
 
     def check_own(self) -> None:

@@ -698,6 +698,28 @@ def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> di
     return found
 
 
+def unsynced_lines(calls: list[tuple[int, str, str, str, str]], folder: str, wal: str) -> tuple[int, list[str]]:
+    """Each line appended to a file in the sync folder `folder` must be synced to the disk (the file, and the
+    first time the folder's entry for it) before the database is written again: the next write records it as
+    written (peer.Sync.sync_folder), and a peer reads from the folder only what that record says is new. How many
+    lines were written, and what is wrong, by line of the trace."""
+    written = [(n, fd) for n, name, fd, _, phase in calls
+               if phase == "exit" and name in ("write", "pwrite64") and fd.startswith(folder + "/ops-")]
+    synced = [(n, fd) for n, name, fd, _, phase in calls if phase == "exit" and name in ("fsync", "fdatasync")]
+    logged = [n for n, name, fd, _, phase in calls if phase == "exit" and name == "pwrite64" and fd == wal]
+    wrong: list[str] = []
+    for i, (n, path) in enumerate(written):
+        recorded = next((w for w in logged if w > n), None)
+        if recorded is None:
+            wrong.append(f"line {n}: never recorded as written")
+            continue
+        needed = [path] + ([folder] if path not in {p for _, p in written[:i]} else [])
+        for what in needed:
+            if not any(n < m < recorded and fd == what for m, fd in synced):
+                wrong.append(f"line {n}: {what} not synced before the database's next write (line {recorded})")
+    return len(written), wrong
+
+
 def _call(port: int, token: str, method: str, path: str, body: object = None, origin: str | None = None,
           raw: bytes | None = None) -> tuple[int, object, int]:
     """One API call on a connection of its own: (status, JSON answer, the client's port)."""
@@ -892,3 +914,45 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
     print(f"{checked} replies of the sync listener after a write traced{' (unsynced)' if broken else ''}: "
           f"{checked - len(wrong)} after the write was synced; the other device's {len(writes)} answers (a "
           "pairing accepted, mutes, a sync, a peer removed): all after their write was synced")
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["as-built", "unsynced"])
+def test_every_folder_line_is_on_the_disk_before_it_is_counted_as_written(tmp_path, broken):
+    """The folder transport (`--sync-folder`): a device appends its changes to its own file in a folder that
+    another tool syncs, then records in its database how far it wrote. If the record survived a power cut and the
+    line did not, those changes would never be written again. Device A, paired with B, restarts under strace with
+    the folder only, takes three mutes and syncs: each line, and the first time the folder's entry for the file,
+    must be synced before A's database is written again (unsynced_lines). With A's fsync made to do nothing, the
+    check must fail."""
+    if not _strace_works():
+        pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
+    b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
+    try:
+        pair_peers(a, b)
+    finally:
+        assert a.stop() == 0, a.stderr[-2000:]
+    trace = tmp_path / "trace"
+    try:
+        a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared),
+                           env={"SOURDINE_TEST_UNSYNCED": "1"} if broken else None, wrapper=strace_into(trace))
+        harness.wait_until(lambda: harness.api(a.api_port, a.token(), "GET", "/api/v1/peers")[0] == 200, 10)
+        for n in range(3):
+            code, _ = harness.api(a.api_port, a.token(), "POST", "/api/v1/mutes",
+                                  {"kind": "keyword", "text": f"ligne {n}"})
+            assert code == 201
+            code, body = harness.api(a.api_port, a.token(), "POST", "/api/v1/sync", {}, 30)
+            assert code == 200, body
+    finally:
+        stopped = (a.stop(), b.stop())
+        assert stopped == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
+    written, wrong = unsynced_lines(traced_calls(trace.read_text()), str(shared), str(a.home / "sourdine.db-wal"))
+    assert written >= 3, f"{written} lines written to the folder"
+    if broken:
+        assert wrong, "the check found nothing wrong with a process whose fsync does nothing"
+    else:
+        assert wrong == [], wrong
+    print(f"{written} lines appended to the sync folder{' (unsynced)' if broken else ''}: "
+          f"{written - len({w.split(':')[0] for w in wrong})} synced before they were recorded")

@@ -2,7 +2,8 @@
 hooks, every address the process connects to or looks up, so a test can check that none leaves 127.0.0.1; with
 SOURDINE_TEST_STATE set, what the process imported, the state of its cycle collector and which check mitmproxy's
 messages run when it exited; and with SOURDINE_TEST_UNSYNCED set, a broken Sourdine for a test to catch: its
-database commits without waiting for the disk (sqlite's synchronous = NORMAL, whatever Sourdine asks)."""
+database commits without waiting for the disk (sqlite's synchronous = NORMAL, whatever Sourdine asks), and
+os.fsync does nothing."""
 
 import os
 import sys
@@ -58,3 +59,4 @@ if os.environ.get("SOURDINE_TEST_UNSYNCED"):
         return _connect(*args, **kwargs)
 
     sqlite3.connect = _unsynced_connect
+    os.fsync = lambda fd: None

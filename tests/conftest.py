@@ -334,6 +334,24 @@ def pair_peers(a: Running, b: Running) -> None:
             add.communicate()
 
 
+def paired_through_a_folder(tmp_path: Path) -> tuple[Path, Running]:
+    """A folder `tmp_path/shared`, and device B (`tmp_path/b`) running on it, paired with device A (`tmp_path/a`),
+    which is stopped: started again with the folder alone, A has nothing but the folder to carry its rows."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
+    b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
+    try:
+        pair_peers(a, b)
+    except BaseException:
+        b.stop()
+        raise
+    finally:
+        code = a.stop()
+    assert code == 0, a.stderr[-2000:]
+    return shared, b
+
+
 @pytest.fixture(scope="module")
 def sourdine(tmp_path_factory) -> Iterator[Running]:
     # 127.0.0.1 as a Mastodon instance: a WebSocket opened through CONNECT, as browsers do, is then read too.

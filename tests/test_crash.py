@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 
 import harness
-from conftest import DATA, pair_peers, start_sourdine
+from conftest import DATA, pair_peers, paired_through_a_folder, start_sourdine
 
 ROUNDS = 4
 # The sync test's rounds: each kill has a fair chance to land in a merge's window, not a sure one (see the test).
@@ -926,15 +926,9 @@ def test_every_folder_line_is_on_the_disk_before_it_is_counted_as_written(tmp_pa
     check must fail."""
     if not _strace_works():
         pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
-    b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
-    try:
-        pair_peers(a, b)
-    finally:
-        assert a.stop() == 0, a.stderr[-2000:]
+    shared, b = paired_through_a_folder(tmp_path)
     trace = tmp_path / "trace"
+    a = None
     try:
         a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared),
                            env={"SOURDINE_TEST_UNSYNCED": "1"} if broken else None, wrapper=strace_into(trace))
@@ -946,8 +940,8 @@ def test_every_folder_line_is_on_the_disk_before_it_is_counted_as_written(tmp_pa
             code, body = harness.api(a.api_port, a.token(), "POST", "/api/v1/sync", {}, 30)
             assert code == 200, body
     finally:
-        stopped = (a.stop(), b.stop())
-        assert stopped == (0, 0), a.stderr[-2000:] + b.stderr[-2000:]
+        stopped = [device.stop() for device in (a, b) if device is not None]
+        assert stopped == [0] * len(stopped), (a and a.stderr[-2000:], b.stderr[-2000:])
     written, wrong = unsynced_lines(traced_calls(trace.read_text()), str(shared), str(a.home / "sourdine.db-wal"))
     assert written >= 3, f"{written} lines written to the folder"
     if broken:

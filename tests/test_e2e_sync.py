@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 import harness
-from conftest import DATA, SOURDINE, pair_peers, start_sourdine
+from conftest import DATA, SOURDINE, pair_peers, paired_through_a_folder, start_sourdine
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())
 
@@ -105,14 +105,9 @@ def test_two_instances_pair_edit_offline_and_converge(tmp_path, standin):
 def test_two_instances_sync_through_a_shared_folder(tmp_path):
     """`--sync-folder`: once paired, the devices sync through the folder alone (A restarted without a listener, so
     nothing else can carry the rows). A folder inside the home is refused at start-up."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    a = start_sourdine(tmp_path / "a", "--sync-port", "0")
-    b = start_sourdine(tmp_path / "b", "--sync-folder", str(shared))
+    shared, b = paired_through_a_folder(tmp_path)
+    a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared))
     try:
-        pair_peers(a, b)
-        assert a.stop() == 0
-        a = start_sourdine(tmp_path / "a", "--sync-folder", str(shared))
         api(b, "POST", "/api/v1/mutes", {"kind": "keyword", "text": "honte"})
         api(a, "POST", "/api/v1/allow", {"kind": "keyword", "text": "merci"})
         for running in (b, a, b):

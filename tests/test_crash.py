@@ -701,7 +701,7 @@ def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> di
 def unsynced_lines(calls: list[tuple[int, str, str, str, str]], folder: str, wal: str) -> tuple[int, list[str]]:
     """Each line appended to a file in the sync folder `folder` must be synced to the disk (the file, and the
     first time the folder's entry for it) before the database is written again: the next write records it as
-    written (peer.Sync.sync_folder), and a peer reads from the folder only what that record says is new. How many
+    written (peer.Sync.sync_folder), and the device never writes again what that record says it wrote. How many
     lines were written, and what is wrong, by line of the trace."""
     written = [(n, fd) for n, name, fd, _, phase in calls
                if phase == "exit" and name in ("write", "pwrite64") and fd.startswith(folder + "/ops-")]

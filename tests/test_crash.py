@@ -720,27 +720,6 @@ def unsynced_lines(calls: list[tuple[int, str, str, str, str]], folder: str, wal
     return len(written), wrong
 
 
-def _call(port: int, token: str, method: str, path: str, body: object = None, origin: str | None = None,
-          raw: bytes | None = None) -> tuple[int, object, int]:
-    """One API call on a connection of its own: (status, JSON answer, the client's port)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.connect()
-        local = conn.sock.getsockname()[1]
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if origin:
-            headers["Origin"] = origin
-        conn.request(method, path, raw if raw is not None else json.dumps(body).encode() if body is not None else None,
-                     headers)
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None, local
-    finally:
-        conn.close()
-
-
 # A hand-made excerpt in strace 6.1's form (-f -yy -s 16): thread 101, the store's writer, syncs the log while
 # thread 100, the event loop, reads another request; a read cut in two; then each answer.
 _CUT = """\
@@ -814,8 +793,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
 
         def write(what: str, method: str, path: str, body: object = None, origin: str | None = None,
                   raw: bytes | None = None, status: int = 200) -> object:
-            code, answer, port = _call(running.api_port, token if origin is None else "", method, path, body,
-                                       origin, raw)
+            code, answer, port = harness.api_call(running.api_port, token if origin is None else "", method, path,
+                                                  body, origin=origin, raw=raw)
             assert code == status, (what, code, answer)
             writes[port] = what
             return answer
@@ -840,7 +819,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         write("the overrides cleared", "DELETE", "/api/v1/schedule/overrides")
         write("sync paused", "POST", "/api/v1/sync", {"pause": True})
         write("sync resumed", "POST", "/api/v1/sync", {"pause": False})
-        code, issued, _ = _call(running.api_port, token, "POST", "/api/v1/pair/codes")
+        code, issued, _ = harness.api_call(running.api_port, token, "POST", "/api/v1/pair/codes")
         assert code == 201, issued
         origin = extension_origin(99, 1)
         paired = write("a pairing", "POST", "/api/v1/pair", {"code": issued["code"], "name": "power cut"},

@@ -604,7 +604,8 @@ def test_the_identity_is_written_whole_and_synced_key_first(tmp_path, monkeypatc
 
 def test_a_private_file_and_its_folder_entry_are_synced_to_the_disk(tmp_path, monkeypatch):
     """home.write_private: the data whole, mode 0600, no temporary file left, and fsync on the file, then on the
-    folder that names it (a rename is only kept through a power cut once the folder is synced)."""
+    folder that names it (a rename is only kept through a power cut once the folder is synced); neither when the
+    file need not be durable."""
     import stat
 
     from sourdine import home
@@ -617,6 +618,8 @@ def test_a_private_file_and_its_folder_entry_are_synced_to_the_disk(tmp_path, mo
     assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
     assert synced == [False, True]
     assert [p.name for p in tmp_path.iterdir()] == ["secret"]
+    home.write_private(tmp_path / "cache", b"y", durable=False)  # a cache, run.json: whole, not synced
+    assert synced == [False, True] and (tmp_path / "cache").read_bytes() == b"y"
 
 
 async def test_a_damaged_identity_is_named_with_what_to_do(pair, tmp_path):

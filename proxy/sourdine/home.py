@@ -51,10 +51,11 @@ def ca_cert(home: Path) -> Path:
     return confdir(home) / "mitmproxy-ca-cert.pem"
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, atomically and durably: no moment where it exists with wider
-    rights or half written, and once this returns a power cut keeps it (the file, then its folder's entry for
-    it, synced to the disk; where a folder cannot be synced, as on Windows, the file alone)."""
+def write_private(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write a file readable by its owner only, atomically: no moment where it exists with wider rights or half
+    written. `durable`: once this returns, a power cut keeps it too (the file, then its folder's entry for it,
+    synced to the disk; where a folder cannot be synced, as on Windows, the file alone); a file that is only a
+    cache, or says what runs now, does without."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):  # left by a crash: it may have other rights
         os.unlink(tmp)
@@ -64,7 +65,8 @@ def write_private(path: Path, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -72,7 +74,8 @@ def write_private(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    sync_folder(path.parent)
+    if durable:
+        sync_folder(path.parent)
 
 
 def sync_folder(folder: Path) -> None:
@@ -105,7 +108,7 @@ def token(home: Path) -> str:
 
 
 def write_run_info(home: Path, info: dict[str, Any]) -> None:
-    write_private(home / "run.json", json.dumps(info).encode())
+    write_private(home / "run.json", json.dumps(info).encode(), durable=False)  # a stale one is ignored anyway
 
 
 def read_run_info(home: Path) -> dict[str, Any] | None:

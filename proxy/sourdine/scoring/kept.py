@@ -17,7 +17,6 @@ check what they are given as they are made from them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import marshal
@@ -26,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sourdine import home
 from sourdine.scoring import core
 from sourdine.scoring.lexicon import Entry, Lexicon, lookup_of
 
@@ -116,16 +116,12 @@ def read(folder: Path, wanted: bytes) -> Any | None:
 
 
 def write(folder: Path, key: bytes, tables: Any) -> None:
-    """Keep `tables` in `folder` under `key`, replacing what was there."""
-    temporary = folder / f".{NAME}.{os.getpid()}"
+    """Keep `tables` in `folder` under `key`, replacing what was there (not synced to the disk: a file a power cut
+    damaged is built again, its digest wrong)."""
     try:
         payload = marshal.dumps(tables)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(temporary, "wb") as f:
-            f.write(key + hashlib.sha256(payload).digest() + payload)
-        os.replace(temporary, folder / NAME)
+        home.write_private(folder / NAME, key + hashlib.sha256(payload).digest() + payload, durable=False)
     except (OSError, ValueError) as e:  # ValueError: a value marshal cannot write
         logger.warning("the lexicons' tables cannot be kept (%s): the next start builds them again",
                        getattr(e, "strerror", None) or type(e).__name__)
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)

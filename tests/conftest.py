@@ -278,9 +278,9 @@ def _signal(proc: subprocess.Popen, sig: int, wrapped: bool) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    for proc, group in STARTED:
+    for proc, wrapped in STARTED:
         if proc.poll() is None:
-            _signal(proc, signal.SIGKILL, group)
+            _signal(proc, signal.SIGKILL, wrapped)
             proc.communicate()
 
 

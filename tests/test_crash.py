@@ -686,6 +686,34 @@ def unsynced_replies(calls: list[tuple[int, str, str, str, str]], port: int, wal
     return len(replies), wrong
 
 
+def late_writes(calls: list[tuple[int, str, str, str, str]], api_port: int, wal: str) -> list[int]:
+    """The lines where sqlite began a write to the log `wal` while no request to the API at `api_port` other
+    than a GET was in flight (came in, not yet answered), from the first such request's arrival to the last
+    request's (a GET after the writes closes the window): a route that commits part of a write, answers, then
+    commits the rest, which unsynced_answers cannot see, or anything else writing meanwhile."""
+    came: dict[str, int] = {}
+    answered: dict[str, int] = {}
+    writes_in: set[str] = set()
+    for n, name, fd, data, phase in calls:
+        if not fd.startswith(f"TCP:[127.0.0.1:{api_port}->"):
+            continue
+        if name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') \
+                and not data.startswith('""') and fd not in came:
+            came[fd] = n
+            if not data.startswith('"GET '):
+                writes_in.add(fd)
+        elif name in ("sendto", "sendmsg", "write", "writev") and phase == "enter" and fd in came:
+            answered.setdefault(fd, n)
+    if not writes_in:
+        return []
+    never = calls[-1][0] + 1  # a request the trace shows no answer to is in flight to its end
+    spans = [(came[fd], answered.get(fd, never)) for fd in writes_in]
+    start, end = min(came[fd] for fd in writes_in), max(came.values())
+    return [n for n, name, fd, _, phase in calls
+            if fd == wal and phase == "enter" and name.startswith(("pwrite", "write")) and start < n < end
+            and not any(a < n < b for a, b in spans)]
+
+
 def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> dict[int, str]:
     """The requests that came to the API at `api_port` other than GETs, as unsynced_answers takes them: by the
     client's port, how each began."""
@@ -750,6 +778,34 @@ def test_the_trace_reader_follows_calls_cut_by_another_thread():
         "second": "answered before the database's log was synced to the disk"}
 
 
+# Hand-made too: a write answered (port 50010) before its route commits a second part, then a GET that closes
+# the window; a second write (50012) whose transaction is all inside its request.
+_LATE = """\
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:50010]>, "POST /api/v1/mut"..., 262144, 0, NULL, NULL) = 274
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\1"..., 24, 32) = 24
+101 fdatasync(7</h/sourdine.db-wal>) = 0
+100 sendto(14<TCP:[127.0.0.1:8787->127.0.0.1:50010]>, "HTTP/1.1 201 Cre"..., 452, 0, NULL, 0) = 452
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\2"..., 24, 4152) = 24
+101 fdatasync(7</h/sourdine.db-wal>) = 0
+100 recvfrom(15<TCP:[127.0.0.1:8787->127.0.0.1:50012]>, "DELETE /api/v1/m"..., 262144, 0, NULL, NULL) = 190
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\3"..., 24, 8272) = 24
+101 fdatasync(7</h/sourdine.db-wal>) = 0
+100 sendto(15<TCP:[127.0.0.1:8787->127.0.0.1:50012]>, "HTTP/1.1 200 OK\\r"..., 300, 0, NULL, 0) = 300
+100 recvfrom(16<TCP:[127.0.0.1:8787->127.0.0.1:50014]>, "GET /api/v1/stat"..., 262144, 0, NULL, NULL) = 120
+100 sendto(16<TCP:[127.0.0.1:8787->127.0.0.1:50014]>, "HTTP/1.1 200 OK\\r"..., 900, 0, NULL, 0) = 900
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\4"..., 24, 12392) = 24
+"""
+
+
+def test_the_trace_reader_finds_a_write_committed_after_its_answer():
+    """Both writes were synced before their answers, so unsynced_answers finds nothing; the first route's second
+    commit, after its answer, is what late_writes names. What comes after the closing GET is not looked at."""
+    calls = traced_calls(_LATE)
+    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", {50010: "first", 50012: "second"}) == {}
+    assert late_writes(calls, 8787, "/h/sourdine.db-wal") == [4]
+    assert late_writes(traced_calls(_CUT), 8787, "/h/sourdine.db-wal") == []
+
+
 @pytest.mark.parametrize("broken", [False, True], ids=["as-built", "unsynced"])
 def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_path, standin, broken):
     """A power cut loses what the system had not yet written to the disk, which a SIGKILL does not show: a test
@@ -762,7 +818,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     write to the database, and one would fail this test, not pass it). For
     each acknowledged write, the trace must show sqlite writing to the database's write-ahead log after the
     request came in, and that log synced to the disk, with nothing written to it since, before the answer left
-    (unsynced_answers).
+    (unsynced_answers); and sqlite must not write to that log while no write is in flight (late_writes), as a
+    route that answered before committing the rest of its write would.
 
     Run a second time with the process's sqlite told to commit without syncing (tests/audit, SOURDINE_TEST_UNSYNCED),
     the same check must fail: that is what it is there to catch."""
@@ -831,10 +888,15 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         write("feedback", "POST", f"/api/v1/decisions/mastodon/{POSTS[0]}/feedback", {"feedback": "hostile"})
         write("an author forgotten", "DELETE", f"/api/v1/authors/mastodon/{authors[-1]}")
         write("a purge", "POST", "/api/v1/purge", {})
+        # The window in which nothing may write besides the requests closes when this one comes in.
+        assert harness.api_call(running.api_port, token, "GET", "/api/v1/status")[0] == 200
     finally:
         assert running.stop() == 0, running.stderr[-2000:]
-    wrong = unsynced_answers(traced_calls(trace.read_text()), running.api_port, str(home / "sourdine.db-wal"),
-                             writes)
+    calls = traced_calls(trace.read_text())
+    wal = str(home / "sourdine.db-wal")
+    late = late_writes(calls, running.api_port, wal)
+    assert late == [], f"sqlite wrote to the log while no write was in flight, at lines {late[:5]} of the trace"
+    wrong = unsynced_answers(calls, running.api_port, wal, writes)
     if broken:
         assert wrong, "the check found nothing wrong with a process whose database never syncs"
         assert set(wrong.values()) == {"answered before the database's log was synced to the disk"}, wrong

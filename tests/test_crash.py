@@ -5,9 +5,9 @@ SLOWER times plain mitmproxy's own start)."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
-import os
 import random
 import re
 import shutil
@@ -16,6 +16,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -573,12 +574,26 @@ _CALL = re.compile(r"(\d+) +(?:<\.\.\. (\w+) resumed>(.*)|(\w+)\((.*))$")
 _FD = re.compile(r"\d+<(.*?)>(?=[,)]| <unfinished)")
 
 
-def _strace_works() -> bool:
-    """Whether strace is here and may trace, with the options the tests use (an older strace may lack some)."""
+# A process that sends a byte over TCP on 127.0.0.1: its trace must name the socket.
+_SENDS = ("import socket; s = socket.create_server(('127.0.0.1', 0)); "
+          "c = socket.create_connection(s.getsockname()); c.sendall(b'x')")
+
+
+@functools.cache
+def strace_missing() -> str:
+    """Why the traced tests cannot run here, or "" when strace is here, may trace with the options they use (an
+    older strace may lack some) and names sockets by their addresses (it asks the kernel's sock_diag, which a
+    container may lack: the traces would then name no request)."""
     if STRACE is None:
-        return False
-    probe = [*strace_into(Path(os.devnull)), "true"]
-    return subprocess.run(probe, capture_output=True).returncode == 0
+        return "strace is missing (the set-up installs it on Debian)"
+    with tempfile.TemporaryDirectory() as folder:
+        trace = Path(folder) / "trace"
+        probe = subprocess.run([*strace_into(trace), sys.executable, "-c", _SENDS], capture_output=True, text=True)
+        if probe.returncode != 0:
+            return f"strace may not trace here, or lacks an option the tests use: {probe.stderr.strip()[:200]}"
+        if "TCP:[127.0.0.1:" not in trace.read_text():
+            return "strace does not name sockets by their addresses here (no sock_diag?)"
+    return ""
 
 
 def strace_into(trace: Path) -> list[str]:
@@ -823,8 +838,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
 
     Run a second time with the process's sqlite told to commit without syncing (tests/audit, SOURDINE_TEST_UNSYNCED),
     the same check must fail: that is what it is there to catch."""
-    if not _strace_works():
-        pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
+    if why := strace_missing():
+        pytest.skip(why)
     standin.routes["/api/v1/timelines/public"] = lambda request: web.Response(
         body=FEED, content_type="application/json")
     feed_url = f"http://127.0.0.1:{standin.port}/api/v1/timelines/public"
@@ -915,8 +930,8 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
     sync, the check must fail. B runs under strace too, as built: the answers of its API to the routes the test
     above leaves out, a pairing accepted and a peer removed, and to its mutes and its sync, must each leave after
     their write was synced (unsynced_answers)."""
-    if not _strace_works():
-        pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
+    if why := strace_missing():
+        pytest.skip(why)
     trace, b_trace = tmp_path / "trace", tmp_path / "b.trace"
     port = harness.steady_port()
     a = start_sourdine(tmp_path / "a", "--sync-port", str(port),
@@ -965,8 +980,8 @@ def test_every_folder_line_is_on_the_disk_before_it_is_counted_as_written(tmp_pa
     the folder only, takes three mutes and syncs: each line, and the first time the folder's entry for the file,
     must be synced before A's database is written again (unsynced_lines). With A's fsync made to do nothing, the
     check must fail."""
-    if not _strace_works():
-        pytest.skip("strace is missing or may not trace here (the set-up installs it on Debian)")
+    if why := strace_missing():
+        pytest.skip(why)
     shared, b = paired_through_a_folder(tmp_path)
     trace = tmp_path / "trace"
     a = None

@@ -75,6 +75,9 @@ class Sample:
     path: str
     body: bytes = field(repr=False)
     content_type: str = "application/json"
+    # Sent to its own host, over plain HTTP, rather than to a stand-in's address: a test's run must resolve that
+    # host to 127.0.0.1 (routed, RESOLVED).
+    by_host: bool = False
 
     @property
     def streaming(self) -> bool:
@@ -190,17 +193,27 @@ def samples() -> list[Sample]:
     return found
 
 
-# Over plain HTTP, paths are matched whatever the host, the first platform's rules first: a capture whose own
-# path an earlier platform claims (Instagram's and Threads' /api/graphql/ go to Facebook, their "/" to Reddit) is
-# fetched from another path its own platform's rules give the same endpoint, where there is one. Threads' GraphQL
-# (its other path is Instagram's too) and Instagram's home page (its only path is "/") have none.
+# Over plain HTTP, a host that is not a platform's has its paths matched whatever the host, the first platform's
+# rules first: a capture whose own path an earlier platform claims (Instagram's and Threads' /api/graphql/ go to
+# Facebook, their "/" to Reddit) is fetched from another path its own platform's rules give the same endpoint,
+# where there is one. Threads' GraphQL (its other path is Instagram's too) and Instagram's home page (its only
+# path is "/") have none: they are sent to their own host (by_host).
 _PLAIN_PATHS = {("instagram", "graphql"): "/graphql/query", ("threads", "page"): "/@sourdine.fuzz"}
+# The platforms' hosts that the processes a test starts resolve to 127.0.0.1, as a line of /etc/hosts would
+# (tests/audit, SOURDINE_TEST_HOSTS): env(), with start_sourdine.
+RESOLVED = ("www.instagram.com", "www.threads.net")
+
+
+def env() -> dict[str, str]:
+    """What start_sourdine adds to the environment for `sourdine run` to reach the by_host samples."""
+    return {"SOURDINE_TEST_HOSTS": ",".join(RESOLVED)}
 
 
 def routed(pool: list[Sample], snapshot=None) -> list[Sample]:
     """The samples of `pool` that a real `sourdine run` filters with their own adapter when they come from a
     stand-in over plain HTTP, streams left out, each with a path that routes it there (its own, or the one in
-    _PLAIN_PATHS). The in-process fuzz reads every capture, at its own path, with its own adapter."""
+    _PLAIN_PATHS), or else sent to its own host (by_host, one of RESOLVED). The in-process fuzz reads every
+    capture, at its own path, with its own adapter."""
     snapshot = snapshot or sourdine_settings.build()
     found = []
     for sample in pool:
@@ -210,7 +223,16 @@ def routed(pool: list[Sample], snapshot=None) -> list[Sample]:
             if path is not None and snapshot.route("http", "127.0.0.1", path) == (sample.platform, sample.endpoint):
                 found.append(sample if path == sample.path else replace(sample, path=path))
                 break
+        else:
+            if sample.host in RESOLVED and snapshot.route("http", sample.host, sample.path) == (
+                    sample.platform, sample.endpoint):
+                found.append(replace(sample, by_host=True))
     return found
+
+
+def url(sample: Sample, port: int, host: str = "127.0.0.1") -> str:
+    """The plain-HTTP address of a routed sample on a stand-in listening on `port` at `host`."""
+    return f"http://{sample.host if sample.by_host else host}:{port}{sample.path}"
 
 
 def captures(folder: Path) -> list[Path]:

@@ -171,7 +171,8 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
     the captures' own authors, about 800, come back all session long), starting from a database that holds
     `seed_authors` records of authors seen 64 times each, as after weeks of use (seed)."""
     # Plain HTTP to a stand-in is routed by path alone: each capture is fetched from a path that routes it to its
-    # own adapter; the two that have none (Threads' GraphQL, Instagram's home page) are not sent (fuzzing.routed).
+    # own adapter; the two that have none (Threads' GraphQL, Instagram's home page) are sent to their own host,
+    # which the run resolves to the stand-in (fuzzing.routed, fuzzing.env).
     everything = fuzzing.samples()
     pool = fuzzing.routed(everything)
     streams = [s for s in everything if s.streaming]
@@ -245,18 +246,18 @@ def soak(seconds: float, home: Path, rate: float = 8.0, burst: int = 20, burst_e
     standin.routes["/api/v1/streaming"] = stream
     # The filter's clock a day (less the margin) behind: once retention is one day, each decision is past it
     # `age_margin` seconds after it is made. 127.0.0.1 is a Mastodon instance, whose WebSockets Sourdine reads
-    # through a CONNECT tunnel as a browser opens them; the feeds go to "localhost", routed by their paths.
+    # through a CONNECT tunnel as a browser opens them; the feeds go to "localhost", routed by their paths (two to
+    # their own hosts, above).
     running = start_sourdine(home, "--mastodon-instance", "127.0.0.1",
-                             env={"SOURDINE_TIME_OFFSET": str(-(DAY - age_margin)),
+                             env={**fuzzing.env(), "SOURDINE_TIME_OFFSET": str(-(DAY - age_margin)),
                                   "SOURDINE_MAINTENANCE_SECONDS": str(maintenance)})
     token = running.token()
-    base = f"http://localhost:{standin.port}"
     updates = None
 
     def get(sample: fuzzing.Sample, query: str) -> float:
         started = time.perf_counter()
-        status, _, _ = harness.through_proxy(running.proxy_port, f"{base}{sample.path}?{query}",
-                                             {"Accept-Encoding": "gzip"})
+        address = fuzzing.url(sample, standin.port, "localhost")
+        status, _, _ = harness.through_proxy(running.proxy_port, f"{address}?{query}", {"Accept-Encoding": "gzip"})
         spent = (time.perf_counter() - started) * 1000
         report.requests += 1
         if status != 200:

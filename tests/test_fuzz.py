@@ -141,8 +141,9 @@ def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon
 
 def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
-    a same-shape rewrite, the proxy keeps serving, and the failures show in the status. Only the captures that
-    plain HTTP routes to their own adapter (fuzzing.routed: not Instagram's nor Threads').
+    a same-shape rewrite, the proxy keeps serving, and the failures show in the status. Every capture that is not
+    a stream (fuzzing.routed), over plain HTTP: two whose paths belong to other platforms there (Instagram's home
+    page, Threads' GraphQL) are sent to their own host, which the run resolves to the stand-in (fuzzing.env).
 
     The same inputs go, in the same order, through an addon in this process (its engine as new as the run's),
     whose rewrites are checked post by post against the verdicts it applied (fuzzing.check_rewrite; for their
@@ -156,12 +157,14 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     from conftest import start_sourdine
 
     beside = Beside(tmp_path / "here")
-    running = start_sourdine(tmp_path / "home")
+    running = start_sourdine(tmp_path / "home", env=fuzzing.env())
     try:
         token = running.token()
         code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
         assert code == 200
-        pool = fuzzing.routed(fuzzing.samples(), settings.build(fuzzing.fuzz_user_settings()))
+        everything = fuzzing.samples()
+        pool = fuzzing.routed(everything, settings.build(fuzzing.fuzz_user_settings()))
+        assert {s.name for s in pool} == {s.name for s in everything if not s.streaming}
         assert {s.platform for s in pool} == set(ADAPTERS)
         current: list[fuzzing.Input] = []
 
@@ -182,7 +185,7 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
         def one(inp: fuzzing.Input) -> None:
             current.append(inp)
             status, headers, body = harness.through_proxy(
-                running.proxy_port, f"http://127.0.0.1:{standin.port}{inp.sample.path}?limit=40",
+                running.proxy_port, f"{fuzzing.url(inp.sample, standin.port)}?limit=40",
                 {"Accept-Encoding": "gzip, deflate, br, zstd"})
             assert status == 200, inp.describe()
             overran = beside.run_overran(running, token)
@@ -199,6 +202,17 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
                 outcomes.append("rewritten")
             current.clear()
 
+        # The two sent to their own hosts, as captured first: the run reads them with their own adapters (their
+        # hostile posts rewritten), as the addon here does.
+        for sample in (s for s in pool if s.by_host):
+            current.append(fuzzing.Input(sample, "clean", sample.body, None))
+            status, _, body = harness.through_proxy(running.proxy_port, fuzzing.url(sample, standin.port), {})
+            overran = beside.run_overran(running, token)
+            here_outcome, here_body = fuzzing.sent(beside.addon, current[-1])
+            assert status == 200, sample.name
+            assert overran or here_outcome == "overrun" or (here_outcome == "rewritten" and body == here_body
+                                                            and body != sample.body), sample.name
+            current.clear()
         one()
         print(f"{len(outcomes)} inputs through the run: "
               + ", ".join(f"{o} {outcomes.count(o)}" for o in sorted(set(outcomes))))

@@ -3,7 +3,8 @@ hooks, every address the process connects to or looks up, so a test can check th
 SOURDINE_TEST_STATE set, what the process imported, the state of its cycle collector and which check mitmproxy's
 messages run when it exited; and with SOURDINE_TEST_UNSYNCED set, a broken Sourdine for a test to catch: its
 database commits without waiting for the disk (sqlite's synchronous = NORMAL, whatever Sourdine asks), and
-os.fsync does nothing."""
+os.fsync does nothing; with SOURDINE_TEST_HOSTS set (names, comma-separated), those names resolve to 127.0.0.1,
+as a line of /etc/hosts would make them, so that a test can send a platform's host to a stand-in."""
 
 import os
 import sys
@@ -60,3 +61,18 @@ if os.environ.get("SOURDINE_TEST_UNSYNCED"):
 
     sqlite3.connect = _unsynced_connect
     os.fsync = lambda fd: None
+
+_hosts = os.environ.get("SOURDINE_TEST_HOSTS")
+if _hosts:
+    import socket
+
+    _names = frozenset(_hosts.lower().split(","))
+    _getaddrinfo = socket.getaddrinfo
+
+    def _resolve(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and name.lower() in _names:
+            host = "127.0.0.1"
+        return _getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = _resolve

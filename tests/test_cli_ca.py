@@ -463,6 +463,8 @@ def test_a_new_ca_is_on_the_disk_before_it_takes_the_old_ones_place(tmp_path, mo
     confdir = home.confdir(where)
     moved = [path for what, path in done if what == "replace"]
     assert sorted(Path(path).name for path in moved) == sorted(p.name for p in confdir.iterdir())
+    # The key file first, the certificate on show last (see the test of a rotation cut in between).
+    assert Path(moved[0]).name == "mitmproxy-ca.pem" and Path(moved[-1]).name == "mitmproxy-ca-cert.pem", moved
     for path in moved:  # each synced where it was made, before it moved
         assert done.index(("fsync", path)) < done.index(("replace", path)), done
     assert done[-1] == ("fsync", str(confdir)), done  # then the folder that names them
@@ -494,3 +496,105 @@ def test_a_damaged_ca_stops_the_start_with_what_to_do(tmp_path):
     out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "cannot read the CA" in out.stderr and "rotate" not in out.stderr, out.stderr
+
+
+# A rotation that dies right after it moved the new key file into place: os.replace kills the process after
+# its first move, as a crash or a power cut would stop it there.
+_ROTATION_CUT = """
+import os, signal, sys
+from pathlib import Path
+from sourdine import cli_ca
+real = os.replace
+def replace(src, dst):
+    real(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+cli_ca.rotate_ca(Path(sys.argv[1]))
+"""
+
+
+def _p12_cert(path: Path) -> x509.Certificate:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    loaded = pkcs12.load_pkcs12(path.read_bytes(), None)
+    return (loaded.cert or loaded.additional_certs[0]).certificate  # without its key, a certificate is "additional"
+
+
+def test_a_rotation_cut_short_after_the_key_is_mended_at_the_next_start(tmp_path):
+    """The rotation moves the key file first (from then on mitmproxy signs with the new CA) and the certificate
+    the user is shown last. Killed in between, it leaves the old certificate on show, and its staging folder
+    (with a key in it). `sourdine doctor`'s check names the mismatch; the next `sourdine run` writes the CA's
+    other files again from the key file, says so, and removes the staging folder; the doctor is then content."""
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    confdir = home.confdir(where)
+    old_sha = fingerprints(home.ca_cert(where))[0]
+    assert fingerprints(home.ca_cert(where))[0] == _p12_cert(confdir / "mitmproxy-ca-cert.p12").fingerprint(
+        hashes.SHA256()).hex(":").upper()  # mitmproxy's own files read as the mended ones are read below
+    cut = subprocess.run([str(SOURDINE.parent / "python"), "-c", _ROTATION_CUT, str(where)],
+                         capture_output=True, text=True, timeout=60)
+    assert cut.returncode == -9, cut.stderr
+    key_cert = x509.load_pem_x509_certificate(home.ca_key(where).read_bytes())
+    new_sha = key_cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert new_sha != old_sha and fingerprints(home.ca_cert(where))[0] == old_sha
+    staging = [p.name for p in confdir.iterdir() if p.name.startswith(".rotate-")]
+    assert len(staging) == 1, staging
+    assert home.ca_cert_stale(where)
+    assert cli_ca.check_ca(where).level == "FAIL" and "signs with" in cli_ca.check_ca(where).what
+
+    started = subprocess.Popen([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0",
+                                "--log-level", "INFO"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert started.stdout.readline().startswith("sourdine: proxy on 127.0.0.1:")
+    finally:
+        started.terminate()
+        _, err = started.communicate(timeout=30)
+    assert started.returncode == 0, err
+    assert "mitmproxy-ca-cert.pem written again from mitmproxy-ca.pem" in err, err
+    assert staging[0] in err and not (confdir / staging[0]).exists(), err
+    assert fingerprints(home.ca_cert(where))[0] == new_sha
+    assert (confdir / "mitmproxy-ca-cert.cer").read_bytes() == home.ca_cert(where).read_bytes()
+    assert _p12_cert(confdir / "mitmproxy-ca-cert.p12") == key_cert == _p12_cert(confdir / "mitmproxy-ca.p12")
+    assert not home.ca_cert_stale(where) and cli_ca.check_ca(where).level == "OK"
+
+
+def test_ca_shows_the_certificate_that_signs_after_a_cut_rotation(tmp_path):
+    """`sourdine ca` (no running Sourdine needed) mends what a cut rotation left before it shows the
+    certificate: the fingerprint it prints is the key file's."""
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    cut = subprocess.run([str(SOURDINE.parent / "python"), "-c", _ROTATION_CUT, str(where)],
+                         capture_output=True, text=True, timeout=60)
+    assert cut.returncode == -9, cut.stderr
+    key_cert = x509.load_pem_x509_certificate(home.ca_key(where).read_bytes())
+    code, out = run("ca", "--home", str(where))
+    assert code == 0 and key_cert.fingerprint(hashes.SHA256()).hex(":").upper() in out, out
+    assert_no_secret(out, where)
+
+
+def test_the_sweep_removes_what_dead_processes_left_and_nothing_else(tmp_path):
+    """write_private's temporary files and rotate_ca's staging folders carry their process's pid: the sweep
+    removes those whose process is gone, and leaves a live process's, its own, and any other name alone."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        names = {
+            f".token.{dead.pid}.tmp": True, f".run.json.{dead.pid}.tmp": True,
+            f".token.{live.pid}.tmp": False, f".token.{os.getpid()}.tmp": False,
+            ".token.tmp": False, f"token.{dead.pid}.tmp": False, f".token.{dead.pid}.tmp.bak": False, "token": False,
+            ".token.0.tmp": False,
+        }
+        for name in names:
+            (tmp_path / name).write_bytes(b"x")
+        (tmp_path / f".rotate-{dead.pid}-k2j4").mkdir()
+        (tmp_path / f".rotate-{dead.pid}-k2j4" / "mitmproxy-ca.pem").write_bytes(b"key")
+        (tmp_path / f".rotate-{live.pid}-a1b2").mkdir()
+        removed = home.sweep(tmp_path)
+        assert sorted(removed) == sorted([*(n for n, gone in names.items() if gone), f".rotate-{dead.pid}-k2j4"])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [*(n for n, gone in names.items() if not gone), f".rotate-{live.pid}-a1b2"])
+        assert home.sweep(tmp_path / "missing") == []
+    finally:
+        live.kill()
+        live.wait()

@@ -59,7 +59,8 @@ def add_parsers(
         description="Show where the CA certificate is, its fingerprints and expiry, and how to trust it and "
         "untrust it in Firefox, Chrome, macOS, Windows and Debian or Ubuntu. `sourdine ca rotate` makes a "
         "new CA (Sourdine must be stopped): the old certificate is kept beside it as *.old-<time>, its key "
-        "is not.",
+        "is not. When the certificate is not that of the key Sourdine signs with (a rotation stopped "
+        "midway), it is written again from the key file first.",
     )
     ca.add_argument("action", nargs="?", choices=["show", "rotate"], default="show",
                     help="show (the default), or rotate: make a new CA.")
@@ -159,6 +160,11 @@ def cmd_ca(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[st
     if args.action == "rotate":
         return _rotate(where, args.yes, stdin, stdout)
     path = home.ca_cert(where)
+    try:
+        mend(where)  # what is shown is the CA that signs
+    except (OSError, ValueError) as e:
+        raise CommandError(f"{path} is not the CA certificate Sourdine signs with, and cannot be written again "
+                           f"from {home.ca_key(where).name}: {getattr(e, 'strerror', None) or e}") from None
     if not path.exists():
         raise CommandError(f"no CA certificate yet at {path}: `sourdine run` creates it on its first start")
     try:
@@ -209,12 +215,14 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
     if not confdir.is_dir():
         confdir.mkdir(mode=0o700)
         home.sync_folder(where)
+    home.sweep(confdir)  # a rotation that died left its staging folder, with a key in it
     current = home.ca_cert(where)
     try:
         old = read_ca(current) if current.exists() else None
     except (OSError, ValueError):
         old = None
-    staging = Path(tempfile.mkdtemp(prefix=".rotate-", dir=confdir))  # mode 0700
+    # Mode 0700; named after this process, so that a later start sweeps it if this one dies (home.sweep).
+    staging = Path(tempfile.mkdtemp(prefix=f".rotate-{os.getpid()}-", dir=confdir))
     try:
         certs.CertStore.create_store(staging, CONF_BASENAME, key_size)
         made = sorted(p for p in staging.iterdir() if p.is_file())
@@ -236,16 +244,49 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
                 n += 1
             shutil.copyfile(current, kept)
         # Each file on the disk before it takes the old one's place (mitmproxy writes them without syncing): a
-        # power cut never leaves a CA half written. The key file first: from this moment mitmproxy loads the new CA.
+        # power cut never leaves a CA half written. The key file first: from this moment mitmproxy loads the new
+        # CA. The certificate the user is shown last: until it is in place, the next start (or `sourdine ca`)
+        # writes the files in between again from the key file (mend).
         for path in made:
             with open(path, "r+b") as f:  # writable: Windows flushes a file only through a handle that can write
                 os.fsync(f.fileno())
-        for path in sorted(made, key=lambda p: p.name != f"{CONF_BASENAME}-ca.pem"):
+        for path in sorted(made, key=lambda p: (p.name != home.ca_key(where).name, p.name == current.name)):
             os.replace(path, confdir / path.name)
         home.sync_folder(confdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Rotation(new=CaInfo(current, new.subject, new.sha256, new.sha1, new.not_after), old=old, kept=kept)
+
+
+def mend(where: Path) -> list[str]:
+    """Write the CA's certificate files (and the key's PKCS #12 copy) again from the key file mitmproxy signs
+    with, when the certificate the user is shown is not that one (home.ca_cert_stale): what a rotation stopped
+    by a crash or a power cut between its moves leaves. The names written, the shown certificate last; [] when
+    nothing was stale. OSError when a file cannot be written, ValueError when the key file does not load."""
+    if not home.ca_cert_stale(where):
+        return []
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    confdir = home.confdir(where)
+    pem = home.ca_key(where).read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    cert = x509.load_pem_x509_certificate(pem)
+    if not isinstance(key, pkcs12.PKCS12PrivateKeyTypes):
+        raise ValueError("the CA's key is of a kind PKCS #12 cannot hold")
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    name = CONF_BASENAME.encode()
+    none = serialization.NoEncryption()
+    # As mitmproxy's CertStore.create_store writes them.
+    files = {
+        f"{CONF_BASENAME}-ca-cert.cer": cert_pem,
+        f"{CONF_BASENAME}-ca-cert.p12": pkcs12.serialize_key_and_certificates(name, None, cert, None, none),
+        f"{CONF_BASENAME}-ca.p12": pkcs12.serialize_key_and_certificates(name, key, cert, None, none),
+        home.ca_cert(where).name: cert_pem,
+    }
+    for file_name, data in files.items():
+        home.write_private(confdir / file_name, data)
+    return list(files)
 
 
 def _confirm(where: Path, stdin: IO[str], stdout: IO[str]) -> bool:
@@ -440,6 +481,9 @@ def check_ca(where: Path) -> Check:
         info = read_ca(path)
     except (OSError, ValueError) as e:
         return Check("FAIL", f"cannot read the CA certificate {path}: {e}", "sourdine ca rotate")
+    if home.ca_cert_stale(where):
+        return Check("FAIL", f"{path} is not the certificate of the CA Sourdine signs with (a rotation stopped "
+                             "midway?)", "sourdine ca: writes it again from the CA's key file; trust it again")
     if info.expired:
         return Check("FAIL", f"the CA certificate expired on {_when(info.not_after)}",
                      "sourdine ca rotate, then trust the new CA")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,33 @@ def ca_cert(home: Path) -> Path:
     return confdir(home) / "mitmproxy-ca-cert.pem"
 
 
+def ca_key(home: Path) -> Path:
+    """The CA's key and certificate in one file: what mitmproxy signs with."""
+    return confdir(home) / "mitmproxy-ca.pem"
+
+
+_FIRST_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+
+
+def ca_cert_stale(home: Path) -> bool:
+    """Whether the CA certificate the user is shown (ca_cert) is missing or another than the one mitmproxy
+    signs with (in ca_key), as a rotation stopped between its moves leaves it: cli_ca.mend writes it again. A
+    key file that is missing or holds no certificate is not this check's business (the start says so)."""
+    try:
+        signing = _FIRST_CERT.search(ca_key(home).read_bytes())
+    except OSError:
+        return False
+    if signing is None:
+        return False
+    try:
+        shown = _FIRST_CERT.search(ca_cert(home).read_bytes())
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return shown is None or shown.group().split() != signing.group().split()  # line ends aside
+
+
 def write_private(path: Path, data: bytes, durable: bool = True) -> None:
     """Write a file readable by its owner only, atomically: no moment where it exists with wider rights or half
     written. `durable`: once this returns, a power cut keeps it too (the file, then its folder's entry for it,
@@ -76,6 +105,51 @@ def write_private(path: Path, data: bytes, durable: bool = True) -> None:
         raise
     if durable:
         sync_folder(path.parent)
+
+
+# What a process that died while writing leaves: write_private's temporary files and cli_ca.rotate_ca's
+# staging folders, each named after its process.
+_LEFT_BEHIND = re.compile(r"\.(?:.+\.([0-9]+)\.tmp|rotate-([0-9]+)-.+)")
+
+
+def sweep(folder: Path) -> list[str]:
+    """Remove from `folder` the temporary files and folders that processes which died mid-write left there,
+    and not those of a process still running; the names removed. Only where a process can be asked whether it
+    lives without harm (not on Windows, where os.kill ends it)."""
+    if os.name != "posix":
+        return []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = _LEFT_BEHIND.fullmatch(name)
+        if match is None:
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid <= 0 or pid == os.getpid() or _alive(pid):
+            continue
+        path = folder / name
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            continue
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's, or the system will not say: left alone
+        return True
+    return True
 
 
 def sync_folder(folder: Path) -> None:

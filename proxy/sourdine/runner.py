@@ -110,6 +110,9 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     if other is not None:
         raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "
                            "or give another --home")
+    for folder in (where, where / "sync", home.confdir(where), where / "cache"):
+        if left := home.sweep(folder):
+            logger.info("removed what processes that stopped mid-write left in %s: %s", folder, ", ".join(left))
     try:
         user, clients, author_rows, list_rows = prepare_settings(where, instances)
         writer = store.Writer(home.db_path(where))
@@ -138,7 +141,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     master.addons.add(Sourdine(runtime))
     confdir = home.confdir(where)
     confdir.mkdir(mode=0o700, exist_ok=True)
-    if not (confdir / "mitmproxy-ca.pem").exists():
+    if not home.ca_key(where).exists():
         # The first start: the CA made here, synced to the disk, rather than by mitmproxy, which does not sync it.
         from sourdine import cli_ca
 
@@ -148,6 +151,18 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
             await master.done()
             writer.close()
             raise StartupError(f"cannot make the CA in {confdir}: {getattr(e, 'strerror', None) or e}") from e
+    elif home.ca_cert_stale(where):
+        from sourdine import cli_ca
+
+        try:
+            mended = cli_ca.mend(where)
+        except (OSError, ValueError) as e:  # the key file's own trouble, if any, is said below
+            logger.warning("the CA certificate %s is not the one Sourdine signs with, and cannot be written again: "
+                           "%s", home.ca_cert(where), getattr(e, "strerror", None) or e)
+        else:
+            logger.warning("the CA's files in %s were not all of the CA Sourdine signs with (a `sourdine ca "
+                           "rotate` stopped midway?): %s written again from %s", confdir, ", ".join(mended),
+                           home.ca_key(where).name)
     # What mitmproxy's addons report while they take these options is held back: a CA that cannot be read is
     # said below in one line, not as mitmproxy's traceback.
     held = _Held()

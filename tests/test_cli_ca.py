@@ -537,7 +537,7 @@ def test_a_rotation_cut_short_after_the_key_is_mended_at_the_next_start(tmp_path
     key_cert = x509.load_pem_x509_certificate(home.ca_key(where).read_bytes())
     new_sha = key_cert.fingerprint(hashes.SHA256()).hex(":").upper()
     assert new_sha != old_sha and fingerprints(home.ca_cert(where))[0] == old_sha
-    staging = [p.name for p in confdir.iterdir() if p.name.startswith(".rotate-")]
+    staging = [p.name for p in confdir.iterdir() if p.name.startswith(".rotate.")]
     assert len(staging) == 1, staging
     assert home.ca_cert_stale(where)
     assert cli_ca.check_ca(where).level == "FAIL" and "signs with" in cli_ca.check_ca(where).what
@@ -573,27 +573,31 @@ def test_ca_shows_the_certificate_that_signs_after_a_cut_rotation(tmp_path):
 
 
 def test_the_sweep_removes_what_dead_processes_left_and_nothing_else(tmp_path):
-    """write_private's temporary files and rotate_ca's staging folders carry their process's pid: the sweep
-    removes those whose process is gone, and leaves a live process's, its own, and any other name alone."""
+    """write_private's temporary files and rotate_ca's staging folder carry their process's pid: the sweep
+    removes those whose process is gone, and leaves a live process's, its own, and any other name alone; told
+    which files it may sweep for (in a home that may be the user's own folder), those only."""
     dead = subprocess.Popen(["true"])
     dead.wait()
     live = subprocess.Popen(["sleep", "30"])
     try:
         names = {
-            f".token.{dead.pid}.tmp": True, f".run.json.{dead.pid}.tmp": True,
+            f".token.{dead.pid}.tmp": True, f".run.json.{dead.pid}.tmp": True, f".notes.{dead.pid}.tmp": True,
             f".token.{live.pid}.tmp": False, f".token.{os.getpid()}.tmp": False,
             ".token.tmp": False, f"token.{dead.pid}.tmp": False, f".token.{dead.pid}.tmp.bak": False, "token": False,
             ".token.0.tmp": False,
         }
         for name in names:
             (tmp_path / name).write_bytes(b"x")
-        (tmp_path / f".rotate-{dead.pid}-k2j4").mkdir()
-        (tmp_path / f".rotate-{dead.pid}-k2j4" / "mitmproxy-ca.pem").write_bytes(b"key")
-        (tmp_path / f".rotate-{live.pid}-a1b2").mkdir()
-        removed = home.sweep(tmp_path)
-        assert sorted(removed) == sorted([*(n for n, gone in names.items() if gone), f".rotate-{dead.pid}-k2j4"])
+        (tmp_path / f".rotate.{dead.pid}.tmp").mkdir()
+        (tmp_path / f".rotate.{dead.pid}.tmp" / "mitmproxy-ca.pem").write_bytes(b"key")
+        (tmp_path / f".rotate.{live.pid}.tmp").mkdir()
+        # As in the home: only what Sourdine writes there.
+        assert sorted(home.sweep(tmp_path, ("token", "run.json"))) == [f".run.json.{dead.pid}.tmp",
+                                                                        f".token.{dead.pid}.tmp"]
+        # As in a folder of Sourdine's own: the rest of the dead process's.
+        assert sorted(home.sweep(tmp_path)) == [f".notes.{dead.pid}.tmp", f".rotate.{dead.pid}.tmp"]
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [*(n for n, gone in names.items() if not gone), f".rotate-{live.pid}-a1b2"])
+            [*(n for n, gone in names.items() if not gone), f".rotate.{live.pid}.tmp"])
         assert home.sweep(tmp_path / "missing") == []
     finally:
         live.kill()

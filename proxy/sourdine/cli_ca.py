@@ -25,7 +25,6 @@ import shutil
 import sqlite3
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import closing
@@ -221,8 +220,11 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
         old = read_ca(current) if current.exists() else None
     except (OSError, ValueError):
         old = None
-    # Mode 0700; named after this process, so that a later start sweeps it if this one dies (home.sweep).
-    staging = Path(tempfile.mkdtemp(prefix=f".rotate-{os.getpid()}-", dir=confdir))
+    # Named after this process, as write_private names its files: a later start sweeps it if this one dies
+    # (home.sweep), and one left by a dead process that had this pid goes first.
+    staging = confdir / f".rotate.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
     try:
         certs.CertStore.create_store(staging, CONF_BASENAME, key_size)
         made = sorted(p for p in staging.iterdir() if p.is_file())

@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -108,29 +109,30 @@ def write_private(path: Path, data: bytes, durable: bool = True) -> None:
 
 
 # What a process that died while writing leaves: write_private's temporary files and cli_ca.rotate_ca's
-# staging folders, each named after its process.
-_LEFT_BEHIND = re.compile(r"\.(?:.+\.([0-9]+)\.tmp|rotate-([0-9]+)-.+)")
+# staging folder, each named after its process.
+_LEFT_BEHIND = re.compile(r"\.(.+)\.([0-9]+)\.tmp")
 
 
-def sweep(folder: Path) -> list[str]:
-    """Remove from `folder` the temporary files and folders that processes which died mid-write left there,
-    and not those of a process still running; the names removed. Only where a process can be asked whether it
-    lives without harm (not on Windows, where os.kill ends it)."""
+def sweep(folder: Path, names: Collection[str] | None = None) -> list[str]:
+    """Remove from `folder` the temporary files (and folders) that processes which died mid-write left there,
+    not those of a process still running; only those for the files `names` when given (a folder that may be the
+    user's own, as `--home ~` makes the home), else all. The names removed. Only where a process can be asked
+    whether it lives without harm (not on Windows, where os.kill ends it)."""
     if os.name != "posix":
         return []
     try:
-        names = os.listdir(folder)
+        entries = os.listdir(folder)
     except OSError:
         return []
     removed = []
-    for name in names:
-        match = _LEFT_BEHIND.fullmatch(name)
-        if match is None:
+    for entry in entries:
+        match = _LEFT_BEHIND.fullmatch(entry)
+        if match is None or (names is not None and match.group(1) not in names):
             continue
-        pid = int(match.group(1) or match.group(2))
+        pid = int(match.group(2))
         if pid <= 0 or pid == os.getpid() or _alive(pid):
             continue
-        path = folder / name
+        path = folder / entry
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -138,7 +140,7 @@ def sweep(folder: Path) -> list[str]:
                 os.unlink(path)
         except OSError:
             continue
-        removed.append(name)
+        removed.append(entry)
     return removed
 
 

@@ -110,8 +110,10 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     if other is not None:
         raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "
                            "or give another --home")
-    for folder in (where, where / "sync", home.confdir(where), where / "cache"):
-        if left := home.sweep(folder):
+    # In the home (which may be a folder of the user's), only what Sourdine writes there; its own folders whole.
+    for folder, names in ((where, ("token", "run.json")), (where / "sync", None), (home.confdir(where), None),
+                          (where / "cache", None)):
+        if left := home.sweep(folder, names):
             logger.info("removed what processes that stopped mid-write left in %s: %s", folder, ", ".join(left))
     try:
         user, clients, author_rows, list_rows = prepare_settings(where, instances)

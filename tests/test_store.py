@@ -1,5 +1,8 @@
+import os
 import sqlite3
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +34,45 @@ def test_open_db_migrates_once_in_wal_mode(tmp_path):
     assert applied == ["0001_settings_and_decisions", "0002_clients", "0003_authors", "0004_lists", "0005_feedback",
                        "0006_excerpts", "0007_sync"]
     assert {"settings", "decisions", "clients", "authors"} <= set(db.table_names())
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_every_commit_waits_for_the_disk_itself(tmp_path, monkeypatch, platform):
+    """Synchronous FULL everywhere; on macOS, where fsync leaves a commit in the drive's own cache, sqlite is told
+    to use F_FULLFSYNC (the pragma is only set here: this machine is not a Mac)."""
+    monkeypatch.setattr(sys, "platform", platform)
+    db = store.open_db(tmp_path / "s.db")
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert db.execute("PRAGMA fullfsync").fetchone()[0] == (platform == "darwin")
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["full", "refused"])
+def test_on_macos_files_are_flushed_past_the_drives_cache(tmp_path, monkeypatch, refused):
+    """home.write_private on macOS (imitated: sys.platform, and fcntl's F_FULLFSYNC, which Linux lacks): the file
+    and then its folder are flushed with F_FULLFSYNC, not fsync; where the file system refuses it, with fsync."""
+    import fcntl
+
+    done: list[tuple[str, str]] = []
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(fcntl, "F_FULLFSYNC", 51, raising=False)
+
+    def full(fd: int, cmd: int, arg: int = 0) -> int:
+        assert cmd == 51
+        if refused:
+            raise OSError(45, "Operation not supported")
+        done.append(("F_FULLFSYNC", os.readlink(f"/proc/self/fd/{fd}")))
+        return 0
+
+    def fsync(fd: int) -> None:
+        done.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+    monkeypatch.setattr(fcntl, "fcntl", full)
+    monkeypatch.setattr(os, "fsync", fsync)
+    home.write_private(tmp_path / "token", b"secret\n")
+    how = "fsync" if refused else "F_FULLFSYNC"
+    assert [what for what, _ in done] == [how, how], done
+    assert Path(done[0][1]).name.startswith(".token.") and done[1][1] == str(tmp_path), done
+    assert (tmp_path / "token").read_bytes() == b"secret\n"
 
 
 def test_settings_round_trip(tmp_path):

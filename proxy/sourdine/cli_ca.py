@@ -251,7 +251,7 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
         # writes the files in between again from the key file (mend).
         for path in made:
             with open(path, "r+b") as f:  # writable: Windows flushes a file only through a handle that can write
-                os.fsync(f.fileno())
+                home.flush_to_disk(f.fileno())
         for path in sorted(made, key=lambda p: (p.name != home.ca_key(where).name, p.name == current.name)):
             os.replace(path, confdir / path.name)
         home.sync_folder(confdir)

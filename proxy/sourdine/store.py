@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections import deque
@@ -129,6 +130,8 @@ def open_db(path: Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(path)
     db.enable_wal()
     db.execute("PRAGMA synchronous = FULL")
+    if sys.platform == "darwin":  # a commit's fsync there leaves it in the drive's cache: F_FULLFSYNC instead
+        db.execute("PRAGMA fullfsync = ON")
     db.execute("PRAGMA busy_timeout = 5000")
     # 1 MB of page cache instead of sqlite's 2 MB: the writer's inserts and prunes do not need more, and a long
     # session stays under its memory budget.

@@ -143,7 +143,7 @@ class Folder:
         fd = _open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, data)
-            os.fsync(fd)
+            home.flush_to_disk(fd)
         finally:
             os.close(fd)
         if created:

@@ -463,8 +463,11 @@ def test_a_new_ca_is_on_the_disk_before_it_takes_the_old_ones_place(tmp_path, mo
     confdir = home.confdir(where)
     moved = [path for what, path in done if what == "replace"]
     assert sorted(Path(path).name for path in moved) == sorted(p.name for p in confdir.iterdir())
-    # The key file first, the certificate on show last (see the test of a rotation cut in between).
+    # The key file first, the certificate on show last (see the test of a rotation cut in between), the folder
+    # synced after each of these steps, so that a power cut keeps that order too.
     assert Path(moved[0]).name == "mitmproxy-ca.pem" and Path(moved[-1]).name == "mitmproxy-ca-cert.pem", moved
+    steps = [what if what == "replace" else "sync" for what, path in done if what == "replace" or path == str(confdir)]
+    assert steps == ["replace", "sync", *["replace"] * (len(moved) - 2), "sync", "replace", "sync"], steps
     for path in moved:  # each synced where it was made, before it moved
         assert done.index(("fsync", path)) < done.index(("replace", path)), done
     assert done[-1] == ("fsync", str(confdir)), done  # then the folder that names them
@@ -551,6 +554,8 @@ def test_a_rotation_cut_short_after_the_key_is_mended_at_the_next_start(tmp_path
         _, err = started.communicate(timeout=30)
     assert started.returncode == 0, err
     assert "mitmproxy-ca-cert.pem written again from mitmproxy-ca.pem" in err, err
+    [kept] = confdir.glob("mitmproxy-ca-cert.pem.old-*")  # the rotation kept the old one; the start did not again
+    assert fingerprints(kept)[0] == old_sha and kept.name in err, err
     assert staging[0] in err and not (confdir / staging[0]).exists(), err
     assert fingerprints(home.ca_cert(where))[0] == new_sha
     assert (confdir / "mitmproxy-ca-cert.cer").read_bytes() == home.ca_cert(where).read_bytes()
@@ -584,7 +589,7 @@ def test_the_sweep_removes_what_dead_processes_left_and_nothing_else(tmp_path):
             f".token.{dead.pid}.tmp": True, f".run.json.{dead.pid}.tmp": True, f".notes.{dead.pid}.tmp": True,
             f".token.{live.pid}.tmp": False, f".token.{os.getpid()}.tmp": False,
             ".token.tmp": False, f"token.{dead.pid}.tmp": False, f".token.{dead.pid}.tmp.bak": False, "token": False,
-            ".token.0.tmp": False,
+            ".token.0.tmp": False, ".token.9999999999.tmp": False, ".token.99999999999999999999.tmp": False,
         }
         for name in names:
             (tmp_path / name).write_bytes(b"x")
@@ -602,3 +607,72 @@ def test_the_sweep_removes_what_dead_processes_left_and_nothing_else(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def _rewrapped(pem: bytes, width: int, newline: bytes) -> bytes:
+    """The same PEM blocks with their base64 in lines of `width` characters and `newline` line ends."""
+    import re
+
+    def block(match: re.Match[bytes]) -> bytes:
+        body = b"".join(match.group(2).split())
+        return b"\n".join([match.group(1), *(body[i:i + width] for i in range(0, len(body), width)), match.group(3)])
+
+    return re.sub(rb"(-----BEGIN [A-Z ]+-----)(.*?)(-----END [A-Z ]+-----)", block, pem, flags=re.S).replace(
+        b"\n", newline)
+
+
+@pytest.mark.parametrize("width, newline", [(76, b"\n"), (64, b"\r\n"), (76, b"\r\n")])
+def test_the_same_certificate_written_otherwise_is_not_stale(tmp_path, width, newline):
+    """A key file written by another tool (base64 in lines of 76, Windows line ends) holds the same certificate
+    as the one on show: nothing is stale, nothing is written again, the doctor is content."""
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    key_file = home.ca_key(where)
+    key_file.write_bytes(_rewrapped(key_file.read_bytes(), width, newline))
+    before = snapshot(home.confdir(where))
+    assert not home.ca_cert_stale(where)
+    assert cli_ca.mend(where) is None and snapshot(home.confdir(where)) == before
+    assert cli_ca.check_ca(where).level == "OK"
+
+
+def test_a_ca_put_there_by_hand_is_shown_and_the_old_certificate_kept(tmp_path):
+    """A key file replaced by hand with another CA (mitmproxy's documented way to use one's own): `sourdine ca`
+    writes the certificate files from it, keeps the one that was on show as *.old-<time>, and says so."""
+    from cryptography.hazmat.primitives import serialization
+
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    old = home.ca_cert(where).read_bytes()
+    key, cert = certs.create_ca(organization="Mine", cn="Mine", key_size=2048)
+    home.ca_key(where).write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM))
+    code, out = run("ca", "--home", str(where))
+    sha = cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert code == 0 and sha in out and "written again from mitmproxy-ca.pem" in out, out
+    [kept] = home.confdir(where).glob("mitmproxy-ca-cert.pem.old-*")
+    assert kept.read_bytes() == old and kept.name in out
+    assert fingerprints(home.ca_cert(where))[0] == sha
+    assert_no_secret(out, where)
+
+
+def test_an_encrypted_key_that_needs_mending_is_said_in_one_line(tmp_path):
+    """A key file whose key asks for a password (mitmproxy cannot load it either), with another certificate on
+    show: `sourdine ca` refuses in one line, `sourdine run` stops in one line, no traceback, nothing written."""
+    from cryptography.hazmat.primitives import serialization
+
+    where = tmp_path / "home"
+    cli_ca.rotate_ca(where)
+    key, cert = certs.create_ca(organization="Locked", cn="Locked", key_size=2048)
+    home.ca_key(where).write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.BestAvailableEncryption(b"secret"))
+        + cert.public_bytes(serialization.Encoding.PEM))
+    before = snapshot(home.confdir(where))
+    with pytest.raises(CommandError, match="cannot be written again"):
+        run("ca", "--home", str(where))
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "cannot be written again" in out.stderr and "cannot be read as one" in out.stderr, out.stderr
+    assert snapshot(home.confdir(where)) == before

@@ -15,6 +15,7 @@ Nothing here prints the token or the CA key.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import http.client
 import http.server
@@ -160,10 +161,14 @@ def cmd_ca(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[st
         return _rotate(where, args.yes, stdin, stdout)
     path = home.ca_cert(where)
     try:
-        mend(where)  # what is shown is the CA that signs
+        mended = mend(where)  # what is shown is the CA that signs
     except (OSError, ValueError) as e:
         raise CommandError(f"{path} is not the CA certificate Sourdine signs with, and cannot be written again "
                            f"from {home.ca_key(where).name}: {getattr(e, 'strerror', None) or e}") from None
+    if mended is not None:
+        stdout.write(f"{path.name} was not the certificate of the CA Sourdine signs with (a rotation stopped "
+                     f"midway?): written again from {home.ca_key(where).name}"
+                     + (f"; the one that was on show is kept as {mended.kept.name}" if mended.kept else "") + ".\n\n")
     if not path.exists():
         raise CommandError(f"no CA certificate yet at {path}: `sourdine run` creates it on its first start")
     try:
@@ -236,43 +241,71 @@ def rotate_ca(where: Path, now: datetime.datetime | None = None,
                                    staging / f"{CONF_BASENAME}-dhparam.pem")
         new = read_ca(staging / current.name)
         before_swap()
-        kept = None
-        if current.exists():
-            stamp = now.strftime("%Y%m%dT%H%M%SZ")
-            kept = current.with_name(f"{current.name}.old-{stamp}")
-            n = 1
-            while kept.exists():
-                kept = current.with_name(f"{current.name}.old-{stamp}-{n}")
-                n += 1
-            shutil.copyfile(current, kept)
+        kept = _keep_old(current, now)
         # Each file on the disk before it takes the old one's place (mitmproxy writes them without syncing): a
         # power cut never leaves a CA half written. The key file first: from this moment mitmproxy loads the new
         # CA. The certificate the user is shown last: until it is in place, the next start (or `sourdine ca`)
-        # writes the files in between again from the key file (mend).
+        # writes the files in between again from the key file (mend). The folder is synced after each step, so
+        # that a power cut keeps them in this order too.
         for path in made:
             with open(path, "r+b") as f:  # writable: Windows flushes a file only through a handle that can write
                 home.flush_to_disk(f.fileno())
-        for path in sorted(made, key=lambda p: (p.name != home.ca_key(where).name, p.name == current.name)):
-            os.replace(path, confdir / path.name)
-        home.sync_folder(confdir)
+        key_file = staging / home.ca_key(where).name
+        between = [path for path in made if path.name not in (key_file.name, current.name)]
+        for step in ([key_file], between, [staging / current.name]):
+            for path in step:
+                os.replace(path, confdir / path.name)
+            home.sync_folder(confdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Rotation(new=CaInfo(current, new.subject, new.sha256, new.sha1, new.not_after), old=old, kept=kept)
 
 
-def mend(where: Path) -> list[str]:
+def _keep_old(current: Path, now: datetime.datetime) -> Path | None:
+    """A copy of the certificate file `current` beside it, as `<name>.old-<UTC time>` (numbered when that is
+    taken), so that the user can still tell which certificate to untrust; None when there is none. A copy kept
+    before (by the rotation that a crash then cut short) is not made twice."""
+    if not current.exists():
+        return None
+    data = current.read_bytes()
+    for earlier in sorted(current.parent.glob(f"{current.name}.old-*")):
+        with contextlib.suppress(OSError):
+            if earlier.read_bytes() == data:
+                return earlier
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    kept = current.with_name(f"{current.name}.old-{stamp}")
+    n = 1
+    while kept.exists():
+        kept = current.with_name(f"{current.name}.old-{stamp}-{n}")
+        n += 1
+    shutil.copyfile(current, kept)
+    return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Mended:
+    written: list[str]  # the names written again, the shown certificate last
+    kept: Path | None  # where the certificate that was on show was kept
+
+
+def mend(where: Path, now: datetime.datetime | None = None) -> Mended | None:
     """Write the CA's certificate files (and the key's PKCS #12 copy) again from the key file mitmproxy signs
     with, when the certificate the user is shown is not that one (home.ca_cert_stale): what a rotation stopped
-    by a crash or a power cut between its moves leaves. The names written, the shown certificate last; [] when
-    nothing was stale. OSError when a file cannot be written, ValueError when the key file does not load."""
+    by a crash or a power cut between its moves leaves, or a key file put there by hand. The certificate that
+    was on show is kept as `<name>.old-<UTC time>`, as a rotation keeps it. None when nothing was stale.
+    OSError when a file cannot be written, ValueError when the key file does not load (an encrypted key
+    included, which mitmproxy cannot load either)."""
     if not home.ca_cert_stale(where):
-        return []
+        return None
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     confdir = home.confdir(where)
     pem = home.ca_key(where).read_bytes()
-    key = serialization.load_pem_private_key(pem, password=None)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError as e:  # a key that asks for a password
+        raise ValueError(str(e)) from None
     cert = x509.load_pem_x509_certificate(pem)
     if not isinstance(key, pkcs12.PKCS12PrivateKeyTypes):
         raise ValueError("the CA's key is of a kind PKCS #12 cannot hold")
@@ -286,9 +319,10 @@ def mend(where: Path) -> list[str]:
         f"{CONF_BASENAME}-ca.p12": pkcs12.serialize_key_and_certificates(name, key, cert, None, none),
         home.ca_cert(where).name: cert_pem,
     }
+    kept = _keep_old(home.ca_cert(where), now or datetime.datetime.now(datetime.UTC))
     for file_name, data in files.items():
         home.write_private(confdir / file_name, data)
-    return list(files)
+    return Mended(list(files), kept)
 
 
 def _confirm(where: Path, stdin: IO[str], stdout: IO[str]) -> bool:

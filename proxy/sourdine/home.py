@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -59,26 +60,38 @@ def ca_key(home: Path) -> Path:
     return confdir(home) / "mitmproxy-ca.pem"
 
 
-_FIRST_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+# The first certificate of a PEM file, its base64 in group 1 (as mitmproxy reads a CA file: the first one signs).
+_FIRST_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+
+
+def _first_cert(path: Path) -> bytes | None:
+    """The DER bytes of the first certificate in a PEM file, None if it holds none that decodes. OSError."""
+    match = _FIRST_CERT.search(path.read_bytes())
+    if match is None:
+        return None
+    try:
+        return base64.b64decode(b"".join(match.group(1).split()), validate=True)
+    except ValueError:
+        return None
 
 
 def ca_cert_stale(home: Path) -> bool:
     """Whether the CA certificate the user is shown (ca_cert) is missing or another than the one mitmproxy
-    signs with (in ca_key), as a rotation stopped between its moves leaves it: cli_ca.mend writes it again. A
-    key file that is missing or holds no certificate is not this check's business (the start says so)."""
+    signs with (in ca_key), as a rotation stopped between its moves leaves it: cli_ca.mend writes it again. The
+    certificates are compared as DER, whatever their line ends and line lengths. A key file that is missing or
+    holds no certificate is not this check's business (the start says so)."""
     try:
-        signing = _FIRST_CERT.search(ca_key(home).read_bytes())
+        signing = _first_cert(ca_key(home))
     except OSError:
         return False
     if signing is None:
         return False
     try:
-        shown = _FIRST_CERT.search(ca_cert(home).read_bytes())
+        return _first_cert(ca_cert(home)) != signing
     except FileNotFoundError:
         return True
     except OSError:
         return False
-    return shown is None or shown.group().split() != signing.group().split()  # line ends aside
 
 
 def write_private(path: Path, data: bytes, durable: bool = True) -> None:
@@ -110,7 +123,7 @@ def write_private(path: Path, data: bytes, durable: bool = True) -> None:
 
 # What a process that died while writing leaves: write_private's temporary files and cli_ca.rotate_ca's
 # staging folder, each named after its process.
-_LEFT_BEHIND = re.compile(r"\.(.+)\.([0-9]+)\.tmp")
+_LEFT_BEHIND = re.compile(r"\.(.+)\.([1-9][0-9]{0,9})\.tmp")  # a pid (Linux's are at most 2**22)
 
 
 def sweep(folder: Path, names: Collection[str] | None = None) -> list[str]:
@@ -130,7 +143,7 @@ def sweep(folder: Path, names: Collection[str] | None = None) -> list[str]:
         if match is None or (names is not None and match.group(1) not in names):
             continue
         pid = int(match.group(2))
-        if pid <= 0 or pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or _alive(pid):
             continue
         path = folder / entry
         try:
@@ -149,7 +162,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # another user's, or the system will not say: left alone
+    except (OSError, OverflowError):  # another user's, not a pid here, or the system will not say: left alone
         return True
     return True
 

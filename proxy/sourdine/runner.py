@@ -162,9 +162,11 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
             logger.warning("the CA certificate %s is not the one Sourdine signs with, and cannot be written again: "
                            "%s", home.ca_cert(where), getattr(e, "strerror", None) or e)
         else:
-            logger.warning("the CA's files in %s were not all of the CA Sourdine signs with (a `sourdine ca "
-                           "rotate` stopped midway?): %s written again from %s", confdir, ", ".join(mended),
-                           home.ca_key(where).name)
+            if mended is not None:
+                logger.warning("the CA's files in %s were not all of the CA Sourdine signs with (a `sourdine ca "
+                               "rotate` stopped midway?): %s written again from %s%s", confdir,
+                               ", ".join(mended.written), home.ca_key(where).name,
+                               f"; the certificate that was on show kept as {mended.kept.name}" if mended.kept else "")
     # What mitmproxy's addons report while they take these options is held back: a CA that cannot be read is
     # said below in one line, not as mitmproxy's traceback.
     held = _Held()

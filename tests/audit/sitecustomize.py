@@ -3,7 +3,9 @@ hooks, every address the process connects to or looks up, so a test can check th
 SOURDINE_TEST_STATE set, what the process imported, the state of its cycle collector and which check mitmproxy's
 messages run when it exited; and with SOURDINE_TEST_UNSYNCED set, a broken Sourdine for a test to catch: its
 database commits without waiting for the disk (sqlite's synchronous = NORMAL, whatever Sourdine asks), and
-os.fsync does nothing; with SOURDINE_TEST_HOSTS set (names, comma-separated), those names resolve to 127.0.0.1,
+os.fsync does nothing; with SOURDINE_TEST_LATE set, another broken Sourdine: 50 ms after each commit, a
+write to the database lands while nothing asked for one, as when a route answers before it commits the rest;
+with SOURDINE_TEST_HOSTS set (names, comma-separated), those names resolve to 127.0.0.1,
 as a line of /etc/hosts would make them, so that a test can send a platform's host to a stand-in."""
 
 import os
@@ -76,3 +78,36 @@ if _hosts:
         return _getaddrinfo(host, *args, **kwargs)
 
     socket.getaddrinfo = _resolve
+
+if os.environ.get("SOURDINE_TEST_LATE"):
+    import sqlite3
+    import threading
+    import time
+
+    _plain_connect = sqlite3.connect
+
+    def _late_write(path) -> None:
+        conn = _plain_connect(path, timeout=5)
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS test_late (at REAL)")
+            conn.execute("INSERT INTO test_late VALUES (?)", (time.time(),))
+            conn.commit()
+        finally:
+            conn.close()
+
+    class _Late(sqlite3.Connection):
+        def __init__(self, database, *args, **kwargs):
+            super().__init__(database, *args, **kwargs)
+            self._late_path = database
+
+        def execute(self, sql, *args):
+            cursor = super().execute(sql, *args)
+            if sql.strip().upper() == "COMMIT":
+                threading.Timer(0.05, _late_write, (self._late_path,)).start()
+            return cursor
+
+    def _late_connect(*args, **kwargs):
+        kwargs.setdefault("factory", _Late)
+        return _plain_connect(*args, **kwargs)
+
+    sqlite3.connect = _late_connect

@@ -958,7 +958,8 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
     the sync's) must leave after that write was synced to the disk (unsynced_replies); with A's sqlite told not to
     sync, the check must fail. B runs under strace too, as built: the answers of its API to the routes the test
     above leaves out, a pairing accepted and a peer removed, and to its mutes and its sync, must each leave after
-    their write was synced (unsynced_answers)."""
+    their write was synced (unsynced_answers); so must A's answer when it removes B in turn (and, A unsynced,
+    that one must not)."""
     traced_or_skip()
     trace, b_trace = tmp_path / "trace", tmp_path / "b.trace"
     port = harness.steady_port()
@@ -981,22 +982,33 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
         [peer] = body["peers"]
         code, _ = harness.api(b.api_port, b.token(), "DELETE", f"/api/v1/peers/{peer['id']}")
         assert code == 200
+        code, body = harness.api(a.api_port, a.token(), "GET", "/api/v1/peers")
+        [peer] = body["peers"]
+        code, _, removal = harness.api_call(a.api_port, a.token(), "DELETE", f"/api/v1/peers/{peer['id']}")
+        assert code == 200
     finally:
         stopped = [device.stop() for device in (a, b) if device is not None]
         assert stopped == [0] * len(stopped), (a.stderr[-2000:], b and b.stderr[-2000:])
-    checked, wrong = unsynced_replies(traced_calls(trace.read_text()), port, str(a.home / "sourdine.db-wal"))
+    a_calls = traced_calls(trace.read_text())
+    a_wal = str(a.home / "sourdine.db-wal")
+    checked, wrong = unsynced_replies(a_calls, port, a_wal)
     assert checked >= 2, "no pairing or no sync reply after a write was traced"
+    # A's own API removing the peer that paired with it, as B's did above.
+    a_wrong = unsynced_answers(a_calls, a.api_port, a_wal, {removal: "a peer removed"})
     if broken:
         assert wrong, "the check found nothing wrong with a listener whose database never syncs"
+        assert a_wrong == {"a peer removed": "answered before the database's log was synced to the disk"}, a_wrong
     else:
         assert wrong == [], wrong
+        assert a_wrong == {}, a_wrong
     calls = traced_calls(b_trace.read_text())
     writes = api_writes(calls, b.api_port)
     assert sorted(writes.values()) == ['"DELETE /api/v1/p', '"POST /api/v1/mut', '"POST /api/v1/mut',
                                        '"POST /api/v1/mut', '"POST /api/v1/pee', '"POST /api/v1/syn'], writes
     assert unsynced_answers(calls, b.api_port, str(b.home / "sourdine.db-wal"), writes) == {}
     print(f"{checked} replies of the sync listener after a write traced{' (unsynced)' if broken else ''}: "
-          f"{checked - len(wrong)} after the write was synced; the other device's {len(writes)} answers (a "
+          f"{checked - len(wrong)} after the write was synced; the listening device's peer removal "
+          f"{'not ' if a_wrong else ''}after its write was synced; the other device's {len(writes)} answers (a "
           "pairing accepted, mutes, a sync, a peer removed): all after their write was synced")
 
 

@@ -502,7 +502,7 @@ def test_a_damaged_ca_stops_the_start_with_what_to_do(tmp_path):
 
 
 # A rotation that dies right after it moved the new key file into place: os.replace kills the process after
-# its first move, as a crash or a power cut would stop it there.
+# that move, as a crash or a power cut would stop it there.
 _ROTATION_CUT = """
 import os, signal, sys
 from pathlib import Path
@@ -510,7 +510,8 @@ from sourdine import cli_ca
 real = os.replace
 def replace(src, dst):
     real(src, dst)
-    os.kill(os.getpid(), signal.SIGKILL)
+    if Path(dst).name == "mitmproxy-ca.pem":
+        os.kill(os.getpid(), signal.SIGKILL)
 os.replace = replace
 cli_ca.rotate_ca(Path(sys.argv[1]))
 """

@@ -270,7 +270,7 @@ def _keep_old(current: Path, now: datetime.datetime) -> Path | None:
     data = current.read_bytes()
     for earlier in sorted(current.parent.glob(f"{current.name}.old-*")):
         with contextlib.suppress(OSError):
-            if earlier.read_bytes() == data:
+            if stat.S_ISREG(earlier.lstat().st_mode) and earlier.read_bytes() == data:
                 return earlier
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     kept = current.with_name(f"{current.name}.old-{stamp}")
@@ -278,7 +278,7 @@ def _keep_old(current: Path, now: datetime.datetime) -> Path | None:
     while kept.exists():
         kept = current.with_name(f"{current.name}.old-{stamp}-{n}")
         n += 1
-    shutil.copyfile(current, kept)
+    home.write_private(kept, data)  # on the disk before the files it stands for are replaced
     return kept
 
 

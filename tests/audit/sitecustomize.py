@@ -80,6 +80,8 @@ if _hosts:
     socket.getaddrinfo = _resolve
 
 if os.environ.get("SOURDINE_TEST_LATE"):
+    if os.environ.get("SOURDINE_TEST_UNSYNCED"):
+        raise RuntimeError("SOURDINE_TEST_LATE and SOURDINE_TEST_UNSYNCED break sqlite each its own way: set one")
     import sqlite3
     import threading
     import time

@@ -517,6 +517,13 @@ cli_ca.rotate_ca(Path(sys.argv[1]))
 """
 
 
+def cut_rotation(where: Path) -> None:
+    """A `rotate_ca` of the home `where`, in a process killed right after its key file moved (_ROTATION_CUT)."""
+    cut = subprocess.run([str(SOURDINE.parent / "python"), "-c", _ROTATION_CUT, str(where)],
+                         capture_output=True, text=True, timeout=60)
+    assert cut.returncode == -9, cut.stderr
+
+
 def _p12_cert(path: Path) -> x509.Certificate:
     from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -535,9 +542,7 @@ def test_a_rotation_cut_short_after_the_key_is_mended_at_the_next_start(tmp_path
     old_sha = fingerprints(home.ca_cert(where))[0]
     assert fingerprints(home.ca_cert(where))[0] == _p12_cert(confdir / "mitmproxy-ca-cert.p12").fingerprint(
         hashes.SHA256()).hex(":").upper()  # mitmproxy's own files read as the mended ones are read below
-    cut = subprocess.run([str(SOURDINE.parent / "python"), "-c", _ROTATION_CUT, str(where)],
-                         capture_output=True, text=True, timeout=60)
-    assert cut.returncode == -9, cut.stderr
+    cut_rotation(where)
     key_cert = x509.load_pem_x509_certificate(home.ca_key(where).read_bytes())
     new_sha = key_cert.fingerprint(hashes.SHA256()).hex(":").upper()
     assert new_sha != old_sha and fingerprints(home.ca_cert(where))[0] == old_sha
@@ -569,9 +574,7 @@ def test_ca_shows_the_certificate_that_signs_after_a_cut_rotation(tmp_path):
     certificate: the fingerprint it prints is the key file's."""
     where = tmp_path / "home"
     cli_ca.rotate_ca(where)
-    cut = subprocess.run([str(SOURDINE.parent / "python"), "-c", _ROTATION_CUT, str(where)],
-                         capture_output=True, text=True, timeout=60)
-    assert cut.returncode == -9, cut.stderr
+    cut_rotation(where)
     key_cert = x509.load_pem_x509_certificate(home.ca_key(where).read_bytes())
     code, out = run("ca", "--home", str(where))
     assert code == 0 and key_cert.fingerprint(hashes.SHA256()).hex(":").upper() in out, out

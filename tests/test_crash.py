@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -586,7 +587,7 @@ _FD = re.compile(r"\d+<(.*?)>(?=[,)]| <unfinished)")
 
 
 # A process that sends a byte over TCP on 127.0.0.1: its trace must name the socket.
-_SENDS = ("import socket; s = socket.create_server(('127.0.0.1', 0)); "
+_PROBE = ("import socket; s = socket.create_server(('127.0.0.1', 0)); "
           "c = socket.create_connection(s.getsockname()); c.sendall(b'x')")
 
 
@@ -608,7 +609,7 @@ def strace_missing() -> str:
         return "strace is missing (the set-up installs it on Debian)"
     with tempfile.TemporaryDirectory() as folder:
         trace = Path(folder) / "trace"
-        probe = subprocess.run([*strace_into(trace), sys.executable, "-c", _SENDS], capture_output=True, text=True)
+        probe = subprocess.run([*strace_into(trace), sys.executable, "-c", _PROBE], capture_output=True, text=True)
         if probe.returncode != 0:
             return f"strace may not trace here, or lacks an option the tests use: {probe.stderr.strip()[:200]}"
         if "TCP:[127.0.0.1:" not in trace.read_text():
@@ -665,6 +666,42 @@ def _log_writes(calls: list[tuple[int, str, str, str, str]], wal: str) -> tuple[
             [n for n, name in ends if name in ("fsync", "fdatasync")])
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One connection to the API, as the trace shows it: where its request came in (the first read that got
+    data) and how it began, where the API began sending on it, and where an answer of 2xx began (sendmsg, a
+    longer answer on a newer Python, shows its data inside its message header); None where the trace shows
+    none."""
+
+    came: int
+    request: str
+    answered: int | None
+    answered_2xx: int | None
+
+
+_SENDS = ("sendto", "sendmsg", "write", "writev")
+
+
+def exchanges(calls: list[tuple[int, str, str, str, str]], api_port: int) -> dict[int, Exchange]:
+    """Every connection to the API at `api_port` that sent a request, by the client's port."""
+    came: dict[int, tuple[int, str]] = {}
+    answered: dict[int, int] = {}
+    answered_2xx: dict[int, int] = {}
+    for n, name, fd, data, phase in calls:
+        match = re.fullmatch(rf"TCP:\[127\.0\.0\.1:{api_port}->127\.0\.0\.1:(\d+)\]", fd)
+        if match is None:
+            continue
+        port = int(match.group(1))
+        if name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') and not data.startswith('""'):
+            came.setdefault(port, (n, data[:17]))
+        elif name in _SENDS and phase == "enter" and port in came:
+            answered.setdefault(port, n)
+            if '"HTTP/1.1 2' in data[:120]:
+                answered_2xx.setdefault(port, n)
+    return {port: Exchange(n, request, answered.get(port), answered_2xx.get(port))
+            for port, (n, request) in came.items()}
+
+
 def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int, wal: str,
                      writes: dict[int, str]) -> dict[str, str]:
     """What is wrong with each acknowledged write, by its description in `writes` (client port -> what it
@@ -674,19 +711,14 @@ def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int,
     the log meanwhile (see the test): sqlite also syncs the log's new header when it starts the log again, before
     the transaction's pages, so a sync somewhere between request and answer is not enough."""
     wrong: dict[str, str] = {}
+    seen = exchanges(calls, api_port)
     for port, what in writes.items():
-        socket_ = f"TCP:[127.0.0.1:{api_port}->127.0.0.1:{port}]"
-        came = next((n for n, name, fd, data, phase in calls
-                     if fd == socket_ and phase == "exit" and name in ("recvfrom", "read")), None)
-        # sendmsg (a longer answer, on a newer Python) shows its data inside its message header.
-        answered = next((n for n, name, fd, data, phase in calls if fd == socket_ and phase == "enter"
-                         and name in ("sendto", "sendmsg", "write", "writev") and '"HTTP/1.1 2' in data[:120]),
-                        None)
-        if came is None or answered is None:
+        exchange = seen.get(port)
+        if exchange is None or exchange.answered_2xx is None:
             wrong[what] = "its request or its answer is not in the trace"
             continue
-        written, synced = ([n for n in ends if n < answered] for ends in _log_writes(calls, wal))
-        if not any(n > came for n in written):
+        written, synced = ([n for n in ends if n < exchange.answered_2xx] for ends in _log_writes(calls, wal))
+        if not any(n > exchange.came for n in written):
             wrong[what] = "answered without writing to the database"
         elif not synced or synced[-1] < written[-1]:
             wrong[what] = "answered before the database's log was synced to the disk"
@@ -709,7 +741,7 @@ def unsynced_replies(calls: list[tuple[int, str, str, str, str]], port: int, wal
                 continue
             if name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') and not data.startswith('""'):
                 came = n
-            elif name in ("sendto", "sendmsg", "write", "writev") and phase == "enter" and came is not None:
+            elif name in _SENDS and phase == "enter" and came is not None:
                 # What TLS sends at once after the handshake (session tickets) comes before the reply: every
                 # send after the same read is checked.
                 before = [w for w in written if w < n]
@@ -726,24 +758,13 @@ def late_writes(calls: list[tuple[int, str, str, str, str]], api_port: int, wal:
     than a GET was in flight (came in, not yet answered), from the first such request's arrival to the last
     request's (a GET after the writes closes the window): a route that commits part of a write, answers, then
     commits the rest, which unsynced_answers cannot see, or anything else writing meanwhile."""
-    came: dict[str, int] = {}
-    answered: dict[str, int] = {}
-    writes_in: set[str] = set()
-    for n, name, fd, data, phase in calls:
-        if not fd.startswith(f"TCP:[127.0.0.1:{api_port}->"):
-            continue
-        if name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') \
-                and not data.startswith('""') and fd not in came:
-            came[fd] = n
-            if not data.startswith('"GET '):
-                writes_in.add(fd)
-        elif name in ("sendto", "sendmsg", "write", "writev") and phase == "enter" and fd in came:
-            answered.setdefault(fd, n)
-    if not writes_in:
+    seen = exchanges(calls, api_port)
+    never = calls[-1][0] + 1 if calls else 0  # a request the trace shows no answer to is in flight to its end
+    spans = [(e.came, e.answered if e.answered is not None else never)
+             for e in seen.values() if not e.request.startswith('"GET ')]
+    if not spans:
         return []
-    never = calls[-1][0] + 1  # a request the trace shows no answer to is in flight to its end
-    spans = [(came[fd], answered.get(fd, never)) for fd in writes_in]
-    start, end = min(came[fd] for fd in writes_in), max(came.values())
+    start, end = min(a for a, _ in spans), max(e.came for e in seen.values())
     return [n for n, name, fd, _, phase in calls
             if fd == wal and phase == "enter" and name.startswith(("pwrite", "write")) and start < n < end
             and not any(a < n < b for a, b in spans)]
@@ -752,26 +773,17 @@ def late_writes(calls: list[tuple[int, str, str, str, str]], api_port: int, wal:
 def late_in_gap(calls: list[tuple[int, str, str, str, str]], api_port: int, port: int, late: list[int]) -> bool:
     """Whether one of the `late` lines falls between the answer on the connection from `port` and the next
     request's arrival (the end of the trace if none came)."""
-    socket_ = f"TCP:[127.0.0.1:{api_port}->127.0.0.1:{port}]"
-    answered = next(n for n, name, fd, _, phase in calls if fd == socket_ and phase == "enter"
-                    and name in ("sendto", "sendmsg", "write", "writev"))
-    arrivals = [n for n, name, fd, data, phase in calls if fd.startswith(f"TCP:[127.0.0.1:{api_port}->")
-                and name in ("recvfrom", "read") and phase == "exit" and data.startswith('"')
-                and not data.startswith('""') and n > answered]
-    following = min(arrivals, default=calls[-1][0] + 1)
+    seen = exchanges(calls, api_port)
+    answered = seen[port].answered
+    assert answered is not None, f"no answer on the connection from {port}"
+    following = min((e.came for e in seen.values() if e.came > answered), default=calls[-1][0] + 1)
     return any(answered < n < following for n in late)
 
 
 def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> dict[int, str]:
     """The requests that came to the API at `api_port` other than GETs, as unsynced_answers takes them: by the
     client's port, how each began."""
-    found: dict[int, str] = {}
-    for _, name, fd, data, phase in calls:
-        match = re.fullmatch(rf"TCP:\[127\.0\.0\.1:{api_port}->127\.0\.0\.1:(\d+)\]", fd)
-        if match and name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') \
-                and not data.startswith(('""', '"GET ')):
-            found.setdefault(int(match.group(1)), data[:17])
-    return found
+    return {port: e.request for port, e in exchanges(calls, api_port).items() if not e.request.startswith('"GET ')}
 
 
 def unsynced_lines(calls: list[tuple[int, str, str, str, str]], folder: str, wal: str) -> tuple[int, list[str]]:

@@ -1,3 +1,4 @@
+import ctypes
 import os
 import sqlite3
 import sys
@@ -151,11 +152,86 @@ def test_home_token_and_run_info_are_private(tmp_path):
     assert home.read_run_info(where) is None
 
 
-@pytest.mark.parametrize("content", ["", "{not json", '{"no_pid": 1}'])
+@pytest.mark.parametrize("content", ["", "{not json", '{"no_pid": 1}', "[1]", '{"pid": 0}', '{"pid": -1}',
+                                     '{"pid": 1180591620717411303424}', '{"pid": true}', '{"pid": "1"}',
+                                     '{"pid": 1.5}', '{"pid": null}'])
 def test_broken_run_info_counts_as_not_running(tmp_path, content):
-    """A truncated or odd run.json means nothing is running, not a crash."""
+    """A truncated or odd run.json means nothing is running, not a crash; nor a pid no process can have (0 and -1
+    would ask about a whole process group, 2**70 overflows the system's pid)."""
     (tmp_path / "run.json").write_text(content)
     assert home.read_run_info(tmp_path) is None
+
+
+def test_a_pid_reused_by_another_users_process_is_not_a_running_sourdine(tmp_path, monkeypatch):
+    """run.json is written by the user's own Sourdine: its pid now owned by another user was reused, and nothing
+    runs with this home. The sweep leaves such a pid's files alone. (Imitated: os.kill refusing as the system
+    does for another user's process, since these tests may run as root, whom it never refuses.)"""
+    real_kill = os.kill
+
+    def kill(pid, sig):
+        if pid == 4242:
+            raise PermissionError(1, "Operation not permitted")
+        return real_kill(pid, sig)
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert home.pid_runs(4242) is None and home.pid_runs(os.getpid()) is True
+    home.write_run_info(tmp_path, {"pid": 4242})
+    assert home.read_run_info(tmp_path) is None
+    (tmp_path / ".token.4242.tmp").write_bytes(b"x")
+    assert home.sweep(tmp_path) == [] and (tmp_path / ".token.4242.tmp").exists()
+
+
+class FakeKernel32:
+    """Windows' kernel32 as home.pid_runs calls it, imitated (this machine is not Windows): `processes` maps a
+    pid to its exit code (259, STILL_ACTIVE, while it runs), or to the error OpenProcess gives for it."""
+
+    def __init__(self, processes: dict[int, int | str]) -> None:
+        self.processes = processes
+        self.open: list[int] = []
+        self.asked: list[tuple[int, bool, int]] = []
+        self.last_error = 0
+
+    def OpenProcess(self, access, inherit, pid):  # noqa: N802 - the API's names
+        self.asked.append((access, inherit, pid))
+        state = self.processes.get(pid, "gone")
+        if isinstance(state, str):
+            self.last_error = {"gone": 87, "denied": 5}[state]  # what ctypes.get_last_error then gives
+            return 0
+        self.open.append(1000 + pid)
+        return 1000 + pid
+
+    def GetExitCodeProcess(self, handle, code_ref):  # noqa: N802
+        code_ref._obj.value = self.processes[handle - 1000]
+        return 1
+
+    def CloseHandle(self, handle):  # noqa: N802
+        self.open.remove(handle)
+        return 1
+
+
+def test_on_windows_a_pid_is_asked_about_through_its_exit_code_not_os_kill(tmp_path, monkeypatch):
+    """On Windows os.kill(pid, 0) sends CTRL_C_EVENT (0) to a console's processes: the run's own check for another
+    instance, the CLI's for a running one, and the sweep would interrupt the very Sourdine they ask about.
+    pid_runs asks Windows for the process's exit code instead (imitated: sys.platform and kernel32), with the
+    least access there is (PROCESS_QUERY_LIMITED_INFORMATION), and closes every handle it opened."""
+    kernel32 = FakeKernel32({40: 259, 44: 0, 48: "denied"})  # running, exited, another user's; others: gone
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(home, "_kernel32", lambda: kernel32)
+    monkeypatch.setattr(ctypes, "get_last_error", lambda: kernel32.last_error, raising=False)  # Windows only
+
+    def no_kill(pid, sig):
+        raise AssertionError(f"os.kill({pid}, {sig}) on Windows")
+
+    monkeypatch.setattr(os, "kill", no_kill)
+    assert [home.pid_runs(pid) for pid in (40, 44, 48, 52)] == [True, False, None, False]
+    assert {access for access, _, _ in kernel32.asked} == {0x1000} and kernel32.open == []
+    for pid, running in ((40, True), (44, False), (48, False), (52, False)):
+        home.write_run_info(tmp_path, {"pid": pid})
+        assert (home.read_run_info(tmp_path) is not None) is running, pid
+    for pid in (40, 44, 48, 52):
+        (tmp_path / f".token.{pid}.tmp").write_bytes(b"x")
+    assert sorted(home.sweep(tmp_path, ("token",))) == [".token.44.tmp", ".token.52.tmp"]
+    assert kernel32.open == []
 
 
 def test_submit_commits_before_it_resolves_and_rolls_back_on_error(tmp_path):

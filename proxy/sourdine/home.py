@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -129,10 +130,7 @@ _LEFT_BEHIND = re.compile(r"\.(.+)\.([1-9][0-9]{0,9})\.tmp")  # a pid (Linux's a
 def sweep(folder: Path, names: Collection[str] | None = None) -> list[str]:
     """Remove from `folder` the temporary files (and folders) that processes which died mid-write left there,
     not those of a process still running; only those for the files `names` when given (a folder that may be the
-    user's own, as `--home ~` makes the home), else all. The names removed. Only where a process can be asked
-    whether it lives without harm (not on Windows, where os.kill ends it)."""
-    if os.name != "posix":
-        return []
+    user's own, as `--home ~` makes the home), else all. The names removed."""
     try:
         entries = os.listdir(folder)
     except OSError:
@@ -143,7 +141,10 @@ def sweep(folder: Path, names: Collection[str] | None = None) -> list[str]:
         if match is None or (names is not None and match.group(1) not in names):
             continue
         pid = int(match.group(2))
-        if pid == os.getpid() or _alive(pid):
+        try:
+            if pid == os.getpid() or pid_runs(pid) is not False:  # another user's (None) is left alone
+                continue
+        except ValueError:  # not a pid here: not a name Sourdine writes
             continue
         path = folder / entry
         try:
@@ -157,14 +158,55 @@ def sweep(folder: Path, names: Collection[str] | None = None) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_runs(pid: int) -> bool | None:
+    """Whether process `pid` still runs, asked without disturbing it: True while it runs, False once it is gone,
+    None when the system will not say (another user's process, which a pid of Sourdine's own cannot be but a
+    reused one can). ValueError for a number that cannot be a pid. Not by os.kill on Windows, where signal 0 is
+    CTRL_C_EVENT: a Ctrl-C for the processes of a console."""
+    if not 0 < pid < 2**31:
+        raise ValueError(f"not a process id: {pid}")
+    if sys.platform == "win32":
+        return _windows_runs(pid, _kernel32())
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (OSError, OverflowError):  # another user's, not a pid here, or the system will not say: left alone
-        return True
+    except OSError:
+        return None
     return True
+
+
+_STILL_ACTIVE = 259  # the exit code Windows reports for a process that has not exited
+_ERROR_INVALID_PARAMETER = 87  # OpenProcess's answer for a pid that no process has
+
+
+def _windows_runs(pid: int, kernel32: Any) -> bool | None:
+    import ctypes
+
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return False if ctypes.get_last_error() == _ERROR_INVALID_PARAMETER else None  # else: access denied
+    try:
+        code = ctypes.c_ulong()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return None
+        return code.value == _STILL_ACTIVE  # (one that exited with 259 is taken as running)
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+@functools.cache
+def _kernel32() -> Any:
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]  # Windows only
+    kernel32.OpenProcess.argtypes = (ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong)
+    kernel32.OpenProcess.restype = ctypes.c_void_p  # a handle is pointer-sized
+    kernel32.GetExitCodeProcess.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_ulong))
+    kernel32.GetExitCodeProcess.restype = ctypes.c_int
+    kernel32.CloseHandle.argtypes = (ctypes.c_void_p,)
+    kernel32.CloseHandle.restype = ctypes.c_int
+    return kernel32
 
 
 def flush_to_disk(fd: int) -> None:
@@ -216,10 +258,13 @@ def write_run_info(home: Path, info: dict[str, Any]) -> None:
 
 
 def read_run_info(home: Path) -> dict[str, Any] | None:
-    """What the running instance wrote, or None when nothing runs (a stale file from a dead pid counts as none)."""
+    """What the running instance wrote, or None when nothing runs: a stale file counts as none, whose pid is gone,
+    or is now another user's process, or is not a number a process can have."""
     try:
         info = json.loads((home / "run.json").read_text())
-        os.kill(int(info["pid"]), 0)
+        pid = info["pid"]
+        if type(pid) is not int or not pid_runs(pid):
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return info

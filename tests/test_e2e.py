@@ -424,6 +424,38 @@ def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):
     assert json.loads(value) == ["toot.example.org"]
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("loop_takes_signals", [True, False], ids=["posix-loop", "windows-proactor-imitated"])
+def test_ctrl_c_and_sigterm_stop_the_run_where_the_loop_cannot_take_signals_too(sig, loop_takes_signals,
+                                                                                   monkeypatch):
+    """`sourdine run` ends on Ctrl-C or SIGTERM through its event loop; Windows' proactor loop cannot take signals
+    (add_signal_handler raises NotImplementedError, which stopped the run's start with a traceback there), so
+    they come through signal.signal instead, as mitmproxy's own do. The proactor's refusal is imitated here."""
+    import signal
+
+    from sourdine import runner
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        if not loop_takes_signals:
+            def refuse(*_args):
+                raise NotImplementedError
+
+            monkeypatch.setattr(loop, "add_signal_handler", refuse)
+        stop = asyncio.Event()
+        runner.stop_on_signals(loop, stop)
+        assert not stop.is_set()
+        signal.raise_signal(getattr(signal, sig))
+        await asyncio.wait_for(stop.wait(), 5)
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        asyncio.run(main())
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def test_start_up_leaves_out_what_it_never_uses_and_the_collector_comes_back(tmp_path, standin):
     """`sourdine run` imports neither the mitmproxy addons it does not run (sourdine.lean) nor the pairing
     protocol (imported at the first pairing), and its cycle collector, off through start-up, is on again when

@@ -246,9 +246,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     runtime.listen.sync = ("127.0.0.1", sync.port or 0)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(asyncio.get_running_loop(), stop)
 
     await master.running()
     home.write_run_info(
@@ -290,6 +288,18 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         await asyncio.to_thread(writer.close)
         home.remove_run_info(where, os.getpid())
     return 0
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM (and Ctrl-Break on Windows) set `stop`, and the run ends cleanly. Through the loop where
+    it can take signals; else (Windows' proactor loop, which cannot) through signal.signal, as mitmproxy does."""
+    signals = [signal.SIGINT, signal.SIGTERM, *([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])]
+    try:
+        for sig in signals:
+            loop.add_signal_handler(sig, stop.set)
+    except NotImplementedError:
+        for sig in signals:
+            signal.signal(sig, lambda _sig, _frame: loop.call_soon_threadsafe(stop.set))
 
 
 def _sync_interval() -> float:

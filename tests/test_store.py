@@ -260,6 +260,66 @@ def test_submit_commits_before_it_resolves_and_rolls_back_on_error(tmp_path):
         writer.close()
 
 
+def _mute(key: str, stamp: str) -> dict:
+    return {"list": "mute", "key": key, "entry": {"kind": "keyword", "text": key.split(":", 1)[1]}, "stamp": stamp,
+            "device": "d1", "deleted": 0}
+
+
+def test_a_write_waits_for_another_process_s_lock_and_no_later_write_is_lost(tmp_path):
+    """Another process holding the database's write lock (a backup, a database browser, the sqlite3 shell) for a
+    moment: a write submitted then waits for it (busy_timeout) rather than failing at once, and writes after it
+    are stored. A review found the opposite: the first write failed in 60 ms (its deferred transaction had read
+    before it wrote), and sqlite-utils' upsert, whose first use on a connection met the lock, wrote no new row of
+    a list, setting or peer for the rest of the run while the API acknowledged each one."""
+    from sourdine.sync.peer import Peer, save_peer
+
+    path = tmp_path / "s.db"
+    store.open_db(path).close()
+    writer = store.Writer(path)
+    writer.start()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        during = writer.submit(lambda db: store.put_list_entry(db, _mute("keyword:during", "s1")))
+        time.sleep(0.5)
+        assert not during.done(), "the write waits for the lock"
+        other.execute("ROLLBACK")
+        during.result(5)
+        writer.submit(lambda db: store.put_list_entry(db, _mute("keyword:after", "s2"))).result(5)
+        writer.submit(lambda db: store.save_settings(db, {"keep_excerpts": True, "x": {"hide": 0.9}})).result(5)
+        peer = Peer("p1", "laptop", "127.0.0.1:1", "CERT", "KEY", 1.0)
+        writer.submit(lambda db: save_peer(db, peer)).result(5)
+        peer.name = "laptop 2"
+        writer.submit(lambda db: save_peer(db, peer)).result(5)
+        writer.submit(lambda db: store.put_list_entry(db, {**_mute("keyword:after", "s3"), "deleted": 1})).result(5)
+    finally:
+        other.close()
+        writer.close()
+    db = store.open_db(path)
+    assert [(r["key"], r["stamp"], r["deleted"], r["seq"]) for r in db["lists"].rows_where(order_by="seq")] == [
+        ("keyword:during", "s1", 0, 1), ("keyword:after", "s3", 1, 3)]
+    assert store.load_settings(db) == {"keep_excerpts": True, "x": {"hide": 0.9}}
+    assert [(r["id"], r["name"], r["cert"]) for r in db["peers"].rows] == [("p1", "laptop 2", "CERT")]
+    assert not [name for name in db.table_names() if name.startswith("t") and len(name) == 33], \
+        "no probe table of sqlite-utils' left behind"
+
+
+def test_upserts_do_not_depend_on_sqlite_utils_asking_sqlite_about_on_conflict(tmp_path):
+    """What made the lost writes: a connection on which sqlite-utils had concluded that sqlite lacks ON CONFLICT
+    (as a lock during its probe made it conclude). Sourdine's writes do not go through that path at all."""
+    from sourdine.sync.peer import Peer, save_peer
+
+    db = store.open_db(tmp_path / "s.db")
+    db._supports_on_conflict = False  # sqlite-utils' cached answer, as the lock left it
+    store.put_list_entry(db, _mute("keyword:honte", "s1"))
+    store.save_settings(db, {"keep_excerpts": True})
+    save_peer(db, Peer("p1", "laptop", "127.0.0.1:1", "CERT", "KEY", 1.0))
+    db.conn.commit()
+    assert [r["key"] for r in db["lists"].rows] == ["keyword:honte"]
+    assert store.load_settings(db) == {"keep_excerpts": True}
+    assert [r["id"] for r in db["peers"].rows] == ["p1"]
+
+
 def test_submit_to_a_stopped_writer_fails_at_once(tmp_path):
     """Submitting to a writer that is not running fails instead of hanging."""
     with pytest.raises(RuntimeError):

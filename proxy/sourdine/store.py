@@ -8,6 +8,7 @@ own connection and commits what has queued up, at most every `interval` seconds,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -204,7 +205,18 @@ def next_seq(db: sqlite_utils.Database) -> int:
 
 
 def put_list_entry(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
-    db["lists"].upsert({**row, "entry": json.dumps(row["entry"]), "seq": next_seq(db)}, pk=("list", "key"))
+    upsert(db, "lists", {**row, "entry": json.dumps(row["entry"]), "seq": next_seq(db)}, ("list", "key"))
+
+
+def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any], key: tuple[str, ...]) -> None:
+    """Insert `row`, or set its columns on the row that has its key: sqlite's own upsert (INSERT ... ON CONFLICT
+    DO UPDATE). Not sqlite-utils' upsert, which asks each connection once whether sqlite has ON CONFLICT, by
+    creating a table in the database: when another process held the database locked at that moment, it took the
+    answer as no, for the connection's life, and then wrote a new row as INSERT OR IGNORE of its key alone (which
+    a table's NOT NULL columns refuse, silently) followed by an UPDATE that found nothing. Every new mute, allow
+    entry, setting and peer that the API then acknowledged was lost (a review's finding, 2026-11-25)."""
+    columns = tuple(row)
+    db.conn.execute(_upsert(table, columns, key, tuple(c for c in columns if c not in key), 1), list(row.values()))
 
 
 def forget_author(db: sqlite_utils.Database, platform: str, author_id: str) -> int:
@@ -331,9 +343,7 @@ def read_stats(path: Path, days: int, collapse: dict[str, float] | None = None) 
 
 def save_settings(db: sqlite_utils.Database, values: dict[str, Any]) -> None:
     with db.atomic():
-        db["settings"].upsert_all(
-            [{"key": k, "value": json.dumps(v)} for k, v in values.items()], pk="key"
-        )
+        db.conn.executemany(_UPSERT_SETTING, [(k, json.dumps(v)) for k, v in values.items()])
 
 
 # Decisions and author records are written many rows a statement (INSERT ... VALUES (...), (...), ...): sqlite
@@ -350,8 +360,14 @@ _DECISION_UPDATE = ("last_changed", "endpoint", "negativity", "outrage", "score"
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], update: tuple[str, ...], rows: int) -> str:
     """The statement that upserts `rows` rows into `table` at once."""
     row = "(" + ", ".join("?" * len(columns)) + ")"
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
-            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in update)}")
+    then = f"DO UPDATE SET {', '.join(f'{_q(c)} = excluded.{_q(c)}' for c in update)}" if update else "DO NOTHING"
+    return (f"INSERT INTO {_q(table)} ({', '.join(map(_q, columns))}) VALUES {', '.join([row] * rows)} "
+            f"ON CONFLICT ({', '.join(map(_q, key))}) {then}")
+
+
+def _q(name: str) -> str:
+    """An identifier of the code's own (never a user's), quoted."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _upsert_rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], key: tuple[str, ...],
@@ -381,6 +397,28 @@ def _valid(value: Any) -> Any:
 _UPSERT_SETTING = (
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite_utils.Database) -> Iterator[None]:
+    """A write transaction that takes the database's write lock first (BEGIN IMMEDIATE), committed at the end or
+    rolled back on an error. sqlite-utils' atomic() begins a deferred one, which takes the lock at its first write:
+    when another process holds it by then, sqlite fails that write at once, as the busy timeout cannot apply to a
+    transaction that has read already (put_list_entry reads the next sequence number first). This one waits for
+    the lock (busy_timeout) before anything is read."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
 
 
 class Writer:
@@ -479,7 +517,7 @@ class Writer:
                     if not future.set_running_or_notify_cancel():
                         continue  # its caller gave up waiting (a request cancelled, a shutdown): nothing is done
                     try:
-                        with db.atomic():
+                        with _immediate(db):
                             result = fn(db)
                     except Exception as e:
                         future.set_exception(e)
@@ -504,7 +542,7 @@ class Writer:
             if not (chunk or first and (settings or authors or gone)):
                 continue
             try:
-                with db.atomic():
+                with _immediate(db):
                     _upsert_rows(db.conn, "decisions", DECISION_COLUMNS, ("platform", "post_id"), _DECISION_UPDATE,
                                  list(chain.from_iterable(chunk)))
                     if first:

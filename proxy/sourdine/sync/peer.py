@@ -183,7 +183,7 @@ class Peer:
 
 
 def save_peer(db: sqlite_utils.Database, peer: Peer) -> None:
-    db["peers"].upsert(asdict(peer), pk="id")
+    store.upsert(db, "peers", asdict(peer), ("id",))
 
 
 @dataclass

@@ -102,6 +102,37 @@ def test_corrupt_or_unknown_raises_value_error(encoding, data):
         codec.decode(data, encoding)
 
 
+def _zstd_in_blocks(body: bytes) -> bytes:
+    """A zstd frame whose first half is a block of its own, as a server streaming its answer writes it: cut
+    after that block, the decoder has output to give."""
+    frame = zstandard.ZstdCompressor().compressobj()
+    half = len(body) // 2
+    return (frame.compress(body[:half]) + frame.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK) + frame.compress(body[half:])
+            + frame.flush())
+
+
+_SKIPPABLE = (0x184D2A50).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"hello"  # a zstd skippable frame
+
+
+@pytest.mark.parametrize("data", [_zstd_in_blocks(BODY)[:-10], _zstd_in_blocks(BODY)[:-1],
+                                  _zstd_in_blocks(BODY) + _zstd_in_blocks(BODY)[:-10],
+                                  _zstd_in_blocks(BODY) + _SKIPPABLE[:-2]],
+                         ids=["cut in its last block", "its last byte cut", "second frame cut", "skippable cut"])
+def test_a_zstd_body_cut_short_is_an_error_not_its_first_part(data):
+    """zstd's stream reader gives what it decoded before the cut and no error (a review found a cut Reddit page
+    and a cut Facebook stream filtered and sent as whole, without their ends): such a body is refused, as a cut
+    gzip or brotli one is, and the addon sends it as it came."""
+    assert len(zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()) >= len(BODY) // 2
+    with pytest.raises(ValueError, match="truncated zstd"):
+        codec.decode(data, "zstd")
+
+
+def test_whole_zstd_frames_decode_one_after_the_other_skippable_ones_too():
+    whole = _zstd_in_blocks(BODY)
+    assert codec.decode(whole + _SKIPPABLE + whole, "zstd") == BODY * 2
+    assert codec.decode(_SKIPPABLE + whole, "zstd") == BODY
+
+
 @pytest.mark.parametrize(
     ("encoding", "data"),
     [

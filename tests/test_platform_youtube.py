@@ -124,6 +124,24 @@ def test_watch_page_without_data_is_an_error() -> None:
         youtube.parse("watch", b"<html><script>var other = {};</script></html>")
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "123456789012345678901234567890"])
+def test_a_watch_page_with_values_orjson_cannot_write_back_is_left_as_it_came(value: str) -> None:
+    """When ytInitialData is followed by more code in its script, the standard decoder reads it, and that decoder
+    takes what JavaScript takes and orjson cannot write back (NaN, Infinity, numbers past a double's range; a
+    review found them rewritten as null) or at all (integers past 64 bits): parse refuses the page, and the
+    engine sends it unchanged. Values orjson writes back as the same number still go through."""
+    raw = (DATA / WATCH).read_bytes()
+    head, tail = raw.split(b"var ytInitialData = {", 1)
+    odd = head + b'var ytInitialData = {"zz": ' + value.encode() + b", " + tail.replace(b";</script>",
+                                                                                        b"; var more = 1;</script>", 1)
+    with pytest.raises(ValueError):
+        youtube.parse("watch", odd)
+    fine = odd.replace(b'"zz": ' + value.encode(), b'"zz": 18446744073709551615')
+    page = youtube.parse("watch", fine)
+    assert [p.id for p in youtube.posts("watch", page)] == ["UgzW1", "UgzW2"]
+    assert b'"zz":18446744073709551615' in youtube.serialize("watch", page)
+
+
 @pytest.mark.parametrize("doc", [None, [], {}, {"contents": [{"commentThreadRenderer": None}]},
                                  {"continuationItems": [{"commentViewModel": {"commentKey": 5}}, 3]}])
 def test_odd_documents(doc: Any) -> None:

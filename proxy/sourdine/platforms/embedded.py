@@ -4,6 +4,7 @@ read with orjson, and written back in place: the rest of the page stays byte for
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,30 @@ class _Scripts(OffsetParser):
                 self.found = (start, end)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} in the page's data, which orjson would write back as null")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999
+        raise ValueError("a number past a double's range in the page's data, which orjson would write back as null")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError("an integer past 64 bits in the page's data, which orjson cannot write back")
+    return value
+
+
+# The standard decoder reads what JavaScript reads and orjson refuses: NaN, Infinity, numbers past a double's
+# range, integers past 64 bits. Written back, the first three would become null and the last would fail; the
+# page is left as it came instead (a review found NaN written back as null, 2026-11-25).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite, parse_int=_int64)
+
+
 def find(body: bytes, names: tuple[str, ...]) -> Embedded | None:
     """The first JSON object assigned to one of `names` in a script of the page (`var NAME = {...};`,
     `window["NAME"] = {...};`), or None."""
@@ -76,7 +101,7 @@ def find(body: bytes, names: tuple[str, ...]) -> Embedded | None:
             # json's decoder took 1.3 times orjson's time on X's capture, within the rate's margin; it may read on
             # past the script, to the end of the text.
             budget.check((len(text) - brace) / 1e6 * budget.PARSE_MS_PER_MB)
-            data, stop = json.JSONDecoder().raw_decode(text, brace)
+            data, stop = _DECODER.raw_decode(text, brace)
             if stop > end:
                 return None
         return Embedded(splice, brace, stop, data)

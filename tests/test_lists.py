@@ -249,6 +249,17 @@ def test_keywords_match_whole_words_whatever_case_and_accents(keyword, text, hit
     assert (mutes(kw(keyword)).muted(post(text), "mastodon", NOW) is not None) is hit
 
 
+def test_a_keyword_s_invisible_characters_do_not_make_it_another_entry():
+    """Zero-width spaces, soft hyphens, a byte-order mark and the like are taken out of a keyword as matching
+    takes them out of posts: "ho\u200bnte" is the entry "honte" (a review found four entries that each looked
+    like "honte" and each muted it, so that removing "honte" left the mute on). A keyword of them alone is empty."""
+    same = ["honte", "ho\u200bnte", "honte\u00ad", "\ufeffhonte", "ho\u2060n\u200dte", " Honte\u200e "]
+    assert {parse_mute(kw(text), NOW).key for text in same} == {"keyword:honte"}
+    assert parse_mute(kw("quelle\u200b honte"), NOW).key == "keyword:quelle honte"
+    with pytest.raises(ValueError, match="cannot be empty"):
+        parse_mute(kw("\u200b\ufeff\u00ad"), NOW)
+
+
 @pytest.mark.parametrize(
     ("pattern", "text", "hit"),
     [

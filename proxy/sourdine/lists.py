@@ -295,7 +295,9 @@ def _str(data: Mapping[str, object], name: str, default: str | None) -> str | No
 
 
 def _keyword(text: str) -> str:
-    key = " ".join(normalise(text).split())
+    # Without the invisible characters matching takes out (_prepare): "ho\u200bnte" is "honte", one entry, which
+    # removing "honte" removes. Kept in, they made entries that looked alike, each muting "honte" on its own.
+    key = " ".join(normalise(_INVISIBLE.sub("", text)).split())
     if not key:
         raise ValueError("text: a keyword cannot be empty")
     if len(key) > MAX_KEYWORD:

@@ -144,6 +144,29 @@ def test_a_home_or_a_database_that_cannot_be_used_is_said_plainly(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_a_database_a_newer_sourdine_migrated_is_left_alone(tmp_path):
+    """A database with a migration this version does not know (a newer Sourdine ran on it, and the user went
+    back) may have tables this version would write wrongly: `sourdine run` refuses it in one line, exit 1, and
+    writes nothing to it (a review found it opened, and a mute written into the older shape)."""
+    from sourdine import store
+
+    where = tmp_path / "home"
+    where.mkdir()
+    db = store.open_db(where / "sourdine.db")
+    db["_sqlite_migrations"].insert({"migration_set": "sourdine", "name": "0099_from_the_future",
+                                     "applied_at": "2027-01-01 00:00:00.000000+00:00"})
+    db["lists"].add_column("future", str)
+    db.close()
+    before = (where / "sourdine.db").read_bytes()
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "newer Sourdine" in out.stderr and "0099_from_the_future" in out.stderr, out.stderr
+    assert (where / "sourdine.db").read_bytes() == before
+    with pytest.raises(store.NewerDatabase):
+        store.open_db(where / "sourdine.db")
+
+
 @pytest.mark.parametrize("target", ["missing/dir/x.json", "."])
 def test_export_to_a_place_that_cannot_be_written_says_so(sourdine, tmp_path, target):
     """`sourdine export -o` into a folder that does not exist, or onto a folder: one line, exit 1."""

@@ -119,6 +119,8 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         user, clients, author_rows, list_rows = prepare_settings(where, instances)
         writer = store.Writer(home.db_path(where))
         runtime = Runtime.create(where, token, user, writer, clients, author_rows, list_rows, user["device_id"])
+    except store.NewerDatabase as e:  # nothing written to it
+        raise StartupError(str(e)) from e
     except sqlite3.OperationalError as e:  # locked, full, unreadable: the file itself may be fine
         raise StartupError(f"cannot use {home.db_path(where)}: {e}") from e
     except sqlite3.DatabaseError as e:  # not a database, or a damaged one

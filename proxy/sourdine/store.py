@@ -38,9 +38,20 @@ with lean.without("numpy"):  # sqlite-utils would import numpy, which Sourdine n
 logger = logging.getLogger(__name__)
 
 migrations = Migrations("sourdine")
+KNOWN_MIGRATIONS: list[str] = []  # this version's, in order
 
 
-@migrations(name="0001_settings_and_decisions")
+def _migration(name: str) -> Callable[[Callable[[sqlite_utils.Database], None]], Any]:
+    KNOWN_MIGRATIONS.append(name)
+    return migrations(name=name)
+
+
+class NewerDatabase(Exception):
+    """The database was migrated by a newer Sourdine than this one: its tables may not be what this version
+    writes, so it is left alone."""
+
+
+@_migration("0001_settings_and_decisions")
 def _m0001(db: sqlite_utils.Database) -> None:
     db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"}, strict=True)
     db["decisions"].create(
@@ -66,7 +77,7 @@ def _m0001(db: sqlite_utils.Database) -> None:
     db["decisions"].create_index(["last_changed"])
 
 
-@migrations(name="0002_clients")
+@_migration("0002_clients")
 def _m0002(db: sqlite_utils.Database) -> None:
     db["clients"].create(
         {"id": str, "name": str, "origin": str, "token_hash": str, "created": float, "last_seen": float},
@@ -77,7 +88,7 @@ def _m0002(db: sqlite_utils.Database) -> None:
     db["clients"].create_index(["token_hash"], unique=True)
 
 
-@migrations(name="0003_authors")
+@_migration("0003_authors")
 def _m0003(db: sqlite_utils.Database) -> None:
     db["authors"].create(
         {"platform": str, "author_id": str, "handle": str, "first_seen": float, "last_seen": float, "posts": int,
@@ -89,7 +100,7 @@ def _m0003(db: sqlite_utils.Database) -> None:
     db["authors"].create_index(["last_seen"])
 
 
-@migrations(name="0004_lists")
+@_migration("0004_lists")
 def _m0004(db: sqlite_utils.Database) -> None:
     # Ready to sync (issue 7): an entry is keyed by its normalised identity, stamped by a hybrid logical clock
     # and the device that made the edit, and a removal is a tombstone, not a deleted row.
@@ -101,17 +112,17 @@ def _m0004(db: sqlite_utils.Database) -> None:
     )
 
 
-@migrations(name="0005_feedback")
+@_migration("0005_feedback")
 def _m0005(db: sqlite_utils.Database) -> None:
     db["decisions"].add_column("feedback", str)  # "fine" or "hostile": what the user said of the decision
 
 
-@migrations(name="0006_excerpts")
+@_migration("0006_excerpts")
 def _m0006(db: sqlite_utils.Database) -> None:
     db["decisions"].add_column("excerpt", str)  # only when the user opted in to keeping excerpts
 
 
-@migrations(name="0007_sync")
+@_migration("0007_sync")
 def _m0007(db: sqlite_utils.Database) -> None:
     # Issue 7: every stored row gets a local sequence number, so that a peer is sent the rows changed since the
     # last one it saw; the paired peers; and the sync bookkeeping (the tombstone horizon, folder offsets).
@@ -137,6 +148,11 @@ def open_db(path: Path) -> sqlite_utils.Database:
     # 1 MB of page cache instead of sqlite's 2 MB: the writer's inserts and prunes do not need more, and a long
     # session stays under its memory budget.
     db.execute("PRAGMA cache_size = -1024")
+    if unknown := [m.name for m in migrations.applied(db) if m.name not in KNOWN_MIGRATIONS]:
+        db.close()
+        raise NewerDatabase(f"{path} was last changed by a newer Sourdine (its migration {unknown[-1]} is unknown "
+                            f"to this version, whose last is {KNOWN_MIGRATIONS[-1]}): run that version, or move "
+                            "the file away to start afresh")
     migrations.apply(db)
     return db
 

@@ -784,6 +784,36 @@ async def test_lists_that_cannot_compile_are_refused_before_anything_is_stored(c
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0
 
 
+async def test_a_write_the_database_refuses_is_a_503_that_says_why_and_changes_nothing(client):
+    """When sqlite cannot write (here a full database: its page count capped at what it holds; a full disk, a
+    file made read-only or another program's lock answer the same way), the write is 503 storage_unavailable
+    with what the user can act on, not a bare 500 "internal", and nothing changes: not the lists in memory, not
+    the database. Once the cause is gone, the same write goes through."""
+    client.runtime.load_lists([], "dev1")
+    writer = client.runtime.writer
+    pages = writer.submit(lambda db: db.execute("PRAGMA page_count").fetchone()[0]).result(5)
+    writer.submit(lambda db: db.execute(f"PRAGMA max_page_count = {pages}")).result(5)
+    mute = {"kind": "keyword", "text": "honte", "note": "x" * 10_000}  # more than the free room of any page
+    r = await client.post("/api/v1/mutes", json=mute, headers=local(client))
+    assert r.status == 503, await r.text()
+    error = (await r.json())["error"]
+    assert error["code"] == "storage_unavailable" and "full" in error["message"], error
+    listed = await (await client.get("/api/v1/mutes", headers=local(client))).json()
+    assert listed["mutes"] == []
+    assert sqlite3.connect(client.db).execute("SELECT count(*) FROM lists").fetchone()[0] == 0
+    writer.submit(lambda db: db.execute("PRAGMA max_page_count = 1073741823")).result(5)
+    r = await client.post("/api/v1/mutes", json=mute, headers=local(client))
+    assert r.status == 201, await r.text()
+
+
+@pytest.mark.parametrize(("message", "said"), [
+    ("database is locked", "locked by another program"), ("database or disk is full", "full"),
+    ("attempt to write a readonly database", "read-only"), ("database disk image is malformed", "damaged"),
+    ("disk I/O error", "could not be written")])
+def test_what_a_failed_write_tells_the_user(message, said):
+    assert said in api._storage_trouble(message)
+
+
 async def test_connections_suggest_then_mute_allow_or_dismiss(client):
     """A toxic author is suggested with evidence; muting, allowing or dismissing ends the suggestion, stored."""
     import time as _time

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -235,7 +236,27 @@ async def committed(request: web.Request, fn) -> object:
     revoked since its request passed the guard (while its body came in, or while it waited for a lock) writes
     nothing; a route that changes memory before its write checks first (`_still_authorised`)."""
     _still_authorised(request)
-    return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
+    try:
+        return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
+    except sqlite3.DatabaseError as e:
+        if type(e) not in (sqlite3.OperationalError, sqlite3.DatabaseError):  # a constraint, a bug: internal
+            raise
+        logger.warning("could not write to the database: %s", e)  # sqlite's own words: no user data in them
+        raise ApiError(503, "storage_unavailable", f"{_storage_trouble(str(e))}; nothing was changed, try again "
+                       "once that is fixed", {"sqlite": str(e)}) from None
+
+
+def _storage_trouble(message: str) -> str:
+    """What the user can act on, from sqlite's message for a failed write."""
+    if "locked" in message or "busy" in message:
+        return "the database is locked by another program (a backup, a database browser?)"
+    if "full" in message:
+        return "the disk that holds Sourdine's database is full"
+    if "readonly" in message or "read-only" in message:
+        return "Sourdine's database cannot be written (read-only file or folder)"
+    if "malformed" in message or "not a database" in message:
+        return "Sourdine's database is damaged"
+    return "Sourdine's database could not be written"
 
 
 # -- routes -------------------------------------------------------------------------------------------------

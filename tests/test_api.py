@@ -326,6 +326,10 @@ async def test_settings_patch_is_stored_then_applied_and_returned(client):
         ({"platforms": {"mastodon": []}}, "platforms.mastodon"),
         ({"platforms": {"mastodon": {"toxic": "burn"}}}, "platforms.mastodon.toxic"),
         ({"mastodon_instances": ["not a host"]}, "mastodon_instances"),
+        ({"platforms": {"x": {"hide": 1e20, "collapse": 1e19}}}, "platforms.x.collapse"),
+        ({"platforms": {"x": {"hide": 1.5, "collapse": 0.5}}}, "platforms.x.hide"),
+        ({"platforms": {"x": {"hide": 0.2, "collapse": 0.9}}}, "platforms.x.hide"),
+        ({"platforms": {"x": {"collapse": -0.1}}}, "platforms.x.collapse"),
     ],
 )
 async def test_settings_patch_names_the_bad_field_and_changes_nothing(client, body, field):

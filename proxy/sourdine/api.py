@@ -488,8 +488,15 @@ def _bad_threshold(user: dict, changed: dict) -> str:
         except (ValueError, OverflowError):
             if values.get("toxic", "collapse") not in settings.TOXIC_ACTIONS:
                 return f"platforms.{name}.toxic"
+            for key in ("collapse", "hide"):  # the one out of range, as the message names it
+                if key in values and not _from_0_to_1(values[key]):
+                    return f"platforms.{name}.{key}"
             return f"platforms.{name}.hide" if "hide" in values else f"platforms.{name}.collapse"
     return "platforms"
+
+
+def _from_0_to_1(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 def _still_authorised(request: web.Request) -> None:

@@ -360,9 +360,12 @@ def _expires(value: object, now: datetime, tz: tzinfo) -> datetime | None:
             return datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
         instant = datetime.fromisoformat(value.strip())
         return (instant if instant.tzinfo else instant.replace(tzinfo=tz)).astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise ValueError(f"expires: {value!r} is not a duration (90m, 24h, 7d, 2w), an ISO date or an ISO "
                          "instant") from None
+    except OverflowError:  # a date or a duration that reads well, past what a date can hold
+        raise ValueError(f"expires: {value!r} is later than the last day Sourdine can keep (9999-12-30); leave "
+                         "\"expires\" out for an entry that never expires") from None
 
 
 def _platform(value: object, field: str) -> str:

@@ -299,6 +299,13 @@ async def test_large_bodies_csrf_and_invalid_json(client):
     assert r.status == 415
     r = await client.post("/api/v1/score", data="{nope", headers=local(client, **{"Content-Type": "application/json"}))
     assert r.status == 400 and await error_code(r) == "bad_json"
+    # A name given twice in one object, at any depth, is refused, not read as its last value.
+    json_type = {"Content-Type": "application/json"}
+    for twice in ('{"text": "a", "text": "b"}', '{"text": "x", "lang": "fr", "lang": "en"}',
+                  '{"text": "x", "lang": {"a": 1, "a": 2}}'):
+        r = await client.post("/api/v1/score", data=twice, headers=local(client, **json_type))
+        assert r.status == 400 and await error_code(r) == "bad_json", twice
+        assert "given twice" in (await r.json())["error"]["message"]
 
 
 async def test_settings_patch_is_stored_then_applied_and_returned(client):

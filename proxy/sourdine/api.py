@@ -199,6 +199,21 @@ def who(request: web.Request) -> str:
     return client.id if isinstance(client, Client) else str(client)
 
 
+class _Twice(ValueError):
+    pass
+
+
+def _one_value_per_name(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object whose names are all different: one given twice ({"text": "a", "text": "b"}) is refused rather
+    than read as its last value, which is not what every client would have meant."""
+    out: dict[str, object] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _Twice(name)
+        out[name] = value
+    return out
+
+
 async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, ...]], required: set[str]) -> dict:
     """The request's JSON object, checked: only `allowed` fields, of their types, with the `required` ones."""
     if request.content_type != "application/json" or (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
@@ -210,9 +225,12 @@ async def json_body(request: web.Request, allowed: dict[str, type | tuple[type, 
     except Exception:  # a body that cannot be decoded (a bad Content-Encoding...) is the client's error
         raise ApiError(400, "bad_body", "the body could not be read") from None
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_one_value_per_name)
         # "\ud800" escapes decode to lone surrogates, which no UTF-8 store can hold: refuse them here.
         json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except _Twice as e:
+        raise ApiError(400, "bad_json", f"the field {e.args[0]!r} is given twice in one object",
+                       {"field": e.args[0]}) from None
     except (ValueError, RecursionError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):

@@ -438,7 +438,8 @@ def _bluesky(value: str, name: str) -> str | None:
 
 def _x(value: str, name: str) -> str | None:
     if name == "id":
-        return f"id:{value}" if value.isascii() and value.isdigit() and len(value) <= 20 else None
+        # The number, as X writes its ids: "007" is the account 7, which a post by 7 names "7".
+        return f"id:{int(value)}" if value.isascii() and value.isdigit() and len(value) <= 20 else None
     return value if _X_NAME.fullmatch(value) else None
 
 

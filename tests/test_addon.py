@@ -74,7 +74,8 @@ def feed_flow(body: bytes, path="/api/v1/timelines/home", host="127.0.0.1", sche
     flow.request.port = 443 if scheme == "https" else 80
     flow.request.path = path + "?limit=20"
     flow.request.headers["accept-encoding"] = "gzip, deflate, br, zstd"
-    headers = {"content-type": content_type, "link": '<https://x.example/?max_id=1>; rel="next"', "etag": 'W/"1"'}
+    headers = {"content-type": content_type, "link": '<https://x.example/?max_id=1>; rel="next"', "etag": 'W/"1"',
+               "last-modified": "Wed, 25 Nov 2026 06:00:00 GMT", "accept-ranges": "bytes"}
     if encoding:
         headers["content-encoding"] = encoding
     flow.response = http.Response.make(200, b"", headers)
@@ -99,12 +100,13 @@ def run(addon, flow):
     ],
 )
 def test_hostile_posts_are_rewritten_and_sent_uncompressed(addon, encoding, encode):
-    """A feed with hostile posts is rewritten, sent as identity with a correct length, Link kept, ETag gone."""
+    """A feed with hostile posts is rewritten, sent as identity with a correct length, Link kept, ETag gone, and
+    Last-Modified and Accept-Ranges too (a cache could join a range of the platform's bytes to the rewrite)."""
     statuses = hostile_timeline(3)
     flow = run(addon, feed_flow(encode(json.dumps(statuses).encode()), encoding=encoding))
     assert flow.metadata["sourdine"]["rewritten"]
     assert "content-encoding" not in flow.response.headers
-    assert "etag" not in flow.response.headers
+    assert not {"etag", "last-modified", "accept-ranges"} & set(flow.response.headers.keys())
     assert flow.response.headers["link"] == '<https://x.example/?max_id=1>; rel="next"'
     assert int(flow.response.headers["content-length"]) == len(flow.response.raw_content)
     out = json.loads(flow.response.raw_content)
@@ -164,6 +166,8 @@ def test_calm_feed_goes_out_as_the_original_bytes(addon):
     assert flow.response.raw_content is raw
     assert flow.response.headers["content-encoding"] == "gzip"
     assert flow.response.headers["etag"] == 'W/"1"'
+    assert flow.response.headers["last-modified"] == "Wed, 25 Nov 2026 06:00:00 GMT"
+    assert flow.response.headers["accept-ranges"] == "bytes"
     assert "rewritten" not in flow.metadata["sourdine"]
 
 
@@ -758,6 +762,6 @@ def test_a_feed_fetched_again_goes_out_as_rewritten_the_first_time(addon, runtim
     again = run(addon, feed_flow(bytes(raw), encoding="gzip"))
     assert first.metadata["sourdine"]["rewritten"] and again.metadata["sourdine"]["rewritten"]
     assert again.response.raw_content == first.response.raw_content
-    assert "content-encoding" not in again.response.headers and "etag" not in again.response.headers
+    assert not {"content-encoding", "etag", "last-modified", "accept-ranges"} & set(again.response.headers.keys())
     assert runtime.engine.caches()["pages"]["size"] == 1
     assert runtime.engine.health["mastodon"].responses == 2

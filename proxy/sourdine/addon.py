@@ -28,8 +28,11 @@ from sourdine.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-# Headers that describe the body as it came from the platform and would lie about a rewritten one.
-_STALE_HEADERS = ("content-encoding", "etag", "content-md5", "digest", "content-digest", "repr-digest")
+# Headers that describe the body as it came from the platform and would lie about a rewritten one. Last-Modified
+# and Accept-Ranges too: a cache holding the rewrite could ask the platform for a range of it (If-Range: that date)
+# and join the platform's bytes to Sourdine's.
+_STALE_HEADERS = ("content-encoding", "etag", "last-modified", "accept-ranges", "content-md5", "digest",
+                  "content-digest", "repr-digest")
 _INSTANCE_PATHS = ("/api/v1/instance", "/api/v2/instance")
 # Where each platform's web app asks who is signed in: the answer names the user's own account.
 _WHOAMI = {

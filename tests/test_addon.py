@@ -259,6 +259,8 @@ def test_a_feed_asks_for_gzip_only_where_the_browser_takes_it(addon, accept, sen
         ("application/json; charset=windows-1252; profile=x", False),
         ("application/json; charset=iso-8859-1; charset=utf-8", False),  # the first one counts
         ('application/json; p="x;charset=iso-8859-1"', True),  # inside another parameter's quoted value
+        ("Application/JSON; Charset=UTF-8", True),  # media types are case-insensitive (a review found it missed)
+        ("APPLICATION/JSON", True),
     ],
 )
 def test_a_body_in_another_charset_than_utf8_goes_out_as_it_came(addon, content_type, rewritten):

@@ -294,7 +294,7 @@ class Sourdine:
         if self._standalone or response is None or response.stream or response.status_code == 101:
             return
         meta = flow.metadata.get("sourdine")
-        content_type = response.headers.get("content-type", "")
+        content_type = response.headers.get("content-type", "").lower()  # media types are case-insensitive
         # A Mastodon web app's request that is not for an API is read only for a page's signed-in account (the
         # scripts, styles and images of the app go as they come).
         if meta is None or "text/event-stream" in content_type or meta["endpoint"] == "page" and (
@@ -363,7 +363,8 @@ class Sourdine:
         content_type = response.headers.get("content-type", "json")
         adapter = runtime.engine.adapters.get(meta["platform"])
         kinds = getattr(adapter, "ENDPOINT_CONTENT_TYPES", {}).get(meta["endpoint"])
-        if not any(kind in content_type for kind in kinds or getattr(adapter, "CONTENT_TYPES", ("json",))):
+        media = content_type.lower()  # "Application/JSON" is JSON (RFC 9110: case-insensitive)
+        if not any(kind in media for kind in kinds or getattr(adapter, "CONTENT_TYPES", ("json",))):
             return
         charset = _charset(content_type)
         if charset not in _UTF8:
@@ -481,7 +482,7 @@ class Sourdine:
     def _learn_own_from_page(self, response: http.Response) -> None:
         """The signed-in account of a Mastodon web page: `meta.me` in its initial-state script."""
         try:
-            if "html" not in response.headers.get("content-type", ""):
+            if "html" not in response.headers.get("content-type", "").lower():
                 return
             page = codec.decode(response.raw_content, response.headers.get("content-encoding"), 4 * 1024 * 1024)
             state = initial_state(page)

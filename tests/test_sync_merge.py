@@ -133,6 +133,31 @@ def test_an_old_tombstone_stays_until_every_peer_has_seen_it(tmp_path):
     db.close()
 
 
+def test_sequence_numbers_never_go_back_when_the_newest_row_is_collected(tmp_path):
+    """Collecting the tombstone that holds the highest sequence number must not make the next edit reuse it: a
+    peer has acknowledged rows up to it, and would never be sent that edit (a review found two edits that never
+    reached the peer, every sync sending nothing). The highest number given is kept past its row's deletion, in
+    the same transaction, and across a restart."""
+    path = tmp_path / "a.db"
+    db = store.open_db(path)
+    old = Row.make("mute", "keyword:rage", None, Stamp(NOW - 190 * merge.DAY_MS, 0, "a"))
+    with db.atomic():
+        sync_db.apply(db, [Row.make("mute", "keyword:honte", _entry("keyword:honte"), Stamp(NOW - 1, 0, "a"))])
+        sync_db.apply(db, [old])
+    acknowledged = sync_db.max_seq(db)
+    with db.atomic():
+        assert sync_db.collect(db, NOW, acknowledged) == 1
+    db.close()
+    db = store.open_db(path)
+    assert store.next_seq(db) == acknowledged + 1 and sync_db.max_seq(db) == acknowledged
+    with db.atomic():
+        store.put_list_entry(db, {"list": "mute", "key": "keyword:nouveau", "entry": _entry("keyword:nouveau"),
+                                  "stamp": Stamp(NOW, 0, "a").encode(), "device": "a", "deleted": 0})
+    rows, upto = sync_db.since(db, acknowledged)
+    assert [r.key for r in rows] == ["keyword:nouveau"] and upto == acknowledged + 1
+    db.close()
+
+
 def test_a_returning_peer_does_not_bring_back_a_collected_removal(tmp_path):
     """A peer away past the horizon gets the full state: its copy of an entry removed (and collected) meanwhile
     goes, and the entry it sends back is not taken either."""

@@ -217,7 +217,15 @@ def load_lists(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def next_seq(db: sqlite_utils.Database) -> int:
     """The next local sequence number of a list row (the sync sends a peer the rows past the last it saw)."""
-    return db.execute("SELECT coalesce(max(seq), 0) + 1 FROM lists").fetchone()[0]
+    return max_seq(db) + 1
+
+
+def max_seq(db: sqlite_utils.Database) -> int:
+    """The highest sequence number given to a list row so far, that of a row deleted since included (kept in
+    sync_state by sync.db.remove): numbers never go back, or an edit made after the newest row was collected would
+    get a number that a peer had acknowledged already, and never reach it."""
+    return db.execute("SELECT max(coalesce((SELECT max(seq) FROM lists), 0), "
+                      "coalesce((SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'seq'), 0))").fetchone()[0]
 
 
 def put_list_entry(db: sqlite_utils.Database, row: dict[str, Any]) -> None:

@@ -65,11 +65,13 @@ def apply(db: sqlite_utils.Database, rows: Iterable[Row]) -> list[Row]:
 
 
 def remove(db: sqlite_utils.Database, ids: Iterable[RowId]) -> None:
+    """Delete rows, keeping the highest sequence number given so far (store.max_seq), which one of them may hold."""
+    set_state(db, "seq", str(max_seq(db)))
     db.conn.executemany("DELETE FROM lists WHERE list = ? AND key = ?", list(ids))
 
 
 def max_seq(db: sqlite_utils.Database) -> int:
-    return db.execute("SELECT coalesce(max(seq), 0) FROM lists").fetchone()[0]
+    return store.max_seq(db)
 
 
 def since(db: sqlite_utils.Database, seq: int, limit: int = 5000) -> tuple[list[Row], int]:

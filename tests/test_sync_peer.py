@@ -539,8 +539,109 @@ async def test_folder_lines_are_encrypted_for_each_peer(pair, tmp_path):
     (other / "ops-deva.jsonl").write_bytes(json.dumps(swapped).encode() + b"\n")
     assert Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)[:2] == ([], 1)
     (other / "ops-deva.jsonl").write_bytes(line)
-    lines, bad, _ = Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)
+    lines, bad, _, _ = Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)
     assert bad == 0 and [r.key for r in lines[0][1]] == ["keyword:x"]
+
+
+def _folder_rows(texts, device="deva") -> list[Row]:
+    return [Row.make("mute", f"keyword:{t}", {"kind": "keyword", "text": t},
+                     Stamp(int(time.time() * 1000), 0, device)) for t in texts]
+
+
+def test_a_line_written_in_part_is_cut_back_and_no_line_is_lost(tmp_path, monkeypatch):
+    """A write that stops partway (a full disk: os.write writes part of what it is given, then fails) leaves no
+    part of a line in the file: the part would be joined to the next line and both lost to the readers (a review
+    found two lines lost). The failure reaches the caller, which records nothing as written."""
+    from sourdine.sync import folder as folder_mod
+
+    key = b"k" * 32
+    ours = folder_mod.Folder(tmp_path, "deva")
+    ours.append(ours.line(_folder_rows(["un"]), 1, {"devb": key}))
+    size = (tmp_path / "ops-deva.jsonl").stat().st_size
+    real_write, calls = os.write, []
+
+    def full_disk(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        ours.append(ours.line(_folder_rows(["deux"]), 2, {"devb": key}))
+    monkeypatch.setattr(os, "write", real_write)
+    assert len(calls) == 2 and (tmp_path / "ops-deva.jsonl").stat().st_size == size
+    ours.append(ours.line(_folder_rows(["trois"]), 3, {"devb": key}))
+    lines, bad, _, _ = folder_mod.Folder(tmp_path, "devb").read("deva", tmp_path / "ops-deva.jsonl", 0, 0, key)
+    assert bad == 0 and [r.key for _, rows in lines for r in rows] == ["keyword:un", "keyword:trois"]
+
+
+def test_a_file_deleted_and_grown_again_is_read_from_its_start(tmp_path):
+    """A device's file deleted from the folder (by hand, by a sync tool) and grown again past where the reader
+    stopped was read from that point, in the middle of a line: lines lost with no warning. The reader keeps the
+    file's first bytes with its offset, and reads a file whose first bytes changed from the start."""
+    from sourdine.sync import folder as folder_mod
+
+    key = b"k" * 32
+    path = tmp_path / "ops-deva.jsonl"
+    ours, theirs = folder_mod.Folder(tmp_path, "deva"), folder_mod.Folder(tmp_path, "devb")
+    for n, text in enumerate(["un", "deux", "trois"], 1):
+        ours.append(ours.line(_folder_rows([text]), n, {"devb": key}))
+    lines, bad, offset, head = theirs.read("deva", path, 0, 0, key)
+    assert len(lines) == 3 and bad == 0 and offset == path.stat().st_size and head
+    # The same file, grown: read on from the offset, the head the same.
+    ours.append(ours.line(_folder_rows(["quatre"]), 4, {"devb": key}))
+    lines, bad, offset, head = theirs.read("deva", path, offset, 3, key, head)
+    assert [r.key for _, rows in lines for r in rows] == ["keyword:quatre"] and bad == 0
+    path.unlink()
+    texts = ["cinq", "six", "sept", "huit", "neuf", "dix"]
+    for n, text in enumerate(texts, 5):
+        ours.append(ours.line(_folder_rows([text]), n, {"devb": key}))
+    assert path.stat().st_size > offset
+    lines, bad, offset, head = theirs.read("deva", path, offset, 4, key, head)
+    assert [r.key for _, rows in lines for r in rows] == [f"keyword:{t}" for t in texts] and bad == 0
+    assert offset == path.stat().st_size
+
+
+def test_a_full_state_is_written_in_lines_a_reader_takes_and_a_longer_line_is_skipped(tmp_path, monkeypatch):
+    """A full state larger than a line may be (MAX_LINE) is written as several lines, each within it, which the
+    reader takes whole (a review found an 81 MB line that the reader, which looks 64 MB ahead, never got past, so
+    that nothing after it was read). A line longer than the reader's window, as an older version could write, is
+    skipped with a warning once its end is there, and the lines after it are read."""
+    from sourdine.sync import folder as folder_mod
+
+    monkeypatch.setattr(folder_mod, "MAX_LINE", 40_000)
+    monkeypatch.setattr(folder_mod, "_WINDOW", 100_000)
+    key = b"k" * 32
+    peers = {"devb": key, "devc": key, "devd": key}
+    path = tmp_path / "ops-deva.jsonl"
+    ours, theirs = folder_mod.Folder(tmp_path, "deva"), folder_mod.Folder(tmp_path, "devb")
+    rows = _folder_rows([f"mot{i:04d}" for i in range(2000)])
+    batches = ours.batches(rows, peers)
+    assert len(batches) > 1 and [r for batch in batches for r in batch] == rows
+    for n, batch in enumerate(batches, 1):
+        line = ours.line(batch, n, peers)
+        assert len(line) <= 40_000
+        ours.append(line)
+    assert ours.batches([], peers) == []
+    got, offset, head, last = [], 0, "", 0
+    while offset < path.stat().st_size:  # a read takes what ends within its window
+        lines, bad, offset, head = theirs.read("deva", path, offset, last, key, head)
+        assert lines and bad == 0
+        got += [r for _, batch in lines for r in batch]
+        last = lines[-1][0]
+    assert got == rows and last == len(batches)
+    # An older version's line past the window, then a line after it.
+    with path.open("ab") as f:
+        f.write(b'{"boxes":{"devb":"' + b"A" * 200_000 + b'"}}')
+    assert theirs.read("deva", path, offset, len(batches), key, head)[:3] == ([], 0, offset), "its end not there yet"
+    with path.open("ab") as f:
+        f.write(b"\n")
+    ours.append(ours.line(_folder_rows(["apres"]), 99, {"devb": key}))
+    lines, bad, offset, head = theirs.read("deva", path, offset, len(batches), key, head)
+    assert (lines, bad) == ([], 1)
+    lines, bad, offset, head = theirs.read("deva", path, offset, len(batches), key, head)
+    assert [r.key for _, got in lines for r in got] == ["keyword:apres"] and bad == 0
 
 
 async def test_a_streamed_answer_is_read_only_up_to_the_cap():

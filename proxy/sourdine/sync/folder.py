@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"ops-([A-Za-z0-9_.-]{1,64})\.jsonl")
 _CONFLICT = re.compile(r"sync-conflict|conflicted copy|conflict", re.IGNORECASE)
-MAX_LINE = 16 * 1024 * 1024
+MAX_LINE = 16 * 1024 * 1024  # a line's bytes at most, as written (`batches`)
+_WINDOW = MAX_LINE * 4  # what a read looks at past its offset: a longer line is skipped, unread
+_HEAD = 64  # the bytes at the start of a file that tell it from another (a line starts with its random nonce)
 # What opening a link with O_NOFOLLOW (ELOOP; EMLINK on the BSDs), a pipe without a reader for writing with
 # O_NONBLOCK (ENXIO) and a folder (EISDIR) fail with.
 _NOT_PLAIN = {errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EISDIR}
@@ -135,15 +137,47 @@ class Folder:
             boxes[peer] = base64.b64encode(nonce + sealed).decode()
         return json.dumps({"boxes": boxes}, separators=(",", ":")).encode() + b"\n"
 
+    def batches(self, rows: list[Row], peers: dict[str, bytes]) -> list[list[Row]]:
+        """`rows` in runs whose line stays within MAX_LINE: a full state can be more than one line holds, and a
+        reader skips a line longer than its window, unread (a review found a line of 81 MB that blocked the
+        device's file for good)."""
+        # A row's share of a line: its JSON, sealed once per peer, in base64 (4/3), with room for the rest.
+        budget = MAX_LINE // (max(len(peers), 1) * 3 // 2 + 1) - 1024
+        out: list[list[Row]] = [[]]
+        size = 0
+        for row in rows:
+            length = len(json.dumps(row.to_wire(), separators=(",", ":"))) + 1
+            if out[-1] and size + length > budget:
+                out.append([])
+                size = 0
+            out[-1].append(row)
+            size += length
+        return out if out[-1] else []
+
     def append(self, data: bytes) -> None:
         """One whole line, appended and flushed to disk before the bookkeeping says it was written (and, the first
         time, the folder's entry for our file too). Refused (and nothing written) when our file is not a regular
-        file with one link."""
+        file with one link. When the line cannot be written whole (a full disk), the file is cut back to where it
+        was: a part of a line would be joined to the next one and both lost to the readers."""
         created = not self.path.exists()
         fd = _open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            os.write(fd, data)
-            home.flush_to_disk(fd)
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:  # os.write may write less than it is given, and says how much
+                    written = os.write(fd, view)
+                    if written <= 0:
+                        raise OSError(errno.ENOSPC, "the line could not be written whole")
+                    view = view[written:]
+                home.flush_to_disk(fd)
+            except BaseException:
+                try:
+                    os.ftruncate(fd, size)
+                    home.flush_to_disk(fd)
+                except OSError:
+                    logger.warning("could not cut %s back after a failed write", self.path.name)
+                raise
         finally:
             os.close(fd)
         if created:
@@ -189,17 +223,22 @@ class Folder:
                 self.refused(path.name, f"ignored {path.name} in the sync folder: not a regular file with one link")
         return out
 
-    def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes
-             ) -> tuple[list[tuple[int, list[Row]]], int, int]:
-        """The lines of `device`'s file after `offset`: ([(seq, rows)], bad lines, new offset). A file shorter than
-        `offset` was replaced: it is read again from the start (lines already seen are skipped by number). Reading
-        stops before a line whose clock is too far ahead, to try it again next time; a line that fails its check or
-        is malformed is skipped for good."""
+    def read(self, device: str, path: Path, offset: int, last_seq: int, key: bytes, head: str = ""
+             ) -> tuple[list[tuple[int, list[Row]]], int, int, str]:
+        """The lines of `device`'s file after `offset`: ([(seq, rows)], bad lines, new offset, the file's head). A
+        file shorter than `offset`, or whose first bytes are not `head` (those read with `offset`), was replaced: it
+        is read again from the start (lines already seen are skipped by number; a file deleted and grown again
+        past `offset` was read from its middle). Reading stops before a line whose clock is too far ahead, to try it
+        again next time; a line that fails its check, is malformed or longer than the window is skipped for
+        good."""
         with os.fdopen(_open_file(path, os.O_RDONLY), "rb") as f:
-            if os.fstat(f.fileno()).st_size < offset:
+            now_head = os.pread(f.fileno(), _HEAD, 0).hex()
+            if os.fstat(f.fileno()).st_size < offset or head and not now_head.startswith(head[:len(now_head)]):
                 offset = 0
             f.seek(offset)
-            data = f.read(MAX_LINE * 4)
+            data = f.read(_WINDOW)
+            if len(data) == _WINDOW and b"\n" not in data:
+                return [], *self._skip_long_line(f, path, offset), now_head
         out, bad = [], 0
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next round
         seq = last_seq
@@ -215,7 +254,7 @@ class Folder:
                 bad += 1
                 logger.warning("a line of %s in the sync folder waits for the next round: %s", path.name, e)
                 logger.debug("a line of %s waits: %s", path.name, merge.detail(e))
-                return out, bad, offset + start
+                return out, bad, offset + start, now_head
             except ValueError as e:
                 bad += 1
                 logger.warning("ignored a line of %s in the sync folder: %s", path.name, e)
@@ -228,7 +267,21 @@ class Folder:
                 continue
             seq = line_seq
             out.append((line_seq, rows))
-        return out, bad, offset + end
+        return out, bad, offset + end, now_head
+
+    def _skip_long_line(self, f: Any, path: Path, offset: int) -> tuple[int, int]:
+        """(bad lines, new offset) past a line longer than the window, once its end is there; (0, offset) while
+        it is still being written."""
+        where = offset + _WINDOW
+        f.seek(where)
+        while chunk := f.read(1024 * 1024):
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                logger.warning("ignored a line of %s in the sync folder: longer than %d MB", path.name,
+                               _WINDOW >> 20)
+                return 1, where + newline + 1
+            where += len(chunk)
+        return 0, offset
 
     def _parse(self, raw: bytes, device: str, key: bytes, now: int) -> tuple[list[Row], int]:
         try:
@@ -251,15 +304,16 @@ class Folder:
         return rows, body["seq"]
 
 
-def state(db: sqlite_utils.Database, device: str) -> tuple[int, int]:
-    """(offset, last line number) read so far from `device`'s file."""
+def state(db: sqlite_utils.Database, device: str) -> tuple[int, int, str]:
+    """(offset, last line number, the file's first bytes in hex) read so far from `device`'s file (an older
+    version kept no first bytes: "")."""
     value = sync_db.get_state(db, f"folder:{device}")
-    offset, seq = (json.loads(value) if value else (0, 0))
-    return int(offset), int(seq)
+    offset, seq, *head = (json.loads(value) if value else (0, 0))
+    return int(offset), int(seq), str(head[0]) if head else ""
 
 
-def set_state(db: sqlite_utils.Database, device: str, offset: int, seq: int) -> None:
-    sync_db.set_state(db, f"folder:{device}", json.dumps([offset, seq]))
+def set_state(db: sqlite_utils.Database, device: str, offset: int, seq: int, head: str = "") -> None:
+    sync_db.set_state(db, f"folder:{device}", json.dumps([offset, seq, head]))
 
 
 def our_state(db: sqlite_utils.Database) -> dict[str, Any]:

@@ -608,20 +608,22 @@ class Sync:
         refused: folder_mod.Refused | None = None  # our file: nothing written, but the others' files are read
         try:
             await asyncio.to_thread(folder.check_own)
-            if rows:
+            for batch in folder.batches(rows, keys):
                 n = await self._next_n()
-                await asyncio.to_thread(folder.append, folder.line(rows, n, keys))
+                await asyncio.to_thread(folder.append, folder.line(batch, n, keys))
+                report.written += len(batch)
+            if rows:
                 await self._committed(lambda db: sync_db.set_state(db, "folder:self", json.dumps(
                     {"line": n, "upto": upto})))
-                report.written = len(rows)
         except folder_mod.Refused as e:
             refused = e
         if refused is None and set(keys) == set(self.peers):  # a peer paired meanwhile still gets the full state
             self._folder_full = False
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():
-            offset, last = await self._committed(lambda db, device=device: folder_mod.state(db, device))
+            offset, last, head = await self._committed(lambda db, device=device: folder_mod.state(db, device))
             try:
-                lines, bad, offset = await asyncio.to_thread(folder.read, device, path, offset, last, keys[device])
+                lines, bad, offset, head = await asyncio.to_thread(folder.read, device, path, offset, last,
+                                                                   keys[device], head)
             except folder_mod.Refused as e:  # replaced since `files` looked: skipped this time, like any such file
                 folder.refused(e.name, f"ignored {e.name} in the sync folder: not a regular file with one link")
                 continue
@@ -631,8 +633,8 @@ class Sync:
             if lines or bad:
                 seq = lines[-1][0] if lines else last
                 theirs = [r for _, batch in lines for r in batch]
-                await self.live.merge_remote(theirs, lambda db, _b, device=device, offset=offset, seq=seq:
-                                             folder_mod.set_state(db, device, offset, seq))
+                await self.live.merge_remote(theirs, lambda db, _b, device=device, offset=offset, seq=seq, head=head:
+                                             folder_mod.set_state(db, device, offset, seq, head))
                 report.read += len(lines)
         if refused is not None:
             raise refused

@@ -44,6 +44,17 @@ class Device:
         async with self.live.lock:
             await self.live.write_local("mute", {entry.key: entry})
 
+    async def unmute(self, text: str) -> None:
+        """A removal, as the API makes it: a tombstone with a fresh stamp."""
+        from sourdine.sync import db as sync_db
+
+        key = f"keyword:{text}"
+        async with self.live.lock:
+            row = Row.make("mute", key, None, self.runtime.clock.tick())
+            await self.live.committed(lambda db: sync_db.apply(db, [row]))
+            self.runtime.entries = {n: dict(c) for n, c in self.runtime.entries.items()}
+            self.runtime.entries["mute"].pop(key, None)
+
     def rows(self) -> list[tuple]:
         return sqlite3.connect(self.path / "db.sqlite").execute(
             "SELECT list, key, stamp, deleted FROM lists ORDER BY list, key").fetchall()
@@ -350,6 +361,82 @@ async def test_a_returning_peer_keeps_the_rows_both_sides_share(pair):
     assert result["ok"]
     assert a.rows() == b.rows() and [r[1] for r in b.rows()] == ["keyword:honte"]
     assert set(b.runtime.entries["mute"]) == {"keyword:honte"}
+
+
+DAY = 86400
+
+
+async def _removed_and_collected_on(here, away, monkeypatch) -> None:
+    """Both hold "rage" (made 200 days ago); `here` removes it 199 days ago while `away` is away, and, `away` not
+    seen for 181 days, collects the removal."""
+    real = time.time
+    monkeypatch.setattr(here.runtime.clock, "physical", lambda: real() - 200 * DAY)
+    await here.mute("rage")
+    for device in (here, away):
+        await device.sync.sync_all()
+    assert "keyword:rage" in away.runtime.entries["mute"]
+    monkeypatch.setattr(here.runtime.clock, "physical", lambda: real() - 199 * DAY)
+    await here.unmute("rage")
+    monkeypatch.setattr(here.runtime.clock, "physical", real)
+    for device in (here, away):
+        for peer in device.sync.peers.values():
+            peer.last_seen = real() - 181 * DAY
+    await here.sync._collect()
+    assert here.rows() == []
+
+
+@pytest.mark.parametrize("starts", ["the device that collected", "the returning device"])
+async def test_a_collected_removal_stays_removed_whichever_side_starts_the_full_exchange(pair, monkeypatch, starts):
+    """A peer back after 180 days gets the full state. When the device that removed an entry and collected its
+    tombstone began that exchange, the returning device's copy came back on both (a review's finding): now each
+    side drops the other's rows that it removed and collected, and the message carries the sender's horizon so
+    that the returning side drops its copy too."""
+    a, b = pair
+    await _removed_and_collected_on(a, b, monkeypatch)
+    [result] = await (a if starts == "the device that collected" else b).sync.sync_all()
+    assert result["ok"], result
+    assert "keyword:rage" not in a.runtime.entries["mute"] and "keyword:rage" not in b.runtime.entries["mute"]
+    assert a.rows() == [] and b.rows() == []
+
+
+async def test_an_edit_made_while_a_full_exchange_waits_is_kept(pair, monkeypatch):
+    """The keys a full exchange drops (removed and collected on the other side) were worked out from a state read
+    before the merge waited for the lock the API's edits take: an edit of such a key, acknowledged meanwhile, was
+    deleted (a review's finding). They are worked out in the merge's own transaction now."""
+    import datetime
+
+    a, b = pair
+    await _removed_and_collected_on(b, a, monkeypatch)
+    async with a.live.lock:  # the user's edit on A holds the lock while A's full exchange comes back
+        task = asyncio.create_task(a.sync.sync_all())
+        await asyncio.sleep(0.5)
+        entry = lists.parse_mute({"kind": "keyword", "text": "rage", "note": "again"},
+                                 datetime.datetime.now(datetime.UTC))
+        await a.live.write_local("mute", {entry.key: entry})
+    [result] = await task
+    assert result["ok"], result
+    assert a.runtime.entries["mute"]["keyword:rage"].note == "again"
+    assert [r[1] for r in a.rows()] == ["keyword:rage"]
+    await a.sync.sync_all()
+    assert b.runtime.entries["mute"]["keyword:rage"].note == "again", "and it reaches the other side"
+
+
+async def test_a_peer_removed_while_its_message_waits_stores_nothing(pair):
+    """`sourdine peers remove` while a message of that peer waits for the lock (an import holds it): its rows were
+    applied and the peer written back to the database, paired again at the next start (a review's finding).
+    Now nothing of it is stored, and it stays removed."""
+    a, b = pair
+    await a.sync.sync_all()
+    await b.mute("apres")
+    async with a.live.lock:
+        task = asyncio.create_task(b.sync.sync_all())
+        await asyncio.sleep(0.5)
+        assert await a.sync.remove("devb")
+    [result] = await task
+    assert not result["ok"]
+    assert "keyword:apres" not in a.runtime.entries["mute"] and a.rows() == []
+    assert sqlite3.connect(a.path / "db.sqlite").execute("SELECT count(*) FROM peers").fetchone()[0] == 0
+    assert a.sync.peers == {}
 
 
 async def test_connection_decisions_and_work_hours_replicate(pair):

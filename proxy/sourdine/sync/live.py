@@ -91,17 +91,28 @@ class Live:
         await self._install()
 
     async def merge_remote(self, rows: list[Row], extra: Callable[[sqlite_utils.Database, int], Any] | None = None,
-                           gone: Iterable[merge.RowId] = ()) -> list[Row]:
+                           full: bool = False, their_horizon: merge.Stamp | None = None) -> list[Row]:
         """Check, store and apply a peer's rows; `extra(db, seq)` runs in the same transaction (the peer's
-        bookkeeping), with the highest sequence number before the merge; `gone` are rows a full exchange removes.
-        ValueError (nothing applied) if a row is bad."""
+        bookkeeping), with the highest sequence number before the merge. ValueError (nothing applied) if a row is
+        bad, or `extra` raises it.
+
+        `full`: `rows` are the peer's whole state, after one of us was away past the tombstones' lifetime (see
+        merge.full_exchange). Then a row of the peer's that this side removed and collected does not come back
+        (whichever side began the exchange), and a row of ours that the peer removed and collected (at or before
+        `their_horizon`) goes. Both are worked out in the write's own transaction, under the lock the API's edits
+        take: from a state read earlier, an edit made meanwhile was deleted (a review's finding)."""
         merge.check_all(rows, int(time.time() * 1000))
-        gone = list(gone)
+        gone: list[merge.RowId] = []
 
         def write(db: sqlite_utils.Database) -> list[Row]:
             before = sync_db.max_seq(db)
-            sync_db.remove(db, gone)
-            won = sync_db.apply(db, rows)
+            taken = rows
+            if full:
+                local = sync_db.load(db)
+                taken = merge.from_returning(local, rows, sync_db.horizon(db))
+                gone.extend(sorted(merge.full_exchange(local, rows, their_horizon)[1]))
+                sync_db.remove(db, gone)
+            won = sync_db.apply(db, taken)
             for row in won:
                 if row.list == "setting" and row.key == "schedule" and not row.deleted:
                     store.save_settings(db, {"schedule": row.value()})

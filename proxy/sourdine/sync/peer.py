@@ -446,11 +446,25 @@ class Sync:
             return json.loads(await _read_capped(r, MAX_PAIR))
 
     async def remove(self, peer_id: str) -> bool:
-        if peer_id not in self.peers:
+        """Unpair a peer. It is forgotten here first, then in the database: an exchange with it under way stores
+        nothing after that (its bookkeeping checks that the peer is still paired, in its own transaction, which the
+        writer runs before or after this one), or it would write the peer back and apply its rows (a review's
+        finding)."""
+        peer = self.peers.pop(peer_id, None)  # its certificate stays loaded until restart, but matches no peer
+        if peer is None:
             return False
-        await self._committed(lambda db: db.execute("DELETE FROM peers WHERE id = ?", [peer_id]))
-        self.peers.pop(peer_id, None)  # its certificate stays loaded until restart, but matches no peer
+        try:
+            await self._committed(lambda db: db.execute("DELETE FROM peers WHERE id = ?", [peer_id]))
+        except BaseException:
+            self.peers.setdefault(peer_id, peer)
+            raise
         return True
+
+    def _still_paired(self, peer: Peer) -> None:
+        """In an exchange's bookkeeping: ValueError (its transaction rolled back, nothing applied) when the peer
+        was removed meanwhile."""
+        if self.peers.get(peer.id) is not peer:
+            raise ValueError("this peer was removed")
 
     # -- messages --
 
@@ -487,12 +501,9 @@ class Sync:
             return web.json_response({"error": str(e)}, status=409 if "replayed" in str(e) else 400)
         n, now = body["n"], time.time()
         peer.recv_n = n  # at once: the same message sent twice at the same time is applied once
-        if body["full"]:
-            local = await self._committed(sync_db.load)
-            mine = await self._committed(sync_db.horizon)
-            rows = merge.from_returning(local, rows, mine)
 
         def bookkeeping(db: sqlite_utils.Database, before: int) -> None:
+            self._still_paired(peer)
             peer.recv_n, peer.got, peer.last_seen, peer.last_error = n, body["upto"], now, None
             peer.sent = max(peer.sent, body["since"]) if not body["full"] else body["since"]
             if body["since"] >= before:  # it had all of ours: what we just stored came from it
@@ -500,7 +511,7 @@ class Sync:
             save_peer(db, peer)
 
         try:
-            await self.live.merge_remote(rows, bookkeeping)
+            await self.live.merge_remote(rows, bookkeeping, body["full"], body["horizon"])
         except ValueError as e:
             logger.warning("refused a sync message from peer %s: %s", peer.id, e)
             logger.debug("refused a sync message from peer %s: %s", peer.id, merge.detail(e))
@@ -518,7 +529,8 @@ class Sync:
             body = json.loads(raw)
         except ValueError:
             raise ValueError("not JSON") from None
-        if not isinstance(body, dict) or set(body) != {"device", "n", "time", "since", "upto", "full", "rows"}:
+        if not isinstance(body, dict) or set(body) - {"horizon"} != {"device", "n", "time", "since", "upto", "full",
+                                                                      "rows"}:
             raise ValueError("not a sync message")
         if body["device"] != peer.id:
             raise ValueError("sent for another device")
@@ -531,6 +543,10 @@ class Sync:
             raise ValueError("its time is too far from ours")
         if not isinstance(body["full"], bool) or not isinstance(body["rows"], list):
             raise ValueError("full or rows: wrong type")
+        horizon = body.get("horizon")  # in a full exchange: the newest tombstone the sender collected
+        if horizon is not None and not isinstance(horizon, str):
+            raise ValueError("horizon: wrong type")
+        body["horizon"] = merge.Stamp.decode(horizon) if horizon else None
         rows = [Row.from_wire(r) for r in body["rows"]]
         merge.check_all(rows, int(time.time() * 1000))
         return body, rows
@@ -544,11 +560,14 @@ class Sync:
         full = merge.lapsed(peer.last_seen * 1000 if peer.last_seen else None, int(time.time() * 1000))
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             for _ in range(100):
-                rows, upto, _ = await self._outgoing(peer.sent, full)
+                rows, upto, mine = await self._outgoing(peer.sent, full)
                 n = await self._next_n()
-                raw = json.dumps({"device": self.device, "n": n, "time": int(time.time() * 1000),
-                                  "since": 0 if full else peer.got, "upto": upto, "full": full,
-                                  "rows": [r.to_wire() for r in rows]}).encode()
+                message = {"device": self.device, "n": n, "time": int(time.time() * 1000),
+                           "since": 0 if full else peer.got, "upto": upto, "full": full,
+                           "rows": [r.to_wire() for r in rows]}
+                if full and mine:  # so that the peer drops what we removed and collected (merge.full_exchange)
+                    message["horizon"] = mine
+                raw = json.dumps(message).encode()
                 try:
                     async with session.post(f"https://{peer.address}/v1/sync", data=raw, ssl=self._client_ctx(peer),
                                             headers={"X-Sourdine-Mac": _mac(key, raw),
@@ -571,18 +590,17 @@ class Sync:
                 except (ValueError, KeyError, TypeError) as e:
                     logger.debug("a bad answer from peer %s: %s", peer.id, merge.detail(e))
                     raise SyncError(f"sent a bad answer ({e})") from None
-                gone: set = set()
-                if full:
-                    local = await self._committed(sync_db.load)
-                    _, gone = merge.full_exchange(local, theirs, horizon)
-
                 def bookkeeping(db: sqlite_utils.Database, before: int, upto=upto, their_upto=body["upto"]) -> None:
+                    self._still_paired(peer)
                     peer.sent, peer.got, peer.last_seen, peer.last_error = upto, their_upto, time.time(), None
                     if upto >= before:  # nothing stored here since we read: what we just stored came from it
                         peer.sent = sync_db.max_seq(db)
                     save_peer(db, peer)
 
-                await self.live.merge_remote(theirs, bookkeeping, gone)
+                try:
+                    await self.live.merge_remote(theirs, bookkeeping, full, horizon)
+                except ValueError as e:
+                    raise SyncError(str(e)) from None
                 sent += len(rows)
                 received += len(theirs)
                 full = False
@@ -633,8 +651,17 @@ class Sync:
             if lines or bad:
                 seq = lines[-1][0] if lines else last
                 theirs = [r for _, batch in lines for r in batch]
-                await self.live.merge_remote(theirs, lambda db, _b, device=device, offset=offset, seq=seq, head=head:
-                                             folder_mod.set_state(db, device, offset, seq, head))
+                def bookkeeping(db: sqlite_utils.Database, _before: int, device=device, offset=offset, seq=seq,
+                                head=head) -> None:
+                    if device not in self.peers:
+                        raise ValueError("this peer was removed")
+                    folder_mod.set_state(db, device, offset, seq, head)
+
+                try:
+                    await self.live.merge_remote(theirs, bookkeeping)
+                except ValueError as e:  # removed meanwhile, or a row its line's check let through and now refused
+                    logger.warning("did not apply lines of %s from the sync folder: %s", path.name, e)
+                    continue
                 report.read += len(lines)
         if refused is not None:
             raise refused

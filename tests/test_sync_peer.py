@@ -628,6 +628,9 @@ async def test_folder_lines_are_encrypted_for_each_peer(pair, tmp_path):
     (other / "ops-deva.jsonl").write_bytes(line)
     lines, bad, _, _ = Folder(other, "devb").read("deva", other / "ops-deva.jsonl", 0, 0, key)
     assert bad == 0 and [r.key for r in lines[0][1]] == ["keyword:x"]
+    # A device paired after the line was written finds nothing for it there: no fault, no warning (a review found
+    # a new device warning of lines that "do not decrypt", as of forged ones).
+    assert Folder(other, "devd").read("deva", other / "ops-deva.jsonl", 0, 0, key)[:2] == ([], 0)
 
 
 def _folder_rows(texts, device="deva") -> list[Row]:

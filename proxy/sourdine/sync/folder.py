@@ -249,7 +249,7 @@ class Folder:
             if not raw.strip():
                 continue
             try:
-                rows, line_seq = self._parse(raw, device, key, now)
+                parsed = self._parse(raw, device, key, now)
             except merge.Ahead as e:
                 bad += 1
                 logger.warning("a line of %s in the sync folder waits for the next round: %s", path.name, e)
@@ -260,6 +260,9 @@ class Folder:
                 logger.warning("ignored a line of %s in the sync folder: %s", path.name, e)
                 logger.debug("ignored a line of %s: %s", path.name, merge.detail(e))
                 continue
+            if parsed is None:
+                continue
+            rows, line_seq = parsed
             if line_seq <= seq:
                 if line_seq < seq or offset != 0:
                     bad += 1
@@ -283,11 +286,18 @@ class Folder:
             where += len(chunk)
         return 0, offset
 
-    def _parse(self, raw: bytes, device: str, key: bytes, now: int) -> tuple[list[Row], int]:
+    def _parse(self, raw: bytes, device: str, key: bytes, now: int) -> tuple[list[Row], int] | None:
+        """The line's rows and number; None for a line that holds nothing for this device (written before the two
+        were paired), which is no fault of the line's."""
         try:
-            box = json.loads(raw)["boxes"].get(self.device)
-        except (ValueError, KeyError, TypeError, AttributeError):
+            boxes = json.loads(raw)["boxes"]
+            if not isinstance(boxes, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
             raise ValueError("not a Sourdine line") from None
+        box = boxes.get(self.device)
+        if box is None:
+            return None
         try:
             sealed = base64.b64decode(box, validate=True)
             payload = line_key(key).decrypt(sealed[:12], sealed[12:], _bound(device, self.device))

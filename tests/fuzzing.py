@@ -195,7 +195,7 @@ def samples() -> list[Sample]:
     return found
 
 
-# Over plain HTTP, a host that is not a platform's has its paths matched whatever the host, the first platform's
+# Over plain HTTP to this machine (the stand-in), paths are matched whatever the platform, the first platform's
 # rules first: a capture whose own path an earlier platform claims (Instagram's and Threads' /api/graphql/ go to
 # Facebook, their "/" to Reddit) is fetched from another path its own platform's rules give the same endpoint,
 # where there is one. Threads' GraphQL (its other path is Instagram's too) and Instagram's home page (its only

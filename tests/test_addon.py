@@ -218,6 +218,9 @@ def test_a_failing_adapter_fails_open_and_logs_no_text_or_path(addon, runtime, m
         ("https", "mastodon.social", "/api/v1/timelines/home", True),
         ("https", "example.com", "/api/v1/timelines/home", False),
         ("http", "127.0.0.1", "/api/v1/statuses/1", False),
+        ("http", "example.com", "/", False),  # a site's root page over plain HTTP: not Reddit's first page
+        ("http", "example.com", "/api/v1/timelines/home", False),
+        ("http", "192.168.1.10", "/watch", False),
     ],
 )
 def test_only_feed_requests_are_marked_and_asked_for_gzip(addon, scheme, host, path, routed):

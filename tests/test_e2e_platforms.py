@@ -1,5 +1,5 @@
 """End to end for Reddit, YouTube, LinkedIn, Facebook, Instagram and Threads: a real `sourdine run` process, a
-stand-in server and a client, all on 127.0.0.1, over plain HTTP (paths route whatever the host).
+stand-in server and a client, all on 127.0.0.1, over plain HTTP (paths to this machine route whatever the platform).
 
 Reddit's bodies are real captures (tests/data/reddit) with HAND-WRITTEN texts in place of a few real ones; the
 other platforms' bodies are the hand-made fixtures of tests/data (SOURCES.md), with the same hand-written texts.

@@ -39,13 +39,19 @@ def test_mastodon_endpoints(path, endpoint):
     assert rules.platforms()["mastodon"].endpoint(path) == endpoint
 
 
-def test_route_https_only_on_platform_hosts_and_http_on_any_host():
-    """HTTPS is matched only on decrypted hosts; plain HTTP feed paths match on any host."""
+def test_route_only_on_platform_hosts_and_plain_http_to_this_machine():
+    """HTTPS and plain HTTP are matched on the platforms' hosts; plain HTTP to this machine (a local stand-in) on
+    its path whatever the host; plain HTTP to any other site never (its root page was taken for Reddit's)."""
     snap = settings.build()
     assert snap.route("https", "mastodon.social", "/api/v1/timelines/home") == ("mastodon", "timeline")
+    assert snap.route("http", "mastodon.social", "/api/v1/timelines/home") == ("mastodon", "timeline")
     assert snap.route("https", "example.com", "/api/v1/timelines/home") is None
-    assert snap.route("http", "127.0.0.1", "/api/v1/timelines/home") == ("mastodon", "timeline")
+    for here in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]", "LocalHost"):
+        assert snap.route("http", here, "/api/v1/timelines/home") == ("mastodon", "timeline"), here
     assert snap.route("http", "127.0.0.1", "/index.html") is None
+    for elsewhere in ("example.com", "192.168.1.10", "10.0.0.1", "::2", "localhost.example.com", "127.0.0.1.nip.io"):
+        for path in ("/", "/api/v1/timelines/home", "/watch", "/api/graphql/"):
+            assert snap.route("http", elsewhere, path) is None, (elsewhere, path)
 
 
 def test_user_instances_are_decrypted_and_disabled_platforms_are_not_filtered():
@@ -144,3 +150,19 @@ def test_platforms_without_an_adapter_are_neither_decrypted_nor_routed(monkeypat
     snap = settings.build()
     assert "x" not in snap.platforms and "x.com" not in snap.hosts
     assert snap.route("https", "x.com", "/i/api/graphql/abc/HomeTimeline") is None
+
+
+def test_an_instance_given_as_an_ip_address_is_warned_about_at_start(tmp_path, caplog):
+    """mitmproxy matches allow_hosts against the address a connection goes to as well as its name: an instance
+    given as an IP address has every site served from that address decrypted too (a review saw `localhost`
+    decrypted for `--mastodon-instance 127.0.0.1`). Allowed (a test's stand-in is one), and said at start."""
+    import logging
+
+    from sourdine import runner
+
+    with caplog.at_level(logging.WARNING, logger="sourdine.runner"):
+        runner.prepare_settings(tmp_path, ["piaille.fr"])
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="sourdine.runner"):
+        runner.prepare_settings(tmp_path, ["127.0.0.1"])
+    assert ["127.0.0.1 is an IP address" in r.getMessage() for r in caplog.records] == [True]

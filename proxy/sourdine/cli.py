@@ -264,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-port", type=_port, default=8787, help="The API's port (default 8787; 0 picks one).")
     run.add_argument(
         "--mastodon-instance", action="append", default=[], metavar="HOST", type=_host,
-        help="A Mastodon instance to filter, besides the well-known ones. Repeatable; saved in the settings.",
+        help="A Mastodon instance to filter, besides the well-known ones. Repeatable; saved in the settings. Give "
+             "its host name: given as an IP address, every site served from that address is decrypted too.",
     )
     run.add_argument("--sync-port", type=_port, metavar="PORT",
                      help="Listen for paired peers (sourdine peers) on 127.0.0.1:PORT, over mutually authenticated "

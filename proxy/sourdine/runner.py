@@ -82,6 +82,10 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, Ite
                     known.append(host)
             user["mastodon_instances"] = known
             store.save_settings(db, {"mastodon_instances": known})
+        for host in user.get("mastodon_instances", []):
+            if _is_address(host):  # mitmproxy matches allow_hosts against the address a connection goes to, too
+                logger.warning("the Mastodon instance %s is an IP address: every site served from that address is "
+                               "decrypted too; give its host name instead", host)
         try:
             settings.build(user)  # refuse to start on saved settings that do not parse
         except (TypeError, AttributeError) as e:  # a value of the wrong shape: say which one
@@ -94,6 +98,16 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, Ite
         return user, store.load_clients(db), store.iter_authors(home.db_path(where)), store.load_lists(db)
     finally:
         db.close()
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,

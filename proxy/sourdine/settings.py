@@ -7,6 +7,7 @@ store keeps it).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,17 @@ def normalise_host(value: str) -> str:
 TOXIC_ACTIONS = ("collapse", "hide", "keep")
 
 
+def _loopback(host: str) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8, ::1."""
+    host = host.lower().strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class PlatformSettings:
     enabled: bool
@@ -55,13 +67,15 @@ class Snapshot:
     def route(self, scheme: str, host: str, path: str) -> tuple[str, str] | None:
         """(platform, endpoint) for a request, or None when Sourdine leaves it alone.
 
-        Over HTTPS only the platforms' own hosts are decrypted, so the host decides the platform. Plain-HTTP
-        requests are matched on their path whatever the host (a local test server, a self-hosted instance).
+        The host decides the platform: over HTTPS only the platforms' own hosts are decrypted, and a plain-HTTP
+        request to any other site is left alone as well (matched on its path alone, "/" was a Reddit page: its
+        Accept-Encoding was changed and its body held back until it ended, a review found). Only plain HTTP to
+        this machine itself (a local stand-in, the tests' servers) is matched on its path whatever the platform.
         """
         platform = self.platform_of(host)
         if platform is not None:
             candidates: tuple[str, ...] = (platform,)
-        elif scheme == "http":
+        elif scheme == "http" and _loopback(host):
             candidates = tuple(self.rules)
         else:
             return None

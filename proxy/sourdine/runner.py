@@ -82,14 +82,14 @@ def prepare_settings(where: Path, instances: list[str]) -> tuple[dict, list, Ite
                     known.append(host)
             user["mastodon_instances"] = known
             store.save_settings(db, {"mastodon_instances": known})
-        for host in user.get("mastodon_instances", []):
+        try:
+            snapshot = settings.build(user)  # refuse to start on saved settings that do not parse
+        except (TypeError, AttributeError) as e:  # a value of the wrong shape: say which one
+            raise ValueError(f"{_culprit(user)}: the stored value has the wrong shape ({type(e).__name__})") from e
+        for host in snapshot.mastodon_instances:
             if _is_address(host):  # mitmproxy matches allow_hosts against the address a connection goes to, too
                 logger.warning("the Mastodon instance %s is an IP address: every site served from that address is "
                                "decrypted too; give its host name instead", host)
-        try:
-            settings.build(user)  # refuse to start on saved settings that do not parse
-        except (TypeError, AttributeError) as e:  # a value of the wrong shape: say which one
-            raise ValueError(f"{_culprit(user)}: the stored value has the wrong shape ({type(e).__name__})") from e
         if "device_id" not in user:
             # This installation's name in list stamps, so that edits from two devices are told apart.
             user["device_id"] = secrets.token_hex(6)

@@ -443,10 +443,14 @@ def test_ctrl_c_and_sigterm_stop_the_run_where_the_loop_cannot_take_signals_too(
 
             monkeypatch.setattr(loop, "add_signal_handler", refuse)
         stop = asyncio.Event()
-        runner.stop_on_signals(loop, stop)
+        before = signal.getsignal(getattr(signal, sig))
+        restore = runner.stop_on_signals(loop, stop)
         assert not stop.is_set()
         signal.raise_signal(getattr(signal, sig))
         await asyncio.wait_for(stop.wait(), 5)
+        restore()
+        if not loop_takes_signals:  # the handler before is back: a signal after the run does not call into its loop
+            assert signal.getsignal(getattr(signal, sig)) is before
 
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import logging
 import re
 import socket
@@ -25,6 +24,7 @@ from mitmproxy import ctx, exceptions, http, tcp, udp
 from sourdine import budget, codec, settings
 from sourdine.budget import Overrun
 from sourdine.runtime import Runtime
+from sourdine.settings import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -51,24 +51,6 @@ DEFAULT_BUDGET_MS = 250
 
 def _path(flow: http.HTTPFlow) -> str:
     return flow.request.path.split("?", 1)[0]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a host names this machine: localhost, any loopback or unspecified address, in any spelling
-    (127.1, 2130706433, 0x7f.0.0.1, [::1], ::ffff:127.0.0.1, 0.0.0.0)."""
-    name = host.strip().strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name)
-    except ValueError:
-        try:
-            ip = ipaddress.IPv4Address(socket.inet_aton(name))  # the legacy IPv4 spellings
-        except (OSError, ValueError):  # ValueError: a NUL or a character that is not ASCII, which no address has
-            return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_unspecified
 
 
 def _free_later(objects: list, enable_gc: bool) -> None:

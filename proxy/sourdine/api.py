@@ -78,6 +78,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = e.reason.lower().replace(" ", "_")
         logger.info("refused %s %s: %s", request.method, _route(request), code)
         return _error_response(request, e.status, error_body(code, e.reason))
+    except sqlite3.DatabaseError as e:
+        if type(e) not in (sqlite3.OperationalError, sqlite3.DatabaseError):  # a constraint, a bug: internal
+            logger.exception("API handler failed")
+            return _error_response(request, 500, error_body("internal", "internal error"))
+        # The database refused a write (or a read): locked by another program, a full disk, a read-only file. The
+        # routes change memory only after their write commits, so nothing changed. sqlite's words hold no user data.
+        logger.warning("%s %s: the database refused: %s", request.method, _route(request), e)
+        return _error_response(request, 503, error_body(
+            "storage_unavailable", f"{_storage_trouble(str(e))}; nothing was changed, try again once that is fixed",
+            {"sqlite": str(e)}))
     except Exception:
         logger.exception("API handler failed")
         return _error_response(request, 500, error_body("internal", "internal error"))
@@ -254,14 +264,7 @@ async def committed(request: web.Request, fn) -> object:
     revoked since its request passed the guard (while its body came in, or while it waited for a lock) writes
     nothing; a route that changes memory before its write checks first (`_still_authorised`)."""
     _still_authorised(request)
-    try:
-        return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
-    except sqlite3.DatabaseError as e:
-        if type(e) not in (sqlite3.OperationalError, sqlite3.DatabaseError):  # a constraint, a bug: internal
-            raise
-        logger.warning("could not write to the database: %s", e)  # sqlite's own words: no user data in them
-        raise ApiError(503, "storage_unavailable", f"{_storage_trouble(str(e))}; nothing was changed, try again "
-                       "once that is fixed", {"sqlite": str(e)}) from None
+    return await asyncio.wrap_future(request.app[RUNTIME].writer.submit(fn))
 
 
 def _storage_trouble(message: str) -> str:

@@ -315,6 +315,18 @@ def _keyword(text: str) -> str:
     return key
 
 
+def legacy_key(key: str) -> str:
+    """The key this version gives an entry that an older one keyed `key`: a keyword without the invisible
+    characters it kept, an X id as its number (both since 2026-11-25). Any other key as it is. An entry stored or
+    sent under its old key is still its entry (sync.merge checks a peer's rows with this)."""
+    if key.startswith("keyword:") and not (key.startswith("keyword:/") and key.endswith("/") and len(key) > 9):
+        return "keyword:" + " ".join(normalise(_INVISIBLE.sub("", key[8:])).split())
+    ident = key[13:]
+    if key.startswith("account:x:id:") and ident.isascii() and ident.isdigit():
+        return f"account:x:id:{int(ident)}"
+    return key
+
+
 def _regex(text: str) -> str:
     pattern = unicodedata.normalize("NFKC", text)
     if not pattern.strip():
@@ -364,8 +376,8 @@ def _expires(value: object, now: datetime, tz: tzinfo) -> datetime | None:
         raise ValueError(f"expires: {value!r} is not a duration (90m, 24h, 7d, 2w), an ISO date or an ISO "
                          "instant") from None
     except OverflowError:  # a date or a duration that reads well, past what a date can hold
-        raise ValueError(f"expires: {value!r} is later than the last day Sourdine can keep (9999-12-30); leave "
-                         "\"expires\" out for an entry that never expires") from None
+        raise ValueError(f"expires: {value!r} is outside the dates Sourdine can keep (0001-01-02 to 9999-12-30); "
+                         "leave \"expires\" out for an entry that never expires") from None
 
 
 def _platform(value: object, field: str) -> str:

@@ -16,7 +16,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -262,7 +262,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     runtime.listen.sync = ("127.0.0.1", sync.port or 0)
 
     stop = asyncio.Event()
-    stop_on_signals(asyncio.get_running_loop(), stop)
+    restore_signals = stop_on_signals(asyncio.get_running_loop(), stop)
 
     await master.running()
     home.write_run_info(
@@ -303,19 +303,29 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         runtime.save_authors(time.time())
         await asyncio.to_thread(writer.close)
         home.remove_run_info(where, os.getpid())
+        restore_signals()
     return 0
 
 
-def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[], None]:
     """Ctrl-C and SIGTERM (and Ctrl-Break on Windows) set `stop`, and the run ends cleanly. Through the loop where
-    it can take signals; else (Windows' proactor loop, which cannot) through signal.signal, as mitmproxy does."""
+    it can take signals; else (Windows' proactor loop, which cannot) through signal.signal, as mitmproxy does.
+    What puts the handlers before back (the loop puts its own back when it closes)."""
     signals = [signal.SIGINT, signal.SIGTERM, *([signal.SIGBREAK] if hasattr(signal, "SIGBREAK") else [])]
     try:
         for sig in signals:
             loop.add_signal_handler(sig, stop.set)
+        return lambda: None
     except NotImplementedError:
+        before = {sig: signal.getsignal(sig) for sig in signals}
         for sig in signals:
             signal.signal(sig, lambda _sig, _frame: loop.call_soon_threadsafe(stop.set))
+
+        def restore() -> None:  # a Ctrl-C after the loop has closed must not call into it
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+        return restore
 
 
 def _sync_interval() -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +35,22 @@ def normalise_host(value: str) -> str:
 TOXIC_ACTIONS = ("collapse", "hide", "keep")
 
 
-def _loopback(host: str) -> bool:
-    """Whether `host` names this machine: localhost, 127.0.0.0/8, ::1."""
-    host = host.lower().strip("[]")
-    if host == "localhost" or host.endswith(".localhost"):
+def is_loopback(host: str) -> bool:
+    """Whether a host names this machine: localhost, any loopback or unspecified address, in any spelling
+    (127.1, 2130706433, 0x7f.0.0.1, [::1], ::ffff:127.0.0.1, 0.0.0.0)."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(name)
     except ValueError:
-        return False
+        try:
+            ip = ipaddress.IPv4Address(socket.inet_aton(name))  # the legacy IPv4 spellings
+        except (OSError, ValueError):  # ValueError: a NUL or a character that is not ASCII, which no address has
+            return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback or ip.is_unspecified
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +83,7 @@ class Snapshot:
         platform = self.platform_of(host)
         if platform is not None:
             candidates: tuple[str, ...] = (platform,)
-        elif scheme == "http" and _loopback(host):
+        elif scheme == "http" and is_loopback(host):
             candidates = tuple(self.rules)
         else:
             return None

@@ -46,7 +46,7 @@ def _migration(name: str) -> Callable[[Callable[[sqlite_utils.Database], None]],
     return migrations(name=name)
 
 
-class NewerDatabase(Exception):
+class NewerDatabase(ValueError):
     """The database was migrated by a newer Sourdine than this one: its tables may not be what this version
     writes, so it is left alone."""
 

@@ -232,7 +232,7 @@ class Folder:
         again next time; a line that fails its check, is malformed or longer than the window is skipped for
         good."""
         with os.fdopen(_open_file(path, os.O_RDONLY), "rb") as f:
-            now_head = os.pread(f.fileno(), _HEAD, 0).hex()
+            now_head = f.read(_HEAD).hex()  # (not os.pread: Windows has none)
             if os.fstat(f.fileno()).st_size < offset or head and not now_head.startswith(head[:len(now_head)]):
                 offset = 0
             f.seek(offset)
@@ -315,15 +315,17 @@ class Folder:
 
 
 def state(db: sqlite_utils.Database, device: str) -> tuple[int, int, str]:
-    """(offset, last line number, the file's first bytes in hex) read so far from `device`'s file (an older
-    version kept no first bytes: "")."""
+    """(offset, last line number, the file's first bytes in hex) read so far from `device`'s file. The first bytes
+    are kept under a key of their own, so that an older version, which reads [offset, seq], still can ("" where
+    an older version read last)."""
     value = sync_db.get_state(db, f"folder:{device}")
-    offset, seq, *head = (json.loads(value) if value else (0, 0))
-    return int(offset), int(seq), str(head[0]) if head else ""
+    offset, seq = (json.loads(value) if value else (0, 0))
+    return int(offset), int(seq), sync_db.get_state(db, f"folder-head:{device}") or ""
 
 
 def set_state(db: sqlite_utils.Database, device: str, offset: int, seq: int, head: str = "") -> None:
-    sync_db.set_state(db, f"folder:{device}", json.dumps([offset, seq, head]))
+    sync_db.set_state(db, f"folder:{device}", json.dumps([offset, seq]))
+    sync_db.set_state(db, f"folder-head:{device}", head)
 
 
 def our_state(db: sqlite_utils.Database) -> dict[str, Any]:

@@ -161,7 +161,7 @@ def _check_entry(row: Row, now_ms: int) -> None:
     if row.list in ("mute", "allow"):
         parse = lists.parse_mute if row.list == "mute" else lists.parse_allow
         parsed = parse(entry, datetime.fromtimestamp(now_ms / 1000, UTC))
-        if parsed.key != row.key:
+        if parsed.key != row.key and parsed.key != lists.legacy_key(row.key):  # an older version's key: its own
             raise Refused(row.list, "the entry does not match its key", row.key, f"the entry's key is {parsed.key!r}")
     elif row.list == "connection":
         _check_key(row)

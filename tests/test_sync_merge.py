@@ -132,14 +132,20 @@ def test_tombstones_go_only_when_seen_by_all_and_old():
     assert merge.lapsed(NOW - 181 * merge.DAY_MS, NOW) and not merge.lapsed(NOW - merge.DAY_MS, NOW)
 
 
-def test_an_old_tombstone_stays_until_every_peer_has_seen_it(tmp_path):
-    """In the store: a 190-day-old tombstone stays while a peer has acknowledged rows only up to before it, and goes
-    once the lowest acknowledgement reaches it; the horizon then names it."""
-    db = store.open_db(tmp_path / "a.db")
+def _a_row_then_an_old_tombstone(path):
+    """A database holding a live mute, then a 190-day-old removal stored after it (the highest sequence number)."""
+    db = store.open_db(path)
     old = Row.make("mute", "keyword:rage", None, Stamp(NOW - 190 * merge.DAY_MS, 0, "a"))
     with db.atomic():
         sync_db.apply(db, [Row.make("mute", "keyword:honte", _entry("keyword:honte"), Stamp(NOW - 1, 0, "a"))])
         sync_db.apply(db, [old])
+    return db, old
+
+
+def test_an_old_tombstone_stays_until_every_peer_has_seen_it(tmp_path):
+    """In the store: a 190-day-old tombstone stays while a peer has acknowledged rows only up to before it, and goes
+    once the lowest acknowledgement reaches it; the horizon then names it."""
+    db, old = _a_row_then_an_old_tombstone(tmp_path / "a.db")
     seq = sync_db.max_seq(db)
     with db.atomic():
         assert sync_db.collect(db, NOW, seq - 1) == 0
@@ -154,11 +160,7 @@ def test_sequence_numbers_never_go_back_when_the_newest_row_is_collected(tmp_pat
     reached the peer, every sync sending nothing). The highest number given is kept past its row's deletion, in
     the same transaction, and across a restart."""
     path = tmp_path / "a.db"
-    db = store.open_db(path)
-    old = Row.make("mute", "keyword:rage", None, Stamp(NOW - 190 * merge.DAY_MS, 0, "a"))
-    with db.atomic():
-        sync_db.apply(db, [Row.make("mute", "keyword:honte", _entry("keyword:honte"), Stamp(NOW - 1, 0, "a"))])
-        sync_db.apply(db, [old])
+    db, _ = _a_row_then_an_old_tombstone(path)
     acknowledged = sync_db.max_seq(db)
     with db.atomic():
         assert sync_db.collect(db, NOW, acknowledged) == 1

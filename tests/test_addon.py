@@ -671,6 +671,29 @@ def test_the_users_inbox_is_left_alone_unless_they_opt_in(runtime):
     assert set(engine.judge(snapshot, "mastodon", "timeline", posts)) == {"1", "2", "3", "4"}
 
 
+def test_the_users_own_account_is_never_a_toxic_connection(runtime):
+    """The user's own hostile posts counted towards a record of their own account: it was offered to them as a
+    toxic connection to mute, and with their inbox filtered, their next calm post was collapsed as from a toxic
+    connection (a review's finding). Their posts are not counted, nor judged as a connection's."""
+    import time
+
+    from sourdine.authors import AuthorBook
+    from sourdine.model import Post
+
+    engine = Engine(score, ADAPTERS, authors=AuthorBook())
+    engine.own["mastodon"] = {"me"}
+    snapshot = settings.with_user(runtime.snapshot, platforms={"mastodon": {"inbox": True}})
+    text = "You are a disgusting, pathetic liar and a total idiot. SHAME ON YOU!!!"
+    for n in range(6):
+        engine.judge(snapshot, "mastodon", "timeline", [Post(f"h{n}", "me", "me@x.org", "Me", text, "en"),
+                                                        Post(f"o{n}", "o", "o@x.org", "O", text, "en")])
+    assert [s.author_id for s in engine.authors.suggestions({}, time.time())] == ["o"]
+    calm = [Post("calm", "me", "me@x.org", "Me", "Lovely weather for a walk today.", "en"),
+            Post("calm2", "o", "o@x.org", "O", "Lovely weather for a walk today.", "en")]
+    verdicts = engine.judge(snapshot, "mastodon", "timeline", calm)
+    assert "calm" not in verdicts and "toxic" in verdicts["calm2"].reason
+
+
 def test_mastodon_own_account_is_read_from_its_web_page(addon, runtime):
     """Mastodon's web app gets the signed-in account from its page's initial state: Sourdine reads it there."""
     page = (b'<!DOCTYPE html><html><head><script id="initial-state" type="application/json">'

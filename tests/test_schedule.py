@@ -624,3 +624,16 @@ def test_only_real_zone_names(name):
     """Files in the zone database that are not zones, and misspelt names, are refused."""
     with pytest.raises(ScheduleError, match="IANA"):
         sch.zone(name)
+
+
+@pytest.mark.parametrize(("zone_name", "now", "until", "wait"), [
+    ("Europe/Paris", datetime(2026, 10, 25, 1, 15, tzinfo=UTC), time(2, 30), timedelta(minutes=15)),  # 2nd 02:15
+    ("Europe/Paris", datetime(2026, 10, 25, 0, 15, tzinfo=UTC), time(2, 30), timedelta(minutes=15)),  # 1st 02:15
+    ("America/New_York", datetime(2026, 11, 1, 6, 20, tzinfo=UTC), time(1, 45), timedelta(minutes=25)),
+])
+def test_filter_until_a_time_the_clock_reads_twice_is_its_next_reading(zone_name, now, until, wait):
+    """In the hour an autumn change repeats, "filter until 02:30" asked at the second 02:15 is 15 minutes away
+    (the second 02:30), not a day (a review found 1 day 0:15: the first 02:30 had passed, so tomorrow's was
+    taken)."""
+    new = sch.filter_until(Schedule(zone_name, ()), now, until)
+    assert new.overrides[0].until - now == wait

@@ -106,6 +106,25 @@ def test_good_rows_of_every_list_pass():
         merge.check(Row.from_wire(row.to_wire()), NOW)
 
 
+def test_a_peers_schedule_with_a_pause_longer_than_the_api_allows_is_refused():
+    """The API sets a pause or a filter-until for at most 7 days; a peer's schedule whose override ends later
+    (one ending in the year 9999 made working out the schedule's state raise on every response, a review found)
+    is refused; one within 7 days and a day of clock drift is taken."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.fromtimestamp(NOW / 1000, UTC)
+
+    def with_pause(until):
+        value = {"timezone": "Europe/Paris", "windows": [{"days": ["mon"], "start": "09:00", "end": "18:00"}],
+                 "overrides": [{"kind": "pause", "until": until.strftime("%Y-%m-%dT%H:%M:%SZ")}]}
+        return Row.make("setting", "schedule", value, Stamp(NOW - 1, 0, "b"))
+
+    merge.check(with_pause(now + timedelta(days=7, hours=23)), NOW)
+    for until in (now + timedelta(days=9), datetime(9999, 12, 30, tzinfo=UTC)):
+        with pytest.raises(merge.Refused, match="longer than 7 days"):
+            merge.check(with_pause(until), NOW)
+
+
 def test_rows_keyed_as_an_older_version_keyed_them_are_still_taken():
     """Before 2026-11-25 a keyword kept its invisible characters in its key ("keyword:ho\u200bnte") and an X id
     its leading zeros ("account:x:id:007"). Such a row, stored on this device or sent by a device not yet updated,

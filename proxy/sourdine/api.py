@@ -816,6 +816,8 @@ async def connections(request: web.Request) -> web.Response:
     # an author whose mute or allow entry was removed is undecided again. A dismissal stands on its own.
     dismissed = {key: d for key, d in runtime.author_decisions.items() if d.kind == "dismissed"}
     found = book.suggestions(dismissed, time.time()) if book is not None else []
+    own = runtime.engine.own  # the user's own accounts, learnt after some of their posts were counted maybe
+    found = [s for s in found if s.author_id not in own.get(s.platform, ())]
     listed = runtime.engine.lists
     if listed is not None:
         # An account already on the allow list or the mute list is decided on: not a suggestion.

@@ -286,8 +286,10 @@ class Engine:
         toxic_action = settings.toxic_action
         authors = self.authors
         lists = self.lists
-        # The user's inbox is only looked for when they did not ask to filter it too.
-        own = None if settings.inbox else self.own.get(platform)
+        # The user's inbox is only looked for when they did not ask to filter it too. Their own posts never count
+        # towards a connection's record, nor make them a toxic connection of their own (a review's finding).
+        mine = self.own.get(platform)
+        own = None if settings.inbox else mine
         flag_allowed = bool(snapshot.user.get("flag_allowed"))
         keep_excerpts = snapshot.user.get("keep_excerpts")
         verdicts: dict[str, Verdict] = {}
@@ -316,7 +318,7 @@ class Engine:
                 cache[key] = entry
                 if len(cache) > cache_size:
                     cache.popitem(last=False)
-                if observe is not None and author_id and score.scored:
+                if observe is not None and author_id and score.scored and not (mine and author_id in mine):
                     # The author's record counts the post by its own score (never by a verdict that their
                     # record caused), at once, so the next post already sees it. Each post id counts once.
                     observe(platform, author_id, post_id, score.score, score.score >= collapse_at, now,
@@ -341,7 +343,8 @@ class Engine:
                 allowed, muted = lists.check(post, platform, when, entry.hits)
             toxic = None
             # An allowed author's toxicity only matters when the user asked to flag what allowing kept.
-            if muted is None and (allowed is None or flag_allowed) and toxic_evidence is not None and author_id:
+            if (muted is None and (allowed is None or flag_allowed) and toxic_evidence is not None and author_id
+                    and not (mine and author_id in mine)):
                 toxic = toxic_evidence(platform, author_id, now)
             if inbox is None and allowed is None and muted is None and toxic is None:
                 verdict = by_score(score, thresholds)  # what `decide` comes to with nothing else to weigh

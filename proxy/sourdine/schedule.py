@@ -530,7 +530,12 @@ def filter_until(schedule: Schedule, now: datetime, until: time | datetime) -> S
         tz = zone(schedule.timezone)
         today = _wall(now.timestamp(), tz).date()
         for d in (today, today + timedelta(days=1)):
-            end = datetime.fromtimestamp(resolve(tz, datetime.combine(d, until)), UTC)
+            wall = datetime.combine(d, until)
+            end = datetime.fromtimestamp(resolve(tz, wall), UTC)
+            if end <= now:  # a time the clock reads twice (autumn): its second reading may still be ahead
+                second = datetime.fromtimestamp(int(wall.replace(tzinfo=tz, fold=1).timestamp()), UTC)
+                if second > now and _wall(second.timestamp(), tz) == wall:
+                    end = second
             if end > now:
                 break
     else:

@@ -189,6 +189,33 @@ def test_feedback_names_the_author_offered_whole(offer, monkeypatch, capsys):
     assert calls[0][2] == "/api/v1/decisions/mastodon/109/feedback"
 
 
+def test_an_import_file_past_20_mb_is_refused_unread(tmp_path, monkeypatch, capsys):
+    """A file past 20 MB is refused having read 20 MB and a byte of it, not the whole (a review's /dev/zero ran
+    the machine out of memory): here a sparse file of 4 GB."""
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(4 * 1024**3)
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert cli.main(["import", str(big), "--format", "mastodon-csv"]) == 1
+    assert "an import file has at most 20 MB" in capsys.readouterr().err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KB: well under 4 GB
+
+
+def test_notes_are_listed_on_one_line_with_their_control_characters_escaped(monkeypatch, capsys):
+    """An imported note holding a newline or a terminal escape printed as it was: a forged line in the list, a
+    title change (a review's finding). `mutes list` escapes control characters."""
+    entry = {"key": "keyword:calm", "action": "collapse",
+             "note": "ok\nkeyword:forged  action=hide\x1b]0;pwned\x07\x1b[31mRED"}
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: {"mutes": [entry]})
+    assert cli.main(["mutes", "list", "calm"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\x1b" not in out and "\x07" not in out
+    assert out.startswith("keyword:calm  action=collapse  note=ok\\nkeyword:forged")
+
+
 def test_import_into_an_older_running_sourdine_says_to_restart_it(tmp_path, monkeypatch, capsys):
     """A Sourdine started before `keep` refuses every entry that carries it: the command says to restart it, and
     that nothing of that batch went in, instead of listing every line as an error."""

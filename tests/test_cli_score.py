@@ -62,6 +62,17 @@ def test_text_is_read_from_stdin_when_absent() -> None:
     assert json.loads(out)["lang"] == "fr"
 
 
+def test_stdin_that_is_not_utf8_is_scored_not_a_traceback() -> None:
+    """Bytes that are not UTF-8 on stdin (a strict UTF-8 stdin raised on them, a review found) are read from its
+    buffer and decoded with replacement."""
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfeI hate you, you disgusting liar\n"), encoding="utf-8",
+                             errors="strict")
+    out = io.StringIO()
+    args = parse("--json")
+    assert args.func(args, stdin=stdin, stdout=out, stderr=io.StringIO()) == 0
+    assert json.loads(out.getvalue())["scored"]
+
+
 def test_jsonl_keeps_order_copies_fields_and_reports_bad_lines() -> None:
     """--jsonl writes one object per line, in order, other fields copied, a malformed line as an error."""
     german = "Das ist ein schöner Tag und ich bin froh"

@@ -146,6 +146,15 @@ def test_bluesky_muted_words_from_preferences():
     assert report["warnings"] == [{"line": 6, "warning": warnings[0][1]}]
 
 
+def test_one_malformed_bluesky_word_is_one_error_and_the_rest_go_in():
+    """An item without its value among muted words is that row's error: it made every word of the file an error,
+    read as list subjects (a review's finding). A bare string among them is an error too, not an account."""
+    doc = b'{"items": [\n{"value": "apple"},\n{"value": "banana"},\n{"valeu": "cherry"},\n"foo.bsky.social"\n]}'
+    entries, errors = imported("bluesky", doc)
+    assert list(entries) == ["keyword:apple", "keyword:banana"]
+    assert [line for line, _ in errors] == [4, 5] and all("muted word" in e for _, e in errors)
+
+
 def test_bluesky_moderation_list_subjects():
     """getList's items: each subject is a Bluesky account, by DID."""
     doc = {"list": {"uri": "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.graph.list/3k", "name": "trolls"},

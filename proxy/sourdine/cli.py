@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import logging
+import re
 import shlex
 import sys
 import time
@@ -111,6 +112,15 @@ def _cmd_pair(args: argparse.Namespace) -> int:
     return 1
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(line: str) -> str:
+    """A line for the terminal: control characters (a newline, an escape sequence in an imported note) as escapes,
+    so that an entry stays one line and cannot write to the terminal."""
+    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), line)
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     """sourdine mutes|allow add|remove|list."""
     path = "/api/v1/mutes" if args.command == "mutes" else "/api/v1/allow"
@@ -121,7 +131,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print("The list is empty.")
         for e in entries:
             extra = "  ".join(f"{k}={e[k]}" for k in ("action", "expires", "platforms", "note") if k in e)
-            print(f"{e['key']}  {extra}".rstrip())
+            print(_printable(f"{e['key']}  {extra}".rstrip()))
         return 0
     if not args.value:
         raise CommandError(f"say what to {args.action}: an account (platform:handle) or a keyword")

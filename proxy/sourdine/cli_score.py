@@ -58,7 +58,8 @@ def run(
             print("sourdine score: give a text or --jsonl, not both", file=stderr)
             return 2
         return score_lines(_lines(stdin), stdout, stderr)
-    text = args.text if args.text is not None else stdin.read()
+    # From stdin, bytes (its buffer), decoded here: a strict UTF-8 stdin would raise on a byte that is not UTF-8.
+    text = args.text if args.text is not None else getattr(stdin, "buffer", stdin).read()
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     result = score(text, args.lang)

@@ -46,11 +46,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
     """Read the file here (so that progress can show), send its entries in batches as Sourdine JSON, and report
     errors with the file's own line numbers."""
     call_api, CommandError = _api()
+    limit = 20 * 1024 * 1024
     try:
-        data = Path(args.file).read_bytes()
+        with open(args.file, "rb") as f:
+            data = f.read(limit + 1)  # no more: /dev/zero or a huge file is refused, not read into memory
     except OSError as e:
         raise CommandError(f"cannot read {args.file}: {e.strerror}") from None
-    if len(data) > 20 * 1024 * 1024:
+    if len(data) > limit:
         raise CommandError("an import file has at most 20 MB")
     name = "mute" if args.list == "mutes" else "allow"
     try:

@@ -176,7 +176,10 @@ def _read_bluesky(text: str, doc: dict[str, Any], done: str) -> Parsed:
     items = doc.get("items")
     subjects: list[Any] = []
     subject_lines: list[int] = []
-    if isinstance(items, list) and words is None and all(isinstance(i, dict) and "value" in i for i in items):
+    # Muted words when some item has a value and none a subject: then an item without its value is that row's
+    # error (one such item made every word of the file an error, read as list subjects).
+    if isinstance(items, list) and words is None and any(isinstance(i, dict) and "value" in i for i in items) \
+            and not any(isinstance(i, dict) and "subject" in i for i in items):
         words, word_lines = items, _item_lines(text, "items", len(items))
     elif isinstance(items, list):
         subjects, subject_lines = items, _item_lines(text, "items", len(items))

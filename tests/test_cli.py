@@ -204,6 +204,21 @@ def test_an_import_file_past_20_mb_is_refused_unread(tmp_path, monkeypatch, caps
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KB: well under 4 GB
 
 
+@pytest.mark.parametrize("argv", [["mutes", "add", "--hide", "zebra"], ["mutes", "add", "zebra", "--hide"],
+                                  ["mutes", "add", "--log-level", "INFO", "zebra", "--hide"]])
+def test_options_may_come_before_a_commands_value(argv, monkeypatch, capsys):
+    """`sourdine mutes add --hide zebra` was refused ("unrecognized arguments: zebra", a review found): argparse
+    takes the positionals before the first option only. The value is taken wherever it comes; anything else
+    left over is still an error."""
+    sent = []
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: sent.append(a) or {"key": "keyword:zebra"})
+    assert cli.main(argv) == 0
+    assert sent[0][3] == {"kind": "keyword", "text": "zebra", "action": "hide"}
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["mutes", "add", "--hide", "zebra", "extra"])
+    assert exit_.value.code == 2 and "unrecognized arguments: extra" in capsys.readouterr().err
+
+
 def test_notes_are_listed_on_one_line_with_their_control_characters_escaped(monkeypatch, capsys):
     """An imported note holding a newline or a terminal escape printed as it was: a forged line in the list, a
     title change (a review's finding). `mutes list` escapes control characters."""

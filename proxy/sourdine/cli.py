@@ -363,8 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# A command's optional value after its action (`mutes add VALUE`, `clients revoke ID`, `peers accept CODE`): argparse
+# takes the positionals it finds before the first option, so `mutes add --hide zebra` left "zebra" unrecognised.
+_LATE_VALUES = ("value", "id")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    for name in _LATE_VALUES:
+        if extra and getattr(args, name, "") is None and not extra[0].startswith("-"):
+            setattr(args, name, extra.pop(0))
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=getattr(logging, args.log_level, logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -191,29 +191,60 @@ def test_feedback_names_the_author_offered_whole(offer, monkeypatch, capsys):
 
 def test_an_import_file_past_20_mb_is_refused_unread(tmp_path, monkeypatch, capsys):
     """A file past 20 MB is refused having read 20 MB and a byte of it, not the whole (a review's /dev/zero ran
-    the machine out of memory): here a sparse file of 4 GB."""
+    the machine out of memory): here a sparse file of 64 MB, every read of which is recorded."""
+    import builtins
+
+    from sourdine import cli_sync
+
     big = tmp_path / "big.csv"
     with big.open("wb") as f:
-        f.truncate(4 * 1024**3)
-    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
-    import resource
+        f.truncate(64 * 1024**2)
+    reads = []
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    class Recorded:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def read(self, size=-1):
+            data = self.f.read(size)
+            reads.append(len(data))
+            return data
+
+    monkeypatch.setattr(cli_sync, "open", lambda *a, **k: Recorded(builtins.open(*a, **k)),  # noqa: SIM115 - closed by Recorded
+                        raising=False)
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
     assert cli.main(["import", str(big), "--format", "mastodon-csv"]) == 1
     assert "an import file has at most 20 MB" in capsys.readouterr().err
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KB: well under 4 GB
+    assert reads == [20 * 1024**2 + 1]
 
 
-@pytest.mark.parametrize("argv", [["mutes", "add", "--hide", "zebra"], ["mutes", "add", "zebra", "--hide"],
-                                  ["mutes", "add", "--log-level", "INFO", "zebra", "--hide"]])
-def test_options_may_come_before_a_commands_value(argv, monkeypatch, capsys):
+@pytest.mark.parametrize(("argv", "sent"), [
+    (["mutes", "add", "--hide", "zebra"], ("POST", "/api/v1/mutes", {"kind": "keyword", "text": "zebra",
+                                                                       "action": "hide"})),
+    (["mutes", "add", "--log-level", "INFO", "--hide", "--", "-x"], ("POST", "/api/v1/mutes",
+                                                                    {"kind": "keyword", "text": "-x",
+                                                                     "action": "hide"})),
+    (["connections", "mute", "--log-level", "INFO", "mastodon", "12"], ("POST", "/api/v1/connections/mastodon/12",
+                                                                        {"decision": "mute"})),
+])
+def test_options_may_come_before_a_commands_values(argv, sent, monkeypatch):
     """`sourdine mutes add --hide zebra` was refused ("unrecognized arguments: zebra", a review found): argparse
-    takes the positionals before the first option only. The value is taken wherever it comes; anything else
-    left over is still an error."""
-    sent = []
-    monkeypatch.setattr(cli, "call_api", lambda *a, **k: sent.append(a) or {"key": "keyword:zebra"})
+    takes the positionals before the first option only. The values are taken wherever they come, and after
+    "--" whatever they look like."""
+    calls = []
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: calls.append(a[1:]) or {"key": "keyword:x"})
     assert cli.main(argv) == 0
-    assert sent[0][3] == {"kind": "keyword", "text": "zebra", "action": "hide"}
+    assert calls == [sent]
+
+
+def test_a_word_left_over_after_a_commands_values_is_still_refused(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
     with pytest.raises(SystemExit) as exit_:
         cli.main(["mutes", "add", "--hide", "zebra", "extra"])
     assert exit_.value.code == 2 and "unrecognized arguments: extra" in capsys.readouterr().err

@@ -637,3 +637,11 @@ def test_filter_until_a_time_the_clock_reads_twice_is_its_next_reading(zone_name
     taken)."""
     new = sch.filter_until(Schedule(zone_name, ()), now, until)
     assert new.overrides[0].until - now == wait
+
+
+def test_a_stored_override_ending_near_the_year_9999_does_not_raise():
+    """An older version could take such a schedule from a peer and keep it: its state is worked out all the same
+    (the pause holds, no next change) instead of an OverflowError on every response."""
+    far = Schedule("Europe/Paris", (Window((0,), 9 * 60, 18 * 60),),
+                   (Override("pause", datetime(9999, 12, 30, tzinfo=UTC)),))
+    assert sch.active(far, datetime(2026, 11, 25, 10, tzinfo=UTC)) == (False, None)

@@ -107,9 +107,9 @@ def test_good_rows_of_every_list_pass():
 
 
 def test_a_peers_schedule_with_a_pause_longer_than_the_api_allows_is_refused():
-    """The API sets a pause or a filter-until for at most 7 days; a peer's schedule whose override ends later
-    (one ending in the year 9999 made working out the schedule's state raise on every response, a review found)
-    is refused; one within 7 days and a day of clock drift is taken."""
+    """The API sets a pause or a filter-until for at most 7 days from the edit, which the row's stamp follows; a
+    peer's schedule whose override ends later than that (one ending in the year 9999 made working out the
+    schedule's state raise on every response, a review found) is refused; one within it is taken."""
     from datetime import UTC, datetime, timedelta
 
     now = datetime.fromtimestamp(NOW / 1000, UTC)
@@ -119,8 +119,8 @@ def test_a_peers_schedule_with_a_pause_longer_than_the_api_allows_is_refused():
                  "overrides": [{"kind": "pause", "until": until.strftime("%Y-%m-%dT%H:%M:%SZ")}]}
         return Row.make("setting", "schedule", value, Stamp(NOW - 1, 0, "b"))
 
-    merge.check(with_pause(now + timedelta(days=7, hours=23)), NOW)
-    for until in (now + timedelta(days=9), datetime(9999, 12, 30, tzinfo=UTC)):
+    merge.check(with_pause(now + timedelta(days=6, hours=23)), NOW)
+    for until in (now + timedelta(days=7, minutes=1), datetime(9999, 12, 30, tzinfo=UTC)):
         with pytest.raises(merge.Refused, match="longer than 7 days"):
             merge.check(with_pause(until), NOW)
 

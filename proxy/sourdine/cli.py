@@ -112,12 +112,13 @@ def _cmd_pair(args: argparse.Namespace) -> int:
     return 1
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Control characters, line and paragraph separators, and the bidirectional and other format controls.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 
 
-def _printable(line: str) -> str:
-    """A line for the terminal: control characters (a newline, an escape sequence in an imported note) as escapes,
-    so that an entry stays one line and cannot write to the terminal."""
+def printable(line: str) -> str:
+    """A line of text from elsewhere (an imported note, a handle a platform sent, a peer's name) for the terminal:
+    those characters as escapes, so that it stays one line, reads in its order and cannot write to the terminal."""
     return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), line)
 
 
@@ -131,7 +132,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             print("The list is empty.")
         for e in entries:
             extra = "  ".join(f"{k}={e[k]}" for k in ("action", "expires", "platforms", "note") if k in e)
-            print(_printable(f"{e['key']}  {extra}".rstrip()))
+            print(printable(f"{e['key']}  {extra}".rstrip()))
         return 0
     if not args.value:
         raise CommandError(f"say what to {args.action}: an account (platform:handle) or a keyword")
@@ -170,8 +171,8 @@ def _cmd_connections(args: argparse.Namespace) -> int:
         print("No toxic connections to decide on.")
     for s in found:
         reasons = ", ".join(s.get("reasons", []))
-        print(f"{s['platform']} {s['author_id']} {s.get('handle', '')}: {s['evidence']}" +
-              (f" ({reasons})" if reasons else ""))
+        print(printable(f"{s['platform']} {s['author_id']} {s.get('handle', '')}: {s['evidence']}" +
+                        (f" ({reasons})" if reasons else "")))
     return 0
 
 
@@ -365,14 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 # A command's optional value after its action (`mutes add VALUE`, `clients revoke ID`, `peers accept CODE`): argparse
 # takes the positionals it finds before the first option, so `mutes add --hide zebra` left "zebra" unrecognised.
-_LATE_VALUES = ("value", "id")
+_LATE_VALUES = ("value", "id", "platform", "author_id")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    forced = extra[:1] == ["--"]  # what came after "--" is values, whatever they look like
+    if forced:
+        extra = extra[1:]
     for name in _LATE_VALUES:
-        if extra and getattr(args, name, "") is None and not extra[0].startswith("-"):
+        if extra and getattr(args, name, "") is None and (forced or not extra[0].startswith("-")):
             setattr(args, name, extra.pop(0))
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

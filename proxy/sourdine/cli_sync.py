@@ -114,6 +114,8 @@ def _ago(when: float | None) -> str:
 
 
 def _cmd_peers(args: argparse.Namespace) -> int:
+    from sourdine.cli import printable
+
     call_api, CommandError = _api()
     if args.action == "add":
         issued = call_api(args.home, "POST", "/api/v1/peers/codes")
@@ -155,7 +157,8 @@ def _cmd_peers(args: argparse.Namespace) -> int:
         print("No peers.")
     for p in state["peers"]:
         error = f"  last error: {p['last_error']}" if p.get("last_error") else ""
-        print(f"{p['id']}  {p['name']}  {p['address'] or '(reaches us)'}  last seen {_ago(p['last_seen'])}{error}")
+        print(printable(f"{p['id']}  {p['name']}  {p['address'] or '(reaches us)'}  last seen "
+                        f"{_ago(p['last_seen'])}{error}"))
     return 0
 
 

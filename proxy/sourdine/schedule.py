@@ -461,6 +461,13 @@ def active(schedule: Schedule, now: datetime) -> tuple[bool, datetime | None]:
     if not schedule.overrides:
         return _windows_state(tz, schedule.windows, now)
     current = _state(schedule, tz, now)
+    try:
+        return _next_change(schedule, tz, now, current)
+    except OverflowError:  # an override ending near the year 9999 (an older version took one from a peer)
+        return current, None
+
+
+def _next_change(schedule: Schedule, tz: tzinfo, now: datetime, current: bool) -> tuple[bool, datetime | None]:
     at = now
     # Each step moves to the next instant where the state may change: an override boundary, or, when no
     # override holds, the windows' next change (where it does change). Each boundary is passed at most once.

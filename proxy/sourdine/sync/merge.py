@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sourdine import authors, lists, schedule
@@ -171,11 +171,10 @@ def _check_entry(row: Row, now_ms: int) -> None:
     else:
         _check_key(row)
         overrides = schedule.parse_schedule(entry).overrides
-        # A pause or a filter-until is set for at most MAX_OVERRIDE (the API's rule), from the sender's clock: one
-        # ending later is refused, as its end could be past what a date holds (year 9999), where working out the
-        # schedule's state raised on every response (a review's finding).
-        latest = datetime.fromtimestamp(now_ms / 1000, UTC) + schedule.MAX_OVERRIDE + timedelta(
-            milliseconds=MAX_DRIFT_MS)
+        # The API sets a pause or a filter-until for at most MAX_OVERRIDE from the edit, whose stamp comes after:
+        # one ending later was not made so, and is refused (one ending in the year 9999 made working out the
+        # schedule's state raise, a review found).
+        latest = datetime.fromtimestamp(row.stamp.wall / 1000, UTC) + schedule.MAX_OVERRIDE
         if any(o.until > latest for o in overrides):
             raise Refused(row.list, f"a pause or a filter-until longer than {schedule.MAX_OVERRIDE.days} days",
                           row.key)

@@ -770,6 +770,19 @@ def late_writes(calls: list[tuple[int, str, str, str, str]], api_port: int, wal:
             and not any(a < n < b for a, b in spans)]
 
 
+def around_late(trace: str, calls: list[tuple[int, str, str, str, str]], api_port: int, late: list[int]) -> str:
+    """What a failure of late_writes needs to be understood from a CI log alone, where the trace is gone: every
+    exchange with the API (where its request came in and its answer began, by line) and the trace's own lines
+    around the first late write (strace's 16 bytes of data: request lines, answers' status lines, log pages)."""
+    seen = sorted(exchanges(calls, api_port).items(), key=lambda item: item[1].came)
+    lines = trace.splitlines()
+    first = late[0]
+    excerpt = "\n".join(f"{n}: {lines[n]}" for n in range(max(first - 30, 0), min(first + 15, len(lines))))
+    return ("exchanges (client port: came, answered, request):\n"
+            + "\n".join(f"  {port}: {e.came}, {e.answered}, {e.request}" for port, e in seen)
+            + f"\ntrace lines around {first}:\n{excerpt}")
+
+
 def late_in_gap(calls: list[tuple[int, str, str, str, str]], api_port: int, port: int, late: list[int]) -> bool:
     """Whether one of the `late` lines falls between the answer on the connection from `port` and the next
     request's arrival (the end of the trace if none came)."""
@@ -864,6 +877,12 @@ def test_the_trace_reader_finds_a_write_committed_after_its_answer():
     assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", {50010: "first", 50012: "second"}) == {}
     assert late_writes(calls, 8787, "/h/sourdine.db-wal") == [4]
     assert late_writes(traced_calls(_CUT), 8787, "/h/sourdine.db-wal") == []
+    # What a failure shows: each exchange by line, then the trace around the first late write.
+    shown = around_late(_LATE, calls, 8787, [4]).splitlines()
+    assert shown[1:4] == ["  50010: 0, 3, \"POST /api/v1/mut", "  50012: 6, 9, \"DELETE /api/v1/m",
+                          "  50014: 10, 11, \"GET /api/v1/stat"], shown
+    assert shown[4] == "trace lines around 4:" and shown[5].startswith("0: 100 recvfrom(14<TCP:"), shown
+    assert shown[9] == "4: " + _LATE.splitlines()[4] and len(shown) == 5 + 13, shown
 
 
 # Between one traced write's answer and the next request: longer than the store's writer gathers a batch (0.25 s),
@@ -959,7 +978,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         assert harness.api_call(running.api_port, token, "GET", "/api/v1/status")[0] == 200
     finally:
         assert running.stop() == 0, running.stderr[-2000:]
-    calls = traced_calls(trace.read_text())
+    text = trace.read_text()
+    calls = traced_calls(text)
     wal = str(home / "sourdine.db-wal")
     late = late_writes(calls, running.api_port, wal)
     wrong = unsynced_answers(calls, running.api_port, wal, writes)
@@ -967,7 +987,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         missed = [what for port, what in writes.items() if not late_in_gap(calls, running.api_port, port, late)]
         assert not missed, f"no late write found after the answer to {missed}"
     else:
-        assert late == [], f"sqlite wrote to the log while no write was in flight, at lines {late[:5]} of the trace"
+        assert late == [], (f"sqlite wrote to the log while no write was in flight, at lines {late[:5]} of the trace\n"
+                            + around_late(text, calls, running.api_port, late))
     if broken == "unsynced":
         assert wrong, "the check found nothing wrong with a process whose database never syncs"
         assert set(wrong.values()) == {"answered before the database's log was synced to the disk"}, wrong

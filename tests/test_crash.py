@@ -906,7 +906,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     route that answered before committing the rest of its write would.
 
     Run a second time with the process's sqlite told to commit without syncing (tests/audit, SOURDINE_TEST_UNSYNCED),
-    the first check must fail; a third time with a write landing 50 ms after each commit, unasked
+    the first check must fail; a third time with a write landing 150 ms after each commit, unasked
     (SOURDINE_TEST_LATE), the second must: that is what they are there to catch."""
     traced_or_skip()
     standin.routes["/api/v1/timelines/public"] = lambda request: web.Response(
@@ -992,7 +992,9 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     if broken == "unsynced":
         assert wrong, "the check found nothing wrong with a process whose database never syncs"
         assert set(wrong.values()) == {"answered before the database's log was synced to the disk"}, wrong
-    else:
+    elif broken is None:
+        # Not with the late writes: one that lands inside a route that commits twice (a connection decision),
+        # when the machine is slow, may well come between the route's sync and its answer.
         assert wrong == {}, wrong
     print(f"{len(writes)} acknowledged writes traced{f' ({broken})' if broken else ''}: "
           f"{len(writes) - len(wrong)} synced before their answer, {len(late)} writes to the log with none in flight")

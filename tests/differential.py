@@ -214,7 +214,7 @@ if __name__ == "__main__":
         noted = guard_values()
         outcomes(pickle.loads(Path(sys.argv[2]).read_bytes()))
         ended = through_addon(int(sys.argv[3]), Path(sys.argv[4]))
-        changed = Verdict("collapse", "outrage 0.80")
+        changed = Verdict("collapse", "outrage, score 0.80")
         changed.reason = "the guard's own check"  # the one change the guard must note
         print(json.dumps({"noted": noted, "ended": ended}))
     else:

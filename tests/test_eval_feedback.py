@@ -18,7 +18,7 @@ def test_eval_reads_feedback_back(tmp_path):
     try:
         for post_id, action, score in (("1", "hide", 0.91), ("2", "collapse", 0.6), ("3", "collapse", 0.58)):
             writer.record(Decision(time.time(), "mastodon", "timeline", post_id, "9", "a@b.c", "en", 0.5, 0.5,
-                                   score, action, "outrage 0.50"))
+                                   score, action, "outrage, score 0.50"))
         assert writer.flush()
         for post_id, said in (("1", "hostile"), ("2", "fine"), ("3", "fine")):
             writer.submit(lambda db, p=post_id, f=said: store.set_feedback(db, "mastodon", p, f)).result(5)

@@ -75,9 +75,9 @@ T_DINO = uri("bbvwih4x3leppgzbwclat57t", "3ll2r4pesvc2l")
 T_LAST = uri("wpe35pganb6d4pg4ekmfy6u5", "3ll2rqh5jhk22")
 T_TYPIST = uri("wpe35pganb6d4pg4ekmfy6u5", "3ll2quy7ib22u")
 
-FOLD = Verdict("collapse", "outrage 0.82")
-HIDE = Verdict("hide", "outrage 0.97")
-FOLD_NOTICE = "Folded by Sourdine: outrage 0.82. Open the post to read it."
+FOLD = Verdict("collapse", "outrage, score 0.82")
+HIDE = Verdict("hide", "outrage, score 0.97")
+FOLD_NOTICE = "Folded by Sourdine: outrage, score 0.82. Open the post to read it."
 
 
 def load(name: str) -> Any:
@@ -567,7 +567,7 @@ def test_hidden_anchor_keeps_only_sourdines_notice(endpoint: str, source: str) -
     anchor = view_of(doc, T_PARENT)
     assert anchor["record"] == {"$type": "app.bsky.feed.post", "createdAt": original["record"]["createdAt"],
                                 "langs": ["en"], "reply": original["record"]["reply"],
-                                "text": "Hidden by Sourdine: outrage 0.97."}
+                                "text": "Hidden by Sourdine: outrage, score 0.97."}
     assert {k: v for k, v in anchor.items() if k != "record"} == {
         k: v for k, v in original.items() if k not in ("record", "embed")
     }
@@ -637,8 +637,8 @@ def test_fold_never_touches_the_anchor(endpoint: str, source: str) -> None:
     [
         (FOLD, FOLD_NOTICE),
         (Verdict("collapse"), "Folded by Sourdine. Open the post to read it."),
-        (Verdict("collapse", "outrage\n0.82 "), FOLD_NOTICE),
-        (HIDE, "Hidden by Sourdine: outrage 0.97."),
+        (Verdict("collapse", "outrage,\nscore 0.82 "), FOLD_NOTICE),
+        (HIDE, "Hidden by Sourdine: outrage, score 0.97."),
         (Verdict("hide"), "Hidden by Sourdine."),
     ],
 )
@@ -768,7 +768,7 @@ def test_odd_feed_items_do_not_stop_the_others() -> None:
 def test_odd_feed_items_rewrite_without_raising(action: str) -> None:
     """Rewrite with a verdict on every readable post walks the odd shapes without raising."""
     doc = _odd_feed()
-    verdicts = {post.id: Verdict(action, "outrage 0.9") for post in bluesky.posts("getTimeline", doc)}
+    verdicts = {post.id: Verdict(action, "outrage, score 0.9") for post in bluesky.posts("getTimeline", doc)}
     assert bluesky.rewrite("getTimeline", doc, verdicts) is True
     assert orjson.loads(orjson.dumps(doc)) == doc
 

@@ -17,8 +17,8 @@ FEED = "graphql_news_feed.handmade.ndjson"
 COMMENTS = "graphql_comments.handmade.json"
 S1, S2, S3, S4 = "UzpfSTEwMDAwMTpWSzox", "UzpfSTEwMDAwMjpWSzoy", "UzpfSTEwMDAwMzpWSzoz", "UzpfSTEwMDAwNDpWSzo0"
 
-HIDE = Verdict("hide", "outrage 0.91")
-FOLD = Verdict("collapse", "negativity 0.70")
+HIDE = Verdict("hide", "outrage, score 0.91")
+FOLD = Verdict("collapse", "negativity, score 0.70")
 
 
 def raw(name: str) -> bytes:
@@ -64,7 +64,7 @@ def test_fold_replaces_every_copy_of_the_text_and_keeps_the_item() -> None:
     first = orjson.loads(out.split(b"\n")[0])
     edges = first["data"]["viewer"]["news_feed"]["edges"]
     message = edges[0]["node"]["comet_sections"]["content"]["story"]["message"]
-    assert message == {"text": f"Sourdine folded this post: negativity 0.70 [sourdine:facebook:{S1}]",
+    assert message == {"text": f"Sourdine folded this post: negativity, score 0.70 [sourdine:facebook:{S1}]",
                        "ranges": [], "delight_ranges": []}
     assert [e["cursor"] for e in edges] == ["c1", "c2"]
     assert first["data"]["viewer"]["news_feed"]["page_info"] == {"has_next_page": True, "end_cursor": "c2"}
@@ -75,14 +75,14 @@ def test_hide_replaces_the_text_too_and_says_so() -> None:
     replaced it stays revealable (the marker); a hidden comment likewise."""
     _, out = filtered(FEED, {S3: HIDE})
     assert b"Third story text" not in out
-    assert f"Sourdine hid this post: outrage 0.91 [sourdine:facebook:{S3}]".encode() in out
+    assert f"Sourdine hid this post: outrage, score 0.91 [sourdine:facebook:{S3}]".encode() in out
     assert len(out.split(b"\n")) == len(raw(FEED).split(b"\n"))
     body, out = filtered(COMMENTS, {"9002": HIDE})
     assert out.startswith(b"for (;;);") and b"Second comment text" not in out
     doc = orjson.loads(out[len(b"for (;;);"):])
     edges = doc["data"]["node"]["comment_rendering_instance_for_feed_location"]["comments"]["edges"]
     assert len(edges) == 3
-    assert edges[1]["node"]["body"]["text"] == "Sourdine hid this post: outrage 0.91 [sourdine:facebook:9002]"
+    assert edges[1]["node"]["body"]["text"] == "Sourdine hid this post: outrage, score 0.91 [sourdine:facebook:9002]"
 
 
 @pytest.mark.parametrize("body", [b"", b"\n\n", b"[]", b'{"data": null}', b'{"__typename": "Story"}',

@@ -22,8 +22,8 @@ COMMENTS = "media_comments.handmade.json"
 PAGE = "home_page.handmade.html"
 M = "330000000000000000"
 
-HIDE = Verdict("hide", "outrage 0.91")
-FOLD = Verdict("collapse", "negativity 0.70")
+HIDE = Verdict("hide", "outrage, score 0.91")
+FOLD = Verdict("collapse", "negativity, score 0.70")
 
 
 def load(name: str) -> Any:
@@ -72,7 +72,7 @@ def test_fold_replaces_the_caption() -> None:
     doc = load(GRAPHQL)
     assert instagram.rewrite("graphql", doc, {M + "3": FOLD})
     media = edges(doc)[2]["node"]["media"]
-    assert media["caption"]["text"] == f"Sourdine folded this post: negativity 0.70 [sourdine:instagram:{M}3]"
+    assert media["caption"]["text"] == f"Sourdine folded this post: negativity, score 0.70 [sourdine:instagram:{M}3]"
     media["caption"]["text"] = "Third caption text"
     assert doc == load(GRAPHQL)
 
@@ -102,7 +102,7 @@ def test_a_hidden_top_level_document_is_folded_not_dropped() -> None:
     """A post that is the document itself (no list holds it) cannot leave: its caption says it was hidden."""
     doc = {"pk": "1", "user": {"username": "a", "pk": "9"}, "caption": {"text": "x"}}
     assert meta.rewrite("instagram", doc, {"1": HIDE})
-    assert doc["caption"]["text"] == "Sourdine hid this post: outrage 0.91"
+    assert doc["caption"]["text"] == "Sourdine hid this post: outrage, score 0.91"
 
 
 def test_endpoints_match_the_rules_file() -> None:

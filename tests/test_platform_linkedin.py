@@ -19,8 +19,8 @@ GRAPHQL = "voyager_graphql_main_feed.handmade.json"
 UPDATES = "voyager_feed_updatesV2.handmade.json"
 A = "urn:li:activity:71000000000000000"
 
-HIDE = Verdict("hide", "outrage 0.91")
-FOLD = Verdict("collapse", "negativity 0.70")
+HIDE = Verdict("hide", "outrage, score 0.91")
+FOLD = Verdict("collapse", "negativity, score 0.70")
 
 
 def load(name: str) -> Any:
@@ -66,7 +66,7 @@ def test_fold_replaces_the_commentary() -> None:
     before = copy.deepcopy(doc)
     assert linkedin.rewrite("updates", doc, {pid: FOLD})
     text = doc["included"][2]["commentary"]["text"]
-    assert text["text"] == f"Sourdine folded this post: negativity 0.70 [sourdine:linkedin:{pid}]"
+    assert text["text"] == f"Sourdine folded this post: negativity, score 0.70 [sourdine:linkedin:{pid}]"
     assert text["attributesV2"] == []
     doc["included"][2]["commentary"] = before["included"][2]["commentary"]
     assert doc == before

@@ -34,8 +34,8 @@ BOOST_WRAPPER_ID = "117020586027094262"
 QUOTING_ID = "117020582925004921"
 QUOTED_ID = "117020582917124092"
 
-FOLD = Verdict("collapse", "outrage 0.82")
-HIDE = Verdict("hide", "outrage 0.97")
+FOLD = Verdict("collapse", "outrage, score 0.82")
+HIDE = Verdict("hide", "outrage, score 0.97")
 
 
 def load(name: str) -> Any:
@@ -325,7 +325,7 @@ def test_fold_result_has_mastodons_shape() -> None:
     assert list(ours["filter"]) == list(real["filter"])
     for key, value in real["filter"].items():
         assert isinstance(ours["filter"][key], type(value)), key
-    assert ours["filter"]["title"] == "Sourdine: outrage 0.82"
+    assert ours["filter"]["title"] == "Sourdine: outrage, score 0.82"
     assert ours["filter"]["filter_action"] == "warn"
     assert ours["filter"]["context"] == ["home", "notifications", "public", "thread", "account"]
     assert ours["filter"]["expires_at"] is None
@@ -337,7 +337,7 @@ def test_filter_ids_tell_verdicts_apart() -> None:
     """Filter ids are stable and differ between titles and between warn and hide: the web UI keys by id."""
     ids = {
         mastodon.filter_result(Verdict("collapse", reason), "1", action)["filter"]["id"]
-        for reason in ("outrage 0.82", "outrage 0.83", "negativity 0.82")
+        for reason in ("outrage, score 0.82", "outrage, score 0.83", "negativity, score 0.82")
         for action in ("warn", "hide")
     }
     assert len(ids) == 6
@@ -527,7 +527,7 @@ def test_odd_statuses_do_not_stop_the_others() -> None:
 def test_odd_statuses_rewrite_without_raising(action: str) -> None:
     """Rewrite with verdicts on every readable status walks odd shapes without raising."""
     doc = _odd_statuses()
-    verdicts = {post.id: Verdict(action, "outrage 0.9") for post in mastodon.posts("timeline", doc)}
+    verdicts = {post.id: Verdict(action, "outrage, score 0.9") for post in mastodon.posts("timeline", doc)}
     assert mastodon.rewrite("timeline", doc, verdicts) is True
     assert orjson.loads(orjson.dumps(doc)) == doc
     if action == "hide":

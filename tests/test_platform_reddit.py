@@ -32,8 +32,8 @@ FEED = "shreddit_feed_no_ad.html"
 FEED_AD = "shreddit_feed_with_ad.html"
 HTML_COMMENTS = "shreddit_comments_with_tree_ad.html"
 
-HIDE = Verdict("hide", "outrage 0.91")
-FOLD = Verdict("collapse", "negativity 0.70")
+HIDE = Verdict("hide", "outrage, score 0.91")
+FOLD = Verdict("collapse", "negativity, score 0.70")
 
 
 def load(name: str) -> Any:
@@ -135,7 +135,7 @@ def test_fold_sets_reddits_own_collapsed_fields() -> None:
     before = copy.deepcopy(thing)
     assert reddit.rewrite("listing", doc, {thing["data"]["name"]: FOLD})
     assert thing["data"].pop("collapsed") is True
-    assert thing["data"].pop("collapsed_reason") == "Sourdine: negativity 0.70"
+    assert thing["data"].pop("collapsed_reason") == "Sourdine: negativity, score 0.70"
     assert thing["data"].pop("collapsed_reason_code") == "SOURDINE"
     assert thing == before
     assert not reddit.rewrite("listing", load(COMMENTS), {})
@@ -283,10 +283,10 @@ def test_html_fold_a_comment_sets_collapsed() -> None:
     """A folded comment gains `collapsed` and `sourdine-reason` in its start tag; nothing else changes."""
     before, after = html_filter(HTML_COMMENTS, "shreddit_comments", {"t1_o5ot9xz": FOLD})
     element = Tree(after).elements["t1_o5ot9xz"]
-    assert "collapsed" in element and element["sourdine-reason"] == "Sourdine: negativity 0.70"
+    assert "collapsed" in element and element["sourdine-reason"] == "Sourdine: negativity, score 0.70"
     tag = '<shreddit-comment author="mspaceman" thingId="t1_o5ot9xz" depth="0" ' \
           'permalink="/r/interesting/comments/1r6aomv/comment/o5ot9xz/"'
-    assert after == before.replace(tag, tag + ' collapsed sourdine-reason="Sourdine: negativity 0.70"')
+    assert after == before.replace(tag, tag + ' collapsed sourdine-reason="Sourdine: negativity, score 0.70"')
     assert Tree(after).tags == Tree(before).tags
 
 
@@ -318,7 +318,7 @@ def test_html_paging_loaders_survive() -> None:
     assert after.count("<faceplate-partial") == 2
     left = Tree(after).elements
     assert set(left) == {"t3_1r6aomv"}
-    assert "spoiler" in left["t3_1r6aomv"] and left["t3_1r6aomv"]["sourdine-reason"] == "Sourdine: outrage 0.91"
+    assert "spoiler" in left["t3_1r6aomv"] and left["t3_1r6aomv"]["sourdine-reason"] == "Sourdine: outrage, score 0.91"
 
 
 def test_html_nested_comments() -> None:
@@ -374,8 +374,8 @@ def test_first_page_hides_feed_posts_and_folds_the_page_post() -> None:
     main_tag = cut.index('post-title="The post this page is about"') + len('post-title="The post this page is about"')
     comment = '<shreddit-comment author="AutoModerator" thingId="t1_o5oox0v" depth="0" ' \
               'permalink="/r/interesting/comments/1r6aomv/comment/o5oox0v/"'
-    expected = (cut[:main_tag] + ' spoiler sourdine-reason="Sourdine: outrage 0.91"' + cut[main_tag:]).replace(
-        comment, comment + ' collapsed sourdine-reason="Sourdine: negativity 0.70"')
+    expected = (cut[:main_tag] + ' spoiler sourdine-reason="Sourdine: outrage, score 0.91"' + cut[main_tag:]).replace(
+        comment, comment + ' collapsed sourdine-reason="Sourdine: negativity, score 0.70"')
     assert after == expected
 
 

@@ -19,8 +19,8 @@ FEED = "graphql_feed.handmade.json"
 PAGE = "profile_page.handmade.html"
 T = "360000000000000000"
 
-HIDE = Verdict("hide", "outrage 0.91")
-FOLD = Verdict("collapse", "negativity 0.70")
+HIDE = Verdict("hide", "outrage, score 0.91")
+FOLD = Verdict("collapse", "negativity, score 0.70")
 
 
 def load() -> Any:
@@ -56,14 +56,14 @@ def test_a_hidden_quoted_post_is_replaced_not_removed() -> None:
     assert thread_ids(doc) == thread_ids(load())
     quoted = doc["data"]["feedData"]["edges"][1]["node"]["text_post_app_thread"]["thread_items"][0]["post"][
         "text_post_app_info"]["share_info"]["quoted_post"]
-    assert quoted["caption"]["text"] == "Sourdine hid this post: outrage 0.91"
+    assert quoted["caption"]["text"] == "Sourdine hid this post: outrage, score 0.91"
 
 
 def test_fold_replaces_the_caption() -> None:
     doc = load()
     assert threads.rewrite("graphql", doc, {T + "3": FOLD})
     post = doc["data"]["feedData"]["edges"][2]["node"]["text_post_app_thread"]["thread_items"][0]["post"]
-    assert post["caption"]["text"] == f"Sourdine folded this post: negativity 0.70 [sourdine:threads:{T}3]"
+    assert post["caption"]["text"] == f"Sourdine folded this post: negativity, score 0.70 [sourdine:threads:{T}3]"
 
 
 def test_profile_page_first_page() -> None:

@@ -49,8 +49,8 @@ REF_QUOTED_ID = (
     "2085068919036133646"  # CommunityTweetsTimeline: quoted, and quoted by a quote (quotedRefResult)
 )
 
-FOLD = Verdict("collapse", "outrage 0.82")
-HIDE = Verdict("hide", "outrage 0.97")
+FOLD = Verdict("collapse", "outrage, score 0.82")
+HIDE = Verdict("hide", "outrage, score 0.97")
 
 # Fields that may still hold a hidden tweet's id: they point at it and carry nothing of it. A reply's
 # in_reply_to_status_id_str and conversation_id_str (replies to it are other people's posts, scored on their
@@ -447,7 +447,7 @@ def test_hide_quoted_tweet_leaves_a_tombstone_in_the_quote() -> None:
             "__typename": "TweetTombstone",
             "tombstone": {
                 "__typename": "TextTombstone",
-                "text": {"rtl": False, "text": "Sourdine hid this quoted post: outrage 0.97", "entities": []},
+                "text": {"rtl": False, "text": "Sourdine hid this quoted post: outrage, score 0.97", "entities": []},
             },
         }
     }
@@ -486,7 +486,7 @@ def test_hide_focal_tweet_folds_it(name: str) -> None:
     assert x.rewrite("TweetDetail", doc, {FOCAL[name]: HIDE}) is True
     expected = load(name)
     holder = entries(name, expected)[0]["content"]["itemContent"]["tweet_results"]
-    holder["result"] = wrapped(holder["result"], HIDE)  # "Sourdine folded this post: outrage 0.97"
+    holder["result"] = wrapped(holder["result"], HIDE)  # "Sourdine folded this post: outrage, score 0.97"
     assert doc == expected
     check_invariants(name, load(name), doc)
 

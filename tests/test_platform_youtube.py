@@ -21,8 +21,8 @@ REPLIES = "innertube_next_replies.handmade.json"
 LEGACY = "innertube_browse_legacy.handmade.json"
 WATCH = "watch_page.handmade.html"
 
-HIDE = Verdict("hide", "outrage 0.91")
-FOLD = Verdict("collapse", "negativity 0.70")
+HIDE = Verdict("hide", "outrage, score 0.91")
+FOLD = Verdict("collapse", "negativity, score 0.70")
 
 
 def load(name: str) -> Any:
@@ -85,7 +85,8 @@ def test_fold_replaces_the_text_with_the_placeholder() -> None:
     after = copy.deepcopy({m["entityKey"]: m for m in doc["frameworkUpdates"]["entityBatchUpdate"]["mutations"]})
     before = {m["entityKey"]: m for m in load(NEXT)["frameworkUpdates"]["entityBatchUpdate"]["mutations"]}
     props = after["Ek0CCC3"]["payload"]["commentEntityPayload"]["properties"]
-    assert props.pop("content") == {"content": "Sourdine folded this post: negativity 0.70 [sourdine:youtube:UgxC3]"}
+    assert props.pop("content") == {
+        "content": "Sourdine folded this post: negativity, score 0.70 [sourdine:youtube:UgxC3]"}
     before["Ek0CCC3"]["payload"]["commentEntityPayload"]["properties"].pop("content")
     assert after == before
     assert items(doc) == items(load(NEXT))
@@ -97,7 +98,7 @@ def test_fold_the_older_shape_and_a_reply_inside_a_thread() -> None:
     doc = load(LEGACY)
     assert youtube.rewrite("browse", doc, {"UgyL2": FOLD})
     renderer = items(doc)[1]["commentThreadRenderer"]["comment"]["commentRenderer"]
-    assert renderer["contentText"]["runs"][0]["text"].startswith("Sourdine folded this post: negativity 0.70")
+    assert renderer["contentText"]["runs"][0]["text"].startswith("Sourdine folded this post: negativity, score 0.70")
 
 
 def test_watch_page_only_the_embedded_data_changes() -> None:

@@ -18,14 +18,17 @@ def s(score, negativity=0.0, outrage=0.0, scored=True):
     [
         (s(0.1, 0.1, 0.0), "keep", ""),
         (s(0.49, 0.49, 0.2), "keep", ""),
-        (s(0.5, 0.3, 0.6), "collapse", "outrage 0.60"),
-        (s(0.79, 0.79, 0.2), "collapse", "negativity 0.79"),
-        (s(0.8, 0.5, 0.82), "hide", "outrage 0.82"),
+        (s(0.5, 0.3, 0.6), "collapse", "outrage, score 0.50"),
+        (s(0.79, 0.79, 0.2), "collapse", "negativity, score 0.79"),
+        (s(0.8, 0.5, 0.82), "hide", "outrage, score 0.80"),
+        (s(0.62, 0.37, 0.2), "collapse", "negativity, score 0.62"),
         (s(0.99, 0.0, 0.0, scored=False), "keep", ""),
     ],
 )
 def test_decide_by_score(score, action, reason):
-    """Thresholds pick the action; the reason names the dominant dimension; unscored posts are kept."""
+    """Thresholds pick the action; the reason names the dominant dimension and the score that passed the threshold
+    (not the dimension's own value: "negativity 0.37" for a post folded at 0.5 read as a mistake); unscored posts
+    are kept."""
     verdict = policy.decide(score, T)
     assert (verdict.action, verdict.reason) == (action, reason)
 
@@ -68,12 +71,26 @@ def test_precedence_holds_for_any_post_and_settings(score, active, inbox, allowe
             assert verdict.action == "hide"
 
 
+@given(score=scores, collapse=st.floats(0, 1), gap=st.floats(0, 1))
+def test_a_score_reason_shows_the_figure_compared_with_the_threshold(score, collapse, gap):
+    """Whatever the two dimensions, a post folded or hidden by its score shows that score, at or above the
+    threshold it passed once both are rounded as shown, after the dimension that drove it."""
+    thresholds = Thresholds(collapse, min(1.0, collapse + gap))
+    verdict = policy.by_score(score, thresholds)
+    if verdict.action == "keep":
+        return
+    name, figure = verdict.reason.split(", score ")
+    assert name == ("outrage" if score.outrage >= score.negativity else "negativity")
+    assert figure == f"{score.score:.2f}"
+    assert float(figure) >= round(thresholds.collapse, 2)
+
+
 def test_allowed_posts_can_be_flagged_instead_of_kept_silently():
     """With flag_allowed, an allowed post is still kept, and the reason says what would have happened."""
     hot = s(0.99, 0.9, 0.99)
     assert policy.decide(hot, T, allowed="account:x:brand").reason == "allowed: account:x:brand"
     flagged = policy.decide(hot, T, allowed="account:x:brand", flag_allowed=True)
     assert flagged.action == "keep"
-    assert flagged.reason == "allowed: account:x:brand; flagged: would be hide (outrage 0.99)"
+    assert flagged.reason == "allowed: account:x:brand; flagged: would be hide (outrage, score 0.99)"
     calm = policy.decide(s(0.1), T, allowed="account:x:brand", flag_allowed=True)
     assert calm.reason == "allowed: account:x:brand", "nothing to flag on a post that would pass anyway"

@@ -13,7 +13,7 @@ from sourdine.engine import Decision
 
 def decision(post_id: str, action: str = "keep", t: float | None = None) -> Decision:
     return Decision(t or time.time(), "mastodon", "timeline", post_id, "42", "alice@example.org", "en",
-                    0.1, 0.2, 0.15, action, "" if action == "keep" else "outrage 0.90")
+                    0.1, 0.2, 0.15, action, "" if action == "keep" else "outrage, score 0.90")
 
 
 def written(writer: store.Writer) -> None:
@@ -23,6 +23,30 @@ def written(writer: store.Writer) -> None:
         assert writer.flush()
     finally:
         writer.close()
+
+
+def test_stats_group_a_score_reason_by_its_dimension_whether_written_in_the_old_form_or_the_new(tmp_path):
+    """"outrage 0.90" (an older Sourdine's) and "outrage, score 0.62" count under "outrage" alike; a rule's reason
+    under its name, a flagged post under "allowed"."""
+    path = tmp_path / "s.db"
+    writer = store.Writer(path)
+    reasons = [("collapse", "outrage 0.90"), ("collapse", "outrage, score 0.62"), ("hide", "negativity 0.37"),
+               ("hide", "negativity, score 0.85"), ("hide", "muted: keyword:honte, rage"),
+               ("collapse", "toxic connection: 7 of 12 recent posts hostile"),
+               ("keep", "allowed: account:x:brand; flagged: would be hide (outrage, score 0.99)")]
+    writer.start()
+    try:
+        for i, (action, reason) in enumerate(reasons):
+            writer.record(Decision(time.time(), "x", "timeline", str(i), "42", "someone", "en", 0.4, 0.6, 0.62,
+                                   action, reason))
+        assert writer.flush()
+    finally:
+        writer.close()
+    counted: dict[tuple[str, str], int] = {}
+    for row in store.read_stats(path, 1)["by_reason"]:
+        counted[row["action"], row["reason"]] = counted.get((row["action"], row["reason"]), 0) + row["posts"]
+    assert counted == {("collapse", "outrage"): 2, ("hide", "negativity"): 2, ("hide", "muted"): 1,
+                       ("collapse", "toxic connection"): 1, ("flagged", "allowed"): 1}
 
 
 def test_open_db_migrates_once_in_wal_mode(tmp_path):
@@ -99,7 +123,7 @@ def test_writer_batches_and_upserts_decisions(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 500
     row = conn.execute("SELECT action, reason, first_seen < last_changed FROM decisions WHERE post_id = '7'").fetchone()
-    assert row == ("hide", "outrage 0.90", 1)
+    assert row == ("hide", "outrage, score 0.90", 1)
     assert conn.execute("SELECT value FROM settings").fetchone()[0] == '["streaming.example.org"]'
 
 
@@ -395,7 +419,7 @@ def test_a_lone_surrogate_in_a_handle_does_not_lose_the_batch(tmp_path):
     path = tmp_path / "s.db"
     writer = store.Writer(path, interval=0.05)
     writer.record(Decision(1.25, "reddit", "page", "t3_1", "u1", "bad\udcffname", "en", 0.1, 0.3333333333333333,
-                           0.7071067811865476, "hide", "outrage 0.90"))
+                           0.7071067811865476, "hide", "outrage, score 0.90"))
     writer.record(decision("2"))
     written(writer)
     conn = sqlite3.connect(path)
@@ -414,13 +438,14 @@ def test_decisions_wait_for_the_writer_as_rows_the_collector_lets_go(tmp_path):
 
     path = tmp_path / "s.db"
     writer = store.Writer(path, interval=0.05)
-    made = Decision(1.5, "x", "HomeTimeline", "9", "7", "someone", "fr", 0.25, 0.5, 0.75, "collapse", "outrage 0.50",
+    made = Decision(1.5, "x", "HomeTimeline", "9", "7", "someone", "fr", 0.25, 0.5, 0.75, "collapse",
+                    "outrage, score 0.50",
                     "an excerpt")
     writer.record(made)
     [row] = writer._decisions
     assert type(row) is tuple and len(row) == len(DECISION_COLUMNS)
     assert row == (1.5, "x", "HomeTimeline", "9", "7", "someone", "fr", 0.25, 0.5, 0.75, "collapse",
-                   "outrage 0.50", 1.5, "an excerpt")
+                   "outrage, score 0.50", 1.5, "an excerpt")
     assert row[0] is row[12]  # one float for first_seen and last_changed
     gc.collect(0)
     assert not gc.is_tracked(row)

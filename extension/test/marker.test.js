@@ -5,7 +5,7 @@ import {CONTENT_SCRIPT, classicScript, manifestFor} from '../build.mjs';
 import {REVEAL_HOSTS, findMarkers, platformOf, postRef, revealMatches} from '../src/lib/marker.js';
 
 // As proxy/sourdine/platforms/placeholder.py writes them, with ids as the adapters take them.
-const FOLDED = 'Sourdine folded this post: outrage 0.91 [sourdine:facebook:UzpfSTEwMDAwMTpWSzox]';
+const FOLDED = 'Sourdine folded this post: outrage, score 0.91 [sourdine:facebook:UzpfSTEwMDAwMTpWSzox]';
 
 test('the marker at the end of a placeholder gives its platform and id', () => {
   assert.deepEqual(findMarkers(FOLDED), [

@@ -41,7 +41,7 @@ test('the week is the last seven local days, oldest first, with zeros for days w
 test('kept away today: only decisions since local midnight, newest first', () => {
   const now = new Date(2026, 10, 22, 15, 0);
   const at = (/** @type {number} */ h) => new Date(2026, 10, 22, h).getTime() / 1000;
-  const base = {platform: 'x', author: 'a', action: 'hide', reason: 'outrage 0.9', feedback: null};
+  const base = {platform: 'x', author: 'a', action: 'hide', reason: 'outrage, score 0.9', feedback: null};
   const decisions = [
     {...base, post_id: '1', first_seen: at(9)},
     {...base, post_id: '2', first_seen: at(-2)},

@@ -105,7 +105,7 @@ class Score:
 
 @dataclass(slots=True, unsafe_hash=True)
 class Verdict:
-    """The policy's decision on one post, with a short reason a person can read ("outrage 0.82")."""
+    """The policy's decision on one post, with a short reason a person can read ("outrage, score 0.82")."""
 
     action: Action
     reason: str = ""

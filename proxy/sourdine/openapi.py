@@ -109,7 +109,12 @@ SCHEMAS: dict[str, Any] = {
         "platform": _STR, "post_id": _STR, "author_id": {"type": ["string", "null"]},
         "author": {"type": ["string", "null"]}, "lang": {"type": ["string", "null"]},
         "negativity": _OPT_NUM, "outrage": _OPT_NUM, "score": _OPT_NUM,
-        "action": {"enum": ["keep", "collapse", "hide"]}, "reason": {"type": ["string", "null"]},
+        "action": {"enum": ["keep", "collapse", "hide"]},
+        "reason": {"type": ["string", "null"], "description": (
+            "Why, for a person: the dimension that drove the score and the score compared with the threshold "
+            "(\"outrage, score 0.82\"; \"outrage 0.82\" in decisions an older Sourdine recorded), or the rule "
+            "that applied (\"muted: keyword:honte\", \"toxic connection: 7 of 12 recent posts hostile\", "
+            "\"allowed: ...\").")},
         "first_seen": _NUM, "last_changed": _NUM, "feedback": {"enum": ["fine", "hostile", None]},
         "excerpt": {"type": ["string", "null"]},
         "url": {"type": ["string", "null"], "description": "The post's web page, when it can be told."},
@@ -124,7 +129,10 @@ SCHEMAS: dict[str, Any] = {
                                                                      "kept_away": _INT})}}),
         "feedback": _obj({"fine": _INT, "hostile": _INT}),
         "by_reason": {"type": "array", "items": _obj({"day": _STR, "hour": _INT, "platform": _STR, "action": _STR,
-                                                      "reason": _STR, "posts": _INT})},
+                                                      "reason": {"type": "string", "description": (
+                                                          "The reason without its figure: outrage, negativity, "
+                                                          "muted, toxic connection, allowed.")},
+                                                      "posts": _INT})},
         "by_day": {"type": "array", "items": {"allOf": [_ref("Count"), {"required": ["day"],
                                                                         "properties": {"day": _STR}}]}},
         "by_hour_today": {"type": "array", "items": {"allOf": [_ref("Count"), {"required": ["hour"],

@@ -21,10 +21,14 @@ FLAGGED = "; flagged: would be "  # in the reason of an allowed post that would 
 
 
 def reason(score: Score) -> str:
-    """The dimension that drove the score, with its value: "outrage 0.82" or "negativity 0.74"."""
+    """The dimension that drove the score, then the score that passed the threshold: "outrage, score 0.82" or
+    "negativity, score 0.74". The figure is `score.score`, the one compared with the thresholds (what the scorer
+    learnt from feedback included), not the dimension's own value, which may be below the threshold. The
+    statistics group reasons by the words before the comma (store.read_stats); an older row reads "outrage 0.82"
+    and is grouped the same way."""
     if score.outrage >= score.negativity:
-        return f"outrage {score.outrage:.2f}"
-    return f"negativity {score.negativity:.2f}"
+        return f"outrage, score {score.score:.2f}"
+    return f"negativity, score {score.score:.2f}"
 
 
 def by_score(score: Score, thresholds: Thresholds) -> Verdict:

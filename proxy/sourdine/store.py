@@ -349,11 +349,14 @@ def read_stats(path: Path, days: int, collapse: dict[str, float] | None = None) 
             "AND date(first_seen, 'unixepoch', 'localtime') >= date('now', 'localtime', '-6 days') "
             "GROUP BY day ORDER BY day", case_params)]
         # Per reason: the dominant dimension or rule, without its figure ("outrage", "muted", "toxic connection").
+        # A rule's reason is cut at its colon ("muted: ..."), a score's at its comma ("outrage, score 0.62"); one
+        # recorded by an older Sourdine ("outrage 0.82") loses its figure, so that both forms count together.
         by_reason = [dict(r) for r in conn.execute(
             "SELECT date(first_seen, 'unixepoch', 'localtime') AS day, "
             "CAST(strftime('%H', first_seen, 'unixepoch', 'localtime') AS INTEGER) AS hour, platform, "
             "CASE WHEN action = 'keep' THEN 'flagged' ELSE action END AS action, "
             "CASE WHEN instr(reason, ':') > 0 THEN substr(reason, 1, instr(reason, ':') - 1) "
+            "WHEN instr(reason, ',') > 0 THEN substr(reason, 1, instr(reason, ',') - 1) "
             "ELSE rtrim(reason, ' 0123456789.') END AS reason, count(*) AS posts "
             f"FROM decisions WHERE first_seen >= ? AND (action != 'keep' OR {_FLAGGED}) "
             "GROUP BY day, hour, platform, 4, 5 ORDER BY day, hour, platform, 4", [since])]

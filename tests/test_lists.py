@@ -470,6 +470,46 @@ def test_hide_wins_and_allows_are_reported_beside_mutes():
     assert compile_lists([], [], NOW).check(post("honte", author="troll"), "x", NOW) == (None, None)
 
 
+@pytest.mark.parametrize(("by_handle", "by_id", "expected"), [
+    ("collapse", "collapse", ("collapse", "account:x:alice")),
+    ("hide", "hide", ("hide", "account:x:alice")),
+    ("collapse", "hide", ("hide", "account:x:id:12")),
+    ("hide", "collapse", ("hide", "account:x:alice")),
+])
+def test_an_x_account_muted_by_handle_and_by_id_is_reported_by_the_strongest_then_by_its_handle(
+        by_handle, by_id, expected):
+    """The stronger mute names the reason; between equals, the one by handle (it reads better), whichever was
+    given first, on every device and after every start."""
+    handle = acct("x", "alice", action=by_handle)
+    ident = {"kind": "account", "platform": "x", "id": "12", "action": by_id}
+    alice = post("bonjour", author="Alice", author_id="12")
+    for order in ((handle, ident), (ident, handle)):
+        assert mutes(*order).muted(alice, "x", NOW) == expected, order
+
+
+def test_several_matching_entries_are_reported_in_one_order_whatever_order_they_were_given_in():
+    """Of the mutes that match, "hide" first; among equals, an account by handle, by id, a person, a keyword, a
+    regex, then the first key in alphabetical order; allow entries alike. Every order the entries could be
+    loaded or synced in gives the same reason, as each is removed in turn."""
+    entries = [acct("x", "zed"), {"kind": "account", "platform": "x", "id": "12"},
+               {"kind": "person", "id": "jean", "accounts": [{"platform": "x", "handle": "zed"}]},
+               kw("honte"), kw("affreux"), kw("hont", regex=True), kw("quelle", action="hide")]
+    zed = post("affreux, quelle honte", author="zed", author_id="12")
+    expected = [("hide", "keyword:quelle"), ("collapse", "account:x:zed"), ("collapse", "account:x:id:12"),
+                ("collapse", "person:jean"), ("collapse", "keyword:affreux"), ("collapse", "keyword:honte"),
+                ("collapse", "keyword:/hont/")]
+    rnd = random.Random(7)
+    for n, reason in enumerate(expected):
+        gone = {key for _, key in expected[:n]}
+        left = [e for e in entries if parse_mute(e, NOW).key not in gone]
+        first_allowed = next(key for action, key in expected[n:] if action != "hide")
+        for _ in range(5):
+            rnd.shuffle(left)
+            assert mutes(*left).muted(zed, "x", NOW) == reason, left
+            allows = [parse_allow({k: v for k, v in e.items() if k != "action"}, NOW) for e in left]
+            assert compile_lists([], allows, NOW).allowed(zed, "x", NOW) == first_allowed, left
+
+
 def test_entry_types_are_frozen_values():
     """Entries are immutable values that compare by content."""
     entry = parse_mute(kw("Honte"), NOW)

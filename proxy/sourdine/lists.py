@@ -35,8 +35,12 @@ searched.
 Each entry has an optional expiry ("90m", "24h", "7d" or "7j", "2w", counted from the `now` given to the
 parser; an ISO date: until the end of that day in the parser's `tz`; or an ISO instant), stored as an aware
 UTC instant; an optional platform scope; a note; and, for mutes, an action:
-"collapse" (the default) or "hide". When several mutes match, "hide" wins; among equals, an account before a
-keyword before a regex, then the earlier entry. An allowed post's reason is likewise the first allow entry.
+"collapse" (the default) or "hide". When several mutes match, the strongest action wins ("hide" over "collapse");
+among equals, an account named by its handle, then one named by its id (an X id, a Bluesky DID), then a person,
+then a keyword, then a regex, and among those of one kind the first key in alphabetical order. The choice
+depends on the entries alone, not on the order they were added, loaded or synced in, so every device names
+the same one at every start: an X account muted both as `alice` and as id 12, to the same action, is reported
+as `account:x:alice`. An allowed post's reason is likewise the first allow entry in that order.
 """
 
 from __future__ import annotations
@@ -482,7 +486,23 @@ class _Rule:
     reason: str
     expires: float
     platforms: frozenset[str] | None
-    hide: bool
+    rank: int  # its entry's place in its list by `_precedence`: of several that match one post, the lowest is reported
+
+
+def _precedence(entry: Entry) -> tuple[bool, int, str]:
+    """Where an entry stands when several match one post, lowest first: the strongest action ("hide"), then its
+    kind (an account by its handle, by its id, a person, a keyword, a regex), then its key."""
+    if isinstance(entry, AccountEntry):
+        if entry.person is not None:
+            kind = 2
+        else:
+            account = entry.accounts[0]
+            by_id = account.handle.startswith("id:") or account.platform == "bluesky" and account.handle.startswith(
+                "did:")
+            kind = 1 if by_id else 0
+    else:
+        kind = 4 if entry.regex else 3
+    return entry.action != "hide", kind, entry.key
 
 
 # An http(s) URL whose authority is a bare host name, as a post's URL is: its host, found with one match. urlsplit
@@ -553,12 +573,12 @@ class Lists:
         cutoff = now.timestamp()
         order = 0
         for allow, entries in ((True, allows), (False, mutes)):
-            for entry in entries:
+            for rank, entry in enumerate(sorted(entries, key=_precedence)):
                 expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
                 if expires <= cutoff:
                     continue
                 action = None if allow else (entry.action or "collapse")
-                rule = _Rule(allow, action, entry.key, expires, entry.platforms, action == "hide")
+                rule = _Rule(allow, action, entry.key, expires, entry.platforms, rank)
                 if isinstance(entry, AccountEntry):
                     for account in entry.accounts:
                         accounts.setdefault((account.platform, account.handle), []).append(rule)
@@ -586,23 +606,27 @@ class Lists:
         if not rules:
             return None, None
         t = now.timestamp()
-        allowed: str | None = None
+        allowed: _Rule | None = None
         muted: _Rule | None = None
         for rule in rules:
             if rule.expires <= t or (rule.platforms is not None and platform not in rule.platforms):
                 continue
             if rule.allow:
-                allowed = allowed or rule.reason
-            elif muted is None or rule.hide and not muted.hide:
+                if allowed is None or rule.rank < allowed.rank:
+                    allowed = rule
+            elif muted is None or rule.rank < muted.rank:
                 muted = rule
-        return allowed, (muted.action, muted.reason) if muted is not None else None  # type: ignore[return-value]
+        return (allowed.reason if allowed is not None else None,
+                (muted.action, muted.reason) if muted is not None else None)  # type: ignore[return-value]
 
     def muted(self, post: Post, platform: str, now: datetime) -> tuple[MuteAction, str] | None:
-        """The action and the key of the mute that applies to this post ("hide" wins), or None."""
+        """The action and the key of the mute that applies to this post, or None; of several, the first in the
+        order the module's docstring gives ("hide" first)."""
         return self.check(post, platform, now)[1]
 
     def allowed(self, post: Post, platform: str, now: datetime) -> str | None:
-        """The key of the allow-list entry that protects this post, or None."""
+        """The key of the allow-list entry that protects this post (of several, the first in the module's order),
+        or None."""
         return self.check(post, platform, now)[0]
 
     def matches(self, post: Post, platform: str) -> tuple[_Rule, ...]:

@@ -637,6 +637,36 @@ def test_x_own_account_comes_from_the_twid_cookie(addon, runtime):
     assert runtime.engine.own["x"] == {"1234567"}
 
 
+def test_learning_the_users_own_account_deletes_its_record(addon, runtime, tmp_path):
+    """A record of the user's own X account, counted before its twid cookie said it was theirs, goes from the
+    book and the database once it does, a change not written yet included; another author's record stays."""
+    import sqlite3
+    import time
+
+    from sourdine import authors
+    from sourdine.authors import AuthorBook
+
+    book = runtime.engine.authors = AuthorBook()
+    for author in ("1234567", "42"):
+        for i in range(6):
+            book.add("x", author, f"{author}-{i}", 0.95, True, time.time(), handle=f"user{author}")
+    runtime.writer.start()
+    try:
+        runtime.writer.authors([authors.to_row(r) for r in book.drain_dirty()])
+        book.add("x", "1234567", "1234567-6", 0.95, True, time.time())  # changed since, not written yet
+        flow = feed_flow(b"{}", path="/i/api/graphql/abc/HomeTimeline", host="x.com", scheme="https")
+        flow.request.headers["cookie"] = "ct0=abc; twid=u%3D1234567; lang=en"
+        addon.requestheaders(flow)
+        assert runtime.engine.own["x"] == {"1234567"}
+        assert book.get("x", "1234567") is None and book.get("x", "42") is not None
+        runtime.save_authors(time.time())
+        assert runtime.writer.flush()
+        rows = sqlite3.connect(tmp_path / "db.sqlite").execute("SELECT author_id FROM authors").fetchall()
+        assert rows == [("42",)]
+    finally:
+        runtime.writer.close()
+
+
 @pytest.mark.parametrize(("platform", "host", "path", "cookie"), [
     ("facebook", "www.facebook.com", "/api/graphql/", "datr=abc; c_user=100001; xs=secret"),
     ("instagram", "www.instagram.com", "/graphql/query", "csrftoken=abc; ds_user_id=101; sessionid=secret"),

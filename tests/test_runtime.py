@@ -66,3 +66,27 @@ def test_hourly_maintenance_deletes_author_rows_past_retention_out_of_memory_too
     finally:
         writer.close()
     assert sorted(r["author_id"] for r in store.iter_authors(tmp_path / "db")) == ["recent-out"]
+
+
+def test_a_record_of_the_users_own_account_left_by_an_older_sourdine_goes_at_start(tmp_path):
+    """A record of an account the settings name as the user's own (counted before Sourdine knew it, by a version
+    that kept it) is not loaded into the book, and its row is deleted; other records load as before."""
+    import time
+
+    from sourdine import authors, store
+
+    writer = Writer(tmp_path / "db")
+    now = time.time()
+    writer.authors([authors.to_row(authors.AuthorRecord("x", name, last_seen=now)) for name in ("1234567", "42")])
+    writer.start()
+    try:
+        assert writer.flush()
+        rows = list(store.iter_authors(tmp_path / "db"))
+        runtime = Runtime.create(tmp_path, "t", {"own_accounts": {"x": ["1234567"]}}, writer, author_rows=rows)
+        assert runtime.engine.own == {"x": {"1234567"}}
+        assert runtime.engine.authors.get("x", "1234567") is None
+        assert runtime.engine.authors.get("x", "42") is not None
+        assert writer.flush()
+    finally:
+        writer.close()
+    assert [r["author_id"] for r in store.iter_authors(tmp_path / "db")] == ["42"]

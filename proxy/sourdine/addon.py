@@ -477,12 +477,10 @@ class Sourdine:
             logger.debug("sourdine: no signed-in account read from a page: %s", type(e).__name__)
 
     def _learn_own(self, platform: str, account_id: str) -> None:
-        """Remember one of the user's own accounts on a platform, so that their inbox is left alone."""
+        """Remember one of the user's own accounts on a platform, so that their inbox is left alone (and any record
+        of theirs counted before goes: Runtime.learn_own)."""
         assert self.runtime is not None
-        own = self.runtime.engine.own
-        if account_id not in own.setdefault(platform, set()):
-            own[platform].add(account_id)
-            self.runtime.writer.set("own_accounts", {p: sorted(ids) for p, ids in own.items()})
+        if self.runtime.learn_own(platform, account_id):
             logger.info("sourdine: learnt the user's own %s account", platform)
             logger.debug("sourdine: own %s account %s", platform, account_id)
 

@@ -816,7 +816,7 @@ async def connections(request: web.Request) -> web.Response:
     # an author whose mute or allow entry was removed is undecided again. A dismissal stands on its own.
     dismissed = {key: d for key, d in runtime.author_decisions.items() if d.kind == "dismissed"}
     found = book.suggestions(dismissed, time.time()) if book is not None else []
-    own = runtime.engine.own  # the user's own accounts, learnt after some of their posts were counted maybe
+    own = runtime.engine.own  # the user's own accounts: their records go when learnt (Runtime.learn_own); a guard
     found = [s for s in found if s.author_id not in own.get(s.platform, ())]
     listed = runtime.engine.lists
     if listed is not None:

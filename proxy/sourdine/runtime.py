@@ -37,6 +37,16 @@ def filter_clock():
     return lambda: time.time() + offset
 
 
+def own_accounts(stored: object) -> dict[str, set[str]]:
+    """The user's own account ids per platform, as stored in the settings (`own_accounts`); anything else in
+    that value is left out."""
+    return {
+        platform: {ids} if isinstance(ids, str) else {i for i in ids if isinstance(i, str)}
+        for platform, ids in (stored.items() if isinstance(stored, dict) else ())
+        if isinstance(platform, str) and isinstance(ids, str | list)
+    }
+
+
 def maintenance_interval() -> float:
     """How often author records expire and the decisions log is pruned: hourly, or every
     $SOURDINE_MAINTENANCE_SECONDS seconds when that is set (for scripts/soak, which crosses the retention limit
@@ -144,12 +154,19 @@ class Runtime:
                list_rows: list[dict] | None = None, device: str = "local") -> Runtime:
         from sourdine import scoring
 
+        # The user's own accounts have no record: one counted by an older Sourdine, before the account was known,
+        # is left out of the book and deleted (rows past the book's limit included; few accounts, few deletes).
+        own = own_accounts(user_settings.get("own_accounts", {}))
+
         def records() -> Iterator[authors.AuthorRecord]:  # one at a time: the book keeps its own form of each
             for row in author_rows or ():
                 try:
-                    yield authors.from_row(row)
+                    record = authors.from_row(row)
                 except ValueError as e:
                     logger.warning("an author record could not be read and is skipped: %s", type(e).__name__)
+                    continue
+                if record.author_id not in own.get(record.platform, ()):
+                    yield record
 
         toxicity, changed = authors.stored_toxicity(user_settings.get("toxicity", {}))
         if changed:
@@ -159,15 +176,27 @@ class Runtime:
         engine = Engine(scoring.score, ADAPTERS, record=writer.record, authors=book, clock=filter_clock())
         runtime = cls(home, token, settings.build(user_settings), engine, writer)
         runtime.maintenance_every = maintenance_interval()
-        own = user_settings.get("own_accounts", {})
-        engine.own = {
-            platform: {ids} if isinstance(ids, str) else {i for i in ids if isinstance(i, str)}
-            for platform, ids in (own.items() if isinstance(own, dict) else ())
-            if isinstance(platform, str) and isinstance(ids, str | list)
-        }
+        engine.own = own
+        writer.authors([], [(platform, author_id) for platform, ids in own.items() for author_id in ids])
         runtime.clients = {c.token_hash: c for c in clients or []}
         runtime.load_lists(list_rows or [], device)
         return runtime
+
+    def learn_own(self, platform: str, account_id: str) -> bool:
+        """Remember one of the user's own accounts; whether it was new. The engine neither counts nor judges the
+        user's own posts, but a record of theirs counted before the account was known would stay: it goes, from
+        memory and from the database (their decisions stay, as any post's)."""
+        own = self.engine.own
+        if account_id in own.setdefault(platform, set()):
+            return False
+        own[platform].add(account_id)
+        self.writer.set("own_accounts", {p: sorted(ids) for p, ids in own.items()})
+        if self.engine.authors is not None:
+            self.engine.authors.forget(platform, account_id)
+        # A call, not `writer.authors`: the writer serves it after the record rows queued before it, where it
+        # would delete first and write them after in a batch that holds both.
+        self.writer.submit(lambda db: store.forget_record(db, platform, account_id))
+        return True
 
     async def save_authors_forever(self, every: float = 2.0, trim_every: float = 10.0) -> None:
         """Author records change in memory on the hot path; they reach sqlite in batches from here. Freed memory

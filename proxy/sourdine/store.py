@@ -245,9 +245,16 @@ def upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any], key: tupl
 
 def forget_author(db: sqlite_utils.Database, platform: str, author_id: str) -> int:
     """Remove an author's record and every decision about their posts; how many rows went."""
-    gone = db.execute("DELETE FROM authors WHERE platform = ? AND author_id = ?", [platform, author_id]).rowcount
+    gone = forget_record(db, platform, author_id)
     return gone + db.execute("DELETE FROM decisions WHERE platform = ? AND author_id = ?",
                              [platform, author_id]).rowcount
+
+
+def forget_record(db: sqlite_utils.Database, platform: str, author_id: str) -> int:
+    """Remove an author's record, not the decisions about their posts; how many rows went (0 or 1). The key is
+    cleaned as its row's was when written (`_upsert_rows`)."""
+    return db.execute("DELETE FROM authors WHERE platform = ? AND author_id = ?",
+                      [_valid(platform), _valid(author_id)]).rowcount
 
 
 def set_feedback(db: sqlite_utils.Database, platform: str, post_id: str, feedback: str) -> bool:

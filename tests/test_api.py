@@ -1012,6 +1012,24 @@ async def test_listed_accounts_are_not_suggested(client):
     assert (await (await client.get("/api/v1/connections", headers=local(client))).json())["suggestions"] == []
 
 
+async def test_the_users_own_account_is_not_suggested_as_a_toxic_connection(client):
+    """A record of the user's own account, counted before Sourdine knew it was theirs, is not offered as a toxic
+    connection, while another author's is."""
+    from sourdine.authors import AuthorBook
+
+    book = AuthorBook()
+    for author in ("me", "7"):
+        for i in range(6):
+            book.add("mastodon", author, f"{author}-{i}", 0.95, True, time.time(), handle=f"{author}@piaille.fr")
+    client.runtime.engine.authors = book
+    client.runtime.load_lists([], "dev1")
+    body = await (await client.get("/api/v1/connections", headers=local(client))).json()
+    assert sorted(s["author_id"] for s in body["suggestions"]) == ["7", "me"]
+    client.runtime.engine.own["mastodon"] = {"me"}  # learnt, its record still there (as before it was deleted)
+    body = await (await client.get("/api/v1/connections", headers=local(client))).json()
+    assert [s["author_id"] for s in body["suggestions"]] == ["7"]
+
+
 async def test_flagged_allowed_posts_are_listed_and_counted(client):
     """With flag_allowed on, an allowed account's post that would be filtered, by its score or because its author
     is a toxic connection, is kept but listed among the decisions and counted as `flagged` in the statistics."""

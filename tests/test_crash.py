@@ -668,11 +668,12 @@ def _log_writes(calls: list[tuple[int, str, str, str, str]], wal: str) -> tuple[
 
 @dataclass(frozen=True)
 class Exchange:
-    """One connection to the API, as the trace shows it: where its request came in (the first read that got
-    data) and how it began, where the API began sending on it, and where an answer of 2xx began (sendmsg, a
-    longer answer on a newer Python, shows its data inside its message header); None where the trace shows
-    none."""
+    """One connection to the API, as the trace shows it: the client's port, where its request came in (the first
+    read that got data) and how it began, where the API began sending on it, and where an answer of 2xx began
+    (sendmsg, a longer answer on a newer Python, shows its data inside its message header); None where the trace
+    shows none."""
 
+    port: int
     came: int
     request: str
     answered: int | None
@@ -682,38 +683,63 @@ class Exchange:
 _SENDS = ("sendto", "sendmsg", "write", "writev")
 
 
-def exchanges(calls: list[tuple[int, str, str, str, str]], api_port: int) -> dict[int, Exchange]:
-    """Every connection to the API at `api_port` that sent a request, by the client's port."""
-    came: dict[int, tuple[int, str]] = {}
-    answered: dict[int, int] = {}
-    answered_2xx: dict[int, int] = {}
+def exchanges(calls: list[tuple[int, str, str, str, str]], api_port: int) -> list[Exchange]:
+    """Every connection to the API at `api_port` that sent a request, in the order their requests came. Each
+    carries one request (the harness asks for `Connection: close`), so data that comes in on a client port
+    whose last connection was answered is a new connection's: the system gives a port out again once it is
+    free, within seconds at times (seen in a run of the test below: the first write's port came back for the
+    revocation, 20 requests later)."""
+    found: list[dict] = []
+    last: dict[int, dict] = {}  # by client port, its latest connection
     for n, name, fd, data, phase in calls:
         match = re.fullmatch(rf"TCP:\[127\.0\.0\.1:{api_port}->127\.0\.0\.1:(\d+)\]", fd)
         if match is None:
             continue
         port = int(match.group(1))
+        seen = last.get(port)
         if name in ("recvfrom", "read") and phase == "exit" and data.startswith('"') and not data.startswith('""'):
-            came.setdefault(port, (n, data[:17]))
-        elif name in _SENDS and phase == "enter" and port in came:
-            answered.setdefault(port, n)
+            if seen is None or seen["answered"] is not None:
+                last[port] = seen = {"port": port, "came": n, "request": data[:17], "answered": None,
+                                     "answered_2xx": None}
+                found.append(seen)
+        elif name in _SENDS and phase == "enter" and seen is not None and seen["answered"] is None:
+            seen["answered"] = n
             if '"HTTP/1.1 2' in data[:120]:
-                answered_2xx.setdefault(port, n)
-    return {port: Exchange(n, request, answered.get(port), answered_2xx.get(port))
-            for port, (n, request) in came.items()}
+                seen["answered_2xx"] = n
+    return [Exchange(**e) for e in found]
+
+
+def started(method: str, path: str) -> str:
+    """How a request's first bytes read in the trace (strace shows 16 of them, quoted): how exchanges and writes
+    are matched, with the client's port."""
+    return f'"{method} {path}'[:17]
+
+
+def matched(seen: list[Exchange], writes: list[tuple[int, str, str]]) -> list[tuple[str, Exchange | None]]:
+    """Each write (the client's port, how its request began, what it wrote), in the order they were made, with
+    its exchange: the first of that port and that beginning not taken by an earlier write; None if none is
+    left."""
+    left = list(seen)
+    found: list[tuple[str, Exchange | None]] = []
+    for port, request, what in writes:
+        exchange = next((e for e in left if e.port == port and e.request == request), None)
+        if exchange is not None:
+            left.remove(exchange)
+        found.append((what, exchange))
+    return found
 
 
 def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int, wal: str,
-                     writes: dict[int, str]) -> dict[str, str]:
-    """What is wrong with each acknowledged write, by its description in `writes` (client port -> what it
-    wrote): after its request came in, sqlite must have written to the write-ahead log `wal`, and before its
-    answer (2xx) left, everything written to that log must have been synced to the disk (fsync or fdatasync): a
-    power cut after the answer then loses nothing it acknowledged. Only the write's own transaction may write to
-    the log meanwhile (see the test): sqlite also syncs the log's new header when it starts the log again, before
-    the transaction's pages, so a sync somewhere between request and answer is not enough."""
+                     writes: list[tuple[int, str, str]]) -> dict[str, str]:
+    """What is wrong with each acknowledged write, by its description in `writes` (as `matched` takes them: the
+    client's port, how the request began, what it wrote): after its request came in, sqlite must have written to
+    the write-ahead log `wal`, and before its answer (2xx) left, everything written to that log must have been
+    synced to the disk (fsync or fdatasync): a power cut after the answer then loses nothing it acknowledged.
+    Only the write's own transaction may write to the log meanwhile (see the test): sqlite also syncs the log's
+    new header when it starts the log again, before the transaction's pages, so a sync somewhere between request
+    and answer is not enough."""
     wrong: dict[str, str] = {}
-    seen = exchanges(calls, api_port)
-    for port, what in writes.items():
-        exchange = seen.get(port)
+    for what, exchange in matched(exchanges(calls, api_port), writes):
         if exchange is None or exchange.answered_2xx is None:
             wrong[what] = "its request or its answer is not in the trace"
             continue
@@ -761,10 +787,10 @@ def late_writes(calls: list[tuple[int, str, str, str, str]], api_port: int, wal:
     seen = exchanges(calls, api_port)
     never = calls[-1][0] + 1 if calls else 0  # a request the trace shows no answer to is in flight to its end
     spans = [(e.came, e.answered if e.answered is not None else never)
-             for e in seen.values() if not e.request.startswith('"GET ')]
+             for e in seen if not e.request.startswith('"GET ')]
     if not spans:
         return []
-    start, end = min(a for a, _ in spans), max(e.came for e in seen.values())
+    start, end = min(a for a, _ in spans), max(e.came for e in seen)
     return [n for n, name, fd, _, phase in calls
             if fd == wal and phase == "enter" and name.startswith(("pwrite", "write")) and start < n < end
             and not any(a < n < b for a, b in spans)]
@@ -774,29 +800,29 @@ def around_late(trace: str, calls: list[tuple[int, str, str, str, str]], api_por
     """What a failure of late_writes needs to be understood from a CI log alone, where the trace is gone: every
     exchange with the API (where its request came in and its answer began, by line) and the trace's own lines
     around the first late write (strace's 16 bytes of data: request lines, answers' status lines, log pages)."""
-    seen = sorted(exchanges(calls, api_port).items(), key=lambda item: item[1].came)
+    seen = exchanges(calls, api_port)
     lines = trace.splitlines()
     first = late[0]
     excerpt = "\n".join(f"{n}: {lines[n]}" for n in range(max(first - 30, 0), min(first + 15, len(lines))))
     return ("exchanges (client port: came, answered, request):\n"
-            + "\n".join(f"  {port}: {e.came}, {e.answered}, {e.request}" for port, e in seen)
+            + "\n".join(f"  {e.port}: {e.came}, {e.answered}, {e.request}" for e in seen)
             + f"\ntrace lines around {first}:\n{excerpt}")
 
 
-def late_in_gap(calls: list[tuple[int, str, str, str, str]], api_port: int, port: int, late: list[int]) -> bool:
-    """Whether one of the `late` lines falls between the answer on the connection from `port` and the next
-    request's arrival (the end of the trace if none came)."""
-    seen = exchanges(calls, api_port)
-    answered = seen[port].answered
-    assert answered is not None, f"no answer on the connection from {port}"
-    following = min((e.came for e in seen.values() if e.came > answered), default=calls[-1][0] + 1)
+def late_in_gap(calls: list[tuple[int, str, str, str, str]], api_port: int, exchange: Exchange,
+                late: list[int]) -> bool:
+    """Whether one of the `late` lines falls between the answer of `exchange` and the next request's arrival
+    (the end of the trace if none came)."""
+    answered = exchange.answered
+    assert answered is not None, f"no answer on the connection from {exchange.port}"
+    following = min((e.came for e in exchanges(calls, api_port) if e.came > answered), default=calls[-1][0] + 1)
     return any(answered < n < following for n in late)
 
 
-def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> dict[int, str]:
-    """The requests that came to the API at `api_port` other than GETs, as unsynced_answers takes them: by the
-    client's port, how each began."""
-    return {port: e.request for port, e in exchanges(calls, api_port).items() if not e.request.startswith('"GET ')}
+def api_writes(calls: list[tuple[int, str, str, str, str]], api_port: int) -> list[tuple[int, str, str]]:
+    """The requests that came to the API at `api_port` other than GETs, as unsynced_answers takes them, each
+    described by how it began."""
+    return [(e.port, e.request, e.request) for e in exchanges(calls, api_port) if not e.request.startswith('"GET ')]
 
 
 def unsynced_lines(calls: list[tuple[int, str, str, str, str]], folder: str, wal: str) -> tuple[int, list[str]]:
@@ -847,7 +873,8 @@ def test_the_trace_reader_follows_calls_cut_by_another_thread():
         ("fdatasync", "/h/sourdine.db-wal"), ("recvfrom", "TCP:[127.0.0.1:8787->127.0.0.1:50002]"),
         ("sendto", "TCP:[127.0.0.1:8787->127.0.0.1:50000]"), ("pwrite64", "/h/sourdine.db-wal"),
         ("sendto", "TCP:[127.0.0.1:8787->127.0.0.1:50002]"), ("fdatasync", "/h/sourdine.db-wal")]
-    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", {50000: "first", 50002: "second"}) == {
+    writes = [(50000, '"POST /api/v1/mut', "first"), (50002, '"POST /api/v1/mut', "second")]
+    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", writes) == {
         "second": "answered before the database's log was synced to the disk"}
 
 
@@ -874,7 +901,8 @@ def test_the_trace_reader_finds_a_write_committed_after_its_answer():
     """Both writes were synced before their answers, so unsynced_answers finds nothing; the first route's second
     commit, after its answer, is what late_writes names. What comes after the closing GET is not looked at."""
     calls = traced_calls(_LATE)
-    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", {50010: "first", 50012: "second"}) == {}
+    writes = [(50010, '"POST /api/v1/mut', "first"), (50012, '"DELETE /api/v1/m', "second")]
+    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", writes) == {}
     assert late_writes(calls, 8787, "/h/sourdine.db-wal") == [4]
     assert late_writes(traced_calls(_CUT), 8787, "/h/sourdine.db-wal") == []
     # What a failure shows: each exchange by line, then the trace around the first late write.
@@ -883,6 +911,37 @@ def test_the_trace_reader_finds_a_write_committed_after_its_answer():
                           "  50014: 10, 11, \"GET /api/v1/stat"], shown
     assert shown[4] == "trace lines around 4:" and shown[5].startswith("0: 100 recvfrom(14<TCP:"), shown
     assert shown[9] == "4: " + _LATE.splitlines()[4] and len(shown) == 5 + 13, shown
+
+
+# Hand-made after a run of the test below that failed: the system gave the first write's client port (55546) to
+# the revocation again, 20 requests later; between them, a GET on another port.
+_REUSED = """\
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:55546]>, "POST /api/v1/mut"..., 262144, 0, NULL, NULL) = 274
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\1"..., 24, 32) = 24
+101 fdatasync(7</h/sourdine.db-wal>) = 0
+100 sendto(14<TCP:[127.0.0.1:8787->127.0.0.1:55546]>, "HTTP/1.1 201 Cre"..., 452, 0, NULL, 0) = 452
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:55550]>, "GET /api/v1/stat"..., 262144, 0, NULL, NULL) = 120
+100 sendto(14<TCP:[127.0.0.1:8787->127.0.0.1:55550]>, "HTTP/1.1 200 OK\\r"..., 900, 0, NULL, 0) = 900
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:55546]>, "DELETE /api/v1/c"..., 262144, 0, NULL, NULL) = 220
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\2"..., 24, 4152) = 24
+101 fdatasync(7</h/sourdine.db-wal>) = 0
+100 sendto(14<TCP:[127.0.0.1:8787->127.0.0.1:55546]>, "HTTP/1.1 200 OK\\r"..., 294, 0, NULL, 0) = 294
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:55552]>, "GET /api/v1/stat"..., 262144, 0, NULL, NULL) = 120
+"""
+
+
+def test_the_trace_reader_tells_apart_two_connections_from_one_client_port():
+    """A port the system gives out again is a new connection once the last one on it was answered: the
+    revocation's write is inside its own exchange, not late, and each write is matched with its own answer."""
+    calls = traced_calls(_REUSED)
+    assert [(e.port, e.came, e.answered) for e in exchanges(calls, 8787)] == [
+        (55546, 0, 3), (55550, 4, 5), (55546, 6, 9), (55552, 10, None)]
+    assert late_writes(calls, 8787, "/h/sourdine.db-wal") == []
+    writes = [(55546, started("POST", "/api/v1/mutes"), "a mute"),
+              (55546, started("DELETE", "/api/v1/clients/7"), "a revocation")]
+    assert [(what, e and e.came) for what, e in matched(exchanges(calls, 8787), writes)] == [
+        ("a mute", 0), ("a revocation", 6)]
+    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", writes) == {}
 
 
 # Between one traced write's answer and the next request: longer than the store's writer gathers a batch (0.25 s),
@@ -927,7 +986,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     trace = tmp_path / "trace"
     running = start_sourdine(home, env={f"SOURDINE_TEST_{broken.upper()}": "1"} if broken else None,
                              wrapper=strace_into(trace))
-    writes: dict[int, str] = {}
+    writes: list[tuple[int, str, str]] = []  # as matched takes them
     try:
         token = running.token()
         harness.wait_until(lambda: harness.api(running.api_port, token, "GET", "/api/v1/status")[0] == 200, 10)
@@ -937,7 +996,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
             code, answer, port = harness.api_call(running.api_port, token if origin is None else "", method, path,
                                                   body, origin=origin, raw=raw)
             assert code == status, (what, code, answer)
-            writes[port] = what
+            writes.append((port, started(method, path), what))
             time.sleep(GAP)
             return answer
 
@@ -984,7 +1043,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     late = late_writes(calls, running.api_port, wal)
     wrong = unsynced_answers(calls, running.api_port, wal, writes)
     if broken == "late":
-        missed = [what for port, what in writes.items() if not late_in_gap(calls, running.api_port, port, late)]
+        missed = [what for what, exchange in matched(exchanges(calls, running.api_port), writes)
+                  if exchange is None or not late_in_gap(calls, running.api_port, exchange, late)]
         assert not missed, f"no late write found after the answer to {missed}"
     else:
         assert late == [], (f"sqlite wrote to the log while no write was in flight, at lines {late[:5]} of the trace\n"
@@ -1034,7 +1094,8 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
         assert code == 200
         code, body = harness.api(a.api_port, a.token(), "GET", "/api/v1/peers")
         [peer] = body["peers"]
-        code, _, removal = harness.api_call(a.api_port, a.token(), "DELETE", f"/api/v1/peers/{peer['id']}")
+        removal = f"/api/v1/peers/{peer['id']}"
+        code, _, removal_port = harness.api_call(a.api_port, a.token(), "DELETE", removal)
         assert code == 200
     finally:
         stopped = [device.stop() for device in (a, b) if device is not None]
@@ -1044,7 +1105,8 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
     checked, wrong = unsynced_replies(a_calls, port, a_wal)
     assert checked >= 2, "no pairing or no sync reply after a write was traced"
     # A's own API removing the peer that paired with it, as B's did above.
-    a_wrong = unsynced_answers(a_calls, a.api_port, a_wal, {removal: "a peer removed"})
+    a_wrong = unsynced_answers(a_calls, a.api_port, a_wal,
+                               [(removal_port, started("DELETE", removal), "a peer removed")])
     if broken:
         assert wrong, "the check found nothing wrong with a listener whose database never syncs"
         assert a_wrong == {"a peer removed": "answered before the database's log was synced to the disk"}, a_wrong
@@ -1053,8 +1115,9 @@ def test_every_sync_reply_leaves_after_what_it_acknowledges_is_on_the_disk(tmp_p
         assert a_wrong == {}, a_wrong
     calls = traced_calls(b_trace.read_text())
     writes = api_writes(calls, b.api_port)
-    assert sorted(writes.values()) == ['"DELETE /api/v1/p', '"POST /api/v1/mut', '"POST /api/v1/mut',
-                                       '"POST /api/v1/mut', '"POST /api/v1/pee', '"POST /api/v1/syn'], writes
+    assert sorted(what for _, _, what in writes) == [
+        '"DELETE /api/v1/p', '"POST /api/v1/mut', '"POST /api/v1/mut', '"POST /api/v1/mut', '"POST /api/v1/pee',
+        '"POST /api/v1/syn'], writes
     assert unsynced_answers(calls, b.api_port, str(b.home / "sourdine.db-wal"), writes) == {}
     print(f"{checked} replies of the sync listener after a write traced{' (unsynced)' if broken else ''}: "
           f"{checked - len(wrong)} after the write was synced; the listening device's peer removal "

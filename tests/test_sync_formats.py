@@ -306,3 +306,21 @@ def test_warnings_only_for_words_taken_and_worded_for_the_list():
     assert [w["line"] for w in report["warnings"]] == [16]
     warning = report["warnings"][0]["warning"]
     assert "it is allowed in posts' text too" in warning and "it is allowed in everyone's posts" in warning
+
+
+@pytest.mark.parametrize("encoding, name", [("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE"),
+                                            ("utf-16", "UTF-16LE"), ("utf-32-le", "UTF-32LE"),
+                                            ("utf-32", "UTF-32LE")])
+@pytest.mark.parametrize("fmt", ["mastodon-csv", "sourdine"])
+def test_a_file_in_utf_16_or_32_is_refused_whole_and_named(encoding, name, fmt):
+    """A Mastodon CSV saved as UTF-16 without its byte order mark read as UTF-8 (a NUL every other byte) made
+    every row an error of its own (a review's finding): the file is refused once, its encoding named."""
+    text = ("Account address,Hide notifications\ntroll@example.social,true\ngrump@exämple.org,false\n"
+            if fmt == "mastodon-csv" else '{"sourdine": 1, "entries": [\n{"kind": "keyword", "text": "rage"}\n]}')
+    with pytest.raises(ValueError, match=f"this file is {name} text, not UTF-8: save it as UTF-8"):
+        formats.read(fmt, text.encode(encoding), "mute")
+
+
+def test_a_file_holding_a_nul_byte_is_refused_whole():
+    with pytest.raises(ValueError, match=r"holds a NUL byte \(byte 21\)"):
+        formats.read("mastodon-csv", b"troll@example.social\n\x00grump@example.org\n", "mute")

@@ -69,6 +69,7 @@ def read(fmt: str, data: bytes, list_name: str) -> Parsed:
         raise ValueError(f"list: mutes or allow, not {list_name!r}")
     if fmt == "mastodon-blocks-csv" and list_name != "mute":
         raise ValueError("format: blocks are imported into the mute list")
+    _check_encoding(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -90,6 +91,36 @@ def read(fmt: str, data: bytes, list_name: str) -> Parsed:
             raise ValueError(f"line 1: this file is an export of the {doc['list']!r} list, not of {plural!r}")
         return _read_sourdine(text, doc)
     return _read_bluesky(text, doc, "muted" if list_name == "mute" else "allowed")
+
+
+# Encodings a text file may be in that are not UTF-8 (as Windows tools write them): their byte order mark, the
+# stride of their code units, where a code unit of an ASCII character holds its letter, and the iconv name.
+_WIDE = (  # UTF-32 first: its marks begin as UTF-16's do
+    (b"\xff\xfe\x00\x00", 4, 0, "UTF-32LE"),
+    (b"\x00\x00\xfe\xff", 4, 3, "UTF-32BE"),
+    (b"\xff\xfe", 2, 0, "UTF-16LE"),
+    (b"\xfe\xff", 2, 1, "UTF-16BE"),
+)
+
+
+def _check_encoding(data: bytes) -> None:
+    """ValueError for a file in UTF-16 or UTF-32, with or without its byte order mark, and for any other file that
+    holds a NUL byte. ASCII text in UTF-16 without its mark is valid UTF-8 with a NUL every other byte: read so,
+    every row was an error of its own."""
+    head = data[:4096]
+    for bom, stride, letter, name in _WIDE:
+        sample = head[len(bom):] if head.startswith(bom) else head
+        sample = sample[:len(sample) - len(sample) % stride]
+        units = len(sample) // stride
+        # Without a mark: most code units are one ASCII byte and NULs (the rare other character is not).
+        ascii_like = sum(1 for i in range(0, len(sample), stride)
+                         if sample[i + letter] and not any(sample[i + j] for j in range(stride) if j != letter))
+        if head.startswith(bom) or units >= 2 and ascii_like * 10 >= units * 9:
+            raise ValueError(f"this file is {name} text, not UTF-8: save it as UTF-8 (in a text editor, or with "
+                             f"iconv -f {name} -t UTF-8) and import it again")
+    nul = data.find(0)
+    if nul >= 0:
+        raise ValueError(f"the file holds a NUL byte (byte {nul}): it is not a text file")
 
 
 # -- Mastodon ------------------------------------------------------------------------------------------------

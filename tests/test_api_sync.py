@@ -22,7 +22,7 @@ async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
     assert r.status == 200, await r.text()
-    assert await r.json() == {"imported": 2, "unchanged": 0, "errors": [], "warnings": []}
+    assert await r.json() == {"imported": 2, "unchanged": 0, "duplicates": 0, "errors": [], "warnings": []}
     post = Post("1", "9", "troll@example.social", "hello", "https://example.com/@user/1", "en")
     assert client.runtime.engine.lists.muted(post, "mastodon", datetime.now(UTC)) == (
         "hide", "account:mastodon:troll@example.social")
@@ -40,7 +40,7 @@ async def test_import_mastodon_csv_then_export_it_back(client):  # noqa: F811
     before = client.runtime.entries["mute"]["account:mastodon:troll@example.social"]
     r = await client.post("/api/v1/import?format=mastodon-csv&list=mutes", data=body,
                           headers=local(client, **{"Content-Type": "text/csv"}))
-    assert await r.json() == {"imported": 0, "unchanged": 2, "errors": [], "warnings": []}
+    assert await r.json() == {"imported": 0, "unchanged": 2, "duplicates": 0, "errors": [], "warnings": []}
     assert client.runtime.entries["mute"]["account:mastodon:troll@example.social"] == before
     assert before.note == "at work" and before.expires is not None
 
@@ -65,7 +65,7 @@ async def test_sourdine_json_round_trip_through_the_api(client):  # noqa: F811
     assert client.runtime.entries["allow"] == {}
     r = await client.post("/api/v1/import?format=sourdine&list=allow", data=exported,
                           headers=local(client, **{"Content-Type": "application/json"}))
-    assert await r.json() == {"imported": 2, "unchanged": 0, "errors": [], "warnings": []}
+    assert await r.json() == {"imported": 2, "unchanged": 0, "duplicates": 0, "errors": [], "warnings": []}
     again = await (await client.get("/api/v1/export?format=sourdine&list=allow", headers=local(client))).read()
     assert again.split(b'"entries"')[1] == exported.split(b'"entries"')[1]
 

@@ -282,4 +282,30 @@ def test_import_into_an_older_running_sourdine_says_to_restart_it(tmp_path, monk
                     '{"kind": "keyword", "text": "rage", "keep": ["note"]}\n]}')
     assert cli.main(["import", str(mine), "--format", "sourdine"]) == 0
     out = capsys.readouterr()
-    assert "Imported 1, unchanged 0, 1 errors" in out.out and f"{mine}:3: keep: unknown field" in out.err
+    assert "Imported 1, unchanged 0, 0 duplicates, 1 errors" in out.out and f"{mine}:3: keep: unknown field" in out.err
+
+
+def test_an_import_counts_duplicates_across_its_batches(tmp_path, monkeypatch, capsys):
+    """Rows naming one entry far apart in a file go in the same batch, so that the API lets the last win and counts
+    the others as duplicates: the summary adds up to the rows, whatever the batches."""
+    from datetime import UTC, datetime
+
+    from sourdine import cli_sync
+    from sourdine.sync import formats
+
+    listed = {}
+
+    def api(home, method, path, body=None, data=None, **kwargs):  # the running instance, as far as imports go
+        plan = formats.plan(formats.read("sourdine", data, "mute"), "mute", dict(listed), datetime.now(UTC))
+        listed.update(plan.write)
+        return plan.report()
+
+    monkeypatch.setattr(cli, "call_api", api)
+    monkeypatch.setattr(cli_sync, "BATCH", 2)
+    words = ["honte", "rage", "calme", "Honte ", "colère", "RAGE", "honte"]
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"sourdine": 1, "entries": [\n' + ",\n".join(
+        json.dumps({"kind": "keyword", "text": w, "note": str(i)}) for i, w in enumerate(words)) + "\n]}")
+    assert cli.main(["import", str(mine), "--format", "sourdine"]) == 0
+    assert "Imported 4, unchanged 0, 3 duplicates, 0 errors" in capsys.readouterr().out
+    assert listed["keyword:honte"].note == "6" and listed["keyword:rage"].note == "5"

@@ -324,3 +324,16 @@ def test_a_file_in_utf_16_or_32_is_refused_whole_and_named(encoding, name, fmt):
 def test_a_file_holding_a_nul_byte_is_refused_whole():
     with pytest.raises(ValueError, match=r"holds a NUL byte \(byte 21\)"):
         formats.read("mastodon-csv", b"troll@example.social\n\x00grump@example.org\n", "mute")
+
+
+def test_rows_naming_an_entry_twice_are_counted_as_duplicates():
+    """Each row counts once: a row that a later row of the file names again is a duplicate (the last one wins), so
+    that imported, unchanged, duplicates and errors add up to the rows (a review found them left out)."""
+    rows = ["Account address,Hide notifications", "troll@example.social,true", "grump@example.org,false",
+            "Troll@example.social,false", "calm@example.org,false", "grump@example.org,false", "troll@example.social,"]
+    listed = lists.parse_mute({"kind": "account", "platform": "mastodon", "handle": "calm@example.org"}, NOW)
+    plan = formats.plan(formats.read("mastodon-csv", "\n".join(rows).encode(), "mute"), "mute",
+                        {listed.key: listed}, NOW)
+    report = plan.report()
+    assert (report["imported"], report["unchanged"], report["duplicates"], report["errors"]) == (2, 1, 3, [])
+    assert plan.write["account:mastodon:troll@example.social"].action == "collapse"  # the last row's

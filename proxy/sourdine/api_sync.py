@@ -3,9 +3,10 @@ the same guard (Host, Origin, token) as every route; peers and sync are for the 
 
 - `GET /api/v1/export?format=sourdine|mastodon-csv|bluesky&list=mutes|allow` answers the file.
 - `POST /api/v1/import?format=sourdine|mastodon-csv|mastodon-blocks-csv|bluesky&list=mutes|allow` takes the raw
-  file as the body (any content type, 20 MB at most) and answers `{"imported": n, "unchanged": n, "errors":
-  [{"line": n, "error": "..."}]}`: a malformed row is reported with its line and the rest goes in, in one
-  transaction, acknowledged once committed.
+  file as the body (any content type, 20 MB at most) and answers `{"imported": n, "unchanged": n, "duplicates": n,
+  "errors": [{"line": n, "error": "..."}]}`: a malformed row is reported with its line and the rest goes in, in one
+  transaction, acknowledged once committed. Each row counts once: a row naming an entry that a later row names
+  again is a duplicate (the last row wins).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from sourdine.sync import formats
@@ -42,6 +43,40 @@ def _so_far(imported: int, unchanged: int, line: int) -> str:
             f"line {line} on")
 
 
+def _identity(entry: dict) -> object:
+    """Nearly the key the API gives an entry (it also applies NFKC and checks the handle): rows alike here go in
+    the same batch, so that the API sees a file's duplicates together, lets the last win and counts the others."""
+    kind = entry.get("kind")
+    if kind == "keyword" and isinstance(entry.get("text"), str):
+        return kind, entry.get("regex") is True, " ".join(entry["text"].casefold().split())
+    if kind == "account" and isinstance(entry.get("platform"), str):
+        name = "handle" if "handle" in entry else "id"
+        if isinstance(entry.get(name), str):
+            return kind, entry["platform"].casefold(), name, entry[name].strip().removeprefix("@").casefold()
+    if kind == "person" and isinstance(entry.get("id"), str):
+        return kind, " ".join(entry["id"].casefold().split())
+    return id(entry)  # left alone: the API reports what is wrong with it
+
+
+def _grouped(entries: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """The rows in the file's order, each that names an entry an earlier row names moved to just after that row."""
+    groups: dict[object, list[tuple[int, dict]]] = {}
+    for row in entries:
+        groups.setdefault(_identity(row[1]), []).append(row)
+    return [row for group in groups.values() for row in group]
+
+
+def _batches(rows: list[tuple[int, dict]]) -> Iterator[list[tuple[int, dict]]]:
+    """BATCH rows a batch, or a few more: the rows alike (see _grouped) stay together."""
+    start = 0
+    while start < len(rows):
+        end = min(start + BATCH, len(rows))
+        while end < len(rows) and _identity(rows[end][1]) == _identity(rows[end - 1][1]):
+            end += 1
+        yield rows[start:end]
+        start = end
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     """Read the file here (so that progress can show), send its entries in batches as Sourdine JSON, and report
     errors with the file's own line numbers."""
@@ -60,18 +95,19 @@ def _cmd_import(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CommandError(f"{args.file}: {e}") from None
     errors = list(parsed.errors)
-    imported = unchanged = 0
-    total = len(parsed.entries)
+    imported = unchanged = duplicates = 0
+    rows = _grouped(parsed.entries)
+    total = len(rows)
     query = urllib.parse.urlencode({"format": "sourdine", "list": args.list})
     start = time.monotonic()
-    for first in range(0, total, BATCH):
-        batch = parsed.entries[first:first + BATCH]
+    done = 0
+    for index, batch in enumerate(_batches(rows)):
         # One entry a line after a one-line head: the API's line n is the batch's entry n - 1.
         doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(json.dumps(e) for _, e in batch) + "\n]}"
         try:
             answer = call_api(args.home, "POST", f"/api/v1/import?{query}", data=doc.encode(), timeout=60)
         except CommandError as e:
-            if not first:
+            if not index:
                 raise
             # Earlier batches are in: say so, and where to go on from.
             raise CommandError(f"{e}{_so_far(imported, unchanged, batch[0][0])}") from None
@@ -80,12 +116,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
             # A Sourdine started before `keep` existed refuses every entry that has one: of this batch (whose
             # entries from the other formats all have one), nothing went in.
             raise CommandError("the running Sourdine is older than this command: restart it (sourdine run), then "
-                               f"import again{_so_far(imported, unchanged, batch[0][0]) if first else ''}")
+                               f"import again{_so_far(imported, unchanged, batch[0][0]) if index else ''}")
         imported += answer["imported"]
         unchanged += answer["unchanged"]
+        duplicates += answer.get("duplicates", 0)  # a Sourdine from before 2026-11-25 does not count them
         errors += [(batch[e["line"] - 2][0], e["error"]) for e in answer["errors"]]
         if sys.stderr.isatty() or args.progress:
-            done = first + len(batch)
+            done += len(batch)
             print(f"\r{done}/{total} rows ({done * 100 // max(total, 1)}%)", end="" if done < total else "\n",
                   file=sys.stderr, flush=True)
     for line, message in sorted(errors):
@@ -95,7 +132,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     for line, message in warnings:
         print(f"{args.file}:{line}: warning: {message}", file=sys.stderr)
     warned = f", {len(warnings)} warnings" if warnings else ""
-    print(f"Imported {imported}, unchanged {unchanged}, {len(errors)} errors{warned}, in "
+    print(f"Imported {imported}, unchanged {unchanged}, {duplicates} duplicates, {len(errors)} errors{warned}, in "
           f"{time.monotonic() - start:.1f} s.")
     return 1 if errors and not imported and not unchanged else 0
 

@@ -142,9 +142,9 @@ SCHEMAS: dict[str, Any] = {
     "Clients": _obj({"clients": {"type": "array", "items": _ref("Client")}}),
     "PairRequest": _obj({"code": _STR, "name": _STR}, required=["code"]),
     "Paired": _obj({"token": _STR, "client": _ref("Client")}),
-    "ImportReport": _obj({"imported": _INT, "unchanged": _INT, "errors": {"type": "array", "items": _obj(
-        {"line": _INT, "error": _STR})}, "warnings": {"type": "array", "items": _obj(
-        {"line": _INT, "warning": _STR})}}),
+    "ImportReport": _obj({"imported": _INT, "unchanged": _INT, "duplicates": _INT,
+                          "errors": {"type": "array", "items": _obj({"line": _INT, "error": _STR})},
+                          "warnings": {"type": "array", "items": _obj({"line": _INT, "warning": _STR})}}),
     "Peer": _obj({"id": _STR, "name": _STR, "address": {"type": ["string", "null"]}, "fingerprint": _STR,
                   "created": _NUM, "last_seen": _OPT_NUM, "last_error": {"type": ["string", "null"]}}),
     "Peers": _obj({"listening": {"type": ["string", "null"]}, "paused": {"type": "boolean"},
@@ -272,7 +272,8 @@ PATHS: dict[str, dict[str, Any]] = {
                 _query("list", {"enum": ["mutes", "allow"]}, "Which list.")])},
     "/api/v1/import": {"post": {
         **_op("Entries from a file (the raw file as the body, 20 MB at most) into a list: a malformed row is "
-              "reported with its line and the rest goes in.",
+              "reported with its line and the rest goes in. Each row is counted once: imported, unchanged, a "
+              "duplicate (a later row names the same entry, and wins) or an error.",
               _json(_ref("ImportReport"), "What went in."),
               params=[_query("format", {"enum": ["sourdine", "mastodon-csv", "mastodon-blocks-csv", "bluesky"]},
                              "The file's format."),

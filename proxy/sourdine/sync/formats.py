@@ -365,15 +365,18 @@ def write(fmt: str, entries: Iterable[Entry], list_name: str, now: datetime) -> 
 
 @dataclass
 class Plan:
-    """What an import changes: the entries to write by key, how many are already there as they are, the errors."""
+    """What an import changes: the entries to write by key, how many are already there as they are, how many rows
+    name an entry a later row of the file names again (that row wins), the errors. Each row is counted once:
+    imported, unchanged, duplicate or an error."""
 
     write: dict[str, Entry]
     unchanged: int
     errors: list[tuple[int, str]]
     warnings: list[tuple[int, str]] = field(default_factory=list)
+    duplicates: int = 0
 
     def report(self) -> dict[str, Any]:
-        return {"imported": len(self.write), "unchanged": self.unchanged,
+        return {"imported": len(self.write), "unchanged": self.unchanged, "duplicates": self.duplicates,
                 "errors": [{"line": line, "error": message} for line, message in sorted(self.errors)],
                 "warnings": [{"line": line, "warning": message} for line, message in sorted(self.warnings)]}
 
@@ -381,7 +384,7 @@ class Plan:
 def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: datetime, tz: Any = UTC) -> Plan:
     """Parse each entry as the API does; an entry equal to the stored one is unchanged, an expired one an error.
     An entry already listed (and not expired) keeps the fields its `keep` names that the file does not say. When
-    a file names one key twice, its last row wins."""
+    a file names one key twice, its last row wins, and the rows before it are counted as duplicates."""
     from sourdine import lists
 
     parse = lists.parse_mute if list_name == "mute" else lists.parse_allow
@@ -405,6 +408,8 @@ def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: dateti
         if entry.expires is not None and entry.expires <= now:
             out.errors.append((line, "expires: this is already in the past"))
             continue
+        if entry.key in seen:
+            out.duplicates += 1
         seen.add(entry.key)
         taken.add(line)
         if current is not None and current.to_dict() == entry.to_dict():

@@ -550,3 +550,55 @@ def test_lookups_cost_a_few_microseconds_per_post(capsys):
     with capsys.disabled():
         print("\nlists lookup: " + ", ".join(f"{n} entries {us:.2f} µs/post" for n, us in figures.items()))
     assert figures[200] < 5, figures
+
+
+def _pool(rng: random.Random) -> list[dict]:
+    """Entries that share accounts, first words and hashtags, with every kind of action, scope and expiry."""
+    words = ["honte", "rage", "stop the count", "stop", "the count", "calme", "rage froide"]
+    accounts = [acct("mastodon", f"{u}@example.social") for u in ("troll", "grump", "calm")] + [
+        acct("x", "troll"), acct("bluesky", DID)]
+    entries = [kw(w) for w in words] + [kw(r"hon+te", regex=True), kw(r"ra[gj]e", regex=True)] + accounts + [
+        {"kind": "person", "id": "troll", "accounts": [{"platform": "mastodon", "handle": "troll@example.social"},
+                                                       {"platform": "x", "handle": "troll"}]}]
+    out = []
+    for entry in entries:
+        extra = rng.choice([{}, {"action": "hide"}, {"platforms": ["mastodon"]}, {"expires": "1h"},
+                            {"expires": "3h", "action": "hide"}, {"note": "n"}])
+        out.append({**entry, **extra})
+    return out
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_lists_updated_in_place_say_what_lists_compiled_anew_say(seed):
+    """An import puts its batch into the live lists (compiling every entry for each batch was quadratic, a review
+    measured 279 s for 609,125 rows): what they say of any post, at any time, is what compiling them all says."""
+    rng = random.Random(seed)
+    allow = rng.random() < 0.3
+    parse = parse_allow if allow else parse_mute
+
+    def entries(n):
+        chosen = [parse({k: v for k, v in e.items() if not (allow and k == "action")}, NOW)
+                  for e in rng.sample(_pool(rng), n)]
+        return {e.key: e for e in chosen}
+
+    listed, other = entries(rng.randrange(0, 8)), {}
+    compiled = NOW + timedelta(hours=rng.choice([0, 2]))  # entries expired then are not in the lists
+    later = compiled + timedelta(minutes=rng.choice([0, 90, 240]))
+    base = compile_lists(other.values(), listed.values(), compiled) if allow else compile_lists(listed.values(), [],
+                                                                                                  compiled)
+    changed = entries(rng.randrange(1, 6))
+    updated = base.updated(allow, changed.values(), listed, later)
+    merged = listed | changed  # a listed key keeps its place, as in the runtime's dict
+    anew = compile_lists([], merged.values(), later) if allow else compile_lists(merged.values(), [], later)
+    if updated is None:  # only where an entry cannot be put in its place
+        assert any((listed[k].expires or later) <= compiled for k in changed if k in listed)
+        return
+    texts = ["", "quelle honte", "hooonte et rage", "#StopTheCount", "stop the count now", "la rage froide",
+             "calme", "the count"]
+    authors = [("troll@example.social", "1", "mastodon"), ("grump@example.social", "2", "mastodon"),
+               ("troll", "3", "x"), ("alice.bsky.social", DID, "bluesky"), ("calm@example.social", "4", "mastodon")]
+    for text in texts:
+        for author, author_id, platform in authors:
+            p = post(text, author=author, author_id=author_id)
+            for when in (later, later + timedelta(hours=2), later + timedelta(days=1)):
+                assert updated.check(p, platform, when) == anew.check(p, platform, when), (text, author, when)

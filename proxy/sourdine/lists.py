@@ -561,7 +561,7 @@ def _sets(patterns: list[tuple[str, _Rule]], size: int) -> tuple[tuple[re2.Set, 
 class Lists:
     """Mutes and the allow list, compiled for fast lookups. Immutable: compile again when an entry changes."""
 
-    __slots__ = ("_accounts", "_account_platforms", "_words", "_tags", "_regexes")
+    __slots__ = ("_accounts", "_account_platforms", "_words", "_tags", "_regexes", "_regex_rules", "_last")
 
     def __init__(self, mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> None:
         accounts: dict[tuple[str, str], list[_Rule]] = {}
@@ -596,6 +596,83 @@ class Lists:
         self._words = {k: tuple(v) for k, v in words.items()}
         self._tags = {k: tuple(v) for k, v in tags.items()}
         self._regexes = _sets(regexes, _REGEX_CHUNK)
+        self._regex_rules = tuple(regexes)
+        self._last = order  # the order of the last keyword
+
+    def updated(self, allow: bool, changed: Iterable[Entry], listed: Mapping[str, Entry], now: datetime
+                ) -> Lists | None:
+        """These lists with `changed` entries of one list (the allow list when `allow`) put in, without compiling
+        the others again: an import into a long list compiled all of it for each batch. `listed`: that list's
+        entries as these lists were compiled from them. A new entry comes after the others of its list, a listed
+        one keeps its place: what `check` says is then what compiling every entry again would say. None when an
+        entry cannot be put in its place (a person's accounts changed, or these lists left it out as expired):
+        compile them all again. ValueError as compiling does, when RE2 cannot compile the regexes together."""
+        accounts = dict(self._accounts)
+        words = dict(self._words)
+        tags = dict(self._tags)
+        regexes = list(self._regex_rules)
+        platforms = set(self._account_platforms)
+        order = self._last
+        regexes_changed = False
+        cutoff = now.timestamp()
+        for entry in changed:
+            key = entry.key
+            expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
+            action = None if allow else (entry.action or "collapse")
+            rule = _Rule(allow, action, key, expires, entry.platforms, action == "hide")
+            old = listed.get(key)
+            if old is None and expires <= cutoff:
+                continue  # left out, as compiling leaves it out
+            if isinstance(entry, AccountEntry):
+                if old is not None and (not isinstance(old, AccountEntry) or old.accounts != entry.accounts):
+                    return None
+                for account in entry.accounts:
+                    where = (account.platform, account.handle)
+                    found = _replaced(accounts.get(where, ()), key, allow, rule, old is not None)
+                    if found is None:
+                        return None
+                    accounts[where] = found
+                    platforms.add(account.platform)
+            elif entry.regex:
+                regexes_changed = True
+                if old is None:
+                    regexes.append((_fold_pattern(entry.text), rule))
+                    continue
+                at = [i for i, (_, r) in enumerate(regexes) if r.reason == key and r.allow == allow]
+                if not at:
+                    return None
+                regexes[at[0]] = (regexes[at[0]][0], rule)
+            else:
+                tokens = words_of(entry.text)
+                if not tokens:
+                    return None
+                first = tokens[0]
+                if old is None:
+                    order += 1
+                    words[first] = (*words.get(first, ()), (tokens[1:], order, rule))
+                    if len(tokens) > 1:
+                        tag = "".join(tokens)
+                        tags[tag] = (*tags.get(tag, ()), (order, rule))
+                    continue
+                candidates = words.get(first, ())
+                at = [i for i, (_, _, r) in enumerate(candidates) if r.reason == key and r.allow == allow]
+                if not at:
+                    return None
+                rest, kept, _ = candidates[at[0]]
+                words[first] = (*candidates[:at[0]], (rest, kept, rule), *candidates[at[0] + 1:])
+                if len(tokens) > 1:
+                    tag = "".join(tokens)
+                    tags[tag] = tuple((kept, rule) if r.reason == key and r.allow == allow else (o, r)
+                                      for o, r in tags.get(tag, ()))
+        out = Lists((), (), now)
+        out._accounts = accounts
+        out._account_platforms = frozenset(platforms)
+        out._words = words
+        out._tags = tags
+        out._regexes = _sets(regexes, _REGEX_CHUNK) if regexes_changed else self._regexes
+        out._regex_rules = tuple(regexes)
+        out._last = order
+        return out
 
     def check(
         self, post: Post, platform: str, now: datetime, hits: Sequence[_Rule] | None = None
@@ -710,6 +787,17 @@ def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
 def _folded_bytes(text: str) -> bytes:
     """A post's text as regexes see it (accents removed); remembered likewise."""
     return fold(text).encode("utf-8", "replace")
+
+
+def _replaced(rules: tuple[_Rule, ...], key: str, allow: bool, rule: _Rule, listed: bool
+              ) -> tuple[_Rule, ...] | None:
+    """An account's rules with `rule` in the place of the listed entry's (None when it has none), or after them."""
+    if not listed:
+        return (*rules, rule)
+    for i, r in enumerate(rules):
+        if r.reason == key and r.allow == allow:
+            return (*rules[:i], rule, *rules[i + 1:])
+    return None
 
 
 def compile_lists(mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> Lists:

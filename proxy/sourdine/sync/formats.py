@@ -30,7 +30,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -381,7 +381,7 @@ class Plan:
                 "warnings": [{"line": line, "warning": message} for line, message in sorted(self.warnings)]}
 
 
-def plan(parsed: Parsed, list_name: str, existing: dict[str, Entry], now: datetime, tz: Any = UTC) -> Plan:
+def plan(parsed: Parsed, list_name: str, existing: Mapping[str, Entry], now: datetime, tz: Any = UTC) -> Plan:
     """Parse each entry as the API does; an entry equal to the stored one is unchanged, an expired one an error.
     An entry already listed (and not expired) keeps the fields its `keep` names that the file does not say. When
     a file names one key twice, its last row wins, and the rows before it are counted as duplicates."""

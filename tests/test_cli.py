@@ -189,16 +189,19 @@ def test_feedback_names_the_author_offered_whole(offer, monkeypatch, capsys):
     assert calls[0][2] == "/api/v1/decisions/mastodon/109/feedback"
 
 
-def test_an_import_file_past_20_mb_is_refused_unread(tmp_path, monkeypatch, capsys):
-    """A file past 20 MB is refused having read 20 MB and a byte of it, not the whole (a review's /dev/zero ran
-    the machine out of memory): here a sparse file of 64 MB, every read of which is recorded."""
+@pytest.mark.parametrize(("fmt", "limit", "said"), [
+    ("mastodon-csv", 20, "an import file in this format has at most 20 MB"),
+    ("sourdine", 128, "an import file in Sourdine's format has at most 128 MB (about 1.2 million entries)")])
+def test_an_import_file_past_its_bound_is_refused_unread(fmt, limit, said, tmp_path, monkeypatch, capsys):
+    """A file past its bound is refused having read the bound and a byte of it, not the whole (a review's /dev/zero
+    ran the machine out of memory): here a sparse file larger than it, every read of which is recorded."""
     import builtins
 
     from sourdine import cli_sync
 
     big = tmp_path / "big.csv"
     with big.open("wb") as f:
-        f.truncate(64 * 1024**2)
+        f.truncate((limit + 44) * 1024**2)
     reads = []
 
     class Recorded:
@@ -219,9 +222,38 @@ def test_an_import_file_past_20_mb_is_refused_unread(tmp_path, monkeypatch, caps
     monkeypatch.setattr(cli_sync, "open", lambda *a, **k: Recorded(builtins.open(*a, **k)),  # noqa: SIM115 - closed by Recorded
                         raising=False)
     monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
-    assert cli.main(["import", str(big), "--format", "mastodon-csv"]) == 1
-    assert "an import file has at most 20 MB" in capsys.readouterr().err
-    assert reads == [20 * 1024**2 + 1]
+    assert cli.main(["import", str(big), "--format", fmt]) == 1
+    assert said in capsys.readouterr().err
+    assert reads == [limit * 1024**2 + 1]
+
+
+def test_a_sourdine_export_past_20_mb_imports_back_in_batches_the_api_takes(tmp_path, monkeypatch, capsys):
+    """Sourdine's export of a list past some 196,000 entries (or fewer, with notes) is larger than the 20 MB the
+    other formats keep: it could not be imported back (a review's finding). It is read, and sent in requests of at
+    most a few MB each."""
+    from datetime import UTC, datetime
+
+    from sourdine import lists
+    from sourdine.sync import formats
+
+    now = datetime.now(UTC)
+    entries = [lists.parse_mute({"kind": "keyword", "text": f"mot{i}", "note": f"{i:05} " + "n" * 15_000}, now)
+               for i in range(1_450)]
+    export = tmp_path / "export.json"
+    export.write_bytes(formats.write("sourdine", entries, "mute", now).body)
+    assert export.stat().st_size > 20 * 1024**2
+    listed, sizes = {}, []
+
+    def api(home, method, path, body=None, data=None, **kwargs):
+        sizes.append(len(data))
+        plan = formats.plan(formats.read("sourdine", data, "mute"), "mute", dict(listed), datetime.now(UTC))
+        listed.update(plan.write)
+        return plan.report()
+
+    monkeypatch.setattr(cli, "call_api", api)
+    assert cli.main(["import", str(export), "--format", "sourdine"]) == 0
+    assert "Imported 1450, unchanged 0, 0 duplicates, 0 errors" in capsys.readouterr().out
+    assert listed == {e.key: e for e in entries} and max(sizes) <= 5 * 1024**2
 
 
 @pytest.mark.parametrize(("argv", "sent"), [

@@ -13,6 +13,14 @@ from pathlib import Path
 from sourdine.sync import formats
 
 BATCH = 2000  # entries per import request: progress shows between them
+BATCH_BYTES = 4 * 1024 * 1024  # and at most about so many bytes of JSON, well under the API's 20 MB a request
+MB = 1024 * 1024
+# What `sourdine import` reads of a file. Sourdine's own export takes about 108 bytes a Mastodon account mute (112
+# a Bluesky DID, 79 an X account, 62 a keyword; a note more): past some 196,000 entries it outgrew the 20 MB the
+# other formats keep, and an export could not be imported back (a review's finding). 128 MB holds about 1.2 million
+# entries; the file is read whole, and parsed, in this process only, then sent in batches.
+LIMITS = {"sourdine": 128 * MB}
+LIMIT = 20 * MB
 
 
 def _api():
@@ -66,29 +74,39 @@ def _grouped(entries: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
     return [row for group in groups.values() for row in group]
 
 
-def _batches(rows: list[tuple[int, dict]]) -> Iterator[list[tuple[int, dict]]]:
-    """BATCH rows a batch, or a few more: the rows alike (see _grouped) stay together."""
-    start = 0
-    while start < len(rows):
-        end = min(start + BATCH, len(rows))
-        while end < len(rows) and _identity(rows[end][1]) == _identity(rows[end - 1][1]):
-            end += 1
-        yield rows[start:end]
-        start = end
+def _batches(rows: list[tuple[int, dict]]) -> Iterator[tuple[list[tuple[int, dict]], list[str]]]:
+    """The rows in batches, with their JSON: BATCH rows or BATCH_BYTES a batch, with the rows alike (see _grouped)
+    kept together unless that takes the batch past four times BATCH_BYTES."""
+    batch: list[tuple[int, dict]] = []
+    docs: list[str] = []
+    size = 0
+    for row in rows:
+        doc = json.dumps(row[1])
+        alike = bool(batch) and _identity(row[1]) == _identity(batch[-1][1]) and size < 4 * BATCH_BYTES
+        if batch and not alike and (len(batch) >= BATCH or size + len(doc) > BATCH_BYTES):
+            yield batch, docs
+            batch, docs, size = [], [], 0
+        batch.append(row)
+        docs.append(doc)
+        size += len(doc) + 2
+    if batch:
+        yield batch, docs
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
     """Read the file here (so that progress can show), send its entries in batches as Sourdine JSON, and report
     errors with the file's own line numbers."""
     call_api, CommandError = _api()
-    limit = 20 * 1024 * 1024
+    limit = LIMITS.get(args.format, LIMIT)
     try:
         with open(args.file, "rb") as f:
             data = f.read(limit + 1)  # no more: /dev/zero or a huge file is refused, not read into memory
     except OSError as e:
         raise CommandError(f"cannot read {args.file}: {e.strerror}") from None
     if len(data) > limit:
-        raise CommandError("an import file has at most 20 MB")
+        raise CommandError(f"an import file in this format has at most {limit // MB} MB" if limit == LIMIT else
+                           f"an import file in Sourdine's format has at most {limit // MB} MB (about 1.2 million "
+                           "entries)")
     name = "mute" if args.list == "mutes" else "allow"
     try:
         parsed = formats.read(args.format, data, name)
@@ -101,9 +119,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
     query = urllib.parse.urlencode({"format": "sourdine", "list": args.list})
     start = time.monotonic()
     done = 0
-    for index, batch in enumerate(_batches(rows)):
+    for index, (batch, docs) in enumerate(_batches(rows)):
         # One entry a line after a one-line head: the API's line n is the batch's entry n - 1.
-        doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(json.dumps(e) for _, e in batch) + "\n]}"
+        doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(docs) + "\n]}"
         try:
             answer = call_api(args.home, "POST", f"/api/v1/import?{query}", data=doc.encode(), timeout=60)
         except CommandError as e:
@@ -234,7 +252,8 @@ def add_parsers(sub, parents) -> None:
         description="Read Sourdine's JSON, Mastodon's muted accounts CSV, Mastodon's blocked accounts (as hide "
         "mutes) or Bluesky's muted words and moderation-list subjects. A malformed row is reported with its line; "
         "the rest goes in. An entry already listed keeps what the file's format cannot say of it (a note, a scope, "
-        "an expiry, an action); a Bluesky word muted more narrowly than Sourdine can mute it is a warning.")
+        "an expiry, an action); a Bluesky word muted more narrowly than Sourdine can mute it is a warning. A file has "
+        "at most 20 MB, or 128 MB in Sourdine's own format (about 1.2 million entries).")
     imp.add_argument("file", help="The file to import.")
     imp.add_argument("--format", choices=formats.IMPORT_FORMATS, required=True, help="The file's format.")
     imp.add_argument("--list", choices=["mutes", "allow"], default="mutes", help="Which list (default mutes).")

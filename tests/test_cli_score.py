@@ -62,15 +62,38 @@ def test_text_is_read_from_stdin_when_absent() -> None:
     assert json.loads(out)["lang"] == "fr"
 
 
-def test_stdin_that_is_not_utf8_is_scored_not_a_traceback() -> None:
-    """Bytes that are not UTF-8 on stdin (a strict UTF-8 stdin raised on them, a review found) are read from its
-    buffer and decoded with replacement."""
-    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfeI hate you, you disgusting liar\n"), encoding="utf-8",
-                             errors="strict")
-    out = io.StringIO()
+def test_stdin_that_is_not_utf8_is_refused_naming_its_first_bad_byte() -> None:
+    """Text in cp1252 piped in was decoded with replacement and scored as other words ("Esp\ufffdce", a review
+    found): it is refused, naming the byte, with how to convert it; a strict UTF-8 stdin still gives no traceback,
+    and a UTF-8 byte order mark is no part of the text."""
+    stdin = io.TextIOWrapper(io.BytesIO("Espèce de connard".encode("cp1252")), encoding="utf-8", errors="strict")
+    out, err = io.StringIO(), io.StringIO()
     args = parse("--json")
-    assert args.func(args, stdin=stdin, stdout=out, stderr=io.StringIO()) == 0
-    assert json.loads(out.getvalue())["scored"]
+    assert args.func(args, stdin=stdin, stdout=out, stderr=err) == 1
+    assert out.getvalue() == ""
+    assert err.getvalue() == ("sourdine score: standard input is not UTF-8 text (byte 3 is 0xe8): convert it first, "
+                              "e.g. iconv -f cp1252 -t utf-8\n")
+    code, out, _ = run("--json", stdin="\ufeffEspèce de connard".encode())
+    assert code == 0 and json.loads(out)["lang"] == "fr" and json.loads(out)["score"] >= 0.55
+
+
+def test_a_text_argument_that_is_not_utf8_is_refused() -> None:
+    code, out, err = run("--json", "Esp\udce8ce de connard")  # how Python reads a cp1252 argument
+    assert (code, out) == (1, "") and "the text is not UTF-8 (character 4)" in err
+
+
+def test_jsonl_keeps_integers_past_64_bits_exact() -> None:
+    """Fields copied through keep their integers exact: orjson read those past 64 bits as floats (a review's
+    finding), and could not write them."""
+    line = '{"id": 123456789012345678901234567890, "neg": -9223372036854775809, "max": 18446744073709551615, ' \
+           '"text": "You are a wonderful friend", "f": 1.5, "s": "é"}'
+    code, out, _ = run("--jsonl", stdin=line + "\n")
+    row = json.loads(out)
+    assert code == 0 and row["id"] == 123456789012345678901234567890 and row["neg"] == -9223372036854775809
+    assert row["max"] == 18446744073709551615 and row["f"] == 1.5 and row["s"] == "é" and row["scored"]
+    assert '"id":123456789012345678901234567890' in out
+    _, out, _ = run("--jsonl", stdin=b'{"id": 123456789012345678901, "n": NaN, "text": "x"}\n')
+    assert set(json.loads(out)) == {"error"}
 
 
 def test_jsonl_keeps_order_copies_fields_and_reports_bad_lines() -> None:

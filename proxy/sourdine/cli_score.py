@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -25,11 +27,11 @@ def add_parser(
         "score",
         parents=list(parents),
         help="Score a text for negativity and outrage.",
-        description="Score a text for negativity and outrage, and say why. With --jsonl, read one JSON "
-        'object a line on stdin ({"text": ..., "lang": ...}, other fields copied through) and write one '
-        "a line.",
+        description="Score a text for negativity and outrage, and say why; text that is not UTF-8 is refused. With "
+        '--jsonl, read one JSON object a line on stdin ({"text": ..., "lang": ...}, other fields copied through, '
+        "integers of any size exactly) and write one a line.",
     )
-    parser.add_argument("text", nargs="?", help="The text to score (default: all of stdin).")
+    parser.add_argument("text", nargs="?", help="The text to score (default: all of stdin, as UTF-8 text).")
     parser.add_argument("--lang", help="The text's language as a platform gives it (en, fr-CA...); "
                         "detected when absent.")
     parser.add_argument("--json", action="store_true", help="Print the result as one JSON object.")
@@ -60,14 +62,34 @@ def run(
         return score_lines(_lines(stdin), stdout, stderr)
     # From stdin, bytes (its buffer), decoded here: a strict UTF-8 stdin would raise on a byte that is not UTF-8.
     text = args.text if args.text is not None else getattr(stdin, "buffer", stdin).read()
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+    try:
+        text = _utf8(text)
+    except ValueError as e:
+        print(f"sourdine score: {e}", file=stderr)
+        return 1
     result = score(text, args.lang)
     if args.json:
         stdout.write(orjson.dumps(as_dict(result)).decode() + "\n")
     else:
         stdout.write(describe(result))
     return 0
+
+
+def _utf8(text: str | bytes) -> str:
+    """The text, from stdin's bytes (a UTF-8 byte order mark dropped) or from the command line. ValueError naming
+    the first byte that is not UTF-8: text in another encoding decoded with replacement scored other words than
+    the user's ("Espèce" in cp1252 read "Esp\ufffdce"), and a guessed encoding would as often be the wrong one."""
+    if isinstance(text, bytes):
+        try:
+            return text.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"standard input is not UTF-8 text (byte {e.start} is 0x{text[e.start]:02x}): convert it "
+                             "first, e.g. iconv -f cp1252 -t utf-8") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # Python reads arguments that are not UTF-8 as lone surrogates
+        raise ValueError(f"the text is not UTF-8 (character {e.start + 1}): convert it first") from None
+    return text
 
 
 def describe(s: Score) -> str:
@@ -88,12 +110,39 @@ def _lines(stream: IO[Any]) -> Iterable[bytes | str]:
     return getattr(stream, "buffer", stream)
 
 
+# An integer past 64 bits, which orjson reads as a float (and cannot write): such a line goes through json.
+_LONG_INT = re.compile(r"\d{20}|-\d{19}")
+_LONG_INT_BYTES = re.compile(_LONG_INT.pattern.encode())
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity, which json reads and orjson refuses
+
+
+def _loads(line: bytes | str) -> Any:
+    """The line's JSON; integers past 64 bits kept exact (orjson read them as floats, a review found)."""
+    if (_LONG_INT_BYTES if isinstance(line, bytes) else _LONG_INT).search(line) is None:  # type: ignore[arg-type]
+        return orjson.loads(line)
+    return json.loads(line, parse_constant=_refuse_constant)
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # an integer past 64 bits
+        out = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        out.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate json let through
+        return out
+
+
 def score_line(line: bytes | str) -> dict[str, Any]:
     """One input line -> one output object; a malformed line gives {"error": ...}."""
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
+        obj = _loads(line)
+    except json.JSONDecodeError as e:  # orjson's too
         return {"error": f"not JSON: {e.msg}"}
+    except ValueError as e:  # a line json reads (not UTF-8, NaN)
+        return {"error": f"not JSON: {e}"}
     if not isinstance(obj, dict):
         return {"error": "not a JSON object"}
     text = obj.get("text")
@@ -117,10 +166,10 @@ def score_lines(lines: Iterable[bytes | str], stdout: IO[str], stderr: IO[str]) 
         if not line.strip():
             continue
         try:
-            out = orjson.dumps(score_line(line))
-        except (TypeError, ValueError) as e:  # an input field orjson cannot write back (a huge integer, say)
-            out = orjson.dumps({"error": f"cannot write this line back: {type(e).__name__}"})
-        write(out.decode() + "\n")
+            out = _dumps(score_line(line))
+        except (TypeError, ValueError) as e:  # an input field that cannot be written back
+            out = _dumps({"error": f"cannot write this line back: {type(e).__name__}"})
+        write(out + "\n")
         count += 1
         if progress and (now := time.monotonic()) - last >= _PROGRESS_EVERY:
             last = now

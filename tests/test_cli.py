@@ -127,7 +127,8 @@ def test_a_home_or_a_database_that_cannot_be_used_is_said_plainly(tmp_path):
     afile.write_text("x")
     out = subprocess.run([str(SOURDINE), "run", "--home", str(afile), "--proxy-port", "0", "--api-port", "0"],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "cannot use" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"sourdine: {afile} is a file, not a folder: Sourdine's home (--home) must be a folder" in out.stderr
     where = tmp_path / "home"
     where.mkdir()
     (where / "sourdine.db").write_bytes(b"not a database " * 100)
@@ -279,7 +280,75 @@ def test_a_word_left_over_after_a_commands_values_is_still_refused(monkeypatch, 
     monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
     with pytest.raises(SystemExit) as exit_:
         cli.main(["mutes", "add", "--hide", "zebra", "extra"])
-    assert exit_.value.code == 2 and "unrecognized arguments: extra" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "unexpected argument: extra" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["mutes", "add", "--bogus", "zebra"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+# Each command with each of its actions, given every value it takes: one word more is one too many.
+EVERY_COMMAND = {
+    "run": [["run"], ["run", "--proxy-port", "0"]], "status": [["status"]], "pair": [["pair", "--wait", "0"]],
+    "clients": [["clients", "list"], ["clients", "revoke", "abc"], ["clients", "list", "--log-level", "INFO"]],
+    "mutes": [["mutes", a, "honte"] for a in ("add", "remove", "list")] + [["mutes", "add", "--hide", "honte"]],
+    "allow": [["allow", a, "honte"] for a in ("add", "remove", "list")],
+    "connections": [["connections"], ["connections", "--log-level", "INFO"]] + [
+        ["connections", a, "mastodon", "12"] for a in ("mute", "allow", "dismiss")],
+    "stats": [["stats"]], "feedback": [["feedback", "fine", "mastodon", "1"]],
+    "forget": [["forget", "mastodon", "12"]], "purge": [["purge", "--yes"]], "score": [["score", "a text"]],
+    "ca": [["ca"], ["ca", "show"], ["ca", "rotate", "--yes"]], "doctor": [["doctor"]],
+    "export": [["export"]], "import": [["import", "file.csv", "--format", "mastodon-csv"]],
+    "peers": [["peers", "add"], ["peers", "add", "--wait", "0"], ["peers", "list"], ["peers", "accept", "CODE"],
+              ["peers", "remove", "abc"]],
+    "sync": [["sync"], ["sync", "--pause"]],
+}
+
+
+@pytest.mark.parametrize("argv", [argv for argvs in EVERY_COMMAND.values() for argv in argvs], ids=" ".join)
+def test_every_command_refuses_a_word_it_does_not_take(argv, monkeypatch, capsys):
+    """`sourdine peers add --wait 0 stray` paired as if "stray" were not there (a review's finding): the optional
+    value the other actions take was set, and ignored. Every command, with every action, refuses a word it does
+    not take, before doing anything."""
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
+    monkeypatch.setattr(cli.cli_score, "score", lambda *a: pytest.fail("nothing is scored"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "stray"])
+    said = capsys.readouterr().err
+    # Where the word may be the command's action (`ca stray`, `connections stray`), it is not one of them.
+    assert exit_.value.code == 2 and ("unexpected argument: stray" in said or "invalid choice: 'stray'" in said)
+
+
+def test_every_command_is_checked_for_words_it_does_not_take():
+    assert set(EVERY_COMMAND) == set(subcommands())
+
+
+@pytest.mark.parametrize("argv", [["pair"], ["peers", "add"]])
+@pytest.mark.parametrize("wait", ["-5", "nan", "soon"])
+def test_a_wait_that_is_not_0_seconds_or_more_is_refused(argv, wait, monkeypatch, capsys):
+    """`--wait -5` issued a code and said at once that it had expired (a review's finding)."""
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("no code is issued"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--wait", wait])
+    said = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --wait:" in said
+    assert (f"not a number of seconds: {wait!r}" if wait == "soon" else f"a wait is 0 seconds or more, not {wait}") \
+        in said
+
+
+@pytest.mark.parametrize("argv", [["doctor"], ["run", "--proxy-port", "0"], ["status"], ["mutes", "list"]])
+def test_a_home_that_is_a_file_is_said_to_be_a_file(argv, tmp_path, monkeypatch, capsys):
+    """`sourdine doctor --home FILE` said the home did not exist, `run` "cannot use it: File exists": the commands
+    say it is a file, not a folder, and do nothing else."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setattr(cli, "call_api", lambda *a, **k: pytest.fail("nothing is sent"))
+    monkeypatch.setattr(cli.cli_ca, "doctor", lambda *a: pytest.fail("nothing is checked"))
+    assert cli.main([*argv, "--home", str(afile)]) == 1
+    assert capsys.readouterr().err == (f"sourdine: {afile} is a file, not a folder: Sourdine's home (--home) must be "
+                                       "a folder, which is created if it does not exist\n")
+    from sourdine import cli_ca
+
+    assert cli_ca.check_permissions(afile)[0].line().startswith(f"FAIL  home {afile} is a file, not a folder")
 
 
 def test_notes_are_listed_on_one_line_with_their_control_characters_escaped(monkeypatch, capsys):

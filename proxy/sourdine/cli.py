@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -297,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         "extension uses it and say which one paired. The code is valid for 5 minutes, once, and dies after 5 "
         "wrong attempts.",
     )
-    pair.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
-                      help="How long to wait for the extension (default: the code's 5 minutes).")
+    pair.add_argument("--wait", type=cli_sync.seconds, default=300.0, metavar="SECONDS",
+                      help="How long to wait for the extension, 0 or more (default: the code's 5 minutes).")
     pair.set_defaults(func=_cmd_pair)
 
     clients = sub.add_parser("clients", parents=[common], help="List or revoke paired extensions.",
@@ -306,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "working at once.")
     clients.add_argument("action", choices=["list", "revoke"], help="list, or revoke ID")
     clients.add_argument("id", nargs="?", help="The client to revoke (see `sourdine clients list`).")
-    clients.set_defaults(func=_cmd_clients)
+    clients.set_defaults(func=_cmd_clients, takes={"list": (), "revoke": ("id",)})
 
     for name, what in (("mutes", "the mute list"), ("allow", "the allow list")):
         p = sub.add_parser(name, parents=[common], help=f"Add to, remove from or list {what}.",
@@ -330,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     connections.add_argument("action", nargs="?", choices=["mute", "allow", "dismiss"])
     connections.add_argument("platform", nargs="?")
     connections.add_argument("author_id", nargs="?")
-    connections.set_defaults(func=_cmd_connections)
+    connections.set_defaults(func=_cmd_connections, takes={None: (), **{
+        action: ("platform", "author_id") for action in ("mute", "allow", "dismiss")}})
 
     stats = sub.add_parser("stats", parents=[common], help="A summary of what was kept away, with small charts.",
                            description="How many hostile posts were kept away and how many reached you, per day and "
@@ -369,6 +371,34 @@ def build_parser() -> argparse.ArgumentParser:
 _LATE_VALUES = ("value", "id", "platform", "author_id")
 
 
+def _unexpected(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str], forced: bool) -> None:
+    """Refuse (exit 2) a word no value of the command takes: one left over, or one an action that takes no value
+    was given (`peers add stray`: the subcommand's value, optional for the other actions, was ignored). A command's
+    `takes` says which of its optional values each action takes."""
+    options = [word for word in extra if word.startswith("-") and not forced]
+    if options:
+        parser.error(f"unrecognized arguments: {' '.join(options)}")
+    takes = getattr(args, "takes", None)
+    if takes is not None:
+        taken = takes.get(getattr(args, "action", None), ())
+        extra = [getattr(args, name) for name in _LATE_VALUES
+                 if name not in taken and getattr(args, name, None) is not None] + extra
+    if extra:
+        parser.error(f"unexpected argument{'s' if len(extra) > 1 else ''}: {' '.join(extra)}")
+
+
+def _home_is_a_file(args: argparse.Namespace) -> str | None:
+    """What to say when the home given is a file, not a folder (every command but score uses the home)."""
+    if args.command == "score":
+        return None
+    where = home.resolve(args.home)
+    if not where.exists() or where.is_dir():
+        return None
+    given = "--home" if args.home else "$SOURDINE_HOME" if os.environ.get("SOURDINE_HOME") else "the default home"
+    return (f"{where} is a file, not a folder: Sourdine's home ({given}) must be a folder, which is created if it "
+            "does not exist")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -378,8 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in _LATE_VALUES:
         if extra and getattr(args, name, "") is None and (forced or not extra[0].startswith("-")):
             setattr(args, name, extra.pop(0))
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _unexpected(parser, args, extra, forced)
+    if (said := _home_is_a_file(args)) is not None:
+        print(f"sourdine: {said}", file=sys.stderr)
+        return 1
     logging.basicConfig(
         level=getattr(logging, args.log_level, logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -480,6 +480,8 @@ class Check:
 
 def check_permissions(where: Path) -> list[Check]:
     """The home 0700, its CA folder 0700, the token, the CA key and the database 0600, all the user's own."""
+    if where.exists() and not where.is_dir():
+        return [Check("FAIL", f"home {where} is a file, not a folder", "give --home a folder, or move the file away")]
     if not where.is_dir():
         return [Check("FAIL", f"home {where} does not exist", "start Sourdine once: sourdine run")]
     if os.name == "nt":

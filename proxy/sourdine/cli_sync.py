@@ -23,6 +23,17 @@ LIMITS = {"sourdine": 128 * MB}
 LIMIT = 20 * MB
 
 
+def seconds(value: str) -> float:
+    """A --wait: seconds, 0 or more (a negative wait issued a code and said at once that it had expired)."""
+    try:
+        wait = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not wait >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"a wait is 0 seconds or more, not {value}")
+    return wait
+
+
 def _api():
     from sourdine.cli import CommandError, call_api
 
@@ -269,9 +280,9 @@ def add_parsers(sub, parents) -> None:
     peers.add_argument("--address", metavar="HOST:PORT",
                        help="accept: where the other device's sync listener is, if not 127.0.0.1 and the code's "
                        "port (an SSH tunnel, say).")
-    peers.add_argument("--wait", type=float, default=300.0, metavar="SECONDS",
-                       help="add: how long to wait for the other device (default 5 minutes).")
-    peers.set_defaults(func=_cmd_peers)
+    peers.add_argument("--wait", type=seconds, default=300.0, metavar="SECONDS",
+                       help="add: how long to wait for the other device, 0 or more (default 5 minutes).")
+    peers.set_defaults(func=_cmd_peers, takes={"add": (), "list": (), "accept": ("value",), "remove": ("value",)})
 
     sync = sub.add_parser("sync", parents=parents, help="Sync with every peer now, or pause and resume syncing.",
                           description="Exchange the changes since each peer last synced. Sourdine also syncs in "

@@ -145,18 +145,18 @@ def test_import_and_export_from_the_cli(tmp_path):
         assert f"{words}:{line}: text:" in out.stderr
         assert f"{words}:{warned}: warning: muted on Bluesky for accounts you do not follow" in out.stderr
         assert "2500/2500 rows (100%)" in out.stderr
-        assert "Imported 2499, unchanged 0, 1 errors, 1 warnings" in out.stdout
+        assert "Imported 2499, unchanged 0, 0 duplicates, 1 errors, 1 warnings" in out.stdout
         # What Bluesky's format cannot say of a word already listed stays as it is on a second import, which the
         # CLI sends to the API in batches of Sourdine JSON.
         edited = {"kind": "keyword", "text": "mot7", "action": "hide", "platforms": ["bluesky"], "note": "at work"}
         api(running, "POST", "/api/v1/mutes", edited)
         again = cli(running.home, "import", str(words), "--format", "bluesky")
-        assert "Imported 0, unchanged 2499, 1 errors, 1 warnings" in again.stdout, again.stdout + again.stderr
+        assert "Imported 0, unchanged 2499, 0 duplicates, 1 errors, 1 warnings" in again.stdout, again.stdout + again.stderr
         assert {k: v for k, v in lists(running)["mutes"]["keyword:mot7"].items() if k in edited} == edited
         exported = tmp_path / "mutes.json"
         assert cli(running.home, "export", "--format", "sourdine", "-o", str(exported)).returncode == 0
         again = cli(running.home, "import", str(exported), "--format", "sourdine")
-        assert "Imported 0, unchanged 2499, 0 errors" in again.stdout, again.stdout + again.stderr
+        assert "Imported 0, unchanged 2499, 0 duplicates, 0 errors" in again.stdout, again.stdout + again.stderr
         csv = cli(running.home, "export", "--format", "mastodon-csv")
         assert csv.stdout == "Account address,Hide notifications\n"
     finally:

@@ -410,3 +410,26 @@ def test_an_import_counts_duplicates_across_its_batches(tmp_path, monkeypatch, c
     assert cli.main(["import", str(mine), "--format", "sourdine"]) == 0
     assert "Imported 4, unchanged 0, 3 duplicates, 0 errors" in capsys.readouterr().out
     assert listed["keyword:honte"].note == "6" and listed["keyword:rage"].note == "5"
+
+
+def test_an_import_stopped_midway_says_which_rows_went_in(tmp_path, monkeypatch, capsys):
+    """A batch refused after others went in says where to go on from, counting the rows of later lines that went
+    earlier with a row naming the same entry."""
+    from sourdine import cli_sync
+
+    answers = iter([{"imported": 2, "unchanged": 0, "duplicates": 1, "errors": []}])
+
+    def api(*a, **k):
+        try:
+            return next(answers)
+        except StopIteration:
+            raise cli.CommandError("the running instance did not answer: timed out") from None
+
+    monkeypatch.setattr(cli, "call_api", api)
+    monkeypatch.setattr(cli_sync, "BATCH", 2)
+    words = tmp_path / "words.csv"
+    words.write_text("a@example.org\nb@example.org\nc@example.org\nA@example.org\n")
+    assert cli.main(["import", str(words), "--format", "mastodon-blocks-csv"]) == 1
+    assert capsys.readouterr().err == (
+        "sourdine: the running instance did not answer: timed out; 2 entries were imported and 0 unchanged from "
+        "the lines before 2, none from line 2 on, but for 1 rows that name the same entry as an earlier row\n")

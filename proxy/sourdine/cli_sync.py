@@ -56,10 +56,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _so_far(imported: int, unchanged: int, line: int) -> str:
-    """What earlier batches did, and where to go on from."""
+def _so_far(imported: int, unchanged: int, batch: list[tuple[int, dict]], sent: list[int]) -> str:
+    """What earlier batches (of the rows at `sent` lines) did, and where to go on from: the batch's first line, but
+    for the rows after it that went with an earlier row naming the same entry (see _grouped)."""
+    line = batch[0][0]
+    ahead = sum(1 for done in sent if done >= line)
+    besides = f", but for {ahead} rows that name the same entry as an earlier row" if ahead else ""
     return (f"; {imported} entries were imported and {unchanged} unchanged from the lines before {line}, none from "
-            f"line {line} on")
+            f"line {line} on{besides}")
 
 
 def _identity(entry: dict) -> object:
@@ -130,6 +134,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     query = urllib.parse.urlencode({"format": "sourdine", "list": args.list})
     start = time.monotonic()
     done = 0
+    sent: list[int] = []  # the lines of the rows sent
     for index, (batch, docs) in enumerate(_batches(rows)):
         # One entry a line after a one-line head: the API's line n is the batch's entry n - 1.
         doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(docs) + "\n]}"
@@ -139,17 +144,18 @@ def _cmd_import(args: argparse.Namespace) -> int:
             if not index:
                 raise
             # Earlier batches are in: say so, and where to go on from.
-            raise CommandError(f"{e}{_so_far(imported, unchanged, batch[0][0])}") from None
+            raise CommandError(f"{e}{_so_far(imported, unchanged, batch, sent)}") from None
         if not answer["imported"] and not answer["unchanged"] and any(
                 e["error"].startswith("keep: unknown field") for e in answer["errors"]):
             # A Sourdine started before `keep` existed refuses every entry that has one: of this batch (whose
             # entries from the other formats all have one), nothing went in.
             raise CommandError("the running Sourdine is older than this command: restart it (sourdine run), then "
-                               f"import again{_so_far(imported, unchanged, batch[0][0]) if index else ''}")
+                               f"import again{_so_far(imported, unchanged, batch, sent) if index else ''}")
         imported += answer["imported"]
         unchanged += answer["unchanged"]
         duplicates += answer.get("duplicates", 0)  # a Sourdine from before 2026-11-25 does not count them
         errors += [(batch[e["line"] - 2][0], e["error"]) for e in answer["errors"]]
+        sent.extend(line for line, _ in batch)
         if sys.stderr.isatty() or args.progress:
             done += len(batch)
             print(f"\r{done}/{total} rows ({done * 100 // max(total, 1)}%)", end="" if done < total else "\n",

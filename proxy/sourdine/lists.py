@@ -486,7 +486,7 @@ class _Rule:
     reason: str
     expires: float
     platforms: frozenset[str] | None
-    rank: int  # its entry's place in its list by `_precedence`: of several that match one post, the lowest is reported
+    rank: tuple[bool, int, str]  # its entry's `_precedence`: of several that match one post, the lowest is reported
 
 
 def _precedence(entry: Entry) -> tuple[bool, int, str]:
@@ -573,12 +573,12 @@ class Lists:
         cutoff = now.timestamp()
         order = 0
         for allow, entries in ((True, allows), (False, mutes)):
-            for rank, entry in enumerate(sorted(entries, key=_precedence)):
+            for entry in entries:
                 expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
                 if expires <= cutoff:
                     continue
                 action = None if allow else (entry.action or "collapse")
-                rule = _Rule(allow, action, entry.key, expires, entry.platforms, rank)
+                rule = _Rule(allow, action, entry.key, expires, entry.platforms, _precedence(entry))
                 if isinstance(entry, AccountEntry):
                     for account in entry.accounts:
                         accounts.setdefault((account.platform, account.handle), []).append(rule)
@@ -619,7 +619,7 @@ class Lists:
             key = entry.key
             expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
             action = None if allow else (entry.action or "collapse")
-            rule = _Rule(allow, action, key, expires, entry.platforms, action == "hide")
+            rule = _Rule(allow, action, key, expires, entry.platforms, _precedence(entry))
             old = listed.get(key)
             if old is None and expires <= cutoff:
                 continue  # left out, as compiling leaves it out

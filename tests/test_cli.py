@@ -412,6 +412,62 @@ def test_an_import_counts_duplicates_across_its_batches(tmp_path, monkeypatch, c
     assert listed["keyword:honte"].note == "6" and listed["keyword:rage"].note == "5"
 
 
+@pytest.mark.parametrize("rows", [
+    [{"kind": "account", "platform": "x", "id": "007"}, {"kind": "keyword", "text": "a"},
+     {"kind": "keyword", "text": "b"}, {"kind": "account", "platform": "x", "id": "7", "action": "hide"}],
+    [{"kind": "keyword", "text": "\uff48\uff4f\uff4e\uff54\uff45"}, {"kind": "keyword", "text": "a"},
+     {"kind": "keyword", "text": "b"}, {"kind": "keyword", "text": "honte", "note": "x"}],
+], ids=["x-id-with-zeros", "fullwidth-keyword"])
+def test_rows_that_spell_one_entry_two_ways_go_in_one_batch(tmp_path, monkeypatch, capsys, rows):
+    """An X id with leading zeros and without, a keyword in fullwidth letters and in plain ones: the API gives
+    each pair one key, so the CLI groups them by that key, and the summary counts the duplicate (a review found
+    them apart in two batches: "Imported 4, 0 duplicates")."""
+    from datetime import UTC, datetime
+
+    from sourdine import cli_sync
+    from sourdine.sync import formats
+
+    listed = {}
+
+    def api(home, method, path, body=None, data=None, **kwargs):
+        plan = formats.plan(formats.read("sourdine", data, "mute"), "mute", dict(listed), datetime.now(UTC))
+        listed.update(plan.write)
+        return plan.report()
+
+    monkeypatch.setattr(cli, "call_api", api)
+    monkeypatch.setattr(cli_sync, "BATCH", 2)
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"sourdine": 1, "entries": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}")
+    assert cli.main(["import", str(mine), "--format", "sourdine"]) == 0
+    assert "Imported 3, unchanged 0, 1 duplicates, 0 errors" in capsys.readouterr().out
+    assert len(listed) == 3
+
+
+def test_an_entry_too_large_for_a_request_is_its_lines_error(tmp_path, monkeypatch, capsys):
+    """A row whose JSON alone is past the CLI's batch bound is not sent (the API would refuse the whole request,
+    and the import would stop there): it is reported on its own line, and the rows around it go in."""
+    from sourdine import cli_sync
+
+    sent: list[list[str]] = []
+
+    def api(home, method, path, body=None, data=None, **kwargs):
+        entries = json.loads(data)["entries"]
+        sent.append([e["text"] for e in entries])
+        return {"imported": len(entries), "unchanged": 0, "duplicates": 0, "errors": []}
+
+    monkeypatch.setattr(cli, "call_api", api)
+    monkeypatch.setattr(cli_sync, "BATCH_BYTES", 200)
+    rows = [{"kind": "keyword", "text": "a"}, {"kind": "keyword", "text": "b", "note": "n" * 300},
+            {"kind": "keyword", "text": "c"}]
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"sourdine": 1, "entries": [\n' + ",\n".join(json.dumps(r) for r in rows) + "\n]}")
+    assert cli.main(["import", str(mine), "--format", "sourdine"]) == 0
+    out, err = capsys.readouterr()
+    assert [text for batch in sent for text in batch] == ["a", "c"], sent
+    assert f"{mine}:3: this entry is too large to import (past 0 MB)" in err, err
+    assert "Imported 2, unchanged 0, 0 duplicates, 1 errors" in out, out
+
+
 def test_an_import_stopped_midway_says_which_rows_went_in(tmp_path, monkeypatch, capsys):
     """A batch refused after others went in says where to go on from, counting the rows of later lines that went
     earlier with a row naming the same entry."""

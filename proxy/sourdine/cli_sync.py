@@ -8,8 +8,10 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sourdine import lists
 from sourdine.sync import formats
 
 BATCH = 2000  # entries per import request: progress shows between them
@@ -66,9 +68,14 @@ def _so_far(imported: int, unchanged: int, batch: list[tuple[int, dict]], sent: 
             f"line {line} on{besides}")
 
 
-def _identity(entry: dict) -> object:
-    """Nearly the key the API gives an entry (it also applies NFKC and checks the handle): rows alike here go in
-    the same batch, so that the API sees a file's duplicates together, lets the last win and counts the others."""
+def _identity(entry: dict, now: datetime) -> object:
+    """The key the API gives an entry (a mute's and an allow entry's are alike): rows alike here go in the same
+    batch, so that the API sees a file's duplicates together, lets the last win and counts the others. A row the
+    API will refuse is grouped by an approximation of its key, or not at all."""
+    try:
+        return lists.parse_mute({k: v for k, v in entry.items() if k != "keep"}, now).key
+    except (ValueError, TypeError, AttributeError):
+        pass
     kind = entry.get("kind")
     if kind == "keyword" and isinstance(entry.get("text"), str):
         return kind, entry.get("regex") is True, " ".join(entry["text"].casefold().split())
@@ -81,23 +88,32 @@ def _identity(entry: dict) -> object:
     return id(entry)  # left alone: the API reports what is wrong with it
 
 
-def _grouped(entries: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
-    """The rows in the file's order, each that names an entry an earlier row names moved to just after that row."""
+def _grouped(entries: list[tuple[int, dict]]) -> tuple[list[tuple[int, dict]], list[object]]:
+    """The rows in the file's order, each that names an entry an earlier row names moved to just after that row,
+    and each row's identity (_identity)."""
     groups: dict[object, list[tuple[int, dict]]] = {}
+    now = datetime.now(UTC)
     for row in entries:
-        groups.setdefault(_identity(row[1]), []).append(row)
-    return [row for group in groups.values() for row in group]
+        groups.setdefault(_identity(row[1], now), []).append(row)
+    rows = [row for group in groups.values() for row in group]
+    return rows, [key for key, group in groups.items() for _ in group]
 
 
-def _batches(rows: list[tuple[int, dict]]) -> Iterator[tuple[list[tuple[int, dict]], list[str]]]:
+def _batches(rows: list[tuple[int, dict]], identities: list[object]
+             ) -> Iterator[tuple[list[tuple[int, dict]], list[str] | None]]:
     """The rows in batches, with their JSON: BATCH rows or BATCH_BYTES a batch, with the rows alike (see _grouped)
-    kept together unless that takes the batch past four times BATCH_BYTES."""
+    kept together unless that takes the batch past four times BATCH_BYTES. A row whose JSON alone is past
+    BATCH_BYTES comes on its own, without its JSON (None): it is that line's error, not sent (the API takes 20 MB
+    a request, and no entry the API takes comes near 4 MB)."""
     batch: list[tuple[int, dict]] = []
     docs: list[str] = []
     size = 0
-    for row in rows:
+    for n, row in enumerate(rows):
         doc = json.dumps(row[1])
-        alike = bool(batch) and _identity(row[1]) == _identity(batch[-1][1]) and size < 4 * BATCH_BYTES
+        if len(doc) > BATCH_BYTES:
+            yield [row], None
+            continue
+        alike = bool(batch) and identities[n] == identities[n - 1] and size < 4 * BATCH_BYTES
         if batch and not alike and (len(batch) >= BATCH or size + len(doc) > BATCH_BYTES):
             yield batch, docs
             batch, docs, size = [], [], 0
@@ -129,13 +145,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.file}: {e}") from None
     errors = list(parsed.errors)
     imported = unchanged = duplicates = 0
-    rows = _grouped(parsed.entries)
+    rows, identities = _grouped(parsed.entries)
     total = len(rows)
     query = urllib.parse.urlencode({"format": "sourdine", "list": args.list})
     start = time.monotonic()
     done = 0
     sent: list[int] = []  # the lines of the rows sent
-    for index, (batch, docs) in enumerate(_batches(rows)):
+    for index, (batch, docs) in enumerate(_batches(rows, identities)):
+        if docs is None:
+            errors.append((batch[0][0], f"this entry is too large to import (past {BATCH_BYTES // MB} MB)"))
+            continue
         # One entry a line after a one-line head: the API's line n is the batch's entry n - 1.
         doc = '{"sourdine": 1, "entries": [\n' + ",\n".join(docs) + "\n]}"
         try:

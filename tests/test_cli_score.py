@@ -94,6 +94,11 @@ def test_jsonl_keeps_integers_past_64_bits_exact() -> None:
     assert '"id":123456789012345678901234567890' in out
     _, out, _ = run("--jsonl", stdin=b'{"id": 123456789012345678901, "n": NaN, "text": "x"}\n')
     assert set(json.loads(out)) == {"error"}
+    # A number too large for a double is refused on that path as orjson refuses it on the other (json read it as
+    # infinity, and it was written as null: a review's finding).
+    for text in ('{"id": 12345678901234567890, "x": 1e400, "text": "a"}', '{"text": "a", "x": 1e400}'):
+        _, out, _ = run("--jsonl", stdin=text + "\n")
+        assert json.loads(out) == {"error": "not JSON: number is infinity when parsed as double"}, (text, out)
 
 
 def test_jsonl_keeps_order_copies_fields_and_reports_bad_lines() -> None:

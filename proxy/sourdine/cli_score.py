@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -119,11 +120,19 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # NaN and Infinity, which json reads and orjson refuses
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e400, which orjson refuses and json reads as infinity
+        raise ValueError("number is infinity when parsed as double")
+    return number
+
+
 def _loads(line: bytes | str) -> Any:
-    """The line's JSON; integers past 64 bits kept exact (orjson read them as floats, a review found)."""
+    """The line's JSON; integers past 64 bits kept exact (orjson read them as floats, a review found), with what
+    orjson refuses (NaN, Infinity, a number too large for a double) refused on that path too."""
     if (_LONG_INT_BYTES if isinstance(line, bytes) else _LONG_INT).search(line) is None:  # type: ignore[arg-type]
         return orjson.loads(line)
-    return json.loads(line, parse_constant=_refuse_constant)
+    return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite)
 
 
 def _dumps(obj: dict[str, Any]) -> str:

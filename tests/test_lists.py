@@ -568,6 +568,26 @@ def _pool(rng: random.Random) -> list[dict]:
     return out
 
 
+@pytest.mark.parametrize("older, current, text", [
+    ({"kind": "account", "platform": "x", "id": "012"}, {"kind": "account", "platform": "x", "id": "12"}, ""),
+    ({"kind": "keyword", "text": "ho\u200bnte"}, {"kind": "keyword", "text": "honte"}, "quelle honte"),
+], ids=["x-id", "keyword"])
+def test_an_entry_stored_under_an_older_key_makes_an_update_compile_anew(older, current, text):
+    """An entry an older version stored under an older spelling of its key reports the current key, beside the
+    entry stored under that key since: which rule is whose cannot be told, so the lists are compiled anew, and
+    say what compiling them all says (a review saw the older entry's rule replaced, and "hide" live)."""
+    now = datetime.now(UTC)
+    listed = {"account:x:id:012" if older["kind"] == "account" else "keyword:ho\u200bnte": parse_mute(older, now),
+              parse_mute(current, now).key: parse_mute({**current, "action": "hide"}, now)}
+    compiled = compile_lists(listed.values(), [], now)
+    again = parse_mute(current, now)  # the current entry, "collapse" now
+    updated = compiled.updated(False, [again], listed, now)
+    assert updated is None
+    post = Post("1", "12", "someone", "", text)
+    full = compile_lists({**listed, again.key: again}.values(), [], now)
+    assert full.muted(post, "x", now) == ("collapse", again.key)
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_lists_updated_in_place_say_what_lists_compiled_anew_say(seed):
     """An import puts its batch into the live lists (compiling every entry for each batch was quadratic, a review

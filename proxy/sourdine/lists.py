@@ -639,7 +639,7 @@ class Lists:
                     regexes.append((_fold_pattern(entry.text), rule))
                     continue
                 at = [i for i, (_, r) in enumerate(regexes) if r.reason == key and r.allow == allow]
-                if not at:
+                if len(at) != 1:  # none, or two entries that report one key (see _replaced)
                     return None
                 regexes[at[0]] = (regexes[at[0]][0], rule)
             else:
@@ -656,7 +656,7 @@ class Lists:
                     continue
                 candidates = words.get(first, ())
                 at = [i for i, (_, _, r) in enumerate(candidates) if r.reason == key and r.allow == allow]
-                if not at:
+                if len(at) != 1:
                     return None
                 rest, kept, _ = candidates[at[0]]
                 words[first] = (*candidates[:at[0]], (rest, kept, rule), *candidates[at[0] + 1:])
@@ -791,13 +791,16 @@ def _folded_bytes(text: str) -> bytes:
 
 def _replaced(rules: tuple[_Rule, ...], key: str, allow: bool, rule: _Rule, listed: bool
               ) -> tuple[_Rule, ...] | None:
-    """An account's rules with `rule` in the place of the listed entry's (None when it has none), or after them."""
+    """An account's rules with `rule` in the place of the listed entry's, or after them. None when the listed
+    entry has no rule there, or when two rules report its key: an entry an older version stored under an older
+    spelling of its key (`legacy_key`) reports the current one, beside the entry stored under it since, and which
+    of the two is this entry's cannot be told here (a review found the other one replaced)."""
     if not listed:
         return (*rules, rule)
-    for i, r in enumerate(rules):
-        if r.reason == key and r.allow == allow:
-            return (*rules[:i], rule, *rules[i + 1:])
-    return None
+    at = [i for i, r in enumerate(rules) if r.reason == key and r.allow == allow]
+    if len(at) != 1:
+        return None
+    return (*rules[:at[0]], rule, *rules[at[0] + 1:])
 
 
 def compile_lists(mutes: Iterable[Entry], allows: Iterable[Entry], now: datetime) -> Lists:

@@ -715,12 +715,14 @@ def started(method: str, path: str) -> str:
     return f'"{method} {path}'[:17]
 
 
-def matched(seen: list[Exchange], writes: list[tuple[int, str, str]]) -> list[tuple[str, Exchange | None]]:
-    """Each write (the client's port, how its request began, what it wrote), in the order they were made, with
-    its exchange: the first of that port and that beginning not taken by an earlier write; None if none is
-    left."""
+def matched(seen: list[Exchange], writes: list[tuple[int, str, str | None]]
+            ) -> list[tuple[str | None, Exchange | None]]:
+    """Each write (the client's port, how its request began, what it wrote, or None for a request that writes
+    nothing but is listed so that no write takes its exchange), in the order they were made, with its exchange:
+    the first of that port and that beginning not taken by an earlier one; None if none is left. strace shows 16
+    bytes of a request: "POST /api/v1/pair" and "POST /api/v1/pair/codes" begin alike."""
     left = list(seen)
-    found: list[tuple[str, Exchange | None]] = []
+    found: list[tuple[str | None, Exchange | None]] = []
     for port, request, what in writes:
         exchange = next((e for e in left if e.port == port and e.request == request), None)
         if exchange is not None:
@@ -730,7 +732,7 @@ def matched(seen: list[Exchange], writes: list[tuple[int, str, str]]) -> list[tu
 
 
 def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int, wal: str,
-                     writes: list[tuple[int, str, str]]) -> dict[str, str]:
+                     writes: list[tuple[int, str, str | None]]) -> dict[str, str]:
     """What is wrong with each acknowledged write, by its description in `writes` (as `matched` takes them: the
     client's port, how the request began, what it wrote): after its request came in, sqlite must have written to
     the write-ahead log `wal`, and before its answer (2xx) left, everything written to that log must have been
@@ -740,6 +742,8 @@ def unsynced_answers(calls: list[tuple[int, str, str, str, str]], api_port: int,
     and answer is not enough."""
     wrong: dict[str, str] = {}
     for what, exchange in matched(exchanges(calls, api_port), writes):
+        if what is None:
+            continue
         if exchange is None or exchange.answered_2xx is None:
             wrong[what] = "its request or its answer is not in the trace"
             continue
@@ -944,6 +948,30 @@ def test_the_trace_reader_tells_apart_two_connections_from_one_client_port():
     assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", writes) == {}
 
 
+# Hand-made: a pairing code asked for (in memory: no write), then the pairing, from the same client port; strace
+# shows both requests as "POST /api/v1/pai".
+_CODES = """\
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:55600]>, "POST /api/v1/pai"..., 262144, 0, NULL, NULL) = 223
+100 sendto(14<TCP:[127.0.0.1:8787->127.0.0.1:55600]>, "HTTP/1.1 201 Cre"..., 363, 0, NULL, 0) = 363
+100 recvfrom(14<TCP:[127.0.0.1:8787->127.0.0.1:55600]>, "POST /api/v1/pai"..., 262144, 0, NULL, NULL) = 256
+101 pwrite64(7</h/sourdine.db-wal>, "\\0\\0\\0\\1"..., 24, 32) = 24
+101 fdatasync(7</h/sourdine.db-wal>) = 0
+100 sendto(14<TCP:[127.0.0.1:8787->127.0.0.1:55600]>, "HTTP/1.1 201 Cre"..., 611, 0, NULL, 0) = 611
+"""
+
+
+def test_a_request_that_writes_nothing_is_listed_so_that_no_write_takes_its_exchange():
+    """The pairing is matched with its own exchange, not with the code's before it on the same port, when the
+    code's request is listed (as not a write); unlisted, the pairing took the code's exchange (a review's
+    finding), which wrote nothing."""
+    calls = traced_calls(_CODES)
+    pairing = (55600, started("POST", "/api/v1/pair"), "a pairing")
+    listed = [(55600, started("POST", "/api/v1/pair/codes"), None), pairing]
+    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", listed) == {}
+    assert unsynced_answers(calls, 8787, "/h/sourdine.db-wal", [pairing]) == {
+        "a pairing": "answered without writing to the database"}
+
+
 # Between one traced write's answer and the next request: longer than the store's writer gathers a batch (0.25 s),
 # so that what a route would commit after its answer lands in the gap, not in the next request's transaction.
 GAP = 0.4
@@ -986,7 +1014,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     trace = tmp_path / "trace"
     running = start_sourdine(home, env={f"SOURDINE_TEST_{broken.upper()}": "1"} if broken else None,
                              wrapper=strace_into(trace))
-    writes: list[tuple[int, str, str]] = []  # as matched takes them
+    writes: list[tuple[int, str, str | None]] = []  # as matched takes them
     try:
         token = running.token()
         harness.wait_until(lambda: harness.api(running.api_port, token, "GET", "/api/v1/status")[0] == 200, 10)
@@ -1020,8 +1048,11 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         write("the overrides cleared", "DELETE", "/api/v1/schedule/overrides")
         write("sync paused", "POST", "/api/v1/sync", {"pause": True})
         write("sync resumed", "POST", "/api/v1/sync", {"pause": False})
-        code, issued, _ = harness.api_call(running.api_port, token, "POST", "/api/v1/pair/codes")
+        code, issued, port = harness.api_call(running.api_port, token, "POST", "/api/v1/pair/codes")
         assert code == 201, issued
+        # Not a write (a code lives in memory), but listed, so that the pairing after it, whose request begins
+        # alike, cannot be matched with its exchange should the system give both the same port.
+        writes.append((port, started("POST", "/api/v1/pair/codes"), None))
         time.sleep(GAP)
         origin = extension_origin(99, 1)
         paired = write("a pairing", "POST", "/api/v1/pair", {"code": issued["code"], "name": "power cut"},
@@ -1043,8 +1074,8 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     late = late_writes(calls, running.api_port, wal)
     wrong = unsynced_answers(calls, running.api_port, wal, writes)
     if broken == "late":
-        missed = [what for what, exchange in matched(exchanges(calls, running.api_port), writes)
-                  if exchange is None or not late_in_gap(calls, running.api_port, exchange, late)]
+        missed = [what for what, exchange in matched(exchanges(calls, running.api_port), writes) if what is not None
+                  and (exchange is None or not late_in_gap(calls, running.api_port, exchange, late))]
         assert not missed, f"no late write found after the answer to {missed}"
     else:
         assert late == [], (f"sqlite wrote to the log while no write was in flight, at lines {late[:5]} of the trace\n"
@@ -1056,8 +1087,9 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
         # Not with the late writes: one that lands inside a route that commits twice (a connection decision),
         # when the machine is slow, may well come between the route's sync and its answer.
         assert wrong == {}, wrong
-    print(f"{len(writes)} acknowledged writes traced{f' ({broken})' if broken else ''}: "
-          f"{len(writes) - len(wrong)} synced before their answer, {len(late)} writes to the log with none in flight")
+    acknowledged = sum(1 for _, _, what in writes if what is not None)
+    print(f"{acknowledged} acknowledged writes traced{f' ({broken})' if broken else ''}: "
+          f"{acknowledged - len(wrong)} synced before their answer, {len(late)} writes to the log with none in flight")
 
 
 @pytest.mark.parametrize("broken", [False, True], ids=["as-built", "unsynced"])

@@ -412,6 +412,31 @@ def test_words_that_nothing_places_are_not_scored(text: str) -> None:
     assert (s.lang, s.scored, s.score, s.reasons) == ("und", False, 0.0, ("language not detected",))
 
 
+def test_a_wall_of_distinct_emoji_costs_about_what_text_of_its_length_costs() -> None:
+    """Every emoji the lexicons know, over and over: read as their names in one pass, not one pass over the
+    whole text for each distinct emoji (76 ms of CPU for 10,000 characters, compiled, against 0.8 ms for as much
+    text: a review's finding). Timed against ordinary text in the same process, so that the machine's pace
+    cancels out; the old way was about 100 times as slow, this one under 10."""
+    from sourdine.scoring import core
+
+    en = sorted(core._load()[0]["en"].emoji_chars)
+    wall = "".join(en[i % len(en)] for i in range(10_000))
+    prose = ("You are a disgusting liar and a pathetic idiot, and everyone here knows it well. " * 130)[:10_000]
+
+    def cost(text: str) -> float:
+        best = float("inf")
+        for n in range(3):
+            start = time.process_time()
+            score(text + " " * n, "en")  # a new text each time: the score cache does not answer
+            best = min(best, time.process_time() - start)
+        return best
+
+    score(prose[:100], "en")
+    assert cost(wall) < 30 * cost(prose), (cost(wall), cost(prose))
+    read = score(wall, "en")
+    assert read.scored and 0.0 <= read.score <= 1.0
+
+
 def test_a_post_without_words_is_read_with_the_emoji_tables() -> None:
     """Emoji and emoticons only: no language to detect; the emoji tables, shared by both languages, read it."""
     s = score("😡😡😡")

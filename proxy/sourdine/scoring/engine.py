@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
+from sourdine.scoring.segment import MAX_CHARS as SPLIT_MAX_CHARS
 from sourdine.scoring.segment import Segmenter
 
 # VADER's empirical constants.
@@ -44,6 +45,10 @@ _LOWER = "a-zß-öø-ÿ"
 # one leading capital ("Rocks", "vous"), digits, any other letters.
 _CAMEL_RE = re.compile(rf"[{_UPPER}]+(?![{_LOWER}])|[{_UPPER}]?[{_LOWER}]+|\d+|[^\W\d_]+")
 _TAGS_MAX = 5_000  # tags whose reading is kept (Segmenter.tags): about 1 MB when full, with their splits
+# Tags of one post split with the word lists: past them, a tag is read by its case changes alone. Forty-letter tags
+# that every letter can start a word in took 0.1 ms each to split, and a post of 10,000 characters of them 24 ms (a
+# review's finding: twelve such posts took a page past its budget).
+_SPLIT_TAGS = 20
 _BOOSTER_DECAY = (1.0, 0.95, 0.9)
 _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
 # Characters that may be emoji (past the Latin letters French uses): found in C, then looked up in the tables
@@ -76,7 +81,9 @@ def _tag(tag: str, words: Segmenter | None) -> str:
         if split is not None:
             read = split
     read = f" {read} "
-    if words is not None:
+    # Only tags the word lists may split are kept: a longer one is quick to read again, and 5,000 tags of 10,000
+    # characters held some 400 MB (a review's finding).
+    if words is not None and len(tag) <= SPLIT_MAX_CHARS:
         if len(words.tags) >= _TAGS_MAX:
             words.tags.clear()
         words.tags[tag] = read
@@ -108,13 +115,15 @@ def _markup(text: str, words: Segmenter | None) -> str:
                 spans.append((m.start(), i, " "))
                 i = low.find(marker, i)
     i = text.find("#")
+    split = 0
     while i != -1:
         m = _TAG_RE.match(text, i)
         if m is None:
             i = text.find("#", i + 1)
         else:
             i = m.end()
-            spans.append((m.start(), i, _tag(m.group(1), words)))
+            split += 1
+            spans.append((m.start(), i, _tag(m.group(1), words if split <= _SPLIT_TAGS else None)))
             i = text.find("#", i)
     if not spans:
         return text

@@ -223,3 +223,16 @@ def test_a_post_of_long_distinct_tags_costs_a_few_times_what_text_costs() -> Non
 
     score("warm up", "en")
     assert cost(tags) < 20 * cost(prose), (cost(tags), cost(prose))
+
+
+def test_a_hostile_post_padded_with_calm_words_stays_hostile() -> None:
+    """The learned weights' sum moves a score by at most 1 on the log-odds scale: padded with words the model
+    learnt as calm, a hostile post went from 0.998 to 0.49 with five repeats of three words, and to 0.02 with
+    eight (a review's finding); and a wall of one angry emoji fell to 0."""
+    hostile = "You are a disgusting liar and a pathetic idiot. SHAME ON YOU!!! Resign now!"
+    alone = score(hostile, "en").score
+    assert alone > 0.99
+    for repeats in (5, 8, 20):
+        padded = score(hostile + " charlie yankees bird" * repeats, "en")
+        assert padded.score >= 0.85, (repeats, padded)
+    assert score("😡" * 100, "en").score >= 0.45

@@ -49,6 +49,7 @@ _TAGS_MAX = 5_000  # tags whose reading is kept (Segmenter.tags): about 1 MB whe
 # that every letter can start a word in took 0.1 ms each to split, and a post of 10,000 characters of them 24 ms (a
 # review's finding: twelve such posts took a page past its budget).
 _SPLIT_TAGS = 20
+LEARNED_MAX = 1.0  # the learned weights' sum moves a score's log-odds by at most this much, either way
 _BOOSTER_DECAY = (1.0, 0.95, 0.9)
 _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
 # Characters that may be emoji (past the Latin letters French uses): found in C, then looked up in the tables
@@ -271,6 +272,13 @@ def read(lex: Lexicon, text: str, low_text: str, tokens: list[str]) -> Reading:
         low = _unelongate(lex, low)
     learned = lex.learned
     nudge = sum(filter(None, map(learned.get, low))) if learned else 0.0
+    # Bounded: summed over every word, the weights let a hostile post be padded with words the model learnt as
+    # calm ("charlie yankees bird" five times took a post from 0.998 to 0.49, below the fold; a review's
+    # finding). No post of the labelled sets sums past 0.91 either way.
+    if nudge > LEARNED_MAX:
+        nudge = LEARNED_MAX
+    elif nudge < -LEARNED_MAX:
+        nudge = -LEARNED_MAX
     # The tokens as written, for capitals and for the words a reason shows: made only when needed. Without
     # capitals in a word of its own, an English post's lookup tokens show the same.
     orig: list[str] | None = None

@@ -643,3 +643,14 @@ def test_a_bad_lexicon_line_names_its_file_and_line(tmp_path: Path) -> None:
 def test_normalise_hint(field: str | None, expected: str | None) -> None:
     """Platform language fields reduce to their primary subtag; empty or unknown ones to None."""
     assert detect.normalise_hint(field) == expected
+
+
+@pytest.mark.parametrize("spelt", ["id\u200biot", "id\u00adiot", "\uff49\uff44\uff49\uff4f\uff54",
+                                   "\U0001d422\U0001d41d\U0001d422\U0001d428\U0001d42d", "idi\u2060ot"])
+def test_an_insult_hidden_by_invisible_characters_or_other_letter_forms_reads_as_the_insult(spelt: str) -> None:
+    """Soft hyphens, zero-width characters and compatibility forms (fullwidth, mathematical letters) do not hide a
+    word from the scorer, as they do not from the mute lists: each scored 0.09 where "idiot" scored 0.76 (a
+    review's finding)."""
+    plain = score("You are an idiot", "en")
+    hidden = score(f"You are an {spelt}", "en")
+    assert hidden.score == plain.score and hidden.reasons == plain.reasons, (hidden, plain)

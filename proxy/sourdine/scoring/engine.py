@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from itertools import compress
 
@@ -49,6 +50,9 @@ _TAGS_MAX = 5_000  # tags whose reading is kept (Segmenter.tags): about 1 MB whe
 # that every letter can start a word in took 0.1 ms each to split, and a post of 10,000 characters of them 24 ms (a
 # review's finding: twelve such posts took a page past its budget).
 _SPLIT_TAGS = 20
+# Format characters that hide inside words (soft hyphens, zero-width spaces and joiners, bidi controls), as the
+# mute lists take them out (sourdine.lists._INVISIBLE; the scoring package imports nothing outside it).
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 LEARNED_MAX = 1.0  # the learned weights' sum moves a score's log-odds by at most this much, either way
 _BOOSTER_DECAY = (1.0, 0.95, 0.9)
 _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
@@ -153,6 +157,11 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
             text = html.unescape(text)
         except ValueError:  # a reference of more than 4,300 digits (Python's limit): the text as written, as
             pass  # platforms.htmltext.unescape leaves it (the scoring package imports nothing outside it)
+    if not text.isascii():
+        # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), and
+        # compatibility forms folded ("ｉｄｉｏｔ", mathematical bold): each read as "idiot" (a review's finding), as
+        # the mute lists read them.
+        text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
         text = _markup(text, words)
     if "’" in text or "‘" in text:

@@ -58,7 +58,7 @@ from urllib.parse import urlsplit
 
 import re2
 
-from sourdine.model import PLATFORMS, Post
+from sourdine.model import INVISIBLE, PLATFORMS, Post
 
 MuteAction = Literal["collapse", "hide"]
 MUTE_ACTIONS: tuple[MuteAction, ...] = ("collapse", "hide")
@@ -320,7 +320,7 @@ def _str(data: Mapping[str, object], name: str, default: str | None) -> str | No
 def _keyword(text: str) -> str:
     # Without the invisible characters matching takes out (_prepare): "ho\u200bnte" is "honte", one entry, which
     # removing "honte" removes. Kept in, they made entries that looked alike, each muting "honte" on its own.
-    key = " ".join(normalise(_INVISIBLE.sub("", text)).split())
+    key = " ".join(normalise(INVISIBLE.sub("", text)).split())
     if not key:
         raise ValueError("text: a keyword cannot be empty")
     if len(key) > MAX_KEYWORD:
@@ -343,7 +343,7 @@ def legacy_key(key: str) -> str:
     characters it kept, an X id as its number (both since 2026-11-25). Any other key as it is. An entry stored or
     sent under its old key is still its entry (sync.merge checks a peer's rows with this)."""
     if key.startswith("keyword:") and not (key.startswith("keyword:/") and key.endswith("/") and len(key) > 9):
-        return "keyword:" + " ".join(normalise(_INVISIBLE.sub("", key[8:])).split())
+        return "keyword:" + " ".join(normalise(INVISIBLE.sub("", key[8:])).split())
     ident = key[13:]
     if key.startswith("account:x:id:") and ident.isascii() and ident.isdigit():
         return f"account:x:id:{int(ident)}"
@@ -775,10 +775,10 @@ _WORDS = re.compile(f"[{_LETTERS}]+")
 _TAGS = re.compile(f"#([{_LETTERS}]+)")
 
 
-# Before folding: invisible format characters (soft hyphens, zero-width spaces and joiners) go, so that they cannot
-# split a word ("ho\u200bnte" is "honte"); symbols that NFKC spells with letters ("™" is "TM") become spaces, so
-# that they do not stick to the word before them ("honte™" holds "honte").
-_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+# Before folding: invisible format characters (soft hyphens, zero-width spaces and joiners) go (model.INVISIBLE, as the
+# scorer takes them out), so that they cannot split a word ("ho\u200bnte" is "honte"); symbols that NFKC spells
+# with letters ("™" is "TM") become spaces, so that they do not stick to the word before them ("honte™" holds
+# "honte").
 _LETTERLIKE = re.compile("[" + "".join(chr(c) for c in range(0x2100, 0x2150)
                                        if unicodedata.category(chr(c)) == "So") + "]")
 
@@ -786,7 +786,7 @@ _LETTERLIKE = re.compile("[" + "".join(chr(c) for c in range(0x2100, 0x2150)
 def _prepare(text: str) -> str:
     if text.isascii():
         return text.lower()
-    return fold(_LETTERLIKE.sub(" ", _INVISIBLE.sub("", text)))
+    return fold(_LETTERLIKE.sub(" ", INVISIBLE.sub("", text)))
 
 
 def words_of(text: str) -> tuple[str, ...]:

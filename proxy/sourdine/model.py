@@ -14,6 +14,7 @@ runs fuzzed real captures through the engine, then through the addon's hooks wit
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +33,10 @@ PLATFORMS: tuple[str, ...] = (
     "threads",
     "pinterest",
 )
+
+# Format characters that hide inside words (soft hyphens, zero-width spaces and joiners, bidi controls): taken out
+# before a post's text is read, by the scorer and by the mute lists alike, so that "ho\u200bnte" is "honte".
+INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 
 
 @dataclass(slots=True, unsafe_hash=True)

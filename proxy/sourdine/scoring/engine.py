@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from itertools import compress
 
+from sourdine.model import INVISIBLE
 from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
 from sourdine.scoring.segment import MAX_CHARS as SPLIT_MAX_CHARS
 from sourdine.scoring.segment import Segmenter
@@ -50,9 +51,6 @@ _TAGS_MAX = 5_000  # tags whose reading is kept (Segmenter.tags): about 1 MB whe
 # that every letter can start a word in took 0.1 ms each to split, and a post of 10,000 characters of them 24 ms (a
 # review's finding: twelve such posts took a page past its budget).
 _SPLIT_TAGS = 20
-# Format characters that hide inside words (soft hyphens, zero-width spaces and joiners, bidi controls), as the
-# mute lists take them out (sourdine.lists._INVISIBLE; the scoring package imports nothing outside it).
-_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 LEARNED_MAX = 1.0  # the learned weights' sum moves a score's log-odds by at most this much, either way
 _BOOSTER_DECAY = (1.0, 0.95, 0.9)
 _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
@@ -161,7 +159,7 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
         # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), and
         # compatibility forms folded ("ｉｄｉｏｔ", mathematical bold): each read as "idiot" (a review's finding), as
         # the mute lists read them.
-        text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+        text = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
         text = _markup(text, words)
     if "’" in text or "‘" in text:

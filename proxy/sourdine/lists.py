@@ -508,6 +508,14 @@ class _Rule:
     rank: tuple[bool, int, str]  # its entry's `_precedence`: of several that match one post, the lowest is reported
 
 
+def _rule_of(entry: Entry, allow: bool) -> _Rule:
+    """The compiled form of one entry of the allow list (`allow`) or of the mutes, as compiling and
+    `Lists.updated` both make it."""
+    expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
+    action = None if allow else (entry.action or "collapse")
+    return _Rule(allow, action, entry.key, expires, entry.platforms, _precedence(entry))
+
+
 def _precedence(entry: Entry) -> tuple[bool, int, str]:
     """Where an entry stands when several match one post, lowest first: the strongest action ("hide"), then its
     kind (an account by its handle, by its id, a person, a keyword, a regex), then its key."""
@@ -593,11 +601,9 @@ class Lists:
         order = 0
         for allow, entries in ((True, allows), (False, mutes)):
             for entry in entries:
-                expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
-                if expires <= cutoff:
+                rule = _rule_of(entry, allow)
+                if rule.expires <= cutoff:
                     continue
-                action = None if allow else (entry.action or "collapse")
-                rule = _Rule(allow, action, entry.key, expires, entry.platforms, _precedence(entry))
                 if isinstance(entry, AccountEntry):
                     for account in entry.accounts:
                         accounts.setdefault((account.platform, account.handle), []).append(rule)
@@ -636,11 +642,9 @@ class Lists:
         cutoff = now.timestamp()
         for entry in changed:
             key = entry.key
-            expires = entry.expires.timestamp() if entry.expires is not None else _FOREVER
-            action = None if allow else (entry.action or "collapse")
-            rule = _Rule(allow, action, key, expires, entry.platforms, _precedence(entry))
+            rule = _rule_of(entry, allow)
             old = listed.get(key)
-            if old is None and expires <= cutoff:
+            if old is None and rule.expires <= cutoff:
                 continue  # left out, as compiling leaves it out
             if isinstance(entry, AccountEntry):
                 if old is not None and (not isinstance(old, AccountEntry) or old.accounts != entry.accounts):

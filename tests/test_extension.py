@@ -118,6 +118,31 @@ def test_vendored_chart_js_is_the_pinned_release():
         MODULES / "chart.js" / "dist" / "chart.umd.min.js").read_bytes()
 
 
+# -- the pages, against a scripted service worker ----------------------------------------------------------------
+
+
+def pages(*scenarios: str) -> dict:
+    """What extension/e2e/pages.mjs saw in each scenario: the pages in Chromium, their messages answered by it."""
+    done = subprocess.run([NODE, str(EXTENSION / "e2e" / "pages.mjs"), *scenarios], cwd=EXTENSION,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "CHROMIUM": CHROMIUM})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@needs_node
+@needs_chromium
+def test_unpairing_says_when_sourdine_could_not_revoke_and_never_fails_silently():
+    """Forgetting the pairing while Sourdine is down says the token is gone here but not revoked there (and how to
+    revoke it); a failing unpair is shown, not swallowed."""
+    seen = pages("unpairNotRevoked", "unpairFails")
+    result = seen["unpairNotRevoked"]["result"]
+    assert result["className"] == "error" and "sourdine clients revoke c1" in result["text"], result
+    assert "no longer holds a token" in result["text"]
+    failed = seen["unpairFails"]
+    assert failed["result"]["className"] == "error" and "storage is full" in failed["result"]["text"], failed
+    assert failed["errors"] == []
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

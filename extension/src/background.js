@@ -54,6 +54,49 @@ async function scheduleRefresh(until) {
   await ext.alarms.create(PAC_ALARM, {when: Math.max(Date.now() + 1000, Date.parse(until) + 1000)});
 }
 
+/**
+ * Stop routing the platforms through Sourdine: local only, it needs no answer from Sourdine.
+ * @param {config.Config} cfg
+ */
+async function stopRouting(cfg) {
+  if (cfg.routing) await routing.restore();
+  await config.save(store, {routing: false, previousProxy: null, pacUntil: null});
+  await ext.alarms.clear(PAC_ALARM);
+}
+
+/**
+ * An error as the pages get it.
+ * @param {unknown} e
+ * @returns {{code: string, message: string, status: number}}
+ */
+function problemOf(e) {
+  const error = e instanceof ApiError ? e : new ApiError(500, 'internal', e instanceof Error ? e.message : String(e));
+  return {code: error.code, message: error.message, status: error.status};
+}
+
+/**
+ * Revoke this extension's own client on Sourdine's side, at the address its token was given at.
+ * `revoked` is true when Sourdine no longer knows the token (revoked now, or before: 401, 404); otherwise
+ * `problem` says why it could not be done (Sourdine down, no client id kept from an old pairing...).
+ * @param {config.Config} cfg
+ * @returns {Promise<{revoked: boolean, clientId: string | null, problem?: {code: string, message: string, status: number}}>}
+ */
+async function revoke(cfg) {
+  const clientId = cfg.clientId;
+  if (!cfg.token) return {revoked: true, clientId};
+  if (!clientId) {
+    return {revoked: false, clientId, problem: problemOf(new ApiError(0, 'no_client_id', 'no client id was kept at pairing'))};
+  }
+  const client = new Api(cfg.pairedBase ?? cfg.base, cfg.token, fetch.bind(globalThis));
+  try {
+    await client.request(`/api/v1/clients/${encodeURIComponent(clientId)}`, {method: 'DELETE', timeoutMs: 3000});
+    return {revoked: true, clientId};
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 404)) return {revoked: true, clientId};
+    return {revoked: false, clientId, problem: problemOf(e)};
+  }
+}
+
 /** @type {Record<string, (payload: any) => Promise<unknown>>} */
 const HANDLERS = {
   async [MSG.STATE]() {
@@ -89,9 +132,16 @@ const HANDLERS = {
     return {client: answer.client};
   },
   async [MSG.UNPAIR]() {
-    await HANDLERS[MSG.SET_ROUTING]({enabled: false});
-    await config.save(store, {token: null, pairedBase: null, clientId: null});
-    return {};
+    const cfg = await config.load(store);
+    // Sourdine is told first (the token is needed for that), but whatever it answers, or if nothing does, the
+    // token is forgotten here and routing stops: neither needs Sourdine.
+    const revocation = await revoke(cfg);
+    try {
+      await stopRouting(cfg);
+    } finally {
+      await config.save(store, {token: null, pairedBase: null, clientId: null});
+    }
+    return revocation;
   },
   async [MSG.SET_ADDRESS](payload) {
     const cfg = await config.load(store);
@@ -176,11 +226,11 @@ const HANDLERS = {
         cfg.routing ? cfg.previousProxy : null);
       await config.save(store, {routing: true, previousProxy: before});
     } else {
-      if (cfg.routing) await routing.restore();
-      await config.save(store, {routing: false, previousProxy: null, pacUntil: null});
-      await ext.alarms.clear(PAC_ALARM);
+      await stopRouting(cfg);
     }
-    return HANDLERS[MSG.ROUTING]({});
+    // Not the full ROUTING answer: on Firefox that reads the PAC, which fails while Sourdine is down, and turning
+    // routing off must not look failed then. The page asks for ROUTING itself afterwards.
+    return {enabled: Boolean(payload.enabled)};
   },
   async [MSG.ORIGINAL](payload) {
     // From a content script on a platform's page: checked as strictly as the marker it came from.
@@ -200,8 +250,7 @@ export async function answer(message) {
     if (!isMessage(message)) throw new ApiError(400, 'unknown_message', 'unknown message');
     return {ok: true, value: await HANDLERS[message.id](message.payload ?? {})};
   } catch (e) {
-    const error = e instanceof ApiError ? e : new ApiError(500, 'internal', e instanceof Error ? e.message : String(e));
-    return {ok: false, error: {code: error.code, message: error.message, status: error.status}};
+    return {ok: false, error: problemOf(e)};
   }
 }
 

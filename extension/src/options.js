@@ -93,8 +93,18 @@ $('pair').addEventListener('click', async () => {
 });
 
 $('unpair').addEventListener('click', async () => {
-  await send(MSG.UNPAIR);
-  say('pair-result', msg('unpaired'));
+  try {
+    // The token is forgotten here even when Sourdine cannot be told; then the page says so, and how to revoke it.
+    const answer = await send(MSG.UNPAIR);
+    if (answer.revoked) {
+      say('pair-result', msg('unpaired'));
+    } else {
+      const notice = answer.clientId ? msg('unpairedNotRevoked', answer.clientId) : msg('unpairedNotRevokedNoId');
+      say('pair-result', `${notice} ${errorText(answer.problem)}`, true);
+    }
+  } catch (e) {
+    say('pair-result', errorText(e), true);
+  }
   await renderAll();
 });
 

@@ -1,0 +1,205 @@
+// The extension's pages (options, popup, dashboard) in Chromium, each against a scripted service worker: the
+// pages are served over http from src/ (with the extension's CSP), `chrome.*` is a stub whose
+// `runtime.sendMessage` is answered here, in node, by the scenario (delays, failures, replies in turn). No Sourdine,
+// no extension install: what is checked is how the pages behave on given answers (errors, races, layout, bidi).
+// Driven by tests/test_extension.py; prints one JSON object, scenario name -> what it saw, on its last line.
+//   node e2e/pages.mjs SCENARIO...        (CHROMIUM: the browser, default /usr/bin/chromium)
+import http from 'node:http';
+import {existsSync, readFileSync, statSync} from 'node:fs';
+import {extname, join, normalize} from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {chromium} from 'playwright-core';
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+/** @type {Record<string, {message: string}>} */
+const MESSAGES = JSON.parse(readFileSync(join(SRC, '_locales', 'en', 'messages.json'), 'utf8'));
+/** @type {Record<string, string>} */
+const TYPES = {'.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
+  '.png': 'image/png'};
+
+/**
+ * @typedef {{id: string, payload?: any}} Message
+ * @typedef {{ok: true, value: unknown} | {ok: false, error: {code: string, message: string, status: number}}} Reply
+ * @typedef {Reply | undefined | ((message: Message) => Reply | undefined | Promise<Reply | undefined>)} Answer
+ * @typedef {import('playwright-core').Page} Page
+ * @typedef {import('playwright-core').Browser} Browser
+ */
+
+/** @param {unknown} value @returns {Reply} */
+const ok = (value) => ({ok: true, value});
+/** @param {string} code @param {string} message @param {number} status @returns {Reply} */
+const fail = (code, message, status) => ({ok: false, error: {code, message, status}});
+/** @param {number} ms */
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+const LOCKED = fail('storage_unavailable', 'the database is locked', 503);
+
+/**
+ * Answers in turn: each call takes the next, the last one stays.
+ * @param {...Answer} answers
+ * @returns {Answer}
+ */
+function inTurn(...answers) {
+  let next = 0;
+  return (message) => {
+    const answer = answers[Math.min(next++, answers.length - 1)];
+    return typeof answer === 'function' ? answer(message) : answer;
+  };
+}
+
+/**
+ * An answer after a delay.
+ * @param {number} ms
+ * @param {Answer} answer
+ * @returns {Answer}
+ */
+function late(ms, answer) {
+  return async (message) => {
+    await sleep(ms);
+    return typeof answer === 'function' ? answer(message) : answer;
+  };
+}
+
+const BASE = 'http://127.0.0.1:8787';
+const STATUS = {filtering: {active: true, until: null}, platforms: {
+  mastodon: {enabled: true, collapse: 0.5, hide: 0.8}, bluesky: {enabled: true, collapse: 0.5, hide: 0.8}}};
+const STATE = {base: BASE, paired: true, routing: false, running: true, status: STATUS,
+  counts: {mastodon: {collapsed: 1, hidden: 2}, bluesky: {collapsed: 0, hidden: 0}}};
+/** A paired extension, Sourdine answering everything. @type {Record<string, Answer>} */
+const GOOD = {
+  'sourdine/state': ok(STATE),
+  'sourdine/routing': ok({enabled: false, saved: null, current: {value: {mode: 'system'}}, origins: []}),
+  'sourdine/get-schedule': ok({schedule: {timezone: 'Europe/Paris',
+    windows: [{days: ['mon', 'tue'], start: '09:00', end: '18:00'}]}, active: true, until: null}),
+  'sourdine/list': ok({mutes: [], allow: []}),
+  'sourdine/suggestions': ok({suggestions: []}),
+  'sourdine/stats': ok({by_hour_today: [], by_day: [],
+    exposure: {today: {reached: 1, kept_away: 2}, week: {reached: 3, kept_away: 4}}}),
+  'sourdine/kept-away': ok({decisions: []}),
+};
+
+/** @param {string} root */
+async function serve(root) {
+  const server = http.createServer((req, res) => {
+    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
+    if (!path.startsWith(root) || !existsSync(path) || !statSync(path).isFile()) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    res.setHeader('Content-Type', TYPES[extname(path)] ?? 'application/octet-stream');
+    res.setHeader('Content-Security-Policy', "script-src 'self'; object-src 'self'");
+    res.end(readFileSync(path));
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', () => done(undefined)));
+  return {server, base: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`};
+}
+
+/**
+ * The page's `chrome`: i18n from the English locale, messages to the node side. Runs in the page.
+ * @param {Record<string, {message: string}>} messages
+ */
+function stub(messages) {
+  /** @param {string} key @param {string | string[]} [subs] */
+  const getMessage = (key, subs) => {
+    const found = messages[key];
+    if (!found) return '';
+    const list = subs === undefined ? [] : Array.isArray(subs) ? subs : [subs];
+    return found.message.replace(/\$(\d)/g, (_, n) => list[Number(n) - 1] ?? '');
+  };
+  const page = /** @type {any} */ (globalThis);
+  page.chrome = {
+    i18n: {getMessage, getUILanguage: () => 'en'},
+    runtime: {id: 'pages', sendMessage: (/** @type {unknown} */ message) => page.sourdineWorker(message)},
+    permissions: {request: async () => true},
+  };
+}
+
+/**
+ * One page of the extension, its messages answered by `answers` (per message id).
+ * @param {Browser} browser
+ * @param {string} base
+ * @param {string} file
+ * @param {Record<string, Answer>} answers
+ * @param {{width: number, height: number}} [viewport]
+ */
+async function open(browser, base, file, answers, viewport = {width: 1000, height: 800}) {
+  const page = await browser.newPage({viewport});
+  /** @type {Message[]} */
+  const sent = [];
+  /** @type {string[]} */
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.exposeFunction('sourdineWorker', async (/** @type {Message} */ message) => {
+    sent.push(message);
+    const answer = answers[message.id];
+    return typeof answer === 'function' ? answer(message) : answer;
+  });
+  await page.addInitScript(stub, MESSAGES);
+  await page.goto(`${base}/${file}`);
+  /** How many times the page has sent a message. @param {string} id */
+  const count = (id) => sent.filter((m) => m.id === id).length;
+  /**
+   * Wait (up to 5 s) until the page has sent a message `n` times, then let it render the answer.
+   * @param {string} id
+   * @param {number} n
+   */
+  const sentTimes = async (id, n) => {
+    for (const started = Date.now(); count(id) < n && Date.now() - started < 5000;) await sleep(20);
+    await sleep(150);
+    return count(id);
+  };
+  return {page, sent, errors, sentTimes};
+}
+
+/**
+ * What a status line shows.
+ * @param {Page} page
+ * @param {string} selector
+ */
+const line = (page, selector) => page.$eval(selector, (el) => ({
+  text: el.textContent, className: el.className, visible: /** @type {HTMLElement} */ (el).offsetParent !== null,
+})).catch(() => null);
+
+/** @type {Record<string, (browser: Browser, base: string) => Promise<unknown>>} */
+const SCENARIOS = {
+  /** Unpairing while Sourdine is down: the worker forgot the token but could not revoke it. */
+  async unpairNotRevoked(browser, base) {
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/state': inTurn(ok({base: BASE, paired: true, routing: false, running: false}),
+        ok({base: BASE, paired: false, routing: false, running: false})),
+      'sourdine/unpair': ok({revoked: false, clientId: 'c1',
+        problem: {code: 'not_running', message: 'Sourdine does not answer', status: 0}})});
+    await page.waitForSelector('body[data-paired="true"]');
+    await page.click('#unpair');
+    await sentTimes('sourdine/state', 2);
+    return {result: await line(page, '#pair-result'), errors};
+  },
+  /** Unpairing that fails altogether (the worker's storage refuses). */
+  async unpairFails(browser, base) {
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/state': ok({base: BASE, paired: true, routing: false, running: false}),
+      'sourdine/unpair': fail('internal', 'storage is full', 500)});
+    await page.waitForSelector('body[data-paired="true"]');
+    await page.click('#unpair');
+    await sentTimes('sourdine/unpair', 1);
+    return {result: await line(page, '#pair-result'), errors};
+  },
+};
+
+const names = process.argv.slice(2);
+for (const name of names) if (!(name in SCENARIOS)) throw new Error(`no scenario ${name}: ${Object.keys(SCENARIOS)}`);
+const {server, base} = await serve(SRC);
+const browser = await chromium.launch({executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu']});
+/** @type {Record<string, unknown>} */
+const seen = {};
+try {
+  for (const name of names) {
+    seen[name] = await SCENARIOS[name](browser, base);
+    for (const page of browser.contexts().flatMap((c) => c.pages())) await page.close();
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+console.log(JSON.stringify(seen));

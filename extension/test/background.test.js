@@ -1,0 +1,103 @@
+// The service worker's handlers, run in node against a fake Firefox namespace (storage in memory, proxy.onRequest)
+// and a real local HTTP server standing in for Sourdine's API.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import {after, before, beforeEach, test} from 'node:test';
+
+/** @type {Record<string, unknown>} */
+const stored = {};
+const browser = {
+  storage: {local: {
+    async get(/** @type {string[]} */ keys) {
+      return Object.fromEntries(keys.filter((k) => k in stored).map((k) => [k, stored[k]]));
+    },
+    async set(/** @type {Record<string, unknown>} */ items) { Object.assign(stored, items); },
+    async remove(/** @type {string[]} */ keys) { for (const k of keys) delete stored[k]; },
+  }},
+  runtime: {id: 'sourdine-test', getURL: (/** @type {string} */ p) => `moz-extension://sourdine-test/${p}`,
+    onMessage: {addListener() {}}},
+  alarms: {async create() {}, async clear() { return true; }, onAlarm: {addListener() {}}},
+  i18n: {getMessage: (/** @type {string} */ key) => key, getUILanguage: () => 'en'},
+  // Firefox: routing is per request, by proxy.onRequest.
+  proxy: {onRequest: {addListener() {}}},
+};
+/** @type {any} */ (globalThis).browser = browser;
+const {answer} = await import('../src/background.js');
+
+/** @type {{method?: string, url?: string, authorization?: string}[]} */
+const seen = [];
+/** How the stand-in answers each path; a path not listed gets 404. @type {Record<string, [number, unknown]>} */
+let routes = {};
+/** @type {http.Server} */
+let server;
+let up = '';
+let down = '';
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    seen.push({method: req.method, url: req.url, authorization: req.headers.authorization});
+    const [status, body] = routes[`${req.method} ${req.url}`] ?? [404, {error: {code: 'not_found', message: 'no'}}];
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify(body));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
+  up = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`;
+  // An address where nothing listens: a port taken, then let go.
+  const closed = http.createServer();
+  await new Promise((resolve) => closed.listen(0, '127.0.0.1', () => resolve(undefined)));
+  down = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (closed.address()).port}`;
+  await new Promise((resolve) => closed.close(() => resolve(undefined)));
+});
+
+after(() => server.close());
+
+beforeEach(() => {
+  for (const key of Object.keys(stored)) delete stored[key];
+  seen.length = 0;
+  routes = {};
+});
+
+/** @param {string} base */
+const pairedAt = (base) => Object.assign(stored, {base, pairedBase: base, token: 'tok', clientId: 'c1', routing: true});
+
+test('unpairing while Sourdine is down forgets the token and stops routing, and says it could not revoke', async () => {
+  pairedAt(down);
+  const reply = await answer({id: 'sourdine/unpair'});
+  assert.equal(reply.ok, true, JSON.stringify(reply));
+  assert.deepEqual(reply.ok && reply.value, {revoked: false, clientId: 'c1',
+    problem: {code: 'not_running', message: 'Sourdine does not answer', status: 0}});
+  assert.equal(stored.token, null);
+  assert.equal(stored.clientId, null);
+  assert.equal(stored.routing, false);
+});
+
+test('unpairing revokes the client on Sourdine with its own token, then forgets it', async () => {
+  pairedAt(up);
+  routes['DELETE /api/v1/clients/c1'] = [200, {clients: []}];
+  const reply = await answer({id: 'sourdine/unpair'});
+  assert.deepEqual(reply, {ok: true, value: {revoked: true, clientId: 'c1'}});
+  assert.deepEqual(seen, [{method: 'DELETE', url: '/api/v1/clients/c1', authorization: 'Bearer tok'}]);
+  assert.equal(stored.token, null);
+  assert.equal(stored.routing, false);
+});
+
+test('a token Sourdine no longer knows (401) counts as revoked; a refusal (503) is reported, the token still goes', async () => {
+  pairedAt(up);
+  routes['DELETE /api/v1/clients/c1'] = [401, {error: {code: 'unauthorized', message: 'a valid API token is required'}}];
+  assert.deepEqual(await answer({id: 'sourdine/unpair'}), {ok: true, value: {revoked: true, clientId: 'c1'}});
+  pairedAt(up);
+  routes['DELETE /api/v1/clients/c1'] = [503, {error: {code: 'storage_unavailable', message: 'the database is locked'}}];
+  const reply = await answer({id: 'sourdine/unpair'});
+  assert.deepEqual(reply, {ok: true, value: {revoked: false, clientId: 'c1',
+    problem: {code: 'storage_unavailable', message: 'the database is locked', status: 503}}});
+  assert.equal(stored.token, null);
+});
+
+test('turning routing off while Sourdine is down succeeds (Firefox used to fail reading the PAC afterwards)', async () => {
+  pairedAt(down);
+  const reply = await answer({id: 'sourdine/set-routing', payload: {enabled: false}});
+  assert.deepEqual(reply, {ok: true, value: {enabled: false}});
+  assert.equal(stored.routing, false);
+  assert.equal(stored.token, 'tok', 'routing off keeps the pairing');
+});

@@ -143,6 +143,17 @@ def test_unpairing_says_when_sourdine_could_not_revoke_and_never_fails_silently(
     assert failed["errors"] == []
 
 
+@needs_node
+@needs_chromium
+def test_popup_shows_its_platform_rows_when_the_counts_are_missing():
+    """A state without today's counts (Sourdine's /stats failed) still shows every platform's row, its switch and
+    sliders, with the counts said to be unavailable rather than the rows blanked."""
+    seen = pages("popupWithoutCounts")["popupWithoutCounts"]
+    assert [r["platform"] for r in seen["rows"]] == ["mastodon", "bluesky"], seen
+    assert all(r["enabled"] and r["counts"].startswith("Today: counts unavailable") for r in seen["rows"]), seen
+    assert seen["filtering"].startswith("Filtering now") and seen["errors"] == []
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

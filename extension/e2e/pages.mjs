@@ -184,6 +184,18 @@ const SCENARIOS = {
     await sentTimes('sourdine/unpair', 1);
     return {result: await line(page, '#pair-result'), errors};
   },
+  /** The popup when Sourdine's statistics could not be read: the state has no counts. */
+  async popupWithoutCounts(browser, base) {
+    const {page, sentTimes, errors} = await open(browser, base, 'popup.html', {...GOOD,
+      'sourdine/state': ok({...STATE, counts: null})}, {width: 360, height: 640});
+    await sentTimes('sourdine/state', 1);
+    return {
+      rows: await page.$$eval('.platform', (rows) => rows.map((r) => ({platform: /** @type {HTMLElement} */ (r).dataset.platform,
+        counts: r.querySelector('.counts')?.textContent, enabled: /** @type {HTMLInputElement} */ (r.querySelector('.enabled')).checked}))),
+      filtering: await page.textContent('#filtering'),
+      errors,
+    };
+  },
 };
 
 const names = process.argv.slice(2);

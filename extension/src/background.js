@@ -113,15 +113,17 @@ const HANDLERS = {
       }
     }
     const client = apiFor(cfg);
-    try {
-      const [status, stats] = await Promise.all([client.get('/api/v1/status'), client.get('/api/v1/stats?days=1')]);
-      await scheduleRefresh(status.filtering?.until ?? null);
-      return {...base, running: true, status, counts: todayCounts(stats, Object.keys(status.platforms))};
-    } catch (e) {
+    // The counts are a side dish: a failing /stats leaves the rest of the state as it is, with `counts` null.
+    const [status, stats] = await Promise.allSettled([client.get('/api/v1/status'), client.get('/api/v1/stats?days=1')]);
+    if (status.status === 'rejected') {
+      const e = status.reason;
       if (e instanceof ApiError && e.code === 'not_running') return {...base, running: false};
       if (e instanceof ApiError && e.status === 401) return {...base, running: true, revoked: true};
       throw e;
     }
+    await scheduleRefresh(status.value.filtering?.until ?? null);
+    const counts = stats.status === 'fulfilled' ? todayCounts(stats.value, Object.keys(status.value.platforms)) : null;
+    return {...base, running: true, status: status.value, counts};
   },
   async [MSG.PAIR](payload) {
     const cfg = await config.load(store);

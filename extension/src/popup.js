@@ -27,7 +27,7 @@ function filteringText(filtering) {
 /**
  * @param {string} name
  * @param {{enabled: boolean, collapse: number, hide: number}} settings
- * @param {{collapsed: number, hidden: number}} counts
+ * @param {{collapsed: number, hidden: number} | undefined} counts today's, if Sourdine's statistics could be read
  */
 function platformRow(name, settings, counts) {
   const template = /** @type {HTMLTemplateElement} */ ($('platform-row'));
@@ -46,8 +46,8 @@ function platformRow(name, settings, counts) {
     slider.addEventListener('input', () => { output.value = Number(slider.value).toFixed(2); });
     slider.addEventListener('change', () => change(name, {[field]: Number(slider.value)}));
   }
-  /** @type {HTMLElement} */ (row.querySelector('.counts')).textContent =
-    msg('todayCounts', [String(counts.collapsed), String(counts.hidden)]);
+  /** @type {HTMLElement} */ (row.querySelector('.counts')).textContent = counts
+    ? msg('todayCounts', [String(counts.collapsed), String(counts.hidden)]) : msg('countsUnavailable');
   return row;
 }
 
@@ -92,7 +92,7 @@ async function render() {
   $('pause').hidden = !filtering.active;
   $('resume').hidden = filtering.active;
   for (const [name, settings] of Object.entries(state.status.platforms)) {
-    platforms.append(platformRow(name, /** @type {any} */ (settings), state.counts[name]));
+    platforms.append(platformRow(name, /** @type {any} */ (settings), state.counts?.[name]));
   }
   document.body.dataset.ready = 'true';
   document.body.dataset.renders = String(Number(document.body.dataset.renders ?? 0) + 1);

@@ -101,3 +101,25 @@ test('turning routing off while Sourdine is down succeeds (Firefox used to fail 
   assert.equal(stored.routing, false);
   assert.equal(stored.token, 'tok', 'routing off keeps the pairing');
 });
+
+const STATUS = {filtering: {active: true, until: null}, platforms: {mastodon: {enabled: true, collapse: 0.5, hide: 0.8}}};
+const STATS = {by_hour_today: [{hour: 9, platform: 'mastodon', seen: 5, collapsed: 2, hidden: 1}], by_day: [],
+  exposure: {today: {reached: 3, kept_away: 3}, week: {reached: 3, kept_away: 3}}};
+
+test('the state holds today\'s counts when /stats answers', async () => {
+  pairedAt(up);
+  routes['GET /api/v1/status'] = [200, STATUS];
+  routes['GET /api/v1/stats?days=1'] = [200, STATS];
+  const reply = await answer({id: 'sourdine/state'});
+  assert.deepEqual(reply.ok && reply.value, {base: up, paired: true, routing: true, running: true, status: STATUS,
+    counts: {mastodon: {collapsed: 2, hidden: 1}}});
+});
+
+test('a failing /stats leaves the state whole, with no counts (it used to fail the whole state)', async () => {
+  pairedAt(up);
+  routes['GET /api/v1/status'] = [200, STATUS];
+  routes['GET /api/v1/stats?days=1'] = [503, {error: {code: 'storage_unavailable', message: 'the database is locked'}}];
+  const reply = await answer({id: 'sourdine/state'});
+  assert.deepEqual(reply.ok && reply.value, {base: up, paired: true, routing: true, running: true, status: STATUS,
+    counts: null});
+});

@@ -154,6 +154,26 @@ def test_popup_shows_its_platform_rows_when_the_counts_are_missing():
     assert seen["filtering"].startswith("Filtering now") and seen["errors"] == []
 
 
+@needs_node
+@needs_chromium
+def test_pages_say_what_went_wrong_when_the_state_cannot_be_read_and_stay_paired():
+    """A state Sourdine could not give (503) shows the options page paired (Forget the pairing, no pairing form)
+    with the error, and the popup and dashboard show the error; a worker that does not answer shows the error and
+    offers neither pairing nor unpairing, rather than look unpaired."""
+    seen = pages("stateProblem")["stateProblem"]
+    problem = seen["options_problem"]
+    assert problem["paired"] is True and problem["pairing"] is False and problem["needsPairing"] is False, problem
+    assert problem["help"]["className"] == "error" and "the database is locked" in problem["help"]["text"], problem
+    assert "is paired" in problem["help"]["text"] and problem["badge"]["text"] == "error", problem
+    silent = seen["options_noReply"]
+    assert (silent["pairing"], silent["paired"], silent["needsPairing"]) == (False, False, False), silent
+    assert silent["help"]["className"] == "error" and "did not answer" in silent["help"]["text"], silent
+    for page in ("popup.html", "dashboard.html"):
+        assert seen[page]["problem"]["visible"] and "the database is locked" in seen[page]["problem"]["text"], seen
+        assert seen[page]["errors"] == [], seen
+    assert problem["errors"] == [] and silent["errors"] == []
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

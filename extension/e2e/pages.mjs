@@ -196,6 +196,31 @@ const SCENARIOS = {
       errors,
     };
   },
+  /** Each page when Sourdine answered but its state could not be read (a locked database), and when the worker
+   *  does not answer at all. */
+  async stateProblem(browser, base) {
+    const problem = {code: 'storage_unavailable', message: 'the database is locked', status: 503};
+    /** @type {Record<string, unknown>} */
+    const out = {};
+    for (const [name, state] of /** @type {const} */ ([
+      ['problem', ok({base: BASE, paired: true, routing: false, running: true, problem})], ['noReply', undefined]])) {
+      const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD, 'sourdine/state': state});
+      await sentTimes('sourdine/state', 1);
+      const shown = (/** @type {string} */ id) => page.isVisible(`#${id}`);
+      out[`options_${name}`] = {badge: await line(page, '#connection'), help: await line(page, '#connection-help'),
+        pairing: await shown('pairing'), paired: await shown('paired'), needsPairing: await shown('needs-pairing'),
+        errors};
+      await page.close();
+    }
+    for (const file of ['popup.html', 'dashboard.html']) {
+      const {page, sentTimes, errors} = await open(browser, base, file, {...GOOD,
+        'sourdine/state': ok({base: BASE, paired: true, routing: false, running: true, problem})});
+      await sentTimes('sourdine/state', 1);
+      out[file] = {problem: await line(page, '#problem'), errors};
+      await page.close();
+    }
+    return out;
+  },
 };
 
 const names = process.argv.slice(2);

@@ -119,7 +119,9 @@ const HANDLERS = {
       const e = status.reason;
       if (e instanceof ApiError && e.code === 'not_running') return {...base, running: false};
       if (e instanceof ApiError && e.status === 401) return {...base, running: true, revoked: true};
-      throw e;
+      // Sourdine answered, but not with its status (a locked database, a malformed answer): still paired, and
+      // the pages say what went wrong rather than look unpaired.
+      return {...base, running: true, problem: problemOf(e)};
     }
     await scheduleRefresh(status.value.filtering?.until ?? null);
     const counts = stats.status === 'fulfilled' ? todayCounts(stats.value, Object.keys(status.value.platforms)) : null;

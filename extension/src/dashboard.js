@@ -118,6 +118,10 @@ async function render() {
       showProblem({code: state.running ? 'not_paired' : 'not_running'});
       return;
     }
+    if (state.problem) {
+      showProblem(state.problem);
+      return;
+    }
     const platforms = Object.keys(state.status.platforms);
     const [stats, kept] = await Promise.all([send(MSG.STATS, {days: 7}), send(MSG.KEPT_AWAY)]);
     drawCharts(stats, platforms);

@@ -50,20 +50,38 @@ let connectionRenders = 0;
 /** Whether Sourdine answers and this extension is paired; null when a later render has asked since. */
 async function renderConnection() {
   const asked = ++connectionRenders;
-  const state = await send(MSG.STATE);
+  const badge = $('connection');
+  let state;
+  try {
+    state = await send(MSG.STATE);
+  } catch (e) {
+    if (asked !== connectionRenders) return null;
+    // The worker itself did not answer: whether this browser is paired is not known, so neither the pairing form
+    // nor "Forget the pairing" is offered, only what went wrong.
+    badge.textContent = msg('stateError');
+    badge.className = 'badge off';
+    say('connection-help', `${msg('stateUnknown')} ${errorText(e)}`, true);
+    $('pairing').hidden = $('paired').hidden = $('needs-pairing').hidden = true;
+    return false;
+  }
   if (asked !== connectionRenders) return null;
   if (!addressTyped) input('address').value = state.base;
-  const badge = $('connection');
-  badge.textContent = msg(state.running ? 'running' : 'notRunning');
-  badge.className = `badge ${state.running ? 'on' : 'off'}`;
+  // `problem`: Sourdine answered, paired, but its state could not be read (a locked database...).
+  const problem = state.problem;
+  badge.textContent = msg(problem ? 'stateError' : state.running ? 'running' : 'notRunning');
+  badge.className = `badge ${state.running && !problem ? 'on' : 'off'}`;
   const paired = state.paired && !state.revoked;
-  $('connection-help').textContent = !state.running ? msg('notRunningHelp')
-    : paired ? msg('connectedTo', state.base) : msg('pairHelp');
+  if (problem) {
+    say('connection-help', `${msg('stateUnreadable')} ${errorText(problem)}`, true);
+  } else {
+    say('connection-help', !state.running ? msg('notRunningHelp')
+      : paired ? msg('connectedTo', state.base) : msg('pairHelp'));
+  }
   $('pairing').hidden = paired;
   $('paired').hidden = !paired;
-  $('needs-pairing').hidden = !(paired && state.running);
+  $('needs-pairing').hidden = !(paired && state.running && !problem);
   document.body.dataset.paired = String(paired);
-  if (paired && state.running) {
+  if (paired && state.running && !problem) {
     platforms = Object.keys(state.status.platforms);
     return true;
   }

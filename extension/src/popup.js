@@ -87,6 +87,11 @@ async function render() {
     $('filtering').textContent = msg('notPairedHelp');
     return;
   }
+  if (state.problem) {
+    $('filtering').textContent = msg('stateUnreadable');
+    showProblem(state.problem);
+    return;
+  }
   const filtering = state.status.filtering;
   $('filtering').textContent = filteringText(filtering);
   $('pause').hidden = !filtering.active;

@@ -123,3 +123,12 @@ test('a failing /stats leaves the state whole, with no counts (it used to fail t
   assert.deepEqual(reply.ok && reply.value, {base: up, paired: true, routing: true, running: true, status: STATUS,
     counts: null});
 });
+
+test('a status Sourdine cannot give (503) leaves the state paired, with the problem (it used to throw)', async () => {
+  pairedAt(up);
+  routes['GET /api/v1/status'] = [503, {error: {code: 'storage_unavailable', message: 'the database is locked'}}];
+  routes['GET /api/v1/stats?days=1'] = [200, STATS];
+  const reply = await answer({id: 'sourdine/state'});
+  assert.deepEqual(reply.ok && reply.value, {base: up, paired: true, routing: true, running: true,
+    problem: {code: 'storage_unavailable', message: 'the database is locked', status: 503}});
+});

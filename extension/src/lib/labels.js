@@ -20,5 +20,6 @@ export function errorText(error) {
   if (code === 'not_running') return msg('notRunningHelp');
   if (code === 'not_paired' || /** @type {any} */ (error)?.status === 401) return msg('notPairedHelp');
   if (code === 'bad_code') return msg('badCode');
+  if (code === 'no_reply') return msg('noReply');
   return msg('errorGeneric', String(/** @type {any} */ (error)?.message ?? error));
 }

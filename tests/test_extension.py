@@ -174,6 +174,24 @@ def test_pages_say_what_went_wrong_when_the_state_cannot_be_read_and_stay_paired
     assert problem["errors"] == [] and silent["errors"] == []
 
 
+@needs_node
+@needs_chromium
+def test_unsaved_work_hours_survive_saving_the_address_and_pairing():
+    """Work hours edited but not saved stay on screen through Save on the address and Pair (each re-renders the
+    page); Save work hours sends them; once saved, a later render shows Sourdine's hours again."""
+    seen = pages("scheduleEdits")["scheduleEdits"]
+    edited = {"timezone": "America/Toronto", "windows": ["07:30-18:00", "09:00-18:00"]}
+    assert seen["initial"] == {"timezone": "Europe/Paris", "windows": ["09:00-18:00"]} and seen["edited"] == edited
+    assert seen["afterSaveAddress"] == edited, seen
+    assert seen["afterPair"] == edited, seen
+    [put] = seen["put"]
+    assert put["timezone"] == "America/Toronto" and [(w["start"], w["end"]) for w in put["windows"]] == [
+        ("07:30", "18:00"), ("09:00", "18:00")], put
+    assert seen["afterSaveSchedule"] == edited and seen["result"]["text"] == "Saved.", seen
+    assert seen["afterChangeThere"] == {"timezone": "Europe/Paris", "windows": []}, seen
+    assert seen["errors"] == []
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

@@ -221,6 +221,54 @@ const SCENARIOS = {
     }
     return out;
   },
+  /** Unsaved work hours, then Save on the address, then Pair, then Save work hours; then a change on Sourdine's side. */
+  async scheduleEdits(browser, base) {
+    let hours = {timezone: 'Europe/Paris', windows: [{days: ['mon', 'tue'], start: '09:00', end: '18:00'}]};
+    let paired = true;
+    const {page, sent, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/state': () => ok(paired ? STATE : {base: BASE, paired: false, routing: false, running: true}),
+      'sourdine/get-schedule': () => ok({schedule: hours, active: true, until: null}),
+      'sourdine/put-schedule': (message) => {
+        hours = {timezone: message.payload.timezone, windows: message.payload.windows};
+        return ok({schedule: hours});
+      },
+      'sourdine/set-address': ok({}),
+      'sourdine/pair': ok({client: {id: 'c2'}})});
+    await page.waitForSelector('body[data-ready="true"]');
+    const shown = () => page.evaluate(() => ({
+      timezone: /** @type {HTMLInputElement} */ (document.getElementById('timezone')).value,
+      windows: [...document.querySelectorAll('#windows .window')].map((row) =>
+        `${/** @type {HTMLInputElement} */ (row.querySelector('.start')).value}-${/** @type {HTMLInputElement} */ (row.querySelector('.end')).value}`),
+    }));
+    const initial = await shown();
+    await page.fill('#windows .window .start', '07:30');
+    await page.click('#add-window');
+    await page.fill('#timezone', 'America/Toronto');
+    const edited = await shown();
+    await page.click('#save-address');
+    await sentTimes('sourdine/get-schedule', 2);
+    const afterSaveAddress = await shown();
+    // Another address, where this browser has not paired (the work hours are hidden then), and Pair there.
+    paired = false;
+    await page.click('#save-address');
+    await page.waitForSelector('#code', {state: 'visible', timeout: 5000});
+    paired = true;
+    await page.fill('#code', 'abcd-efgh');
+    await page.click('#pair');
+    await sentTimes('sourdine/get-schedule', 3);
+    const afterPair = await shown();
+    await page.click('#save-schedule');
+    await sentTimes('sourdine/get-schedule', 4);
+    const afterSaveSchedule = await shown();
+    const result = await line(page, '#schedule-result');
+    const put = sent.filter((m) => m.id === 'sourdine/put-schedule').map((m) => m.payload);
+    // Saved: nothing unsaved any more, so the next render shows Sourdine's hours (changed there meanwhile).
+    hours = {timezone: 'Europe/Paris', windows: []};
+    await page.click('#save-address');
+    await sentTimes('sourdine/get-schedule', 5);
+    return {initial, edited, afterSaveAddress, afterPair, afterSaveSchedule, put, afterChangeThere: await shown(),
+      result, errors};
+  },
 };
 
 const names = process.argv.slice(2);

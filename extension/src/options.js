@@ -187,7 +187,10 @@ function windowRow(window) {
     /** @type {HTMLElement} */ (row.querySelector('.problem')).textContent = problem ? msg(problem) : '';
   };
   row.addEventListener('input', update);
-  /** @type {HTMLElement} */ (row.querySelector('.remove')).addEventListener('click', () => row.remove());
+  /** @type {HTMLElement} */ (row.querySelector('.remove')).addEventListener('click', () => {
+    scheduleEdited = true;
+    row.remove();
+  });
   update();
   return row;
 }
@@ -205,19 +208,29 @@ function readWindow(row) {
   };
 }
 
+// Whether the work hours on screen were edited since Sourdine's were last shown or saved: a render that another
+// action brings (Save on the address, Pair) then leaves them as they are, and only the status line changes.
+let scheduleEdited = false;
+$('windows').addEventListener('input', () => { scheduleEdited = true; });
+$('windows').addEventListener('change', () => { scheduleEdited = true; });
+input('timezone').addEventListener('input', () => { scheduleEdited = true; });
+
 async function renderSchedule() {
   const zones = $('zones');
   if (!zones.childElementCount) {
     for (const zone of Intl.supportedValuesOf('timeZone')) zones.append(Object.assign(document.createElement('option'), {value: zone}));
   }
   const state = await send(MSG.GET_SCHEDULE);
-  input('timezone').value = state.schedule.timezone;
-  $('windows').replaceChildren(...state.schedule.windows.map(windowRow));
+  if (!scheduleEdited) {
+    input('timezone').value = state.schedule.timezone;
+    $('windows').replaceChildren(...state.schedule.windows.map(windowRow));
+  }
   say('schedule-result', state.until ? msg(state.active ? 'filteringUntil' : 'notFilteringUntil',
     timeLabel(state.until, locale, new Date())) : msg(state.active ? 'filteringAlways' : 'notFilteringNow'));
 }
 
 $('add-window').addEventListener('click', () => {
+  scheduleEdited = true;
   $('windows').append(windowRow({days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '09:00', end: '18:00'}));
 });
 
@@ -227,9 +240,17 @@ $('save-schedule').addEventListener('click', async () => {
   if (!schedule.knownZone(zone)) return say('schedule-result', msg('errorBadZone'), true);
   const bad = windows.map(schedule.problem).find(Boolean);
   if (bad) return say('schedule-result', msg(bad), true);
+  // What is sent is no longer an unsaved edit; one made while it is on its way still is (and stays on screen).
+  scheduleEdited = false;
   try {
     const built = schedule.build(zone, windows);
     await send(MSG.PUT_SCHEDULE, built);
+  } catch (e) {
+    scheduleEdited = true;
+    say('schedule-result', errorText(e), true);
+    return;
+  }
+  try {
     await renderSchedule();
     say('schedule-result', msg('saved'));
   } catch (e) {

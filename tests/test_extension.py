@@ -192,6 +192,17 @@ def test_unsaved_work_hours_survive_saving_the_address_and_pairing():
     assert seen["errors"] == []
 
 
+@needs_node
+@needs_chromium
+def test_only_the_latest_list_search_renders():
+    """An older list answer that comes back after a newer one (the search "a" after "ab"; the mute list after the
+    allow list the user switched back to) is not shown: the table matches the search box and the list selected."""
+    seen = pages("listRace")["listRace"]
+    assert seen["search"] == {"box": "ab", "rows": ["account:mastodon:ab1"]}, seen
+    assert seen["lists"] == {"selected": "allow", "rows": ["account:mastodon:allowed"], "actionShown": False}, seen
+    assert seen["errors"] == []
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

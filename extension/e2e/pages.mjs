@@ -269,6 +269,43 @@ const SCENARIOS = {
     return {initial, edited, afterSaveAddress, afterPair, afterSaveSchedule, put, afterChangeThere: await shown(),
       result, errors};
   },
+  /** Typing "ab" in the list search when Sourdine answers "a" slowly and "ab" fast; then switching lists while the
+   *  mute list's answer is slow. */
+  async listRace(browser, base) {
+    /** @param {string} handle */
+    const entry = (handle) => ({key: `account:mastodon:${handle}`, kind: 'account', platform: 'mastodon', handle,
+      action: 'hide'});
+    /** @type {Record<string, [number, string[]]>} */
+    const byQuery = {'': [0, ['a1', 'ab1', 'zz']], a: [900, ['a1', 'ab1']], ab: [50, ['ab1']]};
+    let slowMutes = false;
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/list': async (message) => {
+        const {list, q} = message.payload;
+        if (list === 'allow') {
+          await sleep(50);
+          return ok({allow: [entry('allowed')]});
+        }
+        const [delay, handles] = slowMutes ? [900, ['muted']] : byQuery[q] ?? [0, []];
+        await sleep(delay);
+        return ok({mutes: handles.map(entry)});
+      }});
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.type('#search', 'ab', {delay: 150});
+    await sentTimes('sourdine/list', 3);
+    await sleep(1200);
+    const keys = () => page.$$eval('#entries tbody tr', (rows) => rows.map((r) => /** @type {HTMLElement} */ (r).dataset.key));
+    const search = {box: await page.inputValue('#search'), rows: await keys()};
+    await page.fill('#search', '');
+    await sleep(300);
+    slowMutes = true;
+    await page.check('input[name=list][value=allow]');
+    await page.check('input[name=list][value=mutes]');
+    await page.check('input[name=list][value=allow]');
+    await sleep(1500);
+    const lists = {selected: await page.$eval('input[name=list]:checked', (r) => /** @type {HTMLInputElement} */ (r).value),
+      rows: await keys(), actionShown: await page.isVisible('#entry-action')};
+    return {search, lists, errors};
+  },
 };
 
 const names = process.argv.slice(2);

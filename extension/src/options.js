@@ -2,6 +2,7 @@ import {send} from './lib/client.js';
 import {ext, isFirefox, msg} from './lib/ext.js';
 import {localize, timeLabel} from './lib/i18n.js';
 import {errorText, platformName} from './lib/labels.js';
+import {Latest} from './lib/latest.js';
 import {MSG} from './lib/messages.js';
 import * as schedule from './lib/schedule.js';
 
@@ -273,9 +274,15 @@ function entryLabel(entry) {
   return `${platformName(entry.platform)}: ${entry.handle ?? entry.id}`;
 }
 
+// Searching asks again at each key, and switching lists too: only the latest ask's answer is shown, whichever
+// comes back first.
+const listAsks = new Latest();
+
 async function renderList() {
   const list = currentList();
-  const answer = await send(MSG.LIST, {list, q: input('search').value});
+  const asked = await listAsks.run(() => send(MSG.LIST, {list, q: input('search').value}));
+  if (!asked.current) return;
+  const answer = asked.value;
   const entries = answer[list === 'mutes' ? 'mutes' : 'allow'];
   const rows = entries.map((/** @type {any} */ entry) => {
     const tr = document.createElement('tr');

@@ -203,6 +203,39 @@ def test_only_the_latest_list_search_renders():
     assert seen["errors"] == []
 
 
+@needs_node
+@needs_chromium
+def test_failures_show_once_are_replaced_on_retry_and_cleared_on_success():
+    """Each failure in the pages is shown (none is silent), in one place that the next try replaces rather than
+    appends to, and that a success clears: a suggestion's decision, the dashboard's "this was fine" and "allow the
+    author too", the lists read after an add or a search, a removal, routing's state, the popup's pause."""
+    seen = pages("suggestionErrors", "dashboardRowErrors", "listErrors", "routingError", "popupProblem")
+    locked = "Sourdine refused: the database is locked"
+    suggestions = seen["suggestionErrors"]
+    assert suggestions["afterFailures"] == [{"cells": 3, "errors": [locked]}], suggestions
+    listed = suggestions["afterListFails"]["problem"]
+    assert listed["text"] == locked and listed["visible"], suggestions
+    assert suggestions["afterListFails"]["rows"] == [{"cells": 3, "errors": []}], "the decision went through"
+    assert suggestions["afterSuccess"]["problem"]["visible"] is False and suggestions["afterSuccess"]["rows"] == []
+    dashboard = seen["dashboardRowErrors"]
+    assert dashboard["fineFailed"]["rowErrors"] == [locked] and dashboard["fineDone"]["rowErrors"] == [], dashboard
+    assert dashboard["allowFailed"]["rowErrors"] == [locked], "a refused allow used to fail silently"
+    assert dashboard["allowFailed"]["buttons"] == ["Marked fine", "Always allow this account"]
+    assert dashboard["allowDone"] == {"rowErrors": [], "buttons": ["Marked fine"], "problem": False}, dashboard
+    lists = seen["listErrors"]
+    for step in ("addedUnreadable", "againUnreadable"):
+        assert lists[step]["problem"] == {"text": locked, "className": "error", "visible": True}, lists
+        assert lists[step]["errorLines"] == 1, lists
+    assert lists["addedUnreadable"]["result"]["text"] == "Added."
+    assert lists["readable"]["problem"]["visible"] is False and lists["readable"]["rows"] == 2, lists
+    assert lists["removeFailed"]["result"]["text"] == locked and lists["removeFailed"]["errorLines"] == 1, lists
+    assert lists["removed"]["result"]["text"] == "" and lists["removed"]["errorLines"] == 0, lists
+    assert seen["routingError"]["state"] == {"text": locked, "className": "error", "visible": True}, seen
+    popup = seen["popupProblem"]
+    assert popup["failed"]["visible"] and popup["failed"]["text"] == locked and popup["done"]["visible"] is False
+    assert all(scenario["errors"] == [] for scenario in seen.values()), seen
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

@@ -306,6 +306,119 @@ const SCENARIOS = {
       rows: await keys(), actionShown: await page.isVisible('#entry-action')};
     return {search, lists, errors};
   },
+  /** A suggestion's "Mute" refused three times, then accepted while the suggestions cannot be read, then both fine. */
+  async suggestionErrors(browser, base) {
+    const now = Math.floor(Date.now() / 1000);
+    const suggestion = {platform: 'mastodon', author_id: '9', handle: 'grumpy', hostile: 5, posts: 6, share: 0.8,
+      reasons: ['outrage'], last_seen: now};
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/suggestions': inTurn(ok({suggestions: [suggestion]}), LOCKED, ok({suggestions: []})),
+      'sourdine/decide': inTurn(LOCKED, LOCKED, LOCKED, ok({}))});
+    await page.waitForSelector('body[data-ready="true"]');
+    const row = () => page.$$eval('#suggestions tbody tr', (rows) => rows.map((r) => ({
+      cells: r.querySelectorAll('td').length,
+      errors: [...r.querySelectorAll('.error')].map((e) => e.textContent).filter(Boolean)})));
+    const mute = () => page.click('#suggestions tbody tr >> nth=0 >> button >> nth=0');
+    for (let i = 1; i <= 3; i++) {
+      await mute();
+      await sentTimes('sourdine/decide', i);
+    }
+    const afterFailures = await row();
+    await mute();
+    await sentTimes('sourdine/suggestions', 2);
+    const afterListFails = {rows: await row(), problem: await line(page, '#suggestions-problem')};
+    await mute();
+    await sentTimes('sourdine/suggestions', 3);
+    const afterSuccess = {rows: await row(), problem: await line(page, '#suggestions-problem'),
+      none: await page.isVisible('#no-suggestions')};
+    return {afterFailures, afterListFails, afterSuccess, errors};
+  },
+  /** The dashboard's "This was fine" refused once then accepted; "Allow the author too" refused twice, then accepted. */
+  async dashboardRowErrors(browser, base) {
+    const decision = {platform: 'mastodon', post_id: '1', author: 'someone', author_id: '7', action: 'collapse',
+      reason: 'outrage, score 0.82', first_seen: Math.floor(Date.now() / 1000) - 5, feedback: null, url: null,
+      excerpt: null};
+    const {page, sentTimes, errors} = await open(browser, base, 'dashboard.html', {...GOOD,
+      'sourdine/kept-away': ok({decisions: [decision]}),
+      'sourdine/feedback': inTurn(LOCKED, ok({offer: {path: '/api/v1/connections/mastodon/7', author_id: '7'}})),
+      'sourdine/decide': inTurn(LOCKED, LOCKED, ok({}))});
+    await page.waitForSelector('body[data-ready="true"]');
+    const seen = async () => ({
+      rowErrors: await page.$$eval('#kept-away tbody tr .error', (e) => e.map((x) => x.textContent).filter(Boolean)),
+      buttons: await page.$$eval('#kept-away tbody tr button', (b) => b.map((x) => x.textContent)),
+      problem: await page.isVisible('#problem'),
+    });
+    await page.click('button.fine');
+    await sentTimes('sourdine/feedback', 1);
+    const fineFailed = await seen();
+    await page.click('button.fine');
+    await sentTimes('sourdine/feedback', 2);
+    const fineDone = await seen();
+    const allow = () => page.click('#kept-away tbody tr button >> nth=1');
+    await allow();
+    await sentTimes('sourdine/decide', 1);
+    await allow();
+    await sentTimes('sourdine/decide', 2);
+    const allowFailed = await seen();
+    await allow();
+    await sentTimes('sourdine/decide', 3);
+    return {fineFailed, fineDone, allowFailed, allowDone: await seen(), errors};
+  },
+  /** The lists: an entry added but the list then unreadable (twice), readable again; a removal refused twice. */
+  async listErrors(browser, base) {
+    /** @param {string} handle */
+    const entry = (handle) => ({key: `account:mastodon:${handle}`, kind: 'account', platform: 'mastodon', handle,
+      action: 'hide'});
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/list': inTurn(ok({mutes: [entry('one')]}), LOCKED, LOCKED, ok({mutes: [entry('one'), entry('two')]})),
+      'sourdine/add-entry': ok({}),
+      'sourdine/remove-entry': inTurn(LOCKED, LOCKED, ok({}))});
+    await page.waitForSelector('body[data-ready="true"]');
+    const seen = async () => ({result: await line(page, '#list-result'), problem: await line(page, '#list-problem'),
+      rows: await page.locator('#entries tbody tr').count(),
+      errorLines: await page.$$eval('.error', (e) => e.filter((x) => /** @type {HTMLElement} */ (x).offsetParent !== null
+        && x.textContent?.includes('locked')).length)});
+    await page.fill('#entry-value', 'rage');
+    await page.click('#add-entry button[type=submit]');
+    await sentTimes('sourdine/list', 2);
+    const addedUnreadable = await seen();
+    await page.fill('#search', 'o');
+    await sentTimes('sourdine/list', 3);
+    const againUnreadable = await seen();
+    await page.fill('#search', '');
+    await sentTimes('sourdine/list', 4);
+    const readable = await seen();
+    const remove = () => page.click('#entries tbody tr >> nth=0 >> button');
+    await remove();
+    await sentTimes('sourdine/list', 5);
+    await remove();
+    await sentTimes('sourdine/list', 6);
+    const removeFailed = await seen();
+    await remove();
+    await sentTimes('sourdine/list', 7);
+    return {addedUnreadable, againUnreadable, readable, removeFailed, removed: await seen(), errors};
+  },
+  /** Routing turned on, but its state cannot be read back afterwards. */
+  async routingError(browser, base) {
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/routing': inTurn(GOOD['sourdine/routing'], LOCKED), 'sourdine/set-routing': ok({enabled: true})});
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.check('#routing');
+    await sentTimes('sourdine/routing', 2);
+    return {state: await line(page, '#routing-state'), errors};
+  },
+  /** The popup's "Pause 30 min" refused, then accepted. */
+  async popupProblem(browser, base) {
+    const {page, sentTimes, errors} = await open(browser, base, 'popup.html', {...GOOD,
+      'sourdine/pause': inTurn(LOCKED, ok({}))}, {width: 360, height: 640});
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#pause');
+    await sentTimes('sourdine/state', 2);
+    const failed = await line(page, '#problem');
+    await page.click('#pause');
+    await sentTimes('sourdine/state', 3);
+    return {failed, done: await line(page, '#problem'), errors};
+  },
 };
 
 const names = process.argv.slice(2);

@@ -85,28 +85,44 @@ function keptAwayRow(decision) {
     linkCell.append(link);
   }
   const fineCell = el('td');
+  // This row's last failure ("this was fine" or "allow the author too"), one line replaced at each try.
+  const failed = el('div');
+  failed.className = 'error';
+  /**
+   * Ask the worker something for this row; a failure shows in the row's line, a success clears that line.
+   * @param {() => Promise<any>} ask
+   */
+  const attempt = async (ask) => {
+    try {
+      const answer = await ask();
+      failed.textContent = '';
+      return answer;
+    } catch (e) {
+      failed.textContent = errorText(e);
+      return null;
+    }
+  };
   const fine = /** @type {HTMLButtonElement} */ (el('button', msg(decision.feedback === 'fine' ? 'markedFine' : 'thisWasFine')));
   fine.className = 'fine';
   fine.disabled = decision.feedback === 'fine';
   fine.addEventListener('click', async () => {
-    try {
-      const answer = await send(MSG.FEEDBACK, {platform: decision.platform, post_id: decision.post_id, feedback: 'fine'});
-      fine.textContent = msg('markedFine');
-      fine.disabled = true;
-      const author = offeredAuthor(answer.offer, decision);
-      if (author) {
-        const allow = el('button', msg('allowAuthorToo'));
-        allow.addEventListener('click', async () => {
-          await send(MSG.DECIDE, {platform: decision.platform, author_id: author, decision: 'allow'});
+    const answer = await attempt(() => send(MSG.FEEDBACK, {platform: decision.platform, post_id: decision.post_id, feedback: 'fine'}));
+    if (!answer) return;
+    fine.textContent = msg('markedFine');
+    fine.disabled = true;
+    const author = offeredAuthor(answer.offer, decision);
+    if (author) {
+      const allow = el('button', msg('allowAuthorToo'));
+      allow.className = 'allow-author';
+      allow.addEventListener('click', async () => {
+        if (await attempt(() => send(MSG.DECIDE, {platform: decision.platform, author_id: author, decision: 'allow'}))) {
           allow.remove();
-        });
-        fineCell.append(' ', allow);
-      }
-    } catch (e) {
-      showProblem(e);
+        }
+      });
+      fine.after(' ', allow);
     }
   });
-  fineCell.append(fine);
+  fineCell.append(fine, failed);
   tr.append(linkCell, fineCell);
   return tr;
 }

@@ -26,6 +26,17 @@ function say(id, text, bad = false) {
 }
 
 /**
+ * A section's problem line: what went wrong the last time the section was read (replacing what it said before),
+ * or nothing once it was read again.
+ * @param {string} id
+ * @param {unknown} [error]
+ */
+function sectionProblem(id, error) {
+  $(id).textContent = error === undefined ? '' : errorText(error);
+  $(id).hidden = error === undefined;
+}
+
+/**
  * An element with text.
  * @param {string} tag
  * @param {string} [text]
@@ -67,22 +78,22 @@ async function renderConnection() {
   }
   if (asked !== connectionRenders) return null;
   if (!addressTyped) input('address').value = state.base;
-  // `problem`: Sourdine answered, paired, but its state could not be read (a locked database...).
-  const problem = state.problem;
-  badge.textContent = msg(problem ? 'stateError' : state.running ? 'running' : 'notRunning');
-  badge.className = `badge ${state.running && !problem ? 'on' : 'off'}`;
+  // Sourdine answered, paired, but its state could not be read (a locked database...).
+  const unreadable = state.problem;
+  badge.textContent = msg(unreadable ? 'stateError' : state.running ? 'running' : 'notRunning');
+  badge.className = `badge ${state.running && !unreadable ? 'on' : 'off'}`;
   const paired = state.paired && !state.revoked;
-  if (problem) {
-    say('connection-help', `${msg('stateUnreadable')} ${errorText(problem)}`, true);
+  if (unreadable) {
+    say('connection-help', `${msg('stateUnreadable')} ${errorText(unreadable)}`, true);
   } else {
     say('connection-help', !state.running ? msg('notRunningHelp')
       : paired ? msg('connectedTo', state.base) : msg('pairHelp'));
   }
   $('pairing').hidden = paired;
   $('paired').hidden = !paired;
-  $('needs-pairing').hidden = !(paired && state.running && !problem);
+  $('needs-pairing').hidden = !(paired && state.running && !unreadable);
   document.body.dataset.paired = String(paired);
-  if (paired && state.running && !problem) {
+  if (paired && state.running && !unreadable) {
     platforms = Object.keys(state.status.platforms);
     return true;
   }
@@ -93,6 +104,7 @@ $('save-address').addEventListener('click', async () => {
   try {
     await send(MSG.SET_ADDRESS, {base: input('address').value});
     addressTyped = false;
+    say('pair-result', '');
     await renderAll();
   } catch (e) {
     say('pair-result', errorText(e), true);
@@ -134,11 +146,17 @@ $('unpair').addEventListener('click', async () => {
 let routingOrigins = [];
 
 async function renderRouting() {
-  const state = await send(MSG.ROUTING);
+  let state;
+  try {
+    state = await send(MSG.ROUTING);
+  } catch (e) {
+    say('routing-state', errorText(e), true);
+    return;
+  }
   routingOrigins = state.origins;
   input('routing').checked = state.enabled;
   const mode = state.current?.value?.mode ?? state.current?.mode ?? '';
-  $('routing-state').textContent = state.enabled ? msg('routingOn', mode) : msg('routingOff');
+  say('routing-state', state.enabled ? msg('routingOn', mode) : msg('routingOff'));
 }
 
 input('routing').addEventListener('change', async () => {
@@ -150,7 +168,7 @@ input('routing').addEventListener('change', async () => {
     }
     await send(MSG.SET_ROUTING, {enabled});
   } catch (e) {
-    $('routing-state').textContent = errorText(e);
+    say('routing-state', errorText(e), true);
     input('routing').checked = !enabled;
     return;
   }
@@ -216,18 +234,26 @@ $('windows').addEventListener('input', () => { scheduleEdited = true; });
 $('windows').addEventListener('change', () => { scheduleEdited = true; });
 input('timezone').addEventListener('input', () => { scheduleEdited = true; });
 
+/** Sourdine's work hours (over the ones on screen unless those were edited); false when they could not be read. */
 async function renderSchedule() {
   const zones = $('zones');
   if (!zones.childElementCount) {
     for (const zone of Intl.supportedValuesOf('timeZone')) zones.append(Object.assign(document.createElement('option'), {value: zone}));
   }
-  const state = await send(MSG.GET_SCHEDULE);
+  let state;
+  try {
+    state = await send(MSG.GET_SCHEDULE);
+  } catch (e) {
+    say('schedule-result', errorText(e), true);
+    return false;
+  }
   if (!scheduleEdited) {
     input('timezone').value = state.schedule.timezone;
     $('windows').replaceChildren(...state.schedule.windows.map(windowRow));
   }
   say('schedule-result', state.until ? msg(state.active ? 'filteringUntil' : 'notFilteringUntil',
     timeLabel(state.until, locale, new Date())) : msg(state.active ? 'filteringAlways' : 'notFilteringNow'));
+  return true;
 }
 
 $('add-window').addEventListener('click', () => {
@@ -251,12 +277,7 @@ $('save-schedule').addEventListener('click', async () => {
     say('schedule-result', errorText(e), true);
     return;
   }
-  try {
-    await renderSchedule();
-    say('schedule-result', msg('saved'));
-  } catch (e) {
-    say('schedule-result', errorText(e), true);
-  }
+  if (await renderSchedule()) say('schedule-result', msg('saved'));
 });
 
 // -- mute and allow lists --------------------------------------------------------------------------------------
@@ -280,8 +301,15 @@ const listAsks = new Latest();
 
 async function renderList() {
   const list = currentList();
-  const asked = await listAsks.run(() => send(MSG.LIST, {list, q: input('search').value}));
+  let asked;
+  try {
+    asked = await listAsks.run(() => send(MSG.LIST, {list, q: input('search').value}));
+  } catch (e) {
+    sectionProblem('list-problem', e);
+    return;
+  }
   if (!asked.current) return;
+  sectionProblem('list-problem');
   const answer = asked.value;
   const entries = answer[list === 'mutes' ? 'mutes' : 'allow'];
   const rows = entries.map((/** @type {any} */ entry) => {
@@ -298,6 +326,7 @@ async function renderList() {
     remove.addEventListener('click', async () => {
       try {
         await send(MSG.REMOVE_ENTRY, {list, key: entry.key});
+        say('list-result', '');
       } catch (e) {
         say('list-result', errorText(e), true);
       }
@@ -310,7 +339,7 @@ async function renderList() {
   });
   /** @type {HTMLElement} */ ($('entries').querySelector('tbody')).replaceChildren(...rows);
   $('entry-action').hidden = list !== 'mutes';
-  if (!rows.length) say('list-result', msg('listEmpty'));
+  $('no-entries').hidden = rows.length > 0;
 }
 
 function renderEntryForm() {
@@ -391,6 +420,7 @@ $('export').addEventListener('click', async () => {
     const format = /** @type {HTMLSelectElement} */ ($('transfer-format')).value;
     const list = currentList();
     const {text} = await send(MSG.EXPORT, {list, format});
+    say('transfer-result', '');
     const type = format.endsWith('csv') ? 'text/csv' : 'application/json';
     const url = URL.createObjectURL(new Blob([text], {type}));
     const link = Object.assign(document.createElement('a'), {
@@ -405,7 +435,14 @@ $('export').addEventListener('click', async () => {
 // -- toxic-connection suggestions -----------------------------------------------------------------------------
 
 async function renderSuggestions() {
-  const {suggestions} = await send(MSG.SUGGESTIONS);
+  let suggestions;
+  try {
+    ({suggestions} = await send(MSG.SUGGESTIONS));
+  } catch (e) {
+    sectionProblem('suggestions-problem', e);
+    return;
+  }
+  sectionProblem('suggestions-problem');
   $('no-suggestions').hidden = suggestions.length > 0;
   const rows = suggestions.map((/** @type {any} */ s) => {
     const tr = document.createElement('tr');
@@ -413,19 +450,23 @@ async function renderSuggestions() {
       el('td', msg('evidence', [String(Math.round(s.hostile)), String(Math.round(s.posts)), String(Math.round(s.share * 100)),
         s.reasons.join(', ') || '–', new Date(s.last_seen * 1000).toLocaleDateString(locale)])));
     const cell = el('td');
+    // This row's last failure, one line replaced at each try.
+    const failed = el('div', '', 'error');
     for (const decision of ['mute', 'allow', 'dismiss']) {
       const button = el('button', msg(`decide_${decision}`));
       button.addEventListener('click', async () => {
         try {
           await send(MSG.DECIDE, {platform: s.platform, author_id: s.author_id, decision});
         } catch (e) {
-          tr.append(el('td', errorText(e), 'error'));
+          failed.textContent = errorText(e);
           return;
         }
+        failed.textContent = '';
         await Promise.all([renderSuggestions(), renderList()]);
       });
       cell.append(button, ' ');
     }
+    cell.append(failed);
     tr.append(cell);
     return tr;
   });

@@ -106,6 +106,7 @@ async function render() {
 $('pause').addEventListener('click', async () => {
   try {
     await send(MSG.PAUSE, {minutes: 30});
+    $('problem').hidden = true;
   } catch (e) {
     showProblem(e);
   }
@@ -114,6 +115,7 @@ $('pause').addEventListener('click', async () => {
 $('resume').addEventListener('click', async () => {
   try {
     await send(MSG.RESUME);
+    $('problem').hidden = true;
   } catch (e) {
     showProblem(e);
   }

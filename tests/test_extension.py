@@ -236,6 +236,19 @@ def test_failures_show_once_are_replaced_on_retry_and_cleared_on_success():
     assert all(scenario["errors"] == [] for scenario in seen.values()), seen
 
 
+@needs_node
+@needs_chromium
+def test_long_unbroken_text_leaves_every_row_button_on_screen():
+    """In the options page and the dashboard, 800 pixels wide, 300-character unbroken notes, handles, keywords,
+    authors and excerpts wrap in their cells: no horizontal scrolling, every row's buttons and links on screen."""
+    seen = pages("longText")["longText"]
+    for page in ("options.html", "dashboard.html"):
+        shown = seen[page]
+        assert shown["controls"] >= 6 and shown["outside"] == 0, (page, shown)
+        assert shown["scrollWidth"] <= shown["width"], (page, shown)
+        assert shown["errors"] == []
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

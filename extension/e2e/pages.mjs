@@ -419,6 +419,44 @@ const SCENARIOS = {
     await sentTimes('sourdine/state', 3);
     return {failed, done: await line(page, '#problem'), errors};
   },
+  /** 300-character unbroken notes, handles, keywords, authors and excerpts, in pages 800 pixels wide. */
+  async longText(browser, base) {
+    const long = (/** @type {string} */ c) => c.repeat(300);
+    const now = Math.floor(Date.now() / 1000);
+    /** @param {Record<string, unknown>} o */
+    const decision = (o) => ({platform: 'mastodon', post_id: String(Math.random()), author: 'alice', author_id: '1',
+      action: 'collapse', reason: 'outrage, score 0.82', first_seen: now - 5, feedback: null,
+      url: 'https://mastodon.example/@alice/1', excerpt: 'some text', ...o});
+    const answers = {...GOOD,
+      'sourdine/list': ok({mutes: [
+        {key: 'account:mastodon:alice', kind: 'account', platform: 'mastodon', handle: 'alice', action: 'hide'},
+        {key: 'account:mastodon:long', kind: 'account', platform: 'mastodon', handle: long('h'), action: 'hide',
+          note: long('n')},
+        {key: 'keyword:long', kind: 'keyword', text: long('k'), action: 'collapse'},
+        {key: 'person:1', kind: 'person', accounts: [{platform: 'mastodon', handle: long('p')},
+          {platform: 'bluesky', handle: 'alice.bsky.social'}], action: 'hide'}]}),
+      'sourdine/suggestions': ok({suggestions: [{platform: 'mastodon', author_id: '7', handle: long('s'), hostile: 5,
+        posts: 6, share: 0.8, reasons: ['outrage'], last_seen: now}]}),
+      'sourdine/kept-away': ok({decisions: [decision({}), decision({author: long('a'), excerpt: long('e')}),
+        decision({reason: `muted: ${long('r')}`})]}),
+    };
+    /** @type {Record<string, unknown>} */
+    const out = {};
+    for (const file of ['options.html', 'dashboard.html']) {
+      const {page, errors} = await open(browser, base, file, answers, {width: 800, height: 800});
+      await page.waitForSelector('body[data-ready="true"]');
+      out[file] = await page.evaluate(() => {
+        const controls = [...document.querySelectorAll('td button, td a')].map((b) => b.getBoundingClientRect());
+        return {width: window.innerWidth, scrollWidth: document.documentElement.scrollWidth, controls: controls.length,
+          outside: controls.filter((r) => r.right > window.innerWidth || r.left < 0).length,
+          rightmost: Math.round(Math.max(...controls.map((r) => r.right)))};
+      });
+      /** @type {any} */ (out[file]).errors = errors;
+      if (process.env.SOURDINE_OUT) await page.screenshot({path: join(process.env.SOURDINE_OUT, `long-${file}.png`), fullPage: true});
+      await page.close();
+    }
+    return out;
+  },
 };
 
 const names = process.argv.slice(2);

@@ -249,6 +249,19 @@ def test_long_unbroken_text_leaves_every_row_button_on_screen():
         assert shown["errors"] == []
 
 
+@needs_node
+@needs_chromium
+def test_bidi_controls_in_supplied_text_cannot_reorder_the_rest_of_a_row():
+    """U+202E (right-to-left override) in a handle, a keyword, a note, an author, a reason or an excerpt stays
+    inside that text: what the page writes after it in the same cell (", Bluesky: ...", a closing quote, " · ")
+    is drawn after it, left to right, and every table text holding a bidi control is isolated."""
+    seen = pages("bidi")["bidi"]
+    for part in ("entries", "keptAway"):
+        for name, shown in seen[part].items():
+            assert shown["lines"] == 1 and shown["inOrder"] is True, (part, name, shown)
+    assert seen["unisolated"] == [] and seen["errors"] == [], seen
+
+
 # -- end to end ----------------------------------------------------------------------------------------------
 
 REAL = json.loads((DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes())

@@ -457,6 +457,94 @@ const SCENARIOS = {
     }
     return out;
   },
+  /** U+202E (right-to-left override) in handles, keywords, notes, reasons and excerpts: the text the page puts after
+   *  them in the same cell must still read left to right, after them. */
+  async bidi(browser, base) {
+    const now = Math.floor(Date.now() / 1000);
+    const answers = {...GOOD,
+      'sourdine/list': ok({mutes: [
+        {key: 'person:1', kind: 'person', accounts: [{platform: 'mastodon', handle: 'troll\u202E'},
+          {platform: 'bluesky', handle: 'alice.bsky.social'}], action: 'hide', note: 'imported \u202Eetirovaf ym'},
+        {key: 'keyword:x', kind: 'keyword', text: 'abc\u202Edef', action: 'collapse'}]}),
+      'sourdine/suggestions': ok({suggestions: [{platform: 'mastodon', author_id: '7', handle: 'dave\u202E', hostile: 5,
+        posts: 6, share: 0.8, reasons: ['outrage'], last_seen: now}]}),
+      'sourdine/kept-away': ok({decisions: [{platform: 'mastodon', post_id: '1', author: 'mallory\u202E', author_id: '1',
+        action: 'collapse', reason: 'muted: abc\u202Exyz', first_seen: now - 5, feedback: null, url: null,
+        excerpt: 'you are all \u202Eeniotuo ,sretsnom'}]}),
+    };
+    /**
+     * Whether the last `after` in a cell is drawn after (right of) everything before it, its glyphs left to right.
+     * @param {Page} page
+     * @param {string} selector the cell
+     * @param {string} after text the page itself puts after the supplied text
+     */
+    const order = (page, selector, after) => page.$eval(selector, (cell, after) => {
+      /** @type {{node: Text, offset: number}[]} */
+      const chars = [];
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (let node; (node = /** @type {Text | null} */ (walker.nextNode()));) {
+        for (let offset = 0; offset < node.data.length; offset++) chars.push({node, offset});
+      }
+      const rect = (/** @type {{node: Text, offset: number}} */ c) => {
+        const range = document.createRange();
+        range.setStart(c.node, c.offset);
+        range.setEnd(c.node, c.offset + 1);
+        return range.getBoundingClientRect();
+      };
+      const start = (cell.textContent ?? '').lastIndexOf(after);
+      const before = chars.slice(0, start).map(rect).filter((r) => r.width > 0);
+      const tail = chars.slice(start, start + after.length).filter((c) => c.node.data[c.offset].trim()).map(rect);
+      let edge = Math.max(...before.map((r) => r.right));
+      let inOrder = start > 0 && tail.length > 0;
+      for (const r of tail) {
+        if (r.left < edge - 0.5) inOrder = false;
+        edge = r.right;
+      }
+      const lines = new Set([...before, ...tail].map((r) => Math.round(r.top))).size;
+      return {inOrder, lines, text: cell.textContent};
+    }, after);
+    /**
+     * The table text holding a bidi control that no element inside its cell isolates from the rest of the cell (a
+     * <bdi>, or unicode-bidi: isolate).
+     * @param {Page} page
+     */
+    const unisolated = (page) => page.evaluate(() => {
+      const controls = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+      /** @type {string[]} */
+      const out = [];
+      for (const td of document.querySelectorAll('td')) {
+        const walker = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+        for (let node; (node = /** @type {Text | null} */ (walker.nextNode()));) {
+          if (!controls.test(node.data)) continue;
+          let isolating = false;
+          // Inside the cell: a cell is isolated from the other cells already (unicode-bidi: isolate on td).
+          for (let up = node.parentElement; up && up !== td; up = up.parentElement) {
+            const bidi = getComputedStyle(up).unicodeBidi;
+            if (bidi === 'isolate' || bidi === 'isolate-override' || bidi === 'plaintext') isolating = true;
+          }
+          if (!isolating) out.push(node.data);
+        }
+      }
+      return out;
+    });
+    const options = await open(browser, base, 'options.html', answers, {width: 1200, height: 800});
+    await options.page.waitForSelector('body[data-ready="true"]');
+    const optionsUnisolated = await unisolated(options.page);
+    const entries = {
+      person: await order(options.page, '#entries tr[data-key="person:1"] td', ', Bluesky: alice.bsky.social'),
+      keyword: await order(options.page, '#entries tr[data-key="keyword:x"] td', '\u201D'),
+    };
+    await options.page.close();
+    const dashboard = await open(browser, base, 'dashboard.html', answers, {width: 1200, height: 800});
+    await dashboard.page.waitForSelector('body[data-ready="true"]');
+    const cell = '#kept-away tbody tr td:nth-child(5)';
+    const keptAway = {
+      afterReason: await order(dashboard.page, cell, ' \u00B7 \u201C'),
+      afterExcerpt: await order(dashboard.page, cell, '\u201D'),
+    };
+    return {entries, keptAway, unisolated: [...optionsUnisolated, ...await unisolated(dashboard.page)],
+      errors: [...options.errors, ...dashboard.errors]};
+  },
 };
 
 const names = process.argv.slice(2);

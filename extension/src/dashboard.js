@@ -1,7 +1,7 @@
 import {send} from './lib/client.js';
 import {ext, msg} from './lib/ext.js';
 import {localize} from './lib/i18n.js';
-import {errorText, platformName} from './lib/labels.js';
+import {errorText, isolated, platformName} from './lib/labels.js';
 import {MSG} from './lib/messages.js';
 import {exposureSeries, hourlySeries, offeredAuthor, postLink} from './lib/stats.js';
 
@@ -68,12 +68,20 @@ function drawCharts(stats, platforms) {
 function keptAwayRow(decision) {
   const tr = document.createElement('tr');
   tr.dataset.post = decision.post_id;
+  // The author, the reason (a muted keyword may be in it) and the excerpt are isolated: bidi controls in them
+  // cannot reorder the rest of the row.
+  const author = el('td');
+  if (decision.author) author.append(isolated(decision.author));
+  const why = el('td');
+  if (decision.reason) why.append(isolated(decision.reason));
+  if (decision.reason && decision.excerpt) why.append(' · ');
+  if (decision.excerpt) why.append('“', isolated(decision.excerpt), '”');
   tr.append(
     el('td', new Date(decision.first_seen * 1000).toLocaleTimeString(locale, {hour: '2-digit', minute: '2-digit'})),
     el('td', platformName(decision.platform)),
-    el('td', decision.author ?? ''),
+    author,
     el('td', msg(decision.action === 'hide' ? 'hidden' : 'folded')),
-    el('td', [decision.reason ?? '', decision.excerpt ? `“${decision.excerpt}”` : ''].filter(Boolean).join(' · ')),
+    why,
   );
   const linkCell = el('td');
   const url = postLink(decision);

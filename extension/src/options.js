@@ -1,7 +1,7 @@
 import {send} from './lib/client.js';
 import {ext, isFirefox, msg} from './lib/ext.js';
 import {localize, timeLabel} from './lib/i18n.js';
-import {errorText, platformName} from './lib/labels.js';
+import {errorText, isolated, platformName} from './lib/labels.js';
 import {Latest} from './lib/latest.js';
 import {MSG} from './lib/messages.js';
 import * as schedule from './lib/schedule.js';
@@ -286,13 +286,26 @@ const currentList = () => /** @type {'mutes' | 'allow'} */ (
   /** @type {HTMLInputElement} */ (document.querySelector('input[name=list]:checked')).value);
 
 /**
- * How an entry reads in the table.
+ * How an entry reads in the table; what the user or a platform wrote is isolated (bidi controls stay inside it).
  * @param {any} entry
+ * @returns {(string | Node)[]}
  */
 function entryLabel(entry) {
-  if (entry.kind === 'keyword') return entry.regex ? `/${entry.text}/` : `“${entry.text}”`;
-  if (entry.kind === 'person') return entry.accounts.map((/** @type {any} */ a) => `${platformName(a.platform)}: ${a.handle ?? a.id}`).join(', ');
-  return `${platformName(entry.platform)}: ${entry.handle ?? entry.id}`;
+  if (entry.kind === 'keyword') return entry.regex ? ['/', isolated(entry.text), '/'] : ['“', isolated(entry.text), '”'];
+  /** @param {any} account */
+  const account = (account) => [`${platformName(account.platform)}: `, isolated(String(account.handle ?? account.id))];
+  if (entry.kind === 'person') return entry.accounts.flatMap((/** @type {any} */ a, /** @type {number} */ i) => [...(i ? [', '] : []), ...account(a)]);
+  return account(entry);
+}
+
+/**
+ * A table cell holding these.
+ * @param {(string | Node)[]} parts
+ */
+function cellOf(...parts) {
+  const td = el('td');
+  td.append(...parts);
+  return td;
 }
 
 // Searching asks again at each key, and switching lists too: only the latest ask's answer is shown, whichever
@@ -316,11 +329,11 @@ async function renderList() {
     const tr = document.createElement('tr');
     tr.dataset.key = entry.key;
     tr.append(
-      el('td', entryLabel(entry)),
+      cellOf(...entryLabel(entry)),
       el('td', list === 'mutes' ? msg(entry.action === 'hide' ? 'actionHide' : 'actionCollapse') : ''),
       el('td', entry.expires ? new Date(entry.expires).toLocaleString(locale) : msg('expiresNever')),
       el('td', entry.platforms ? entry.platforms.map(platformName).join(', ') : msg('scopeAll')),
-      el('td', entry.note ?? ''),
+      cellOf(...(entry.note ? [isolated(entry.note)] : [])),
     );
     const remove = el('button', msg('remove'));
     remove.addEventListener('click', async () => {
@@ -446,7 +459,7 @@ async function renderSuggestions() {
   $('no-suggestions').hidden = suggestions.length > 0;
   const rows = suggestions.map((/** @type {any} */ s) => {
     const tr = document.createElement('tr');
-    tr.append(el('td', `${platformName(s.platform)}: ${s.handle || s.author_id}`),
+    tr.append(cellOf(`${platformName(s.platform)}: `, isolated(String(s.handle || s.author_id))),
       el('td', msg('evidence', [String(Math.round(s.hostile)), String(Math.round(s.posts)), String(Math.round(s.share * 100)),
         s.reasons.join(', ') || '–', new Date(s.last_seen * 1000).toLocaleDateString(locale)])));
     const cell = el('td');

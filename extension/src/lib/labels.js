@@ -23,3 +23,15 @@ export function errorText(error) {
   if (code === 'no_reply') return msg('noReply');
   return msg('errorGeneric', String(/** @type {any} */ (error)?.message ?? error));
 }
+
+/**
+ * Text from a user or a platform (a handle, a keyword, a note, an excerpt) for a page, in a <bdi>: isolated, so
+ * that its direction controls (U+202E RIGHT-TO-LEFT OVERRIDE...) cannot reorder the text around it, and its
+ * direction is its own (right-to-left names read right).
+ * @param {string} text
+ */
+export function isolated(text) {
+  const node = document.createElement('bdi');
+  node.textContent = text;
+  return node;
+}

@@ -302,12 +302,39 @@ document.querySelector('[role=feed]').append(p); }}, 300);
 // clicks may reveal anything.
 let clicks = 0; const started = Date.now();
 const presser = setInterval(() => {{
-  const buttons = document.querySelectorAll('button.sourdine-reveal');
-  for (const b of buttons) {{ b.click(); clicks += 1; }}
+  const buttons = document.querySelectorAll('.sourdine-reveal');
+  for (const b of buttons) {{ b.click(); b.shadowRoot?.querySelector('button')?.click(); clicks += 1; }}
   if (buttons.length >= 4 || Date.now() - started > 10000) {{
     clearInterval(presser); document.body.dataset.scripted = String(clicks);
   }}
 }}, 200);</script></body></html>"""
+
+
+# Clickjacking: pages on the same Facebook host that try to trick the user into pressing "Show" for a post Sourdine
+# holds, each with its CSS (and script, overlay) and where the user's real click lands ("page": a spot away from the
+# placeholder; "button": the middle of the button's box). Each page's untrap() takes its trap away, after which a
+# click on the button must reveal. (Selectors match the button itself too, as it was before its shadow root.)
+STRETCHED = ("position: fixed !important; inset: 0 !important; width: 100vw !important; height: 100vh !important; "
+             "opacity: 0 !important; z-index: 2147483647 !important;")
+REVEAL_TRAPS = {
+    # invisible and stretched over the whole page, by the page's style sheet and its script
+    "stretched": ("page", f".sourdine-reveal {{ {STRETCHED} }}",
+                  "window.trapTimer = setInterval(() => { for (const el of document.querySelectorAll("
+                  f"'.sourdine-reveal')) el.style.cssText = '{STRETCHED}'; }}, 50);", ""),
+}
+
+
+def reveal_trap(request: web.Request) -> web.Response:
+    where, css, script, extra = REVEAL_TRAPS[request.query["trap"]]
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Facebook</title><style id="trap">{css}</style>
+</head><body data-click="{where}"><h1>Cute cats</h1><p>Click anywhere to see more.</p>
+<p id="bait">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p>{extra}
+<script>{script}
+window.untrap = () => {{ clearInterval(window.trapTimer); document.getElementById('trap').remove();
+  document.getElementById('cover')?.remove();
+  for (const el of document.querySelectorAll('.sourdine-reveal')) el.removeAttribute('style'); }};</script>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html")
 
 
 def call(api_port: int, token: str, method: str, path: str, body: object = None) -> object:
@@ -340,6 +367,7 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     standin.routes["/api/v1/timelines/home"] = lambda _: web.json_response(TIMELINE)
     standin.routes[FACEBOOK_GRAPHQL] = respond(FACEBOOK_BYTES, "text/html; charset=utf-8")
     standin.routes["/reveal"] = lambda _: web.Response(text=REVEAL_PAGE, content_type="text/html")
+    standin.routes["/reveal-trap"] = reveal_trap
     home = tmp_path / "home"
     running = start_sourdine(home, "--mastodon-instance", FEED_HOST, env={"PYTHONPATH": str(BROWSER)})
     out = Path(request.config.rootpath) / "test-output" / "extension"
@@ -357,7 +385,9 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
                  "FEED_URL": f"http://{FEED_HOST}:{standin.port}/api/v1/timelines/home", "FINE_POST": IDS[11],
                  "CHROMIUM": CHROMIUM, "IMPORT_EXPORT": "1" if transfer else "0", "SOURDINE_PROXY": running.proxy,
                  "FACEBOOK_URL": f"http://localhost:{standin.port}{FACEBOOK_GRAPHQL}",
-                 "REVEAL_URL": f"http://{REVEAL_HOST}:{standin.port}/reveal"})
+                 "REVEAL_URL": f"http://{REVEAL_HOST}:{standin.port}/reveal",
+                 "REVEAL_TRAPS": f"http://{REVEAL_HOST}:{standin.port}/reveal-trap",
+                 "REVEAL_TRAP_NAMES": ",".join(REVEAL_TRAPS)})
         elapsed = time.monotonic() - started
         if done.returncode != 0:
             running.stop()
@@ -445,9 +475,19 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
                                (seen["revealedFr"], "Afficher", "(plus disponible")):
         texts = shown["texts"]
         assert shown["labels"] == [label] * 4, "a placeholder after 2,500 text nodes gets its button too"
+        assert shown["modes"] == ["closed"] * 4, "each button is in a closed shadow root, out of the page's reach"
         assert shown["scriptedClicks"] >= 4 and shown["afterScripted"] == 4, "the page's own clicks reveal nothing"
         assert texts["folded"] == SOUR_FR == texts["deep"] and texts["late"] == HOSTILE_EN
         assert texts["plain"] == "A friendly post, left alone."
         assert texts["gone"].startswith(f"{HIDDEN}: outrage [sourdine:facebook:{GONE}] {gone}"), texts["gone"]
+    # 7b. Clickjacking: on a page that makes the button invisible and stretches it over the page, the user's real
+    # click reveals nothing; once the trap is gone, a click on the button does.
+    assert set(seen["traps"]) == set(REVEAL_TRAPS)
+    for name, trap in seen["traps"].items():
+        placeholder = f"{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]"
+        assert trap["trapped"].startswith(placeholder) and SOUR_FR not in trap["trapped"], \
+            f"{name}: the page got a post revealed by a click it trapped"
+        assert trap["note"] is None, (name, trap["note"])
+        assert trap["untrapped"] == SOUR_FR, f"{name}: a plain click on the button, once untrapped, reveals"
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
     print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}")

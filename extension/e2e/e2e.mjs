@@ -9,6 +9,8 @@
 // and, for the reveal content script (optional):
 //   SOURDINE_PROXY http://127.0.0.1:<proxy port>       FACEBOOK_URL a Facebook GraphQL feed, fetched through it
 //   REVEAL_URL     a page on web.facebook.com (mapped to 127.0.0.1 too) showing Sourdine placeholders
+//   REVEAL_TRAPS   pages there that try to trick the user into pressing "Show" (clickjacking), ?trap=NAME for
+//                  each of the comma-separated NAMEs in REVEAL_TRAP_NAMES
 import {request} from 'node:http';
 import {createServer} from 'node:net';
 import {mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
@@ -89,23 +91,113 @@ function throughProxy(proxy, url) {
 }
 
 /**
+ * The "Show" buttons on a page, read through the DevTools protocol (the page's scripts, and playwright's
+ * selectors, cannot see into the closed shadow roots they are in): for each host, its root's mode, the button's
+ * label and whether it is disabled.
+ * @param {import('playwright-core').Page} page
+ */
+async function showButtons(page) {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const {root} = await cdp.send('DOM.getDocument', {depth: -1, pierce: true});
+    /** @type {{mode: string | undefined, label: string, disabled: boolean}[]} */
+    const found = [];
+    /** @param {any} node */
+    const attributes = (node) => {
+      const list = node.attributes ?? [];
+      return Object.fromEntries(list.flatMap((/** @type {string} */ v, /** @type {number} */ i) => (i % 2 ? [] : [[v, list[i + 1]]])));
+    };
+    /** @param {any} node @returns {string} */
+    const text = (node) => (node.nodeType === 3 ? node.nodeValue : (node.children ?? []).map(text).join(''));
+    /** @param {any} node */
+    const walk = (node) => {
+      if (attributes(node).class === 'sourdine-reveal') {
+        const shadow = node.shadowRoots?.[0];
+        /** @type {any} */
+        const button = (shadow?.children ?? []).find((/** @type {any} */ c) => c.nodeName === 'BUTTON');
+        found.push({mode: shadow?.shadowRootType, label: button ? text(button) : '',
+          disabled: button ? 'disabled' in attributes(button) : false});
+      }
+      for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? [])]) walk(child);
+    };
+    walk(root);
+    return found;
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/**
  * On a page showing Sourdine placeholders, click every "Show" (the content script's buttons, some of them on
  * nodes the page adds later) and read each paragraph afterwards.
  * @param {import('playwright-core').Page} page
  * @param {number} expected how many buttons the page should end up with
  */
 async function revealAll(page, expected) {
-  await page.waitForFunction((n) => document.querySelectorAll('button.sourdine-reveal').length >= n, expected,
+  await page.waitForFunction((n) => document.querySelectorAll('.sourdine-reveal').length >= n, expected,
     {timeout: 10000});
-  const labels = await page.$$eval('button.sourdine-reveal', (b) => b.map((x) => x.textContent));
+  const buttons = await showButtons(page);
+  const labels = buttons.map((b) => b.label);
+  const modes = buttons.map((b) => b.mode);
   // The page's own script has been pressing them meanwhile (untrusted clicks): they must all still be there.
   await page.waitForFunction(() => document.body.dataset.scripted, null, {timeout: 15000});
   const scriptedClicks = await page.evaluate(() => Number(document.body.dataset.scripted));
-  const afterScripted = await page.$$eval('button.sourdine-reveal', (b) => b.filter((x) => !(/** @type {HTMLButtonElement} */ (x)).disabled).length);
-  for (const button of await page.$$('button.sourdine-reveal')) await button.click();
-  await page.waitForFunction(() => !document.querySelector('button.sourdine-reveal'), null, {timeout: 10000});
+  const afterScripted = (await showButtons(page)).filter((b) => !b.disabled).length;
+  // The user's own clicks, on each button as it shows (the browser tells a covered one a moment after it shows).
+  await page.waitForTimeout(300);
+  for (const button of await page.$$('.sourdine-reveal')) await button.click();
+  await page.waitForFunction(() => !document.querySelector('.sourdine-reveal'), null, {timeout: 10000});
   const texts = await page.$$eval('p[id]', (ps) => Object.fromEntries(ps.map((p) => [p.id, p.textContent])));
-  return {labels, texts, scriptedClicks, afterScripted};
+  return {labels, modes, texts, scriptedClicks, afterScripted};
+}
+
+// --- Clickjacking: pages that try to get "Show" pressed without the user meaning to ---
+
+/**
+ * On each trap page (a placeholder, and the page's CSS or script set to trick the user into pressing its "Show"),
+ * the user clicks with the real mouse (a trusted click) where the page's body says: "page", a spot away from the
+ * placeholder, or "button", the middle of the button's box. Then the page takes its trap away and the user
+ * clicks the button itself. For each trap: the bait's text after the first click, the note shown next to the
+ * button, and the bait's text after the second click.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ * @param {string[]} names
+ */
+async function revealTraps(context, url, names) {
+  /** @type {Record<string, {where: string | undefined, trapped: string | null, note: string | null,
+   *   untrapped: string | null}>} */
+  const results = {};
+  const bait = (/** @type {import('playwright-core').Page} */ page) => page.textContent('#bait');
+  const middle = async (/** @type {import('playwright-core').Page} */ page) => {
+    const host = await page.$('.sourdine-reveal');
+    const box = await host?.boundingBox();
+    return box ? {x: box.x + box.width / 2, y: box.y + box.height / 2} : null;
+  };
+  for (const name of names) {
+    const page = await context.newPage();
+    try {
+      await page.goto(`${url}?trap=${encodeURIComponent(name)}`);
+      await page.waitForSelector('.sourdine-reveal', {state: 'attached', timeout: 10000});
+      await page.waitForTimeout(300); // as a person would: the page has been on screen a moment before a click
+      const where = await page.evaluate(() => document.body.dataset.click);
+      const point = where === 'page' ? {x: 640, y: 500} : await middle(page);
+      if (!point) throw new Error(`${name}: the button has no box`);
+      await page.mouse.click(point.x, point.y);
+      await page.waitForTimeout(1500); // a reveal, if any, comes back from the worker well within this
+      const trapped = await bait(page);
+      const note = await page.$eval('.sourdine-reveal-note', (n) => n.textContent).catch(() => null);
+      await page.evaluate(() => /** @type {any} */ (window).untrap());
+      await page.waitForTimeout(300);
+      const again = await middle(page);
+      if (again) await page.mouse.click(again.x, again.y);
+      await page.waitForFunction(() => !document.getElementById('bait')?.textContent?.includes('[sourdine:'), null,
+        {timeout: 5000}).catch(() => undefined);
+      results[name] = {where, trapped, note: note?.trim() ?? null, untrapped: await bait(page)};
+    } finally {
+      await page.close();
+    }
+  }
+  return results;
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -337,6 +429,11 @@ try {
     seen.revealed = await revealAll(page, 4);
     await page.screenshot({path: join(OUT, 'reveal.png'), fullPage: true});
     mark('reveal');
+  }
+  // 7b. Pages that try to trick the user into pressing "Show" get nothing from the user's clicks.
+  if (process.env.REVEAL_TRAPS) {
+    seen.traps = await revealTraps(context, process.env.REVEAL_TRAPS, env('REVEAL_TRAP_NAMES').split(','));
+    mark('traps');
   }
   seen.extensionId = id;
 } catch (e) {

@@ -1,8 +1,8 @@
 /**
  * The content script on Facebook, YouTube, LinkedIn, Instagram and Threads: where Sourdine replaced a post's
  * text with its placeholder (which ends with `[sourdine:PLATFORM:ID]`), it adds a "Show" button that asks the
- * service worker for the original text and puts it in place. It reads nothing else of the page and holds no
- * token: the worker calls the API. Browsers load content scripts as classic scripts, so build.mjs joins this
+ * service worker for the original text and puts it in place. The button is in a closed shadow root, out of the
+ * page's reach. It reads nothing else of the page and holds no token: the worker calls the API. Browsers load content scripts as classic scripts, so build.mjs joins this
  * file and the lib modules it imports into one.
  */
 
@@ -12,7 +12,9 @@ import {MSG} from './lib/messages.js';
 
 /** At most this many text nodes are looked at per pass; the rest wait for the next one. */
 const NODES_PER_PASS = 2000;
+/** The class of a button's host, and of the notes that say what became of a "Show". */
 const BUTTON_CLASS = 'sourdine-reveal';
+const NOTE_CLASS = 'sourdine-reveal-note';
 /** Text that is not shown as text: the pages' own data (Facebook's inline JSON holds the placeholders too). */
 const NOT_SHOWN = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'TEXTAREA', 'TITLE']);
 
@@ -28,10 +30,12 @@ let scheduled = false;
  * Ask for the original text of one post and put it in place of the placeholder.
  * @param {Text} node the text node holding the placeholder
  * @param {{platform: string, id: string}} ref
- * @param {HTMLButtonElement} button
+ * @param {HTMLElement} host the button's host, in the page
+ * @param {HTMLButtonElement} button the button, in the host's closed shadow root
  */
-async function reveal(node, ref, button) {
+async function reveal(node, ref, host, button) {
   button.disabled = true;
+  button.style.setProperty('cursor', 'progress', 'important');
   /** @type {import('./lib/messages.js').Reply | undefined} */
   let reply;
   try {
@@ -42,13 +46,46 @@ async function reveal(node, ref, button) {
   if (reply?.ok && typeof reply.value?.text === 'string') {
     done.add(node);
     node.data = reply.value.text;
-    button.remove();
+    host.remove();
   } else {
-    const note = document.createElement('span');
-    note.className = BUTTON_CLASS;
-    note.textContent = ` ${msg('revealGone')}`;
-    button.replaceWith(note);
+    host.replaceWith(note(msg('revealGone')));
   }
+}
+
+/**
+ * A short text of this script's next to a placeholder: what became of a "Show". Nothing secret, so in the page.
+ * @param {string} text
+ */
+function note(text) {
+  const span = document.createElement('span');
+  span.className = NOTE_CLASS;
+  span.textContent = ` ${text}`;
+  return span;
+}
+
+// The page must not be able to make the user press "Show" unknowingly (clickjacking): with it styled invisible
+// and stretched over the page, any click anywhere would reveal the post it chose. So the button lives in a closed
+// shadow root that the page's CSS and scripts cannot reach, and its host's look is pinned.
+
+/** Styles of the host, first in its own shadow root: there, `!important` wins over the page's, even inline. */
+const HOST_STYLE = ':host { all: initial !important; display: inline-block !important; '
+  + 'position: static !important; margin: 0 0 0 .4em !important; }';
+/** The same as inline styles, for where the sheet cannot be adopted (reported of Firefox's content scripts):
+ * these beat the page's style sheets, not its scripts, which the click-time checks are for. */
+const HOST_INLINE = {all: 'initial', display: 'inline-block', position: 'static', margin: '0 0 0 .4em'};
+/** The button's look, inline (not subject to the page's Content-Security-Policy, and out of the page's reach). */
+const BUTTON_INLINE = {
+  all: 'initial', display: 'inline-block', 'box-sizing': 'border-box', margin: '0', padding: '1px 8px',
+  font: '12px/1.5 system-ui, sans-serif', color: '#1c1e21', background: '#e4e6eb', border: '1px solid #8a8d91',
+  'border-radius': '4px', cursor: 'pointer', 'white-space': 'nowrap', visibility: 'visible', opacity: '1',
+};
+/**
+ * Set styles inline, each `!important`.
+ * @param {HTMLElement} element
+ * @param {Record<string, string>} styles
+ */
+function pin(element, styles) {
+  for (const [name, value] of Object.entries(styles)) element.style.setProperty(name, value, 'important');
 }
 
 /**
@@ -61,20 +98,38 @@ function mark(node) {
   const [ref] = findMarkers(node.data);
   if (!ref) return;
   done.add(node);
+  const host = document.createElement('span');
+  host.className = BUTTON_CLASS;
+  pin(host, HOST_INLINE);
+  /** @type {ShadowRoot} */
+  let shadow;
+  try {
+    shadow = host.attachShadow({mode: 'closed'});
+  } catch {
+    return; // no button the page could not reach: none at all, the post stays folded
+  }
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(HOST_STYLE);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch {
+    // Not adopted (Firefox's content scripts, by reports): the inline styles hold against the page's sheets.
+  }
   const button = document.createElement('button');
   button.type = 'button';
-  button.className = BUTTON_CLASS;
+  pin(button, BUTTON_INLINE);
   button.textContent = msg('revealShow');
   button.title = msg('revealTitle');
+  shadow.append(button);
   button.addEventListener('click', (event) => {
     event.preventDefault();
     event.stopPropagation();
     // Only the user's own click: the page's scripts could otherwise press every "Show" and read what Sourdine
     // took out of the page.
     if (!event.isTrusted) return;
-    reveal(node, {platform: ref.platform, id: ref.id}, button);
+    reveal(node, {platform: ref.platform, id: ref.id}, host, button);
   });
-  node.after(button);
+  node.after(host);
 }
 
 /** Look at the pending nodes, at most NODES_PER_PASS text nodes; schedule another pass for the rest. */
@@ -121,11 +176,11 @@ function schedule() {
 }
 
 /**
- * Queue a node for the next pass (not this script's own buttons).
+ * Queue a node for the next pass (not this script's own buttons and notes).
  * @param {Node} node
  */
 function queue(node) {
-  if (node instanceof Element && node.classList.contains(BUTTON_CLASS)) return;
+  if (node instanceof Element && (node.classList.contains(BUTTON_CLASS) || node.classList.contains(NOTE_CLASS))) return;
   if (node.nodeType === Node.TEXT_NODE || node.nodeType === Node.ELEMENT_NODE) {
     pending.add(node);
     schedule();

@@ -321,6 +321,17 @@ REVEAL_TRAPS = {
     "stretched": ("page", f".sourdine-reveal {{ {STRETCHED} }}",
                   "window.trapTimer = setInterval(() => { for (const el of document.querySelectorAll("
                   f"'.sourdine-reveal')) el.style.cssText = '{STRETCHED}'; }}, 50);", ""),
+    # the post faded to nothing around its visible-looking button
+    "faded": ("button", "#bait { opacity: 0.03; }", "", ""),
+    "filtered": ("button", "#bait { filter: opacity(3%); }", "", ""),
+    "masked": ("button", "#bait { mask-image: linear-gradient(transparent, transparent); "
+               "-webkit-mask-image: linear-gradient(transparent, transparent); }", "", ""),
+    # a lure drawn over the button that clicks go through
+    "covered": ("button", "#cover { position: fixed; inset: 0; background: #fff; pointer-events: none; z-index: 10; "
+                "font-size: 40px; }", "", '<div id="cover">Play the video</div>'),
+    # the button blown up to a page-sized target (its text out of sight)
+    "scaled": ("button", "#bait { font-size: 0; position: absolute; top: 0; left: 0; transform: scale(12); "
+               "transform-origin: 0 0; }", "", ""),
 }
 
 
@@ -480,14 +491,17 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         assert texts["folded"] == SOUR_FR == texts["deep"] and texts["late"] == HOSTILE_EN
         assert texts["plain"] == "A friendly post, left alone."
         assert texts["gone"].startswith(f"{HIDDEN}: outrage [sourdine:facebook:{GONE}] {gone}"), texts["gone"]
-    # 7b. Clickjacking: on a page that makes the button invisible and stretches it over the page, the user's real
-    # click reveals nothing; once the trap is gone, a click on the button does.
+    # 7b. Clickjacking: on pages that make the button invisible, stretch it, fade, filter, mask, cover or blow it
+    # up, the user's real click reveals nothing (a click on the button says why); once the trap is gone it does.
     assert set(seen["traps"]) == set(REVEAL_TRAPS)
     for name, trap in seen["traps"].items():
         placeholder = f"{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]"
         assert trap["trapped"].startswith(placeholder) and SOUR_FR not in trap["trapped"], \
             f"{name}: the page got a post revealed by a click it trapped"
-        assert trap["note"] is None, (name, trap["note"])
+        if trap["where"] == "button":
+            assert (trap["note"] or "").startswith("(not shown: this page hides"), (name, trap["note"])
+        else:
+            assert trap["note"] is None, (name, trap["note"])
         assert trap["untrapped"] == SOUR_FR, f"{name}: a plain click on the button, once untrapped, reveals"
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
     print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}")

@@ -1,8 +1,9 @@
 /**
  * The content script on Facebook, YouTube, LinkedIn, Instagram and Threads: where Sourdine replaced a post's
  * text with its placeholder (which ends with `[sourdine:PLATFORM:ID]`), it adds a "Show" button that asks the
- * service worker for the original text and puts it in place. The button is in a closed shadow root, out of the
- * page's reach. It reads nothing else of the page and holds no token: the worker calls the API. Browsers load content scripts as classic scripts, so build.mjs joins this
+ * service worker for the original text and puts it in place. The button is in a closed shadow root and counts
+ * only a click the user plainly made on it (see plainlyClicked). It reads nothing else of the page and holds no
+ * token: the worker calls the API. Browsers load content scripts as classic scripts, so build.mjs joins this
  * file and the lib modules it imports into one.
  */
 
@@ -43,6 +44,7 @@ async function reveal(node, ref, host, button) {
   } catch {
     reply = undefined;
   }
+  forget(host);
   if (reply?.ok && typeof reply.value?.text === 'string') {
     done.add(node);
     node.data = reply.value.text;
@@ -65,7 +67,8 @@ function note(text) {
 
 // The page must not be able to make the user press "Show" unknowingly (clickjacking): with it styled invisible
 // and stretched over the page, any click anywhere would reveal the post it chose. So the button lives in a closed
-// shadow root that the page's CSS and scripts cannot reach, and its host's look is pinned.
+// shadow root that the page's CSS and scripts cannot reach, its host's look is pinned, and a click counts only if,
+// when it comes, the button is plainly there, at its own size, where the user clicked, uncovered.
 
 /** Styles of the host, first in its own shadow root: there, `!important` wins over the page's, even inline. */
 const HOST_STYLE = ':host { all: initial !important; display: inline-block !important; '
@@ -79,6 +82,33 @@ const BUTTON_INLINE = {
   font: '12px/1.5 system-ui, sans-serif', color: '#1c1e21', background: '#e4e6eb', border: '1px solid #8a8d91',
   'border-radius': '4px', cursor: 'pointer', 'white-space': 'nowrap', visibility: 'visible', opacity: '1',
 };
+/** A "Show" is never smaller or larger than this, in CSS pixels, however the page scales or zooms it. */
+const MIN_SIZE = {width: 16, height: 10};
+const MAX_SIZE = {width: 320, height: 80};
+/** Below this opacity (the host's times every ancestor's), the button is not plainly visible. */
+const MIN_OPACITY = 0.8;
+/** Filters that leave a button legible (a dark mode inverts and turns hues); any other one may hide it. */
+const LEGIBLE_FILTER = /^(?:\s*(?:invert|hue-rotate|grayscale|sepia|saturate)\([^()]*\))+\s*$/;
+
+/**
+ * Whether the browser can tell that something covers an element or blurs it (IntersectionObserver v2: Chrome,
+ * not Firefox): when it can, each host is watched, and a click counts only if the host was last seen visible.
+ */
+const SEES_COVERS = typeof IntersectionObserverEntry === 'function'
+  && 'isVisible' in IntersectionObserverEntry.prototype;
+/** Each watched host: whether the browser last saw it visible (not covered, faded, filtered or distorted). */
+const seen = new WeakMap();
+const watcher = SEES_COVERS ? new IntersectionObserver((entries) => {
+  // Kept on hosts the page takes out of the document too: one it puts back is seen again, as it is then.
+  for (const entry of entries) seen.set(entry.target, /** @type {any} */ (entry).isVisible === true);
+}, /** @type {IntersectionObserverInit} */ ({trackVisibility: true, delay: 100})) : undefined;
+
+/** @param {HTMLElement} host */
+function forget(host) {
+  watcher?.unobserve(host);
+  seen.delete(host);
+}
+
 /**
  * Set styles inline, each `!important`.
  * @param {HTMLElement} element
@@ -86,6 +116,58 @@ const BUTTON_INLINE = {
  */
 function pin(element, styles) {
   for (const [name, value] of Object.entries(styles)) element.style.setProperty(name, value, 'important');
+}
+
+/**
+ * The element an element is drawn in: its parent, or the host of the shadow root it is in.
+ * @param {Element} element
+ * @returns {Element | null}
+ */
+function container(element) {
+  if (element.parentElement) return element.parentElement;
+  const root = element.getRootNode();
+  return root instanceof ShadowRoot ? root.host : null;
+}
+
+/**
+ * Whether a click on the button is the user's own, on a button they could see. Each check that cannot be made
+ * is skipped only where the browser makes it by another means, never in favour of the page.
+ * @param {MouseEvent} event
+ * @param {HTMLElement} host
+ * @param {HTMLButtonElement} button
+ */
+function plainlyClicked(event, host, button) {
+  if (!event.isTrusted || !host.isConnected) return false;
+  // Hidden, faded to nothing, or not rendered (by the host's own style or an ancestor's).
+  if (typeof host.checkVisibility === 'function' && !host.checkVisibility(/** @type {any} */ ({
+    opacityProperty: true, visibilityProperty: true, contentVisibilityAuto: true,
+    checkOpacity: true, checkVisibilityCSS: true, // their names before Chrome 121
+  }))) return false;
+  // Faded (the opacities multiply), masked, blended into the background or filtered out of sight.
+  let opacity = 1;
+  for (let element = /** @type {Element | null} */ (host); element; element = container(element)) {
+    const style = getComputedStyle(element);
+    opacity *= Number(style.opacity);
+    if (element === host && style.visibility !== 'visible') return false;
+    if (style.filter !== 'none' && !LEGIBLE_FILTER.test(style.filter)) return false;
+    const mask = style.getPropertyValue('mask-image') || style.getPropertyValue('-webkit-mask-image');
+    if ((mask && mask !== 'none') || (style.mixBlendMode && style.mixBlendMode !== 'normal')) return false;
+  }
+  if (!(opacity >= MIN_OPACITY)) return false;
+  // Its own size: not stretched over the page, not shrunk to a dot.
+  const box = button.getBoundingClientRect();
+  if (!(box.width >= MIN_SIZE.width && box.height >= MIN_SIZE.height
+    && box.width <= MAX_SIZE.width && box.height <= MAX_SIZE.height)) return false;
+  // Covered, even by something clicks go through (`pointer-events: none`), as the browser last saw it.
+  if (watcher && seen.get(host) !== true) return false;
+  // A click made with the keyboard (or an assistive technology) has no position, and needs the button focused,
+  // which the page cannot do. A pointer's click must be on the button, with the button on top there and at its
+  // middle.
+  if (event.detail === 0) return true;
+  const {clientX: x, clientY: y} = event;
+  if (!(x >= box.left && x <= box.right && y >= box.top && y <= box.bottom)) return false;
+  const middle = [box.left + box.width / 2, box.top + box.height / 2];
+  return document.elementFromPoint(x, y) === host && document.elementFromPoint(middle[0], middle[1]) === host;
 }
 
 /**
@@ -121,15 +203,26 @@ function mark(node) {
   button.textContent = msg('revealShow');
   button.title = msg('revealTitle');
   shadow.append(button);
+  /** @type {HTMLElement | undefined} */
+  let refusal;
   button.addEventListener('click', (event) => {
     event.preventDefault();
     event.stopPropagation();
-    // Only the user's own click: the page's scripts could otherwise press every "Show" and read what Sourdine
-    // took out of the page.
-    if (!event.isTrusted) return;
+    // Only the user's own click, on a button they can see: the page's scripts, or a click it tricked the user
+    // into, could otherwise press every "Show" and read what Sourdine took out of the page.
+    if (!plainlyClicked(event, host, button)) {
+      // Said once, to the user who clicked; nothing for a script's clicks.
+      if (event.isTrusted && !refusal?.isConnected) {
+        refusal = note(msg('revealRefused'));
+        host.after(refusal);
+      }
+      return;
+    }
+    refusal?.remove();
     reveal(node, {platform: ref.platform, id: ref.id}, host, button);
   });
   node.after(host);
+  watcher?.observe(host);
 }
 
 /** Look at the pending nodes, at most NODES_PER_PASS text nodes; schedule another pass for the rest. */

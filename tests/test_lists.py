@@ -741,6 +741,26 @@ def _zalgo(length: int) -> str:
     return "honte a" + "".join(marks[k] * (length // len(marks)) for k in sorted(marks, reverse=True))
 
 
+@pytest.mark.parametrize(("keyword", "text"), [
+    ("idiot", "quel \u0456diot"),  # a Ukrainian і
+    ("shame", "\u0405HAME on you"),  # a Cyrillic capital dze
+    ("honte", "quelle h\u03bfnte"),  # a Greek omicron
+    ("stop the count", "#\u0405topTheC\u03bfunt"),
+    ("\u0456diot", "quel idiot"),  # a keyword written with one matches the plain word
+])
+def test_cyrillic_and_greek_look_alikes_in_latin_words_match_keywords(keyword, text):
+    """A Cyrillic or Greek letter drawn like a Latin one, in a Latin word, counts as that letter: NFKC leaves it,
+    and "іdiot" escaped the keyword "idiot" (a review's finding)."""
+    assert mutes(kw(keyword)).muted(post(text), "x", NOW) is not None
+
+
+def test_a_word_wholly_in_cyrillic_matches_no_latin_keyword():
+    """Only words that mix Latin letters with look-alikes are read as Latin: "рор сор" (all Cyrillic) is neither
+    "pop" nor "cop"."""
+    assert mutes(kw("pop"), kw("cop")).muted(post("\u0440\u043e\u0440 \u0441\u043e\u0440"), "x", NOW) is None
+    assert mutes(kw("\u0440\u043e\u0440")).muted(post("\u0440\u043e\u0440"), "x", NOW) is not None
+
+
 def test_folding_a_pile_of_combining_marks_costs_about_what_folding_text_costs():
     """NFKD sorts a run of combining marks by insertion: 10,000 marks after one letter took 320 ms to fold, past
     a page's budget, with one keyword muted (a review's finding). A joiner every 30 marks bounds each sort; the

@@ -437,6 +437,31 @@ def test_a_wall_of_distinct_emoji_costs_about_what_text_of_its_length_costs() ->
     assert read.scored and 0.0 <= read.score <= 1.0
 
 
+@pytest.mark.parametrize(("disguised", "plain", "lang"), [
+    ("You are an \u0456diot", "You are an idiot", "en"),  # a Ukrainian і
+    ("\u0455hame on you", "shame on you", "en"),  # a Cyrillic dze
+    ("What an id\u0456ot, a total cl\u043ewn", "What an idiot, a total clown", None),
+    ("\u0406D\u0406\u041eT", "IDIOT", "en"),  # capitals: still shouting
+    ("Quelle h\u03bfnte, ces escr\u03bfcs", "Quelle honte, ces escrocs", "fr"),  # a Greek omicron
+    ("#\u0405hameOnYou", "#ShameOnYou", None),
+])
+def test_cyrillic_and_greek_look_alikes_in_latin_words_read_as_latin(disguised: str, plain: str,
+                                                                      lang: str | None) -> None:
+    """A Cyrillic or Greek letter drawn like a Latin one, in a Latin word, is read as that letter: NFKC leaves it,
+    and "іdiot" was no word the lexicons knew (a review's finding)."""
+    assert score(disguised, lang) == score(plain, lang)
+
+
+def test_words_wholly_in_cyrillic_or_greek_stay_as_they_are() -> None:
+    """Only words that mix Latin letters with look-alikes are read as Latin: "рор" (all Cyrillic) is not "pop",
+    Russian and Greek stay Russian and Greek, and a word with another Cyrillic letter ("idжot") stays too."""
+    from sourdine.scoring.engine import prepare
+
+    for text in ("the word \u0440\u043e\u0440 here", "Ты идиот и клоун", "Είσαι ηλίθιος", "id\u0436ot"):
+        assert prepare(text) == text
+    assert score("Ты идиот и клоун").lang == "ru" and score("Είσαι ηλίθιος").lang == "el"
+
+
 def test_a_post_without_words_is_read_with_the_emoji_tables() -> None:
     """Emoji and emoticons only: no language to detect; the emoji tables, shared by both languages, read it."""
     s = score("😡😡😡")

@@ -17,7 +17,9 @@ Handles, per platform:
 
 Keywords match whole words, whatever their case and the accents of Latin letters ("ecoeurant" matches
 "Écœurant", "honte" matches "HONTE" and "l'honte" but neither "éhonté" nor "hontes"), after NFKC (full-width
-and styled letters count as plain ones, "𝐡𝐨𝐧𝐭𝐞" is "honte").
+and styled letters count as plain ones, "𝐡𝐨𝐧𝐭𝐞" is "honte"). In a word of Latin letters, Cyrillic and Greek
+letters drawn like Latin ones count as those ("іdiot", with a Ukrainian і, is "idiot"); a word wholly in Cyrillic
+or Greek stays as it is ("рор" is not "pop").
 Apostrophes, hyphens and underscores separate words, so French elision (l', d', qu', n') does not hide a word;
 a phrase matches across any run of spaces or punctuation, and its hashtag: "stop the count" matches
 "#StopTheCount" (the words run together, so "the rapist" also matches "#therapist"). A letter is a Latin,
@@ -59,7 +61,7 @@ from urllib.parse import urlsplit
 
 import re2
 
-from sourdine.model import INVISIBLE, PLATFORMS, Post
+from sourdine.model import INVISIBLE, PLATFORMS, Post, plain_letters
 
 MuteAction = Literal["collapse", "hide"]
 MUTE_ACTIONS: tuple[MuteAction, ...] = ("collapse", "hide")
@@ -868,7 +870,8 @@ _TAGS = re.compile(f"#([{_LETTERS}]+)")
 # Before folding: invisible format characters (soft hyphens, zero-width spaces and joiners) go (model.INVISIBLE, as the
 # scorer takes them out), so that they cannot split a word ("ho\u200bnte" is "honte"); symbols that NFKC spells
 # with letters ("™" is "TM") become spaces, so that they do not stick to the word before them ("honte™" holds
-# "honte").
+# "honte"); Cyrillic and Greek look-alikes in a Latin word read as the Latin letters they pass for (model.latinise:
+# "іdiot", with a Ukrainian і, is "idiot"). Both as the scorer reads them (model.plain_letters).
 _LETTERLIKE = re.compile("[" + "".join(chr(c) for c in range(0x2100, 0x2150)
                                        if unicodedata.category(chr(c)) == "So") + "]")
 
@@ -876,7 +879,7 @@ _LETTERLIKE = re.compile("[" + "".join(chr(c) for c in range(0x2100, 0x2150)
 def _prepare(text: str) -> str:
     if text.isascii():
         return text.lower()
-    return fold(_LETTERLIKE.sub(" ", INVISIBLE.sub("", text)))
+    return fold(_LETTERLIKE.sub(" ", plain_letters(text)))
 
 
 def words_of(text: str) -> tuple[str, ...]:

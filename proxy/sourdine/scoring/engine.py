@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from itertools import compress
 
-from sourdine.model import INVISIBLE
+from sourdine.model import plain_letters
 from sourdine.scoring.lexicon import PUNCT, Lexicon, fold, tokenize
 from sourdine.scoring.segment import MAX_CHARS as SPLIT_MAX_CHARS
 from sourdine.scoring.segment import Segmenter
@@ -156,10 +156,10 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
         except ValueError:  # a reference of more than 4,300 digits (Python's limit): the text as written, as
             pass  # platforms.htmltext.unescape leaves it (the scoring package imports nothing outside it)
     if not text.isascii():
-        # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), and
-        # compatibility forms folded ("ｉｄｉｏｔ", mathematical bold): each read as "idiot" (a review's finding), as
-        # the mute lists read them.
-        text = unicodedata.normalize("NFKC", INVISIBLE.sub("", text))
+        # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), compatibility
+        # forms folded ("ｉｄｉｏｔ", mathematical bold), Cyrillic and Greek look-alikes in Latin words read as Latin
+        # letters ("іdiot"): each read as "idiot" (reviews' findings), as the mute lists read them.
+        text = unicodedata.normalize("NFKC", plain_letters(text))
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
         text = _markup(text, words)
     if "’" in text or "‘" in text:

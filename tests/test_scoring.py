@@ -6,6 +6,7 @@ Every sentence here is hand-written for these tests; none comes from a labelled 
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from pathlib import Path
@@ -468,6 +469,64 @@ def test_a_post_without_words_is_read_with_the_emoji_tables() -> None:
     assert s.lang == "und" and s.scored and s.score >= 0.5 and s.reasons == ("indignation: 😡",)
 
 
+@pytest.mark.parametrize("text", [
+    "🖕🖕🖕 \u2139\ufe0f",  # ℹ️, information source, as emoji keyboards write it
+    "🖕🖕🖕\u2139",
+    "🖕🖕🖕 \u2122",  # ™
+    "🖕🖕🖕 \u24c2\ufe0f",  # Ⓜ️
+    "🖕🖕🖕 \U0001f232",  # 🈲
+    "\u3299\ufe0f 🖕🖕🖕",  # ㊙️
+])
+def test_an_emoji_that_nfkc_spells_with_letters_leaves_a_post_of_emoji_scored(text: str) -> None:
+    """ "ℹ", "™", "Ⓜ", "🈲" are emoji the tables name, which NFKC spelt "i", "TM", "M", "禁": a post of emoji with
+    one of them held a word of no language, and went unscored as "language not detected" where the same emoji
+    alone are scored (a review's finding). Kept as they are, they are read as emoji."""
+    s = score(text)
+    assert s.scored and s.lang == "und" and "insult: 🖕" in s.reasons, s
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("xkcd zzqv \u2139\ufe0f", "und"),  # words of no language stay unscored
+    ("\u2139\ufe0f Привет, как дела у тебя", "ru"),
+    ("\u2139\ufe0f The minister is a liar and a clown", "en"),
+    ("\u2139\ufe0f Quelle honte, ce ministre est un menteur", "fr"),
+])
+def test_an_emoji_spelt_with_letters_leaves_the_language_of_words_as_it_was(text: str, lang: str) -> None:
+    """Guard (it holds of the old code too): the emoji kept as they are change no language that words settle."""
+    s = score(text)
+    assert s.lang == lang and s.scored is (lang in ("en", "fr")), s
+
+
+@given(st.lists(st.sampled_from(["a", "é", "e", "\u0301", "\u0323", "\uff46", "\ufb01", "\u2122", "\u2139", "\ufe0f",
+                                  "\U0001f232", "\U0001f23a", "\u3299", "\u24c2", " ", "\u1100", "\u1161", "\ue000",
+                                  "\ue001", "\U0001d41a", "\u2026"]), max_size=16).map("".join))
+def test_the_text_around_an_emoji_spelt_with_letters_folds_as_it_would_alone(text: str) -> None:
+    """Text between such emoji is folded (NFKC) as each piece would be alone, the emoji left as they are: their
+    stand-ins while the text folds change nothing around them (combining marks, Hangul jamo, private-use
+    characters included)."""
+    import unicodedata
+
+    from sourdine.scoring.engine import SPELT_EMOJI, prepare
+
+    pieces = re.split(f"([{SPELT_EMOJI}])", text)
+    expected = "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(pieces))
+    assert prepare(text) == expected
+
+
+def test_every_emoji_the_tables_name_that_nfkc_spells_with_a_letter_stays_an_emoji() -> None:
+    """The list of emoji kept out of NFKC is complete: every emoji of either table whose NFKC form has a letter."""
+    import unicodedata
+
+    from sourdine.scoring import core, engine
+
+    kept = re.compile(f"[{engine.SPELT_EMOJI}]")
+    for lang, lex in core._load()[0].items():
+        spelt = sorted(c for c in lex.emoji_chars if any(x.isalpha() for x in unicodedata.normalize("NFKC", c)))
+        assert spelt and [c for c in spelt if not kept.fullmatch(c)] == [], lang
+        assert engine.prepare(" ".join(spelt)) == " ".join(spelt)
+    assert all(engine._SPELT_EMOJI_RE.fullmatch(c) for c in engine.SPELT_EMOJI)  # the quick test finds each
+
+
 def test_detection_is_cheap_without_a_language_field() -> None:
     """Detection adds little to a post's cost: the same posts scored with and without the platform's field."""
     warm()
@@ -547,8 +606,6 @@ _STRETCHED = st.lists(st.tuples(st.sampled_from(["bad", "nul", "so", "not", "pas
 def test_unelongating_reads_the_forms_the_plain_definition_reads(tokens: list[str], lang: str) -> None:
     """Reference check (it holds of the old code too): a stretched token reads as the first of "each run of three
     or more letters as two of it", "as one of it" that the lexicon knows, as the two substitutions spelt it."""
-    import re
-
     from sourdine.scoring import core
     from sourdine.scoring.engine import _unelongate
 
@@ -570,8 +627,6 @@ def test_stretched_words_that_are_no_word_cost_a_few_times_what_unstretched_ones
     not two substitutions whose template Python expanded at every run (5 ms compiled, 13 times as much as
     10,000 characters of such words unstretched: a review's finding; now under 3 times). Timed against those in
     the same process, so that the machine's pace cancels out."""
-    import re
-
     def words(shortest: int, longest: int) -> str:
         rng = random.Random(5)
         out = ""

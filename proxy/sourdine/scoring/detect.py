@@ -32,7 +32,9 @@ _UNKNOWN = frozenset({"", "und", "mul", "zxx", "mis", "xx", "unknown"})
 _ALIASES = {"eng": "en", "fra": "fr", "fre": "fr", "english": "en", "french": "fr", "français": "fr"}
 _DETECT_WORDS = 400
 _SCRIPT_CHARS = 600
-_LETTER_RE = re.compile(r"[^\W\d_]")
+# A letter. Not "ℹ" (information source), a small letter to Unicode but an emoji to people, which the scorer leaves
+# as it is for the emoji tables (engine.SPELT_EMOJI): a post of emoji and "ℹ️" has no words.
+_LETTER_RE = re.compile(r"[^\W\d_\u2139]")
 _FRENCH_LETTER_RE = re.compile("[àâçéèêëîïôûùüÿœ]", re.IGNORECASE)
 # A letter outside the Latin script (Basic Latin, Latin-1, Latin Extended A and B, IPA, Latin Extended
 # Additional): one search tells most posts that there is none.

@@ -57,6 +57,20 @@ _AIMABLE = frozenset({"insult", "slur", "profanity", "threat"})
 # Characters that may be emoji (past the Latin letters French uses): found in C, then looked up in the tables
 # (every emoji they name is one of these: tests/test_scoring.py).
 _SYMBOL_RE = re.compile("[\u00a9\u00ae\u2000-\U0010ffff]")
+# Emoji that NFKC spells with letters ("™" is "TM", "ℹ" is "i", "🈲" is "禁"): kept as they are, for the emoji
+# tables to name. Folded, "🖕🖕🖕 ℹ️" held a word that no language has, and went unscored as "language not
+# detected" where "🖕🖕🖕" alone is scored (a review's finding). Every emoji the tables name that NFKC spells with a
+# letter is here (tests/test_scoring.py).
+SPELT_EMOJI = ("\u2122\u2139\u24c2\u3297\u3299"  # ™ ℹ Ⓜ ㊗ ㊙
+               "\U0001f201\U0001f202\U0001f21a\U0001f22f"  # 🈁 🈂 🈚 🈯
+               + "".join(chr(c) for c in range(0x1F232, 0x1F23B))  # 🈲 to 🈺
+               + "\U0001f250\U0001f251")  # 🉐 🉑
+# Those, and the rest of their Unicode block past 🈁: a quick first test (a class of single astral characters took
+# three times as long to search).
+_SPELT_EMOJI_RE = re.compile("[\u2122\u2139\u24c2\u3297\u3299\U0001f201-\U0001f251]")
+# Each one's stand-in while a text is folded: NUL and a private-use character, which NFKC leaves as they are and
+# composes with nothing, so that the text on either side folds as it would alone.
+_STAND_INS = tuple((emoji, "\x00" + chr(0xE000 + i)) for i, emoji in enumerate(SPELT_EMOJI))
 _STRETCH_RE = re.compile(r"([^\W\d_])\1{2,}")
 # A character that may be part of a word in capitals: one that is not a space, a digit, ASCII punctuation or a
 # small letter, followed by no small letter. A post without one has no word in capitals ("I", "NO", "ÉNORME"),
@@ -158,8 +172,20 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
     if not text.isascii():
         # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), compatibility
         # forms folded ("ｉｄｉｏｔ", mathematical bold), Cyrillic and Greek look-alikes in Latin words read as Latin
-        # letters ("іdiot"): each read as "idiot" (reviews' findings), as the mute lists read them.
-        text = unicodedata.normalize("NFKC", plain_letters(text))
+        # letters ("іdiot"): each read as "idiot" (reviews' findings), as the mute lists read them. Emoji that NFKC
+        # would spell with letters stay emoji (SPELT_EMOJI).
+        text = plain_letters(text)
+        folded = unicodedata.normalize("NFKC", text)
+        # (A text that holds NUL, which no post does, is folded whole, as it was.)
+        if folded != text and "\x00" not in text and _SPELT_EMOJI_RE.search(text) is not None:
+            kept = [(emoji, stand_in) for emoji, stand_in in _STAND_INS if emoji in text]
+            if kept:
+                for emoji, stand_in in kept:
+                    text = text.replace(emoji, stand_in)
+                folded = unicodedata.normalize("NFKC", text)
+                for emoji, stand_in in kept:
+                    folded = folded.replace(stand_in, emoji)
+        text = folded
     if "#" in text or "@" in text or "://" in text or "ww." in text or "WW." in text:
         text = _markup(text, words)
     if "’" in text or "‘" in text:

@@ -747,6 +747,8 @@ def _zalgo(length: int) -> str:
     ("honte", "quelle h\u03bfnte"),  # a Greek omicron
     ("stop the count", "#\u0405topTheC\u03bfunt"),
     ("\u0456diot", "quel idiot"),  # a keyword written with one matches the plain word
+    ("idiot", "quel \U0001d422d\u0456ot"),  # with a bold 𝐢 beside it (a review's finding)
+    ("idiot", "quel \u1d35D\u0406\u041eT"),  # with a modifier capital ᴵ
 ])
 def test_cyrillic_and_greek_look_alikes_in_latin_words_match_keywords(keyword, text):
     """A Cyrillic or Greek letter drawn like a Latin one, in a Latin word, counts as that letter: NFKC leaves it,

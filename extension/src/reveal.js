@@ -8,6 +8,7 @@
  */
 
 import {ext, msg} from './lib/ext.js';
+import {legibleFilter} from './lib/legible.js';
 import {OPENING, findMarkers} from './lib/marker.js';
 import {MSG} from './lib/messages.js';
 
@@ -87,8 +88,6 @@ const MIN_SIZE = {width: 16, height: 10};
 const MAX_SIZE = {width: 320, height: 80};
 /** Below this opacity (the host's times every ancestor's), the button is not plainly visible. */
 const MIN_OPACITY = 0.8;
-/** Filters that leave a button legible (a dark mode inverts and turns hues); any other one may hide it. */
-const LEGIBLE_FILTER = /^(?:\s*(?:invert|hue-rotate|grayscale|sepia|saturate)\([^()]*\))+\s*$/;
 
 /**
  * Whether the browser can tell that something covers an element or blurs it (IntersectionObserver v2: Chrome,
@@ -149,7 +148,7 @@ function plainlyClicked(event, host, button) {
     const style = getComputedStyle(element);
     opacity *= Number(style.opacity);
     if (element === host && style.visibility !== 'visible') return false;
-    if (style.filter !== 'none' && !LEGIBLE_FILTER.test(style.filter)) return false;
+    if (style.filter !== 'none' && !legibleFilter(style.filter)) return false;
     const mask = style.getPropertyValue('mask-image') || style.getPropertyValue('-webkit-mask-image');
     if ((mask && mask !== 'none') || (style.mixBlendMode && style.mixBlendMode !== 'normal')) return false;
   }

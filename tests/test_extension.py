@@ -194,6 +194,18 @@ def test_unsaved_work_hours_survive_saving_the_address_and_pairing():
 
 @needs_node
 @needs_chromium
+def test_work_hours_cannot_be_edited_before_sourdine_s_are_shown():
+    """While Sourdine's work hours cannot be read, the page offers no form to fill (Save would have replaced them
+    all with hours typed into an empty form); once they are read, they are shown and can be edited."""
+    seen = pages("scheduleUnread")["scheduleUnread"]
+    assert seen["unread"]["disabled"] == [True, True, True], seen
+    assert "locked" in seen["unread"]["result"]["text"] and seen["unread"]["windows"] == 0, seen
+    assert seen["read"] == {"disabled": [False, False, False], "windows": 1}, seen
+    assert seen["errors"] == []
+
+
+@needs_node
+@needs_chromium
 def test_only_the_latest_list_search_renders():
     """An older list answer that comes back after a newer one (the search "a" after "ab"; the mute list after the
     allow list the user switched back to) is not shown: the table matches the search box and the list selected."""

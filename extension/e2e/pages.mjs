@@ -269,6 +269,24 @@ const SCENARIOS = {
     return {initial, edited, afterSaveAddress, afterPair, afterSaveSchedule, put, afterChangeThere: await shown(),
       result, errors};
   },
+  /** The work hours unreadable when the page opens, then readable (after Save on the address re-renders it). */
+  async scheduleUnread(browser, base) {
+    const hours = {timezone: 'Europe/Paris', windows: [{days: ['mon', 'tue'], start: '09:00', end: '18:00'}]};
+    const {page, sentTimes, errors} = await open(browser, base, 'options.html', {...GOOD,
+      'sourdine/get-schedule': inTurn(LOCKED, ok({schedule: hours, active: true, until: null})),
+      'sourdine/set-address': ok({})});
+    await sentTimes('sourdine/get-schedule', 1);
+    const controls = () => page.evaluate(() => ['timezone', 'add-window', 'save-schedule'].map((id) =>
+      /** @type {HTMLInputElement} */ (document.getElementById(id)).disabled));
+    await page.waitForFunction(() => document.getElementById('schedule-result')?.textContent);
+    const unread = {disabled: await controls(), result: await line(page, '#schedule-result'),
+      windows: await page.locator('#windows .window').count()};
+    await page.click('#save-address');
+    await sentTimes('sourdine/get-schedule', 2);
+    await page.waitForFunction(() => document.querySelectorAll('#windows .window').length > 0);
+    return {unread, read: {disabled: await controls(), windows: await page.locator('#windows .window').count()},
+      errors};
+  },
   /** Typing "ab" in the list search when Sourdine answers "a" slowly and "ab" fast; then switching lists while the
    *  mute list's answer is slow. */
   async listRace(browser, base) {

@@ -251,6 +251,9 @@ async function renderSchedule() {
     input('timezone').value = state.schedule.timezone;
     $('windows').replaceChildren(...state.schedule.windows.map(windowRow));
   }
+  // Editable once Sourdine's hours were shown (the page starts with them disabled): hours added to an empty form
+  // while they could not be read would replace them all, unseen, on Save (a review's finding).
+  for (const id of ['timezone', 'add-window', 'save-schedule']) /** @type {HTMLInputElement} */ ($(id)).disabled = false;
   say('schedule-result', state.until ? msg(state.active ? 'filteringUntil' : 'notFilteringUntil',
     timeLabel(state.until, locale, new Date())) : msg(state.active ? 'filteringAlways' : 'notFilteringNow'));
   return true;

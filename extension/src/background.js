@@ -92,7 +92,9 @@ async function revoke(cfg) {
     await client.request(`/api/v1/clients/${encodeURIComponent(clientId)}`, {method: 'DELETE', timeoutMs: 3000});
     return {revoked: true, clientId};
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 401 || e.status === 404)) return {revoked: true, clientId};
+    // Sourdine's own answers only (its error codes): another service on that port answering 404 proves nothing.
+    if (e instanceof ApiError && ((e.status === 401 && e.code === 'unauthorized')
+      || (e.status === 404 && e.code === 'not_found'))) return {revoked: true, clientId};
     return {revoked: false, clientId, problem: problemOf(e)};
   }
 }

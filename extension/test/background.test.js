@@ -94,6 +94,16 @@ test('a token Sourdine no longer knows (401) counts as revoked; a refusal (503) 
   assert.equal(stored.token, null);
 });
 
+test('a 404 or 401 that is not Sourdine\'s (another service on the port) does not count as revoked', async () => {
+  for (const [status, body] of /** @type {const} */ ([[404, 'Not Found'], [401, {error: 'nope'}]])) {
+    pairedAt(up);
+    routes['DELETE /api/v1/clients/c1'] = [status, body];
+    const reply = await answer({id: 'sourdine/unpair'});
+    assert.equal(reply.ok && reply.value.revoked, false, String(status));
+    assert.equal(stored.token, null);
+  }
+});
+
 test('turning routing off while Sourdine is down succeeds (Firefox used to fail reading the PAC afterwards)', async () => {
   pairedAt(down);
   const reply = await answer({id: 'sourdine/set-routing', payload: {enabled: false}});

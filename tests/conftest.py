@@ -147,33 +147,37 @@ def adapter_speed(adapter, endpoint: str, load: Callable[[], object], verdicts: 
     return per_post, spent / rounds * 1e6, len(found)
 
 
-def cpu_seconds(work) -> float:
-    """The least CPU time (time.process_time) of three runs of `work()`, without the cycle collector: CPU, not
-    wall, time, so that other work on the machine does not count, and the least of three against what noise
-    remains."""
+def cheapest(*works, runs: int = 5) -> list[float]:
+    """The least CPU time this thread spent on each of `works` (each called with the round's number), over
+    `runs` rounds that call them in turn.
+
+    - This thread's CPU time (time.thread_time), not the process's: threads an earlier test left running count
+      in time.process_time, and in CI they once made 86 µs of work read as 555 µs.
+    - In turn, so that a slow spell of the machine falls on every side of a ratio.
+    - Without the cycle collector: its passes walk every object of the test process, and a big heap would make
+      a linear step look quadratic.
+    """
     import gc
     import time
 
-    spent = []
-    for _ in range(3):
-        # The cycle collector stays out: its passes walk every object of the test process, and a big heap would
-        # make a linear step look quadratic.
-        gc.collect()
-        gc.disable()
-        try:
-            started = time.process_time()
-            work()
-            spent.append(time.process_time() - started)
-        finally:
-            gc.enable()
-    return min(spent)
+    best = [float("inf")] * len(works)
+    for n in range(runs):
+        for i, work in enumerate(works):
+            gc.collect()
+            gc.disable()
+            try:
+                started = time.thread_time()
+                work(n)
+                best[i] = min(best[i], time.thread_time() - started)
+            finally:
+                gc.enable()
+    return best
 
 
 def grows_linearly(work, n: int, factor: int = 10) -> tuple[float, float]:
     """CPU time of `work(n)` and of `work(factor * n)`, asserting that the larger took less than 3 x factor the
     smaller's (a quadratic step would take factor² times as long: 100 x for factor 10)."""
-    small = cpu_seconds(lambda: work(n))
-    large = cpu_seconds(lambda: work(factor * n))
+    small, large = cheapest(lambda _: work(n), lambda _: work(factor * n), runs=3)
     assert large < 3 * factor * max(small, 0.002), (small, large)
     return small, large
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import cheapest
 from sourdine.lists import (
     SCAN_LIMIT,
     Account,
@@ -714,17 +715,13 @@ def test_keywords_that_share_their_first_word_cost_about_what_one_costs():
     one = mutes(kw("the word0 thing"))
     text = "the " * 2_450  # the first 10,000 characters are searched: room for the end of a keyword
 
-    def cost(lists) -> float:
-        best = float("inf")
-        for n in range(5):
-            p = post(text + "x" * n)  # a new text each time: the words are folded again
-            start = time.process_time()
-            hit = lists.muted(p, "x", NOW)
-            best = min(best, time.process_time() - start)
-        assert hit is None
-        return best
-
-    assert cost(many) < 3 * cost(one), (cost(many), cost(one))
+    # A new text each round, and a different one on each side: the words are folded again.
+    to_many = [post(text + "x" * n) for n in range(9)]
+    to_one = [post(text + "y" * n) for n in range(9)]
+    slow, fast = cheapest(lambda n: many.muted(to_many[n], "x", NOW), lambda n: one.muted(to_one[n], "x", NOW),
+                          runs=9)
+    assert slow < 3 * fast, (slow, fast)
+    assert many.muted(to_many[0], "x", NOW) is None
     assert many.muted(post(text + "word499 thing"), "x", NOW) == ("collapse", "keyword:the word499 thing")
 
 
@@ -772,15 +769,8 @@ def test_folding_a_pile_of_combining_marks_costs_about_what_folding_text_costs()
     zalgo = _zalgo(10_000)
     prose = ("Quelle honte, ces élus qui mentent à longueur de journée ; ça suffit ! " * 150)[:len(zalgo)]
 
-    def cost(text: str) -> float:
-        best = float("inf")
-        for _ in range(3):
-            start = time.process_time()
-            fold(text)
-            best = min(best, time.process_time() - start)
-        return best
-
-    assert cost(zalgo) < 20 * cost(prose), (cost(zalgo), cost(prose))
+    slow, fast = cheapest(lambda _: fold(zalgo), lambda _: fold(prose), runs=3)
+    assert slow < 20 * fast, (slow, fast)
     assert words_of(zalgo)[0] == "honte"
     now = datetime.now(UTC)
     muted = compile_lists([parse_mute({"kind": "keyword", "text": "honte"}, now)], [], now)

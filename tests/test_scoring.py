@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from conftest import cheapest
 from sourdine import scoring
 from sourdine.cli_score import as_dict
 from sourdine.model import Score
@@ -424,16 +425,10 @@ def test_a_wall_of_distinct_emoji_costs_about_what_text_of_its_length_costs() ->
     wall = "".join(en[i % len(en)] for i in range(10_000))
     prose = ("You are a disgusting liar and a pathetic idiot, and everyone here knows it well. " * 130)[:10_000]
 
-    def cost(text: str) -> float:
-        best = float("inf")
-        for n in range(3):
-            start = time.process_time()
-            score(text + " " * n, "en")  # a new text each time: the score cache does not answer
-            best = min(best, time.process_time() - start)
-        return best
-
     score(prose[:100], "en")
-    assert cost(wall) < 30 * cost(prose), (cost(wall), cost(prose))
+    # A new text each round: the score cache does not answer.
+    slow, fast = cheapest(lambda n: score(wall + " " * n, "en"), lambda n: score(prose + " " * n, "en"), runs=3)
+    assert slow < 30 * fast, (slow, fast)
     read = score(wall, "en")
     assert read.scored and 0.0 <= read.score <= 1.0
 
@@ -664,16 +659,11 @@ def test_stretched_words_that_are_no_word_cost_a_few_times_what_unstretched_ones
     stretched = words(3, 6)
     plain = re.sub(r"([a-z])\1\1+", r"\1\1", words(1, 2))  # no letter three times in a row
 
-    def cost(text: str) -> float:
-        best = float("inf")
-        for n in range(5):
-            start = time.process_time()
-            score(text + " " * n, "en")  # a new text each time
-            best = min(best, time.process_time() - start)
-        return best
-
     score(plain[:100], "en")
-    assert cost(stretched) < 4 * cost(plain), (cost(stretched), cost(plain))
+    # A new text each round: the score cache does not answer.
+    slow, fast = cheapest(lambda n: score(stretched + " " * n, "en"), lambda n: score(plain + " " * n, "en"),
+                          runs=5)
+    assert slow < 4 * fast, (slow, fast)
 
 
 @pytest.mark.parametrize(("dunk", "plain", "lang"), [

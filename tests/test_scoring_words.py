@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import cheapest
 from sourdine import scoring
 from sourdine.scoring import score, segment
 
@@ -211,18 +212,16 @@ def test_a_post_of_long_distinct_tags_costs_a_few_times_what_text_costs() -> Non
     tags = " ".join("#" + "".join(rng.choice("aiy") for _ in range(40)) for _ in range(240))[:10_000]
     prose = ("You are a disgusting liar and a pathetic idiot, and everyone here knows it well. " * 130)[:10_000]
 
-    def cost(text: str) -> float:
-        best = float("inf")
-        for n in range(3):
+    def cost(text: str):
+        def work(n: int) -> None:
             splitter().tags.clear()
             splitter()._cache.clear()
-            start = time.process_time()
             score(text + " " * n, "en")
-            best = min(best, time.process_time() - start)
-        return best
+        return work
 
     score("warm up", "en")
-    assert cost(tags) < 20 * cost(prose), (cost(tags), cost(prose))
+    slow, fast = cheapest(cost(tags), cost(prose), runs=3)
+    assert slow < 20 * fast, (slow, fast)
 
 
 def test_a_hostile_post_padded_with_calm_words_stays_hostile() -> None:

@@ -74,6 +74,22 @@ function problemOf(e) {
   return {code: error.code, message: error.message, status: error.status};
 }
 
+/** @param {unknown} value */
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Whether `value` is Sourdine's /status answer as far as the pages read it: whether it filters and until when,
+ * and each platform's switch and thresholds.
+ * @param {any} value
+ */
+function statusShaped(value) {
+  if (!isObject(value) || !isObject(value.filtering) || !isObject(value.platforms)) return false;
+  const {active, until} = value.filtering;
+  if (typeof active !== 'boolean' || (until !== null && typeof until !== 'string')) return false;
+  return Object.values(value.platforms).every((p) => isObject(p) && typeof p.enabled === 'boolean'
+    && Number.isFinite(p.collapse) && Number.isFinite(p.hide));
+}
+
 /**
  * Revoke this extension's own client on Sourdine's side, at the address its token was given at.
  * `revoked` is true when Sourdine no longer knows the token (revoked now, or before: 401, 404); otherwise
@@ -125,7 +141,13 @@ const HANDLERS = {
       // the pages say what went wrong rather than look unpaired.
       return {...base, running: true, problem: problemOf(e)};
     }
-    await scheduleRefresh(status.value.filtering?.until ?? null);
+    if (!statusShaped(status.value)) {
+      // Something answered 200 on Sourdine's port with another shape (another service, a Sourdine too old or too
+      // new): said as a problem, not thrown as a TypeError that leaves the pages blank.
+      return {...base, running: true, problem: problemOf(new ApiError(200, 'bad_status',
+        'the answer to /api/v1/status is not the status of this version of Sourdine'))};
+    }
+    await scheduleRefresh(status.value.filtering.until);
     const counts = stats.status === 'fulfilled' ? todayCounts(stats.value, Object.keys(status.value.platforms)) : null;
     return {...base, running: true, status: status.value, counts};
   },

@@ -134,6 +134,25 @@ test('a failing /stats leaves the state whole, with no counts (it used to fail t
     counts: null});
 });
 
+for (const [what, status] of /** @type {[string, unknown][]} */ ([
+  ['without platforms', {filtering: {active: true, until: null}}],
+  ['without filtering', {platforms: STATUS.platforms}],
+  ['with a platform whose threshold is not a number', {...STATUS, platforms: {mastodon: {enabled: true, collapse: '0.5', hide: 0.8}}}],
+  ['as a list', [STATUS]],
+])) {
+  test(`a 200 status ${what} is the state's problem, still paired (the worker or the pages threw a TypeError)`, async () => {
+    pairedAt(up);
+    routes['GET /api/v1/status'] = [200, status];
+    routes['GET /api/v1/stats?days=1'] = [200, STATS];
+    const reply = await answer({id: 'sourdine/state'});
+    assert.ok(reply.ok, JSON.stringify(reply));
+    assert.equal(reply.value.running, true);
+    assert.equal(reply.value.paired, true);
+    assert.equal(reply.value.problem?.code, 'bad_status');
+    assert.equal(reply.value.status, undefined);
+  });
+}
+
 test('a status Sourdine cannot give (503) leaves the state paired, with the problem (it used to throw)', async () => {
   pairedAt(up);
   routes['GET /api/v1/status'] = [503, {error: {code: 'storage_unavailable', message: 'the database is locked'}}];

@@ -151,9 +151,10 @@ def cheapest(*works, runs: int = 5) -> list[float]:
     """The least CPU time this thread spent on each of `works` (each called with the round's number), over
     `runs` rounds that call them in turn.
 
-    - This thread's CPU time (time.thread_time), not the process's: threads an earlier test left running count
-      in time.process_time, and in CI they once made 86 µs of work read as 555 µs.
-    - In turn, so that a slow spell of the machine falls on every side of a ratio.
+    - In turn, so that a slow spell of the machine falls on every side of a ratio. In CI, 86 µs of work once read
+      as 555 µs at best of five runs in a row, while the other side, timed after it, read as usual.
+    - This thread's CPU time (time.thread_time), not the process's, which would count any thread an earlier
+      test left running (none ran beside the tests that use this, in a run of the suite here).
     - Without the cycle collector: its passes walk every object of the test process, and a big heap would make
       a linear step look quadratic.
     """

@@ -276,10 +276,17 @@ def test_a_keyword_s_invisible_characters_do_not_make_it_another_entry():
         (r"\bidiots?\b", "idiotie", False),
         ("^rt ", "RT this", True),
         ("^rt ", "a RT this", False),
+        # Invisible characters and look-alikes, as keywords read them (they escaped regexes: a review's leftover).
+        ("hon+te", "quelle ho\u200bnte", True),
+        ("hon+te", "quelle h\u043ente", True),  # a Cyrillic о
+        (r"\bidiots?\b", "quel \u0456diot", True),  # a Ukrainian і
+        (r"\bidiots?\b", "\u0456\u0434\u0456\u043e\u0442", False),  # wholly Cyrillic: not read as Latin
+        ("\u0440\u043e\u0440", "\u0440\u043e\u0440", True),  # a Cyrillic regex still finds Cyrillic words
     ],
 )
 def test_regexes_search_the_text_without_accents_in_any_case(pattern, text, hit):
-    """A regex is searched case-insensitively, in the text as keywords see it: without accents."""
+    """A regex is searched case-insensitively, in the text as keywords see it: without accents, invisible
+    characters and look-alikes."""
     assert (mutes(kw(pattern, regex=True)).muted(post(text), "x", NOW) is not None) is hit
 
 

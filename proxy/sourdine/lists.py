@@ -30,8 +30,8 @@ looked up word by word in a trie, so thousands of them cost about what a few do,
 many words they share.
 
 A keyword may be a regular expression (`"regex": true`), run by RE2, whose cost is linear in the text: no
-backtracking. It is searched, case-insensitively, in the text without accents (as keywords see it: write
-"ecoeurant", not "écœurant"); backreferences and lookaround do not exist in RE2 and are refused, and so is a
+backtracking. It is searched, case-insensitively, in the text without accents, invisible characters and
+look-alikes (as keywords see it: write "ecoeurant", not "écœurant", and "idiot" also finds "іdiot"); backreferences and lookaround do not exist in RE2 and are refused, and so is a
 regex that matches an empty text (it would match every post). Only the first 10,000 characters of a post are
 searched.
 
@@ -897,8 +897,10 @@ def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
 
 @lru_cache(maxsize=1024)
 def _folded_bytes(text: str) -> bytes:
-    """A post's text as regexes see it (accents removed); remembered likewise."""
-    return fold(text).encode("utf-8", "replace")
+    """A post's text as regexes see it: as keywords do (accents removed, invisible characters out, look-alikes in
+    Latin words read as Latin: "ho\u200bnte" and "іdiot" escaped the regexes `honte` and `idiot`), but with the
+    "™"-like symbols kept; remembered likewise."""
+    return fold(plain_letters(text)).encode("utf-8", "replace")
 
 
 def _replaced(rules: tuple[_Rule, ...], key: str, allow: bool, rule: _Rule, listed: bool

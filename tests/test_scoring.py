@@ -282,16 +282,14 @@ def test_scoring_is_linear_in_length() -> None:
     long_post = (tweet * 80)[:6000]
     short = tweet[:200]
 
-    def best(text: str, n: int) -> float:
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
+    def scored(text: str, n: int):
+        def work(_: int) -> None:
             for _ in range(n):
                 score(text, "en")
-            times.append(time.perf_counter() - start)
-        return min(times)
+        return work
 
-    assert best(long_post, 1) < 4 * best(short, 30)
+    long, shorts = cheapest(scored(long_post, 1), scored(short, 30), runs=5)
+    assert long < 4 * shorts, (long, shorts)
 
 
 def test_lone_surrogates_around_hostile_words() -> None:
@@ -554,16 +552,14 @@ def test_detection_is_cheap_without_a_language_field() -> None:
     posts = [("You are a pathetic liar and everyone knows it, shame on you!", "en"),
              ("Quelle bande d'idiots, ils devraient avoir honte de mentir comme ça", "fr")] * 200
 
-    def cost(with_hint: bool) -> float:
-        best = float("inf")
-        for _ in range(5):
-            start = time.thread_time()
+    def cost(with_hint: bool):
+        def work(_: int) -> None:
             for text, lang in posts:
                 score(text, lang if with_hint else None)
-            best = min(best, time.thread_time() - start)
-        return best
+        return work
 
-    assert cost(False) < cost(True) * 1.5 + 0.002
+    detected, hinted = cheapest(cost(False), cost(True), runs=5)
+    assert detected < hinted * 1.5 + 0.002, (detected, hinted)
 
 
 @pytest.mark.parametrize(("hint", "lang"), [

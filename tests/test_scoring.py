@@ -495,6 +495,8 @@ def test_a_post_without_words_is_read_with_the_emoji_tables() -> None:
     "🖕🖕🖕 \u24c2\ufe0f",  # Ⓜ️
     "🖕🖕🖕 \U0001f232",  # 🈲
     "\u3299\ufe0f 🖕🖕🖕",  # ㊙️
+    "🖕🖕🖕 \u2139\ufe0f\x00",  # with a NUL, which kept the emoji from their stand-ins (a review's leftover)
+    "🖕\x00🖕🖕 \u2122",
 ])
 def test_an_emoji_that_nfkc_spells_with_letters_leaves_a_post_of_emoji_scored(text: str) -> None:
     """ "ℹ", "™", "Ⓜ", "🈲" are emoji the tables name, which NFKC spelt "i", "TM", "M", "禁": a post of emoji with

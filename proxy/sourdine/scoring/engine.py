@@ -173,11 +173,13 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
         # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), compatibility
         # forms folded ("ｉｄｉｏｔ", mathematical bold), Cyrillic and Greek look-alikes in Latin words read as Latin
         # letters ("іdiot"): each read as "idiot" (reviews' findings), as the mute lists read them. Emoji that NFKC
-        # would spell with letters stay emoji (SPELT_EMOJI).
+        # would spell with letters stay emoji (SPELT_EMOJI). A NUL, which ends no word any less as a space, is one,
+        # so that the emoji's stand-ins (which start with NUL) cannot meet one in the text.
+        if "\x00" in text:
+            text = text.replace("\x00", " ")
         text = plain_letters(text)
         folded = unicodedata.normalize("NFKC", text)
-        # (A text that holds NUL, which no post does, is folded whole, as it was.)
-        if folded != text and "\x00" not in text and _SPELT_EMOJI_RE.search(text) is not None:
+        if folded != text and _SPELT_EMOJI_RE.search(text) is not None:
             kept = [(emoji, stand_in) for emoji, stand_in in _STAND_INS if emoji in text]
             if kept:
                 for emoji, stand_in in kept:

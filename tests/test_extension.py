@@ -516,4 +516,6 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
             assert trap["note"] is None, (name, trap["note"])
         assert trap["untrapped"] == SOUR_FR, f"{name}: a plain click on the button, once untrapped, reveals"
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
-    print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}")
+    print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}; "
+          f"clicks to reveal {seen['revealed']['clicks']}, {seen['revealedFr']['clicks']}, untrapped "
+          f"{ {name: trap['clicks'] for name, trap in seen['traps'].items()} }")

@@ -435,7 +435,8 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
 
     # 1. Paired: the token in storage.local only, and `sourdine pair` saw it. The address typed while the page's
     # first render waited on a silent one was left as typed.
-    assert seen["typedBeforeRender"] is True and seen["addressKept"] == f"http://127.0.0.1:{running.api_port}"
+    assert seen["typedBeforeRender"] is True, f"the first render came before the typing each time: {seen['typing']}"
+    assert seen["addressKept"] == f"http://127.0.0.1:{running.api_port}"
     assert seen["afterSave"] == [f"http://127.0.0.1:{running.api_port}", "badge on"], "a late answer undid a Save"
     assert seen["tokenInLocal"] is True and seen["tokenInSync"] == []
     assert [c["origin"] for c in clients] == [f"chrome-extension://{seen['extensionId']}", clients[1]["origin"]]
@@ -517,5 +518,5 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         assert trap["untrapped"] == SOUR_FR, f"{name}: a plain click on the button, once untrapped, reveals"
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
     print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}; "
-          f"clicks to reveal {seen['revealed']['clicks']}, {seen['revealedFr']['clicks']}, untrapped "
-          f"{ {name: trap['clicks'] for name, trap in seen['traps'].items()} }")
+          f"reload and typing {seen['typing']} s; clicks to reveal {seen['revealed']['clicks']}, "
+          f"{seen['revealedFr']['clicks']}, untrapped { {name: t['clicks'] for name, t in seen['traps'].items()} }")

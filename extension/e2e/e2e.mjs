@@ -278,11 +278,20 @@ try {
     if (tries > 100) throw new Error(`the silent address was not saved: ${await saved()}`);
     await new Promise((done) => setTimeout(done, 50));
   }
-  await options.reload();
-  await options.fill('#address', API);
-  await options.fill('#code', CODE);
-  // The first render has not come back yet (the probe of the silent address), so it comes after the typing.
-  seen.typedBeforeRender = await options.evaluate(() => document.body.dataset.paired === undefined);
+  // The first render has not come back yet (the probe of the silent address), so it comes after the typing. The
+  // reload and the typing take a fraction of the probe's three seconds, but on a loaded machine they may not: the
+  // render then comes first and the step proves nothing, so it is tried again, from a reload (which asks again). A
+  // page whose first render does not wait on the probe comes first each time, and typedBeforeRender stays false.
+  seen.typing = [];
+  for (let tries = 1; ; tries++) {
+    const started = Date.now();
+    await options.reload();
+    await options.fill('#address', API);
+    await options.fill('#code', CODE);
+    seen.typedBeforeRender = await options.evaluate(() => document.body.dataset.paired === undefined);
+    /** @type {number[]} */ (seen.typing).push((Date.now() - started) / 1000);
+    if (seen.typedBeforeRender || tries === 3) break;
+  }
   await options.waitForSelector('body[data-paired]', {timeout: 15000});
   seen.addressKept = await options.inputValue('#address');
   if (seen.addressKept !== API) throw new Error(`the first render put ${seen.addressKept} over the typed ${API}`);

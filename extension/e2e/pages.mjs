@@ -107,9 +107,21 @@ function stub(messages) {
     return found.message.replace(/\$(\d)/g, (_, n) => list[Number(n) - 1] ?? '');
   };
   const page = /** @type {any} */ (globalThis);
+  // How many messages have no answer in the page yet (see `settled`).
+  page.sourdinePending = 0;
+  /** @param {unknown} message */
+  const sendMessage = (message) => {
+    page.sourdinePending += 1;
+    /** @type {Promise<unknown>} */
+    const reply = page.sourdineWorker(message);
+    // Counted down before the page's own `await` of the reply goes on (this callback was registered first).
+    const answered = () => { page.sourdinePending -= 1; };
+    reply.then(answered, answered);
+    return reply;
+  };
   page.chrome = {
     i18n: {getMessage, getUILanguage: () => 'en'},
-    runtime: {id: 'pages', sendMessage: (/** @type {unknown} */ message) => page.sourdineWorker(message)},
+    runtime: {id: 'pages', sendMessage},
     permissions: {request: async () => true},
   };
 }
@@ -139,14 +151,23 @@ async function open(browser, base, file, answers, viewport = {width: 1000, heigh
   /** How many times the page has sent a message. @param {string} id */
   const count = (id) => sent.filter((m) => m.id === id).length;
   /**
-   * Wait (up to 5 s) until the page has sent a message `n` times, then let it render the answer.
+   * Wait until the page has its answer to every message it sent, and has done with them: no answer is on its way,
+   * and the page's code that awaited one has run up to its next message (a poll of the page's is a task of its own,
+   * after those awaits). Rather than a fixed pause after the last message, which a loaded machine overran.
+   */
+  const settled = () => page.waitForFunction(() => /** @type {any} */ (globalThis).sourdinePending === 0, null,
+    {polling: 20, timeout: 15000});
+  /**
+   * Wait until the page has sent a message `n` times, then until it has rendered the answers (`settled`).
    * @param {string} id
    * @param {number} n
    */
   const sentTimes = async (id, n) => {
-    for (const started = Date.now(); count(id) < n && Date.now() - started < 5000;) await sleep(20);
-    await sleep(150);
-    return count(id);
+    for (const started = Date.now(); count(id) < n;) {
+      if (Date.now() - started > 15000) throw new Error(`${file} sent ${id} ${count(id)} times, not ${n}`);
+      await sleep(20);
+    }
+    await settled();
   };
   return {page, sent, errors, sentTimes};
 }
@@ -309,17 +330,16 @@ const SCENARIOS = {
       }});
     await page.waitForSelector('body[data-ready="true"]');
     await page.type('#search', 'ab', {delay: 150});
-    await sentTimes('sourdine/list', 3);
-    await sleep(1200);
+    await sentTimes('sourdine/list', 3); // the answer to "a" too, the slow one
     const keys = () => page.$$eval('#entries tbody tr', (rows) => rows.map((r) => /** @type {HTMLElement} */ (r).dataset.key));
     const search = {box: await page.inputValue('#search'), rows: await keys()};
     await page.fill('#search', '');
-    await sleep(300);
+    await sentTimes('sourdine/list', 4);
     slowMutes = true;
     await page.check('input[name=list][value=allow]');
     await page.check('input[name=list][value=mutes]');
     await page.check('input[name=list][value=allow]');
-    await sleep(1500);
+    await sentTimes('sourdine/list', 7); // the mute list's too, the slow one
     const lists = {selected: await page.$eval('input[name=list]:checked', (r) => /** @type {HTMLInputElement} */ (r).value),
       rows: await keys(), actionShown: await page.isVisible('#entry-action')};
     return {search, lists, errors};

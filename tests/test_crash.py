@@ -39,6 +39,10 @@ SYNC_ROUNDS = 8
 # 0.78 to 1.26 s of CPU, the slowest restart took 1.10 to 1.41 times their median; before that evening's start-up
 # changes, restarts took up to 2.17 s on it. The margin is for that machine's noise (a third from run to run).
 SLOWER = 1.8
+# How long a round's traffic may take to have its first connection decision and its first feedback acknowledged,
+# before its random wait for the kill starts (the test prints how long each round took). Each waits on a commit
+# synced to the disk; on a loaded machine, the random wait alone could end before either was answered.
+FIRST_ACKS = 10
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
 FEED = (DATA / "mastodon" / "rtoot_get_timeline_public_instance.body.json").read_bytes()
 # The feed's authors, whom the connections writer decides on (dismiss, allow, mute in turn), and the kind of
@@ -103,6 +107,7 @@ class Acked:
         # again what an earlier one stored (a write lost would not be told from it).
         self.decisions: list[int] = []
         self.feedbacks: list[int] = []
+        self.first_acks: list[float] = []  # the seconds each round took to have one of each acknowledged
         self.turns = {"connections": 0, "feedback": 0}
         self.serial = 0  # the settings writes made
         self.lock = threading.Lock()
@@ -163,7 +168,8 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(tmp_path, standin)
           f"starts: {seconds(plain_wall)} s wall, {seconds(plain_cpu)} s CPU; "
           f"{len(acked.mutes)} mutes, {len(acked.removed)} removals, {acked.serial} settings writes, "
           f"{len(acked.clients)} pairings kept, {len(acked.revoked)} revoked, connection decisions "
-          f"{'+'.join(map(str, acked.decisions))} and feedback {'+'.join(map(str, acked.feedbacks))} (a round each)")
+          f"{'+'.join(map(str, acked.decisions))} and feedback {'+'.join(map(str, acked.feedbacks))} (a round each; "
+          f"the first of both after {seconds(acked.first_acks)} s)")
     # The first start makes the CA (a 2048-bit RSA key): the second is for restarts, as the issue says.
     assert all(cpu <= limit for cpu, limit in zip(serve_cpu[1:], limits[1:], strict=True)), (serve_cpu, plain_cpu)
     assert all(wall <= limit for wall, limit in zip(serve_times[1:], wall_limits[1:], strict=True)), (
@@ -193,7 +199,9 @@ def extension_origin(round_: int, n: int) -> str:
 def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked: Acked) -> None:
     """Mutes from two clients, mutes removed by a third, settings from a fourth, extensions paired (and one in
     three revoked) by a fifth, decisions on connections from a sixth, feedback on decisions from a seventh, feeds
-    through the proxy; SIGKILL after `after` seconds."""
+    through the proxy; SIGKILL `after` seconds after the round's first decision and first feedback were both
+    acknowledged (within FIRST_ACKS seconds of the traffic's start, or the round fails): every round then has
+    both to check after its restart, however slow the machine is to answer the first of them."""
     stop = threading.Event()
     token = running.token()
     acked.decisions.append(0)
@@ -329,13 +337,23 @@ def kill_during_traffic(running, round_: int, feed_url: str, after: float, acked
     threads += [threading.Thread(target=f) for f in (unmute, settings, pairs, connections, feedback, feeds)]
     for t in threads:
         t.start()
-    time.sleep(after)
+    try:
+        acked.first_acks.append(
+            harness.wait_until(lambda: acked.decisions[round_] and acked.feedbacks[round_], FIRST_ACKS))
+    except TimeoutError:
+        waited = False
+    else:
+        waited = True
+        time.sleep(after)
     running.proc.send_signal(signal.SIGKILL)
     running.proc.wait(10)
     stop.set()
     for t in threads:
         t.join(10)
     running.proc.communicate()
+    assert waited, (f"round {round_}: {acked.decisions[round_]} connection decisions and {acked.feedbacks[round_]} "
+                    f"feedback acknowledged in the {FIRST_ACKS} s after the traffic started; the round needs one "
+                    "of each before its kill")
 
 
 def _stored_settings(conn: sqlite3.Connection) -> dict[str, object]:

@@ -1025,6 +1025,25 @@ def test_a_request_that_writes_nothing_is_listed_so_that_no_write_takes_its_exch
 # Between one traced write's answer and the next request: longer than the store's writer gathers a batch (0.25 s),
 # so that what a route would commit after its answer lands in the gap, not in the next request's transaction.
 GAP = 0.4
+# How long the run with late writes (SOURDINE_TEST_LATE) waits, after the gap, for the write injected after an
+# answer to be in the database: on a quiet machine it is there within the gap; under strace on a loaded one it may
+# come later, and must still land before the next request.
+INJECTED_WITHIN = 10
+
+
+def injected_since(db: Path, since: float) -> bool:
+    """Whether the database `db` holds a write that SOURDINE_TEST_LATE injected (tests/audit: a row of test_late,
+    the time.time() at which its write began) begun after `since`, a time.time(): committed, so on the log."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        (last,) = conn.execute("SELECT max(at) FROM test_late").fetchone()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):  # nothing injected yet
+            return False
+        raise
+    finally:
+        conn.close()
+    return last is not None and last > since
 
 
 @pytest.mark.parametrize("broken", [None, "unsynced", "late"], ids=["as-built", "unsynced", "late"])
@@ -1044,7 +1063,9 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
 
     Run a second time with the process's sqlite told to commit without syncing (tests/audit, SOURDINE_TEST_UNSYNCED),
     the first check must fail; a third time with a write landing 150 ms after each commit, unasked
-    (SOURDINE_TEST_LATE), the second must: that is what they are there to catch."""
+    (SOURDINE_TEST_LATE), the second must: that is what they are there to catch. That run waits after each
+    answer, past the gap if need be, until a write injected after the answer is in the database, so that one
+    lands between every answer and the next request however slow the machine (INJECTED_WITHIN)."""
     traced_or_skip()
     standin.routes["/api/v1/timelines/public"] = lambda request: web.Response(
         body=FEED, content_type="application/json")
@@ -1073,9 +1094,16 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
                   raw: bytes | None = None, status: int = 200) -> object:
             code, answer, port = harness.api_call(running.api_port, token if origin is None else "", method, path,
                                                   body, origin=origin, raw=raw)
+            answered = time.time()  # the answer has left: a write begun after this comes after it in the trace
             assert code == status, (what, code, answer)
             writes.append((port, started(method, path), what))
             time.sleep(GAP)
+            if broken == "late":
+                try:
+                    harness.wait_until(lambda: injected_since(home / "sourdine.db", answered), INJECTED_WITHIN, 0.02)
+                except TimeoutError:
+                    pytest.fail(f"no write injected after the answer to {what} was in the database within "
+                                f"{GAP + INJECTED_WITHIN:g} s of it")
             return answer
 
         muted = write("a mute", "POST", "/api/v1/mutes",

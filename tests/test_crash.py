@@ -1062,7 +1062,7 @@ def test_every_acknowledged_write_is_on_the_disk_before_its_answer_leaves(tmp_pa
     route that answered before committing the rest of its write would.
 
     Run a second time with the process's sqlite told to commit without syncing (tests/audit, SOURDINE_TEST_UNSYNCED),
-    the first check must fail; a third time with a write landing 150 ms after each commit, unasked
+    the first check must fail; a third time with a write landing 300 ms after each commit, unasked
     (SOURDINE_TEST_LATE), the second must: that is what they are there to catch. That run waits after each
     answer, past the gap if need be, until a write injected after the answer is in the database, so that one
     lands between every answer and the next request however slow the machine (INJECTED_WITHIN)."""

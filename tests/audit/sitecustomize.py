@@ -3,7 +3,7 @@ hooks, every address the process connects to or looks up, so a test can check th
 SOURDINE_TEST_STATE set, what the process imported, the state of its cycle collector and which check mitmproxy's
 messages run when it exited; and with SOURDINE_TEST_UNSYNCED set, a broken Sourdine for a test to catch: its
 database commits without waiting for the disk (sqlite's synchronous = NORMAL, whatever Sourdine asks), and
-os.fsync does nothing; with SOURDINE_TEST_LATE set, another broken Sourdine: 150 ms after each commit, a
+os.fsync does nothing; with SOURDINE_TEST_LATE set, another broken Sourdine: 300 ms after each commit, a
 write to the database lands while nothing asked for one, as when a route answers before it commits the rest;
 with SOURDINE_TEST_HOSTS set (names, comma-separated), those names resolve to 127.0.0.1,
 as a line of /etc/hosts would make them, so that a test can send a platform's host to a stand-in."""
@@ -105,7 +105,7 @@ if os.environ.get("SOURDINE_TEST_LATE"):
         def execute(self, sql, *args):
             cursor = super().execute(sql, *args)
             if sql.strip().upper() == "COMMIT":
-                threading.Timer(0.15, _late_write, (self._late_path,)).start()
+                threading.Timer(0.3, _late_write, (self._late_path,)).start()
             return cursor
 
     def _late_connect(*args, **kwargs):

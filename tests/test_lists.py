@@ -282,11 +282,18 @@ def test_a_keyword_s_invisible_characters_do_not_make_it_another_entry():
         (r"\bidiots?\b", "quel \u0456diot", True),  # a Ukrainian і
         (r"\bidiots?\b", "\u0456\u0434\u0456\u043e\u0442", False),  # wholly Cyrillic: not read as Latin
         ("\u0440\u043e\u0440", "\u0440\u043e\u0440", True),  # a Cyrillic regex still finds Cyrillic words
+        # What keywords read past is still there for a regex that asks for it (a review's finding): an emoji
+        # joined by U+200D, the joiner itself, a look-alike letter.
+        ("\U0001f3f3\ufe0f\u200d\U0001f308", "drapeau \U0001f3f3\ufe0f\u200d\U0001f308", True),
+        ("\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f468\u200d\U0001f469\u200d\U0001f467 !", True),
+        (r"\x{200b}", "ho\u200bnte", True),
+        (r"\p{Cyrillic}", "quel \u0456diot", True),
+        ("\u0456diot", "quel \u0456diot", True),
     ],
 )
 def test_regexes_search_the_text_without_accents_in_any_case(pattern, text, hit):
-    """A regex is searched case-insensitively, in the text as keywords see it: without accents, invisible
-    characters and look-alikes."""
+    """A regex is searched case-insensitively, in the text without accents, and also as keywords read it: without
+    invisible characters, look-alikes read as Latin."""
     assert (mutes(kw(pattern, regex=True)).muted(post(text), "x", NOW) is not None) is hit
 
 
@@ -528,9 +535,9 @@ def test_entry_types_are_frozen_values():
 
 
 def test_lookups_cost_a_few_microseconds_per_post(capsys):
-    """With 0, 20 and 200 entries, a lookup costs well under the policy's 5 µs a post (0.5 ms a feed): about 1 µs
-    here, and 2.4 µs while another suite ran beside it. Timed on this thread's clock, and asserted at twice the
-    policy's figure, so that a slower machine, loaded, does not fail it; 200 entries cost about what 20 do."""
+    """With 0, 20 and 200 entries, a lookup costs under the policy's 5 µs a post (0.5 ms a feed): about 1 µs here
+    (2.4 µs of wall time while another suite ran beside it), on this thread's clock, which other work on the
+    machine does not add to; and 200 entries cost about what 20 do."""
     rnd = random.Random(7)
 
     def word():
@@ -560,7 +567,7 @@ def test_lookups_cost_a_few_microseconds_per_post(capsys):
         figures[n] = best / len(posts) * 1e6
     with capsys.disabled():
         print("\nlists lookup: " + ", ".join(f"{n} entries {us:.2f} µs/post" for n, us in figures.items()))
-    assert figures[200] < 10, figures
+    assert figures[200] < 5, figures
     assert figures[200] < 3 * figures[20] + 0.5, figures
 
 

@@ -30,10 +30,12 @@ looked up word by word in a trie, so thousands of them cost about what a few do,
 many words they share.
 
 A keyword may be a regular expression (`"regex": true`), run by RE2, whose cost is linear in the text: no
-backtracking. It is searched, case-insensitively, in the text without accents, invisible characters and
-look-alikes (as keywords see it: write "ecoeurant", not "écœurant", and "idiot" also finds "іdiot"); backreferences and lookaround do not exist in RE2 and are refused, and so is a
-regex that matches an empty text (it would match every post). Only the first 10,000 characters of a post are
-searched.
+backtracking. It is searched, case-insensitively, in the text without accents (write "ecoeurant", not
+"écœurant"), and, where the text holds invisible characters or look-alikes, in it also as keywords read it (so
+"honte" finds "ho\u200bnte" and "idiot" finds "іdiot", while a regex for an emoji joined by U+200D, or for the
+Cyrillic letters themselves, still finds them). Backreferences and lookaround do not exist in RE2 and are
+refused, and so is a regex that matches an empty text (it would match every post). Only the first 10,000
+characters of a post are searched.
 
 Each entry has an optional expiry ("90m", "24h", "7d" or "7j", "2w", counted from the `now` given to the
 parser; an ISO date: until the end of that day in the parser's `tz`; or an ISO instant), stored as an aware
@@ -824,9 +826,11 @@ class Lists:
             if self._words:
                 hits.extend(self._keyword_hits(text))
             if self._regexes:
-                folded = _folded_bytes(text)
+                readings = _folded_bytes(text)
                 for compiled, rules in self._regexes:
-                    indices = compiled.Match(folded)
+                    indices = compiled.Match(readings[0])
+                    if len(readings) > 1:  # Match gives None, not [], for no match
+                        indices = list({*(indices or ()), *(compiled.Match(readings[1]) or ())})
                     if indices:
                         hits.extend(rules[i] for i in sorted(indices))
         return hits
@@ -896,11 +900,16 @@ def _post_words(text: str) -> tuple[tuple[str, ...], frozenset[str]]:
 
 
 @lru_cache(maxsize=1024)
-def _folded_bytes(text: str) -> bytes:
-    """A post's text as regexes see it: as keywords do (accents removed, invisible characters out, look-alikes in
-    Latin words read as Latin: "ho\u200bnte" and "іdiot" escaped the regexes `honte` and `idiot`), but with the
-    "™"-like symbols kept; remembered likewise."""
-    return fold(plain_letters(text)).encode("utf-8", "replace")
+def _folded_bytes(text: str) -> tuple[bytes, ...]:
+    """A post's text as regexes see it, accents removed; and, when it holds invisible characters or look-alikes,
+    also as keywords read it, without them ("ho\u200bnte" and "іdiot" escaped the regexes `honte` and `idiot`).
+    Both: a regex for what keywords read past (an emoji joined by U+200D, Cyrillic letters) still finds it.
+    Remembered likewise."""
+    folded = fold(text).encode("utf-8", "replace")
+    plain = plain_letters(text)
+    if plain == text:
+        return (folded,)
+    return folded, fold(plain).encode("utf-8", "replace")
 
 
 def _replaced(rules: tuple[_Rule, ...], key: str, allow: bool, rule: _Rule, listed: bool

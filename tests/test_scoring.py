@@ -506,6 +506,13 @@ def test_an_emoji_that_nfkc_spells_with_letters_leaves_a_post_of_emoji_scored(te
     assert s.scored and s.lang == "und" and "insult: 🖕" in s.reasons, s
 
 
+@pytest.mark.parametrize("text", ["disgusting\x00liar", "you\x00idiot, what a disgrace", "quelle\x00honte, é"])
+def test_a_nul_ends_a_word_as_a_space_does(text: str) -> None:
+    """A NUL between two words reads as a space, in ASCII text as in any other ("disgusting\x00liar" was read as
+    one word, and scored calm, unless the post held a letter outside ASCII: a review's finding)."""
+    assert score(text).reasons == score(text.replace("\x00", " ")).reasons != ()
+
+
 @pytest.mark.parametrize(("text", "lang"), [
     ("xkcd zzqv \u2139\ufe0f", "und"),  # words of no language stay unscored
     ("\u2139\ufe0f Привет, как дела у тебя", "ru"),

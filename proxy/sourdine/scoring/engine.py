@@ -169,14 +169,15 @@ def prepare(text: str, words: Segmenter | None = None) -> str:
             text = html.unescape(text)
         except ValueError:  # a reference of more than 4,300 digits (Python's limit): the text as written, as
             pass  # platforms.htmltext.unescape leaves it (the scoring package imports nothing outside it)
+    if "\x00" in text:
+        # A NUL ends a word as a space does ("disgusting\x00liar" was read as one word), and the emoji's stand-ins
+        # below, which start with NUL, cannot then meet one in the text.
+        text = text.replace("\x00", " ")
     if not text.isascii():
         # Letters as the lexicons spell them: invisible characters out ("id\u200biot", "id\u00adiot"), compatibility
         # forms folded ("ｉｄｉｏｔ", mathematical bold), Cyrillic and Greek look-alikes in Latin words read as Latin
         # letters ("іdiot"): each read as "idiot" (reviews' findings), as the mute lists read them. Emoji that NFKC
-        # would spell with letters stay emoji (SPELT_EMOJI). A NUL, which ends no word any less as a space, is one,
-        # so that the emoji's stand-ins (which start with NUL) cannot meet one in the text.
-        if "\x00" in text:
-            text = text.replace("\x00", " ")
+        # would spell with letters stay emoji (SPELT_EMOJI).
         text = plain_letters(text)
         folded = unicodedata.normalize("NFKC", text)
         if folded != text and _SPELT_EMOJI_RE.search(text) is not None:

@@ -1,7 +1,8 @@
 """Crash safety: a real `sourdine run` killed with SIGKILL at random points while the API takes writes and the
 proxy filters feeds, restarted each time. No acknowledged write may be lost, the database must stay sound, and
-the proxy must serve again within a second of CPU, its restarts taken together (or, on a machine where plain
-mitmproxy starts slower, within SLOWER times plain mitmproxy's own start); each alone within SPELL times that."""
+the proxy must serve again within a second of CPU, its restarts' median (or, on a machine where plain mitmproxy
+starts slower, within SLOWER times plain mitmproxy's own median start); each restart alone within a second or
+SPELL times the slower of plain mitmproxy's starts around it (see the test)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ SLOWER = 1.8
 # One restart alone may take this many times the CPU of plain mitmproxy's start nearest it (the one timed just
 # before it or just after it, whichever took longer) or of their median: a slow spell can take one restart whole.
 # A run on a noisy machine (2026-11-23) failed with its last restart at 1.40 s of CPU against a limit of 1.39 s,
-# then 1.8 times plain mitmproxy's median start (its starts took 0.74 to 0.90 s in that run).
-SPELL = 2.5
+# then 1.8 times plain mitmproxy's median start (its starts took 0.74 to 0.90 s in that run). No more than 2: at
+# 2.5, two restarts of four could take twice the issue's second beside plain starts of 0.8 s (a review's finding).
+SPELL = 2.0
 # And its wall time, which takes the machine's load in full, this many times plain mitmproxy's nearest wall time
 # or their median: a bound on what a restart waits for, not a measure of its cost (the CPU time is that).
 WALL_SPELL = 3

@@ -240,6 +240,12 @@ const SCENARIOS = {
       out[file] = {problem: await line(page, '#problem'), errors};
       await page.close();
     }
+    // A status in another shape (another program on the port): said in the user's language, not the worker's words.
+    const {page, sentTimes, errors} = await open(browser, base, 'popup.html', {...GOOD, 'sourdine/state': ok({base: BASE,
+      paired: true, routing: false, running: true, problem: {code: 'bad_status', message: 'not the status', status: 200}})});
+    await sentTimes('sourdine/state', 1);
+    out.popup_badStatus = {problem: await line(page, '#problem'), errors};
+    await page.close();
     return out;
   },
   /** Unsaved work hours, then Save on the address, then Pair, then Save work hours; then a change on Sourdine's side. */

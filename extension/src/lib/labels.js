@@ -21,6 +21,7 @@ export function errorText(error) {
   if (code === 'not_paired' || /** @type {any} */ (error)?.status === 401) return msg('notPairedHelp');
   if (code === 'bad_code') return msg('badCode');
   if (code === 'no_reply') return msg('noReply');
+  if (code === 'bad_status') return msg('badStatus');
   return msg('errorGeneric', String(/** @type {any} */ (error)?.message ?? error));
 }
 

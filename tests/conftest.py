@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,9 @@ DATA = Path(__file__).parent / "data"
 SOURDINE = Path(sys.executable).parent / "sourdine"
 
 # Hypothesis fails an example that takes over 200 ms of wall time ("Unreliable test timings" when it is not
-# slow again): a stall of the shared CI machine is enough. The properties' examples take 0 to 5 ms; the tests
-# that bound a cost time it themselves.
-settings.register_profile("sourdine", deadline=None)
+# slow again): a stall of the shared CI machine is enough. The properties' examples take 0 to 5 ms: 2 s still
+# catches an input that makes one pathological, and the tests that bound a cost time it themselves.
+settings.register_profile("sourdine", deadline=timedelta(seconds=2))
 settings.load_profile("sourdine")
 
 

@@ -170,16 +170,18 @@ def cheapest(*works, runs: int = 5) -> list[float]:
     import time
 
     best = [float("inf")] * len(works)
-    for n in range(runs):
-        for i, work in enumerate(works):
-            gc.collect()
-            gc.disable()
-            try:
+    # Collected once, not before each run: in the suite's process, whose heap is large by then, a collection takes
+    # a tenth of a second or more, and four tests spent 3 s each on them.
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(runs):
+            for i, work in enumerate(works):
                 started = time.thread_time()
                 work(n)
                 best[i] = min(best[i], time.thread_time() - started)
-            finally:
-                gc.enable()
+    finally:
+        gc.enable()
     return best
 
 

@@ -516,6 +516,7 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     assert set(seen["traps"]) == set(REVEAL_TRAPS)
     for name, trap in seen["traps"].items():
         placeholder = f"{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]"
+        assert trap["accepted"] is False, f"{name}: the content script took the trapped click (its button disabled)"
         assert trap["trapped"].startswith(placeholder) and SOUR_FR not in trap["trapped"], \
             f"{name}: the page got a post revealed by a click it trapped"
         if trap["where"] == "button":

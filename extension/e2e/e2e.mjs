@@ -197,8 +197,8 @@ async function clickUntil(page, click, done, seconds) {
  * @param {string[]} names
  */
 async function revealTraps(context, url, names) {
-  /** @type {Record<string, {where: string | undefined, trapped: string | null, note: string | null,
-   *   untrapped: string | null, clicks: number}>} */
+  /** @type {Record<string, {where: string | undefined, accepted: boolean, trapped: string | null,
+   *   note: string | null, untrapped: string | null, clicks: number}>} */
   const results = {};
   const bait = (/** @type {import('playwright-core').Page} */ page) => page.textContent('#bait');
   const middle = async (/** @type {import('playwright-core').Page} */ page) => {
@@ -216,6 +216,9 @@ async function revealTraps(context, url, names) {
       const point = where === 'page' ? {x: 640, y: 500} : await middle(page);
       if (!point) throw new Error(`${name}: the button has no box`);
       await page.mouse.click(point.x, point.y);
+      // A click the content script takes disables its button at once (then the host goes with the reveal): read
+      // right away, so that an accepted click whose reveal comes back late is still seen.
+      const accepted = (await showButtons(page)).every((b) => b.disabled);
       await page.waitForTimeout(1500); // a reveal, if any, comes back from the worker well within this
       const trapped = await bait(page);
       const note = await page.$eval('.sourdine-reveal-note', (n) => n.textContent).catch(() => null);
@@ -225,7 +228,7 @@ async function revealTraps(context, url, names) {
         const again = await middle(page);
         if (again) await page.mouse.click(again.x, again.y);
       }, () => !document.getElementById('bait')?.textContent?.includes('[sourdine:'), 8);
-      results[name] = {where, trapped, note: note?.trim() ?? null, untrapped: await bait(page), clicks};
+      results[name] = {where, accepted, trapped, note: note?.trim() ?? null, untrapped: await bait(page), clicks};
     } finally {
       await page.close();
     }

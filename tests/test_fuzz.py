@@ -139,6 +139,47 @@ def test_a_response_over_the_time_budget_goes_out_unchanged_and_is_counted(addon
     assert "time budget" in caplog.text and "disgusting" not in caplog.text
 
 
+def test_sourdine_run_takes_its_time_budget_from_the_command_line(tmp_path, standin):
+    """`sourdine run --budget-ms` sets the time budget of a response's filtering: the same page of 3,000 hostile
+    posts never seen before goes out as sent, counted as an overrun, under 1 ms, and is filtered under 60 s."""
+    from aiohttp import web
+
+    import harness
+    from conftest import start_sourdine
+
+    sample = next(s for s in fuzzing.samples() if s.platform == "mastodon" and s.endpoint == "timeline")
+    template = orjson.loads(sample.body)[0]
+    page = orjson.dumps([{**template, "id": f"7{i:09d}", "content": f"<p>{fuzzing.HOSTILE} number {i}</p>",
+                          "reblog": None, "quote": None} for i in range(3_000)])
+    standin.routes[sample.path] = lambda request: web.Response(body=page, content_type="application/json")
+    for budget_ms, filtered in ((1, False), (60_000, True)):
+        running = start_sourdine(tmp_path / f"home-{budget_ms}", budget_ms=budget_ms)
+        try:
+            token = running.token()
+            code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
+            assert code == 200
+            code, _, body = harness.through_proxy(running.proxy_port,
+                                                  f"http://127.0.0.1:{standin.port}{sample.path}", {})
+            assert code == 200 and (body != page) == filtered, budget_ms
+            code, status = harness.api(running.api_port, token, "GET", "/api/v1/status")
+            assert code == 200 and status["health"]["mastodon"]["overruns"] == (0 if filtered else 1), budget_ms
+        finally:
+            assert running.stop() == 0, running.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "600001", "fast", "2.5"])
+def test_a_bad_time_budget_is_a_usage_error(value, capsys):
+    """A --budget-ms that is not a whole number of milliseconds from 1 to 600,000 is refused before anything
+    starts, with the value named."""
+    from sourdine import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--budget-ms", value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--budget-ms" in err and value in err
+
+
 def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     """A bounded sample of mutated captures through a real `sourdine run`: each response is the upstream bytes or
     a same-shape rewrite, the proxy keeps serving, and the failures show in the status. Every capture that is not
@@ -157,7 +198,7 @@ def test_a_fuzz_sample_through_a_real_sourdine_run(tmp_path, standin):
     from conftest import start_sourdine
 
     beside = Beside(tmp_path / "here")
-    running = start_sourdine(tmp_path / "home", env=fuzzing.env())
+    running = start_sourdine(tmp_path / "home", env=fuzzing.env(), budget_ms=fuzzing.BUDGET_MS)
     try:
         token = running.token()
         code, _ = harness.api(running.api_port, token, "PATCH", "/api/v1/settings", fuzzing.fuzz_user_settings())
@@ -290,7 +331,7 @@ def test_fuzzed_streaming_messages_through_a_real_sourdine_run(tmp_path, standin
 
     standin.routes["/api/v1/streaming"] = serve
     beside = Beside(tmp_path / "here")
-    running = start_sourdine(tmp_path / "home", "--mastodon-instance", "127.0.0.1")
+    running = start_sourdine(tmp_path / "home", "--mastodon-instance", "127.0.0.1", budget_ms=fuzzing.BUDGET_MS)
     stream = None
     try:
         token = running.token()

@@ -46,7 +46,6 @@ _PARAMETER = re.compile(r''';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)''') 
 _REFUSED = b'{"error": {"code": "via_proxy", "message": "Sourdine\'s own ports are not reachable through its proxy"}}'
 # Learned streaming hosts are capped, so a misbehaving instance cannot grow the decrypted set without bound.
 _MAX_STREAMING_HOSTS = 64
-DEFAULT_BUDGET_MS = 250
 
 
 def _path(flow: http.HTTPFlow) -> str:
@@ -176,7 +175,7 @@ class Sourdine:
             "through unchanged.",
         )
         loader.add_option(
-            "sourdine_budget_ms", int, DEFAULT_BUDGET_MS,
+            "sourdine_budget_ms", int, budget.DEFAULT_MS,
             "The most time, in milliseconds, that Sourdine spends filtering one response or streaming message. "
             "One that would take longer goes out unchanged, and the overrun is counted in the status.",
         )

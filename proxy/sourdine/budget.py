@@ -20,8 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["Overrun", "check", "over", "until", "PARSE_MS_PER_MB", "FIND_MS_PER_MB", "REWRITE_MS_PER_MB",
+__all__ = ["DEFAULT_MS", "Overrun", "check", "over", "until", "PARSE_MS_PER_MB", "FIND_MS_PER_MB", "REWRITE_MS_PER_MB",
            "WRITE_MS_PER_MB", "check_unescape", "count_any"]
+
+# The time budget of one response's filtering unless the user sets another (`sourdine run --budget-ms`, or the
+# addon's `sourdine_budget_ms` option under mitmdump).
+DEFAULT_MS = 250
 
 # What a step may take for each MB of the decoded body, at worst: what the fuzz's huge documents took (every list
 # of every JSON capture in tests/data grown to 12 MB, and 1,200 inputs of the fuzz's "huge" kind timed inside the

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sourdine import __version__, cli_ca, cli_score, cli_sync, home
+from sourdine import __version__, budget, cli_ca, cli_score, cli_sync, home
 from sourdine.model import PLATFORMS
 
 
@@ -29,6 +29,16 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range: {port}")
     return port
+
+
+def _budget_ms(value: str) -> int:
+    try:
+        ms = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {value!r}") from None
+    if not 1 <= ms <= 600_000:
+        raise argparse.ArgumentTypeError(f"out of range (1 to 600000 ms): {ms}")
+    return ms
 
 
 def _host(value: str) -> str:
@@ -49,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sourdine import runner
 
     return runner.run(home.resolve(args.home), args.proxy_port, args.api_port, args.mastodon_instance,
-                      args.sync_port, args.sync_folder)
+                      args.sync_port, args.sync_folder, args.budget_ms)
 
 
 class CommandError(Exception):
@@ -286,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sync-folder", metavar="DIR", type=Path,
                      help="Also sync with paired peers through a folder you already sync (Syncthing, Dropbox, a "
                      "NAS): this device appends to its own ops-<device>.jsonl there. Outside Sourdine's home.")
+    run.add_argument("--budget-ms", type=_budget_ms, default=budget.DEFAULT_MS, metavar="MS",
+                     help="The most time Sourdine spends filtering one response (default %(default)s ms). A "
+                     "response that would take longer goes out as the platform sent it, and the overrun is counted "
+                     "in the status. A slow machine may want more.")
     run.set_defaults(func=_cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="Show the running instance's status.",

@@ -111,7 +111,7 @@ def _is_address(host: str) -> bool:
 
 
 async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
-                sync_folder: Path | None = None) -> int:
+                sync_folder: Path | None = None, budget_ms: int | None = None) -> int:
     # Everything Sourdine writes (database, CA, token) is for this user's eyes only.
     os.umask(0o077)
     interval = _sync_interval()
@@ -195,6 +195,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
             allow_hosts=runtime.snapshot.allow_hosts(),
             # Bodies larger than this are streamed untouched; no feed page comes near it.
             stream_large_bodies="16m",
+            **({} if budget_ms is None else {"sourdine_budget_ms": budget_ms}),
         )
     finally:
         logging.getLogger("mitmproxy.addonmanager").removeFilter(held)
@@ -340,10 +341,10 @@ def _sync_interval() -> float:
 
 
 def run(where: Path, proxy_port: int, api_port: int, instances: list[str], sync_port: int | None = None,
-        sync_folder: Path | None = None) -> int:
+        sync_folder: Path | None = None, budget_ms: int | None = None) -> int:
     lean.tune_malloc()  # before any thread starts
     try:
-        return asyncio.run(serve(where, proxy_port, api_port, instances, sync_port, sync_folder))
+        return asyncio.run(serve(where, proxy_port, api_port, instances, sync_port, sync_folder, budget_ms))
     except StartupError as e:
         print(f"sourdine: {e}", file=sys.stderr)
         return e.code

@@ -881,3 +881,29 @@ async def test_a_pairing_that_sends_no_certificate_is_refused_and_stores_nothing
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_window_of_lines_for_other_devices_is_read_past(pair, tmp_path, monkeypatch):
+    """Lines of a device's file that hold nothing for this device (written for another one, before these two
+    paired) are read past for good: when they filled the reader's whole window, the reader stopped before them at
+    every round and never saw the lines after them (a big list's full state for another peer is several such
+    lines). Now each round reads on past them, a window a round."""
+    from sourdine.sync import folder as folder_mod
+
+    monkeypatch.setattr(folder_mod, "MAX_LINE", 40_000)
+    monkeypatch.setattr(folder_mod, "_WINDOW", 100_000)
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder, b.sync.folder = folder_mod.Folder(shared, "deva"), folder_mod.Folder(shared, "devb")
+    other = {"devc": b"c" * 32}
+    rows = _folder_rows([f"mot{i:04d}" for i in range(3000)])
+    for n, batch in enumerate(a.sync.folder.batches(rows, other), 1):
+        a.sync.folder.append(a.sync.folder.line(batch, n, other))
+    assert (shared / "ops-deva.jsonl").stat().st_size > 2 * folder_mod._WINDOW
+    await a.mute("honte")
+    assert (await a.sync.sync_folder()).written == 1
+    for _ in range(10):  # a window a round
+        await b.sync.sync_folder()
+    assert "keyword:honte" in b.runtime.entries["mute"]
+    assert not any(key.startswith("keyword:mot") for key in b.runtime.entries["mute"])

@@ -638,17 +638,19 @@ class Sync:
         if refused is None and set(keys) == set(self.peers):  # a peer paired meanwhile still gets the full state
             self._folder_full = False
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():
-            offset, last, head = await self._committed(lambda db, device=device: folder_mod.state(db, device))
+            was, last, head_was = await self._committed(lambda db, device=device: folder_mod.state(db, device))
             try:
-                lines, bad, offset, head = await asyncio.to_thread(folder.read, device, path, offset, last,
-                                                                   keys[device], head)
+                lines, bad, offset, head = await asyncio.to_thread(folder.read, device, path, was, last,
+                                                                   keys[device], head_was)
             except folder_mod.Refused as e:  # replaced since `files` looked: skipped this time, like any such file
                 folder.refused(e.name, f"ignored {e.name} in the sync folder: not a regular file with one link")
                 continue
             except FileNotFoundError:  # gone since `files` looked
                 continue
             report.ignored += bad
-            if lines or bad:
+            # Saved too when the lines read held nothing for us (written for another device, before we paired):
+            # read again from the old offset at every round, a window full of them hid every line after it.
+            if lines or bad or (offset, head) != (was, head_was):
                 seq = lines[-1][0] if lines else last
                 theirs = [r for _, batch in lines for r in batch]
                 def bookkeeping(db: sqlite_utils.Database, _before: int, device=device, offset=offset, seq=seq,

@@ -907,3 +907,33 @@ async def test_a_window_of_lines_for_other_devices_is_read_past(pair, tmp_path, 
         await b.sync.sync_folder()
     assert "keyword:honte" in b.runtime.entries["mute"]
     assert not any(key.startswith("keyword:mot") for key in b.runtime.entries["mute"])
+
+
+async def test_a_line_left_in_part_by_a_crash_is_cut_away_before_the_next_one(pair, tmp_path):
+    """A process killed (or a power cut) while it appended a line leaves part of it at the end of its file, with no
+    chance to cut it back: the next line, after a restart, was joined to that part and both were lost to the
+    readers, although the writer counted its line as written (its mute never reached the other device through
+    the folder). The writer now cuts a part-line off its file's end before it appends."""
+    from sourdine.sync import folder as folder_mod
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder, b.sync.folder = folder_mod.Folder(shared, "deva"), folder_mod.Folder(shared, "devb")
+    await a.mute("honte")
+    await a.sync.sync_folder()
+    assert (await b.sync.sync_folder()).read == 1
+    ours = shared / "ops-deva.jsonl"
+    whole = ours.stat().st_size
+    # What a kill in the middle of the next append leaves: the start of a line, no newline.
+    line = a.sync.folder.line(_folder_rows(["perdu"]), time.time_ns() // 1000, {"devb": bytes.fromhex(
+        a.sync.peers["devb"].key)})
+    with ours.open("ab") as f:
+        f.write(line[:len(line) // 2])
+    assert (await b.sync.sync_folder()).read == 0  # a line not yet whole waits
+    await a.mute("rage")
+    assert (await a.sync.sync_folder()).written == 1
+    report = await b.sync.sync_folder()
+    assert "keyword:rage" in b.runtime.entries["mute"]
+    assert (report.read, report.ignored) == (1, 0)
+    assert ours.read_bytes()[whole:].count(b"\n") == 1 and not ours.read_bytes()[whole:].startswith(line[:40])

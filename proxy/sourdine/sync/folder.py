@@ -83,6 +83,29 @@ def _open_file(path: Path, flags: int) -> int:
     return fd
 
 
+def _cut_part_line(fd: int, name: str) -> int:
+    """Cut the end of our own file back to its last whole line, and return its size. Only this device writes its
+    file, and it writes whole lines: bytes after the last newline are what a process killed in the middle of an
+    append (or a power cut) left, which no reader has taken (a reader waits for a line's newline)."""
+    size = os.fstat(fd).st_size
+    end = size
+    while end > 0:
+        start = max(0, end - (1 if end == size else 1024 * 1024))  # its last byte first: a newline, as a rule
+        os.lseek(fd, start, os.SEEK_SET)
+        chunk = os.read(fd, end - start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    if end < size:
+        os.ftruncate(fd, end)
+        home.flush_to_disk(fd)
+        logger.warning("cut away the end of %s in the sync folder: part of a line, left by a write that was "
+                       "stopped", name)
+    return end
+
+
 def line_key(pairing_key: bytes) -> AESGCM:
     """The folder's encryption key for one pair of devices, derived from their pairing key (its own label: it is
     never the key that signs peer messages)."""
@@ -158,11 +181,12 @@ class Folder:
         """One whole line, appended and flushed to disk before the bookkeeping says it was written (and, the first
         time, the folder's entry for our file too). Refused (and nothing written) when our file is not a regular
         file with one link. When the line cannot be written whole (a full disk), the file is cut back to where it
-        was: a part of a line would be joined to the next one and both lost to the readers."""
+        was: a part of a line would be joined to the next one and both lost to the readers. A part of a line that a
+        process killed while writing it (or a power cut) left at the end is cut away first, for the same reason."""
         created = not self.path.exists()
-        fd = _open_file(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fd = _open_file(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
-            size = os.fstat(fd).st_size
+            size = _cut_part_line(fd, self.path.name)
             try:
                 view = memoryview(data)
                 while view:  # os.write may write less than it is given, and says how much

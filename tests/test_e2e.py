@@ -700,6 +700,36 @@ def test_a_second_instance_on_the_same_home_is_refused(sourdine):
     assert json.loads((sourdine.home / "run.json").read_text())["pid"] == sourdine.proc.pid
 
 
+def test_two_runs_started_at_once_on_one_home_leave_one_running(tmp_path):
+    """Two `sourdine run` started together on a new home: one runs, the other stops with "already runs" (exit 1).
+    run.json, written at the end of start-up, let both through, each with its own lists in memory over one
+    database, and its own CA and token, one of them not those on disk."""
+    import signal
+    import subprocess
+
+    from conftest import SOURDINE
+
+    home = tmp_path / "home"
+    procs = [subprocess.Popen([str(SOURDINE), "run", "--home", str(home), "--proxy-port", "0", "--api-port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        outcomes = []
+        for proc in procs:
+            first = proc.stdout.readline()  # a running one says where it listens; a refused one ends, saying nothing
+            outcomes.append("running" if first.startswith("sourdine: proxy on") else proc.wait(60))
+        assert sorted(outcomes, key=str) == [1, "running"], outcomes
+        refused = procs[outcomes.index(1)]
+        assert "already runs with this home" in refused.stderr.read()
+        running = procs[outcomes.index("running")]
+        assert json.loads((home / "run.json").read_text())["pid"] == running.pid
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    assert running.returncode == 0
+
+
 def test_nothing_left_loopback_all_along(sourdine, plain_sourdine):
     """Every address the Sourdine processes connected to or looked up, over the whole module, is loopback."""
     assert sourdine.addresses(), "the audit hook recorded nothing: the check would prove nothing"

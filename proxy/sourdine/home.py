@@ -253,6 +253,29 @@ def token(home: Path) -> str:
     return value
 
 
+def hold(home: Path) -> Any | None:
+    """Take the home's run lock (`run.lock`, locked for as long as the returned file stays open, which the system
+    lets go of when the process ends, however it ends), or None when another process holds it. run.json alone
+    did not keep a second `sourdine run` out: it is written at the end of start-up, and two runs started within
+    those seconds both went on (two processes with their own lists in memory on one database, and on a first
+    start each made a CA and a token of its own, one of them not the one on disk)."""
+    handle = open(home / "run.lock", "a+b")  # noqa: SIM115 (held open on purpose)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def write_run_info(home: Path, info: dict[str, Any]) -> None:
     write_private(home / "run.json", json.dumps(info).encode(), durable=False)  # a stale one is ignored anyway
 

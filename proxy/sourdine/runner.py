@@ -117,13 +117,16 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     interval = _sync_interval()
     try:
         home.ensure(where)
-        other = home.read_run_info(where)
+        run_lock = home.hold(where)
+        other = home.read_run_info(where) or ({} if run_lock is None else None)
         token = home.token(where) if other is None else ""
     except OSError as e:
         raise StartupError(f"cannot use {where} as Sourdine's home: {e.strerror or e}") from e
     if other is not None:
-        raise StartupError(f"Sourdine already runs with this home (pid {other.get('pid')}); stop it first, "
-                           "or give another --home")
+        if run_lock is not None:
+            run_lock.close()
+        which = f"pid {other['pid']}" if "pid" in other else "still starting"
+        raise StartupError(f"Sourdine already runs with this home ({which}); stop it first, or give another --home")
     # In the home (which may be a folder of the user's), only what Sourdine writes there; its own folders whole.
     for folder, names in ((where, ("token", "run.json")), (where / "sync", None), (home.confdir(where), None),
                           (where / "cache", None)):
@@ -304,6 +307,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         runtime.save_authors(time.time())
         await asyncio.to_thread(writer.close)
         home.remove_run_info(where, os.getpid())
+        run_lock.close()  # after run.json is gone: the next run may start
         restore_signals()
     return 0
 

@@ -404,6 +404,23 @@ def test_port_in_use_exits_2_with_a_message(tmp_path):
     assert not (tmp_path / "run.json").exists()
 
 
+def test_a_proxy_port_in_use_is_said_in_one_line_with_no_advice_sourdine_cannot_take(tmp_path):
+    """A proxy port already taken is said in Sourdine's one line: mitmproxy's own report came first, suggesting
+    its option `--mode regular@PORT`, which `sourdine run` refuses."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = __import__("subprocess").run(
+            [str(__import__("conftest").SOURDINE), "run", "--home", str(tmp_path), "--proxy-port", str(port),
+             "--api-port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"sourdine: cannot listen on 127.0.0.1:{port} for the proxy: is the port already in use?"], proc.stderr
+
+
 def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):
     """On SIGTERM pending decisions reach sqlite, run.json goes, and the exit code is 0."""
     running = start_sourdine(tmp_path / "home", "--mastodon-instance", "Toot.Example.org")

@@ -219,7 +219,20 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     _private_ca(confdir)
 
     proxyserver = master.addons.get("proxyserver")
-    if not await proxyserver.setup_servers() or not proxyserver.listen_addrs():
+    # mitmproxy's own report of a port it cannot take suggests one of its options (`--mode regular@PORT`), which
+    # `sourdine run` does not have: held back, and said below in one line of Sourdine's.
+    quiet = _Held()
+    logging.getLogger("mitmproxy.addons.proxyserver").addFilter(quiet)
+    try:
+        listening = await proxyserver.setup_servers() and proxyserver.listen_addrs()
+    finally:
+        logging.getLogger("mitmproxy.addons.proxyserver").removeFilter(quiet)
+    for record in quiet.records:
+        if listening:
+            logging.getLogger(record.name).handle(record)
+        else:
+            logger.debug("mitmproxy: %s", record.getMessage())
+    if not listening:
         writer.close()
         raise StartupError(
             f"cannot listen on 127.0.0.1:{proxy_port} for the proxy: is the port already in use?", EXIT_PORT_IN_USE

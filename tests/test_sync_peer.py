@@ -937,3 +937,33 @@ async def test_a_line_left_in_part_by_a_crash_is_cut_away_before_the_next_one(pa
     assert "keyword:rage" in b.runtime.entries["mute"]
     assert (report.read, report.ignored) == (1, 0)
     assert ours.read_bytes()[whole:].count(b"\n") == 1 and not ours.read_bytes()[whole:].startswith(line[:40])
+
+
+async def test_a_device_paired_just_before_a_restart_still_gets_the_full_state_through_the_folder(pair, tmp_path):
+    """A device paired (C) while the sync folder already carried this device's (A's) rows to another (B) must get
+    them through the folder: A owes C a line with its full state. That debt was kept in memory only, so a restart
+    before the next folder sync (the folder unreachable for a while, say) dropped it, and C never got the entries
+    A had written for B before."""
+    from sourdine.sync import folder as folder_mod
+
+    a, b = pair
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    a.sync.folder = folder_mod.Folder(shared, "deva")
+    await a.mute("honte")
+    assert (await a.sync.sync_folder()).written == 1
+    c = Device(tmp_path / "c", "devc")
+    try:
+        await c.sync.start(None)
+        code, _ = a.sync.new_code()
+        await c.sync.accept(code)
+        await a.sync.stop()
+        a.sync = _restarted(a, folder_mod.Folder(shared, "deva"))
+        assert (await a.sync.sync_folder()).written == 1
+        c.sync.folder = folder_mod.Folder(shared, "devc")
+        assert (await c.sync.sync_folder()).read == 1
+        assert "keyword:honte" in c.runtime.entries["mute"]
+        # Owed once: the next round writes nothing more.
+        assert (await a.sync.sync_folder()).written == 0
+    finally:
+        await c.close()

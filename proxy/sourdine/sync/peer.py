@@ -186,6 +186,16 @@ def save_peer(db: sqlite_utils.Database, peer: Peer) -> None:
     store.upsert(db, "peers", asdict(peer), ("id",))
 
 
+FOLDER_FULL = "folder-full"  # sync_state: the peers owed a folder line with the full state (a JSON list of ids)
+
+
+def _owed(db: sqlite_utils.Database) -> set[str]:
+    try:
+        return set(json.loads(sync_db.get_state(db, FOLDER_FULL) or "[]"))
+    except (ValueError, TypeError):
+        return set()
+
+
 @dataclass
 class _Pending:
     password: bytes
@@ -236,7 +246,9 @@ class Sync:
         except SyncError as e:  # filtering goes on; sync says why it cannot (start, and each attempt)
             self.cert, self.key, self.damaged = b"", b"", str(e)
         self.folder: folder_mod.Folder | None = None
-        self._folder_full = False  # a new peer: the next folder line carries the full state, signed for it too
+        # Peers paired since the last folder line with the full state: the next one carries it, sealed for them
+        # too. Kept in the database with the pairing (a restart before that line must not drop it).
+        self._folder_full: set[str] = set()
 
     # -- set-up --
 
@@ -245,6 +257,7 @@ class Sync:
         # Past every number used, by the peer messages and by the folder lines: a clock set back is not a repeat.
         self._last_n = max(int(sync_db.get_state(db, "send_n") or 0), int(folder_mod.our_state(db)["line"]))
         self.paused = sync_db.get_state(db, "paused") == "1"
+        self._folder_full = _owed(db)
 
     async def pause(self, paused: bool) -> None:
         """Pause or resume syncing, kept in the database before it is answered: a pause stays across a restart
@@ -375,9 +388,13 @@ class Sync:
         old = self.peers.get(peer.id)
         if old is not None:  # paired again: keep what it has seen
             peer.got, peer.sent, peer.recv_n = old.got, old.sent, old.recv_n
-        await self._committed(lambda db: save_peer(db, peer))
+        def save(db: sqlite_utils.Database) -> None:
+            save_peer(db, peer)
+            sync_db.set_state(db, FOLDER_FULL, json.dumps(sorted(_owed(db) | {peer.id})))
+
+        await self._committed(save)
         self.peers[peer.id] = peer
-        self._folder_full = True
+        self._folder_full.add(peer.id)
         self._next[peer.id] = 0.0
         self.live.edited.set()  # a first exchange soon
         if self._server_ctx is not None:
@@ -615,7 +632,8 @@ class Sync:
         if folder is None or not self.peers:
             return report
         keys = {pid: bytes.fromhex(p.key) for pid, p in self.peers.items()}
-        full = self._folder_full
+        owed = set(self._folder_full)  # a peer paired from here on is owed the full state still
+        full = bool(owed)
 
         def prepare(db):
             ours = folder_mod.our_state(db)
@@ -635,8 +653,12 @@ class Sync:
                     {"line": n, "upto": upto})))
         except folder_mod.Refused as e:
             refused = e
-        if refused is None and set(keys) == set(self.peers):  # a peer paired meanwhile still gets the full state
-            self._folder_full = False
+        if refused is None and owed:
+            def paid(db: sqlite_utils.Database) -> None:
+                sync_db.set_state(db, FOLDER_FULL, json.dumps(sorted(_owed(db) - owed)))
+
+            await self._committed(paid)
+            self._folder_full -= owed
         for device, path in (await asyncio.to_thread(folder.files, keys)).items():
             was, last, head_was = await self._committed(lambda db, device=device: folder_mod.state(db, device))
             try:

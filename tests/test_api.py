@@ -5,6 +5,9 @@ Each attack on the list of issue 5 has its test here; the request through the pr
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import sqlite3
 import time
 
@@ -120,6 +123,30 @@ async def test_token_in_a_query_string_or_cookie_is_never_accepted(client):
         await client.get("/api/v1/status", headers={"Host": client.host_header, "Cookie": f"token={TOKEN}"}),
     ):
         assert r.status == 401
+
+
+async def raw_request(client, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (aiohttp's client encodes headers as text) and read the status and the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def test_a_token_that_is_not_utf8_is_refused_as_a_wrong_one(client, caplog):
+    """An Authorization header holding bytes that are not UTF-8 gets 401 unauthorized like any wrong token,
+    not a 500 internal error with a traceback in the log."""
+    caplog.set_level(logging.DEBUG)
+    status, body = await raw_request(client, (
+        f"GET /api/v1/status HTTP/1.1\r\nHost: {client.host_header}\r\n".encode()
+        + b"Authorization: Bearer t0ken\xff\xfe\r\nConnection: close\r\n\r\n"))
+    assert (status, json.loads(body)["error"]["code"]) == (401, "unauthorized")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_pairing_gives_an_extension_its_own_token_bound_to_its_origin(client):

@@ -146,8 +146,11 @@ async def _slow_down(request: web.Request, key: str) -> None:
 
 
 def _bearer(request: web.Request) -> str | None:
+    """The bearer token, or None. Tokens are ASCII: a header whose bytes are not UTF-8 (which aiohttp hands over as
+    surrogates) or any other non-ASCII value is no token, refused as a wrong one is, never an internal error."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and token.isascii() else None
 
 
 @web.middleware

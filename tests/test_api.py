@@ -236,6 +236,20 @@ async def test_revoked_clients_lose_access_at_once(client):
     assert r.status == 404
 
 
+async def test_an_extension_revokes_its_own_pairing(client):
+    """"Forget the pairing": an extension deleting its own client with its own token gets 200, and the token stops
+    working (its client was refused as "revoked" by its own revocation, and stayed paired)."""
+    token = await paired(client)
+    [entry] = (await (await client.get("/api/v1/clients", headers=local(client))).json())["clients"]
+    own = {"Host": client.host_header, "Origin": CHROME, "Authorization": f"Bearer {token}"}
+    r = await client.delete(f"/api/v1/clients/{entry['id']}", headers=own)
+    assert r.status == 200, await r.text()
+    assert r.headers["Access-Control-Allow-Origin"] == CHROME
+    assert (await r.json())["clients"] == []
+    assert (await client.get("/api/v1/status", headers=own)).status == 403, "its origin is no longer recorded"
+    assert sqlite3.connect(client.db).execute("SELECT count(*) FROM clients").fetchone()[0] == 0
+
+
 async def test_preflight_only_for_recorded_origins(client):
     """A CORS preflight is answered for a paired origin (echoed, Vary, no credentials) and refused otherwise."""
     await paired(client)

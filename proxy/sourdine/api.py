@@ -715,10 +715,13 @@ async def revoke_client(request: web.Request) -> web.Response:
     found = next((c for c in runtime.clients.values() if c.id == client_id), None)
     if found is None:
         raise ApiError(404, "not_found", "no such client")
+    _still_authorised(request)  # a revoker revoked meanwhile revokes nothing
     # Out of the live table first: a request already past the guard with its token must not write after this.
     runtime.clients.pop(found.token_hash, None)
     try:
-        await committed(request, lambda db: store.remove_client(db, client_id))
+        # Not through `committed`, whose check would now refuse an extension that revokes itself ("Forget the
+        # pairing"), and leave it paired: the check is done above, before the client left the table.
+        await asyncio.wrap_future(runtime.writer.submit(lambda db: store.remove_client(db, client_id)))
     except Exception:
         runtime.clients[found.token_hash] = found
         raise

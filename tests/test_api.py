@@ -250,6 +250,16 @@ async def test_an_extension_revokes_its_own_pairing(client):
     assert sqlite3.connect(client.db).execute("SELECT count(*) FROM clients").fetchone()[0] == 0
 
 
+async def test_a_method_the_path_does_not_take_is_answered_with_the_ones_it_does(client):
+    """405 names the methods the path takes, in its message and in the Allow header that RFC 9110 requires."""
+    r = await client.put("/api/v1/status", json={}, headers=local(client))
+    assert r.status == 405
+    assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+    body = await r.json()
+    assert body["error"]["code"] == "method_not_allowed" and "GET" in body["error"]["message"]
+    assert body["error"]["details"] == {"allowed": ["GET", "HEAD"]}
+
+
 async def test_preflight_only_for_recorded_origins(client):
     """A CORS preflight is answered for a paired origin (echoed, Vary, no credentials) and refused otherwise."""
     await paired(client)

@@ -77,6 +77,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         code = e.reason.lower().replace(" ", "_")
         logger.info("refused %s %s: %s", request.method, _route(request), code)
+        if isinstance(e, web.HTTPMethodNotAllowed):
+            # The methods the path takes, in the message and in Allow (which a 405 must carry, RFC 9110 15.5.6).
+            allowed = ", ".join(sorted(e.allowed_methods))
+            response = _error_response(request, e.status, error_body(
+                code, f"{request.method} is not allowed here: use {allowed}", {"allowed": sorted(e.allowed_methods)}))
+            response.headers["Allow"] = allowed
+            return response
         return _error_response(request, e.status, error_body(code, e.reason))
     except sqlite3.DatabaseError as e:
         if type(e) not in (sqlite3.OperationalError, sqlite3.DatabaseError):  # a constraint, a bug: internal

@@ -17,6 +17,7 @@ from sourdine.lists import (
     AccountEntry,
     KeywordEntry,
     compile_lists,
+    legacy_key,
     parse_allow,
     parse_mute,
     url_host,
@@ -571,6 +572,17 @@ def test_lookups_cost_a_few_microseconds_per_post(capsys):
     assert figures[200] < 3 * figures[20] + 0.5, figures
 
 
+@pytest.mark.parametrize("written", ["spez", "u/spez", "/u/spez", "U/Spez", "@spez", " u/spez "])
+def test_a_reddit_account_is_muted_as_reddit_writes_it(written):
+    """A Reddit account muted as Reddit writes it ("u/spez", "/u/spez") mutes that author, whose posts name them
+    "spez": the mute was stored as "u/spez" and matched no post (a hunt's finding)."""
+    entry = parse_mute(acct("reddit", written), NOW)
+    assert entry.key == "account:reddit:spez"
+    lists = compile_lists([entry], [], NOW)
+    assert lists.muted(Post("t3_1", "spez", "spez", "spez", "a post"), "reddit", NOW) == ("collapse", entry.key)
+    assert lists.muted(Post("t3_2", "u", "u", "u", "a post"), "reddit", NOW) is None
+
+
 def _pool(rng: random.Random) -> list[dict]:
     """Entries that share accounts, first words and hashtags, with every kind of action, scope and expiry."""
     words = ["honte", "rage", "stop the count", "stop", "the count", "calme", "rage froide"]
@@ -587,24 +599,29 @@ def _pool(rng: random.Random) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("older, current, text", [
-    ({"kind": "account", "platform": "x", "id": "012"}, {"kind": "account", "platform": "x", "id": "12"}, ""),
-    ({"kind": "keyword", "text": "ho\u200bnte"}, {"kind": "keyword", "text": "honte"}, "quelle honte"),
-], ids=["x-id", "keyword"])
-def test_an_entry_stored_under_an_older_key_makes_an_update_compile_anew(older, current, text):
+@pytest.mark.parametrize("older, current, text, platform", [
+    ({"kind": "account", "platform": "x", "id": "012"}, {"kind": "account", "platform": "x", "id": "12"}, "", "x"),
+    ({"kind": "keyword", "text": "ho\u200bnte"}, {"kind": "keyword", "text": "honte"}, "quelle honte", "x"),
+    ({"kind": "account", "platform": "reddit", "handle": "u/12"},
+     {"kind": "account", "platform": "reddit", "handle": "12"}, "", "reddit"),
+], ids=["x-id", "keyword", "reddit-handle"])
+def test_an_entry_stored_under_an_older_key_makes_an_update_compile_anew(older, current, text, platform):
     """An entry an older version stored under an older spelling of its key reports the current key, beside the
     entry stored under that key since: which rule is whose cannot be told, so the lists are compiled anew, and
     say what compiling them all says (a review saw the older entry's rule replaced, and "hide" live)."""
     now = datetime.now(UTC)
-    listed = {"account:x:id:012" if older["kind"] == "account" else "keyword:ho\u200bnte": parse_mute(older, now),
+    stored = {"x": "account:x:id:012", "reddit": "account:reddit:u/12"}.get(older.get("platform"),
+                                                                        "keyword:ho\u200bnte")
+    assert legacy_key(stored) == parse_mute(current, now).key
+    listed = {stored: parse_mute(older, now),
               parse_mute(current, now).key: parse_mute({**current, "action": "hide"}, now)}
     compiled = compile_lists(listed.values(), [], now)
     again = parse_mute(current, now)  # the current entry, "collapse" now
     updated = compiled.updated(False, [again], listed, now)
     assert updated is None
-    post = Post("1", "12", "someone", "", text)
+    post = Post("1", "12", "12" if platform == "reddit" else "someone", "", text)  # Reddit's handle is its id
     full = compile_lists({**listed, again.key: again}.values(), [], now)
-    assert full.muted(post, "x", now) == ("collapse", again.key)
+    assert full.muted(post, platform, now) == ("collapse", again.key)
 
 
 @pytest.mark.parametrize("seed", range(60))

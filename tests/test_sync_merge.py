@@ -126,16 +126,21 @@ def test_a_peers_schedule_with_a_pause_longer_than_the_api_allows_is_refused():
 
 
 def test_rows_keyed_as_an_older_version_keyed_them_are_still_taken():
-    """Before 2026-11-25 a keyword kept its invisible characters in its key ("keyword:ho\u200bnte") and an X id
-    its leading zeros ("account:x:id:007"). Such a row, stored on this device or sent by a device not yet updated,
-    must still pass a peer's check: refused, it refused the whole message or folder line, every time (a
-    reviewer's finding). A key that is not the entry's, under either version's rules, is still refused."""
+    """Before 2026-11-25 a keyword kept its invisible characters in its key ("keyword:ho\u200bnte"), an X id
+    its leading zeros ("account:x:id:007") and a Reddit handle the "u/" it was written with
+    ("account:reddit:u/spez"). Such a row, stored on this device or sent by a device not yet updated, must still
+    pass a peer's check: refused, it refused the whole message or folder line, every time (a reviewer's finding).
+    A key that is not the entry's, under either version's rules, is still refused."""
     stamp = Stamp(NOW - 1, 0, "b")
     old_keyword = Row.make("mute", "keyword:ho\u200bnte", {"kind": "keyword", "text": "ho\u200bnte"}, stamp)
     old_x = Row.make("mute", "account:x:id:007", {"kind": "account", "platform": "x", "id": "007"}, stamp)
-    merge.check_all([old_keyword, old_x], NOW)
+    old_reddit = Row.make("mute", "account:reddit:u/spez", {"kind": "account", "platform": "reddit",
+                                                            "handle": "u/spez"}, stamp)
+    merge.check_all([old_keyword, old_x, old_reddit], NOW)
     for wrong in (Row.make("mute", "keyword:rage", {"kind": "keyword", "text": "ho\u200bnte"}, stamp),
-                  Row.make("mute", "account:x:id:8", {"kind": "account", "platform": "x", "id": "007"}, stamp)):
+                  Row.make("mute", "account:x:id:8", {"kind": "account", "platform": "x", "id": "007"}, stamp),
+                  Row.make("mute", "account:reddit:u/kn", {"kind": "account", "platform": "reddit",
+                                                          "handle": "u/spez"}, stamp)):
         with pytest.raises(merge.Refused, match="does not match its key"):
             merge.check(wrong, NOW)
 

@@ -345,13 +345,16 @@ def _keyword(text: str) -> str:
 
 def legacy_key(key: str) -> str:
     """The key this version gives an entry that an older one keyed `key`: a keyword without the invisible
-    characters it kept, an X id as its number (both since 2026-11-25). Any other key as it is. An entry stored or
+    characters it kept, an X id as its number (both since 2026-11-25), a Reddit handle without the "u/" that
+    Reddit writes before it (since 2026-11-25: "u/name" matched no post). Any other key as it is. An entry stored or
     sent under its old key is still its entry (sync.merge checks a peer's rows with this)."""
     if key.startswith("keyword:") and not (key.startswith("keyword:/") and key.endswith("/") and len(key) > 9):
         return "keyword:" + " ".join(normalise(INVISIBLE.sub("", key[8:])).split())
     ident = key[13:]
     if key.startswith("account:x:id:") and ident.isascii() and ident.isdigit():
         return f"account:x:id:{int(ident)}"
+    if key.startswith("account:reddit:") and not key.startswith("account:reddit:id:"):
+        return "account:reddit:" + _REDDIT_PREFIX.sub("", key[15:], count=1)
     return key
 
 
@@ -489,7 +492,13 @@ def _other(value: str, name: str) -> str | None:
     return f"id:{value}" if name == "id" else value
 
 
-_HANDLES = {"mastodon": _mastodon, "bluesky": _bluesky, "x": _x}
+def _reddit(value: str, name: str) -> str | None:
+    # Reddit writes its users "u/name" (or "/u/name"); its posts name them without the prefix.
+    return _other(_REDDIT_PREFIX.sub("", value, count=1) if name == "handle" else value, name)
+
+
+_REDDIT_PREFIX = re.compile(r"/?u/(?=.)")
+_HANDLES = {"mastodon": _mastodon, "bluesky": _bluesky, "x": _x, "reddit": _reddit}
 _HINTS = {
     ("mastodon", "handle"): ": write user@instance, as in alice@mastodon.social",
     ("mastodon", "id"): ": Mastodon ids differ from server to server; give the handle user@instance",

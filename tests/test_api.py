@@ -167,6 +167,33 @@ async def test_pairing_gives_an_extension_its_own_token_bound_to_its_origin(clie
     assert all(token not in h for _, h in rows)
 
 
+async def test_the_clients_list_says_when_each_extension_last_called(client):
+    """GET /api/v1/clients gives each paired extension's last call (`last_seen`, to the minute; null before its
+    first), and it reaches the database with the author records: it was always null (a hunt's finding)."""
+    token = await paired(client, CHROME)
+
+    async def listed() -> dict:
+        r = await client.get("/api/v1/clients", headers=local(client))
+        assert r.status == 200
+        (only,) = (await r.json())["clients"]
+        return only
+
+    assert (await listed())["last_seen"] is None
+    before = time.time()
+    r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Origin": CHROME,
+                                                    "Authorization": f"Bearer {token}"})
+    assert r.status == 200
+    seen = (await listed())["last_seen"]
+    assert before <= seen <= time.time()
+    r = await client.get("/api/v1/status", headers={"Host": client.host_header, "Origin": CHROME,
+                                                    "Authorization": f"Bearer {token}"})
+    assert (await listed())["last_seen"] == seen, "noted at most once a minute"
+    client.runtime.save_seen()
+    await asyncio.wrap_future(client.runtime.writer.submit(lambda db: None))
+    rows = sqlite3.connect(client.db).execute("SELECT origin, last_seen FROM clients").fetchall()
+    assert rows == [(CHROME, seen)]
+
+
 async def test_the_local_token_is_refused_with_an_origin(client):
     """The home's token, sent with a (paired) origin, is refused: pages must never use it."""
     await paired(client, CHROME)

@@ -785,7 +785,14 @@ def test_sourdine_pair_end_to_end(sourdine):
     assert code not in err and token not in out + err
     listing = subprocess.run([str(SOURDINE), "clients", "list", "--home", str(sourdine.home)], capture_output=True,
                              text=True, timeout=60)
-    assert origin in listing.stdout
+    assert origin in listing.stdout and "not used yet" in listing.stdout
+    used = urllib.request.Request(f"http://127.0.0.1:{sourdine.api_port}/api/v1/status",
+                                  headers={"Origin": origin, "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(used, timeout=10) as response:
+        assert response.status == 200
+    listing = subprocess.run([str(SOURDINE), "clients", "list", "--home", str(sourdine.home)], capture_output=True,
+                             text=True, timeout=60)
+    assert origin in listing.stdout and "last seen" in listing.stdout
     client_id = listing.stdout.split()[0]
     revoked = subprocess.run([str(SOURDINE), "clients", "revoke", client_id, "--home", str(sourdine.home)],
                              capture_output=True, text=True, timeout=60)

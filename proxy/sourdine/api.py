@@ -203,6 +203,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise ApiError(401, "unauthorized", "a valid API token is required")
         request.app[BACKOFF].pop(origin or "(no origin)", None)
         request[CLIENT] = client
+        if isinstance(client, Client):
+            runtime.saw(client, time.time())
         if _route(request) in CLI_ONLY and client != LOCAL:
             raise ApiError(403, "cli_only", "this is done from the sourdine command, not from an extension")
     if request.method in ("POST", "PUT", "PATCH") and request.content_type != "application/json" and (

@@ -253,8 +253,10 @@ def _cmd_clients(args: argparse.Namespace) -> int:
     if not clients:
         print("No paired clients.")
     for c in clients:
-        seen = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["created"]))
-        print(f"{c['id']}  {c['origin']}  {c['name']}  (paired {seen})")
+        paired = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["created"]))
+        seen = (time.strftime("last seen %Y-%m-%d %H:%M", time.localtime(c["last_seen"]))
+                if c.get("last_seen") is not None else "not used yet")
+        print(f"{c['id']}  {c['origin']}  {c['name']}  (paired {paired}, {seen})")
     return 0
 
 

@@ -318,6 +318,7 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
         await master.done()
         await app_runner.cleanup()
         runtime.save_authors(time.time())
+        runtime.save_seen()
         await asyncio.to_thread(writer.close)
         home.remove_run_info(where, os.getpid())
         run_lock.close()  # after run.json is gone: the next run may start

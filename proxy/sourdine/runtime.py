@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,6 +104,25 @@ class Runtime:
 
     def origins(self) -> set[str]:
         return {client.origin for client in self.clients.values()}
+
+    # When each paired extension last called the API, to the minute: kept in memory at once (GET /api/v1/clients
+    # shows it), and queued for the database with the author records (save_authors_forever) and at the end.
+    SEEN_EVERY = 60.0
+    _seen: dict[str, float] = field(default_factory=dict)
+
+    def saw(self, client: Client, now: float) -> None:
+        """Note that `client` called the API at `now` (at most once a minute: the hot path pays a comparison)."""
+        if client.last_seen is not None and now - client.last_seen < self.SEEN_EVERY:
+            return
+        if self.clients.get(client.token_hash) is client:  # not one revoked meanwhile
+            self.clients[client.token_hash] = replace(client, last_seen=now)
+            self._seen[client.id] = now
+
+    def save_seen(self) -> None:
+        """Queue the times noted by `saw` since last time (a client revoked since updates nothing)."""
+        if self._seen:
+            seen, self._seen = list(self._seen.items()), {}
+            self.writer.submit(lambda db: store.save_seen(db, seen))
 
     # Mute and allow lists: the live entries by list ("mute", "allow") and key, and the clock that stamps edits.
     entries: dict[str, dict[str, lists.Entry]] = field(default_factory=lambda: {"mute": {}, "allow": {}})
@@ -206,6 +225,7 @@ class Runtime:
             await asyncio.sleep(every)
             try:
                 self.save_authors(time.time())
+                self.save_seen()
             except Exception:
                 logger.exception("could not queue author records")
             self.collect_when_idle(time.monotonic())

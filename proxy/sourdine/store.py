@@ -280,6 +280,11 @@ def add_client(db: sqlite_utils.Database, client: Client) -> None:
     db["clients"].insert(asdict(client))
 
 
+def save_seen(db: sqlite_utils.Database, seen: list[tuple[str, float]]) -> None:
+    """When paired clients last called the API: (id, time) pairs; a client no longer paired is left out."""
+    db.conn.executemany("UPDATE clients SET last_seen = ? WHERE id = ?", [(at, cid) for cid, at in seen])
+
+
 def remove_client(db: sqlite_utils.Database, client_id: str) -> bool:
     return db.execute("DELETE FROM clients WHERE id = ?", [client_id]).rowcount > 0
 

@@ -441,6 +441,7 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     # first render waited on a silent one was left as typed.
     assert seen["typedBeforeRender"] is True, f"the first render came before the typing each time: {seen['typing']}"
     assert seen["addressKept"] == f"http://127.0.0.1:{running.api_port}"
+    assert seen["lateAfterSave"] is True, "the silent address's answer came before the Save's each time"
     assert seen["afterSave"] == [f"http://127.0.0.1:{running.api_port}", "badge on"], "a late answer undid a Save"
     assert seen["tokenInLocal"] is True and seen["tokenInSync"] == []
     assert [c["origin"] for c in clients] == [f"chrome-extension://{seen['extensionId']}", clients[1]["origin"]]
@@ -529,5 +530,6 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         assert 1 <= trap["clicks"] <= 6, (name, trap["clicks"])
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
     print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}; "
-          f"reload and typing {seen['typing']} s; clicks to reveal {seen['revealed']['clicks']}, "
+          f"reload and typing {seen['typing']} s; the late answer {seen['lateAnswerWait']} s after the Save's; "
+          f"clicks to reveal {seen['revealed']['clicks']}, "
           f"{seen['revealedFr']['clicks']}, untrapped { {name: t['clicks'] for name, t in seen['traps'].items()} }")

@@ -58,6 +58,10 @@ function el(tag, text = '', className = '') {
 let addressTyped = false;
 input('address').addEventListener('input', () => { addressTyped = true; });
 let connectionRenders = 0;
+/** How many of those asks have had their answer (or failure) handled, shown or dropped: `data-state-answers` on
+ * the body, which lets a test wait for a late answer instead of guessing how long it takes. */
+let connectionAnswers = 0;
+const answered = () => { document.body.dataset.stateAnswers = String(++connectionAnswers); };
 
 /** Whether Sourdine answers and this extension is paired; null when a later render has asked since. */
 async function renderConnection() {
@@ -67,6 +71,8 @@ async function renderConnection() {
   try {
     state = await send(MSG.STATE);
   } catch (e) {
+    // Counted before it is handled: nothing below awaits, so a test that reads the count sees it handled too.
+    answered();
     if (asked !== connectionRenders) return null;
     // The worker itself did not answer: whether this browser is paired is not known, so neither the pairing form
     // nor "Forget the pairing" is offered, only what went wrong.
@@ -76,6 +82,7 @@ async function renderConnection() {
     $('pairing').hidden = $('paired').hidden = $('needs-pairing').hidden = true;
     return false;
   }
+  answered();
   if (asked !== connectionRenders) return null;
   if (!addressTyped) input('address').value = state.base;
   // Sourdine answered, paired, but its state could not be read (a locked database...).

@@ -356,6 +356,7 @@ def reveal_trap(request: web.Request) -> web.Response:
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Facebook</title><style id="trap">{css}</style>
 </head><body data-click="{where}"><h1>Cute cats</h1><p>Click anywhere to see more.</p>
 <p id="bait">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p>{extra}
+<p id="control">{HIDDEN}: outrage [sourdine:facebook:{FACEBOOK_IDS[2]}]</p>
 <script>{script}
 window.untrap = () => {{ clearInterval(window.trapTimer); document.getElementById('trap').remove();
   document.getElementById('cover')?.remove();
@@ -525,6 +526,14 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         else:
             assert trap["note"] is None, (name, trap["note"])
         assert trap["untrapped"] == SOUR_FR, f"{name}: a plain click on the button, once untrapped, reveals"
+        # The click came once the browser had reported the button's visibility (refused, it was not for want of a
+        # report yet). The cover lets clicks through: the button was on top under the click for the page's hit
+        # testing, wholly in view, and only the browser's report said it was covered (the content script's reason
+        # is not readable from outside; this is every other check passing, and the click taken once uncovered).
+        assert trap["browserSaw"]["ratio"] > 0, (name, trap["browserSaw"])
+        if name == "covered":
+            assert trap["onTop"] is True and trap["browserSaw"]["visible"] is False, trap
+            assert trap["browserSaw"]["ratio"] == 1, ("the whole button in view", trap)
         # At least one click once untrapped: revealed before any, it was the trapped click, late (a review's
         # finding); and within a few, as above.
         assert 1 <= trap["clicks"] <= 6, (name, trap["clicks"])

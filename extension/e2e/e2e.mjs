@@ -92,15 +92,15 @@ function throughProxy(proxy, url) {
 
 /**
  * The "Show" buttons on a page, read through the DevTools protocol (the page's scripts, and playwright's
- * selectors, cannot see into the closed shadow roots they are in): for each host, its root's mode, the button's
- * label and whether it is disabled.
+ * selectors, cannot see into the closed shadow roots they are in): for each host, the id of the element it is in,
+ * its root's mode, the button's label and whether it is disabled.
  * @param {import('playwright-core').Page} page
  */
 async function showButtons(page) {
   const cdp = await page.context().newCDPSession(page);
   try {
     const {root} = await cdp.send('DOM.getDocument', {depth: -1, pierce: true});
-    /** @type {{mode: string | undefined, label: string, disabled: boolean}[]} */
+    /** @type {{post: string | undefined, mode: string | undefined, label: string, disabled: boolean}[]} */
     const found = [];
     /** @param {any} node */
     const attributes = (node) => {
@@ -109,16 +109,17 @@ async function showButtons(page) {
     };
     /** @param {any} node @returns {string} */
     const text = (node) => (node.nodeType === 3 ? node.nodeValue : (node.children ?? []).map(text).join(''));
-    /** @param {any} node */
-    const walk = (node) => {
+    /** @param {any} node @param {any} [parent] */
+    const walk = (node, parent) => {
       if (attributes(node).class === 'sourdine-reveal') {
         const shadow = node.shadowRoots?.[0];
         /** @type {any} */
         const button = (shadow?.children ?? []).find((/** @type {any} */ c) => c.nodeName === 'BUTTON');
-        found.push({mode: shadow?.shadowRootType, label: button ? text(button) : '',
+        found.push({post: parent ? attributes(parent).id : undefined, mode: shadow?.shadowRootType,
+          label: button ? text(button) : '',
           disabled: button ? 'disabled' in attributes(button) : false});
       }
-      for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? [])]) walk(child);
+      for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? [])]) walk(child, node);
     };
     walk(root);
     return found;
@@ -186,49 +187,113 @@ async function clickUntil(page, click, done, seconds) {
 // --- Clickjacking: pages that try to get "Show" pressed without the user meaning to ---
 
 /**
- * On each trap page (a placeholder, and the page's CSS or script set to trick the user into pressing its "Show"),
- * the user clicks with the real mouse (a trusted click) where the page's body says: "page", a spot away from the
- * placeholder, or "button", the middle of the button's box: once, and what it did is read 1.5 s later. Then the
- * page takes its trap away and the user clicks the button itself, again until it reveals (for up to 8 s: see
- * clickUntil). For each trap: the bait's text after the first click, the note shown next to the button, the bait's
- * text after the clicks on the untrapped button, and how many of those it took.
+ * Watch a "Show" host from the page's side with the browser's own visibility reports (IntersectionObserver v2, as
+ * the content script does; a host is in the page's DOM, only its button is in the closed shadow root): the last
+ * report is kept in `window.sourdineTestSaw[selector]` as {visible, ratio, reports}.
+ * @param {import('playwright-core').Page} page
+ * @param {string} selector the host
+ */
+function watchHost(page, selector) {
+  return page.evaluate((selector) => {
+    const all = /** @type {any} */ (window).sourdineTestSaw ??= {};
+    const host = document.querySelector(selector);
+    if (!host) throw new Error(`no ${selector}`);
+    new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        all[selector] = {visible: /** @type {any} */ (entry).isVisible === true, ratio: entry.intersectionRatio,
+          reports: (all[selector]?.reports ?? 0) + 1};
+      }
+    }, /** @type {IntersectionObserverInit} */ ({trackVisibility: true, delay: 100})).observe(host);
+  }, selector);
+}
+
+/**
+ * Wait until the browser has reported a watched host on screen (and, with `visible`, reported it visible too), then
+ * for two frames more. The content script began watching its host when it added it, before this watch did: by the
+ * time this one has its report, the content script has had its own. (In place of a pause "as a person would", which
+ * proved nothing when the report came later, and was wasted when it came sooner.)
+ * @param {import('playwright-core').Page} page
+ * @param {string} selector the host, watched by watchHost
+ * @param {boolean} visible whether to wait for a report saying the host is visible
+ */
+async function reported(page, selector, visible) {
+  await page.waitForFunction(({selector, visible}) => {
+    const saw = /** @type {any} */ (window).sourdineTestSaw?.[selector];
+    return saw && saw.ratio > 0 && (!visible || saw.visible);
+  }, {selector, visible}, {timeout: 10000}).catch((e) => {
+    if (!(e instanceof errors.TimeoutError)) throw e;
+    throw new Error(`the browser did not report ${selector} ${visible ? 'visible' : 'on screen'} within 10 s`);
+  });
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  return page.evaluate((selector) => /** @type {any} */ (window).sourdineTestSaw[selector], selector);
+}
+
+/**
+ * On each trap page (a placeholder, #bait, and the page's CSS or script set to trick the user into pressing its
+ * "Show"), once the browser has reported the button's visibility, the user clicks with the real mouse (a trusted
+ * click) where the page's body says: "page", a spot away from the placeholder, or "button", the middle of the
+ * button's box; once. Whether the content script took the click is read at once (see below). Then the page takes
+ * its trap away, and the user reveals the page's other placeholder, #control, left alone by the trap: its post
+ * comes back from the worker by the same way as a reveal the trapped click would have asked for, asked after it,
+ * so the bait's text is read only then. Then the user clicks the bait's button itself, again until it reveals (for
+ * up to 8 s: see clickUntil). For each trap: where the click was made, whether it was taken, what the browser last
+ * reported of the button (visible, intersection ratio) and whether the button was on top under the click, for the
+ * page's hit testing, when the click was made; the bait's text once the control was revealed, the note shown next
+ * to the button, the bait's text after the clicks on the untrapped button, and how many of those it took.
  * @param {import('playwright-core').BrowserContext} context
  * @param {string} url
  * @param {string[]} names
  */
 async function revealTraps(context, url, names) {
-  /** @type {Record<string, {where: string | undefined, accepted: boolean, trapped: string | null,
-   *   note: string | null, untrapped: string | null, clicks: number}>} */
+  /** @type {Record<string, {where: string | undefined, accepted: boolean, browserSaw: unknown, onTop: boolean,
+   *   trapped: string | null, note: string | null, untrapped: string | null, clicks: number}>} */
   const results = {};
+  const BAIT = '#bait .sourdine-reveal';
+  const CONTROL = '#control .sourdine-reveal';
   const bait = (/** @type {import('playwright-core').Page} */ page) => page.textContent('#bait');
-  const middle = async (/** @type {import('playwright-core').Page} */ page) => {
-    const host = await page.$('.sourdine-reveal');
+  const middle = async (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ selector) => {
+    const host = await page.$(selector);
     const box = await host?.boundingBox();
     return box ? {x: box.x + box.width / 2, y: box.y + box.height / 2} : null;
   };
+  /** @param {import('playwright-core').Page} page @param {string} selector @param {() => boolean} revealed */
+  const revealByClicks = (page, selector, revealed) => clickUntil(page, async () => {
+    const again = await middle(page, selector);
+    if (again) await page.mouse.click(again.x, again.y);
+  }, revealed, 8);
   for (const name of names) {
     const page = await context.newPage();
     try {
       await page.goto(`${url}?trap=${encodeURIComponent(name)}`);
-      await page.waitForSelector('.sourdine-reveal', {state: 'attached', timeout: 10000});
-      await page.waitForTimeout(300); // as a person would: the page has been on screen a moment before a click
+      for (const selector of [BAIT, CONTROL]) {
+        await page.waitForSelector(selector, {state: 'attached', timeout: 10000});
+        await watchHost(page, selector);
+      }
+      const browserSaw = await reported(page, BAIT, false);
       const where = await page.evaluate(() => document.body.dataset.click);
-      const point = where === 'page' ? {x: 640, y: 500} : await middle(page);
+      const point = where === 'page' ? {x: 640, y: 500} : await middle(page, BAIT);
       if (!point) throw new Error(`${name}: the button has no box`);
+      // Whether the page's hit testing puts the button on top where the click lands (pointer-events: none lets
+      // a cover through): then only the browser's visibility report can tell the button is covered.
+      const onTop = await page.evaluate(({x, y, selector}) => document.elementFromPoint(x, y)
+        === document.querySelector(selector), {...point, selector: BAIT});
       await page.mouse.click(point.x, point.y);
       // A click the content script takes disables its button at once (then the host goes with the reveal): read
       // right away, so that an accepted click whose reveal comes back late is still seen.
-      const accepted = (await showButtons(page)).every((b) => b.disabled);
-      await page.waitForTimeout(1500); // a reveal, if any, comes back from the worker well within this
+      const accepted = (await showButtons(page)).every((b) => b.post !== 'bait' || b.disabled);
+      await page.evaluate(() => /** @type {any} */ (window).untrap());
+      await reported(page, CONTROL, true);
+      const control = await revealByClicks(page, CONTROL,
+        () => !document.getElementById('control')?.textContent?.includes('[sourdine:'));
+      if (!control.done) throw new Error(`${name}: the control post was not revealed after ${control.clicks} clicks`);
       const trapped = await bait(page);
       const note = await page.$eval('.sourdine-reveal-note', (n) => n.textContent).catch(() => null);
-      await page.evaluate(() => /** @type {any} */ (window).untrap());
-      await page.waitForTimeout(300);
-      const {clicks} = await clickUntil(page, async () => {
-        const again = await middle(page);
-        if (again) await page.mouse.click(again.x, again.y);
-      }, () => !document.getElementById('bait')?.textContent?.includes('[sourdine:'), 8);
-      results[name] = {where, accepted, trapped, note: note?.trim() ?? null, untrapped: await bait(page), clicks};
+      // (Gone if the trapped click was taken after all: then there is nothing to click, and the checks say so.)
+      if (await page.$(BAIT)) await reported(page, BAIT, true);
+      const {clicks} = await revealByClicks(page, BAIT,
+        () => !document.getElementById('bait')?.textContent?.includes('[sourdine:'));
+      results[name] = {where, accepted, browserSaw, onTop, trapped, note: note?.trim() ?? null,
+        untrapped: await bait(page), clicks};
     } finally {
       await page.close();
     }

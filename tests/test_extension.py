@@ -330,6 +330,14 @@ const presser = setInterval(() => {{
 # holds, each with its CSS (and script, overlay) and where the user's real click lands ("page": a spot away from the
 # placeholder; "button": the middle of the button's box). Each page's untrap() takes its trap away, after which a
 # click on the button must reveal. (Selectors match the button itself too, as it was before its shadow root.)
+# A trap set by script once the content script has put its button in the bait: SHOWN_ONCE + "(host, bait, x, y) => {
+# ... });" calls the function with the button's host, the post and the middle of the host's box, then marks the body
+# (data-trap-set) for the test to click; untrap() calls the window.untrapMore it sets.
+SHOWN_ONCE = ("window.trapPending = true; (function once(set) { const bait = document.getElementById('bait'); "
+              "const host = bait.querySelector('.sourdine-reveal'); "
+              "if (!host) { setTimeout(() => once(set), 20); return; } "
+              "const r = host.getBoundingClientRect(); set(host, bait, r.left + r.width / 2, r.top + r.height / 2); "
+              "document.body.dataset.trapSet = '1'; })(")
 STRETCHED = ("position: fixed !important; inset: 0 !important; width: 100vw !important; height: 100vh !important; "
              "opacity: 0 !important; z-index: 2147483647 !important;")
 REVEAL_TRAPS = {
@@ -348,6 +356,26 @@ REVEAL_TRAPS = {
     # the button blown up to a page-sized target (its text out of sight)
     "scaled": ("button", "#bait { font-size: 0; position: absolute; top: 0; left: 0; transform: scale(12); "
                "transform-origin: 0 0; }", "", ""),
+    # only a dot of the button shown, around its middle, where the click lands: cut out by a clip-path on the
+    # post, or seen through a 6-pixel window (overflow: hidden) that the post is moved into
+    "clipped": ("button", "", SHOWN_ONCE + "(host, bait, x, y) => { "
+                "bait.style.clipPath = `circle(3px at ${x - bait.getBoundingClientRect().left}px "
+                "${y - bait.getBoundingClientRect().top}px)`; "
+                "window.untrapMore = () => bait.removeAttribute('style'); });",
+                ""),
+    "windowed": ("button", "", SHOWN_ONCE + "(host, bait, x, y) => { const b = bait.getBoundingClientRect(); "
+                 "const win = document.createElement('div'); "
+                 "win.style.cssText = `position: absolute; overflow: hidden; "
+                 "width: 6px; height: 6px; left: ${x - 3 + scrollX}px; top: ${y - 3 + scrollY}px;`; "
+                 "bait.style.cssText = `position: absolute; margin: 0; width: ${b.width}px; left: ${b.left - x + 3}px; "
+                 "top: ${b.top - y + 3}px;`; const next = bait.nextSibling; "
+                 "document.body.append(win); win.append(bait); "
+                 "window.untrapMore = () => { next.before(bait); bait.removeAttribute('style'); win.remove(); }; });",
+                 ""),
+    # a third of the button off the left edge of the window (its middle, where the click lands, on screen)
+    "offscreen": ("visible", "", SHOWN_ONCE + "(host, bait, x, y) => { const r = host.getBoundingClientRect(); "
+                  "bait.style.cssText = `position: relative; left: ${-(r.left + r.width / 3)}px;`; "
+                  "window.untrapMore = () => bait.removeAttribute('style'); });", ""),
 }
 
 
@@ -358,8 +386,9 @@ def reveal_trap(request: web.Request) -> web.Response:
 <p id="bait">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p>{extra}
 <p id="control">{HIDDEN}: outrage [sourdine:facebook:{FACEBOOK_IDS[2]}]</p>
 <script>{script}
+if (!window.trapPending) document.body.dataset.trapSet = '1';
 window.untrap = () => {{ clearInterval(window.trapTimer); document.getElementById('trap').remove();
-  document.getElementById('cover')?.remove();
+  document.getElementById('cover')?.remove(); window.untrapMore?.();
   for (const el of document.querySelectorAll('.sourdine-reveal')) el.removeAttribute('style'); }};</script>
 </body></html>"""
     return web.Response(text=page, content_type="text/html")
@@ -521,7 +550,7 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         assert trap["accepted"] is False, f"{name}: the content script took the trapped click (its button disabled)"
         assert trap["trapped"].startswith(placeholder) and SOUR_FR not in trap["trapped"], \
             f"{name}: the page got a post revealed by a click it trapped"
-        if trap["where"] == "button":
+        if trap["where"] in ("button", "visible"):
             assert (trap["note"] or "").startswith("(not shown: this page hides"), (name, trap["note"])
         else:
             assert trap["note"] is None, (name, trap["note"])

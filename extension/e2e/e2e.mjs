@@ -231,8 +231,8 @@ async function reported(page, selector, visible) {
 /**
  * On each trap page (a placeholder, #bait, and the page's CSS or script set to trick the user into pressing its
  * "Show"), once the browser has reported the button's visibility, the user clicks with the real mouse (a trusted
- * click) where the page's body says: "page", a spot away from the placeholder, or "button", the middle of the
- * button's box; once. Whether the content script took the click is read at once (see below). Then the page takes
+ * click) where the page's body says: "page", a spot away from the placeholder, "button", the middle of the
+ * button's box, or "visible", the middle of the part of it inside the window; once. Whether the content script took the click is read at once (see below). Then the page takes
  * its trap away, and the user reveals the page's other placeholder, #control, left alone by the trap: its post
  * comes back from the worker by the same way as a reveal the trapped click would have asked for, asked after it,
  * so the bait's text is read only then. Then the user clicks the bait's button itself, again until it reveals (for
@@ -256,6 +256,15 @@ async function revealTraps(context, url, names) {
     const box = await host?.boundingBox();
     return box ? {x: box.x + box.width / 2, y: box.y + box.height / 2} : null;
   };
+  /** The middle of the part of the host's box inside the window. */
+  const onScreen = async (/** @type {import('playwright-core').Page} */ page, /** @type {string} */ selector) => {
+    const box = await (await page.$(selector))?.boundingBox();
+    const {width, height} = await page.evaluate(() => ({width: innerWidth, height: innerHeight}));
+    if (!box) return null;
+    const [left, right] = [Math.max(box.x, 0), Math.min(box.x + box.width, width)];
+    const [top, bottom] = [Math.max(box.y, 0), Math.min(box.y + box.height, height)];
+    return {x: (left + right) / 2, y: (top + bottom) / 2};
+  };
   /** @param {import('playwright-core').Page} page @param {string} selector @param {() => boolean} revealed */
   const revealByClicks = (page, selector, revealed) => clickUntil(page, async () => {
     const again = await middle(page, selector);
@@ -265,13 +274,14 @@ async function revealTraps(context, url, names) {
     const page = await context.newPage();
     try {
       await page.goto(`${url}?trap=${encodeURIComponent(name)}`);
-      for (const selector of [BAIT, CONTROL]) {
-        await page.waitForSelector(selector, {state: 'attached', timeout: 10000});
-        await watchHost(page, selector);
-      }
+      for (const selector of [BAIT, CONTROL]) await page.waitForSelector(selector, {state: 'attached', timeout: 10000});
+      // (A trap set by the page's script once the button is there says when it is set.)
+      await page.waitForSelector('body[data-trap-set]', {state: 'attached', timeout: 10000});
+      for (const selector of [BAIT, CONTROL]) await watchHost(page, selector);
       const browserSaw = await reported(page, BAIT, false);
       const where = await page.evaluate(() => document.body.dataset.click);
-      const point = where === 'page' ? {x: 640, y: 500} : await middle(page, BAIT);
+      const point = where === 'page' ? {x: 640, y: 500} : where === 'visible' ? await onScreen(page, BAIT)
+        : await middle(page, BAIT);
       if (!point) throw new Error(`${name}: the button has no box`);
       // Whether the page's hit testing puts the button on top where the click lands (pointer-events: none lets
       // a cover through): then only the browser's visibility report can tell the button is covered.

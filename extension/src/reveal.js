@@ -86,6 +86,9 @@ const BUTTON_INLINE = {
 /** A "Show" is never smaller or larger than this, in CSS pixels, however the page scales or zooms it. */
 const MIN_SIZE = {width: 16, height: 10};
 const MAX_SIZE = {width: 320, height: 80};
+/** How far in from each corner of the button a click tests that it is on top, in CSS pixels: the very corner is
+ * outside its rounded border (4px), so not the button's; a point 3px in from both edges is inside. */
+const CORNER_INSET = 3;
 /** Below this opacity (the host's times every ancestor's), the button is not plainly visible. */
 const MIN_OPACITY = 0.8;
 
@@ -160,13 +163,16 @@ function plainlyClicked(event, host, button) {
   // Covered, even by something clicks go through (`pointer-events: none`), as the browser last saw it.
   if (watcher && seen.get(host) !== true) return false;
   // A click made with the keyboard (or an assistive technology) has no position, and needs the button focused,
-  // which the page cannot do. A pointer's click must be on the button, with the button on top there and at its
-  // middle.
+  // which the page cannot do. A pointer's click must be on the button, with the button on top there, at its middle
+  // and just inside each corner: the whole button in the window and drawn, not a part of it (a dot the size
+  // check cannot see, which reads the box before clip-path, overflow and the window's edges cut it).
   if (event.detail === 0) return true;
   const {clientX: x, clientY: y} = event;
   if (!(x >= box.left && x <= box.right && y >= box.top && y <= box.bottom)) return false;
-  const middle = [box.left + box.width / 2, box.top + box.height / 2];
-  return document.elementFromPoint(x, y) === host && document.elementFromPoint(middle[0], middle[1]) === host;
+  const points = [[x, y], [box.left + box.width / 2, box.top + box.height / 2],
+    ...[box.left + CORNER_INSET, box.right - CORNER_INSET].flatMap((cx) =>
+      [box.top + CORNER_INSET, box.bottom - CORNER_INSET].map((cy) => [cx, cy]))];
+  return points.every(([px, py]) => document.elementFromPoint(px, py) === host);
 }
 
 /**

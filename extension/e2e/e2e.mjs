@@ -232,7 +232,8 @@ async function reported(page, selector, visible) {
  * On each trap page (a placeholder, #bait, and the page's CSS or script set to trick the user into pressing its
  * "Show"), once the browser has reported the button's visibility, the user clicks with the real mouse (a trusted
  * click) where the page's body says: "page", a spot away from the placeholder, "button", the middle of the
- * button's box, or "visible", the middle of the part of it inside the window; once. Whether the content script took the click is read at once (see below). Then the page takes
+ * button's box, "visible", the middle of the part of it inside the window, or "pointer", the same spot as "page",
+ * where the page slides the button under the pointer as it comes; once. Whether the content script took the click is read at once (see below). Then the page takes
  * its trap away, and the user reveals the page's other placeholder, #control, left alone by the trap: its post
  * comes back from the worker by the same way as a reveal the trapped click would have asked for, asked after it,
  * so the bait's text is read only then. Then the user clicks the bait's button itself, again until it reveals (for
@@ -280,7 +281,7 @@ async function revealTraps(context, url, names) {
       for (const selector of [BAIT, CONTROL]) await watchHost(page, selector);
       const browserSaw = await reported(page, BAIT, false);
       const where = await page.evaluate(() => document.body.dataset.click);
-      const point = where === 'page' ? {x: 640, y: 500} : where === 'visible' ? await onScreen(page, BAIT)
+      const point = where === 'page' || where === 'pointer' ? {x: 640, y: 500} : where === 'visible' ? await onScreen(page, BAIT)
         : await middle(page, BAIT);
       if (!point) throw new Error(`${name}: the button has no box`);
       // Whether the page's hit testing puts the button on top where the click lands (pointer-events: none lets

@@ -89,6 +89,9 @@ const MAX_SIZE = {width: 320, height: 80};
 /** How far in from each corner of the button a click tests that it is on top, in CSS pixels: the very corner is
  * outside its rounded border (4px), so not the button's; a point 3px in from both edges is inside. */
 const CORNER_INSET = 3;
+/** A button that came under a still pointer (the page moved or scrolled it there) takes a mouse click only after
+ * this long under it, in ms: time to see what is about to be pressed. One the pointer moved onto takes it at once. */
+const DWELL_MS = 500;
 /** Below this opacity (the host's times every ancestor's), the button is not plainly visible. */
 const MIN_OPACITY = 0.8;
 
@@ -137,8 +140,10 @@ function container(element) {
  * @param {MouseEvent} event
  * @param {HTMLElement} host
  * @param {HTMLButtonElement} button
+ * @param {{since: number, moved: boolean} | undefined} under since when the pointer has been over the button, and
+ *   whether it moved over it (or the button came under it)
  */
-function plainlyClicked(event, host, button) {
+function plainlyClicked(event, host, button, under) {
   if (!event.isTrusted || !host.isConnected) return false;
   // Hidden, faded to nothing, or not rendered (by the host's own style or an ancestor's).
   if (typeof host.checkVisibility === 'function' && !host.checkVisibility(/** @type {any} */ ({
@@ -172,7 +177,12 @@ function plainlyClicked(event, host, button) {
   const points = [[x, y], [box.left + box.width / 2, box.top + box.height / 2],
     ...[box.left + CORNER_INSET, box.right - CORNER_INSET].flatMap((cx) =>
       [box.top + CORNER_INSET, box.bottom - CORNER_INSET].map((cy) => [cx, cy]))];
-  return points.every(([px, py]) => document.elementFromPoint(px, py) === host);
+  if (!points.every(([px, py]) => document.elementFromPoint(px, py) === host)) return false;
+  // Not a button the page slid under the pointer just before the press. (A finger or a pen has no pointer
+  // hovering before it touches, for the page to slide a button under.)
+  const type = /** @type {any} */ (event).pointerType;
+  if (type === 'touch' || type === 'pen') return true;
+  return Boolean(under && (under.moved || event.timeStamp - under.since >= DWELL_MS));
 }
 
 /**
@@ -210,12 +220,24 @@ function mark(node) {
   shadow.append(button);
   /** @type {HTMLElement | undefined} */
   let refusal;
+  /** Since when the pointer has been over the button, and whether it has moved over it (see DWELL_MS). */
+  /** @type {{since: number, moved: boolean} | undefined} */
+  let under;
+  button.addEventListener('pointerover', (event) => {
+    if (event.isTrusted && !under) under = {since: event.timeStamp, moved: false};
+  });
+  button.addEventListener('pointermove', (event) => {
+    if (event.isTrusted) under = {since: under?.since ?? event.timeStamp, moved: true};
+  });
+  button.addEventListener('pointerout', (event) => {
+    if (event.isTrusted) under = undefined;
+  });
   button.addEventListener('click', (event) => {
     event.preventDefault();
     event.stopPropagation();
     // Only the user's own click, on a button they can see: the page's scripts, or a click it tricked the user
     // into, could otherwise press every "Show" and read what Sourdine took out of the page.
-    if (!plainlyClicked(event, host, button)) {
+    if (!plainlyClicked(event, host, button, under)) {
       // Said once, to the user who clicked; nothing for a script's clicks.
       if (event.isTrusted && !refusal?.isConnected) {
         refusal = note(msg('revealRefused'));

@@ -389,24 +389,8 @@ def test_home_files_and_ready_lines(sourdine):
 
 
 def test_port_in_use_exits_2_with_a_message(tmp_path):
-    """A proxy port already taken stops start-up with a clear message and exit code 2."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        proc = __import__("subprocess").run(
-            [str(__import__("conftest").SOURDINE), "run", "--home", str(tmp_path), "--proxy-port", str(port),
-             "--api-port", "0"],
-            capture_output=True, text=True, timeout=60,
-        )
-    assert proc.returncode == 2
-    assert f"127.0.0.1:{port}" in proc.stderr and "in use" in proc.stderr
-    assert not (tmp_path / "run.json").exists()
-
-
-def test_a_proxy_port_in_use_is_said_in_one_line_with_no_advice_sourdine_cannot_take(tmp_path):
-    """A proxy port already taken is said in Sourdine's one line: mitmproxy's own report came first, suggesting
-    its option `--mode regular@PORT`, which `sourdine run` refuses."""
+    """A proxy port already taken stops start-up with exit code 2 and Sourdine's one line: mitmproxy's own report
+    came first, suggesting its option `--mode regular@PORT`, which `sourdine run` refuses."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -419,6 +403,7 @@ def test_a_proxy_port_in_use_is_said_in_one_line_with_no_advice_sourdine_cannot_
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"sourdine: cannot listen on 127.0.0.1:{port} for the proxy: is the port already in use?"], proc.stderr
+    assert not (tmp_path / "run.json").exists()
 
 
 def test_sigterm_flushes_decisions_and_removes_run_json(tmp_path, standin):

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +22,22 @@ from sourdine import __version__, budget, cli_ca, cli_score, cli_sync, home
 from sourdine.model import PLATFORMS
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {port}")
-    return port
+def _whole(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, else a usage error naming `what` it should be."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {value!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{what} out of range ({low} to {high}): {number}")
+        return number
+
+    return parse
 
 
-def _budget_ms(value: str) -> int:
-    try:
-        ms = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {value!r}") from None
-    if not 1 <= ms <= 600_000:
-        raise argparse.ArgumentTypeError(f"out of range (1 to 600000 ms): {ms}")
-    return ms
+_port = _whole(0, 65535, "a port number")
+_budget_ms = _whole(1, 600_000, "a whole number of milliseconds")
 
 
 def _host(value: str) -> str:

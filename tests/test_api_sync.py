@@ -168,3 +168,75 @@ async def test_an_import_in_batches_puts_each_batch_in_without_compiling_the_lis
         post = Post("1", "9", f"user{batch}x{i}@example.social", "x", "hello", "en")
         assert client.runtime.engine.lists.muted(post, "mastodon", now) == anew.muted(post, "mastodon", now) == (
             "hide" if i % 2 else "collapse", f"account:mastodon:user{batch}x{i}@example.social")
+
+
+@pytest.fixture
+async def sync_client(tmp_path):
+    """The real API app with a real sync service (no listener), as `sourdine run` wires them; its home is
+    tmp_path, with the local token and a run.json that lead the CLI to it."""
+    import os
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from sourdine import api, home, settings
+    from sourdine.api_sync import LIVE, SYNC
+    from sourdine.engine import Engine
+    from sourdine.platforms import ADAPTERS
+    from sourdine.runtime import Listen, Runtime
+    from sourdine.scoring import score
+    from sourdine.store import Writer
+    from sourdine.sync.peer import Sync
+
+    writer = Writer(tmp_path / "db.sqlite")
+    writer.start()
+    runtime = Runtime(tmp_path, TOKEN, settings.build(), Engine(score, ADAPTERS), writer)
+    app = api.create_app(runtime)
+    service = Sync(app[LIVE], tmp_path, "devb", interval=3600)
+    await service.start(None)
+    app[SYNC] = service
+    server = TestServer(app, host="127.0.0.1")
+    try:
+        async with TestClient(server) as c:
+            runtime.listen = Listen(proxy=("127.0.0.1", 8080), api=("127.0.0.1", server.port))
+            c.host_header = f"127.0.0.1:{server.port}"
+            c.sync = service
+            (tmp_path / "token").write_text(TOKEN + "\n")
+            home.write_run_info(tmp_path, {"pid": os.getpid(), "api": ["127.0.0.1", server.port]})
+            yield c
+    finally:
+        await service.stop()
+        writer.close()
+
+
+@pytest.mark.parametrize(("address", "said"), [
+    ("127.0.0.1:99999", "the port is out of range (1 to 65535): 99999"),
+    ("127.0.0.1:0", "the port is out of range (1 to 65535): 0"),
+    ("a..b:8443", "not a host name"),
+    ("-peer.lan:8443", "not a host name"),
+    ("1.2.3.999:8443", "not an IPv4 address"),
+    ("[fe80::zz]:8443", "not an IPv6 address"),
+])
+async def test_a_peer_address_that_cannot_be_one_is_refused_up_front_with_what_is_wrong(
+        sync_client, tmp_path, capsys, address, said):
+    """`POST /api/v1/peers/accept` with an address whose port is past 65535 (or 0) or whose host is no host name
+    nor IP address (`a..b`) answers 400 bad_field naming the address and what is wrong with it, before any
+    connection is tried: it was let through and said "the other device answered with something that is not a
+    pairing message". `sourdine peers accept` says the same in one line and exits 1, like its other errors."""
+    import asyncio
+
+    from sourdine import cli
+
+    r = await sync_client.post("/api/v1/peers/accept", json={"code": "1234-abcd-efgh-jkmn", "address": address},
+                               headers=local(sync_client))
+    assert r.status == 400, await r.text()
+    error = (await r.json())["error"]
+    assert error["code"] == "bad_field" and error["details"] == {"field": "address"}, error
+    assert error["message"].startswith("address: ") and said in error["message"], error
+    assert sync_client.sync.peers == {}
+
+    code = await asyncio.to_thread(cli.main, ["peers", "accept", "1234-abcd-efgh-jkmn", f"--address={address}",
+                                              "--home", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.count("\n") == 1 and said in err and "(HTTP 400)" in err, err
+    assert "pairing message" not in err and TOKEN not in err

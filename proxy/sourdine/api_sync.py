@@ -12,7 +12,6 @@ the same guard (Host, Origin, token) as every route; peers and sync are for the 
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from sourdine.api import (
 from sourdine.sync import formats
 from sourdine.sync.folder import Folder, check_folder
 from sourdine.sync.live import Live
-from sourdine.sync.peer import INTERVAL, Sync, SyncError
+from sourdine.sync.peer import INTERVAL, Sync, SyncError, parse_address
 
 LIVE = web.AppKey("live", Live)
 SYNC = web.AppKey("sync", object)  # the Sync service once the runner starts one, else None
@@ -141,8 +140,11 @@ async def accept_peer(request: web.Request) -> web.Response:
     service = _sync(request)
     body = await json_body(request, {"code": str, "address": str}, {"code"})
     address = body.get("address")
-    if address is not None and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", address):
-        raise ApiError(400, "bad_field", "address: host:port", {"field": "address"})
+    if address is not None:
+        try:
+            parse_address(address)
+        except ValueError as e:
+            raise ApiError(400, "bad_field", f"address: {e}", {"field": "address"}) from None
     try:
         peer = await service.accept(body["code"], address)
     except SyncError as e:

@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -211,6 +212,46 @@ def parse_code(code: str) -> tuple[int, bytes]:
     if match is None or not 0 < int(match[1]) < 65536:
         raise ValueError("this is not a peer code (PORT-xxxx-xxxx-xxxx)")
     return int(match[1]), "".join(match.groups()[1:]).encode()
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _shown(text: str) -> str:
+    """Some of what a person typed, for an error message: quoted, escaped, at most 80 characters."""
+    return repr(text if len(text) <= 80 else text[:80] + "...")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """(host, port) from a peer's sync address as `peers accept --address` takes it: `HOST:PORT`, the host a name,
+    an IPv4 address or an IPv6 address in brackets, the port 1 to 65535. ValueError saying what is wrong."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"not HOST:PORT (an IPv6 address in brackets: [::1]:PORT): {_shown(address)}")
+    if not port_text.isascii() or not port_text.isdigit():
+        raise ValueError(f"the port is not a number: {_shown(port_text)}")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"the port is out of range (1 to 65535): {port}")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"not an IPv6 address: {_shown(host)}") from None
+        return host, port
+    if ":" in host or "[" in host or "]" in host:
+        raise ValueError(f"an IPv6 address goes in brackets ([::1]:PORT): {_shown(host)}")
+    name = host[:-1] if host.endswith(".") else host  # a fully qualified name may end with a dot
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"not a host name (letters, digits and hyphens, in dot-separated parts of 1 to 63 "
+                         f"characters that neither start nor end with a hyphen) nor an IP address: {_shown(host)}")
+    if labels[-1].isdigit():  # as a URL reads it: a name whose last part is a number is an IPv4 address
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            raise ValueError(f"not an IPv4 address: {_shown(host)}") from None
+    return host, port
 
 
 # -- the service ---------------------------------------------------------------------------------------------
@@ -407,6 +448,8 @@ class Sync:
             raise SyncError(self.damaged)
         try:
             port, password = parse_code(code)
+            if address is not None:
+                parse_address(address)
         except ValueError as e:
             raise SyncError(str(e)) from None
         where = address or f"127.0.0.1:{port}"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
+import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import SOURDINE
-from sourdine import api, cli, runtime, settings
+from sourdine import api, cli, home, runtime, settings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -489,3 +492,67 @@ def test_an_import_stopped_midway_says_which_rows_went_in(tmp_path, monkeypatch,
     assert capsys.readouterr().err == (
         "sourdine: the running instance did not answer: timed out; 2 entries were imported and 0 unchanged from "
         "the lines before 2, none from line 2 on, but for 1 rows that name the same entry as an earlier row\n")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers every request: with a redirect to `server.target` when it has one, else 200 `{}`; records what each
+    request carried (its method, path, Authorization header and body)."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.seen.append((self.command, self.path, self.headers.get("Authorization"),
+                                 self.rfile.read(length) if length else b""))
+        if self.server.target:
+            self.send_response(self.server.code)
+            self.send_header("Location", f"{self.server.target}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b'{"peer": {"name": "x", "id": "y"}, "state": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _answer  # noqa: N815 (http.server's names)
+
+    def log_message(self, format, *args):  # noqa: A002 (http.server's name)
+        pass
+
+
+@pytest.fixture
+def two_servers():
+    """Two real HTTP servers on 127.0.0.1: `first` redirects everything to `second`, which records and answers."""
+    servers = []
+    for _ in range(2):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+        server.seen, server.target, server.code = [], None, 302
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+    first, second = servers
+    first.target = f"http://127.0.0.1:{second.server_address[1]}"
+    yield first, second
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("argv", [["status"], ["peers", "accept", "1234-abcd-efgh-jkmn"]])
+def test_a_redirect_from_what_answers_on_the_api_port_is_not_followed(two_servers, tmp_path, capsys, code, argv):
+    """When what answers on run.json's API port is not Sourdine and redirects (a stale run.json, the port taken
+    by another program), the CLI follows no redirect: the server redirected to gets no request at all, so
+    neither the local token (Authorization) nor a pairing code reaches it, and the command says in one line that a
+    redirect came back (exit 1). urllib's default redirect handler sent the request on, token included."""
+    first, second = two_servers
+    first.code = code
+    token = "t0ken-that-must-stay-here"
+    (tmp_path / "token").write_text(token + "\n")
+    home.write_run_info(tmp_path, {"pid": os.getpid(), "api": ["127.0.0.1", first.server_address[1]]})
+    exit_code = cli.main([*argv, "--home", str(tmp_path)])
+    assert len(first.seen) == 1 and first.seen[0][2] == f"Bearer {token}"  # the CLI did call run.json's port
+    assert second.seen == []
+    err = capsys.readouterr().err
+    assert exit_code == 1 and err.count("\n") == 1, err
+    assert f"answered with a redirect (HTTP {code}): not Sourdine?" in err and token not in err, err

@@ -65,6 +65,13 @@ class CommandError(Exception):
     """A command cannot go on; the message says why, for a person."""
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: a 3xx comes back as an HTTPError, its request sent nowhere else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 (urllib's signature)
+        return None
+
+
 def call_api(home_arg: str | None, method: str, path: str, body: dict | None = None, *, data: bytes | None = None,
              content_type: str = "application/json", raw: bool = False, timeout: float = 10) -> Any:
     """Call the running instance's API with the local token; CommandError when nothing runs or it refuses.
@@ -81,13 +88,18 @@ def call_api(home_arg: str | None, method: str, path: str, body: dict | None = N
         headers={"Authorization": f"Bearer {home.token(where)}", "Host": f"{host}:{port}",
                  "Content-Type": content_type},
     )
-    # Straight to 127.0.0.1, whatever http_proxy says: the local token must never go through a proxy.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    # Straight to 127.0.0.1, whatever http_proxy says: the local token must never go through a proxy. Nor to
+    # where a redirect points: urllib's own handler sends the request's headers, the token with them, on to it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.read() if raw else json.load(response)
     except urllib.error.HTTPError as e:
         with e:
+            if 300 <= e.code < 400:  # Sourdine's API never redirects
+                raise CommandError(f"what answers on {host}:{port} answered with a redirect (HTTP {e.code}): not "
+                                   f"Sourdine? ({where / 'run.json'} may be left from an earlier run, its port "
+                                   "taken since by another program); nothing was sent on") from None
             try:
                 message = json.load(e)["error"]["message"]
             except (ValueError, KeyError, TypeError):

@@ -680,3 +680,71 @@ def test_an_encrypted_key_that_needs_mending_is_said_in_one_line(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "cannot be written again" in out.stderr and "cannot be read as one" in out.stderr, out.stderr
     assert snapshot(home.confdir(where)) == before
+
+
+_HOLD = """
+import sys
+from pathlib import Path
+from sourdine import home
+lock = home.hold(Path(sys.argv[1]))
+print("held" if lock is not None else "not held", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def run_lock_held(tmp_path):
+    """Another process holding the home's run lock, as `sourdine run` does from the start of its start-up, before
+    it writes run.json; it lets go when its stdin closes (call the fixture's value)."""
+    where = tmp_path / "home"
+    home.ensure(where)
+    holder = subprocess.Popen([str(SOURDINE.parent / "python"), "-c", _HOLD, str(where)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+
+    def let_go() -> None:
+        if holder.returncode is None:
+            holder.communicate(timeout=30)  # closes its stdin, and both pipes here
+
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert home.read_run_info(where) is None  # no run.json: what rotate checked alone saw nothing running
+        yield where, let_go
+    finally:
+        let_go()
+
+
+def test_rotate_refuses_while_a_starting_sourdine_holds_the_run_lock(run_lock_held):
+    """`sourdine ca rotate` takes the home's run lock for the time it writes: while another process holds it (a
+    `sourdine run` still starting, which has not written run.json yet) it refuses, naming the run as still
+    starting, and changes no CA file. Once the lock is let go, the same command rotates. It looked at run.json
+    only, and rotated under the starting run."""
+    where, let_go = run_lock_held
+    make_ca(where)
+    before = snapshot(home.confdir(where))
+    with pytest.raises(CommandError, match=r"running with this home \(still starting\).*Stop it first"):
+        run("ca", "rotate", "--yes", "--home", str(where))
+    assert snapshot(home.confdir(where)) == before
+    let_go()
+    code, out = run("ca", "rotate", "--yes", "--home", str(where))
+    assert code == 0 and "Made a new CA" in out
+    assert snapshot(home.confdir(where))[home.ca_cert(where).name] != before[home.ca_cert(where).name]
+
+
+def test_ca_does_not_mend_the_ca_while_a_starting_sourdine_holds_the_run_lock(run_lock_held):
+    """`sourdine ca` writes the CA's files again when a cut rotation left them stale (mend): that too only with
+    the home's run lock. While another process holds it (a `sourdine run` still starting) it says so, with what
+    to do, and writes nothing; once the lock is let go, it mends and shows the certificate that signs. It wrote
+    them under the starting run, which writes them too."""
+    where, let_go = run_lock_held
+    cli_ca.rotate_ca(where)
+    cut_rotation(where)
+    assert home.ca_cert_stale(where)
+    before = snapshot(home.confdir(where))
+    with pytest.raises(CommandError, match=r"running with this home \(still starting\).*run `sourdine ca` again"):
+        run("ca", "--home", str(where))
+    assert snapshot(home.confdir(where)) == before and home.ca_cert_stale(where)
+    let_go()
+    key_cert = x509.load_pem_x509_certificate(home.ca_key(where).read_bytes())
+    code, out = run("ca", "--home", str(where))
+    assert code == 0 and key_cert.fingerprint(hashes.SHA256()).hex(":").upper() in out, out
+    assert not home.ca_cert_stale(where)

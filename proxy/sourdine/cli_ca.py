@@ -27,7 +27,7 @@ import sqlite3
 import stat
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +161,13 @@ def cmd_ca(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[st
         return _rotate(where, args.yes, stdin, stdout)
     path = home.ca_cert(where)
     try:
-        mended = mend(where)  # what is shown is the CA that signs
+        mended = None
+        if home.ca_cert_stale(where):  # what is shown is the CA that signs: written again from its key file
+            with _writing(where, lambda which: (
+                    f"{path} is not the certificate of the CA Sourdine signs with, and Sourdine is running with this "
+                    f"home ({which}), which writes the CA's files at its start: stop it (Ctrl-C where it runs), then "
+                    "run `sourdine ca` again to have it written again from the key file.")):
+                mended = mend(where)
     except (OSError, ValueError) as e:
         raise CommandError(f"{path} is not the CA certificate Sourdine signs with, and cannot be written again "
                            f"from {home.ca_key(where).name}: {getattr(e, 'strerror', None) or e}") from None
@@ -189,15 +195,41 @@ class Rotation:
     kept: Path | None  # where the old certificate was kept
 
 
+def _running(where: Path) -> str:
+    """How a `sourdine run` using the home is named: its pid, from run.json, or "still starting" before it
+    wrote one."""
+    info = home.read_run_info(where)
+    return f"pid {info.get('pid')}" if info is not None else "still starting"
+
+
 def _refuse_if_running(where: Path) -> None:
     from sourdine.cli import CommandError
 
-    if (info := home.read_run_info(where)) is not None:
+    if home.read_run_info(where) is not None:
         raise CommandError(
-            f"Sourdine is running with this home (pid {info.get('pid')}): it holds the current CA in memory "
+            f"Sourdine is running with this home ({_running(where)}): it holds the current CA in memory "
             "and would go on signing with it. Stop it first (Ctrl-C where it runs), then run "
             "`sourdine ca rotate` again."
         )
+
+
+@contextlib.contextmanager
+def _writing(where: Path, refusal: Callable[[str], str]) -> Iterator[None]:
+    """Hold the home's run lock (home.hold) while the CA's files are written: a `sourdine run` holds it from the
+    start of its start-up, before it writes run.json, and loads or makes the CA meanwhile. CommandError, with
+    `refusal(<which run>)`, when a run holds it; the run cannot start until the lock is let go."""
+    from sourdine.cli import CommandError
+
+    try:
+        lock = home.hold(where)
+    except OSError as e:
+        raise CommandError(f"cannot use {where} as Sourdine's home: {e.strerror or e}") from None
+    if lock is None:
+        raise CommandError(refusal(_running(where)))
+    try:
+        yield
+    finally:
+        lock.close()
 
 
 def rotate_ca(where: Path, now: datetime.datetime | None = None,
@@ -354,7 +386,14 @@ def _rotate(where: Path, yes: bool, stdin: IO[str], stdout: IO[str]) -> int:
         if not _confirm(where, stdin, stdout):
             stdout.write("Nothing changed.\n")
             return 1
-    rotation = rotate_ca(where, before_swap=lambda: _refuse_if_running(where))
+    try:
+        home.ensure(where)  # the lock is a file in it
+    except OSError as e:
+        raise CommandError(f"cannot use {where} as Sourdine's home: {e.strerror or e}") from None
+    with _writing(where, lambda which: (
+            f"Sourdine is running with this home ({which}): it holds the current CA in memory and would go on "
+            "signing with it. Stop it first (Ctrl-C where it runs), then run `sourdine ca rotate` again.")):
+        rotation = rotate_ca(where, before_swap=lambda: _refuse_if_running(where))
     new, old = rotation.new, rotation.old
     stdout.write(f"Made a new CA in {home.confdir(where)}.\n\n" + describe_ca(new) + "\n")
     if old is not None and rotation.kept is not None:

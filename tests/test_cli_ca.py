@@ -748,3 +748,17 @@ def test_ca_does_not_mend_the_ca_while_a_starting_sourdine_holds_the_run_lock(ru
     code, out = run("ca", "--home", str(where))
     assert code == 0 and key_cert.fingerprint(hashes.SHA256()).hex(":").upper() in out, out
     assert not home.ca_cert_stale(where)
+
+
+def test_run_refuses_a_home_whose_lock_another_process_holds(run_lock_held):
+    """`sourdine run` on a home whose run lock another process holds (a run still starting, or `sourdine ca`
+    writing the CA) stops with exit code 1 and says so, touching nothing there."""
+    where, _ = run_lock_held
+    before = sorted(p.name for p in where.iterdir())
+    out = subprocess.run([str(SOURDINE), "run", "--home", str(where), "--proxy-port", "0", "--api-port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "sourdine: another Sourdine process is using this home (a `sourdine run` starting, or a `sourdine ca` "
+        "command writing the CA); wait for it or stop it, or give another --home"], out.stderr
+    assert sorted(p.name for p in where.iterdir()) == before

@@ -125,8 +125,11 @@ async def serve(where: Path, proxy_port: int, api_port: int, instances: list[str
     if other is not None:
         if run_lock is not None:
             run_lock.close()
-        which = f"pid {other['pid']}" if "pid" in other else "still starting"
-        raise StartupError(f"Sourdine already runs with this home ({which}); stop it first, or give another --home")
+        if "pid" not in other:  # the lock is held, and no run.json yet: a run starting, or `sourdine ca` writing
+            raise StartupError("another Sourdine process is using this home (a `sourdine run` starting, or a "
+                               "`sourdine ca` command writing the CA); wait for it or stop it, or give another --home")
+        raise StartupError(f"Sourdine already runs with this home (pid {other['pid']}); stop it first, or give "
+                           "another --home")
     # In the home (which may be a folder of the user's), only what Sourdine writes there; its own folders whole.
     for folder, names in ((where, ("token", "run.json")), (where / "sync", None), (home.confdir(where), None),
                           (where / "cache", None)):

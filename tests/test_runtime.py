@@ -90,3 +90,24 @@ def test_a_record_of_the_users_own_account_left_by_an_older_sourdine_goes_at_sta
     finally:
         writer.close()
     assert [r["author_id"] for r in store.iter_authors(tmp_path / "db")] == ["42"]
+
+
+def test_the_kept_filtering_answer_is_worked_out_again_when_the_clock_is_set_back(tmp_path):
+    """runtime.filtering() keeps its answer until the `until` it got, but that answer holds only from the instant it
+    was worked out: with the clock set back from Monday 10:00 in Paris (inside 09:00-18:00) to Sunday noon, it says
+    Sourdine does not filter, until Monday 09:00, as the schedule does, instead of Monday's kept "on until 18:00"."""
+    from datetime import UTC, datetime
+
+    from sourdine import schedule
+
+    snapshot = settings.build({"schedule": {"timezone": "Europe/Paris", "windows": [
+        {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}]}})
+    runtime = Runtime(tmp_path, "t", snapshot, Engine(score, ADAPTERS), Writer(tmp_path / "db"))
+    monday = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 in Paris
+    assert runtime.filtering(monday) == (True, datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
+    sunday = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)  # noon in Paris, the day before
+    assert runtime.filtering(sunday) == (False, datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
+    assert runtime.filtering(sunday) == schedule.active(snapshot.schedule, sunday)
+    # Forward again, within the new answer's span and then past it: each instant gets the schedule's answer.
+    assert runtime.filtering(datetime(2026, 3, 1, 20, 0, tzinfo=UTC))[0] is False
+    assert runtime.filtering(monday) == (True, datetime(2026, 3, 2, 17, 0, tzinfo=UTC))

@@ -85,17 +85,19 @@ class Runtime:
     clients: dict[str, Client] = field(default_factory=dict)
     codes: Codes = field(default_factory=Codes)
 
-    _filtering: tuple[Snapshot, bool, datetime | None] | None = None
+    _filtering: tuple[Snapshot, datetime, bool, datetime | None] | None = None
 
     def filtering(self, now: datetime | None = None) -> tuple[bool, datetime | None]:
         """Whether Sourdine filters now (work hours and overrides), and until when. The answer is kept until it
-        changes or the settings do, so the hot path pays for it about once a state change."""
+        changes or the settings do, so the hot path pays for it about once a state change. It holds from the
+        instant it was worked out: a clock set back before that instant works it out again."""
         now = now or datetime.now(UTC)
         cached = self._filtering
-        if cached is not None and cached[0] is self.snapshot and (cached[2] is None or now < cached[2]):
-            return cached[1], cached[2]
+        if (cached is not None and cached[0] is self.snapshot and cached[1] <= now
+                and (cached[3] is None or now < cached[3])):
+            return cached[2], cached[3]
         active, until = schedule.active(self.snapshot.schedule, now)
-        self._filtering = (self.snapshot, active, until)
+        self._filtering = (self.snapshot, now, active, until)
         return active, until
 
     @property

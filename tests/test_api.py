@@ -1156,3 +1156,40 @@ async def test_flagged_allowed_posts_are_listed_and_counted(client):
 
 def _acct(post) -> str:
     return post.author if "@" in post.author else f"{post.author}@mastodon.social"
+
+
+@pytest.mark.parametrize(("platform", "author_id", "name"), [
+    ("facebook", "100001234567890", "Jean Dupont"), ("linkedin", "urn:li:member:123456", "Marie Curie"),
+    ("youtube", "UCabcdefghijklmnopqrstuv", "Le Grand Débat"), ("facebook", "100009876543210", "")])
+@pytest.mark.parametrize("decision", ["mute", "allow"])
+async def test_a_toxic_connection_named_by_a_display_name_is_muted_or_allowed_by_its_id(
+        client, platform, author_id, name, decision):
+    """On Facebook, LinkedIn and YouTube a post names its author by a display name, with spaces ("Jean Dupont"),
+    or by none: muting or allowing such a toxic connection from its suggestion was refused with a 400 ("not a valid
+    facebook handle; add it with its full handle", which no account entry can hold). It is listed by the author's
+    id now: it stops being suggested, that author's next post is muted (or allowed), and another account with the
+    same display name is not."""
+    from datetime import UTC, datetime
+
+    from sourdine.authors import AuthorBook
+    from sourdine.lists import normalise
+    from sourdine.model import Post
+
+    book = AuthorBook()
+    for i in range(6):
+        book.add(platform, author_id, f"{author_id}-{i}", 0.95, True, time.time() - 60 * i, handle=name)
+    client.runtime.engine.authors = book
+    client.runtime.load_lists([], "dev1")
+    r = await client.post(f"/api/v1/connections/{platform}/{author_id}", json={"decision": decision},
+                          headers=local(client))
+    assert r.status == 200, await r.text()
+    assert (await r.json())["suggestions"] == []
+    listed = client.runtime.engine.lists
+    now = datetime.now(UTC)
+    key = f"account:{platform}:id:{normalise(author_id)}"
+    allowed, muted = listed.check(Post("p9", author_id, name, name, "Bonjour", "fr"), platform, now)
+    if decision == "mute":
+        assert allowed is None and muted == ("collapse", key)
+    else:
+        assert allowed == key and muted is None
+    assert listed.check(Post("p10", "42", name, name, "Bonjour", "fr"), platform, now) == (None, None)

@@ -842,6 +842,14 @@ async def connections(request: web.Request) -> web.Response:
     return web.json_response({"suggestions": [s.to_dict() for s in found]})
 
 
+# The platforms whose posts name their author by a user name, which a toxic connection's mute or allow entry lists
+# them by (Mastodon's ids differ from server to server: its handle always). On the others, a post names its author by
+# a display name ("Jean Dupont" on Facebook and LinkedIn, a channel's name on YouTube), which many accounts share
+# and which an account entry cannot hold when it has a space: those, and an author whose record has no handle,
+# are listed by their id. X by its id too: a screen name changes, its id does not.
+_LISTED_BY_HANDLE = frozenset({"mastodon", "bluesky", "reddit", "instagram", "threads"})
+
+
 async def decide_connection(request: web.Request) -> web.Response:
     """Mute, allow or dismiss a suggested author. A dismissed author comes back only if they get worse."""
     runtime = request.app[RUNTIME]
@@ -859,9 +867,10 @@ async def decide_connection(request: web.Request) -> web.Response:
     if decision == "dismiss":
         chosen = authors.dismissal(record, book.settings, now)
     elif decision in ("mute", "allow"):
+        by_handle = platform in _LISTED_BY_HANDLE and (record.handle or platform == "mastodon")
         data: dict[str, object] = {"kind": "account", "platform": platform,
-                                   "handle" if platform != "x" else "id": record.handle if platform != "x" else
-                                   author_id, "note": "from a toxic-connection suggestion"}
+                                   "handle" if by_handle else "id": record.handle if by_handle else author_id,
+                                   "note": "from a toxic-connection suggestion"}
         if decision == "mute":
             data["action"] = body.get("action", "collapse")
         try:

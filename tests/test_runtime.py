@@ -111,3 +111,59 @@ def test_the_kept_filtering_answer_is_worked_out_again_when_the_clock_is_set_bac
     # Forward again, within the new answer's span and then past it: each instant gets the schedule's answer.
     assert runtime.filtering(datetime(2026, 3, 1, 20, 0, tzinfo=UTC))[0] is False
     assert runtime.filtering(monday) == (True, datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
+
+
+def test_work_hours_in_the_system_zone_follow_the_machine_when_its_zone_changes(tmp_path, monkeypatch):
+    """Work hours in the "system" zone (the default, kept when windows are added to it) follow the machine's zone
+    while Sourdine runs: after the machine moves from Paris to New York, the loop that saves author records reads
+    the zone again and Monday 09:30 UTC (10:30 in Paris, 04:30 in New York) is outside 09:00-18:00. Before, the
+    zone was read once, and Paris's hours held until the next start."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from sourdine import schedule
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    schedule.system_zone.cache_clear()
+    try:
+        snapshot = settings.build({"schedule": {"timezone": "system", "windows": [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "18:00"}]}})
+        runtime = Runtime(tmp_path, "t", snapshot, Engine(score, ADAPTERS), Writer(tmp_path / "db"))
+        runtime.zone_every = 0.0
+        monday = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+        assert runtime.filtering(monday) == (True, datetime(2026, 3, 2, 17, 0, tzinfo=UTC))
+        monkeypatch.setenv("TZ", "America/New_York")
+
+        async def run_the_loop_a_little() -> None:
+            task = asyncio.create_task(runtime.save_authors_forever(every=0.01))
+            await asyncio.sleep(0.2)
+            task.cancel()
+
+        asyncio.run(run_the_loop_a_little())
+        assert runtime.filtering(monday) == (False, datetime(2026, 3, 2, 14, 0, tzinfo=UTC))  # 09:00 EST
+        assert schedule.zone("system").key == "America/New_York"
+    finally:
+        schedule.system_zone.cache_clear()
+
+
+def test_the_machine_zone_is_read_again_at_most_every_zone_every_seconds(tmp_path, monkeypatch):
+    """follow_zone reads the machine's zone at most once a `zone_every` (a minute) and says whether it changed;
+    the same zone read again keeps the kept answer."""
+    from sourdine import schedule
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    schedule.system_zone.cache_clear()
+    try:
+        runtime = Runtime(tmp_path, "t", settings.build(), Engine(score, ADAPTERS), Writer(tmp_path / "db"))
+        assert runtime.follow_zone(1000.0) is False  # the first reading: the same zone
+        runtime.filtering()
+        kept = runtime._filtering
+        monkeypatch.setenv("TZ", "Asia/Kathmandu")
+        assert runtime.follow_zone(1059.0) is False  # within the minute: not read
+        assert schedule.zone("system").key == "Europe/Paris"
+        assert runtime._filtering is kept
+        assert runtime.follow_zone(1060.0) is True
+        assert schedule.zone("system").key == "Asia/Kathmandu" and runtime._filtering is None
+        assert runtime.follow_zone(1200.0) is False
+    finally:
+        schedule.system_zone.cache_clear()

@@ -645,3 +645,19 @@ def test_a_stored_override_ending_near_the_year_9999_does_not_raise():
     far = Schedule("Europe/Paris", (Window((0,), 9 * 60, 18 * 60),),
                    (Override("pause", datetime(9999, 12, 30, tzinfo=UTC)),))
     assert sch.active(far, datetime(2026, 11, 25, 10, tzinfo=UTC)) == (False, None)
+
+
+def test_a_zone_read_without_a_name_is_the_same_zone_when_its_offsets_are():
+    """follow_system_zone compares two readings of the machine's zone: by name, or, for zones read from a file's
+    bytes (no name), by their offsets now and in half a year, so that reading the same file again is no change."""
+    from importlib.resources import files
+
+    def from_file(name: str):
+        with files("tzdata.zoneinfo").joinpath(name).open("rb") as f:
+            return ZoneInfo.from_file(f)
+
+    assert sch._same_zone(from_file("Europe/Paris"), from_file("Europe/Paris"))
+    assert sch._same_zone(from_file("Europe/Paris"), from_file("Europe/Berlin"))  # the same offsets all year
+    assert not sch._same_zone(from_file("Europe/Paris"), from_file("Europe/London"))
+    assert not sch._same_zone(ZoneInfo("Europe/Paris"), ZoneInfo("Europe/Berlin"))  # by name when named
+    assert sch._same_zone(ZoneInfo("Europe/Paris"), ZoneInfo("Europe/Paris"))

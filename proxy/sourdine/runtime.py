@@ -230,10 +230,33 @@ class Runtime:
                 self.save_seen()
             except Exception:
                 logger.exception("could not queue author records")
+            self.follow_zone(time.monotonic())
             self.collect_when_idle(time.monotonic())
             if time.monotonic() - trimmed >= trim_every:
                 trimmed = time.monotonic()
                 lean.trim_memory()
+
+    # How often the machine's time zone is read again, for work hours in the "system" zone (the default): a laptop
+    # that travels, or a zone the user changes, applies within a minute, not at the next start.
+    zone_every: float = 60.0
+    _zone_read_at: float | None = None
+
+    def follow_zone(self, now: float) -> bool:
+        """Read the machine's time zone again, at most every `zone_every` seconds of `now` (time.monotonic()); when
+        it changed, the kept "filtering until" answer goes, and the next one is worked out in the new zone.
+        Whether it changed."""
+        if self._zone_read_at is not None and now - self._zone_read_at < self.zone_every:
+            return False
+        self._zone_read_at = now
+        try:
+            changed = schedule.follow_system_zone()
+        except Exception:  # a zone file being replaced, say: read it again next time
+            logger.exception("could not read the machine's time zone")
+            return False
+        if changed:
+            self._filtering = None
+            logger.info("the machine's time zone changed: work hours in the system zone follow it")
+        return changed
 
     _expired_at: float = 0.0
     maintenance_every: float = 3600.0

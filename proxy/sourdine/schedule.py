@@ -152,7 +152,7 @@ class Schedule:
 def system_zone() -> tzinfo:
     """The machine's zone: $TZ, else /etc/localtime, else /etc/timezone, else the current fixed offset.
 
-    Cached: call `system_zone.cache_clear()` when the machine's zone may have changed.
+    Cached: `follow_system_zone()` reads it again (a laptop that travels changes zones while Sourdine runs).
     """
     candidates = []
     tz = os.environ.get("TZ", "").lstrip(":")
@@ -181,6 +181,26 @@ def system_zone() -> tzinfo:
         pass
     # Windows without tzdata names: the current offset, without DST changes.
     return datetime.now().astimezone().tzinfo or UTC
+
+
+def _same_zone(a: tzinfo, b: tzinfo) -> bool:
+    """Whether two readings of the machine's zone are the same zone: by name, or, for a zone read without one
+    (from /etc/localtime's bytes), by its offsets now and half a year from now."""
+    if a is b:
+        return True
+    name_a, name_b = getattr(a, "key", None), getattr(b, "key", None)
+    if name_a is not None or name_b is not None:
+        return bool(name_a == name_b)
+    now = datetime.now(UTC)
+    return all(t.astimezone(a).utcoffset() == t.astimezone(b).utcoffset() for t in (now, now + timedelta(days=182)))
+
+
+def follow_system_zone() -> bool:
+    """Read the machine's zone again; whether it changed since it was last read (then the "system" schedules'
+    answers worked out before are stale)."""
+    before = system_zone()
+    system_zone.cache_clear()
+    return not _same_zone(before, system_zone())
 
 
 @lru_cache(maxsize=1)

@@ -231,16 +231,17 @@ async function reported(page, selector, visible) {
 /**
  * On each trap page (a placeholder, #bait, and the page's CSS or script set to trick the user into pressing its
  * "Show"), once the browser has reported the button's visibility, the user clicks with the real mouse (a trusted
- * click) where the page's body says: "page", a spot away from the placeholder, "button", the middle of the
- * button's box, "visible", the middle of the part of it inside the window, or "pointer", the same spot as "page",
- * where the page slides the button under the pointer as it comes; once. Whether the content script took the click is read at once (see below). Then the page takes
- * its trap away, and the user reveals the page's other placeholder, #control, left alone by the trap: its post
- * comes back from the worker by the same way as a reveal the trapped click would have asked for, asked after it,
- * so the bait's text is read only then. Then the user clicks the bait's button itself, again until it reveals (for
- * up to 8 s: see clickUntil). For each trap: where the click was made, whether it was taken, what the browser last
- * reported of the button (visible, intersection ratio) and whether the button was on top under the click, for the
- * page's hit testing, when the click was made; the bait's text once the control was revealed, the note shown next
- * to the button, the bait's text after the clicks on the untrapped button, and how many of those it took.
+ * click) where the page's body says: "page", a spot away from the placeholder, "button", the middle of the button's
+ * box, "visible", the middle of the part of it inside the window, or "pointer", the same spot as "page", where the
+ * page slides the button under the pointer as it comes; once. Whether the content script took the click is read at
+ * once (see below). Then the page takes its trap away, and the user reveals the page's other placeholder, #control,
+ * left alone by the trap: its post comes back from the worker by the same way as a reveal the trapped click would
+ * have asked for, asked after it, so the bait's text is read only then. Then the user clicks the bait's button
+ * itself, again until it reveals (for up to 8 s: see clickUntil). For each trap: where the click was made, whether
+ * it was taken, what the browser last reported of the button (visible, intersection ratio) and whether the button
+ * was on top under the click, for the page's hit testing, when the click was made; the bait's text once the control
+ * was revealed, the note shown next to the button, the bait's text after the clicks on the untrapped button, and how
+ * many of those it took.
  * @param {import('playwright-core').BrowserContext} context
  * @param {string} url
  * @param {string[]} names

@@ -387,6 +387,23 @@ REVEAL_TRAPS = {
 }
 
 
+# The legitimate case of the pointer rule (reveal.js, DWELL_MS): the post comes under a still pointer (the page laid
+# itself out again; the user did not move the mouse onto the button) and the user, after a look, presses there.
+# slide(x, y) moves the post so that its button's middle is at (x, y); the page notes (window.still) each trusted
+# pointerover and pointermove on the button's host, with their times, and the time of each click on it.
+REVEAL_STILL_PAGE = f"""<!doctype html><html><head><meta charset="utf-8"><title>Facebook</title></head><body>
+<h1>Cute cats</h1><p id="bait">{PREFIX}: outrage [sourdine:facebook:{FACEBOOK_IDS[0]}]</p>
+<script>window.still = {{overs: [], moves: [], clicks: []}};
+const onHost = (e) => e.isTrusted && e.target instanceof Element && e.target.matches('#bait .sourdine-reveal');
+addEventListener('pointerover', (e) => {{ if (onHost(e)) still.overs.push(e.timeStamp); }}, true);
+addEventListener('pointermove', (e) => {{ if (onHost(e)) still.moves.push(e.timeStamp); }}, true);
+addEventListener('click', (e) => {{ if (onHost(e)) still.clicks.push(e.timeStamp); }}, true);
+window.slide = (x, y) => {{ const bait = document.getElementById('bait');
+  const r = bait.querySelector('.sourdine-reveal').getBoundingClientRect(); const b = bait.getBoundingClientRect();
+  bait.style.cssText = `position: fixed; margin: 0; left: ${{b.left + x - (r.left + r.width / 2)}}px; `
+    + `top: ${{b.top + y - (r.top + r.height / 2)}}px;`; }};</script></body></html>"""
+
+
 def reveal_trap(request: web.Request) -> web.Response:
     where, css, script, extra = REVEAL_TRAPS[request.query["trap"]]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Facebook</title><style id="trap">{css}</style>
@@ -433,6 +450,7 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
     standin.routes[FACEBOOK_GRAPHQL] = respond(FACEBOOK_BYTES, "text/html; charset=utf-8")
     standin.routes["/reveal"] = lambda _: web.Response(text=REVEAL_PAGE, content_type="text/html")
     standin.routes["/reveal-trap"] = reveal_trap
+    standin.routes["/reveal-still"] = lambda _: web.Response(text=REVEAL_STILL_PAGE, content_type="text/html")
     home = tmp_path / "home"
     running = start_sourdine(home, "--mastodon-instance", FEED_HOST, env={"PYTHONPATH": str(BROWSER)})
     out = Path(request.config.rootpath) / "test-output" / "extension"
@@ -452,7 +470,8 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
                  "FACEBOOK_URL": f"http://localhost:{standin.port}{FACEBOOK_GRAPHQL}",
                  "REVEAL_URL": f"http://{REVEAL_HOST}:{standin.port}/reveal",
                  "REVEAL_TRAPS": f"http://{REVEAL_HOST}:{standin.port}/reveal-trap",
-                 "REVEAL_TRAP_NAMES": ",".join(REVEAL_TRAPS)})
+                 "REVEAL_TRAP_NAMES": ",".join(REVEAL_TRAPS),
+                 "REVEAL_STILL": f"http://{REVEAL_HOST}:{standin.port}/reveal-still"})
         elapsed = time.monotonic() - started
         if done.returncode != 0:
             running.stop()
@@ -574,8 +593,22 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
         # At least one click once untrapped: revealed before any, it was the trapped click, late (a review's
         # finding); and within a few, as above.
         assert 1 <= trap["clicks"] <= 6, (name, trap["clicks"])
+    # 7c. A button the page brought under the still pointer: the user's press there, with no move over it, is taken
+    # once the button has been under the pointer for 500 ms (reveal.js, DWELL_MS), refused sooner. Each page saw
+    # one pointerover on the button and no pointermove: only the time under the pointer told the presses apart.
+    taken, early = seen["still"]
+    for page in (taken, early):
+        assert page["overs"] == 1 and page["moves"] == 0, page
+    [press] = taken["pressed"]
+    assert press["dwell"] >= 500 and press["accepted"] is True and press["note"] is None, taken
+    assert taken["text"] == SOUR_FR, taken
+    soon, later = early["pressed"]
+    assert soon["dwell"] < 500, ("pressed too late to show the refusal (a loaded machine?)", early)
+    assert soon["accepted"] is False and (soon["note"] or "").startswith("(not shown: this page hides"), early
+    assert later["dwell"] >= 500 and later["accepted"] is True and early["text"] == SOUR_FR, early
     assert (out / "popup.png").stat().st_size > 1000 and (out / "dashboard.png").stat().st_size > 1000
     print(f"browser end to end: {elapsed:.1f} s; steps {({k: v for k, v in seen.items() if k.startswith('t_')})}; "
           f"reload and typing {seen['typing']} s; the late answer {seen['lateAnswerWait']} s after the Save's; "
           f"clicks to reveal {seen['revealed']['clicks']}, "
-          f"{seen['revealedFr']['clicks']}, untrapped { {name: t['clicks'] for name, t in seen['traps'].items()} }")
+          f"{seen['revealedFr']['clicks']}, untrapped { {name: t['clicks'] for name, t in seen['traps'].items()} }; "
+          f"presses under a still pointer after {[[p['dwell'] for p in page['pressed']] for page in seen['still']]} ms")

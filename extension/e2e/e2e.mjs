@@ -11,6 +11,7 @@
 //   REVEAL_URL     a page on web.facebook.com (mapped to 127.0.0.1 too) showing Sourdine placeholders
 //   REVEAL_TRAPS   pages there that try to trick the user into pressing "Show" (clickjacking), ?trap=NAME for
 //                  each of the comma-separated NAMEs in REVEAL_TRAP_NAMES
+//   REVEAL_STILL   a page there that slides its post under the pointer, for a press without a move
 import {request} from 'node:http';
 import {createServer} from 'node:net';
 import {mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
@@ -313,6 +314,69 @@ async function revealTraps(context, url, names) {
   return results;
 }
 
+/**
+ * The legitimate side of the pointer rule (reveal.js, DWELL_MS): a button that comes under a still pointer takes
+ * the user's click once it has been there long enough to be seen. On the REVEAL_STILL page, once the browser has
+ * reported its button visible, the user's mouse goes to a spot away from the post, and the page slides the post
+ * there, under the pointer (as when it lays itself out again). Once the browser has told the page that the button
+ * is under the pointer (a trusted pointerover), the user presses and releases where the pointer is, without moving
+ * it (a move over the button would count as the user's own aim), at each of the page's times after the
+ * pointerover, in turn. Each page is a fresh one. For each press: whether the content script took it (its button
+ * disabled, or gone, at once), the note next to the button, and how long the button had been under the pointer by
+ * the page's own clock (the click's time less the pointerover's). For each page: how many pointermoves on the
+ * button (none were made) and pointerovers, and the post's text, waited for (up to 10 s) when a press was taken.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ * @param {number[][]} pages for each page, when to press, in ms after the pointerover
+ */
+async function stillPointer(context, url, pages) {
+  const BAIT = '#bait .sourdine-reveal';
+  const SPOT = {x: 640, y: 400};
+  const results = [];
+  for (const presses of pages) {
+    const page = await context.newPage();
+    try {
+      await page.goto(url);
+      await page.waitForSelector(BAIT, {state: 'attached', timeout: 10000});
+      await watchHost(page, BAIT);
+      await reported(page, BAIT, true);
+      await page.mouse.move(SPOT.x, SPOT.y);
+      if (await page.evaluate(({x, y}) => document.elementFromPoint(x, y)?.closest('#bait'), SPOT)) {
+        throw new Error('the spot the pointer goes to is on the post before the page slides it there');
+      }
+      await page.evaluate(({x, y}) => /** @type {any} */ (window).slide(x, y), SPOT);
+      await page.waitForFunction(() => /** @type {any} */ (window).still.overs.length > 0, null, {timeout: 10000});
+      const over = Date.now();
+      const pressed = [];
+      for (const after of presses) {
+        const before = await page.evaluate(() => /** @type {any} */ (window).still.clicks.length);
+        await new Promise((done) => setTimeout(done, Math.max(0, over + after - Date.now())));
+        await page.mouse.down();
+        await page.mouse.up();
+        const accepted = (await showButtons(page)).every((b) => b.post !== 'bait' || b.disabled);
+        const note = await page.$eval('.sourdine-reveal-note', (n) => n.textContent?.trim()).catch(() => null);
+        // (null when the press found no button: an earlier press was taken, and the post revealed.)
+        const dwell = await page.evaluate((before) => {
+          const {overs, clicks} = /** @type {any} */ (window).still;
+          return clicks.length > before ? Math.round(clicks[clicks.length - 1] - overs[overs.length - 1]) : null;
+        }, before);
+        pressed.push({after, accepted, note, dwell});
+      }
+      if (pressed.some((p) => p.accepted)) {
+        await page.waitForFunction(() => !document.getElementById('bait')?.textContent?.includes('[sourdine:'), null,
+          {timeout: 10000}).catch((e) => {
+          if (!(e instanceof errors.TimeoutError)) throw e;
+        });
+      }
+      const {overs, moves} = await page.evaluate(() => /** @type {any} */ (window).still);
+      results.push({pressed, overs: overs.length, moves: moves.length, text: await page.textContent('#bait')});
+    } finally {
+      await page.close();
+    }
+  }
+  return results;
+}
+
 /** @param {import('playwright-core').Page} page */
 const renders = (page) => page.evaluate(() => Number(document.body.dataset.renders ?? 0));
 
@@ -566,6 +630,11 @@ try {
   if (process.env.REVEAL_TRAPS) {
     seen.traps = await revealTraps(context, process.env.REVEAL_TRAPS, env('REVEAL_TRAP_NAMES').split(','));
     mark('traps');
+  }
+  // 7c. A button the page brought under a still pointer takes the user's click once it has been seen there.
+  if (process.env.REVEAL_STILL) {
+    seen.still = await stillPointer(context, process.env.REVEAL_STILL, [[700], [100, 700]]);
+    mark('still');
   }
   seen.extensionId = id;
 } catch (e) {

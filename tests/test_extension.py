@@ -611,4 +611,5 @@ def test_end_to_end_in_chromium(tmp_path, standin, builds, request):
           f"reload and typing {seen['typing']} s; the late answer {seen['lateAnswerWait']} s after the Save's; "
           f"clicks to reveal {seen['revealed']['clicks']}, "
           f"{seen['revealedFr']['clicks']}, untrapped { {name: t['clicks'] for name, t in seen['traps'].items()} }; "
-          f"presses under a still pointer after {[[p['dwell'] for p in page['pressed']] for page in seen['still']]} ms")
+          f"presses under a still pointer after {[[p['dwell'] for p in page['pressed']] for page in seen['still']]} ms "
+          f"(tries {[page['tries'] for page in seen['still']]})")

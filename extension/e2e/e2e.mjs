@@ -334,47 +334,72 @@ async function stillPointer(context, url, pages) {
   const SPOT = {x: 640, y: 400};
   const results = [];
   for (const presses of pages) {
-    const page = await context.newPage();
-    try {
-      await page.goto(url);
-      await page.waitForSelector(BAIT, {state: 'attached', timeout: 10000});
-      await watchHost(page, BAIT);
-      await reported(page, BAIT, true);
-      await page.mouse.move(SPOT.x, SPOT.y);
-      if (await page.evaluate(({x, y}) => document.elementFromPoint(x, y)?.closest('#bait'), SPOT)) {
-        throw new Error('the spot the pointer goes to is on the post before the page slides it there');
+    // A press meant to come before DWELL_MS that a loaded machine delayed past 400 ms under the pointer cannot
+    // show the refusal: the page is tried again, fresh, up to three times in all (each try is in the result).
+    for (let tries = 1; ; tries++) {
+      const result = await stillPage(context, url, presses, BAIT, SPOT);
+      result.tries = tries;
+      /** @type {(p: {after: number, dwell: number | null}) => boolean} */
+      const tooLate = (p) => p.after < 500 && (p.dwell === null || p.dwell >= 400);
+      const late = result.pressed.some(tooLate);
+      if (!late || tries === 3) {
+        results.push(result);
+        break;
       }
-      await page.evaluate(({x, y}) => /** @type {any} */ (window).slide(x, y), SPOT);
-      await page.waitForFunction(() => /** @type {any} */ (window).still.overs.length > 0, null, {timeout: 10000});
-      const over = Date.now();
-      const pressed = [];
-      for (const after of presses) {
-        const before = await page.evaluate(() => /** @type {any} */ (window).still.clicks.length);
-        await new Promise((done) => setTimeout(done, Math.max(0, over + after - Date.now())));
-        await page.mouse.down();
-        await page.mouse.up();
-        const accepted = (await showButtons(page)).every((b) => b.post !== 'bait' || b.disabled);
-        const note = await page.$eval('.sourdine-reveal-note', (n) => n.textContent?.trim()).catch(() => null);
-        // (null when the press found no button: an earlier press was taken, and the post revealed.)
-        const dwell = await page.evaluate((before) => {
-          const {overs, clicks} = /** @type {any} */ (window).still;
-          return clicks.length > before ? Math.round(clicks[clicks.length - 1] - overs[overs.length - 1]) : null;
-        }, before);
-        pressed.push({after, accepted, note, dwell});
-      }
-      if (pressed.some((p) => p.accepted)) {
-        await page.waitForFunction(() => !document.getElementById('bait')?.textContent?.includes('[sourdine:'), null,
-          {timeout: 10000}).catch((e) => {
-          if (!(e instanceof errors.TimeoutError)) throw e;
-        });
-      }
-      const {overs, moves} = await page.evaluate(() => /** @type {any} */ (window).still);
-      results.push({pressed, overs: overs.length, moves: moves.length, text: await page.textContent('#bait')});
-    } finally {
-      await page.close();
     }
   }
   return results;
+}
+
+/**
+ * One page of stillPointer: the presses at `presses` ms after the pointerover, and what came of them.
+ * @param {import('playwright-core').BrowserContext} context
+ * @param {string} url
+ * @param {number[]} presses
+ * @param {string} bait the button's host
+ * @param {{x: number, y: number}} spot where the pointer waits
+ * @returns {Promise<any>}
+ */
+async function stillPage(context, url, presses, bait, spot) {
+  const page = await context.newPage();
+  try {
+    await page.goto(url);
+    await page.waitForSelector(bait, {state: 'attached', timeout: 10000});
+    await watchHost(page, bait);
+    await reported(page, bait, true);
+    await page.mouse.move(spot.x, spot.y);
+    if (await page.evaluate(({x, y}) => document.elementFromPoint(x, y)?.closest('#bait'), spot)) {
+      throw new Error('the spot the pointer goes to is on the post before the page slides it there');
+    }
+    await page.evaluate(({x, y}) => /** @type {any} */ (window).slide(x, y), spot);
+    await page.waitForFunction(() => /** @type {any} */ (window).still.overs.length > 0, null, {timeout: 10000});
+    const over = Date.now();
+    const pressed = [];
+    for (const after of presses) {
+      const before = await page.evaluate(() => /** @type {any} */ (window).still.clicks.length);
+      await new Promise((done) => setTimeout(done, Math.max(0, over + after - Date.now())));
+      await page.mouse.down();
+      await page.mouse.up();
+      const accepted = (await showButtons(page)).every((b) => b.post !== 'bait' || b.disabled);
+      const note = await page.$eval('.sourdine-reveal-note', (n) => n.textContent?.trim()).catch(() => null);
+      // (null when the press found no button: an earlier press was taken, and the post revealed.)
+      const dwell = await page.evaluate((before) => {
+        const {overs, clicks} = /** @type {any} */ (window).still;
+        return clicks.length > before ? Math.round(clicks[clicks.length - 1] - overs[overs.length - 1]) : null;
+      }, before);
+      pressed.push({after, accepted, note, dwell});
+    }
+    if (pressed.some((p) => p.accepted)) {
+      await page.waitForFunction(() => !document.getElementById('bait')?.textContent?.includes('[sourdine:'), null,
+        {timeout: 10000}).catch((e) => {
+        if (!(e instanceof errors.TimeoutError)) throw e;
+      });
+    }
+    const {overs, moves} = await page.evaluate(() => /** @type {any} */ (window).still);
+    return {pressed, overs: overs.length, moves: moves.length, text: await page.textContent('#bait')};
+  } finally {
+    await page.close();
+  }
 }
 
 /** @param {import('playwright-core').Page} page */

@@ -762,3 +762,46 @@ def test_run_refuses_a_home_whose_lock_another_process_holds(run_lock_held):
         "sourdine: another Sourdine process is using this home (a `sourdine run` starting, or a `sourdine ca` "
         "command writing the CA); wait for it or stop it, or give another --home"], out.stderr
     assert sorted(p.name for p in where.iterdir()) == before
+
+
+def test_a_home_on_a_file_system_that_takes_no_locks_still_runs(tmp_path, monkeypatch, caplog):
+    """Where the file system takes no locks (flock fails with ENOLCK or EOPNOTSUPP, as on some network mounts),
+    the run lock is given unlocked, with a warning, and Sourdine runs as it did before it had a lock; it was read
+    as "another process holds it", which refused every start there (a review's finding). A lock that another
+    process holds (EWOULDBLOCK) is still refused."""
+    import errno
+    import fcntl
+
+    where = home.ensure(tmp_path / "home")
+    for code in (errno.ENOLCK, errno.EOPNOTSUPP):
+        def unsupported(fd, op, code=code):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(fcntl, "flock", unsupported)
+        with caplog.at_level("WARNING", logger="sourdine.home"):
+            lock = home.hold(where)
+        assert lock is not None and not lock.closed
+        lock.close()
+        assert "not kept apart" in caplog.text
+        caplog.clear()
+
+    def held(fd, op):
+        raise BlockingIOError(errno.EWOULDBLOCK, os.strerror(errno.EWOULDBLOCK))
+
+    monkeypatch.setattr(fcntl, "flock", held)
+    assert home.hold(where) is None
+
+
+def test_two_processes_making_a_new_home_at_once_both_find_it(tmp_path, monkeypatch):
+    """home.ensure on a home another process makes at the same moment (its mkdir raising FileExistsError) finds
+    the folder made, not an error: two runs started together on a new home then meet at its lock (a review's
+    finding: the second said "cannot use ... as Sourdine's home: File exists")."""
+    where = tmp_path / "new"
+    real_mkdir = Path.mkdir
+
+    def beaten(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)  # the other process's mkdir, just before this one's
+        raise FileExistsError(17, "File exists", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", beaten)
+    assert home.ensure(where) == where and where.is_dir()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import functools
 import json
+import logging
 import os
 import re
 import secrets
@@ -14,6 +16,8 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def default_home() -> Path:
@@ -38,7 +42,12 @@ def ensure(home: Path) -> Path:
     """Create the home with mode 0700 if it does not exist. An existing folder keeps its mode: the secrets in
     it (token, CA key) are 0600 on their own, and `--home ~` must not lock the user's home folder."""
     if not home.is_dir():
-        home.mkdir(mode=0o700, parents=True)
+        try:
+            home.mkdir(mode=0o700, parents=True)
+        except FileExistsError:  # made meanwhile by another process (two runs started at once), which sets its mode
+            if not home.is_dir():
+                raise
+            return home
         os.chmod(home, 0o700)  # mkdir's mode is filtered by the umask
     return home
 
@@ -253,12 +262,16 @@ def token(home: Path) -> str:
     return value
 
 
+_HELD_WINDOWS = (errno.EACCES, errno.EDEADLK)  # what msvcrt.locking raises for a byte another process locked
+
+
 def hold(home: Path) -> Any | None:
     """Take the home's run lock (`run.lock`, locked for as long as the returned file stays open, which the system
     lets go of when the process ends, however it ends), or None when another process holds it. run.json alone
     did not keep a second `sourdine run` out: it is written at the end of start-up, and two runs started within
     those seconds both went on (two processes with their own lists in memory on one database, and on a first
-    start each made a CA and a token of its own, one of them not the one on disk)."""
+    start each made a CA and a token of its own, one of them not the one on disk). Where the file system takes
+    no locks, the file is returned unlocked, with a warning."""
     handle = open(home / "run.lock", "a+b")  # noqa: SIM115 (held open on purpose)
     try:
         if sys.platform == "win32":
@@ -270,9 +283,13 @@ def hold(home: Path) -> Any | None:
             import fcntl
 
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
+    except OSError as e:
+        if isinstance(e, BlockingIOError) or (sys.platform == "win32" and e.errno in _HELD_WINDOWS):
+            handle.close()
+            return None
+        # A file system that takes no locks (some network mounts): the run goes on, as before there was a lock.
+        logger.warning("cannot lock %s (%s): two runs started at once on this home are not kept apart",
+                       handle.name, e.strerror or e)
     return handle
 
 

@@ -692,6 +692,9 @@ sys.stdin.read()
 """
 
 
+HELD = r"running with this home \(still starting, or another `sourdine ca` is writing\)"
+
+
 @pytest.fixture
 def run_lock_held(tmp_path):
     """Another process holding the home's run lock, as `sourdine run` does from the start of its start-up, before
@@ -721,7 +724,7 @@ def test_rotate_refuses_while_a_starting_sourdine_holds_the_run_lock(run_lock_he
     where, let_go = run_lock_held
     make_ca(where)
     before = snapshot(home.confdir(where))
-    with pytest.raises(CommandError, match=r"running with this home \(still starting\).*Stop it first"):
+    with pytest.raises(CommandError, match=HELD + r".*Stop it first"):
         run("ca", "rotate", "--yes", "--home", str(where))
     assert snapshot(home.confdir(where)) == before
     let_go()
@@ -740,7 +743,7 @@ def test_ca_does_not_mend_the_ca_while_a_starting_sourdine_holds_the_run_lock(ru
     cut_rotation(where)
     assert home.ca_cert_stale(where)
     before = snapshot(home.confdir(where))
-    with pytest.raises(CommandError, match=r"running with this home \(still starting\).*run `sourdine ca` again"):
+    with pytest.raises(CommandError, match=HELD + r".*run `sourdine ca` again"):
         run("ca", "--home", str(where))
     assert snapshot(home.confdir(where)) == before and home.ca_cert_stale(where)
     let_go()

@@ -583,6 +583,15 @@ def test_a_reddit_account_is_muted_as_reddit_writes_it(written):
     assert lists.muted(Post("t3_2", "u", "u", "u", "a post"), "reddit", NOW) is None
 
 
+@pytest.mark.parametrize("written", ["reddit.com/u/spez", "r/u/spez", "abcu/spez"])
+def test_a_reddit_u_inside_a_handle_is_kept(written):
+    """Only a "u/" that starts a Reddit handle is Reddit's prefix: one inside it stays, and the entry names no
+    other account ("reddit.com/u/spez" was muted as "reddit.comspez", a review found)."""
+    entry = parse_mute(acct("reddit", written), NOW)
+    assert entry.key == f"account:reddit:{written}"
+    assert legacy_key(entry.key) == entry.key
+
+
 def _pool(rng: random.Random) -> list[dict]:
     """Entries that share accounts, first words and hashtags, with every kind of action, scope and expiry."""
     words = ["honte", "rage", "stop the count", "stop", "the count", "calme", "rage froide"]

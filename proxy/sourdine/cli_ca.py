@@ -196,10 +196,10 @@ class Rotation:
 
 
 def _running(where: Path) -> str:
-    """How a `sourdine run` using the home is named: its pid, from run.json, or "still starting" before it
-    wrote one."""
+    """How a `sourdine run` using the home is named: its pid, from run.json, or, before it wrote one, as what
+    holds the home's lock then (a run starting, or another `sourdine ca` writing the CA)."""
     info = home.read_run_info(where)
-    return f"pid {info.get('pid')}" if info is not None else "still starting"
+    return f"pid {info.get('pid')}" if info is not None else "still starting, or another `sourdine ca` is writing"
 
 
 def _refuse_if_running(where: Path) -> None:

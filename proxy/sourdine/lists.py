@@ -497,7 +497,7 @@ def _reddit(value: str, name: str) -> str | None:
     return _other(_REDDIT_PREFIX.sub("", value, count=1) if name == "handle" else value, name)
 
 
-_REDDIT_PREFIX = re.compile(r"/?u/(?=.)")
+_REDDIT_PREFIX = re.compile(r"\A/?u/(?=.)")  # at the start only: "reddit.com/u/name" is no handle
 _HANDLES = {"mastodon": _mastodon, "bluesky": _bluesky, "x": _x, "reddit": _reddit}
 _HINTS = {
     ("mastodon", "handle"): ": write user@instance, as in alice@mastodon.social",

@@ -67,7 +67,9 @@ def _open_file(path: Path, flags: int) -> int:
     for a file on the folder's own disk), and a pipe never waited on (an open that never returns would hold every
     later sync): each is `Refused`."""
     try:
-        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o600)
+        # O_BINARY (Windows): bytes as they are, no CRLF translation, so that offsets are the file's own.
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as e:
         if e.errno in _NOT_PLAIN:  # a link (not followed), a pipe no one reads (not waited on), a folder
             raise Refused(path.name) from e
